@@ -1,0 +1,13 @@
+# One image for the api, worker, migrate and simulator services (see docker-compose.yml).
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY service ./service
+COPY jobs ./jobs
+COPY migrations ./migrations
+COPY graphql ./graphql
+RUN pip install . && useradd --system --uid 10001 app
+USER app
+EXPOSE 8000
+CMD ["buying-groups", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,93 @@
+"""Runs one job row: claims it, calls the handler of its kind, records how it ended.
+
+Handlers register by kind; each receives a JobRun through which it reports progress, which also
+renews the lease so the sweeper knows the job is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from service.db import Database
+from service.store import jobs as job_store
+from service.store.jobs import Job, JobStatus
+
+log = logging.getLogger(__name__)
+
+
+class JobCancelled(Exception):
+    """The job row stopped being RUNNING (cancelled or deleted) while the handler worked."""
+
+
+class JobFailed(Exception):
+    """A handler's way to end a job as FAILED with a message meant for the user."""
+
+
+@dataclass
+class JobRun:
+    db: Database
+    job: Job
+    lease_seconds: int
+
+    async def progress(
+        self,
+        *,
+        total: int | None = None,
+        processed: int | None = None,
+        created: int | None = None,
+        updated: int | None = None,
+    ) -> None:
+        async with self.db.system() as conn:
+            job = await job_store.record_progress(
+                conn,
+                self.job.id,
+                self.lease_seconds,
+                total=total,
+                processed=processed,
+                created=created,
+                updated=updated,
+            )
+        if job is None:
+            raise JobCancelled(str(self.job.id))
+        self.job = job
+
+
+Handler = Callable[[JobRun], Awaitable[None]]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+async def run_job(db: Database, job_id: UUID, lease_seconds: int) -> JobStatus | None:
+    """Run the job if it can be claimed; returns its final status, or None if not claimed."""
+    async with db.system() as conn:
+        job = await job_store.claim_job(conn, job_id, lease_seconds)
+    if job is None:
+        return None  # finished, cancelled, or running elsewhere under a live lease
+    run = JobRun(db, job, lease_seconds)
+    fn = HANDLERS.get(job.kind)
+    status, error = JobStatus.SUCCEEDED, None
+    try:
+        if fn is None:
+            raise JobFailed(f"no handler for job kind {job.kind}")
+        await fn(run)
+    except JobCancelled:
+        return JobStatus.CANCELLED
+    except JobFailed as exc:
+        status, error = JobStatus.FAILED, str(exc)
+    except Exception:
+        log.exception("job %s (%s) failed", job.id, job.kind)
+        status, error = JobStatus.FAILED, "internal error; see the worker log"
+    async with db.system() as conn:
+        await job_store.finish_job(conn, job.id, status, error)
+    log.info("job %s (%s) %s", job.id, job.kind, status)
+    return status

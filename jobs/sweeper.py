@@ -1,0 +1,37 @@
+"""Re-enqueues jobs that no worker will otherwise run: lost from Redis, or whose worker died."""
+
+from __future__ import annotations
+
+import logging
+
+from arq.connections import ArqRedis
+from arq.constants import result_key_prefix
+from arq.jobs import Job as ArqJob
+from arq.jobs import JobStatus as ArqStatus
+
+from service.db import Database
+from service.queue import enqueue
+from service.store import jobs as job_store
+
+log = logging.getLogger(__name__)
+
+
+async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_seconds: int) -> int:
+    """Returns how many jobs were put back on the queue."""
+    async with db.system() as conn:
+        stranded = await job_store.stranded_jobs(conn, queued_grace_seconds)
+    requeued = []
+    for job in stranded:
+        state = await ArqJob(str(job.id), redis, _queue_name=queue_name).status()
+        if state in (ArqStatus.queued, ArqStatus.deferred, ArqStatus.in_progress):
+            continue  # arq still holds it and will deliver it (again, if its worker died)
+        if state is ArqStatus.complete:
+            # arq believes it ran, yet the row never finished: forget arq's result and retry.
+            await redis.delete(f"{result_key_prefix}{job.id}")
+        if await enqueue(redis, queue_name, job.id):
+            requeued.append(job.id)
+    if requeued:
+        async with db.system() as conn:
+            await job_store.mark_enqueued(conn, requeued)
+        log.warning("sweeper re-enqueued %d stranded job(s)", len(requeued))
+    return len(requeued)

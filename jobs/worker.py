@@ -1,0 +1,73 @@
+"""The arq worker: one task that runs a job row by id, and the cron jobs.
+
+Shared clients live in the worker ctx, opened in on_startup and closed in on_shutdown.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+from arq import cron
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from jobs import runner, sweeper
+from service.config import Settings
+from service.db import Database, create_pool
+from service.queue import RUN_JOB
+
+log = logging.getLogger(__name__)
+
+
+async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
+    status = await runner.run_job(ctx["db"], UUID(job_id), ctx["settings"].job_lease_seconds)
+    return str(status) if status else None
+
+
+run_job.__qualname__ = RUN_JOB
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    settings: Settings = ctx["settings"]
+    return await sweeper.sweep(
+        ctx["db"], ctx["redis"], settings.queue_name, settings.sweeper_interval_seconds
+    )
+
+
+def build_worker(
+    settings: Settings,
+    database_url: str,
+    redis_url: str,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+) -> Worker:
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx["settings"] = settings
+        ctx["db"] = Database(await create_pool(database_url, min_size=1, max_size=4))
+        # A restarted worker first picks up whatever its predecessor left behind.
+        await sweep(ctx)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        db: Database | None = ctx.get("db")
+        if db is not None:
+            await db.pool.close()
+
+    interval = max(1, min(60, settings.sweeper_interval_seconds))
+    return Worker(
+        functions=[run_job],
+        cron_jobs=[
+            cron(sweep, second=set(range(0, 60, interval)), run_at_startup=False, unique=True)
+        ],
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        queue_name=settings.queue_name,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        burst=burst,
+        handle_signals=handle_signals,
+        keep_result=0,
+        job_timeout=6 * 3600,
+        max_jobs=8,
+    )

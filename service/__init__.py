@@ -1,0 +1,1 @@
+"""Buying Groups service: a GraphQL API over buying groups, their roles, scores and stages."""

@@ -1,0 +1,1 @@
+"""The GraphQL API: context, loaders, one module per domain, and the schema assembly."""

@@ -1,0 +1,63 @@
+"""The typed per-request context every resolver receives as info.context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from arq.connections import ArqRedis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from service.auth import Principal, Scope
+from service.config import Settings
+from service.db import Database
+
+if TYPE_CHECKING:
+    from service.api.loaders import Loaders
+
+
+@dataclass
+class Services:
+    """Shared clients, opened once in the app's lifespan."""
+
+    settings: Settings
+    db: Database
+    redis: ArqRedis
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    services: Services
+    principal: Principal | None
+    request_id: str
+    # Set by the WebSocket protocol from the connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(init=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from service.api.loaders import Loaders
+
+        self.loaders = Loaders.for_context(self)
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def tenant_principal(self) -> Principal:
+        """The authenticated caller; every GraphQL request has one (checked before execution)."""
+        if self.principal is None:
+            raise RuntimeError("request reached a resolver without authentication")
+        return self.principal
+
+    def allows(self, scope: Scope) -> bool:
+        return self.principal is not None and self.principal.allows(scope)

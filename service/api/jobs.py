@@ -1,0 +1,82 @@
+"""GraphQL view of background jobs (BuyingGroupJob, SPEC.md §5)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from service.api.nodes import convert_all, load_nodes
+from service.store.jobs import Job
+
+
+@strawberry.enum
+class BuyingGroupJobKind(enum.Enum):
+    CREATE = "CREATE"
+    MAINTAIN = "MAINTAIN"
+    SYNC_ACTIVITIES = "SYNC_ACTIVITIES"
+    REFRESH_SCORES = "REFRESH_SCORES"
+
+
+@strawberry.enum
+class BuyingGroupJobStatus(enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@strawberry.type
+class JobProgress:
+    total: int
+    processed: int
+
+    @strawberry.field(description="processed / total in percent; 0 while the total is unknown.")
+    def percent(self) -> float:
+        return round(100.0 * self.processed / self.total, 2) if self.total else 0.0
+
+
+@strawberry.type(description="An asynchronous job run by the worker; poll it with node(id:).")
+class BuyingGroupJob(relay.Node):
+    id: relay.NodeID[str]
+    kind: BuyingGroupJobKind
+    status: BuyingGroupJobStatus
+    progress: JobProgress
+    buying_groups_created: int
+    buying_groups_updated: int
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, job: Job) -> BuyingGroupJob:
+        return cls(
+            id=str(job.id),
+            kind=BuyingGroupJobKind(job.kind),
+            status=BuyingGroupJobStatus(job.status.value),
+            progress=JobProgress(total=job.progress_total, processed=job.progress_processed),
+            buying_groups_created=job.buying_groups_created,
+            buying_groups_updated=job.buying_groups_updated,
+            error=job.error,
+            attempts=job.attempts,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        jobs = await load_nodes(info.context.loaders.job, node_ids)
+        # Kinds this API does not know (internal ones) are not visible as nodes.
+        known = {k.value for k in BuyingGroupJobKind}
+        visible = [j if j is not None and j.kind in known else None for j in jobs]
+        return convert_all(visible, cls.from_row)

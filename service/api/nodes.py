@@ -1,0 +1,51 @@
+"""Helpers for Relay nodes: global ids decoded to our UUIDs, and batched node resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from strawberry import relay
+from strawberry.dataloader import DataLoader
+
+from service.api.errors import ClientError, ErrorCode
+
+V = TypeVar("V")
+
+
+def parse_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+async def load_nodes(loader: DataLoader[UUID, V | None], node_ids: Iterable[str]) -> list[V | None]:
+    """Objects for raw node ids; a malformed id behaves like one that does not exist."""
+    ids = [parse_uuid(n) for n in node_ids]
+    valid = [i for i in ids if i is not None]
+    found = dict(zip(valid, await loader.load_many(valid), strict=True))
+    return [found.get(i) if i is not None else None for i in ids]
+
+
+def decode_id(global_id: relay.GlobalID | str, type_name: str, path: list[str]) -> UUID:
+    """The UUID inside a global id of the expected type; a clear error otherwise."""
+    try:
+        gid = (
+            global_id
+            if isinstance(global_id, relay.GlobalID)
+            else relay.GlobalID.from_id(global_id)
+        )
+    except ValueError as exc:
+        raise ClientError(f"`{'.'.join(path)}` is not a valid id", ErrorCode.BAD_USER_INPUT,
+                          field=path) from exc
+    uuid = parse_uuid(gid.node_id)
+    if gid.type_name != type_name or uuid is None:
+        raise ClientError(f"`{'.'.join(path)}` is not the id of a {type_name}",
+                          ErrorCode.BAD_USER_INPUT, field=path)
+    return uuid
+
+
+def convert_all(items: list[Any | None], convert: Any) -> list[Any | None]:
+    return [convert(i) if i is not None else None for i in items]

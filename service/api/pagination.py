@@ -1,0 +1,99 @@
+"""Cursor connections (Relay style) over keyset pages: a cursor carries the sort key of its row,
+never an offset."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import strawberry
+
+from service.api.errors import ClientError, ErrorCode
+from service.store.paging import Page
+
+T = TypeVar("T")
+K = TypeVar("K")
+S = TypeVar("S")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    nodes: list[T]
+    page_info: PageInfo
+    total_count: int
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    plain = [v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, UUID) else v
+             for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None, parse: Callable[[list[Any]], K]) -> K | None:
+    """The sort key in `cursor`, or None for the first page; a clear error for a bad cursor."""
+    if cursor is None:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(raw, list):
+            raise ValueError("not a list")
+        return parse(raw)
+    except (ValueError, TypeError, IndexError, binascii.Error, UnicodeError) as exc:
+        raise ClientError(
+            "The cursor given in `after` is not valid for this list; "
+            "use a cursor from this list's edges or pageInfo.",
+            ErrorCode.INVALID_CURSOR,
+        ) from exc
+
+
+def created_at_id_key(raw: list[Any]) -> tuple[datetime, UUID]:
+    created_at, id_ = raw
+    return datetime.fromisoformat(created_at), UUID(id_)
+
+
+def check_first(first: int, maximum: int) -> int:
+    if first < 0 or first > maximum:
+        raise ClientError(
+            f"`first` must be between 0 and {maximum}; ask for further pages with `after`.",
+            ErrorCode.PAGE_SIZE_EXCEEDED,
+            maximum=maximum,
+        )
+    return first
+
+
+def to_connection(
+    page: Page[S], convert: Callable[[S], T], sort_key: Callable[[S], Sequence[Any]], *,
+    has_previous: bool
+) -> Connection[T]:
+    edges = [Edge(cursor=encode_cursor(sort_key(item)), node=convert(item)) for item in page.items]
+    return Connection(
+        edges=edges,
+        nodes=[e.node for e in edges],
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total_count,
+    )

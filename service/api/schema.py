@@ -1,0 +1,116 @@
+"""The schema assembly: root types, limits, error masking and metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.types import ExecutionContext
+
+from graphql import GraphQLError
+from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
+from service.api.errors import ClientError
+from service.api.jobs import BuyingGroupJob
+from service.api.pagination import Connection
+from service.api.viewer import Tenant, Viewer, resolve_viewer
+from service.config import Settings, get_settings
+from service.metrics import OperationMetrics
+
+log = logging.getLogger("service.api")
+
+MASKED_MESSAGE = "Internal server error; it was logged with request id {request_id}."
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="Any object by its global id; null when it does not exist for this tenant."
+    )
+    async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
+        # Not relay.node(): that field can belong to one schema only, and tests build several.
+        return await id.resolve_node(info, required=False)
+
+    @strawberry.field(description="The caller: tenant and scopes of the API key in use.")
+    def viewer(self, info: strawberry.Info) -> Viewer:
+        return resolve_viewer(info)
+
+    api_keys: Connection[ApiKey] = strawberry.field(
+        resolver=api_keys,
+        description="This tenant's API keys, oldest first (ADMIN scope).",
+    )
+
+
+@strawberry.type
+class Mutation(ApiKeyMutations):
+    pass
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    """Errors of the caller's making are shown as they are; anything else is masked."""
+    original = error.original_error
+    return original is None or isinstance(original, GraphQLError | ClientError)
+
+
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        context: Any = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", "-")
+        for error in errors:
+            if is_client_error(error):
+                log.debug("client error: %s (request %s)", error.message, request_id)
+            else:
+                log.error(
+                    "unexpected error in request %s at %s", request_id, error.path,
+                    exc_info=error.original_error,
+                )
+
+
+class MaskInternalErrors(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda e: not is_client_error(e))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        request_id = getattr(self.execution_context.context, "request_id", "-")
+        return GraphQLError(
+            MASKED_MESSAGE.format(request_id=request_id),
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+        )
+
+
+def build_schema(settings: Settings | None = None) -> Schema:
+    settings = settings or get_settings()
+    # Factories, not instances: strawberry builds the extensions anew for every request.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
+        partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        MaskInternalErrors,
+        OperationMetrics,
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[Tenant, ApiKey, BuyingGroupJob],
+        extensions=extensions,
+    )
+
+
+schema = build_schema(Settings())

@@ -1,0 +1,286 @@
+"""The Starlette application: /graphql, health endpoints and metrics; shared clients are opened
+in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from arq import create_pool as create_redis_pool
+from arq.connections import RedisSettings
+from cross_web import HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from service import migrate
+from service.api.context import Context, Services
+from service.api.schema import build_schema
+from service.auth import Principal, bearer_token
+from service.config import Settings, get_settings
+from service.db import Database, create_pool
+from service.metrics import HTTP_REQUESTS, JOBS, REGISTRY
+from service.store import api_keys as key_store
+from service.store import jobs as job_store
+
+log = logging.getLogger(__name__)
+
+
+def json_error(status: int, message: str, code: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=headers,
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def authenticate(services: Services, authorization: str | None) -> Principal | None:
+    token = bearer_token(authorization)
+    if token is None:
+        return None
+    async with services.db.system() as conn:
+        return await key_store.authenticate(conn, token)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view with our authentication, body limit and JSON error responses."""
+
+    def __init__(self, settings: Settings) -> None:
+        protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
+        if settings.legacy_graphql_ws:
+            protocols.append(GRAPHQL_WS_PROTOCOL)
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=protocols,
+            keep_alive=True,
+            keep_alive_interval=15,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+        )
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        response = await self._respond(request, scope, receive)
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request, scope: Scope, receive: Receive) -> Response:
+        if self._wants_ide(request):
+            return await self.render_graphql_ide(request)
+        length = request.headers.get("content-length", "")
+        limit = self.settings.max_document_bytes
+        if length.isdigit() and int(length) > limit:
+            return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        services: Services = request.state.services
+        principal = await authenticate(services, request.headers.get("authorization"))
+        if principal is None:
+            return json_error(
+                401,
+                "Missing, invalid or revoked API key; send `Authorization: Bearer <key>`.",
+                "UNAUTHENTICATED",
+                **{"WWW-Authenticate": "Bearer"},
+            )
+        scope.setdefault("state", {})["principal"] = principal
+        structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
+        try:
+            return await self.run(Request(scope, _limited(receive, limit)))
+        except _BodyTooLarge:
+            return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
+        except HTTPException as exc:
+            return json_error(exc.status_code, exc.reason, "BAD_REQUEST")
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        # A body (or `variables`) that is JSON but not an object is as malformed as broken JSON.
+        if not isinstance(parsed, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return parsed
+
+    def _wants_ide(self, request: Request) -> bool:
+        return (
+            self.graphql_ide is not None
+            and request.method == "GET"
+            and "text/html" in request.headers.get("accept", "")
+            and "query" not in request.query_params
+        )
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        state = request.state
+        return Context(
+            request=request,
+            response=response,
+            services=state.services,
+            principal=getattr(state, "principal", None),
+            request_id=getattr(state, "request_id", "-"),
+        )
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        params = context.connection_params or {}
+        authorization = params.get("Authorization") or params.get("authorization")
+        principal = await authenticate(
+            context.services, authorization if isinstance(authorization, str) else None
+        )
+        if principal is None:
+            raise ConnectionRejectionError({"message": "Missing, invalid or revoked API key."})
+        context.principal = principal
+        return await super().on_ws_connect(context)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            raise _BodyTooLarge
+        return message
+
+    return wrapped
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (honouring X-Request-ID), logs with it, and counts responses."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        route = scope.get("path", "")
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if scope["type"] == "http":
+                known = route if route in _ROUTES else "other"
+                HTTP_REQUESTS.labels(known, str(status)).inc()
+
+
+_ROUTES = {"/graphql", "/healthz", "/readyz", "/metrics", "/"}
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    services: Services = request.state.services
+    checks: dict[str, str] = {}
+    try:
+        async with services.db.system() as conn:
+            await conn.fetchval("SELECT 1")
+            checks["database"] = "ok"
+            current = await migrate.is_current(conn)
+            checks["migrations"] = "ok" if current else "pending or edited migrations"
+    except Exception as exc:
+        checks.setdefault("database", f"unreachable: {type(exc).__name__}")
+        checks.setdefault("migrations", "unknown")
+    try:
+        await services.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def metrics(request: Request) -> Response:
+    services: Services = request.state.services
+    try:
+        async with services.db.system() as conn:
+            counts = await job_store.job_counts(conn)
+        JOBS.clear()
+        for kind, status, n in counts:
+            JOBS.labels(kind, status).set(n)
+    except Exception:
+        log.warning("could not read job counts for /metrics", exc_info=True)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def root(request: Request) -> Response:
+    return RedirectResponse("/graphql")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+) -> Starlette:
+    settings = settings or get_settings()
+    database_url = database_url or settings.database_url
+    redis_url = redis_url or settings.redis_url
+    if not database_url or not redis_url:
+        raise RuntimeError(
+            "DATABASE_URL and REDIS_URL must be set (or use `buying-groups dev`, which starts "
+            "embedded servers)"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        pool = await create_pool(
+            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        redis = await create_redis_pool(RedisSettings.from_dsn(redis_url))
+        try:
+            yield {"services": Services(settings=settings, db=Database(pool), redis=redis)}
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    graphql_app = GraphQLApp(settings)
+    app = Starlette(
+        routes=[
+            Route("/", root),
+            Route("/graphql", graphql_app),
+            WebSocketRoute("/graphql", graphql_app),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,50 @@
+"""Settings read from the environment (SPEC.md §8); one typed object, built once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Unset means "start the embedded server under data_dir" (dev and tests only).
+    database_url: str | None = None
+    redis_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_level: str = "INFO"
+    activity_api_url: str = "http://127.0.0.1:8100"
+    activity_api_client_id: str = "demo-client"
+    activity_api_client_secret: str = "demo-secret"
+
+    data_dir: Path = Path(".data")
+    # Name of the embedded database, and of the arq queue: tests set their own so runs never meet.
+    database_name: str = "buying_groups"
+    queue_name: str = "buying-groups:queue"
+
+    graphiql: bool = True
+    introspection: bool = True
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_document_bytes: int = 64 * 1024
+    max_page_size: int = 100
+    max_subscriptions_per_connection: int = 20
+    # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.
+    legacy_graphql_ws: bool = False
+
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    # A running job renews its lease; the sweeper re-enqueues jobs whose lease ran out.
+    job_lease_seconds: int = Field(default=120, ge=5)
+    sweeper_interval_seconds: int = Field(default=60, ge=1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

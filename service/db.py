@@ -1,0 +1,94 @@
+"""The PostgreSQL pool and the two kinds of transaction the service runs.
+
+Tenant transactions switch to the `buying_groups_app` role, which row-level security applies to,
+and set `app.tenant_id` for the policies. System transactions (authentication, the job sweeper,
+migrations, tenant creation) run as the connecting owner role and see every tenant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeAlias
+from uuid import UUID
+
+import asyncpg
+
+APP_ROLE = "buying_groups_app"
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    # Pooled connections are proxies; both kinds answer the same calls.
+    Connection: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    )
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:
+    Connection = asyncpg.Connection
+    Pool = asyncpg.Pool
+
+
+async def _init_connection(conn: Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+    assert pool is not None
+    return pool
+
+
+class Database:
+    """Hands out transactions; the only place that knows how a tenant is bound to one."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def tenant(self, tenant_id: UUID, *, readonly: bool = False) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn, conn.transaction(readonly=readonly):
+            # One round trip: both settings are local to this transaction.
+            await conn.execute(
+                "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)",
+                APP_ROLE,
+                str(tenant_id),
+            )
+            yield conn
+
+    @asynccontextmanager
+    async def system(self) -> AsyncIterator[Connection]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        async with self.pool.acquire() as conn:
+            return await conn.fetchval(query, *args)
+
+
+async def ensure_database(server_url: str, name: str) -> None:
+    """Create database `name` on the server if it does not exist yet."""
+    conn = await asyncpg.connect(server_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # A concurrent process may create it in the meantime.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

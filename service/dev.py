@@ -1,0 +1,104 @@
+"""`buying-groups dev`: embedded servers when no URLs are set, migrations, a demo tenant, then the
+API and the worker in one process until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+
+from rich.console import Console
+
+from service.auth import Scope
+from service.config import Settings
+from service.db import Database, create_pool, ensure_database
+from service.embedded import start_missing, with_database
+from service.migrate import migrate
+from service.store import api_keys as key_store
+from service.store import tenants as tenant_store
+
+log = logging.getLogger(__name__)
+
+DEMO_TENANT = "Demo"
+
+
+async def demo_api_key(database_url: str, saved: str) -> str:
+    """The demo tenant's ADMIN key: the saved one while it still works, else a new one."""
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    try:
+        async with Database(pool).system() as conn:
+            if saved and await key_store.authenticate(conn, saved):
+                return saved
+            tenant = await tenant_store.find_tenant_by_name(conn, DEMO_TENANT)
+            if tenant is None:
+                tenant = await tenant_store.create_tenant(conn, DEMO_TENANT)
+            _, secret = await key_store.create_api_key(
+                conn, tenant.id, "demo key (buying-groups dev)", {Scope.ADMIN}
+            )
+        return secret
+    finally:
+        await pool.close()
+
+
+def prepare(settings: Settings, database_url: str) -> str:
+    """Migrate, then return the demo key, saved under the data directory for the next start."""
+    asyncio.run(migrate(database_url))
+    key_file = settings.data_dir / "demo-api-key"
+    saved = key_file.read_text().strip() if key_file.exists() else ""
+    key = asyncio.run(demo_api_key(database_url, saved))
+    if key != saved:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
+    return key
+
+
+async def serve_all(
+    settings: Settings, database_url: str, redis_url: str, host: str, port: int
+) -> None:
+    import uvicorn
+
+    from jobs.worker import build_worker
+    from service.app import create_app
+
+    app = create_app(settings, database_url=database_url, redis_url=redis_url)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None))
+    worker = build_worker(settings, database_url, redis_url, handle_signals=False)
+    worker_task = asyncio.create_task(worker.async_run())
+    try:
+        await server.serve()  # returns on Ctrl-C / SIGTERM
+    finally:
+        worker_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker_task
+        await worker.close()
+
+
+def run_dev(settings: Settings, *, host: str, port: int) -> None:
+    console = Console()
+    services = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    try:
+        assert services.database_url and services.redis_url
+        database_url = services.database_url
+        if settings.database_url is None:
+            asyncio.run(ensure_database(database_url, settings.database_name))
+            database_url = with_database(database_url, settings.database_name)
+        key = prepare(settings, database_url)
+        # Child processes started later (simulator, CLI calls from the README) find the servers.
+        os.environ.setdefault("DATABASE_URL", database_url)
+        os.environ.setdefault("REDIS_URL", services.redis_url)
+        console.rule("Buying Groups service")
+        console.print(f"GraphiQL  [bold]http://{host}:{port}/graphql[/]", soft_wrap=True)
+        console.print(f"API key   [bold]{key}[/]  (tenant {DEMO_TENANT!r}, ADMIN)", soft_wrap=True)
+        console.print(
+            f'In GraphiQL, set the header {{"Authorization": "Bearer {key}"}}', soft_wrap=True
+        )
+        console.print(f"Database  {database_url}\nRedis     {services.redis_url}", soft_wrap=True)
+        console.print("Ctrl-C stops everything.")
+        console.rule()
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_all(settings, database_url, services.redis_url, host, port))
+    finally:
+        services.stop()
+        console.print("stopped.")

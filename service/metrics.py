@@ -1,0 +1,53 @@
+"""Prometheus metrics of the API process, and the GraphQL extension that records operations."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from strawberry.extensions import SchemaExtension
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+HTTP_REQUESTS = Counter(
+    "bg_http_requests_total", "HTTP requests by route and status.", ["route", "status"],
+    registry=REGISTRY,
+)
+GRAPHQL_OPERATIONS = Counter(
+    "bg_graphql_operations_total",
+    "GraphQL operations by operation name, type and outcome (ok or error).",
+    ["operation", "type", "outcome"],
+    registry=REGISTRY,
+)
+GRAPHQL_LATENCY = Histogram(
+    "bg_graphql_operation_seconds",
+    "Time to execute a GraphQL operation, by operation name and type.",
+    ["operation", "type"],
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+JOBS = Gauge(
+    "bg_jobs", "Background jobs by kind and status (all tenants), read from PostgreSQL at scrape.",
+    ["kind", "status"], registry=REGISTRY,
+)
+
+
+def _label(name: str | None) -> str:
+    # Operation names are chosen by clients: keep the label short so it stays a label.
+    return (name or "anonymous")[:64]
+
+
+class OperationMetrics(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        ctx = self.execution_context
+        try:
+            op_type = ctx.operation_type.value
+        except Exception:  # unparsable document: there is no operation type to report
+            op_type = "unknown"
+        name = _label(ctx.operation_name)
+        GRAPHQL_LATENCY.labels(name, op_type).observe(time.perf_counter() - started)
+        outcome = "error" if ctx.result is not None and ctx.result.errors else "ok"
+        GRAPHQL_OPERATIONS.labels(name, op_type, outcome).inc()

@@ -1,0 +1,121 @@
+"""Applies migrations/NNNN_name.sql in order, each in its own transaction, under an advisory lock.
+
+Applied files are recorded with a checksum; a file edited after it was applied is refused, because
+the database would silently differ from what the file now says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from service.db import Connection
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# An arbitrary constant shared by every process that migrates this database.
+ADVISORY_LOCK_KEY = 0x6267_6D69_6772  # "bgmigr"
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
+        migrations.append(Migration(match[1], match[2], path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError("two migration files share a version number")
+    return migrations
+
+
+_CREATE_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version text PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+async def pending_migrations(
+    conn: Connection, migrations: list[Migration]
+) -> list[Migration]:
+    """The migrations still to apply; raises if an applied one was edited or is missing."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    applied: dict[str, asyncpg.Record] = (
+        {r["version"]: r for r in await conn.fetch("SELECT * FROM schema_migrations")}
+        if exists
+        else {}
+    )
+    known = {m.version for m in migrations}
+    for version, row in applied.items():
+        if version not in known:
+            raise MigrationError(
+                f"migration {version}_{row['name']} is applied but its file is missing"
+            )
+    pending: list[Migration] = []
+    for migration in migrations:
+        if migration.version not in applied:
+            pending.append(migration)
+        elif applied[migration.version]["checksum"] != migration.checksum:
+            raise MigrationError(
+                f"migration {migration.version}_{migration.name}.sql was edited after it was "
+                "applied (checksum differs); add a new migration instead of changing this one"
+            )
+    return pending
+
+
+async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+    migrations = load_migrations(directory)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
+        try:
+            await conn.execute(_CREATE_TABLE)
+            applied = []
+            for migration in await pending_migrations(conn, migrations):
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) "
+                        "VALUES ($1, $2, $3)",
+                        migration.version,
+                        migration.name,
+                        migration.checksum,
+                    )
+                applied.append(f"{migration.version}_{migration.name}")
+            return applied
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
+    finally:
+        await conn.close()
+
+
+async def is_current(conn: Connection) -> bool:
+    try:
+        return not await pending_migrations(conn, load_migrations())
+    except MigrationError:
+        return False

@@ -1,0 +1,1 @@
+"""Data access: the SQL of each aggregate, returning plain dataclasses."""

@@ -1,0 +1,100 @@
+"""API keys: stored hashed, shown once, scoped and revocable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from service.auth import Principal, Scope, display_prefix, hash_api_key, new_api_key
+from service.db import Connection
+from service.store.paging import Page, split_page
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    tenant_id: UUID
+    id: UUID
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+_COLUMNS = "tenant_id, id, name, prefix, scopes, created_at, last_used_at, revoked_at"
+
+
+async def create_api_key(
+    conn: Connection, tenant_id: UUID, name: str, scopes: set[Scope]
+) -> tuple[ApiKey, str]:
+    """Returns the stored key and its secret, which is never readable again."""
+    secret = new_api_key()
+    row = await conn.fetchrow(
+        f"""INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes)
+            VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
+        tenant_id,
+        name,
+        display_prefix(secret),
+        hash_api_key(secret),
+        sorted(str(s) for s in scopes),
+    )
+    assert row is not None
+    return ApiKey(**dict(row)), secret
+
+
+async def authenticate(conn: Connection, secret: str) -> Principal | None:
+    """The principal of a live key; needs a system transaction (the tenant is not known yet)."""
+    row = await conn.fetchrow(
+        """UPDATE api_keys k
+              SET last_used_at = now()
+             FROM tenants t
+            WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND t.id = k.tenant_id
+        RETURNING k.tenant_id, k.id, k.scopes, t.name AS tenant_name""",
+        hash_api_key(secret),
+    )
+    if row is None:
+        return None
+    return Principal(
+        tenant_id=row["tenant_id"],
+        tenant_name=row["tenant_name"],
+        api_key_id=row["id"],
+        scopes=frozenset(Scope(s) for s in row["scopes"]),
+    )
+
+
+async def revoke_api_key(conn: Connection, key_id: UUID) -> ApiKey | None:
+    row = await conn.fetchrow(
+        f"""UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+             WHERE id = $1 RETURNING {_COLUMNS}""",
+        key_id,
+    )
+    return ApiKey(**dict(row)) if row else None
+
+
+async def api_keys_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, ApiKey]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ANY($1)", ids)
+    return {r["id"]: ApiKey(**dict(r)) for r in rows}
+
+
+async def list_api_keys(
+    conn: Connection,
+    *,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+    include_revoked: bool,
+) -> Page[ApiKey]:
+    where = "($1 OR revoked_at IS NULL)"
+    total = await conn.fetchval(f"SELECT count(*) FROM api_keys WHERE {where}", include_revoked)
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM api_keys
+             WHERE {where} AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3::uuid))
+             ORDER BY created_at, id LIMIT $4""",
+        include_revoked,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit + 1,
+    )
+    items, has_next = split_page([ApiKey(**dict(r)) for r in rows], limit)
+    return Page(items, has_next, total)

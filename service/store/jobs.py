@@ -1,0 +1,174 @@
+"""Background jobs: the rows that are the truth about every job, whatever Redis holds."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from service.db import Connection
+
+
+class JobKind(enum.StrEnum):
+    CREATE = "CREATE"
+    MAINTAIN = "MAINTAIN"
+    SYNC_ACTIVITIES = "SYNC_ACTIVITIES"
+    REFRESH_SCORES = "REFRESH_SCORES"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Job:
+    tenant_id: UUID
+    id: UUID
+    kind: str
+    status: JobStatus
+    payload: dict[str, Any]
+    solution_interest_id: UUID | None
+    progress_total: int
+    progress_processed: int
+    buying_groups_created: int
+    buying_groups_updated: int
+    error: str | None
+    attempts: int
+    lease_expires_at: datetime | None
+    enqueued_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+def _job(row: Any) -> Job:
+    data = dict(row)
+    data["status"] = JobStatus(data["status"])
+    return Job(**data)
+
+
+async def create_job(
+    conn: Connection,
+    tenant_id: UUID,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    solution_interest_id: UUID | None = None,
+) -> Job:
+    row = await conn.fetchrow(
+        """INSERT INTO jobs (tenant_id, kind, payload, solution_interest_id)
+           VALUES ($1, $2, $3, $4) RETURNING *""",
+        tenant_id,
+        kind,
+        payload or {},
+        solution_interest_id,
+    )
+    return _job(row)
+
+
+async def jobs_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, Job]:
+    rows = await conn.fetch("SELECT * FROM jobs WHERE id = ANY($1)", ids)
+    return {r["id"]: _job(r) for r in rows}
+
+
+async def get_job(conn: Connection, job_id: UUID) -> Job | None:
+    row = await conn.fetchrow("SELECT * FROM jobs WHERE id = $1", job_id)
+    return _job(row) if row else None
+
+
+async def mark_enqueued(conn: Connection, job_ids: list[UUID]) -> None:
+    await conn.execute("UPDATE jobs SET enqueued_at = now() WHERE id = ANY($1)", job_ids)
+
+
+async def claim_job(conn: Connection, job_id: UUID, lease_seconds: int) -> Job | None:
+    """Take a queued job, or a running one whose worker stopped renewing its lease."""
+    row = await conn.fetchrow(
+        """UPDATE jobs
+              SET status = 'RUNNING', attempts = attempts + 1,
+                  lease_expires_at = now() + make_interval(secs => $2),
+                  started_at = coalesce(started_at, now()), updated_at = now()
+            WHERE id = $1
+              AND (status = 'QUEUED' OR (status = 'RUNNING' AND lease_expires_at < now()))
+        RETURNING *""",
+        job_id,
+        lease_seconds,
+    )
+    return _job(row) if row else None
+
+
+async def record_progress(
+    conn: Connection,
+    job_id: UUID,
+    lease_seconds: int,
+    *,
+    total: int | None = None,
+    processed: int | None = None,
+    created: int | None = None,
+    updated: int | None = None,
+) -> Job | None:
+    """Store progress and renew the lease; None when the job is no longer running (cancelled)."""
+    row = await conn.fetchrow(
+        """UPDATE jobs
+              SET progress_total = coalesce($3, progress_total),
+                  progress_processed = coalesce($4, progress_processed),
+                  buying_groups_created = coalesce($5, buying_groups_created),
+                  buying_groups_updated = coalesce($6, buying_groups_updated),
+                  lease_expires_at = now() + make_interval(secs => $2),
+                  updated_at = now()
+            WHERE id = $1 AND status = 'RUNNING'
+        RETURNING *""",
+        job_id,
+        lease_seconds,
+        total,
+        processed,
+        created,
+        updated,
+    )
+    return _job(row) if row else None
+
+
+async def finish_job(
+    conn: Connection, job_id: UUID, status: JobStatus, error: str | None = None
+) -> Job | None:
+    row = await conn.fetchrow(
+        """UPDATE jobs
+              SET status = $2, error = $3, finished_at = now(), lease_expires_at = NULL,
+                  updated_at = now()
+            WHERE id = $1 AND status = 'RUNNING'
+        RETURNING *""",
+        job_id,
+        str(status),
+        error,
+    )
+    return _job(row) if row else None
+
+
+async def stranded_jobs(conn: Connection, queued_grace_seconds: int) -> list[Job]:
+    """Jobs that may have no worker and no queue entry: queued a while ago, or lease expired.
+
+    Runs in a system transaction: the sweeper looks after every tenant.
+    """
+    rows = await conn.fetch(
+        """SELECT * FROM jobs
+            WHERE (status = 'QUEUED'
+                   AND coalesce(enqueued_at, created_at) < now() - make_interval(secs => $1))
+               OR (status = 'RUNNING' AND lease_expires_at < now())
+            ORDER BY created_at
+            LIMIT 1000""",
+        queued_grace_seconds,
+    )
+    return [_job(r) for r in rows]
+
+
+async def job_counts(conn: Connection) -> list[tuple[str, str, int]]:
+    rows = await conn.fetch("SELECT kind, status, count(*) AS n FROM jobs GROUP BY kind, status")
+    return [(r["kind"], r["status"], r["n"]) for r in rows]

@@ -1,0 +1,158 @@
+"""Shared fixtures: real PostgreSQL and Redis (the machine's, or embedded ones), one fresh database
+and one arq queue per test run, the app behind an httpx client, and tenants with keys."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from arq import create_pool as create_redis_pool
+from arq.connections import ArqRedis, RedisSettings
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.auth import Scope
+from service.config import Settings
+from service.db import Database, create_pool, drop_database, ensure_database
+from service.embedded import EmbeddedServices, start_missing, with_database
+from service.migrate import migrate
+from service.store.api_keys import create_api_key
+from service.store.tenants import create_tenant
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[EmbeddedServices]:
+    services = start_missing(
+        ROOT / ".data" / "test", os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    )
+    yield services
+    services.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: EmbeddedServices) -> AsyncIterator[str]:
+    assert servers.database_url
+    name = f"bg_test_{RUN_ID}"
+    await ensure_database(servers.database_url, name)
+    url = with_database(servers.database_url, name)
+    await migrate(url)
+    yield url
+    await drop_database(servers.database_url, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: EmbeddedServices) -> str:
+    assert servers.redis_url
+    return servers.redis_url
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        queue_name=f"bg-test:{RUN_ID}:queue",
+        data_dir=tmp_path_factory.mktemp("data"),
+        log_level="WARNING",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    pool = await create_pool(database_url, min_size=1, max_size=5)
+    yield Database(pool)
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
+    pool = await create_redis_pool(RedisSettings.from_dsn(redis_url))
+    yield pool
+    await pool.aclose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with LifespanManager(application) as manager:
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class TenantKeys:
+    id: uuid.UUID
+    name: str
+    admin: str
+    write: str
+    read: str
+
+
+async def make_tenant(db: Database, name: str) -> TenantKeys:
+    async with db.system() as conn:
+        tenant = await create_tenant(conn, name)
+        keys = {}
+        for scope in (Scope.ADMIN, Scope.WRITE, Scope.READ):
+            _, keys[scope] = await create_api_key(conn, tenant.id, f"{scope} key", {scope})
+    return TenantKeys(tenant.id, name, keys[Scope.ADMIN], keys[Scope.WRITE], keys[Scope.READ])
+
+
+@pytest.fixture
+async def tenant(db: Database) -> TenantKeys:
+    return await make_tenant(db, f"Tenant {uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture
+async def other_tenant(db: Database) -> TenantKeys:
+    return await make_tenant(db, f"Other {uuid.uuid4().hex[:6]}")
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def raw(self, query: str, variables: dict[str, Any] | None = None, *,
+                  key: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *,
+                       key: str) -> dict[str, Any]:
+        """The response body; fails the test on a non-200 answer."""
+        response = await self.raw(query, variables, key=key)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, *,
+                   key: str) -> dict[str, Any]:
+        """The data of a response that must have no errors."""
+        body = await self(query, variables, key=key)
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+@pytest.fixture
+def gql(client: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(client)

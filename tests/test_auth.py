@@ -1,0 +1,120 @@
+"""Authentication by API key and authorisation by scope."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import GraphQLClient, TenantKeys
+
+VIEWER = "{ viewer { tenant { id name } scopes } }"
+CREATE_KEY = """
+mutation($input: CreateApiKeyInput!) {
+  createApiKey(input: $input) {
+    apiKey { id name scopes prefix isRevoked }
+    secret
+    userErrors { field code message }
+  }
+}"""
+REVOKE_KEY = """
+mutation($id: ID!) {
+  revokeApiKey(input: {id: $id}) { apiKey { id isRevoked revokedAt } userErrors { code } }
+}"""
+
+
+async def test_no_key_is_401_with_a_json_error(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": VIEWER})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_bad_key_is_401(gql: GraphQLClient) -> None:
+    response = await gql.raw(VIEWER, key="bgk_not-a-real-key")
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_non_bearer_scheme_is_401(client: httpx.AsyncClient, tenant: TenantKeys) -> None:
+    response = await client.post(
+        "/graphql", json={"query": VIEWER}, headers={"Authorization": f"Basic {tenant.read}"}
+    )
+    assert response.status_code == 401
+
+
+async def test_viewer_answers_with_the_key_tenant_and_scopes(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    data = await gql.data(VIEWER, key=tenant.read)
+    assert data["viewer"]["tenant"]["name"] == tenant.name
+    assert data["viewer"]["scopes"] == ["READ"]
+    admin = await gql.data(VIEWER, key=tenant.admin)
+    assert admin["viewer"]["scopes"] == ["ADMIN"]
+
+
+async def test_a_read_key_calling_a_mutation_is_forbidden(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    body = await gql(CREATE_KEY, {"input": {"name": "x", "scopes": ["READ"]}}, key=tenant.read)
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_write_key_cannot_manage_keys(gql: GraphQLClient, tenant: TenantKeys) -> None:
+    body = await gql(CREATE_KEY, {"input": {"name": "x", "scopes": ["READ"]}}, key=tenant.write)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = await gql("{ apiKeys { totalCount } }", key=tenant.write)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_an_admin_creates_a_key_that_works_until_revoked(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    created = (await gql.data(
+        CREATE_KEY, {"input": {"name": "partner", "scopes": ["READ", "WRITE"]}}, key=tenant.admin
+    ))["createApiKey"]
+    assert created["userErrors"] == []
+    secret = created["secret"]
+    assert secret.startswith(created["apiKey"]["prefix"])
+    assert created["apiKey"]["scopes"] == ["READ", "WRITE"]
+    viewer = await gql.data(VIEWER, key=secret)
+    assert viewer["viewer"]["scopes"] == ["READ", "WRITE"]
+
+    revoked = (await gql.data(REVOKE_KEY, {"id": created["apiKey"]["id"]}, key=tenant.admin))
+    assert revoked["revokeApiKey"]["apiKey"]["isRevoked"] is True
+    response = await gql.raw(VIEWER, key=secret)
+    assert response.status_code == 401
+
+
+async def test_create_key_input_errors_are_user_errors(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    payload = (await gql.data(
+        CREATE_KEY, {"input": {"name": "  ", "scopes": []}}, key=tenant.admin
+    ))["createApiKey"]
+    assert payload["apiKey"] is None and payload["secret"] is None
+    assert {(tuple(e["field"]), e["code"]) for e in payload["userErrors"]} == {
+        (("input", "name"), "REQUIRED"),
+        (("input", "scopes"), "REQUIRED"),
+    }
+
+
+async def test_another_tenants_key_cannot_be_revoked(
+    gql: GraphQLClient, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    other_keys = await gql.data("{ apiKeys { nodes { id } } }", key=other_tenant.admin)
+    victim = other_keys["apiKeys"]["nodes"][0]["id"]
+    payload = (await gql.data(REVOKE_KEY, {"id": victim}, key=tenant.admin))["revokeApiKey"]
+    assert payload["apiKey"] is None
+    assert payload["userErrors"] == [{"code": "NOT_FOUND"}]
+    still = await gql.data("{ apiKeys { nodes { id isRevoked } } }", key=other_tenant.admin)
+    assert not any(k["isRevoked"] for k in still["apiKeys"]["nodes"])
+
+
+async def test_every_mutation_checks_a_scope() -> None:
+    from service.api.permissions import RequireAdmin, RequireWrite
+    from service.api.schema import Mutation
+
+    definition = Mutation.__strawberry_definition__  # type: ignore[attr-defined]
+    for field in definition.fields:
+        kinds = {type(p) if not isinstance(p, type) else p for p in field.permission_classes}
+        assert kinds & {RequireAdmin, RequireWrite}, f"{field.name} has no scope check"

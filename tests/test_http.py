@@ -1,0 +1,96 @@
+"""The HTTP surface: health endpoints, metrics, GraphiQL, malformed bodies, masked errors."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import GraphQLClient, TenantKeys
+
+
+async def test_healthz_answers_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_database_migrations_and_redis(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "migrations": "ok", "redis": "ok"},
+    }
+
+
+async def test_metrics_count_graphql_operations_by_name(
+    client: httpx.AsyncClient, gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    await gql.data("query WhoAmI { viewer { scopes } }", key=tenant.read)
+    text = (await client.get("/metrics")).text
+    assert 'bg_graphql_operations_total{operation="WhoAmI",outcome="ok",type="query"}' in text
+    assert 'bg_graphql_operation_seconds_count{operation="WhoAmI",type="query"}' in text
+    assert "bg_http_requests_total" in text
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz", headers={"X-Request-ID": "abc123"})
+    assert response.headers["x-request-id"] == "abc123"
+    assert len((await client.get("/healthz")).headers["x-request-id"]) == 32
+
+
+async def test_graphiql_is_served_on_get_without_a_key(client: httpx.AsyncClient) -> None:
+    response = await client.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"[1, 2", "application/json"),
+        (b'{"variables": {}}', "application/json"),
+        (b'"just a string"', "application/json"),
+    ],
+)
+async def test_malformed_bodies_get_400(
+    client: httpx.AsyncClient, tenant: TenantKeys, body: bytes, content_type: str
+) -> None:
+    response = await client.post(
+        "/graphql",
+        content=body,
+        headers={"Authorization": f"Bearer {tenant.read}", "Content-Type": content_type},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["message"]
+
+
+async def test_a_syntax_error_is_a_clear_graphql_error(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    response = await gql.raw("{ viewer { ", key=tenant.read)
+    assert response.status_code in (200, 400)
+    assert "Syntax Error" in response.json()["errors"][0]["message"]
+
+
+async def test_unexpected_exceptions_are_masked_and_logged_with_the_request_id(
+    gql: GraphQLClient, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from service.store import tenants
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("secret internals: password=hunter2")
+
+    monkeypatch.setattr(tenants, "get_tenant", broken)
+    response = await gql.http.post(
+        "/graphql",
+        json={"query": "{ viewer { tenant { name } } }"},
+        headers={"Authorization": f"Bearer {tenant.read}", "X-Request-ID": "req-42"},
+    )
+    assert response.status_code == 200
+    error = response.json()["errors"][0]
+    assert "hunter2" not in response.text and "Traceback" not in response.text
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"}
+    assert "req-42" in error["message"]
+    assert any("req-42" in r.getMessage() and r.exc_info for r in caplog.records)

@@ -1,0 +1,177 @@
+"""Jobs: PostgreSQL rows are the truth; arq carries ids; the sweeper recovers what Redis lost."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from uuid import UUID
+
+import pytest
+from arq.connections import ArqRedis
+from arq.jobs import Job as ArqJob
+from arq.jobs import JobStatus as ArqStatus
+
+from jobs import runner
+from jobs.sweeper import sweep
+from jobs.worker import build_worker
+from service.config import Settings
+from service.db import Database
+from service.queue import enqueue
+from service.store.jobs import Job, JobStatus, create_job, get_job
+from tests.conftest import TenantKeys
+
+TEST_KIND = "TEST_PROBE"
+
+
+@pytest.fixture
+def probe_handler(monkeypatch: pytest.MonkeyPatch) -> list[UUID]:
+    """A job kind for these tests, which records the jobs it ran and reports progress."""
+    ran: list[UUID] = []
+
+    async def probe(run: runner.JobRun) -> None:
+        await run.progress(total=4, processed=4, created=2)
+        ran.append(run.job.id)
+
+    monkeypatch.setitem(runner.HANDLERS, TEST_KIND, probe)
+    return ran
+
+
+async def new_job(db: Database, tenant: TenantKeys, kind: str = TEST_KIND) -> Job:
+    async with db.tenant(tenant.id) as conn:
+        return await create_job(conn, tenant.id, kind)
+
+
+async def job_row(db: Database, job_id: UUID) -> Job:
+    async with db.system() as conn:
+        job = await get_job(conn, job_id)
+    assert job is not None
+    return job
+
+
+async def run_worker_until_idle(settings: Settings) -> None:
+    assert settings.database_url and settings.redis_url
+    worker = build_worker(settings, settings.database_url, settings.redis_url,
+                          burst=True, handle_signals=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+async def arq_status(redis: ArqRedis, settings: Settings, job_id: UUID) -> ArqStatus:
+    status: ArqStatus = await ArqJob(str(job_id), redis, _queue_name=settings.queue_name).status()
+    return status
+
+
+async def test_a_queued_job_runs_to_success_with_its_progress(
+    db: Database, redis: ArqRedis, settings: Settings, tenant: TenantKeys,
+    probe_handler: list[UUID],
+) -> None:
+    job = await new_job(db, tenant)
+    assert await enqueue(redis, settings.queue_name, job.id)
+    assert not await enqueue(redis, settings.queue_name, job.id), "same id queued twice"
+    await run_worker_until_idle(settings)
+    done = await job_row(db, job.id)
+    assert probe_handler == [job.id]
+    assert done.status is JobStatus.SUCCEEDED
+    assert (done.progress_total, done.progress_processed, done.buying_groups_created) == (4, 4, 2)
+    assert done.attempts == 1 and done.started_at and done.finished_at
+    assert done.lease_expires_at is None
+
+
+async def test_the_sweeper_requeues_a_job_lost_from_redis(
+    db: Database, redis: ArqRedis, settings: Settings, tenant: TenantKeys,
+    probe_handler: list[UUID],
+) -> None:
+    job = await new_job(db, tenant)
+    # Never reached Redis (or Redis restarted since): only the row knows about it.
+    async with db.system() as conn:
+        await conn.execute(
+            "UPDATE jobs SET created_at = now() - interval '10 minutes' WHERE id = $1", job.id
+        )
+    assert await arq_status(redis, settings, job.id) is ArqStatus.not_found
+    assert await sweep(db, redis, settings.queue_name, queued_grace_seconds=60) >= 1
+    assert await arq_status(redis, settings, job.id) is ArqStatus.queued
+    await run_worker_until_idle(settings)
+    assert (await job_row(db, job.id)).status is JobStatus.SUCCEEDED
+    assert probe_handler == [job.id]
+
+
+async def test_a_job_whose_worker_died_is_run_again(
+    db: Database, redis: ArqRedis, settings: Settings, tenant: TenantKeys,
+    probe_handler: list[UUID],
+) -> None:
+    job = await new_job(db, tenant)
+    async with db.system() as conn:  # a worker claimed it, then vanished with its lease running out
+        await conn.execute(
+            """UPDATE jobs SET status = 'RUNNING', attempts = 1, started_at = now(),
+                   lease_expires_at = now() - interval '1 second' WHERE id = $1""",
+            job.id,
+        )
+    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60)
+    await run_worker_until_idle(settings)
+    done = await job_row(db, job.id)
+    assert done.status is JobStatus.SUCCEEDED and done.attempts == 2
+
+
+async def test_a_job_with_a_live_lease_is_left_alone(
+    db: Database, redis: ArqRedis, settings: Settings, tenant: TenantKeys,
+    probe_handler: list[UUID],
+) -> None:
+    job = await new_job(db, tenant)
+    async with db.system() as conn:
+        await conn.execute(
+            """UPDATE jobs SET status = 'RUNNING', lease_expires_at = now() + interval '1 hour',
+                   created_at = now() - interval '1 hour' WHERE id = $1""",
+            job.id,
+        )
+    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60)
+    assert await arq_status(redis, settings, job.id) is ArqStatus.not_found
+    # A worker handed the id anyway does not run it twice.
+    assert await runner.run_job(db, job.id, lease_seconds=60) is None
+    assert probe_handler == []
+
+
+@pytest.mark.parametrize(
+    ("make_handler", "expected_error"),
+    [
+        (None, "no handler for job kind TEST_PROBE"),
+        (lambda: _raising(runner.JobFailed("the audience is empty")), "the audience is empty"),
+        (lambda: _raising(ZeroDivisionError("boom")), "internal error; see the worker log"),
+    ],
+)
+async def test_a_failing_job_ends_failed_with_a_readable_error(
+    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch,
+    make_handler: Callable[[], Callable[[runner.JobRun], Awaitable[None]]] | None,
+    expected_error: str,
+) -> None:
+    if make_handler is None:
+        monkeypatch.delitem(runner.HANDLERS, TEST_KIND, raising=False)
+    else:
+        monkeypatch.setitem(runner.HANDLERS, TEST_KIND, make_handler())
+    job = await new_job(db, tenant)
+    assert await runner.run_job(db, job.id, lease_seconds=60) is JobStatus.FAILED
+    failed = await job_row(db, job.id)
+    assert failed.status is JobStatus.FAILED and failed.error == expected_error
+
+
+def _raising(exc: Exception) -> Callable[[runner.JobRun], Awaitable[None]]:
+    async def handler(run: runner.JobRun) -> None:
+        raise exc
+
+    return handler
+
+
+async def test_a_job_cancelled_while_running_stops_at_its_next_progress_report(
+    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = await new_job(db, tenant)
+
+    async def cancelled_midway(run: runner.JobRun) -> None:
+        async with db.system() as conn:
+            await conn.execute("UPDATE jobs SET status = 'CANCELLED' WHERE id = $1", run.job.id)
+        await run.progress(processed=1)
+        raise AssertionError("progress() should have stopped the handler")
+
+    monkeypatch.setitem(runner.HANDLERS, TEST_KIND, cancelled_midway)
+    assert await runner.run_job(db, job.id, lease_seconds=60) is JobStatus.CANCELLED
+    assert (await job_row(db, job.id)).status is JobStatus.CANCELLED

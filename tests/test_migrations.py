@@ -1,0 +1,81 @@
+"""The migration runner: ordered, idempotent, safe under concurrency, strict about edits."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from service.db import drop_database, ensure_database
+from service.embedded import EmbeddedServices, with_database
+from service.migrate import MIGRATIONS_DIR, MigrationError, load_migrations, migrate
+
+
+@pytest.fixture
+async def empty_database(servers: EmbeddedServices) -> AsyncIterator[str]:
+    assert servers.database_url
+    name = f"bg_mig_{uuid.uuid4().hex[:8]}"
+    await ensure_database(servers.database_url, name)
+    yield with_database(servers.database_url, name)
+    await drop_database(servers.database_url, name)
+
+
+async def applied_versions(url: str) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT version FROM schema_migrations ORDER BY version")
+        return [r["version"] for r in rows]
+    finally:
+        await conn.close()
+
+
+async def test_migrate_applies_every_file_in_order_then_nothing(empty_database: str) -> None:
+    names = [f"{m.version}_{m.name}" for m in load_migrations()]
+    assert await migrate(empty_database) == names
+    assert await migrate(empty_database) == []
+    assert await applied_versions(empty_database) == [m.version for m in load_migrations()]
+
+
+async def test_two_concurrent_migrations_apply_each_file_once(empty_database: str) -> None:
+    first, second = await asyncio.gather(migrate(empty_database), migrate(empty_database))
+    assert sorted(first + second) == sorted(f"{m.version}_{m.name}" for m in load_migrations())
+    assert await applied_versions(empty_database) == [m.version for m in load_migrations()]
+
+
+async def test_an_edited_applied_migration_is_refused(empty_database: str, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    await migrate(empty_database, folder)
+    first = sorted(folder.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- changed\n")
+    with pytest.raises(MigrationError, match="edited after it was applied"):
+        await migrate(empty_database, folder)
+
+
+async def test_a_failing_migration_leaves_nothing_half_applied(
+    empty_database: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    (folder / "9998_good.sql").write_text("CREATE TABLE probe_ok (id int);")
+    (folder / "9999_broken.sql").write_text("CREATE TABLE probe_bad (id int); SELECT 1/0;")
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await migrate(empty_database, folder)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('probe_ok') IS NOT NULL")
+        assert not await conn.fetchval("SELECT to_regclass('probe_bad') IS NOT NULL")
+    finally:
+        await conn.close()
+    assert "9999" not in await applied_versions(empty_database)
+
+
+def test_badly_named_migration_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "1_x.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
+        load_migrations(tmp_path)
