@@ -27,7 +27,6 @@ def test_exported_schema_is_current() -> None:
 
 def test_every_operation_document_is_valid_against_the_schema() -> None:
     from graphql import parse, validate
-
     from service.api.schema import schema
 
     documents = sorted((ROOT / "graphql" / "operations").glob("*.graphql"))
