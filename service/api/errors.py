@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import strawberry
 
 from graphql import GraphQLError
+from service.domain.problems import Problem
 
 
 @strawberry.enum(description="Machine-readable reason of a GraphQL error or a userErrors entry.")
@@ -25,6 +26,22 @@ class ErrorCode(enum.Enum):
     LIMIT_REACHED = "LIMIT_REACHED"
     IMMUTABLE = "IMMUTABLE"
     IN_USE = "IN_USE"
+    TOO_MANY_ITEMS = "TOO_MANY_ITEMS"
+    UNKNOWN_PARENT = "UNKNOWN_PARENT"
+    CYCLE = "CYCLE"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    CONFLICT = "CONFLICT"
+    UNKNOWN_MATCH = "UNKNOWN_MATCH"
+    UNKNOWN_ATTRIBUTE = "UNKNOWN_ATTRIBUTE"
+    UNKNOWN_OPERATOR = "UNKNOWN_OPERATOR"
+    VALUE_REQUIRED = "VALUE_REQUIRED"
+    INVALID_NUMBER = "INVALID_NUMBER"
+    OPERATOR_NOT_ALLOWED = "OPERATOR_NOT_ALLOWED"
+    TOO_MANY_RULES = "TOO_MANY_RULES"
+    TOO_MANY_VALUES = "TOO_MANY_VALUES"
+    NO_ROLES = "NO_ROLES"
+    TEMPLATE_NOT_LIVE = "TEMPLATE_NOT_LIVE"
 
 
 class ClientError(GraphQLError):
@@ -48,3 +65,23 @@ class UserError:
 
 def user_error(path: Sequence[str | int], code: ErrorCode, message: str) -> UserError:
     return UserError(field=[str(p) for p in path], code=code, message=message)
+
+
+def from_problem(problem: Problem, *prefix: str | int) -> UserError:
+    """A domain problem as a userErrors entry, its path placed under `prefix`."""
+    return user_error((*prefix, *problem.path), ErrorCode(problem.code), problem.message)
+
+
+def from_problems(problems: Iterable[Problem], *prefix: str | int) -> list[UserError]:
+    return [from_problem(p, *prefix) for p in problems]
+
+
+def indexed_problems(
+    problems: Mapping[int, Iterable[Problem]], *prefix: str | int
+) -> list[UserError]:
+    """userErrors for the items of a list input, each path carrying the item's index."""
+    return [
+        error
+        for index in sorted(problems)
+        for error in from_problems(problems[index], *prefix, index)
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -10,8 +11,11 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from service.db import Connection
+from service.store.accounts import Account, accounts_by_ids, children_pages
 from service.store.api_keys import ApiKey, api_keys_by_ids
 from service.store.jobs import Job, jobs_by_ids
+from service.store.paging import Page
+from service.store.people import Person, people_by_ids, people_pages_by_account
 
 if TYPE_CHECKING:
     from service.api.context import Context
@@ -20,6 +24,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 Fetch = Callable[[Connection, list[K]], Awaitable[dict[K, V]]]
+PageFetch = Callable[[Connection, UUID, list[UUID], int], Awaitable[dict[UUID, Page[V]]]]
 
 
 def by_key(context: Context, fetch: Fetch[K, V]) -> DataLoader[K, V | None]:
@@ -32,14 +37,40 @@ def by_key(context: Context, fetch: Fetch[K, V]) -> DataLoader[K, V | None]:
     return DataLoader(load_fn=load)
 
 
+def first_pages(context: Context, fetch: PageFetch[V]) -> DataLoader[tuple[UUID, int], Page[V]]:
+    """Loads the first page of a nested list for many parents at once, keyed by (parent, size)."""
+
+    async def load(keys: list[tuple[UUID, int]]) -> list[Page[V]]:
+        by_size: dict[int, list[UUID]] = defaultdict(list)
+        for parent, size in keys:
+            by_size[size].append(parent)
+        tenant_id = context.tenant_principal.tenant_id
+        pages: dict[tuple[UUID, int], Page[V]] = {}
+        async with context.db.tenant(tenant_id, readonly=True) as conn:
+            for size, parents in by_size.items():
+                for parent, page in (await fetch(conn, tenant_id, parents, size)).items():
+                    pages[(parent, size)] = page
+        return [pages[k] for k in keys]
+
+    return DataLoader(load_fn=load)
+
+
 @dataclass
 class Loaders:
     api_key: DataLoader[UUID, ApiKey | None]
     job: DataLoader[UUID, Job | None]
+    account: DataLoader[UUID, Account | None]
+    person: DataLoader[UUID, Person | None]
+    account_children: DataLoader[tuple[UUID, int], Page[Account]]
+    account_people: DataLoader[tuple[UUID, int], Page[Person]]
 
     @classmethod
     def for_context(cls, context: Context) -> Loaders:
         return cls(
             api_key=by_key(context, api_keys_by_ids),
             job=by_key(context, jobs_by_ids),
+            account=by_key(context, accounts_by_ids),
+            person=by_key(context, people_by_ids),
+            account_children=first_pages(context, children_pages),
+            account_people=first_pages(context, people_pages_by_account),
         )

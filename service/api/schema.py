@@ -20,10 +20,12 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
+from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
 from service.api.errors import ClientError
 from service.api.jobs import BuyingGroupJob
 from service.api.pagination import Connection
+from service.api.people import Person, PersonMutations, people
 from service.api.viewer import Tenant, Viewer, resolve_viewer
 from service.config import Settings, get_settings
 from service.metrics import OperationMetrics
@@ -46,6 +48,15 @@ class Query:
     def viewer(self, info: strawberry.Info) -> Viewer:
         return resolve_viewer(info)
 
+    accounts: Connection[Account] = strawberry.field(
+        resolver=accounts, description="Accounts by name; filter by text, industry, region, …"
+    )
+    account: Account | None = strawberry.field(
+        resolver=account, description="One account by global id or by externalId."
+    )
+    people: Connection[Person] = strawberry.field(
+        resolver=people, description="People by last then first name."
+    )
     api_keys: Connection[ApiKey] = strawberry.field(
         resolver=api_keys,
         description="This tenant's API keys, oldest first (ADMIN scope).",
@@ -53,7 +64,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation(ApiKeyMutations):
+class Mutation(AccountMutations, PersonMutations, ApiKeyMutations):
     pass
 
 
@@ -108,7 +119,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[Tenant, ApiKey, BuyingGroupJob],
+        types=[Tenant, ApiKey, BuyingGroupJob, Account, Person],
         extensions=extensions,
     )
 

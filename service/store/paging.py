@@ -3,11 +3,12 @@ whether more follow."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,17 @@ class Page(Generic[T]):
 def split_page(rows: Sequence[T], limit: int) -> tuple[list[T], bool]:
     """Rows fetched with LIMIT limit+1 → (the page, whether another page follows)."""
     return list(rows[:limit]), len(rows) > limit
+
+
+def group_pages(
+    rows: Sequence[Any], keys: Sequence[K], key_field: str, convert: Callable[[Any], T],
+    limit: int,
+) -> dict[K, Page[T]]:
+    """Rows of a LATERAL "first limit+1 per key" query (each with a `total` column) → a page per
+    key, empty pages included."""
+    grouped: dict[K, list[T]] = {k: [] for k in keys}
+    totals: dict[K, int] = {}
+    for row in rows:
+        grouped[row[key_field]].append(convert(row))
+        totals[row[key_field]] = row["total"]
+    return {k: Page(*split_page(items, limit), totals.get(k, 0)) for k, items in grouped.items()}

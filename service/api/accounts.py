@@ -1,0 +1,221 @@
+"""Accounts through GraphQL: the Account type, browsing, and bulk upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import strawberry
+from strawberry import UNSET, relay
+from strawberry.scalars import JSON
+
+from service.api.errors import ClientError, ErrorCode, UserError, indexed_problems, user_error
+from service.api.inputs import provided_fields
+from service.api.nodes import convert_all, decode_id, load_nodes
+from service.api.pagination import Connection, check_first, decode_cursor, to_connection
+from service.api.permissions import RequireWrite
+from service.catalogue import upsert_accounts as bulk_upsert_accounts
+from service.domain.records import MAX_BATCH
+from service.store import accounts as account_store
+from service.store.people import sort_key as people_sort_key
+from service.store.sql import SqlParams
+
+if TYPE_CHECKING:
+    from service.api.people import Person
+
+
+def name_id_key(raw: list[Any]) -> tuple[str, UUID]:
+    name, id_ = raw
+    if not isinstance(name, str):
+        raise ValueError("name")
+    return name, UUID(id_)
+
+
+@strawberry.type(description="A company (or a division of one) that people belong to.")
+class Account(relay.Node):
+    id: relay.NodeID[str]
+    external_id: str
+    name: str
+    industry: str | None
+    region: str | None
+    country: str | None
+    annual_revenue: float | None
+    employee_count: int | None
+    attributes: JSON
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[account_store.Account]
+
+    @classmethod
+    def from_row(cls, row: account_store.Account) -> Account:
+        return cls(
+            id=str(row.id), external_id=row.external_id, name=row.name, industry=row.industry,
+            region=row.region, country=row.country,
+            annual_revenue=float(row.annual_revenue) if row.annual_revenue is not None else None,
+            employee_count=row.employee_count, attributes=JSON(row.attributes),
+            created_at=row.created_at, updated_at=row.updated_at, row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        return convert_all(await load_nodes(info.context.loaders.account, node_ids), cls.from_row)
+
+    @strawberry.field(description="The corporate parent, if any.")
+    async def parent(self, info: strawberry.Info) -> Account | None:
+        if self.row.parent_id is None:
+            return None
+        parent = await info.context.loaders.account.load(self.row.parent_id)
+        return Account.from_row(parent) if parent else None
+
+    @strawberry.field(description="Direct subsidiaries or divisions, by name.")
+    async def children(
+        self, info: strawberry.Info, first: int = 20, after: str | None = None
+    ) -> Connection[Account]:
+        limit = check_first(first, info.context.settings.max_page_size)
+        if after is None:
+            page = await info.context.loaders.account_children.load((self.row.id, limit))
+            return to_connection(page, Account.from_row, _sort_key, has_previous=False)
+        return await browse_accounts(
+            info, account_store.AccountFilter(parent_ids=[self.row.id]), first, after
+        )
+
+    @strawberry.field(description="The people of this account, by last then first name.")
+    async def people(
+        self, info: strawberry.Info, first: int = 20, after: str | None = None
+    ) -> Connection[Annotated[Person, strawberry.lazy("service.api.people")]]:
+        from service.api.people import Person, PersonFilterInput, browse_people
+
+        limit = check_first(first, info.context.settings.max_page_size)
+        if after is None:
+            page = await info.context.loaders.account_people.load((self.row.id, limit))
+            return to_connection(page, Person.from_row, people_sort_key, has_previous=False)
+        return await browse_people(
+            info, PersonFilterInput(account_ids=[relay.GlobalID("Account", self.id)]), first, after
+        )
+
+
+def _sort_key(row: account_store.Account) -> tuple[str, UUID]:
+    return (row.name, row.id)
+
+
+@strawberry.input
+class AccountFilterInput:
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name or external id, case-insensitive."
+    )
+    industries: list[str] | None = None
+    regions: list[str] | None = None
+    countries: list[str] | None = None
+    parent_id: relay.GlobalID | None = None
+    top_level_only: bool = False
+
+
+def to_account_filter(f: AccountFilterInput | None) -> account_store.AccountFilter:
+    if f is None:
+        return account_store.AccountFilter()
+    parent_ids = [decode_id(f.parent_id, "Account", ["filter", "parentId"])] if f.parent_id else []
+    return account_store.AccountFilter(
+        search=f.search, industries=f.industries or (), regions=f.regions or (),
+        countries=f.countries or (), parent_ids=parent_ids, top_level_only=f.top_level_only,
+    )
+
+
+async def browse_accounts(
+    info: strawberry.Info, f: account_store.AccountFilter, first: int, after: str | None,
+    *, extra_where: str = "", extra: SqlParams | None = None,
+) -> Connection[Account]:
+    context = info.context
+    limit = check_first(first, context.settings.max_page_size)
+    cursor = decode_cursor(after, name_id_key)
+    tenant_id = context.tenant_principal.tenant_id
+    params = extra or SqlParams()
+    where = account_store.filter_sql(tenant_id, f, params)
+    if extra_where:
+        where += f" AND ({extra_where})"
+    async with context.db.tenant(tenant_id, readonly=True) as conn:
+        page = await account_store.list_accounts(conn, where, params, limit=limit, after=cursor)
+    return to_connection(page, Account.from_row, _sort_key, has_previous=cursor is not None)
+
+
+async def accounts(
+    info: strawberry.Info,
+    filter: AccountFilterInput | None = None,
+    first: int = 20,
+    after: str | None = None,
+) -> Connection[Account]:
+    return await browse_accounts(info, to_account_filter(filter), first, after)
+
+
+async def account(
+    info: strawberry.Info, id: relay.GlobalID | None = None, external_id: str | None = None
+) -> Account | None:
+    if (id is None) == (external_id is None):
+        raise ClientError("Give exactly one of `id` and `externalId`.", ErrorCode.BAD_USER_INPUT)
+    context = info.context
+    if id is not None:
+        if id.type_name != "Account":
+            return None
+        found = (await load_nodes(context.loaders.account, [id.node_id]))[0]
+        return Account.from_row(found) if found else None
+    tenant_id = context.tenant_principal.tenant_id
+    async with context.db.tenant(tenant_id, readonly=True) as conn:
+        row = await account_store.account_by_external_id(conn, tenant_id, external_id or "")
+    return Account.from_row(row) if row else None
+
+
+@strawberry.input(description="An account keyed by externalId; fields left out keep their value.")
+class AccountInput:
+    external_id: str
+    name: str
+    parent_external_id: str | None = strawberry.field(
+        default=UNSET, description="The parent's externalId; null detaches the account."
+    )
+    industry: str | None = UNSET
+    region: str | None = UNSET
+    country: str | None = UNSET
+    annual_revenue: float | None = UNSET
+    employee_count: int | None = UNSET
+    attributes: JSON | None = strawberry.field(
+        default=UNSET, description="Free attributes (a JSON object); replaces the stored object."
+    )
+
+
+@strawberry.input
+class UpsertAccountsInput:
+    accounts: list[AccountInput]
+
+
+@strawberry.type
+class UpsertAccountsPayload:
+    accounts: list[Account] = strawberry.field(
+        description="The accounts written, in input order (items with userErrors are left out)."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class AccountMutations:
+    @strawberry.mutation(
+        permission_classes=[RequireWrite],
+        description=f"Create or update up to {MAX_BATCH} accounts by externalId. Valid items "
+        "are written even when others have userErrors.",
+    )
+    async def upsert_accounts(
+        self, info: strawberry.Info, input: UpsertAccountsInput
+    ) -> UpsertAccountsPayload:
+        if len(input.accounts) > MAX_BATCH:
+            return UpsertAccountsPayload(accounts=[], user_errors=[user_error(
+                ["input", "accounts"], ErrorCode.TOO_MANY_ITEMS,
+                f"at most {MAX_BATCH} accounts per call; split the list")])
+        items = [provided_fields(a) for a in input.accounts]
+        tenant_id = info.context.tenant_principal.tenant_id
+        async with info.context.db.tenant(tenant_id) as conn:
+            result = await bulk_upsert_accounts(conn, tenant_id, items)
+        errors = indexed_problems(result.problems, "input", "accounts")
+        return UpsertAccountsPayload(
+            accounts=[Account.from_row(r) for r in result.rows_in_order()], user_errors=errors
+        )

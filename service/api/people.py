@@ -1,0 +1,179 @@
+"""People through GraphQL: the Person type, browsing, and bulk upsert."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import strawberry
+from strawberry import UNSET, relay
+from strawberry.scalars import JSON
+
+from service.api.accounts import Account
+from service.api.errors import ErrorCode, UserError, indexed_problems, user_error
+from service.api.inputs import provided_fields
+from service.api.nodes import convert_all, decode_id, load_nodes
+from service.api.pagination import Connection, check_first, decode_cursor, to_connection
+from service.api.permissions import RequireWrite
+from service.catalogue import upsert_people as bulk_upsert_people
+from service.domain.records import MAX_BATCH
+from service.store import people as people_store
+from service.store.sql import SqlParams
+
+
+def person_key(raw: list[Any]) -> tuple[str, str, UUID]:
+    last, first, id_ = raw
+    if not isinstance(last, str) or not isinstance(first, str):
+        raise ValueError("name")
+    return last, first, UUID(id_)
+
+
+@strawberry.type(description="A person at an account; can be a member of many buying groups.")
+class Person(relay.Node):
+    id: relay.NodeID[str]
+    external_id: str = strawberry.field(description="The activity source's lead id.")
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    job_title: str | None
+    department: str | None
+    seniority: str | None
+    city: str | None
+    country: str | None
+    attributes: JSON
+    created_at: datetime
+    updated_at: datetime
+    row: strawberry.Private[people_store.Person]
+
+    @classmethod
+    def from_row(cls, row: people_store.Person) -> Person:
+        return cls(
+            id=str(row.id), external_id=row.external_id, email=row.email,
+            first_name=row.first_name, last_name=row.last_name, job_title=row.job_title,
+            department=row.department, seniority=row.seniority, city=row.city,
+            country=row.country, attributes=JSON(row.attributes), created_at=row.created_at,
+            updated_at=row.updated_at, row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        return convert_all(await load_nodes(info.context.loaders.person, node_ids), cls.from_row)
+
+    @strawberry.field
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @strawberry.field
+    async def account(self, info: strawberry.Info) -> Account:
+        row = await info.context.loaders.account.load(self.row.account_id)
+        assert row is not None  # people cascade with their account
+        return Account.from_row(row)
+
+
+@strawberry.input
+class PersonFilterInput:
+    search: str | None = strawberry.field(
+        default=None, description="Part of the name, e-mail or external id, case-insensitive."
+    )
+    account_ids: list[relay.GlobalID] | None = None
+    job_title: str | None = strawberry.field(
+        default=None, description="Part of the job title, case-insensitive."
+    )
+    departments: list[str] | None = None
+    seniorities: list[str] | None = None
+    countries: list[str] | None = None
+
+
+def to_person_filter(f: PersonFilterInput | None) -> people_store.PersonFilter:
+    if f is None:
+        return people_store.PersonFilter()
+    return people_store.PersonFilter(
+        search=f.search,
+        account_ids=[decode_id(a, "Account", ["filter", "accountIds", str(i)])
+                     for i, a in enumerate(f.account_ids or [])],
+        job_title=f.job_title, departments=f.departments or (),
+        seniorities=f.seniorities or (), countries=f.countries or (),
+    )
+
+
+async def browse_people(
+    info: strawberry.Info, f: PersonFilterInput | None, first: int, after: str | None
+) -> Connection[Person]:
+    context = info.context
+    limit = check_first(first, context.settings.max_page_size)
+    cursor = decode_cursor(after, person_key)
+    tenant_id = context.tenant_principal.tenant_id
+    params = SqlParams()
+    where = people_store.filter_sql(tenant_id, to_person_filter(f), params)
+    async with context.db.tenant(tenant_id, readonly=True) as conn:
+        page = await people_store.list_people(conn, where, params, limit=limit, after=cursor)
+    return to_connection(
+        page, Person.from_row, people_store.sort_key, has_previous=cursor is not None
+    )
+
+
+async def people(
+    info: strawberry.Info,
+    filter: PersonFilterInput | None = None,
+    first: int = 20,
+    after: str | None = None,
+) -> Connection[Person]:
+    return await browse_people(info, filter, first, after)
+
+
+@strawberry.input(description="A person keyed by externalId; fields left out keep their value.")
+class PersonInput:
+    external_id: str
+    account_external_id: str
+    email: str | None = UNSET
+    first_name: str | None = UNSET
+    last_name: str | None = UNSET
+    job_title: str | None = UNSET
+    department: str | None = UNSET
+    seniority: str | None = UNSET
+    city: str | None = UNSET
+    country: str | None = UNSET
+    attributes: JSON | None = strawberry.field(
+        default=UNSET, description="Free attributes (a JSON object); replaces the stored object."
+    )
+
+
+@strawberry.input
+class UpsertPeopleInput:
+    people: list[PersonInput]
+
+
+@strawberry.type
+class UpsertPeoplePayload:
+    people: list[Person] = strawberry.field(
+        description="The people written, in input order (items with userErrors are left out)."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PersonMutations:
+    @strawberry.mutation(
+        permission_classes=[RequireWrite],
+        description=f"Create or update up to {MAX_BATCH} people by externalId. Valid items are "
+        "written even when others have userErrors.",
+    )
+    async def upsert_people(
+        self, info: strawberry.Info, input: UpsertPeopleInput
+    ) -> UpsertPeoplePayload:
+        if len(input.people) > MAX_BATCH:
+            return UpsertPeoplePayload(people=[], user_errors=[user_error(
+                ["input", "people"], ErrorCode.TOO_MANY_ITEMS,
+                f"at most {MAX_BATCH} people per call; split the list")])
+        items = [provided_fields(p) for p in input.people]
+        tenant_id = info.context.tenant_principal.tenant_id
+        async with info.context.db.tenant(tenant_id) as conn:
+            result = await bulk_upsert_people(conn, tenant_id, items)
+        errors = indexed_problems(result.problems, "input", "people")
+        return UpsertPeoplePayload(
+            people=[Person.from_row(r) for r in result.rows_in_order()], user_errors=errors
+        )

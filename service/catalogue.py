@@ -1,0 +1,71 @@
+"""Bulk writes of accounts and people, shared by the GraphQL mutations and the CSV importer:
+check each item, write the valid ones in one set-based statement per table, report the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from service.db import Connection
+from service.domain.problems import Problem
+from service.domain.records import (
+    account_problems,
+    duplicate_keys,
+    normalized,
+    person_problems,
+)
+from service.store import accounts as account_store
+from service.store import people as people_store
+
+T = TypeVar("T")
+
+
+@dataclass
+class BulkResult(Generic[T]):
+    written: dict[int, T] = field(default_factory=dict)
+    problems: dict[int, list[Problem]] = field(default_factory=dict)
+
+    def rows_in_order(self) -> list[T]:
+        return [self.written[i] for i in sorted(self.written)]
+
+
+async def _bulk(
+    conn: Connection,
+    tenant_id: UUID,
+    items: Sequence[Mapping[str, Any]],
+    check: Callable[[Mapping[str, Any]], list[Problem]],
+    write: Callable[..., Any],
+) -> BulkResult[Any]:
+    result: BulkResult[Any] = BulkResult()
+    items = [normalized(item) for item in items]
+    duplicates = duplicate_keys(items)
+    valid: list[int] = []
+    for index, item in enumerate(items):
+        problems = check(item)
+        if index in duplicates:
+            problems.append(duplicates[index])
+        if problems:
+            result.problems[index] = problems
+        else:
+            valid.append(index)
+    if valid:
+        written, problems = await write(conn, tenant_id, [items[i] for i in valid])
+        for position, row in written.items():
+            result.written[valid[position]] = row
+        for position, problem in problems.items():
+            result.problems.setdefault(valid[position], []).append(problem)
+    return result
+
+
+async def upsert_accounts(
+    conn: Connection, tenant_id: UUID, items: Sequence[Mapping[str, Any]]
+) -> BulkResult[account_store.Account]:
+    return await _bulk(conn, tenant_id, items, account_problems, account_store.upsert_accounts)
+
+
+async def upsert_people(
+    conn: Connection, tenant_id: UUID, items: Sequence[Mapping[str, Any]]
+) -> BulkResult[people_store.Person]:
+    return await _bulk(conn, tenant_id, items, person_problems, people_store.upsert_people)

@@ -1,0 +1,78 @@
+"""Compiles a condition group to a parameterised SQL boolean over one row; see
+`service.domain.conditions` for the semantics both must share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from service.domain.conditions import (
+    ATTRIBUTES_PREFIX,
+    NEGATIONS,
+    NUMBER_PATTERN,
+    NUMERIC,
+    ConditionGroup,
+    Field,
+    Kind,
+    Match,
+    Operator,
+    Rule,
+    field_for,
+)
+from service.store.sql import SqlParams
+
+_SQL_COMPARISON = {
+    Operator.GREATER_THAN: ">", Operator.GREATER_OR_EQUAL: ">=",
+    Operator.LESS_THAN: "<", Operator.LESS_OR_EQUAL: "<=",
+}
+
+
+def _positive_sql(op: Operator, kind: Kind, expr: str, values: tuple[str, ...],
+                  params: SqlParams) -> str:
+    if op is Operator.IS_EMPTY:
+        if kind is Kind.NUMBER:
+            return f"({expr} IS NULL)"
+        return f"(coalesce(btrim({expr}, ' '), '') = '')"
+    if kind is Kind.NUMBER or op in NUMERIC:
+        numbers = params.add([Decimal(v.strip(" ")) for v in values])
+        if kind is Kind.NUMBER:
+            number = expr
+        else:
+            trimmed = f"btrim({expr}, ' ')"
+            pattern = params.add(NUMBER_PATTERN)
+            number = f"(CASE WHEN {trimmed} ~ {pattern} THEN {trimmed}::numeric END)"
+        comparison = "=" if op is Operator.EQUALS else _SQL_COMPARISON[op]
+        return f"coalesce({number} {comparison} ANY({numbers}::numeric[]), false)"
+    texts = params.add(list(values))
+    low = f"lower({expr})"
+    if op is Operator.EQUALS:
+        wanted = f"ARRAY(SELECT lower(v) FROM unnest({texts}::text[]) v)"
+        return f"coalesce({low} = ANY({wanted}), false)"
+    test = {
+        Operator.CONTAINS: f"strpos({low}, lower(v)) > 0",
+        Operator.STARTS_WITH: f"starts_with({low}, lower(v))",
+        Operator.ENDS_WITH: f"right({low}, length(lower(v))) = lower(v)",
+    }[op]
+    return f"EXISTS (SELECT 1 FROM unnest({texts}::text[]) v WHERE {test})"
+
+
+def compile_rule(rule: Rule, fields: Mapping[str, Field], alias: str, params: SqlParams) -> str:
+    field = field_for(rule.attribute, fields)
+    assert field is not None, rule.attribute
+    if rule.attribute.startswith(ATTRIBUTES_PREFIX):
+        key = params.add(rule.attribute[len(ATTRIBUTES_PREFIX):])
+        expr = f"({alias}.attributes ->> {key}::text)"
+    else:
+        expr = f"{alias}.{field.column}"
+    positive = NEGATIONS.get(rule.operator, rule.operator)
+    sql = _positive_sql(positive, field.kind, expr, rule.values, params)
+    return f"(NOT {sql})" if rule.operator in NEGATIONS else sql
+
+
+def compile_sql(group: ConditionGroup, fields: Mapping[str, Field], alias: str,
+                params: SqlParams) -> str:
+    """A boolean SQL expression over the row `alias`; never NULL."""
+    if not group.rules:
+        return "true" if group.match is Match.ALL else "false"
+    joiner = " AND " if group.match is Match.ALL else " OR "
+    return "(" + joiner.join(compile_rule(r, fields, alias, params) for r in group.rules) + ")"

@@ -1,0 +1,208 @@
+"""Accounts and people: bulk upsert with per-item errors, hierarchy, browsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import GraphQLClient, TenantKeys
+
+UPSERT_ACCOUNTS = """
+mutation($accounts: [AccountInput!]!) {
+  upsertAccounts(input: {accounts: $accounts}) {
+    accounts { id externalId name industry annualRevenue employeeCount attributes
+               parent { externalId } }
+    userErrors { field code message }
+  }
+}"""
+UPSERT_PEOPLE = """
+mutation($people: [PersonInput!]!) {
+  upsertPeople(input: {people: $people}) {
+    people { id externalId fullName email jobTitle account { externalId } }
+    userErrors { field code message }
+  }
+}"""
+
+
+async def upsert_accounts(gql: GraphQLClient, key: str, accounts: list[dict[str, Any]]
+                          ) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.data(UPSERT_ACCOUNTS, {"accounts": accounts},
+                                             key=key))["upsertAccounts"]
+    return result
+
+
+async def upsert_people(gql: GraphQLClient, key: str, people: list[dict[str, Any]]
+                        ) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.data(UPSERT_PEOPLE, {"people": people},
+                                             key=key))["upsertPeople"]
+    return result
+
+
+def errors_of(payload: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(".".join(e["field"]), e["code"]) for e in payload["userErrors"]}
+
+
+async def test_accounts_are_created_then_updated_by_external_id(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    created = await upsert_accounts(gql, tenant.write, [
+        {"externalId": "A1", "name": "Acme", "industry": "Software", "annualRevenue": 2.5e6,
+         "employeeCount": 120, "attributes": {"tier": "gold"}},
+    ])
+    assert created["userErrors"] == []
+    acme = created["accounts"][0]
+    assert (acme["name"], acme["industry"], acme["annualRevenue"]) == ("Acme", "Software", 2.5e6)
+    updated = await upsert_accounts(gql, tenant.write, [
+        {"externalId": "A1", "name": "Acme Inc."},
+    ])
+    again = updated["accounts"][0]
+    assert again["id"] == acme["id"]
+    assert again["name"] == "Acme Inc."
+    # Fields left out keep their values.
+    assert (again["industry"], again["employeeCount"], again["attributes"]) == (
+        "Software", 120, {"tier": "gold"})
+    cleared = await upsert_accounts(gql, tenant.write, [
+        {"externalId": "A1", "name": "Acme Inc.", "industry": None},
+    ])
+    assert cleared["accounts"][0]["industry"] is None
+
+
+async def test_valid_accounts_land_while_bad_ones_get_user_errors(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    payload = await upsert_accounts(gql, tenant.write, [
+        {"externalId": "P", "name": "Parent"},
+        {"externalId": "C", "name": "Child", "parentExternalId": "P"},
+        {"externalId": "X", "name": " "},
+        {"externalId": "Y", "name": "Orphan", "parentExternalId": "nobody"},
+        {"externalId": "P", "name": "Parent again"},
+        {"externalId": "Z", "name": "Negative", "employeeCount": -1},
+        {"externalId": "S", "name": "Self", "parentExternalId": "S"},
+    ])
+    assert [a["externalId"] for a in payload["accounts"]] == ["P", "C"]
+    assert payload["accounts"][1]["parent"] == {"externalId": "P"}
+    assert errors_of(payload) == {
+        ("input.accounts.2.name", "REQUIRED"),
+        ("input.accounts.3.parentExternalId", "UNKNOWN_PARENT"),
+        ("input.accounts.4.externalId", "DUPLICATE"),
+        ("input.accounts.5.employeeCount", "INVALID_VALUE"),
+        ("input.accounts.6.parentExternalId", "CYCLE"),
+    }
+
+
+async def test_a_parent_change_that_closes_a_loop_is_refused(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    await upsert_accounts(gql, tenant.write, [
+        {"externalId": "G", "name": "Grandparent"},
+        {"externalId": "M", "name": "Middle", "parentExternalId": "G"},
+        {"externalId": "L", "name": "Leaf", "parentExternalId": "M"},
+    ])
+    payload = await upsert_accounts(gql, tenant.write, [
+        {"externalId": "G", "name": "Grandparent", "parentExternalId": "L"},
+    ])
+    assert payload["accounts"] == []
+    assert errors_of(payload) == {("input.accounts.0.parentExternalId", "CYCLE")}
+    tree = await gql.data("""{ account(externalId: "G") {
+        parent { name } children { totalCount nodes { externalId
+          children { nodes { externalId } } } } } }""", key=tenant.read)
+    assert tree["account"]["parent"] is None
+    assert tree["account"]["children"]["nodes"] == [
+        {"externalId": "M", "children": {"nodes": [{"externalId": "L"}]}}]
+
+
+async def test_more_than_1000_items_are_refused_whole(gql: GraphQLClient, tenant: TenantKeys
+                                                      ) -> None:
+    items = [{"externalId": f"B{i}", "name": f"B {i}"} for i in range(1001)]
+    payload = await upsert_accounts(gql, tenant.write, items)
+    assert payload["accounts"] == []
+    assert errors_of(payload) == {("input.accounts", "TOO_MANY_ITEMS")}
+    count = await gql.data("{ accounts { totalCount } }", key=tenant.read)
+    assert count["accounts"]["totalCount"] == 0
+
+
+async def test_people_land_with_per_item_errors(gql: GraphQLClient, tenant: TenantKeys) -> None:
+    await upsert_accounts(gql, tenant.write, [{"externalId": "A", "name": "Acme"}])
+    payload = await upsert_people(gql, tenant.write, [
+        {"externalId": "1", "accountExternalId": "A", "firstName": "Ada", "lastName": "Lovelace",
+         "email": "ada@acme.io", "jobTitle": "CMO"},
+        {"externalId": "2", "accountExternalId": "missing", "firstName": "Bob"},
+        {"externalId": "3", "accountExternalId": "A", "email": "not-an-email"},
+        {"externalId": "", "accountExternalId": "A"},
+    ])
+    assert [p["fullName"] for p in payload["people"]] == ["Ada Lovelace"]
+    assert payload["people"][0]["account"] == {"externalId": "A"}
+    assert errors_of(payload) == {
+        ("input.people.1.accountExternalId", "UNKNOWN_ACCOUNT"),
+        ("input.people.2.email", "INVALID_EMAIL"),
+        ("input.people.3.externalId", "REQUIRED"),
+    }
+
+
+async def test_a_person_can_move_to_another_account(gql: GraphQLClient, tenant: TenantKeys
+                                                    ) -> None:
+    await upsert_accounts(gql, tenant.write, [{"externalId": "A", "name": "A"},
+                                              {"externalId": "B", "name": "B"}])
+    first = await upsert_people(gql, tenant.write, [
+        {"externalId": "9", "accountExternalId": "A", "lastName": "Doe", "jobTitle": "CTO"}])
+    moved = await upsert_people(gql, tenant.write, [
+        {"externalId": "9", "accountExternalId": "B"}])
+    assert moved["people"][0]["id"] == first["people"][0]["id"]
+    assert moved["people"][0]["account"] == {"externalId": "B"}
+    assert moved["people"][0]["jobTitle"] == "CTO"
+
+
+async def test_browsing_people_pages_by_name_and_filters(gql: GraphQLClient, tenant: TenantKeys
+                                                         ) -> None:
+    await upsert_accounts(gql, tenant.write, [{"externalId": "A", "name": "A"},
+                                              {"externalId": "B", "name": "B"}])
+    names = ["Young", "adams", "Baker", "Clark", "Zed"]
+    await upsert_people(gql, tenant.write, [
+        {"externalId": str(i), "accountExternalId": "A" if i % 2 else "B", "lastName": n,
+         "jobTitle": "VP Sales" if i < 2 else "Engineer"}
+        for i, n in enumerate(names)])
+    query = """query($after: String, $filter: PersonFilterInput) {
+      people(first: 2, after: $after, filter: $filter) {
+        totalCount nodes { lastName } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = (await gql.data(query, {"after": after}, key=tenant.read))["people"]
+        seen += [n["lastName"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["adams", "Baker", "Clark", "Young", "Zed"]
+    vp = (await gql.data(query, {"filter": {"jobTitle": "vp"}}, key=tenant.read))["people"]
+    assert vp["totalCount"] == 2
+    search = (await gql.data(query, {"filter": {"search": "ze"}}, key=tenant.read))["people"]
+    assert [n["lastName"] for n in search["nodes"]] == ["Zed"]
+
+
+async def test_account_people_are_batched_per_page(gql: GraphQLClient, tenant: TenantKeys
+                                                   ) -> None:
+    await upsert_accounts(gql, tenant.write, [
+        {"externalId": f"A{i}", "name": f"Account {i}"} for i in range(3)])
+    await upsert_people(gql, tenant.write, [
+        {"externalId": f"p{i}", "accountExternalId": f"A{i % 3}", "lastName": f"L{i}"}
+        for i in range(7)])
+    data = await gql.data("""{ accounts(first: 10) { nodes { name
+        people(first: 2) { totalCount nodes { lastName } pageInfo { hasNextPage } } } } }""",
+                          key=tenant.read)
+    by_name = {a["name"]: a["people"] for a in data["accounts"]["nodes"]}
+    assert by_name["Account 0"]["totalCount"] == 3
+    assert [n["lastName"] for n in by_name["Account 0"]["nodes"]] == ["L0", "L3"]
+    assert by_name["Account 0"]["pageInfo"]["hasNextPage"] is True
+    assert by_name["Account 2"]["totalCount"] == 2
+
+
+async def test_accounts_of_another_tenant_stay_invisible(
+    gql: GraphQLClient, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    mine = await upsert_accounts(gql, tenant.write, [{"externalId": "SAME", "name": "Mine"}])
+    theirs = await upsert_accounts(gql, other_tenant.write,
+                                   [{"externalId": "SAME", "name": "Theirs"}])
+    assert mine["accounts"][0]["id"] != theirs["accounts"][0]["id"]
+    node = await gql.data("query($id: ID!) { node(id: $id) { id } }",
+                          {"id": theirs["accounts"][0]["id"]}, key=tenant.read)
+    assert node["node"] is None
+    listed = await gql.data("{ accounts { nodes { name } } }", key=tenant.read)
+    assert listed["accounts"]["nodes"] == [{"name": "Mine"}]
