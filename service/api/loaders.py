@@ -16,6 +16,9 @@ from service.store.api_keys import ApiKey, api_keys_by_ids
 from service.store.jobs import Job, jobs_by_ids
 from service.store.paging import Page
 from service.store.people import Person, people_by_ids, people_pages_by_account
+from service.store.role_templates import RoleTemplate, templates_by_ids
+from service.store.roles import Role, roles_by_ids
+from service.store.solution_interests import SolutionInterest, interests_by_ids
 
 if TYPE_CHECKING:
     from service.api.context import Context
@@ -63,6 +66,9 @@ class Loaders:
     person: DataLoader[UUID, Person | None]
     account_children: DataLoader[tuple[UUID, int], Page[Account]]
     account_people: DataLoader[tuple[UUID, int], Page[Person]]
+    role: DataLoader[UUID, Role | None]
+    role_template: DataLoader[UUID, RoleTemplate | None]
+    solution_interest: DataLoader[UUID, SolutionInterest | None]
 
     @classmethod
     def for_context(cls, context: Context) -> Loaders:
@@ -73,4 +79,7 @@ class Loaders:
             person=by_key(context, people_by_ids),
             account_children=first_pages(context, children_pages),
             account_people=first_pages(context, people_pages_by_account),
+            role=by_key(context, roles_by_ids),
+            role_template=by_key(context, templates_by_ids),
+            solution_interest=by_key(context, interests_by_ids),
         )

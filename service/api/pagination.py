@@ -97,3 +97,23 @@ def to_connection(
         ),
         total_count=page.total_count,
     )
+
+
+def connection_from_list(
+    items: Sequence[S], convert: Callable[[S], T], key: Callable[[S], Any], *,
+    first: int, after: str | None, maximum: int,
+) -> Connection[T]:
+    """A connection over a short list already in memory (a catalogue of at most a few dozen rows),
+    paged by the item's position in `items`, which must be in a stable order."""
+    limit = check_first(first, maximum)
+    keys = [str(key(item)) for item in items]
+    start = 0
+    if after is not None:
+        wanted = decode_cursor(after, lambda raw: str(raw[0]))
+        if wanted not in keys:
+            raise ClientError("The cursor given in `after` is not in this list.",
+                              ErrorCode.INVALID_CURSOR)
+        start = keys.index(wanted) + 1
+    window = list(items[start:start + limit])
+    page = Page(window, start + limit < len(items), len(items))
+    return to_connection(page, convert, lambda item: [str(key(item))], has_previous=start > 0)

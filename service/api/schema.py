@@ -26,6 +26,13 @@ from service.api.errors import ClientError
 from service.api.jobs import BuyingGroupJob
 from service.api.pagination import Connection
 from service.api.people import Person, PersonMutations, people
+from service.api.role_templates import RoleTemplate, RoleTemplateMutations, role_templates
+from service.api.roles import Role, RoleMutations, roles
+from service.api.solution_interests import (
+    SolutionInterest,
+    SolutionInterestMutations,
+    solution_interests,
+)
 from service.api.viewer import Tenant, Viewer, resolve_viewer
 from service.config import Settings, get_settings
 from service.metrics import OperationMetrics
@@ -57,6 +64,15 @@ class Query:
     people: Connection[Person] = strawberry.field(
         resolver=people, description="People by last then first name."
     )
+    roles: Connection[Role] = strawberry.field(
+        resolver=roles, description="The role catalogue: six default roles, then custom ones."
+    )
+    role_templates: Connection[RoleTemplate] = strawberry.field(
+        resolver=role_templates, description="Role templates by name."
+    )
+    solution_interests: Connection[SolutionInterest] = strawberry.field(
+        resolver=solution_interests, description="Solution interests by name."
+    )
     api_keys: Connection[ApiKey] = strawberry.field(
         resolver=api_keys,
         description="This tenant's API keys, oldest first (ADMIN scope).",
@@ -64,7 +80,14 @@ class Query:
 
 
 @strawberry.type
-class Mutation(AccountMutations, PersonMutations, ApiKeyMutations):
+class Mutation(
+    AccountMutations,
+    PersonMutations,
+    RoleMutations,
+    RoleTemplateMutations,
+    SolutionInterestMutations,
+    ApiKeyMutations,
+):
     pass
 
 
@@ -104,6 +127,10 @@ class MaskInternalErrors(MaskErrors):
         )
 
 
+# Node types reachable only through node(id:) must be named for the schema to know them.
+NODE_TYPES = [Tenant, ApiKey, BuyingGroupJob, Account, Person, Role, RoleTemplate, SolutionInterest]
+
+
 def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or get_settings()
     # Factories, not instances: strawberry builds the extensions anew for every request.
@@ -119,7 +146,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[Tenant, ApiKey, BuyingGroupJob, Account, Person],
+        types=NODE_TYPES,
         extensions=extensions,
     )
 

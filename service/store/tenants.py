@@ -18,8 +18,10 @@ class Tenant:
 
 
 async def create_tenant(conn: Connection, name: str) -> Tenant:
+    """A new tenant with its starting catalogue (default roles, activity types, scoring model)."""
     row = await conn.fetchrow("INSERT INTO tenants (name) VALUES ($1) RETURNING *", name.strip())
     assert row is not None
+    await conn.execute("SELECT seed_tenant($1)", row["id"])
     return Tenant(**dict(row))
 
 

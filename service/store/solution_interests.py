@@ -1,0 +1,120 @@
+"""Solution interests: what a buying group is about, bound to a LIVE role template for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from service.db import Connection
+from service.store.paging import Page, split_page
+from service.store.sql import SqlParams, like_pattern
+
+
+@dataclass(frozen=True)
+class SolutionInterest:
+    tenant_id: UUID
+    id: UUID
+    name: str
+    description: str | None
+    products: list[str]
+    role_template_id: UUID
+    stage_model_id: UUID | None
+    update_existing_buying_groups: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+def interest_from(row: Any) -> SolutionInterest:
+    return SolutionInterest(**dict(row))
+
+
+class NameTaken(Exception):
+    pass
+
+
+class InUse(Exception):
+    pass
+
+
+async def interests_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, SolutionInterest]:
+    rows = await conn.fetch("SELECT * FROM solution_interests WHERE id = ANY($1)", ids)
+    return {r["id"]: interest_from(r) for r in rows}
+
+
+async def list_interests(
+    conn: Connection, tenant_id: UUID, *, search: str | None, limit: int,
+    after: tuple[str, UUID] | None,
+) -> Page[SolutionInterest]:
+    params = SqlParams()
+    where = f"tenant_id = {params.add(tenant_id)}"
+    if search:
+        pattern = params.add(like_pattern(search))
+        where += (f" AND (name ILIKE {pattern} OR description ILIKE {pattern} OR EXISTS "
+                  f"(SELECT 1 FROM unnest(products) p WHERE p ILIKE {pattern}))")
+    total = await conn.fetchval(f"SELECT count(*) FROM solution_interests WHERE {where}",
+                                *params.values)
+    if after is not None:
+        where += (f" AND (lower(name), id) > (lower({params.add(after[0])}), "
+                  f"{params.add(after[1])}::uuid)")
+    rows = await conn.fetch(
+        f"""SELECT * FROM solution_interests WHERE {where}
+             ORDER BY lower(name), id LIMIT {params.add(limit + 1)}""",
+        *params.values,
+    )
+    items, has_next = split_page([interest_from(r) for r in rows], limit)
+    return Page(items, has_next, total)
+
+
+async def create_interest(
+    conn: Connection, tenant_id: UUID, *, name: str, description: str | None,
+    products: list[str], role_template_id: UUID, stage_model_id: UUID | None,
+    update_existing: bool,
+) -> SolutionInterest:
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                """INSERT INTO solution_interests (tenant_id, name, description, products,
+                       role_template_id, stage_model_id, update_existing_buying_groups)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
+                tenant_id, name, description, products, role_template_id, stage_model_id,
+                update_existing,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise NameTaken from exc
+    return interest_from(row)
+
+
+async def update_interest(conn: Connection, interest_id: UUID, changes: dict[str, Any]
+                          ) -> SolutionInterest | None:
+    """Apply {column: value} changes (only the columns given)."""
+    allowed = {"name", "description", "products", "stage_model_id",
+               "update_existing_buying_groups"}
+    assert set(changes) <= allowed, changes
+    params = SqlParams()
+    sets = [f"{column} = {params.add(value)}" for column, value in changes.items()]
+    sets.append("updated_at = now()")
+    try:
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                f"UPDATE solution_interests SET {', '.join(sets)} "
+                f"WHERE id = {params.add(interest_id)} RETURNING *",
+                *params.values,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise NameTaken from exc
+    return interest_from(row) if row else None
+
+
+async def delete_interest(conn: Connection, interest_id: UUID) -> bool:
+    """Refused (InUse) while buying groups or jobs refer to it."""
+    try:
+        async with conn.transaction():
+            result = await conn.execute("DELETE FROM solution_interests WHERE id = $1",
+                                        interest_id)
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise InUse from exc
+    return bool(result == "DELETE 1")
