@@ -11,6 +11,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from service.db import Connection
+from service.store.account_lists import AccountList, account_counts, lists_by_ids
 from service.store.accounts import Account, accounts_by_ids, children_pages
 from service.store.api_keys import ApiKey, api_keys_by_ids
 from service.store.jobs import Job, jobs_by_ids
@@ -58,6 +59,16 @@ def first_pages(context: Context, fetch: PageFetch[V]) -> DataLoader[tuple[UUID,
     return DataLoader(load_fn=load)
 
 
+def list_counts(context: Context) -> DataLoader[AccountList, int]:
+    async def load(lists: list[AccountList]) -> list[int]:
+        tenant_id = context.tenant_principal.tenant_id
+        async with context.db.tenant(tenant_id, readonly=True) as conn:
+            counts = await account_counts(conn, tenant_id, lists)
+        return [counts.get(al.id, 0) for al in lists]
+
+    return DataLoader(load_fn=load, cache_key_fn=lambda al: al.id)
+
+
 @dataclass
 class Loaders:
     api_key: DataLoader[UUID, ApiKey | None]
@@ -69,6 +80,8 @@ class Loaders:
     role: DataLoader[UUID, Role | None]
     role_template: DataLoader[UUID, RoleTemplate | None]
     solution_interest: DataLoader[UUID, SolutionInterest | None]
+    account_list: DataLoader[UUID, AccountList | None]
+    account_list_count: DataLoader[AccountList, int]
 
     @classmethod
     def for_context(cls, context: Context) -> Loaders:
@@ -82,4 +95,6 @@ class Loaders:
             role=by_key(context, roles_by_ids),
             role_template=by_key(context, templates_by_ids),
             solution_interest=by_key(context, interests_by_ids),
+            account_list=by_key(context, lists_by_ids),
+            account_list_count=list_counts(context),
         )

@@ -20,6 +20,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
 from graphql import GraphQLError
+from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
 from service.api.errors import ClientError
@@ -64,6 +65,9 @@ class Query:
     people: Connection[Person] = strawberry.field(
         resolver=people, description="People by last then first name."
     )
+    account_lists: Connection[AccountList] = strawberry.field(
+        resolver=account_lists, description="Audiences by name."
+    )
     roles: Connection[Role] = strawberry.field(
         resolver=roles, description="The role catalogue: six default roles, then custom ones."
     )
@@ -83,6 +87,7 @@ class Query:
 class Mutation(
     AccountMutations,
     PersonMutations,
+    AccountListMutations,
     RoleMutations,
     RoleTemplateMutations,
     SolutionInterestMutations,
@@ -128,7 +133,10 @@ class MaskInternalErrors(MaskErrors):
 
 
 # Node types reachable only through node(id:) must be named for the schema to know them.
-NODE_TYPES = [Tenant, ApiKey, BuyingGroupJob, Account, Person, Role, RoleTemplate, SolutionInterest]
+NODE_TYPES = [
+    Tenant, ApiKey, BuyingGroupJob, Account, Person, AccountList, Role, RoleTemplate,
+    SolutionInterest,
+]
 
 
 def build_schema(settings: Settings | None = None) -> Schema:
