@@ -13,12 +13,14 @@ from strawberry.dataloader import DataLoader
 from service.db import Connection
 from service.store.account_lists import AccountList, account_counts, lists_by_ids
 from service.store.accounts import Account, accounts_by_ids, children_pages
+from service.store.activity_types import ActivityType, activity_types_by_ids
 from service.store.api_keys import ApiKey, api_keys_by_ids
 from service.store.jobs import Job, jobs_by_ids
 from service.store.paging import Page
 from service.store.people import Person, people_by_ids, people_pages_by_account
 from service.store.role_templates import RoleTemplate, templates_by_ids
 from service.store.roles import Role, roles_by_ids
+from service.store.scoring_models import ScoringModel, models_by_ids
 from service.store.solution_interests import SolutionInterest, interests_by_ids
 
 if TYPE_CHECKING:
@@ -82,6 +84,8 @@ class Loaders:
     solution_interest: DataLoader[UUID, SolutionInterest | None]
     account_list: DataLoader[UUID, AccountList | None]
     account_list_count: DataLoader[AccountList, int]
+    activity_type: DataLoader[UUID, ActivityType | None]
+    scoring_model: DataLoader[UUID, ScoringModel | None]
 
     @classmethod
     def for_context(cls, context: Context) -> Loaders:
@@ -97,4 +101,6 @@ class Loaders:
             solution_interest=by_key(context, interests_by_ids),
             account_list=by_key(context, lists_by_ids),
             account_list_count=list_counts(context),
+            activity_type=by_key(context, activity_types_by_ids),
+            scoring_model=by_key(context, models_by_ids),
         )

@@ -29,6 +29,13 @@ from service.api.pagination import Connection
 from service.api.people import Person, PersonMutations, people
 from service.api.role_templates import RoleTemplate, RoleTemplateMutations, role_templates
 from service.api.roles import Role, RoleMutations, roles
+from service.api.scoring import (
+    ActivityType,
+    ScoringModel,
+    ScoringMutations,
+    activity_types,
+    scoring_models,
+)
 from service.api.solution_interests import (
     SolutionInterest,
     SolutionInterestMutations,
@@ -77,6 +84,12 @@ class Query:
     solution_interests: Connection[SolutionInterest] = strawberry.field(
         resolver=solution_interests, description="Solution interests by name."
     )
+    activity_types: Connection[ActivityType] = strawberry.field(
+        resolver=activity_types, description="The activity-type catalogue, by name."
+    )
+    scoring_models: Connection[ScoringModel] = strawberry.field(
+        resolver=scoring_models, description="Scoring model versions, newest first."
+    )
     api_keys: Connection[ApiKey] = strawberry.field(
         resolver=api_keys,
         description="This tenant's API keys, oldest first (ADMIN scope).",
@@ -91,6 +104,7 @@ class Mutation(
     RoleMutations,
     RoleTemplateMutations,
     SolutionInterestMutations,
+    ScoringMutations,
     ApiKeyMutations,
 ):
     pass
@@ -135,7 +149,7 @@ class MaskInternalErrors(MaskErrors):
 # Node types reachable only through node(id:) must be named for the schema to know them.
 NODE_TYPES = [
     Tenant, ApiKey, BuyingGroupJob, Account, Person, AccountList, Role, RoleTemplate,
-    SolutionInterest,
+    SolutionInterest, ActivityType, ScoringModel,
 ]
 
 

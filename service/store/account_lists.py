@@ -14,7 +14,7 @@ from service.db import Connection
 from service.domain.conditions import ACCOUNT_FIELDS, ConditionGroup
 from service.store.conditions_sql import compile_sql
 from service.store.paging import Page, split_page
-from service.store.sql import SqlParams, like_pattern
+from service.store.sql import SqlParams, like_pattern, set_clause
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,10 @@ async def update_list(
     replace_accounts: list[UUID] | None, add: list[UUID], remove: list[UUID],
 ) -> AccountList:
     params = SqlParams()
-    sets = [f"{column} = {params.add(value)}" for column, value in changes.items()]
-    sets.append("updated_at = now()")
     try:
         async with conn.transaction():
             row = await conn.fetchrow(
-                f"UPDATE account_lists SET {', '.join(sets)} "
+                f"UPDATE account_lists SET {set_clause(changes, params)} "
                 f"WHERE id = {params.add(current.id)} RETURNING *",
                 *params.values,
             )

@@ -11,7 +11,7 @@ import asyncpg
 
 from service.db import Connection
 from service.store.paging import Page, split_page
-from service.store.sql import SqlParams, like_pattern
+from service.store.sql import SqlParams, like_pattern, set_clause
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,10 @@ async def update_interest(conn: Connection, interest_id: UUID, changes: dict[str
                "update_existing_buying_groups"}
     assert set(changes) <= allowed, changes
     params = SqlParams()
-    sets = [f"{column} = {params.add(value)}" for column, value in changes.items()]
-    sets.append("updated_at = now()")
     try:
         async with conn.transaction():
             row = await conn.fetchrow(
-                f"UPDATE solution_interests SET {', '.join(sets)} "
+                f"UPDATE solution_interests SET {set_clause(changes, params)} "
                 f"WHERE id = {params.add(interest_id)} RETURNING *",
                 *params.values,
             )

@@ -21,3 +21,10 @@ def like_pattern(text: str) -> str:
     """A LIKE pattern that finds `text` anywhere, with its own % and _ taken literally."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def set_clause(changes: dict[str, Any], params: SqlParams) -> str:
+    """`col = $n, …, updated_at = now()` for the given {column: value} changes; the column
+    names come from our code, never from a caller."""
+    sets = [f"{column} = {params.add(value)}" for column, value in changes.items()]
+    return ", ".join([*sets, "updated_at = now()"])

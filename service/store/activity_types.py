@@ -1,0 +1,51 @@
+"""The activity-type catalogue of a tenant (seeded from SPEC.md §3, editable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from service.db import Connection
+
+
+@dataclass(frozen=True)
+class ActivityType:
+    tenant_id: UUID
+    id: UUID
+    name: str
+    engagement_type: str
+    max_daily_frequency: int
+    weight: int
+    source_type_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def type_from(row: Any) -> ActivityType:
+    return ActivityType(**dict(row))
+
+
+async def list_activity_types(conn: Connection, tenant_id: UUID) -> list[ActivityType]:
+    rows = await conn.fetch(
+        "SELECT * FROM activity_types WHERE tenant_id = $1 ORDER BY lower(name), id", tenant_id
+    )
+    return [type_from(r) for r in rows]
+
+
+async def activity_types_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, ActivityType]:
+    rows = await conn.fetch("SELECT * FROM activity_types WHERE id = ANY($1)", ids)
+    return {r["id"]: type_from(r) for r in rows}
+
+
+async def update_activity_type(
+    conn: Connection, type_id: UUID, *, weight: int | None, max_daily_frequency: int | None
+) -> ActivityType | None:
+    row = await conn.fetchrow(
+        """UPDATE activity_types SET weight = coalesce($2, weight),
+                  max_daily_frequency = coalesce($3, max_daily_frequency), updated_at = now()
+            WHERE id = $1 RETURNING *""",
+        type_id, weight, max_daily_frequency,
+    )
+    return type_from(row) if row else None
