@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 from service.config import Settings, get_settings
 from service.logging import configure_logging
@@ -91,6 +95,69 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
         print(f"ADMIN API key (shown once): {key}")
 
 
+async def resolve_tenant(db: Any, wanted: str | None) -> tuple[UUID, str]:
+    """The tenant named by id or name; with none given, the only tenant there is."""
+    async with db.system() as conn:
+        rows = await conn.fetch("SELECT id, name FROM tenants ORDER BY created_at")
+    if wanted:
+        matches = [r for r in rows if str(r["id"]) == wanted or r["name"] == wanted]
+    else:
+        matches = rows if len(rows) == 1 else []
+    if len(matches) != 1:
+        names = ", ".join(f"{r['name']} ({r['id']})" for r in rows) or "none yet"
+        sys.exit(f"say which tenant with --tenant NAME_OR_ID; tenants: {names}")
+    return matches[0]["id"], matches[0]["name"]
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
+
+    from service.db import Database, create_pool
+    from service.importer import import_csv
+
+    path = Path(args.file)
+    if not path.is_file():
+        sys.exit(f"no such file: {path}")
+    console = Console(stderr=True)
+
+    async def run() -> Any:
+        pool = await create_pool(_require(settings.database_url, "DATABASE_URL"),
+                                 min_size=1, max_size=2)
+        try:
+            db = Database(pool)
+            tenant_id, tenant_name = await resolve_tenant(db, args.tenant)
+            with Progress("[progress.description]{task.description}", BarColumn(),
+                          "[progress.percentage]{task.percentage:>3.0f}%", TransferSpeedColumn(),
+                          TimeElapsedColumn(), console=console) as progress:
+                task = progress.add_task(f"{args.kind} → {tenant_name}", total=None)
+
+                def advance(completed: int, total: int) -> None:
+                    progress.update(task, completed=completed, total=total)
+
+                return await import_csv(db, tenant_id, args.kind, path, progress=advance)
+        finally:
+            await pool.close()
+
+    summary = asyncio.run(run())
+    console.print(f"{summary.rows} rows read, {summary.written} written, "
+                  f"{len(summary.rejected)} rejected")
+    for code, count in summary.codes().most_common():
+        console.print(f"  {code}: {count}")
+    for rejected in summary.rejected[:20]:
+        console.print(f"  line {rejected.line} ({rejected.external_id}): {rejected.code} "
+                      f"{rejected.message}")
+    if args.rejects and summary.rejected:
+        with Path(args.rejects).open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "externalId", "code", "message"])
+            for r in summary.rejected:
+                writer.writerow([r.line, r.external_id, r.code, r.message])
+        console.print(f"rejected rows written to {args.rejects}")
+    if summary.rejected and args.strict:
+        sys.exit(1)
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
     from service.dev import run_dev
 
@@ -119,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--json", action="store_true", help="print one JSON line")
     create.set_defaults(fn=cmd_tenant_create)
+
+    imp = sub.add_parser("import", help="bulk import accounts or people from a CSV file")
+    imp.add_argument("kind", choices=["accounts", "people"])
+    imp.add_argument("file")
+    imp.add_argument("--tenant", help="tenant name or id (optional when there is only one)")
+    imp.add_argument("--rejects", help="write rejected rows with their reasons to this CSV")
+    imp.add_argument("--strict", action="store_true", help="exit 1 when any row is rejected")
+    imp.set_defaults(fn=cmd_import)
 
     dev = sub.add_parser("dev", help="everything at once, with embedded servers when needed")
     dev.add_argument("--host")

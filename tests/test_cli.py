@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+from uuid import UUID
 
 import httpx
 
 from service.config import Settings
+from service.db import Database
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -52,3 +55,54 @@ def test_serve_without_a_database_url_says_what_to_do() -> None:
     )
     assert result.returncode != 0
     assert "DATABASE_URL is not set" in result.stderr
+
+
+def test_import_streams_a_csv_with_children_before_parents(
+    settings: Settings, tmp_path: Path
+) -> None:
+    tenant = run_cli(settings, "tenant", "create", "Importer", "--json")
+    tenant_id = json.loads(tenant.stdout)["tenantId"]
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text(
+        "external_id,name,parent_external_id,industry,annual_revenue,attributes.tier\n"
+        "C1,Child,P1,Software,1000,gold\n"
+        "P1,Parent,,Software,5000000,\n"
+        "X1,,,,,\n"
+        "N1,Numbers,,,lots,\n"
+    )
+    result = run_cli(settings, "import", "accounts", str(accounts), "--tenant", tenant_id)
+    assert result.returncode == 0, result.stderr
+    assert "4 rows read, 2 written, 2 rejected" in result.stderr
+    assert "line 4 (X1): REQUIRED" in result.stderr
+    assert "line 5 (N1): INVALID_VALUE annualRevenue is not a number" in result.stderr
+
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "externalId,accountExternalId,firstName,email\n"
+        "1,C1,Ada,ada@example.com\n"
+        "2,ZZ,Bob,bob@example.com\n"
+    )
+    rejects = tmp_path / "rejects.csv"
+    result = run_cli(settings, "import", "people", str(people), "--tenant", "Importer",
+                     "--rejects", str(rejects), "--strict")
+    assert result.returncode == 1
+    assert "2 rows read, 1 written, 1 rejected" in result.stderr
+    assert rejects.read_text().splitlines()[1].startswith("3,2,UNKNOWN_ACCOUNT")
+
+
+async def test_imported_accounts_keep_their_hierarchy_and_attributes(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    tenant = json.loads(run_cli(settings, "tenant", "create", "Tree", "--json").stdout)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("externalId,name,parentExternalId,attributes.tier\n"
+                        "C,Child,P,gold\nP,Parent,,\n")
+    assert run_cli(settings, "import", "accounts", str(accounts), "--tenant",
+                   tenant["tenantId"]).returncode == 0
+    async with db.system() as conn:
+        rows = await conn.fetch(
+            """SELECT a.external_id, p.external_id AS parent, a.attributes FROM accounts a
+                 LEFT JOIN accounts p ON p.id = a.parent_id
+                WHERE a.tenant_id = $1 ORDER BY 1""", UUID(tenant["tenantId"]))
+    assert [(r["external_id"], r["parent"], r["attributes"]) for r in rows] == [
+        ("C", "P", {"tier": "gold"}), ("P", None, {})]
