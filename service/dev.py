@@ -12,7 +12,8 @@ from rich.console import Console
 
 from service.auth import Scope
 from service.config import Settings
-from service.db import Database, create_pool, ensure_database
+from service.db import Connection, Database, create_pool, ensure_database
+from service.demo import load_demo
 from service.embedded import start_missing, with_database
 from service.migrate import migrate
 from service.store import api_keys as key_store
@@ -30,9 +31,7 @@ async def demo_api_key(database_url: str, saved: str) -> str:
         async with Database(pool).system() as conn:
             if saved and await key_store.authenticate(conn, saved):
                 return saved
-            tenant = await tenant_store.find_tenant_by_name(conn, DEMO_TENANT)
-            if tenant is None:
-                tenant = await tenant_store.create_tenant(conn, DEMO_TENANT)
+            tenant = await demo_tenant(conn)
             _, secret = await key_store.create_api_key(
                 conn, tenant.id, "demo key (buying-groups dev)", {Scope.ADMIN}
             )
@@ -41,9 +40,29 @@ async def demo_api_key(database_url: str, saved: str) -> str:
         await pool.close()
 
 
+async def demo_tenant(conn: Connection) -> tenant_store.Tenant:
+    tenant = await tenant_store.find_tenant_by_name(conn, DEMO_TENANT)
+    return tenant or await tenant_store.create_tenant(conn, DEMO_TENANT)
+
+
+async def load_demo_data(database_url: str) -> bool:
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        db = Database(pool)
+        async with db.system() as conn:
+            tenant = await demo_tenant(conn)
+        async with db.tenant(tenant.id) as conn:
+            return await load_demo(conn, tenant.id)
+    finally:
+        await pool.close()
+
+
 def prepare(settings: Settings, database_url: str) -> str:
-    """Migrate, then return the demo key, saved under the data directory for the next start."""
+    """Migrate and load the demo data, then return the demo key (saved under the data
+    directory for the next start)."""
     asyncio.run(migrate(database_url))
+    if asyncio.run(load_demo_data(database_url)):
+        log.info("demo data loaded into tenant %r", DEMO_TENANT)
     key_file = settings.data_dir / "demo-api-key"
     saved = key_file.read_text().strip() if key_file.exists() else ""
     key = asyncio.run(demo_api_key(database_url, saved))

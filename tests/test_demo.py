@@ -1,0 +1,34 @@
+"""The demo data a newcomer sees with `make run`."""
+
+from __future__ import annotations
+
+from service.db import Database
+from service.demo import load_demo
+from tests.conftest import GraphQLClient, TenantKeys
+
+
+async def test_demo_data_is_believable_and_loaded_once(
+    gql: GraphQLClient, db: Database, tenant: TenantKeys
+) -> None:
+    async with db.tenant(tenant.id) as conn:
+        assert await load_demo(conn, tenant.id) is True
+    async with db.tenant(tenant.id) as conn:
+        assert await load_demo(conn, tenant.id) is False
+    data = await gql.data("""{
+      accounts(filter: {topLevelOnly: true}) { totalCount }
+      all: accounts { totalCount }
+      people { totalCount }
+      roleTemplates(filter: {status: LIVE}) { nodes { name roles { conditions { match } } } }
+      solutionInterests { nodes { name roleTemplate { name } } }
+      accountLists { nodes { name kind accountCount } }
+    }""", key=tenant.read)
+    assert 250 <= data["all"]["totalCount"] <= 300
+    assert data["accounts"]["totalCount"] < data["all"]["totalCount"]  # some have parents
+    assert 2000 <= data["people"]["totalCount"] <= 4000
+    assert [t["name"] for t in data["roleTemplates"]["nodes"]] == [
+        "Enterprise IT", "Marketing Technology"]
+    assert {s["name"]: s["roleTemplate"]["name"] for s in data["solutionInterests"]["nodes"]} == {
+        "Cloud Platform": "Enterprise IT", "Marketing Automation": "Marketing Technology"}
+    lists = {al["name"]: al for al in data["accountLists"]["nodes"]}
+    assert lists["Q4 target accounts"]["accountCount"] == 40
+    assert 0 < lists["Large software companies"]["accountCount"] < 300
