@@ -85,7 +85,7 @@ class GraphQLApp(GraphQL[Context, None]):
         if self._wants_ide(request):
             return await self.render_graphql_ide(request)
         length = request.headers.get("content-length", "")
-        limit = self.settings.max_document_bytes
+        limit = self.settings.max_body_bytes
         if length.isdigit() and int(length) > limit:
             return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
         services: Services = request.state.services
@@ -104,7 +104,8 @@ class GraphQLApp(GraphQL[Context, None]):
         except _BodyTooLarge:
             return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
         except HTTPException as exc:
-            return json_error(exc.status_code, exc.reason, "BAD_REQUEST")
+            code = "PAYLOAD_TOO_LARGE" if exc.status_code == 413 else "BAD_REQUEST"
+            return json_error(exc.status_code, exc.reason, code)
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)
@@ -112,6 +113,14 @@ class GraphQLApp(GraphQL[Context, None]):
         if not isinstance(parsed, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")
         return parsed
+
+    async def parse_http_body(self, request: Any) -> Any:
+        data = await super().parse_http_body(request)
+        limit = self.settings.max_document_bytes
+        for item in data if isinstance(data, list) else [data]:
+            if item.query is not None and len(item.query.encode()) > limit:
+                raise HTTPException(413, f"The GraphQL document exceeds {limit} bytes.")
+        return data
 
     def _wants_ide(self, request: Request) -> bool:
         return (

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_tokens: int = 5000
     max_document_bytes: int = 64 * 1024
+    # The whole HTTP body, variables included: 1,000 people in one upsert is about 200 KB.
+    max_body_bytes: int = 8 * 1024 * 1024
     max_page_size: int = 100
     max_subscriptions_per_connection: int = 20
     # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.

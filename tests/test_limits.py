@@ -39,6 +39,21 @@ async def test_an_oversized_document_is_413(client: httpx.AsyncClient, tenant: T
     )
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert "GraphQL document exceeds 65536 bytes" in response.text
+
+
+async def test_large_variables_pass_but_a_huge_body_is_413(
+    client: httpx.AsyncClient, tenant: TenantKeys
+) -> None:
+    query = "query($x: String) { viewer { scopes } }"
+    big = {"query": query, "variables": {"x": "y" * 300_000}}
+    headers = {"Authorization": f"Bearer {tenant.read}"}
+    response = await client.post("/graphql", json=big, headers=headers)
+    assert response.status_code == 200, response.text
+    huge = {"query": query, "variables": {"x": "y" * (9 * 1024 * 1024)}}
+    response = await client.post("/graphql", json=huge, headers=headers)
+    assert response.status_code == 413
+    assert "Request body exceeds" in response.text
 
 
 async def test_first_over_100_is_a_clear_error(gql: GraphQLClient, tenant: TenantKeys) -> None:
