@@ -1,5 +1,5 @@
 """CSV import of people: rows per second and peak memory of `buying-groups import people`, at
-two sizes (memory should stay flat as the file grows 10×), against a bare `COPY` of the same
+two sizes (memory should stay flat as the file grows 10x), against a bare `COPY` of the same
 file into a scratch table in the same run.
 
     .venv/bin/python -m bench.import_people [--rows 100000]
