@@ -13,7 +13,7 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from jobs import runner, sweeper
+from jobs import buying_groups, runner, sweeper
 from service.config import Settings
 from service.db import Database, create_pool
 from service.queue import RUN_JOB
@@ -34,6 +34,11 @@ async def sweep(ctx: dict[str, Any]) -> int:
     return await sweeper.sweep(
         ctx["db"], ctx["redis"], settings.queue_name, settings.sweeper_interval_seconds
     )
+
+
+async def maintain(ctx: dict[str, Any]) -> int:
+    settings: Settings = ctx["settings"]
+    return await buying_groups.schedule_maintenance(ctx["db"], ctx["redis"], settings.queue_name)
 
 
 def build_worker(
@@ -59,7 +64,9 @@ def build_worker(
     return Worker(
         functions=[run_job],
         cron_jobs=[
-            cron(sweep, second=set(range(0, 60, interval)), run_at_startup=False, unique=True)
+            cron(sweep, second=set(range(0, 60, interval)), run_at_startup=False, unique=True),
+            # Daily maintenance of buying groups, at a quiet hour (UTC).
+            cron(maintain, hour={settings.maintenance_hour_utc}, minute={0}, unique=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=settings.queue_name,

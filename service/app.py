@@ -28,7 +28,7 @@ from service.api.context import Context, Services
 from service.api.schema import build_schema
 from service.auth import Principal, bearer_token
 from service.config import Settings, get_settings
-from service.db import Database, create_pool
+from service.db import Database, ReadSession, create_pool
 from service.metrics import HTTP_REQUESTS, JOBS, REGISTRY
 from service.store import api_keys as key_store
 from service.store import jobs as job_store
@@ -97,7 +97,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 "UNAUTHENTICATED",
                 **{"WWW-Authenticate": "Bearer"},
             )
-        scope.setdefault("state", {})["principal"] = principal
+        session = ReadSession(services.db, principal.tenant_id)
+        state = scope.setdefault("state", {})
+        state["principal"], state["read_session"] = principal, session
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
         try:
             return await self.run(Request(scope, _limited(receive, limit)))
@@ -106,6 +108,8 @@ class GraphQLApp(GraphQL[Context, None]):
         except HTTPException as exc:
             code = "PAYLOAD_TOO_LARGE" if exc.status_code == 413 else "BAD_REQUEST"
             return json_error(exc.status_code, exc.reason, code)
+        finally:
+            await session.close()
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)
@@ -138,6 +142,7 @@ class GraphQLApp(GraphQL[Context, None]):
             services=state.services,
             principal=getattr(state, "principal", None),
             request_id=getattr(state, "request_id", "-"),
+            read_session=getattr(state, "read_session", None),
         )
 
     async def on_ws_connect(self, context: Context) -> Any:

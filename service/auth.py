@@ -40,6 +40,12 @@ class Principal:
     tenant_name: str
     api_key_id: UUID
     scopes: frozenset[Scope]
+    # Membership changes by an integration's key are recorded as source API, a user's as MANUAL.
+    is_integration: bool = False
+
+    @property
+    def member_source(self) -> str:
+        return "API" if self.is_integration else "MANUAL"
 
     def allows(self, scope: Scope) -> bool:
         return scope in effective_scopes(self.scopes)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     # A running job renews its lease; the sweeper re-enqueues jobs whose lease ran out.
     job_lease_seconds: int = Field(default=120, ge=5)
     sweeper_interval_seconds: int = Field(default=60, ge=1)
+    maintenance_hour_utc: int = Field(default=3, ge=0, le=23)
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ migrations, tenant creation) run as the connecting owner role and see every tena
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -92,3 +93,33 @@ async def drop_database(server_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+class ReadSession:
+    """One read-only transaction that a request's resolvers share, taking turns on its
+    connection: a query's nested lists then cost one statement each, not one transaction each.
+
+    READ COMMITTED, so reads after a mutation in the same request see what it committed."""
+
+    def __init__(self, db: Database, tenant_id: UUID) -> None:
+        self._db = db
+        self._tenant_id = tenant_id
+        self._lock = asyncio.Lock()
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._conn: Connection | None = None
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        async with self._lock:
+            if self._conn is None:
+                self._stack = contextlib.AsyncExitStack()
+                self._conn = await self._stack.enter_async_context(
+                    self._db.tenant(self._tenant_id, readonly=True)
+                )
+            yield self._conn
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._stack is not None:
+                await self._stack.aclose()
+            self._stack, self._conn = None, None

@@ -92,7 +92,7 @@ async def account_lists(
     limit = check_first(first, context.settings.max_page_size)
     cursor = decode_cursor(after, name_key)
     tenant_id = context.tenant_principal.tenant_id
-    async with context.db.tenant(tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         page = await list_store.list_lists(
             conn, tenant_id, search=filter.search if filter else None,
             kind=filter.kind.value if filter and filter.kind else None, limit=limit,

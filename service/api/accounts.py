@@ -136,7 +136,7 @@ async def browse_accounts(
     where = account_store.filter_sql(tenant_id, f, params)
     if extra_where:
         where += f" AND ({extra_where})"
-    async with context.db.tenant(tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         page = await account_store.list_accounts(conn, where, params, limit=limit, after=cursor)
     return to_connection(page, Account.from_row, _sort_key, has_previous=cursor is not None)
 
@@ -162,7 +162,7 @@ async def account(
         found = (await load_nodes(context.loaders.account, [id.node_id]))[0]
         return Account.from_row(found) if found else None
     tenant_id = context.tenant_principal.tenant_id
-    async with context.db.tenant(tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         row = await account_store.account_by_external_id(conn, tenant_id, external_id or "")
     return Account.from_row(row) if row else None
 

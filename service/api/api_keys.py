@@ -40,6 +40,9 @@ class ApiKey(relay.Node):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    is_integration: bool = strawberry.field(
+        description="Buying-group membership changes made with this key count as source API."
+    )
 
     @strawberry.field
     def is_revoked(self) -> bool:
@@ -55,6 +58,7 @@ class ApiKey(relay.Node):
             created_at=key.created_at,
             last_used_at=key.last_used_at,
             revoked_at=key.revoked_at,
+            is_integration=key.is_integration,
         )
 
     @classmethod
@@ -70,6 +74,11 @@ class ApiKey(relay.Node):
 class CreateApiKeyInput:
     name: str
     scopes: list[ApiKeyScope]
+    is_integration: bool = strawberry.field(
+        default=False,
+        description="For partner integrations and journeys: their buying-group membership "
+        "changes are recorded with source API (below MANUAL, above SYSTEM).",
+    )
 
 
 @strawberry.type
@@ -103,7 +112,7 @@ async def api_keys(
         raise ClientError("Listing API keys needs the ADMIN scope.", ErrorCode.FORBIDDEN)
     limit = check_first(first, context.settings.max_page_size)
     cursor = decode_cursor(after, created_at_id_key)
-    async with context.db.tenant(context.tenant_principal.tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         page = await key_store.list_api_keys(
             conn, limit=limit, after=cursor, include_revoked=include_revoked
         )
@@ -133,7 +142,8 @@ class ApiKeyMutations:
         tenant_id = info.context.tenant_principal.tenant_id
         async with info.context.db.tenant(tenant_id) as conn:
             key, secret = await key_store.create_api_key(
-                conn, tenant_id, name, {Scope(s.value) for s in input.scopes}
+                conn, tenant_id, name, {Scope(s.value) for s in input.scopes},
+                is_integration=input.is_integration,
             )
         return CreateApiKeyPayload(api_key=ApiKey.from_row(key), secret=secret, user_errors=[])
 

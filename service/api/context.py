@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,7 @@ from starlette.websockets import WebSocket
 
 from service.auth import Principal, Scope
 from service.config import Settings
-from service.db import Database
+from service.db import Connection, Database, ReadSession
 
 if TYPE_CHECKING:
     from service.api.loaders import Loaders
@@ -36,6 +38,8 @@ class Context:
     request_id: str
     # Set by the WebSocket protocol from the connection_init payload.
     connection_params: dict[str, Any] | None = None
+    # HTTP requests share one read transaction; subscriptions read per call (they live long).
+    read_session: ReadSession | None = None
     loaders: Loaders = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,6 +62,16 @@ class Context:
         if self.principal is None:
             raise RuntimeError("request reached a resolver without authentication")
         return self.principal
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Connection]:
+        """A connection for reads in this request, bound to the caller's tenant."""
+        if self.read_session is not None:
+            async with self.read_session.connection() as conn:
+                yield conn
+        else:
+            async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True) as conn:
+                yield conn
 
     def allows(self, scope: Scope) -> bool:
         return self.principal is not None and self.principal.allows(scope)

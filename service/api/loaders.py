@@ -35,8 +35,7 @@ PageFetch = Callable[[Connection, UUID, list[UUID], int], Awaitable[dict[UUID, P
 
 def by_key(context: Context, fetch: Fetch[K, V]) -> DataLoader[K, V | None]:
     async def load(keys: list[K]) -> list[V | None]:
-        tenant_id = context.tenant_principal.tenant_id
-        async with context.db.tenant(tenant_id, readonly=True) as conn:
+        async with context.read() as conn:
             found = await fetch(conn, list(keys))
         return [found.get(k) for k in keys]
 
@@ -52,7 +51,7 @@ def first_pages(context: Context, fetch: PageFetch[V]) -> DataLoader[tuple[UUID,
             by_size[size].append(parent)
         tenant_id = context.tenant_principal.tenant_id
         pages: dict[tuple[UUID, int], Page[V]] = {}
-        async with context.db.tenant(tenant_id, readonly=True) as conn:
+        async with context.read() as conn:
             for size, parents in by_size.items():
                 for parent, page in (await fetch(conn, tenant_id, parents, size)).items():
                     pages[(parent, size)] = page
@@ -64,7 +63,7 @@ def first_pages(context: Context, fetch: PageFetch[V]) -> DataLoader[tuple[UUID,
 def list_counts(context: Context) -> DataLoader[AccountList, int]:
     async def load(lists: list[AccountList]) -> list[int]:
         tenant_id = context.tenant_principal.tenant_id
-        async with context.db.tenant(tenant_id, readonly=True) as conn:
+        async with context.read() as conn:
             counts = await account_counts(conn, tenant_id, lists)
         return [counts.get(al.id, 0) for al in lists]
 

@@ -109,7 +109,7 @@ async def browse_people(
     tenant_id = context.tenant_principal.tenant_id
     params = SqlParams()
     where = people_store.filter_sql(tenant_id, to_person_filter(f), params)
-    async with context.db.tenant(tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         page = await people_store.list_people(conn, where, params, limit=limit, after=cursor)
     return to_connection(
         page, Person.from_row, people_store.sort_key, has_previous=cursor is not None

@@ -140,7 +140,7 @@ async def role_templates(
     limit = check_first(first, context.settings.max_page_size)
     cursor = decode_cursor(after, name_key)
     tenant_id = context.tenant_principal.tenant_id
-    async with context.db.tenant(tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         page = await template_store.list_templates(
             conn, tenant_id, search=filter.search if filter else None,
             status=filter.status.value if filter and filter.status else None,

@@ -45,7 +45,7 @@ async def roles(info: strawberry.Info, first: int = 20, after: str | None = None
                 ) -> Connection[Role]:
     context = info.context
     tenant_id = context.tenant_principal.tenant_id
-    async with context.db.tenant(tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         rows = await role_store.list_roles(conn, tenant_id)
     return connection_from_list(rows, Role.from_row, lambda r: r.id, first=first, after=after,
                                 maximum=context.settings.max_page_size)

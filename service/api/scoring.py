@@ -117,7 +117,7 @@ class ScoringModel(relay.Node):
 
 async def _all_types(info: strawberry.Info) -> list[type_store.ActivityType]:
     tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.db.tenant(tenant_id, readonly=True) as conn:
+    async with info.context.read() as conn:
         return await type_store.list_activity_types(conn, tenant_id)
 
 
@@ -131,7 +131,7 @@ async def activity_types(info: strawberry.Info, first: int = 50, after: str | No
 async def scoring_models(info: strawberry.Info, first: int = 20, after: str | None = None
                          ) -> Connection[ScoringModel]:
     tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.db.tenant(tenant_id, readonly=True) as conn:
+    async with info.context.read() as conn:
         rows = await model_store.list_models(conn, tenant_id)
     return connection_from_list(rows, ScoringModel.from_row, lambda m: m.id, first=first,
                                 after=after, maximum=info.context.settings.max_page_size)

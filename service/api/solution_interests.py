@@ -74,7 +74,7 @@ async def solution_interests(
     limit = check_first(first, context.settings.max_page_size)
     cursor = decode_cursor(after, name_key)
     tenant_id = context.tenant_principal.tenant_id
-    async with context.db.tenant(tenant_id, readonly=True) as conn:
+    async with context.read() as conn:
         page = await interest_store.list_interests(
             conn, tenant_id, search=filter.search if filter else None, limit=limit, after=cursor
         )

@@ -32,7 +32,7 @@ class Tenant(relay.Node):
             if parse_uuid(node_id) is None or node_id != own:
                 result.append(None)
                 continue
-            async with info.context.db.tenant(principal.tenant_id, readonly=True) as conn:
+            async with info.context.read() as conn:
                 tenant = await tenant_store.get_tenant(conn, principal.tenant_id)
             result.append(cls.from_row(tenant) if tenant else None)
         return result
@@ -55,7 +55,7 @@ class Viewer:
     @strawberry.field
     async def tenant(self, info: strawberry.Info) -> Tenant:
         principal = info.context.tenant_principal
-        async with info.context.db.tenant(principal.tenant_id, readonly=True) as conn:
+        async with info.context.read() as conn:
             tenant = await tenant_store.get_tenant(conn, principal.tenant_id)
         assert tenant is not None
         return Tenant.from_row(tenant)

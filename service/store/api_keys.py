@@ -21,24 +21,29 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    is_integration: bool
 
 
-_COLUMNS = "tenant_id, id, name, prefix, scopes, created_at, last_used_at, revoked_at"
+_COLUMNS = (
+    "tenant_id, id, name, prefix, scopes, created_at, last_used_at, revoked_at, is_integration"
+)
 
 
 async def create_api_key(
-    conn: Connection, tenant_id: UUID, name: str, scopes: set[Scope]
+    conn: Connection, tenant_id: UUID, name: str, scopes: set[Scope], *,
+    is_integration: bool = False,
 ) -> tuple[ApiKey, str]:
     """Returns the stored key and its secret, which is never readable again."""
     secret = new_api_key()
     row = await conn.fetchrow(
-        f"""INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes)
-            VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}""",
+        f"""INSERT INTO api_keys (tenant_id, name, prefix, key_hash, scopes, is_integration)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}""",
         tenant_id,
         name,
         display_prefix(secret),
         hash_api_key(secret),
         sorted(str(s) for s in scopes),
+        is_integration,
     )
     assert row is not None
     return ApiKey(**dict(row)), secret
@@ -51,7 +56,7 @@ async def authenticate(conn: Connection, secret: str) -> Principal | None:
               SET last_used_at = now()
              FROM tenants t
             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND t.id = k.tenant_id
-        RETURNING k.tenant_id, k.id, k.scopes, t.name AS tenant_name""",
+        RETURNING k.tenant_id, k.id, k.scopes, k.is_integration, t.name AS tenant_name""",
         hash_api_key(secret),
     )
     if row is None:
@@ -61,6 +66,7 @@ async def authenticate(conn: Connection, secret: str) -> Principal | None:
         tenant_name=row["tenant_name"],
         api_key_id=row["id"],
         scopes=frozenset(Scope(s) for s in row["scopes"]),
+        is_integration=row["is_integration"],
     )
 
 

@@ -1,0 +1,122 @@
+"""The CREATE and MAINTAIN jobs: generate buying groups for an audience, and re-apply a
+template's rules to existing groups. Both work in chunks, each chunk one transaction, so a job
+killed half-way and run again ends with exactly one group per account."""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from arq.connections import ArqRedis
+
+from jobs.runner import JobFailed, JobRun, handler
+from service.db import Database
+from service.queue import enqueue
+from service.store import account_lists as list_store
+from service.store import buying_groups as group_store
+from service.store import jobs as job_store
+from service.store import role_templates as template_store
+from service.store import solution_interests as interest_store
+from service.store.sql import SqlParams
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+
+
+async def _interest_and_template(
+    run: JobRun, interest_id: UUID
+) -> tuple[interest_store.SolutionInterest, template_store.RoleTemplate]:
+    async with run.db.tenant(run.job.tenant_id, readonly=True) as conn:
+        interest = (await interest_store.interests_by_ids(conn, [interest_id])).get(interest_id)
+        if interest is None:
+            raise JobFailed("the solution interest no longer exists")
+        template = await template_store.get_template(conn, interest.role_template_id)
+    assert template is not None  # a template in use cannot be deleted
+    return interest, template
+
+
+@handler("CREATE")
+async def create_buying_groups(run: JobRun) -> None:
+    tenant_id = run.job.tenant_id
+    interest_id = UUID(run.job.payload["solution_interest_id"])
+    list_id = UUID(run.job.payload["account_list_id"])
+    interest, template = await _interest_and_template(run, interest_id)
+    async with run.db.tenant(tenant_id, readonly=True) as conn:
+        audience = (await list_store.lists_by_ids(conn, [list_id])).get(list_id)
+        if audience is None:
+            raise JobFailed("the account list no longer exists")
+        params = SqlParams()
+        total = await group_store.count_audience(
+            conn, tenant_id, list_store.membership_sql(audience, params), params)
+    await run.progress(total=total, processed=0)
+    processed, after = 0, None
+    while True:
+        async with run.db.tenant(tenant_id) as conn:
+            params = SqlParams()
+            chunk = await group_store.create_groups_chunk(
+                conn, tenant_id, solution_interest_id=interest.id,
+                solution_interest_name=interest.name, role_template_id=template.id,
+                entries=template.entries,
+                audience_sql=list_store.membership_sql(audience, params), params=params,
+                after=after, limit=CHUNK, job_id=run.job.id,
+            )
+            # Exact even after a restart: every group this job created carries its id.
+            created = await conn.fetchval(
+                "SELECT count(*) FROM buying_groups "
+                "WHERE tenant_id = $1 AND created_by_job_id = $2",
+                tenant_id, run.job.id,
+            )
+        if chunk.processed == 0:
+            break
+        processed += chunk.processed
+        after = chunk.last_id
+        await run.progress(processed=processed, total=max(total, processed), created=created)
+
+
+@handler("MAINTAIN")
+async def maintain_buying_groups(run: JobRun) -> None:
+    tenant_id = run.job.tenant_id
+    interest_id = UUID(run.job.payload["solution_interest_id"])
+    _, template = await _interest_and_template(run, interest_id)
+    async with run.db.tenant(tenant_id, readonly=True) as conn:
+        total = await group_store.count_groups(conn, tenant_id, interest_id)
+    await run.progress(total=total, processed=0, updated=0)
+    processed, updated, after = 0, 0, None
+    while True:
+        async with run.db.tenant(tenant_id) as conn:
+            chunk = await group_store.maintain_groups_chunk(
+                conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
+                after=after, limit=CHUNK,
+            )
+        if chunk.processed == 0:
+            break
+        processed += chunk.processed
+        updated += len(chunk.changed)
+        after = chunk.last_id
+        await run.progress(processed=processed, total=max(total, processed), updated=updated)
+
+
+async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -> int:
+    """The daily run: a MAINTAIN job for every solution interest that asks for one, unless one
+    is already waiting or running. Returns how many were queued."""
+    async with db.system() as conn:
+        rows = await conn.fetch(
+            """SELECT si.tenant_id, si.id FROM solution_interests si
+                WHERE si.update_existing_buying_groups
+                  AND NOT EXISTS (SELECT 1 FROM jobs j
+                                   WHERE j.tenant_id = si.tenant_id
+                                     AND j.solution_interest_id = si.id AND j.kind = 'MAINTAIN'
+                                     AND j.status IN ('QUEUED', 'RUNNING'))"""
+        )
+    queued = 0
+    for row in rows:
+        async with db.tenant(row["tenant_id"]) as conn:
+            job = await job_store.create_job(
+                conn, row["tenant_id"], "MAINTAIN",
+                {"solution_interest_id": str(row["id"])}, solution_interest_id=row["id"])
+        if await enqueue(redis, queue_name, job.id):
+            queued += 1
+    if queued:
+        log.info("queued %d maintenance job(s)", queued)
+    return queued

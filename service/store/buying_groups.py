@@ -1,0 +1,480 @@
+"""Buying groups and their members: set-based generation and maintenance, membership changes,
+completeness kept current in the same transaction, and keyset browsing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from service.db import Connection
+from service.domain.conditions import PERSON_FIELDS
+from service.domain.templates import Entry
+from service.store.conditions_sql import compile_sql
+from service.store.people import FIELDS as PERSON_COLUMNS
+from service.store.people import Person, person_from
+from service.store.sql import SqlParams
+
+
+@dataclass(frozen=True)
+class BuyingGroup:
+    tenant_id: UUID
+    id: UUID
+    account_id: UUID
+    solution_interest_id: UUID
+    role_template_id: UUID
+    name: str
+    status: str | None
+    stage_id: UUID | None
+    stage_entered_at: datetime | None
+    completeness: Decimal
+    roles_filled: int
+    roles_total: int
+    completeness_computed_at: datetime | None
+    engagement: Decimal
+    engagement_computed_at: datetime | None
+    member_count: int
+    created_by_job_id: UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+GROUP_FIELDS = [f for f in BuyingGroup.__dataclass_fields__]
+
+
+def group_from(row: Any) -> BuyingGroup:
+    return BuyingGroup(**{f: row[f] for f in GROUP_FIELDS})
+
+
+@dataclass(frozen=True)
+class Member:
+    buying_group_id: UUID
+    person_id: UUID
+    role_id: UUID
+    source: str
+    is_removed: bool
+    assigned_at: datetime
+    removed_at: datetime | None
+
+
+def member_from(row: Any) -> Member:
+    return Member(**{f: row[f] for f in Member.__dataclass_fields__})
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def groups_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, BuyingGroup]:
+    rows = await conn.fetch("SELECT * FROM buying_groups WHERE id = ANY($1)", ids)
+    return {r["id"]: group_from(r) for r in rows}
+
+
+async def members_by_groups(
+    conn: Connection, group_ids: list[UUID]
+) -> tuple[dict[UUID, list[Member]], dict[UUID, Person]]:
+    """Every membership (removed ones too) of the groups, with the people, in one statement."""
+    rows = await conn.fetch(
+        f"""SELECT m.buying_group_id, m.person_id, m.role_id, m.source, m.is_removed,
+                   m.assigned_at, m.removed_at, {', '.join('p.' + c for c in PERSON_COLUMNS)}
+              FROM buying_group_members m
+              JOIN people p ON p.tenant_id = m.tenant_id AND p.id = m.person_id
+             WHERE m.buying_group_id = ANY($1)
+             ORDER BY m.buying_group_id, m.is_removed, m.assigned_at, m.person_id""",
+        group_ids,
+    )
+    members: dict[UUID, list[Member]] = {g: [] for g in group_ids}
+    people: dict[UUID, Person] = {}
+    for row in rows:
+        members[row["buying_group_id"]].append(member_from(row))
+        people[row["person_id"]] = person_from(row)
+    return members, people
+
+
+async def groups_of_people(conn: Connection, person_ids: list[UUID]) -> dict[UUID, list[Member]]:
+    rows = await conn.fetch(
+        """SELECT * FROM buying_group_members WHERE person_id = ANY($1)
+            ORDER BY assigned_at, buying_group_id""",
+        person_ids,
+    )
+    result: dict[UUID, list[Member]] = {p: [] for p in person_ids}
+    for row in rows:
+        result[row["person_id"]].append(member_from(row))
+    return result
+
+
+# --- completeness, set-based -----------------------------------------------------------------
+
+_RECOMPUTE = """
+WITH per_role AS (
+    SELECT g.id, e.members_required, e.counts_toward_completeness,
+           (SELECT count(*) FROM buying_group_members m
+             WHERE m.tenant_id = g.tenant_id AND m.buying_group_id = g.id
+               AND m.role_id = e.role_id AND NOT m.is_removed) AS active
+      FROM buying_groups g
+      JOIN role_template_entries e
+        ON e.tenant_id = g.tenant_id AND e.role_template_id = g.role_template_id
+     WHERE g.tenant_id = $1 AND g.id = ANY($2)
+),
+scores AS (
+    SELECT id,
+           coalesce(100 * avg(least(active::numeric / members_required, 1))
+                    FILTER (WHERE counts_toward_completeness), 0) AS completeness,
+           count(*) FILTER (WHERE counts_toward_completeness AND active >= members_required)
+               AS roles_filled,
+           count(*) FILTER (WHERE counts_toward_completeness) AS roles_total
+      FROM per_role GROUP BY id
+),
+counts AS (
+    SELECT g.id, coalesce(scores.completeness, 0) AS completeness,
+           coalesce(scores.roles_filled, 0) AS roles_filled,
+           coalesce(scores.roles_total, 0) AS roles_total,
+           (SELECT count(*) FROM buying_group_members m
+             WHERE m.tenant_id = g.tenant_id AND m.buying_group_id = g.id AND NOT m.is_removed)
+               AS member_count
+      FROM buying_groups g LEFT JOIN scores ON scores.id = g.id
+     WHERE g.tenant_id = $1 AND g.id = ANY($2)
+)
+UPDATE buying_groups g
+   SET completeness = c.completeness, roles_filled = c.roles_filled,
+       roles_total = c.roles_total, member_count = c.member_count,
+       completeness_computed_at = now(),
+       updated_at = CASE WHEN $3 OR (old.completeness, old.roles_filled, old.roles_total,
+                                     old.member_count)
+                                    IS DISTINCT FROM (c.completeness, c.roles_filled,
+                                                      c.roles_total, c.member_count)
+                         THEN now() ELSE old.updated_at END
+  FROM counts c JOIN buying_groups old ON old.tenant_id = $1 AND old.id = c.id
+ WHERE g.tenant_id = $1 AND g.id = c.id
+RETURNING g.id, old.completeness AS previous, g.completeness
+"""
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    buying_group_id: UUID
+    previous: Decimal
+    current: Decimal
+
+
+async def recompute_completeness(
+    conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID], *, touched: bool = False
+) -> list[ScoreChange]:
+    """Recompute completeness and member counts; `touched` marks the groups updated even when
+    the numbers stay the same (a member changed role, say)."""
+    if not group_ids:
+        return []
+    rows = await conn.fetch(_RECOMPUTE, tenant_id, list(group_ids), touched)
+    return [ScoreChange(r["id"], r["previous"], r["completeness"]) for r in rows]
+
+
+# --- rule-based assignment, set-based --------------------------------------------------------
+
+
+def assignment_sql(entries: Sequence[Entry], params: SqlParams, alias: str = "p") -> str:
+    """A SQL expression giving the role a person row gets: the first entry whose conditions
+    match, or NULL. Entries without conditions are assigned by hand only."""
+    branches = [
+        f"WHEN {compile_sql(e.conditions, PERSON_FIELDS, alias, params)} "
+        f"THEN {params.add(e.role_id)}::uuid"
+        for e in entries
+        if e.conditions is not None
+    ]
+    return f"(CASE {' '.join(branches)} END)" if branches else "NULL::uuid"
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    processed: int
+    last_id: UUID | None
+    changed: list[UUID]
+
+
+async def create_groups_chunk(
+    conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, solution_interest_name: str,
+    role_template_id: UUID, entries: Sequence[Entry], audience_sql: str, params: SqlParams,
+    after: UUID | None, limit: int, job_id: UUID | None,
+) -> ChunkResult:
+    """Create the groups of the next `limit` accounts of the audience (by account id) that have
+    none for this solution interest, with their rule-assigned members and completeness."""
+    tenant = params.add(tenant_id)
+    role_case = assignment_sql(entries, params)
+    after_clause = f"AND a.id > {params.add(after)}::uuid" if after else ""
+    sql = f"""
+WITH audience AS (
+    SELECT a.id, a.name FROM accounts a
+     WHERE a.tenant_id = {tenant} AND {audience_sql} {after_clause}
+     ORDER BY a.id LIMIT {params.add(limit)}
+),
+created AS (
+    INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, role_template_id,
+                               name, created_by_job_id)
+    SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {params.add(role_template_id)},
+           {params.add(solution_interest_name)} || ' for ' || au.name, {params.add(job_id)}::uuid
+      FROM audience au
+        ON CONFLICT (tenant_id, account_id, solution_interest_id) DO NOTHING
+    RETURNING id, account_id
+),
+assigned AS (
+    INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id, role_id, source)
+    SELECT {tenant}, c.id, x.person_id, x.role_id, 'SYSTEM'
+      FROM created c
+      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
+                     WHERE p.tenant_id = {tenant} AND p.account_id = c.account_id) x
+        ON x.role_id IS NOT NULL
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM audience) AS processed,
+       (SELECT id FROM audience ORDER BY id DESC LIMIT 1) AS last_id,
+       (SELECT coalesce(array_agg(id), '{{}}') FROM created) AS created,
+       (SELECT count(*) FROM assigned) AS assigned
+"""
+    row = await conn.fetchrow(sql, *params.values)
+    assert row is not None
+    created = list(row["created"])
+    await recompute_completeness(conn, tenant_id, created)
+    return ChunkResult(row["processed"], row["last_id"], created)
+
+
+async def maintain_groups_chunk(
+    conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, entries: Sequence[Entry],
+    after: UUID | None, limit: int,
+) -> ChunkResult:
+    """Re-apply the template's rules to the next `limit` groups of the solution interest:
+    add newly matching people, move or remove SYSTEM members that no longer match. Rows a user
+    (MANUAL) or an integration (API) set are left as they are, removed ones included."""
+    params = SqlParams()
+    tenant = params.add(tenant_id)
+    role_case = assignment_sql(entries, params)
+    after_clause = f"AND g.id > {params.add(after)}::uuid" if after else ""
+    sql = f"""
+WITH chunk AS (
+    SELECT g.id, g.account_id FROM buying_groups g
+     WHERE g.tenant_id = {tenant} AND g.solution_interest_id = {params.add(solution_interest_id)}
+           {after_clause}
+     ORDER BY g.id LIMIT {params.add(limit)}
+),
+desired AS (
+    SELECT c.id AS group_id, x.person_id, x.role_id
+      FROM chunk c
+      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
+                     WHERE p.tenant_id = {tenant} AND p.account_id = c.account_id) x
+        ON x.role_id IS NOT NULL
+),
+removed AS (
+    UPDATE buying_group_members m SET is_removed = true, removed_at = now()
+      FROM chunk c
+     WHERE m.tenant_id = {tenant} AND m.buying_group_id = c.id AND m.source = 'SYSTEM'
+       AND NOT m.is_removed
+       AND NOT EXISTS (SELECT 1 FROM desired d
+                        WHERE d.group_id = m.buying_group_id AND d.person_id = m.person_id)
+    RETURNING m.buying_group_id
+),
+upserted AS (
+    INSERT INTO buying_group_members AS m (tenant_id, buying_group_id, person_id, role_id, source)
+    SELECT {tenant}, d.group_id, d.person_id, d.role_id, 'SYSTEM' FROM desired d
+        ON CONFLICT (tenant_id, buying_group_id, person_id) DO UPDATE
+       SET role_id = EXCLUDED.role_id, is_removed = false, removed_at = NULL, assigned_at = now()
+     WHERE m.source = 'SYSTEM' AND (m.is_removed OR m.role_id <> EXCLUDED.role_id)
+    RETURNING m.buying_group_id
+)
+SELECT (SELECT count(*) FROM chunk) AS processed,
+       (SELECT id FROM chunk ORDER BY id DESC LIMIT 1) AS last_id,
+       (SELECT coalesce(array_agg(DISTINCT buying_group_id), '{{}}')
+          FROM (SELECT buying_group_id FROM removed
+                UNION ALL SELECT buying_group_id FROM upserted) t) AS changed
+"""
+    row = await conn.fetchrow(sql, *params.values)
+    assert row is not None
+    changed = list(row["changed"])
+    await recompute_completeness(conn, tenant_id, changed, touched=True)
+    return ChunkResult(row["processed"], row["last_id"], changed)
+
+
+async def count_audience(conn: Connection, tenant_id: UUID, audience_sql: str,
+                         params: SqlParams) -> int:
+    tenant = params.add(tenant_id)
+    count: int = await conn.fetchval(
+        f"SELECT count(*) FROM accounts a WHERE a.tenant_id = {tenant} AND {audience_sql}",
+        *params.values,
+    )
+    return count
+
+
+async def count_groups(conn: Connection, tenant_id: UUID, solution_interest_id: UUID) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM buying_groups WHERE tenant_id = $1 AND solution_interest_id = $2",
+        tenant_id, solution_interest_id,
+    )
+    return count
+
+
+# --- membership changes ----------------------------------------------------------------------
+
+
+async def lock_group(conn: Connection, group_id: UUID) -> BuyingGroup | None:
+    row = await conn.fetchrow("SELECT * FROM buying_groups WHERE id = $1 FOR UPDATE", group_id)
+    return group_from(row) if row else None
+
+
+async def membership(conn: Connection, group_id: UUID, person_id: UUID) -> Member | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM buying_group_members WHERE buying_group_id = $1 AND person_id = $2",
+        group_id, person_id,
+    )
+    return member_from(row) if row else None
+
+
+async def assign_member(conn: Connection, group: BuyingGroup, person_id: UUID, role_id: UUID,
+                        source: str) -> Member:
+    row = await conn.fetchrow(
+        """INSERT INTO buying_group_members AS m
+               (tenant_id, buying_group_id, person_id, role_id, source)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (tenant_id, buying_group_id, person_id) DO UPDATE
+              SET role_id = EXCLUDED.role_id, source = EXCLUDED.source, is_removed = false,
+                  removed_at = NULL,
+                  assigned_at = CASE WHEN m.is_removed OR m.role_id <> EXCLUDED.role_id
+                                     THEN now() ELSE m.assigned_at END
+        RETURNING *""",
+        group.tenant_id, group.id, person_id, role_id, source,
+    )
+    await recompute_completeness(conn, group.tenant_id, [group.id], touched=True)
+    return member_from(row)
+
+
+async def remove_member(conn: Connection, group: BuyingGroup, person_id: UUID, source: str
+                        ) -> Member:
+    row = await conn.fetchrow(
+        """UPDATE buying_group_members SET is_removed = true, removed_at = now(), source = $3
+            WHERE buying_group_id = $1 AND person_id = $2 RETURNING *""",
+        group.id, person_id, source,
+    )
+    await recompute_completeness(conn, group.tenant_id, [group.id], touched=True)
+    return member_from(row)
+
+
+async def set_status(conn: Connection, group_id: UUID, status: str | None) -> BuyingGroup | None:
+    row = await conn.fetchrow(
+        "UPDATE buying_groups SET status = $2, updated_at = now() WHERE id = $1 RETURNING *",
+        group_id, status,
+    )
+    return group_from(row) if row else None
+
+
+async def delete_group(conn: Connection, group_id: UUID) -> bool:
+    return await conn.execute("DELETE FROM buying_groups WHERE id = $1", group_id) == "DELETE 1"
+
+
+# --- browsing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    gt: Decimal | None = None
+    gte: Decimal | None = None
+    lt: Decimal | None = None
+    lte: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class GroupFilter:
+    search: str | None = None
+    solution_interest_ids: Sequence[UUID] = ()
+    account_ids: Sequence[UUID] = ()
+    stage_ids: Sequence[UUID] = ()
+    missing_role_ids: Sequence[UUID] = ()
+    completeness: Range | None = None
+    engagement: Range | None = None
+    statuses: Sequence[str] = ()
+
+
+# Sort expression, how its cursor value is bound, and the attribute the cursor carries.
+ORDERS: dict[str, tuple[str, str, str]] = {
+    "NAME": ("lower(g.name)", "lower({}::text)", "name"),
+    "COMPLETENESS_SCORE": ("g.completeness", "{}::numeric", "completeness"),
+    "ENGAGEMENT_SCORE": ("g.engagement", "{}::numeric", "engagement"),
+    "CREATED_AT": ("g.created_at", "{}::timestamptz", "created_at"),
+    "UPDATED_AT": ("g.updated_at", "{}::timestamptz", "updated_at"),
+}
+
+
+def _range_sql(column: str, r: Range, params: SqlParams) -> list[str]:
+    clauses = []
+    for bound, op in ((r.gt, ">"), (r.gte, ">="), (r.lt, "<"), (r.lte, "<=")):
+        if bound is not None:
+            clauses.append(f"{column} {op} {params.add(bound)}::numeric")
+    return clauses
+
+
+def group_filter_sql(tenant_id: UUID, f: GroupFilter, params: SqlParams) -> str:
+    from service.store.sql import like_pattern
+
+    clauses = [f"g.tenant_id = {params.add(tenant_id)}"]
+    if f.search:
+        clauses.append(f"g.name ILIKE {params.add(like_pattern(f.search))}")
+    for values, column in ((f.solution_interest_ids, "solution_interest_id"),
+                           (f.account_ids, "account_id"), (f.stage_ids, "stage_id")):
+        if values:
+            clauses.append(f"g.{column} = ANY({params.add(list(values))}::uuid[])")
+    if f.statuses:
+        clauses.append(f"lower(g.status) = ANY({params.add([s.lower() for s in f.statuses])})")
+    if f.completeness:
+        clauses += _range_sql("g.completeness", f.completeness, params)
+    if f.engagement:
+        clauses += _range_sql("g.engagement", f.engagement, params)
+    if f.missing_role_ids:
+        # Every listed role is in the template and has fewer active members than required.
+        clauses.append(f"""NOT EXISTS (
+            SELECT 1 FROM unnest({params.add(list(f.missing_role_ids))}::uuid[]) AS wanted (role_id)
+             WHERE NOT EXISTS (
+                SELECT 1 FROM role_template_entries e
+                 WHERE e.tenant_id = g.tenant_id AND e.role_template_id = g.role_template_id
+                   AND e.role_id = wanted.role_id
+                   AND (SELECT count(*) FROM buying_group_members m
+                         WHERE m.tenant_id = g.tenant_id AND m.buying_group_id = g.id
+                           AND m.role_id = e.role_id AND NOT m.is_removed)
+                       < e.members_required))""")
+    return " AND ".join(clauses)
+
+
+async def list_groups(
+    conn: Connection, tenant_id: UUID, f: GroupFilter, *, order: str, descending: bool,
+    limit: int, after: tuple[Any, UUID] | None,
+) -> tuple[list[BuyingGroup], bool, int]:
+    """A page of groups, whether more follow, and the total matching `f` (one statement unless
+    the page is empty)."""
+    params = SqlParams()
+    where = group_filter_sql(tenant_id, f, params)
+    expression, bind, _ = ORDERS[order]
+    direction = "DESC" if descending else "ASC"
+    page_where = where
+    if after is not None:
+        value = bind.format(params.add(after[0]))
+        comparison = "<" if descending else ">"
+        page_where += f" AND ({expression}, g.id) {comparison} ({value}, {params.add(after[1])})"
+    rows = await conn.fetch(
+        f"""SELECT g.*, count(*) OVER () AS page_total FROM buying_groups g
+             WHERE {page_where}
+             ORDER BY {expression} {direction}, g.id {direction}
+             LIMIT {params.add(limit + 1)}""",
+        *params.values,
+    )
+    groups = [group_from(r) for r in rows]
+    if after is None and rows:
+        total = rows[0]["page_total"]
+    else:
+        # After a cursor the window counts only the rows past it; count the whole set.
+        count_params = SqlParams()
+        total = await conn.fetchval(
+            f"SELECT count(*) FROM buying_groups g "
+            f"WHERE {group_filter_sql(tenant_id, f, count_params)}",
+            *count_params.values,
+        )
+    return groups[:limit], len(groups) > limit, total
+
+
+def sort_value(group: BuyingGroup, order: str) -> Any:
+    return getattr(group, ORDERS[order][2])
