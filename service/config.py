@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     max_page_size: int = 100
     max_subscriptions_per_connection: int = 20
+    # Report each request's SQL statement count in the response extensions (tests, benches).
+    expose_sql_statements: bool = False
     # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.
     legacy_graphql_ws: bool = False
 

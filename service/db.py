@@ -107,6 +107,12 @@ class ReadSession:
         self._lock = asyncio.Lock()
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: Connection | None = None
+        # Statements sent on this session, the one binding the tenant included (a cost figure
+        # for tests and benchmarks; BEGIN and COMMIT are not counted).
+        self.statements = 0
+
+    def _count(self, record: object) -> None:
+        self.statements += 1
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
@@ -116,6 +122,9 @@ class ReadSession:
                 self._conn = await self._stack.enter_async_context(
                     self._db.tenant(self._tenant_id, readonly=True)
                 )
+                self.statements += 1
+                self._conn.add_query_logger(self._count)
+                self._stack.callback(self._conn.remove_query_logger, self._count)
             yield self._conn
 
     async def close(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
@@ -51,3 +53,13 @@ class OperationMetrics(SchemaExtension):
         GRAPHQL_LATENCY.labels(name, op_type).observe(time.perf_counter() - started)
         outcome = "error" if ctx.result is not None and ctx.result.errors else "ok"
         GRAPHQL_OPERATIONS.labels(name, op_type, outcome).inc()
+
+
+class StatementCount(SchemaExtension):
+    """Reports `extensions.sqlStatements`, the statements a request's reads sent (turned on by
+    the EXPOSE_SQL_STATEMENTS setting, for tests and benchmarks)."""
+
+    async def get_results(self) -> dict[str, Any]:
+        await asyncio.sleep(0)  # query loggers run on the next turn of the loop
+        session = getattr(self.execution_context.context, "read_session", None)
+        return {"sqlStatements": session.statements} if session is not None else {}

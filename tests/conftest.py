@@ -65,6 +65,7 @@ def settings(
         queue_name=f"bg-test:{RUN_ID}:queue",
         data_dir=tmp_path_factory.mktemp("data"),
         log_level="WARNING",
+        expose_sql_statements=True,
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -156,3 +157,16 @@ class GraphQLClient:
 @pytest.fixture
 def gql(client: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(client)
+
+
+async def run_jobs(settings: Settings) -> None:
+    """Run the worker in this process until the queue is empty (arq's burst mode)."""
+    from jobs.worker import build_worker
+
+    assert settings.database_url and settings.redis_url
+    worker = build_worker(settings, settings.database_url, settings.redis_url, burst=True,
+                          handle_signals=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()

@@ -37,8 +37,8 @@ async def test_tenant_create_json_prints_a_working_admin_key(
         "/graphql", json={"query": "{ viewer { tenant { name } scopes } }"},
         headers={"Authorization": f"Bearer {created['apiKey']}"},
     )
-    assert response.json() == {"data": {"viewer": {"tenant": {"name": "Acme Corp"},
-                                                   "scopes": ["ADMIN"]}}}
+    assert response.json()["data"] == {"viewer": {"tenant": {"name": "Acme Corp"},
+                                                 "scopes": ["ADMIN"]}}
 
 
 def test_migrate_twice_reports_an_up_to_date_database(settings: Settings) -> None:

@@ -12,12 +12,11 @@ from arq.jobs import JobStatus as ArqStatus
 
 from jobs import runner
 from jobs.sweeper import sweep
-from jobs.worker import build_worker
 from service.config import Settings
 from service.db import Database
 from service.queue import enqueue
 from service.store.jobs import Job, JobStatus, create_job, get_job
-from tests.conftest import TenantKeys
+from tests.conftest import TenantKeys, run_jobs
 
 TEST_KIND = "TEST_PROBE"
 
@@ -47,14 +46,7 @@ async def job_row(db: Database, job_id: UUID) -> Job:
     return job
 
 
-async def run_worker_until_idle(settings: Settings) -> None:
-    assert settings.database_url and settings.redis_url
-    worker = build_worker(settings, settings.database_url, settings.redis_url,
-                          burst=True, handle_signals=False)
-    try:
-        await worker.main()
-    finally:
-        await worker.close()
+run_worker_until_idle = run_jobs
 
 
 async def arq_status(redis: ArqRedis, settings: Settings, job_id: UUID) -> ArqStatus:

@@ -23,6 +23,7 @@ from service.store.people import sort_key as people_sort_key
 from service.store.sql import SqlParams
 
 if TYPE_CHECKING:
+    from service.api.buying_groups import BuyingGroup
     from service.api.people import Person
 
 
@@ -96,6 +97,16 @@ class Account(relay.Node):
         return await browse_people(
             info, PersonFilterInput(account_ids=[relay.GlobalID("Account", self.id)]), first, after
         )
+
+
+    @strawberry.field(description="The account's buying groups, one per solution interest.")
+    async def buying_groups(
+        self, info: strawberry.Info
+    ) -> list[Annotated[BuyingGroup, strawberry.lazy("service.api.buying_groups")]]:
+        from service.api.buying_groups import BuyingGroup
+
+        rows = await info.context.loaders.groups_of_account.load(self.row.id)
+        return [BuyingGroup.from_row(r) for r in rows]
 
 
 def _sort_key(row: account_store.Account) -> tuple[str, UUID]:

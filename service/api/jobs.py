@@ -5,13 +5,16 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
 from service.api.nodes import convert_all, load_nodes
 from service.store.jobs import Job
+
+if TYPE_CHECKING:
+    from service.api.solution_interests import SolutionInterest
 
 
 @strawberry.enum
@@ -55,6 +58,19 @@ class BuyingGroupJob(relay.Node):
     started_at: datetime | None
     finished_at: datetime | None
 
+    row: strawberry.Private[Job]
+
+    @strawberry.field
+    async def solution_interest(
+        self, info: strawberry.Info
+    ) -> Annotated[SolutionInterest, strawberry.lazy("service.api.solution_interests")] | None:
+        from service.api.solution_interests import SolutionInterest
+
+        if self.row.solution_interest_id is None:
+            return None
+        row = await info.context.loaders.solution_interest.load(self.row.solution_interest_id)
+        return SolutionInterest.from_row(row) if row else None
+
     @classmethod
     def from_row(cls, job: Job) -> BuyingGroupJob:
         return cls(
@@ -69,6 +85,7 @@ class BuyingGroupJob(relay.Node):
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
+            row=job,
         )
 
     @classmethod

@@ -15,10 +15,18 @@ from service.store.account_lists import AccountList, account_counts, lists_by_id
 from service.store.accounts import Account, accounts_by_ids, children_pages
 from service.store.activity_types import ActivityType, activity_types_by_ids
 from service.store.api_keys import ApiKey, api_keys_by_ids
+from service.store.buying_groups import (
+    BuyingGroup,
+    Member,
+    groups_by_accounts,
+    groups_by_ids,
+    groups_of_people,
+    members_by_groups,
+)
 from service.store.jobs import Job, jobs_by_ids
 from service.store.paging import Page
 from service.store.people import Person, people_by_ids, people_pages_by_account
-from service.store.role_templates import RoleTemplate, templates_by_ids
+from service.store.role_templates import RoleTemplate, templates_with_roles
 from service.store.roles import Role, roles_by_ids
 from service.store.scoring_models import ScoringModel, models_by_ids
 from service.store.solution_interests import SolutionInterest, interests_by_ids
@@ -60,6 +68,43 @@ def first_pages(context: Context, fetch: PageFetch[V]) -> DataLoader[tuple[UUID,
     return DataLoader(load_fn=load)
 
 
+def by_key_list(context: Context, fetch: Fetch[K, list[V]]) -> DataLoader[K, list[V]]:
+    """Like by_key, for one-to-many lookups: every key gets a list, empty when nothing matches."""
+
+    async def load(keys: list[K]) -> list[list[V]]:
+        async with context.read() as conn:
+            found = await fetch(conn, list(keys))
+        return [found.get(k, []) for k in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def members_of_groups(context: Context) -> DataLoader[UUID, list[Member]]:
+    """Members of many groups in one statement; the people come along and prime their loader."""
+
+    async def load(group_ids: list[UUID]) -> list[list[Member]]:
+        async with context.read() as conn:
+            members, people = await members_by_groups(conn, list(group_ids))
+        for person_id, person in people.items():
+            context.loaders.person.prime(person_id, person)
+        return [members.get(g, []) for g in group_ids]
+
+    return DataLoader(load_fn=load)
+
+
+def templates_priming_roles(context: Context) -> DataLoader[UUID, RoleTemplate | None]:
+    """Templates, with their roles primed in the role loader: one statement for both."""
+
+    async def load(ids: list[UUID]) -> list[RoleTemplate | None]:
+        async with context.read() as conn:
+            templates, roles = await templates_with_roles(conn, list(ids))
+        for role_id, role in roles.items():
+            context.loaders.role.prime(role_id, role)
+        return [templates.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
 def list_counts(context: Context) -> DataLoader[AccountList, int]:
     async def load(lists: list[AccountList]) -> list[int]:
         tenant_id = context.tenant_principal.tenant_id
@@ -85,6 +130,15 @@ class Loaders:
     account_list_count: DataLoader[AccountList, int]
     activity_type: DataLoader[UUID, ActivityType | None]
     scoring_model: DataLoader[UUID, ScoringModel | None]
+    buying_group: DataLoader[UUID, BuyingGroup | None]
+    group_members: DataLoader[UUID, list[Member]]
+    groups_of_account: DataLoader[UUID, list[BuyingGroup]]
+    memberships_of_person: DataLoader[UUID, list[Member]]
+
+    def reset(self) -> None:
+        """Forget everything loaded so far (after a write in the same request)."""
+        for loader in vars(self).values():
+            loader.clear_all()
 
     @classmethod
     def for_context(cls, context: Context) -> Loaders:
@@ -96,10 +150,14 @@ class Loaders:
             account_children=first_pages(context, children_pages),
             account_people=first_pages(context, people_pages_by_account),
             role=by_key(context, roles_by_ids),
-            role_template=by_key(context, templates_by_ids),
+            role_template=templates_priming_roles(context),
             solution_interest=by_key(context, interests_by_ids),
             account_list=by_key(context, lists_by_ids),
             account_list_count=list_counts(context),
             activity_type=by_key(context, activity_types_by_ids),
             scoring_model=by_key(context, models_by_ids),
+            buying_group=by_key(context, groups_by_ids),
+            group_members=members_of_groups(context),
+            groups_of_account=by_key_list(context, groups_by_accounts),
+            memberships_of_person=by_key_list(context, groups_of_people),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -21,6 +21,9 @@ from service.catalogue import upsert_people as bulk_upsert_people
 from service.domain.records import MAX_BATCH
 from service.store import people as people_store
 from service.store.sql import SqlParams
+
+if TYPE_CHECKING:
+    from service.api.buying_groups import BuyingGroupMember
 
 
 def person_key(raw: list[Any]) -> tuple[str, str, UUID]:
@@ -72,6 +75,16 @@ class Person(relay.Node):
         row = await info.context.loaders.account.load(self.row.account_id)
         assert row is not None  # people cascade with their account
         return Account.from_row(row)
+
+
+    @strawberry.field(description="The buying groups this person is (or was) a member of.")
+    async def buying_group_memberships(
+        self, info: strawberry.Info, include_removed: bool = False
+    ) -> list[Annotated[BuyingGroupMember, strawberry.lazy("service.api.buying_groups")]]:
+        from service.api.buying_groups import BuyingGroupMember
+
+        rows = await info.context.loaders.memberships_of_person.load(self.row.id)
+        return [BuyingGroupMember.from_row(m) for m in rows if include_removed or not m.is_removed]
 
 
 @strawberry.input

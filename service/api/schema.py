@@ -23,6 +23,12 @@ from graphql import GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
+from service.api.buying_groups import (
+    BuyingGroup,
+    BuyingGroupMutations,
+    buying_group_jobs,
+    buying_groups,
+)
 from service.api.errors import ClientError
 from service.api.jobs import BuyingGroupJob
 from service.api.pagination import Connection
@@ -43,7 +49,7 @@ from service.api.solution_interests import (
 )
 from service.api.viewer import Tenant, Viewer, resolve_viewer
 from service.config import Settings, get_settings
-from service.metrics import OperationMetrics
+from service.metrics import OperationMetrics, StatementCount
 
 log = logging.getLogger("service.api")
 
@@ -71,6 +77,13 @@ class Query:
     )
     people: Connection[Person] = strawberry.field(
         resolver=people, description="People by last then first name."
+    )
+    buying_groups: Connection[BuyingGroup] = strawberry.field(
+        resolver=buying_groups,
+        description="Buying groups, filtered and ordered (by name unless told otherwise).",
+    )
+    buying_group_jobs: Connection[BuyingGroupJob] = strawberry.field(
+        resolver=buying_group_jobs, description="Buying-group jobs, newest first."
     )
     account_lists: Connection[AccountList] = strawberry.field(
         resolver=account_lists, description="Audiences by name."
@@ -104,6 +117,7 @@ class Mutation(
     RoleMutations,
     RoleTemplateMutations,
     SolutionInterestMutations,
+    BuyingGroupMutations,
     ScoringMutations,
     ApiKeyMutations,
 ):
@@ -149,7 +163,7 @@ class MaskInternalErrors(MaskErrors):
 # Node types reachable only through node(id:) must be named for the schema to know them.
 NODE_TYPES = [
     Tenant, ApiKey, BuyingGroupJob, Account, Person, AccountList, Role, RoleTemplate,
-    SolutionInterest, ActivityType, ScoringModel,
+    SolutionInterest, ActivityType, ScoringModel, BuyingGroup,
 ]
 
 
@@ -165,6 +179,8 @@ def build_schema(settings: Settings | None = None) -> Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
+    if settings.expose_sql_statements:
+        extensions.append(StatementCount)
     return Schema(
         query=Query,
         mutation=Mutation,

@@ -93,6 +93,18 @@ async def members_by_groups(
     return members, people
 
 
+async def groups_by_accounts(conn: Connection, account_ids: list[UUID]
+                             ) -> dict[UUID, list[BuyingGroup]]:
+    rows = await conn.fetch(
+        "SELECT * FROM buying_groups WHERE account_id = ANY($1) ORDER BY lower(name), id",
+        account_ids,
+    )
+    result: dict[UUID, list[BuyingGroup]] = {a: [] for a in account_ids}
+    for row in rows:
+        result[row["account_id"]].append(group_from(row))
+    return result
+
+
 async def groups_of_people(conn: Connection, person_ids: list[UUID]) -> dict[UUID, list[Member]]:
     rows = await conn.fetch(
         """SELECT * FROM buying_group_members WHERE person_id = ANY($1)

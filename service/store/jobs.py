@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from service.db import Connection
+from service.store.paging import Page, split_page
 
 
 class JobKind(enum.StrEnum):
@@ -172,3 +173,38 @@ async def stranded_jobs(conn: Connection, queued_grace_seconds: int) -> list[Job
 async def job_counts(conn: Connection) -> list[tuple[str, str, int]]:
     rows = await conn.fetch("SELECT kind, status, count(*) AS n FROM jobs GROUP BY kind, status")
     return [(r["kind"], r["status"], r["n"]) for r in rows]
+
+
+async def list_jobs(
+    conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID | None,
+    status: str | None, kinds: list[str], limit: int, after: tuple[datetime, UUID] | None,
+) -> Page[Job]:
+    """Jobs, newest first."""
+    where = ("tenant_id = $1 AND kind = ANY($2) AND "
+             "($3::uuid IS NULL OR solution_interest_id = $3) AND "
+             "($4::text IS NULL OR status = $4)")
+    args: list[Any] = [tenant_id, kinds, solution_interest_id, status]
+    total = await conn.fetchval(f"SELECT count(*) FROM jobs WHERE {where}", *args)
+    rows = await conn.fetch(
+        f"""SELECT * FROM jobs WHERE {where}
+              AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+            ORDER BY created_at DESC, id DESC LIMIT $7""",
+        *args, after[0] if after else None, after[1] if after else None, limit + 1,
+    )
+    items, has_next = split_page([_job(r) for r in rows], limit)
+    return Page(items, has_next, total)
+
+
+async def cancel_job(conn: Connection, job_id: UUID) -> Job | None:
+    """Cancel a queued or running job (a running one stops at its next progress report)."""
+    row = await conn.fetchrow(
+        """UPDATE jobs SET status = 'CANCELLED', finished_at = now(), lease_expires_at = NULL,
+                  updated_at = now()
+            WHERE id = $1 AND status IN ('QUEUED', 'RUNNING') RETURNING *""",
+        job_id,
+    )
+    return _job(row) if row else None
+
+
+async def delete_job(conn: Connection, job_id: UUID) -> bool:
+    return await conn.execute("DELETE FROM jobs WHERE id = $1", job_id) == "DELETE 1"

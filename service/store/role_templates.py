@@ -14,6 +14,7 @@ from service.db import Connection
 from service.domain.conditions import ConditionGroup
 from service.domain.templates import Entry, entries_to_rows
 from service.store.paging import Page, split_page
+from service.store.roles import Role
 from service.store.sql import SqlParams, like_pattern
 
 
@@ -65,6 +66,33 @@ def template_from(row: Any) -> RoleTemplate:
 async def templates_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, RoleTemplate]:
     rows = await conn.fetch(f"{_SELECT} WHERE t.id = ANY($1)", ids)
     return {r["id"]: template_from(r) for r in rows}
+
+
+async def templates_with_roles(
+    conn: Connection, ids: list[UUID]
+) -> tuple[dict[UUID, RoleTemplate], dict[UUID, Role]]:
+    """Templates and the roles they use, in one statement (a browse page needs both)."""
+    rows = await conn.fetch(
+        f"""SELECT q.*, coalesce((
+                SELECT jsonb_agg(to_jsonb(r)) FROM roles r
+                 WHERE r.tenant_id = q.tenant_id AND r.id IN (
+                     SELECT e.role_id FROM role_template_entries e
+                      WHERE e.tenant_id = q.tenant_id AND e.role_template_id = q.id)), '[]')
+                AS role_rows
+              FROM ({_SELECT} WHERE t.id = ANY($1)) q""",
+        ids,
+    )
+    templates: dict[UUID, RoleTemplate] = {}
+    roles: dict[UUID, Role] = {}
+    for row in rows:
+        data = dict(row)
+        for role in data.pop("role_rows"):
+            for stamp in ("created_at", "updated_at"):
+                role[stamp] = datetime.fromisoformat(role[stamp])
+            role["tenant_id"], role["id"] = UUID(role["tenant_id"]), UUID(role["id"])
+            roles[role["id"]] = Role(**role)
+        templates[data["id"]] = template_from(data)
+    return templates, roles
 
 
 async def get_template(conn: Connection, template_id: UUID) -> RoleTemplate | None:

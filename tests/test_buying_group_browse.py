@@ -1,0 +1,157 @@
+"""Browsing buying groups: every filter, every order, pagination edges, and a statement count
+that does not grow with the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.config import Settings
+from tests.conftest import GraphQLClient, TenantKeys
+from tests.test_buying_groups import ASSIGN, REMOVE, generate, groups, setup_catalogue
+
+BROWSE = """query($filter: BuyingGroupFilter, $order: BuyingGroupOrder, $first: Int!,
+                  $after: String) {
+  buyingGroups(filter: $filter, orderBy: $order, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+    nodes { name completeness { value } } } }"""
+
+PAGE = """query($first: Int!) { buyingGroups(first: $first) { nodes {
+  id name status account { name } solutionInterest { name }
+  roles { role { name } memberCount members { person { fullName } } }
+  members { nodes { person { fullName jobTitle } role { name } source } }
+  completeness { value display } engagement { value } } } }"""
+
+
+async def browse(gql: GraphQLClient, key: str, **variables: Any) -> dict[str, Any]:
+    variables.setdefault("first", 50)
+    data: dict[str, Any] = (await gql.data(BROWSE, variables, key=key))["buyingGroups"]
+    return data
+
+
+async def spread(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, Any]:
+    """Four groups with completeness 62.5 (all), then lowered by removing members."""
+    cat = await setup_catalogue(gql, key, accounts=4)
+    await generate(gql, settings, key, cat["si"], cat["list"])
+    found = {g["name"]: g["id"] for g in await groups(gql, key)}
+    people = cat["people"]
+    # Account 1 loses its CEO (DM missing): (0 + 1 + 0.5 + 0) / 4 = 37.5
+    await gql.data(REMOVE, {"group": found["Cloud for Account 1"], "person": people["A1-ceo"]},
+                   key=key)
+    # Account 2 gains a champion: (1 + 1 + 0.5 + 1) / 4 = 87.5
+    await gql.data(ASSIGN, {"group": found["Cloud for Account 2"], "person": people["A2-intern"],
+                            "role": cat["roles"]["Champion"]}, key=key)
+    # Account 3 loses CEO and VP: (0 + 0 + 0.5 + 0) / 4 = 12.5
+    for who in ("A3-ceo", "A3-vp"):
+        await gql.data(REMOVE, {"group": found["Cloud for Account 3"], "person": people[who]},
+                       key=key)
+    return {**cat, "groups": found}
+
+
+def names(page: dict[str, Any]) -> list[str]:
+    return [n["name"].removeprefix("Cloud for Account ") for n in page["nodes"]]
+
+
+async def test_every_filter(gql: GraphQLClient, settings: Settings, tenant: TenantKeys) -> None:
+    cat = await spread(gql, settings, tenant.write)
+    key = tenant.read
+    assert names(await browse(gql, key)) == ["0", "1", "2", "3"]
+    assert names(await browse(gql, key, filter={"search": "account 2"})) == ["2"]
+    assert names(await browse(gql, key, filter={"accountIds": [cat["accounts"]["A3"]]})) == ["3"]
+    assert names(await browse(gql, key, filter={"solutionInterestIds": [cat["si"]]})) == [
+        "0", "1", "2", "3"]
+    dm = cat["roles"]["Decision Maker"]
+    assert names(await browse(gql, key, filter={"missingRoleIds": [dm]})) == ["1", "3"]
+    # The source document's example: Decision Maker missing and completeness < 50.
+    assert names(await browse(gql, key, filter={
+        "missingRoleIds": [dm], "completenessScore": {"lt": 20}})) == ["3"]
+    assert names(await browse(gql, key, filter={
+        "missingRoleIds": [dm, cat["roles"]["Influencer"]]})) == ["3"]
+    # A role the template does not have is never "missing".
+    assert names(await browse(gql, key, filter={"missingRoleIds": [cat["roles"]["Other"]]})) == []
+    assert names(await browse(gql, key, filter={"completenessScore": {"gte": 62.5}})) == [
+        "0", "2"]
+    assert names(await browse(gql, key, filter={"completenessScore": {"gt": 12.5,
+                                                                      "lte": 62.5}})) == [
+        "0", "1"]
+    assert names(await browse(gql, key, filter={"engagementScore": {"gt": 0}})) == []
+    assert names(await browse(gql, key, filter={"engagementScore": {"gte": 0}})) == [
+        "0", "1", "2", "3"]
+    status = """mutation($id: ID!) { setBuyingGroupStatus(input: {buyingGroupId: $id,
+        status: "In review"}) { buyingGroup { status } } }"""
+    await gql.data(status, {"id": cat["groups"]["Cloud for Account 2"]}, key=tenant.write)
+    assert names(await browse(gql, key, filter={"status": ["in review"]})) == ["2"]
+    assert names(await browse(gql, key, filter={"stageIds": [cat["si"]]})) == []
+
+
+async def test_every_order_and_direction(gql: GraphQLClient, settings: Settings,
+                                         tenant: TenantKeys) -> None:
+    await spread(gql, settings, tenant.write)
+    key = tenant.read
+    by = {
+        ("COMPLETENESS_SCORE", "ASC"): ["3", "1", "0", "2"],
+        ("COMPLETENESS_SCORE", "DESC"): ["2", "0", "1", "3"],
+        ("NAME", "DESC"): ["3", "2", "1", "0"],
+        ("CREATED_AT", "ASC"): None,
+        ("UPDATED_AT", "DESC"): None,
+        ("ENGAGEMENT_SCORE", "ASC"): None,
+    }
+    for (field, direction), expected in by.items():
+        order = {"field": field, "direction": direction}
+        full = names(await browse(gql, key, order=order))
+        if expected is not None:
+            assert full == expected, (field, direction)
+        # Paging one at a time gives the same sequence, with no gap and no repeat.
+        seen, after = [], None
+        while True:
+            page = await browse(gql, key, order=order, first=1, after=after)
+            seen += names(page)
+            assert page["totalCount"] == 4
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert seen == full, (field, direction)
+
+
+async def test_pagination_edges(gql: GraphQLClient, settings: Settings,
+                                tenant: TenantKeys) -> None:
+    await spread(gql, settings, tenant.write)
+    key = tenant.read
+    first = await browse(gql, key, first=3)
+    assert first["pageInfo"] == {**first["pageInfo"], "hasNextPage": True,
+                                 "hasPreviousPage": False}
+    last = await browse(gql, key, first=3, after=first["pageInfo"]["endCursor"])
+    assert names(last) == ["3"] and last["pageInfo"]["hasNextPage"] is False
+    assert last["pageInfo"]["hasPreviousPage"] is True
+    empty = await browse(gql, key, first=3, after=last["pageInfo"]["endCursor"])
+    assert empty["nodes"] == [] and empty["totalCount"] == 4
+    assert empty["pageInfo"]["endCursor"] is None
+    zero = await browse(gql, key, first=0)
+    assert zero["nodes"] == [] and zero["totalCount"] == 4
+    nothing = await browse(gql, key, filter={"search": "no such group"})
+    assert nothing == {"totalCount": 0, "nodes": [],
+                       "pageInfo": {"hasNextPage": False, "hasPreviousPage": False,
+                                    "endCursor": None}}
+    bad = await gql(BROWSE, {"first": 3, "after": "not-a-cursor"}, key=key)
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+    # A cursor of one order is refused by another.
+    name_cursor = first["pageInfo"]["endCursor"]
+    mixed = await gql(BROWSE, {"first": 3, "after": name_cursor,
+                               "order": {"field": "CREATED_AT"}}, key=key)
+    assert mixed["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+    too_many = await gql(BROWSE, {"first": 101}, key=key)
+    assert too_many["errors"][0]["extensions"]["code"] == "PAGE_SIZE_EXCEEDED"
+
+
+async def test_statements_per_browse_do_not_grow_with_the_page(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=50)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    counts = {}
+    for size in (5, 50):
+        body = await gql(PAGE, {"first": size}, key=tenant.read)
+        assert "errors" not in body, body["errors"]
+        assert len(body["data"]["buyingGroups"]["nodes"]) == size
+        counts[size] = body["extensions"]["sqlStatements"]
+    assert counts[5] == counts[50]
+    assert counts[50] <= 6, counts

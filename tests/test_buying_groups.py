@@ -1,0 +1,318 @@
+"""Buying groups end to end: generation job, rule assignment and priority, completeness,
+membership precedence, maintenance, idempotent and resumable jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+
+from jobs import buying_groups as group_jobs
+from jobs.runner import JobRun
+from jobs.sweeper import sweep
+from service.api.nodes import decode_id
+from service.config import Settings
+from service.db import Database
+from tests.conftest import GraphQLClient, TenantKeys, run_jobs
+from tests.test_accounts_people import upsert_accounts, upsert_people
+from tests.test_roles_templates import CREATE_TEMPLATE, PUBLISH, role_ids
+
+CREATE_SI = """mutation($input: CreateSolutionInterestInput!) {
+  createSolutionInterest(input: $input) { solutionInterest { id } userErrors { code } } }"""
+CREATE_LIST = """mutation($input: CreateAccountListInput!) {
+  createAccountList(input: $input) { accountList { id } userErrors { code } } }"""
+CREATE_GROUPS = """mutation($si: ID!, $list: ID!) {
+  createBuyingGroups(input: {solutionInterestId: $si, accountListId: $list}) {
+    job { id kind status } userErrors { field code } } }"""
+JOB = """query($id: ID!) { node(id: $id) { ... on BuyingGroupJob { status kind error
+  progress { total processed } buyingGroupsCreated buyingGroupsUpdated
+  solutionInterest { name } } } }"""
+GROUP_FIELDS = """id name status memberCount
+  account { externalId } solutionInterest { name } roleTemplate { name }
+  completeness { value display rolesFilled rolesTotal computedAt }
+  engagement { value display }
+  missingRoles { name }
+  roles { role { name } memberCount isFilled membersRequired weightPercent
+          members { person { externalId } source } }
+  members(includeRemoved: true) { totalCount nodes { person { externalId } role { name }
+          source isRemoved } }"""
+GROUPS = "query($filter: BuyingGroupFilter) { buyingGroups(first: 100, filter: $filter) { " \
+         "totalCount nodes { " + GROUP_FIELDS + " } } }"
+ASSIGN = """mutation($group: ID!, $person: ID!, $role: ID!) {
+  assignBuyingGroupMember(input: {buyingGroupId: $group, personId: $person, roleId: $role}) {
+    buyingGroup { memberCount completeness { value rolesFilled } }
+    member { source isRemoved role { name } } userErrors { field code } } }"""
+REMOVE = """mutation($group: ID!, $person: ID!) {
+  removeBuyingGroupMember(input: {buyingGroupId: $group, personId: $person}) {
+    buyingGroup { memberCount completeness { value } }
+    member { source isRemoved removedAt } userErrors { field code } } }"""
+
+
+async def setup_catalogue(gql: GraphQLClient, key: str, accounts: int = 3) -> dict[str, Any]:
+    """Accounts A0.. with a CEO, a VP, an engineer and an intern each; a template
+    DM (CEO/CFO), Influencer (VP or CEO — second, so a CEO is DM), Practitioner (Engineer,
+    2 required), Champion (no rules); a solution interest; a STATIC list of all accounts."""
+    acc = await upsert_accounts(gql, key, [
+        {"externalId": f"A{i}", "name": f"Account {i}"} for i in range(accounts)])
+    people = []
+    for i in range(accounts):
+        people += [
+            {"externalId": f"A{i}-ceo", "accountExternalId": f"A{i}", "jobTitle": "CEO"},
+            {"externalId": f"A{i}-vp", "accountExternalId": f"A{i}", "jobTitle": "VP Sales"},
+            {"externalId": f"A{i}-eng", "accountExternalId": f"A{i}",
+             "jobTitle": "Software Engineer"},
+            {"externalId": f"A{i}-intern", "accountExternalId": f"A{i}", "jobTitle": "Intern"},
+        ]
+    ppl = await upsert_people(gql, key, people)
+    roles = await role_ids(gql, key)
+    template = (await gql.data(CREATE_TEMPLATE, {"input": {"name": "Std", "roles": [
+        {"roleId": roles["Decision Maker"], "weighting": "VITAL", "conditions": {
+            "match": "ANY", "rules": [{"attribute": "jobTitle", "operator": "EQUALS",
+                                       "values": ["CEO", "CFO"]}]}},
+        {"roleId": roles["Influencer"], "weighting": "IMPORTANT", "conditions": {
+            "match": "ANY", "rules": [{"attribute": "jobTitle", "operator": "STARTS_WITH",
+                                       "values": ["VP", "CEO"]}]}},
+        {"roleId": roles["Practitioner"], "weighting": "NORMAL", "membersRequired": 2,
+         "conditions": {"rules": [{"attribute": "jobTitle", "operator": "CONTAINS",
+                                   "values": ["engineer"]}]}},
+        {"roleId": roles["Champion"], "weighting": "MINOR"},
+    ]}}, key=key))["createRoleTemplate"]["roleTemplate"]
+    await gql.data(PUBLISH, {"id": template["id"]}, key=key)
+    si = (await gql.data(CREATE_SI, {"input": {"name": "Cloud", "roleTemplateId": template["id"]}},
+                         key=key))["createSolutionInterest"]["solutionInterest"]
+    audience = (await gql.data(CREATE_LIST, {"input": {"name": "All", "kind": "STATIC",
+        "accountIds": [a["id"] for a in acc["accounts"]]}}, key=key))["createAccountList"]
+    return {"si": si["id"], "list": audience["accountList"]["id"], "roles": roles,
+            "people": {p["externalId"]: p["id"] for p in ppl["people"]},
+            "accounts": {a["externalId"]: a["id"] for a in acc["accounts"]}}
+
+
+async def generate(gql: GraphQLClient, settings: Settings, key: str, si: str, audience: str
+                   ) -> dict[str, Any]:
+    job = (await gql.data(CREATE_GROUPS, {"si": si, "list": audience}, key=key))[
+        "createBuyingGroups"]
+    assert job["userErrors"] == [] and job["job"]["status"] == "QUEUED"
+    await run_jobs(settings)
+    result: dict[str, Any] = (await gql.data(JOB, {"id": job["job"]["id"]}, key=key))["node"]
+    return result
+
+
+async def groups(gql: GraphQLClient, key: str, filter: dict[str, Any] | None = None
+                 ) -> list[dict[str, Any]]:
+    data = await gql.data(GROUPS, {"filter": filter}, key=key)
+    nodes: list[dict[str, Any]] = data["buyingGroups"]["nodes"]
+    return nodes
+
+
+async def test_generation_creates_one_group_per_account_with_rule_assigned_members(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write)
+    job = await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    assert job["status"] == "SUCCEEDED", job
+    assert job["progress"] == {"total": 3, "processed": 3}
+    assert job["buyingGroupsCreated"] == 3 and job["solutionInterest"] == {"name": "Cloud"}
+    found = await groups(gql, tenant.read)
+    assert [g["name"] for g in found] == ["Cloud for Account 0", "Cloud for Account 1",
+                                          "Cloud for Account 2"]
+    group = found[0]
+    members = {m["person"]["externalId"]: (m["role"]["name"], m["source"])
+               for m in group["members"]["nodes"]}
+    # First matching role wins: the CEO matches DM and Influencer, and is only DM.
+    assert members == {"A0-ceo": ("Decision Maker", "SYSTEM"),
+                       "A0-vp": ("Influencer", "SYSTEM"),
+                       "A0-eng": ("Practitioner", "SYSTEM")}
+    # DM 1/1, Influencer 1/1, Practitioner 1/2, Champion 0/1 → (1 + 1 + 0.5 + 0) / 4 = 62.5
+    assert group["completeness"]["value"] == 62.5
+    assert group["completeness"]["display"] == 63  # half up
+    assert (group["completeness"]["rolesFilled"], group["completeness"]["rolesTotal"]) == (2, 4)
+    assert group["memberCount"] == 3
+    assert [r["name"] for r in group["missingRoles"]] == ["Practitioner", "Champion"]
+    practitioner = group["roles"][2]
+    assert (practitioner["memberCount"], practitioner["isFilled"]) == (1, False)
+    assert group["engagement"] == {"value": 0.0, "display": 0}
+
+
+async def test_running_the_job_again_creates_nothing_new(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    again = await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    assert again["status"] == "SUCCEEDED" and again["buyingGroupsCreated"] == 0
+    assert len(await groups(gql, tenant.read)) == 3
+
+
+async def test_a_job_killed_half_way_finishes_with_one_group_per_account(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database,
+    redis: ArqRedis, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=5)
+    monkeypatch.setattr(group_jobs, "CHUNK", 2)
+    original = JobRun.progress
+    calls = {"n": 0}
+
+    class WorkerKilled(BaseException):
+        """Not an Exception: like a killed process, nothing records how the job ended."""
+
+    async def dies_after_first_chunk(self: JobRun, **kwargs: Any) -> None:
+        await original(self, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first chunk's groups are committed, then the worker dies
+            raise WorkerKilled
+
+    monkeypatch.setattr(JobRun, "progress", dies_after_first_chunk)
+    job = (await gql.data(CREATE_GROUPS, {"si": cat["si"], "list": cat["list"]},
+                          key=tenant.write))["createBuyingGroups"]["job"]
+    with pytest.raises(WorkerKilled):
+        await run_jobs(settings)
+    monkeypatch.setattr(JobRun, "progress", original)
+    half = (await gql.data(JOB, {"id": job["id"]}, key=tenant.read))["node"]
+    assert half["status"] == "RUNNING" and half["buyingGroupsCreated"] == 2
+    assert len(await groups(gql, tenant.read)) == 2
+
+    async with db.system() as conn:  # its lease runs out
+        await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
+                           "WHERE tenant_id = $1 AND kind = 'CREATE'", tenant.id)
+    # … and Redis forgot it, too.
+    await redis.delete(settings.queue_name, f"arq:job:{decode_id(job['id'], 'BuyingGroupJob', [])}",
+                       f"arq:in-progress:{decode_id(job['id'], 'BuyingGroupJob', [])}")
+    assert await sweep(db, redis, settings.queue_name, queued_grace_seconds=60) >= 1
+    await run_jobs(settings)
+    done = (await gql.data(JOB, {"id": job["id"]}, key=tenant.read))["node"]
+    assert done["status"] == "SUCCEEDED" and done["buyingGroupsCreated"] == 5
+    names = [g["name"] for g in await groups(gql, tenant.read)]
+    assert names == [f"Cloud for Account {i}" for i in range(5)]
+
+
+async def test_manual_changes_and_their_precedence_over_maintenance(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    group = (await groups(gql, tenant.read))[0]
+    people, roles = cat["people"], cat["roles"]
+
+    # A user removes the VP and makes the intern Champion.
+    removed = (await gql.data(REMOVE, {"group": group["id"], "person": people["A0-vp"]},
+                              key=tenant.write))["removeBuyingGroupMember"]
+    assert removed["member"]["isRemoved"] and removed["member"]["source"] == "MANUAL"
+    assert removed["buyingGroup"]["memberCount"] == 2
+    assigned = (await gql.data(ASSIGN, {"group": group["id"], "person": people["A0-intern"],
+                                        "role": roles["Champion"]}, key=tenant.write))[
+        "assignBuyingGroupMember"]
+    assert assigned["member"] == {"source": "MANUAL", "isRemoved": False,
+                                  "role": {"name": "Champion"}}
+    # DM 1, Influencer 0, Practitioner 0.5, Champion 1 → 62.5
+    assert assigned["buyingGroup"]["completeness"] == {"value": 62.5, "rolesFilled": 2}
+
+    # The data changes: a second engineer joins, the engineer's title no longer matches.
+    await upsert_people(gql, tenant.write, [
+        {"externalId": "A0-eng2", "accountExternalId": "A0", "jobTitle": "Data Engineer"},
+        {"externalId": "A0-eng", "accountExternalId": "A0", "jobTitle": "Architect"},
+        {"externalId": "A0-intern", "accountExternalId": "A0", "jobTitle": "CFO"},
+    ])
+    maintained = (await gql.data("""mutation($si: ID!) { maintainBuyingGroups(input:
+        {solutionInterestId: $si}) { job { id } userErrors { code } } }""", {"si": cat["si"]},
+        key=tenant.write))["maintainBuyingGroups"]
+    await run_jobs(settings)
+    job = (await gql.data(JOB, {"id": maintained["job"]["id"]}, key=tenant.read))["node"]
+    assert job["status"] == "SUCCEEDED" and job["buyingGroupsUpdated"] == 1
+
+    after = (await groups(gql, tenant.read))[0]
+    members = {m["person"]["externalId"]: (m["role"]["name"], m["source"], m["isRemoved"])
+               for m in after["members"]["nodes"]}
+    assert members == {
+        "A0-ceo": ("Decision Maker", "SYSTEM", False),
+        "A0-vp": ("Influencer", "MANUAL", True),       # a manual removal survives
+        "A0-intern": ("Champion", "MANUAL", False),    # a manual role survives (now a CFO)
+        "A0-eng": ("Practitioner", "SYSTEM", True),    # no longer matches: removed
+        "A0-eng2": ("Practitioner", "SYSTEM", False),  # newly matching: added
+    }
+    # DM 1, Influencer 0, Practitioner 0.5, Champion 1
+    assert after["completeness"]["value"] == 62.5
+
+
+async def test_an_integration_cannot_undo_a_users_change(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    group = (await groups(gql, tenant.read))[0]
+    key = (await gql.data("""mutation { createApiKey(input: {name: "journey", scopes: [WRITE],
+        isIntegration: true}) { secret } }""", key=tenant.admin))["createApiKey"]["secret"]
+    people, roles = cat["people"], cat["roles"]
+    # The integration may change what the system did …
+    by_api = (await gql.data(ASSIGN, {"group": group["id"], "person": people["A0-eng"],
+                                      "role": roles["Champion"]}, key=key))
+    assert by_api["assignBuyingGroupMember"]["member"]["source"] == "API"
+    # … but not what a user did.
+    await gql.data(REMOVE, {"group": group["id"], "person": people["A0-vp"]}, key=tenant.write)
+    refused = (await gql.data(ASSIGN, {"group": group["id"], "person": people["A0-vp"],
+                                       "role": roles["Influencer"]}, key=key))
+    assert refused["assignBuyingGroupMember"]["userErrors"] == [
+        {"field": ["input", "personId"], "code": "OVERRIDDEN"}]
+    # A user may change what the integration did.
+    by_user = (await gql.data(REMOVE, {"group": group["id"], "person": people["A0-eng"]},
+                              key=tenant.write))
+    assert by_user["removeBuyingGroupMember"]["member"]["source"] == "MANUAL"
+
+
+async def test_membership_input_errors(gql: GraphQLClient, settings: Settings,
+                                       tenant: TenantKeys) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    group = (await groups(gql, tenant.read))[0]
+    people, roles = cat["people"], cat["roles"]
+    other_account = await gql.data(ASSIGN, {"group": group["id"], "person": people["A1-ceo"],
+                                            "role": roles["Champion"]}, key=tenant.write)
+    assert other_account["assignBuyingGroupMember"]["userErrors"] == [
+        {"field": ["input", "personId"], "code": "PERSON_NOT_IN_ACCOUNT"}]
+    not_in_template = await gql.data(ASSIGN, {"group": group["id"], "person": people["A0-intern"],
+                                              "role": roles["Other"]}, key=tenant.write)
+    assert not_in_template["assignBuyingGroupMember"]["userErrors"] == [
+        {"field": ["input", "roleId"], "code": "ROLE_NOT_IN_TEMPLATE"}]
+    not_member = await gql.data(REMOVE, {"group": group["id"], "person": people["A0-intern"]},
+                                key=tenant.write)
+    assert not_member["removeBuyingGroupMember"]["userErrors"] == [
+        {"field": ["input", "personId"], "code": "NOT_A_MEMBER"}]
+    status = """mutation($id: ID!, $status: String) { setBuyingGroupStatus(input:
+        {buyingGroupId: $id, status: $status}) { buyingGroup { status } userErrors { code } } }"""
+    too_long = await gql.data(status, {"id": group["id"], "status": "x" * 51}, key=tenant.write)
+    assert too_long["setBuyingGroupStatus"]["userErrors"] == [{"code": "TOO_LONG"}]
+    ok = await gql.data(status, {"id": group["id"], "status": "Qualified"}, key=tenant.write)
+    assert ok["setBuyingGroupStatus"]["buyingGroup"] == {"status": "Qualified"}
+    missing = await gql.data(CREATE_GROUPS, {"si": cat["si"], "list": cat["si"]},
+                             key=tenant.write)
+    assert missing["createBuyingGroups"]["userErrors"] == [
+        {"field": ["input", "accountListId"], "code": "NOT_FOUND"}]
+
+
+async def test_deleting_groups_and_jobs(gql: GraphQLClient, settings: Settings,
+                                        tenant: TenantKeys) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    job = await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    jobs = await gql.data("""query($si: ID!) { buyingGroupJobs(filter: {solutionInterestId: $si})
+        { totalCount nodes { id kind status } } }""", {"si": cat["si"]}, key=tenant.read)
+    assert jobs["buyingGroupJobs"]["totalCount"] == 1
+    job_id = jobs["buyingGroupJobs"]["nodes"][0]["id"]
+    assert job["status"] == "SUCCEEDED"
+    deleted = await gql.data("""mutation($id: ID!) { deleteBuyingGroupJob(input: {id: $id}) {
+        deletedJobId userErrors { code } } }""", {"id": job_id}, key=tenant.write)
+    assert deleted["deleteBuyingGroupJob"]["deletedJobId"] == job_id
+    assert len(await groups(gql, tenant.read)) == 2  # a deleted job keeps its groups
+    group = (await groups(gql, tenant.read))[0]
+    gone = await gql.data("""mutation($id: ID!) { deleteBuyingGroup(input: {id: $id}) {
+        deletedBuyingGroupId } }""", {"id": group["id"]}, key=tenant.write)
+    assert gone["deleteBuyingGroup"]["deletedBuyingGroupId"] == group["id"]
+    assert len(await groups(gql, tenant.read)) == 1
+    account = await gql.data("""query($id: ID!) { node(id: $id) { ... on Account {
+        buyingGroups { name } } } }""", {"id": cat["accounts"]["A1"]}, key=tenant.read)
+    assert account["node"]["buyingGroups"] == [{"name": "Cloud for Account 1"}]
+    person = await gql.data("""query($id: ID!) { node(id: $id) { ... on Person {
+        buyingGroupMemberships { buyingGroup { name } role { name } source } } } }""",
+                            {"id": cat["people"]["A1-ceo"]}, key=tenant.read)
+    assert person["node"]["buyingGroupMemberships"] == [
+        {"buyingGroup": {"name": "Cloud for Account 1"}, "role": {"name": "Decision Maker"},
+         "source": "SYSTEM"}]
