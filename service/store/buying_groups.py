@@ -119,48 +119,39 @@ async def groups_of_people(conn: Connection, person_ids: list[UUID]) -> dict[UUI
 
 # --- completeness, set-based -----------------------------------------------------------------
 
+# Per group, correlated lookups through the members index: linear in the number of groups
+# whatever the planner's statistics say (fresh tables have none while a job fills them).
 _RECOMPUTE = """
-WITH per_role AS (
-    SELECT g.id, e.members_required, e.counts_toward_completeness,
-           (SELECT count(*) FROM buying_group_members m
-             WHERE m.tenant_id = g.tenant_id AND m.buying_group_id = g.id
-               AND m.role_id = e.role_id AND NOT m.is_removed) AS active
-      FROM buying_groups g
-      JOIN role_template_entries e
-        ON e.tenant_id = g.tenant_id AND e.role_template_id = g.role_template_id
-     WHERE g.tenant_id = $1 AND g.id = ANY($2)
-),
-scores AS (
-    SELECT id,
-           coalesce(100 * avg(least(active::numeric / members_required, 1))
-                    FILTER (WHERE counts_toward_completeness), 0) AS completeness,
-           count(*) FILTER (WHERE counts_toward_completeness AND active >= members_required)
-               AS roles_filled,
-           count(*) FILTER (WHERE counts_toward_completeness) AS roles_total
-      FROM per_role GROUP BY id
-),
-counts AS (
-    SELECT g.id, coalesce(scores.completeness, 0) AS completeness,
-           coalesce(scores.roles_filled, 0) AS roles_filled,
-           coalesce(scores.roles_total, 0) AS roles_total,
-           (SELECT count(*) FROM buying_group_members m
-             WHERE m.tenant_id = g.tenant_id AND m.buying_group_id = g.id AND NOT m.is_removed)
-               AS member_count
-      FROM buying_groups g LEFT JOIN scores ON scores.id = g.id
-     WHERE g.tenant_id = $1 AND g.id = ANY($2)
-)
 UPDATE buying_groups g
-   SET completeness = c.completeness, roles_filled = c.roles_filled,
-       roles_total = c.roles_total, member_count = c.member_count,
+   SET completeness = s.completeness, roles_filled = s.roles_filled,
+       roles_total = s.roles_total, member_count = s.member_count,
        completeness_computed_at = now(),
-       updated_at = CASE WHEN $3 OR (old.completeness, old.roles_filled, old.roles_total,
-                                     old.member_count)
-                                    IS DISTINCT FROM (c.completeness, c.roles_filled,
-                                                      c.roles_total, c.member_count)
-                         THEN now() ELSE old.updated_at END
-  FROM counts c JOIN buying_groups old ON old.tenant_id = $1 AND old.id = c.id
- WHERE g.tenant_id = $1 AND g.id = c.id
-RETURNING g.id, old.completeness AS previous, g.completeness
+       updated_at = CASE WHEN $3 OR (g.completeness, g.roles_filled, g.roles_total, g.member_count)
+                                    IS DISTINCT FROM (s.completeness, s.roles_filled,
+                                                      s.roles_total, s.member_count)
+                         THEN now() ELSE g.updated_at END
+  FROM unnest($2::uuid[]) AS ids (id)
+ CROSS JOIN LATERAL (
+    SELECT coalesce(100 * avg(least(r.active::numeric / r.members_required, 1))
+                    FILTER (WHERE r.counts), 0) AS completeness,
+           count(*) FILTER (WHERE r.counts AND r.active >= r.members_required) AS roles_filled,
+           count(*) FILTER (WHERE r.counts) AS roles_total,
+           (SELECT count(*) FROM buying_group_members m
+             WHERE m.tenant_id = $1 AND m.buying_group_id = ids.id AND NOT m.is_removed)
+               AS member_count,
+           (SELECT o.completeness FROM buying_groups o WHERE o.tenant_id = $1 AND o.id = ids.id)
+               AS previous
+      FROM (SELECT e.members_required, e.counts_toward_completeness AS counts,
+                   (SELECT count(*) FROM buying_group_members m
+                     WHERE m.tenant_id = $1 AND m.buying_group_id = ids.id
+                       AND m.role_id = e.role_id AND NOT m.is_removed) AS active
+              FROM buying_groups t
+              JOIN role_template_entries e
+                ON e.tenant_id = t.tenant_id AND e.role_template_id = t.role_template_id
+             WHERE t.tenant_id = $1 AND t.id = ids.id) r
+ ) s
+ WHERE g.tenant_id = $1 AND g.id = ids.id
+RETURNING g.id, s.previous, g.completeness
 """
 
 
