@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import structlog
 from arq import create_pool as create_redis_pool
 from arq.connections import RedisSettings
@@ -111,8 +112,17 @@ class GraphQLApp(GraphQL[Context, None]):
         finally:
             await session.close()
 
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
     def parse_json(self, data: str | bytes) -> Any:
-        parsed = super().parse_json(data)
+        try:
+            parsed = self.decode_json(data)
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
         # A body (or `variables`) that is JSON but not an object is as malformed as broken JSON.
         if not isinstance(parsed, dict | list):
             raise HTTPException(400, "The request body must be a JSON object")

@@ -80,14 +80,17 @@ def by_key_list(context: Context, fetch: Fetch[K, list[V]]) -> DataLoader[K, lis
 
 
 def members_of_groups(context: Context) -> DataLoader[UUID, list[Member]]:
-    """Members of many groups in one statement; the people come along and prime their loader."""
+    """Members of many groups in one statement; their people and roles come along and prime
+    those loaders."""
 
     async def load(group_ids: list[UUID]) -> list[list[Member]]:
         async with context.read() as conn:
-            members, people = await members_by_groups(conn, list(group_ids))
-        for person_id, person in people.items():
+            found = await members_by_groups(conn, list(group_ids))
+        for person_id, person in found.people.items():
             context.loaders.person.prime(person_id, person)
-        return [members.get(g, []) for g in group_ids]
+        for role_id, role in found.roles.items():
+            context.loaders.role.prime(role_id, role)
+        return [found.members.get(g, []) for g in group_ids]
 
     return DataLoader(load_fn=load)
 

@@ -16,6 +16,7 @@ from service.domain.templates import Entry
 from service.store.conditions_sql import compile_sql
 from service.store.people import FIELDS as PERSON_COLUMNS
 from service.store.people import Person, person_from
+from service.store.roles import Role, role_from_json
 from service.store.sql import SqlParams
 
 
@@ -72,25 +73,34 @@ async def groups_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, BuyingG
     return {r["id"]: group_from(r) for r in rows}
 
 
-async def members_by_groups(
-    conn: Connection, group_ids: list[UUID]
-) -> tuple[dict[UUID, list[Member]], dict[UUID, Person]]:
-    """Every membership (removed ones too) of the groups, with the people, in one statement."""
+@dataclass(frozen=True)
+class MembersOfGroups:
+    members: dict[UUID, list[Member]]
+    people: dict[UUID, Person]
+    roles: dict[UUID, Role]
+
+
+async def members_by_groups(conn: Connection, group_ids: list[UUID]) -> MembersOfGroups:
+    """Every membership (removed ones too) of the groups, with their people and roles, in one
+    statement."""
     rows = await conn.fetch(
         f"""SELECT m.buying_group_id, m.person_id, m.role_id, m.source, m.is_removed,
-                   m.assigned_at, m.removed_at, {', '.join('p.' + c for c in PERSON_COLUMNS)}
+                   m.assigned_at, m.removed_at, {', '.join('p.' + c for c in PERSON_COLUMNS)},
+                   to_jsonb(r) AS role_row
               FROM buying_group_members m
               JOIN people p ON p.tenant_id = m.tenant_id AND p.id = m.person_id
+              JOIN roles r ON r.tenant_id = m.tenant_id AND r.id = m.role_id
              WHERE m.buying_group_id = ANY($1)
              ORDER BY m.buying_group_id, m.is_removed, m.assigned_at, m.person_id""",
         group_ids,
     )
-    members: dict[UUID, list[Member]] = {g: [] for g in group_ids}
-    people: dict[UUID, Person] = {}
+    result = MembersOfGroups({g: [] for g in group_ids}, {}, {})
     for row in rows:
-        members[row["buying_group_id"]].append(member_from(row))
-        people[row["person_id"]] = person_from(row)
-    return members, people
+        result.members[row["buying_group_id"]].append(member_from(row))
+        result.people[row["person_id"]] = person_from(row)
+        if row["role_id"] not in result.roles:
+            result.roles[row["role_id"]] = role_from_json(row["role_row"])
+    return result
 
 
 async def groups_by_accounts(conn: Connection, account_ids: list[UUID]

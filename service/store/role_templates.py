@@ -14,7 +14,7 @@ from service.db import Connection
 from service.domain.conditions import ConditionGroup
 from service.domain.templates import Entry, entries_to_rows
 from service.store.paging import Page, split_page
-from service.store.roles import Role
+from service.store.roles import Role, role_from_json
 from service.store.sql import SqlParams, like_pattern
 
 
@@ -86,11 +86,9 @@ async def templates_with_roles(
     roles: dict[UUID, Role] = {}
     for row in rows:
         data = dict(row)
-        for role in data.pop("role_rows"):
-            for stamp in ("created_at", "updated_at"):
-                role[stamp] = datetime.fromisoformat(role[stamp])
-            role["tenant_id"], role["id"] = UUID(role["tenant_id"]), UUID(role["id"])
-            roles[role["id"]] = Role(**role)
+        for role_row in data.pop("role_rows"):
+            role = role_from_json(role_row)
+            roles[role.id] = role
         templates[data["id"]] = template_from(data)
     return templates, roles
 

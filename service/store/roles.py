@@ -30,6 +30,15 @@ def role_from(row: Any) -> Role:
     return Role(**dict(row))
 
 
+def role_from_json(data: dict[str, Any]) -> Role:
+    """A role from `to_jsonb(roles row)`, as queries that bring roles along return them."""
+    return Role(**{
+        **data, "tenant_id": UUID(data["tenant_id"]), "id": UUID(data["id"]),
+        "created_at": datetime.fromisoformat(data["created_at"]),
+        "updated_at": datetime.fromisoformat(data["updated_at"]),
+    })
+
+
 _ORDER = "position, lower(name), id"
 
 

@@ -1,0 +1,169 @@
+"""A browse page of 50 buying groups (account, solution interest, roles, members with person,
+completeness, engagement) through HTTP with auth against PostgreSQL, versus executing the same
+query on the same schema with the same data held in memory. Prints p50/p90, the ratio (goal
+<= 1.5x) and SQL statements per request (goal <= 6, the same for any page size).
+
+    .venv/bin/python -m bench.browse_groups [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import time
+from typing import Any
+from uuid import UUID
+
+import httpx
+from asgi_lifespan import LifespanManager
+from strawberry.dataloader import DataLoader
+
+import jobs.buying_groups  # noqa: F401  (registers the CREATE handler)
+from bench.common import fresh_database, percentile, servers
+from jobs.runner import run_job
+from service.api.context import Context, Services
+from service.api.schema import build_schema
+from service.app import create_app
+from service.auth import Principal, Scope
+from service.config import Settings
+from service.demo import load_demo
+from service.store import buying_groups as group_store
+from service.store import jobs as job_store
+from service.store.api_keys import create_api_key
+from service.store.tenants import create_tenant
+
+QUERY = """query Browse($first: Int!) { buyingGroups(first: $first) { totalCount nodes {
+  id name status account { name industry } solutionInterest { name }
+  roles { role { name } weightPercent memberCount isFilled }
+  members { nodes { person { fullName jobTitle email } role { name } source } }
+  completeness { value display rolesFilled rolesTotal } engagement { value display } } } }"""
+
+
+class InMemory:
+    """Loaders answering from dicts: the same schema and resolvers, no database."""
+
+    def __init__(self, data: dict[str, dict[Any, Any]]) -> None:
+        self.data = data
+
+    def loader(self, name: str, default: Any = None) -> DataLoader[Any, Any]:
+        table = self.data[name]
+
+        async def load(keys: list[Any]) -> list[Any]:
+            return [table.get(k, default) for k in keys]
+
+        return DataLoader(load_fn=load)
+
+
+async def main(requests: int, first: int) -> None:
+    services = servers()
+    async with fresh_database(services) as (url, db):
+        async with db.system() as conn:
+            tenant = await create_tenant(conn, "Bench")
+            _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
+        async with db.tenant(tenant.id) as conn:
+            await load_demo(conn, tenant.id)
+            interest = await conn.fetchrow(
+                "SELECT id FROM solution_interests WHERE name = 'Cloud Platform'")
+            audience = await conn.fetchrow(
+                "SELECT id FROM account_lists WHERE name = 'Q4 target accounts'")
+            job = await job_store.create_job(
+                conn, tenant.id, "CREATE", {"solution_interest_id": str(interest["id"]),
+                                            "account_list_id": str(audience["id"])},
+                solution_interest_id=interest["id"])
+        await run_job(db, job.id, lease_seconds=600)
+
+        settings = Settings(database_url=url, redis_url=services.redis_url, _env_file=None,
+                            log_level="WARNING", expose_sql_statements=True)  # type: ignore[call-arg]
+        # The same data, in memory.
+        async with db.tenant(tenant.id) as conn:
+            from service.store.accounts import accounts_by_ids
+            from service.store.role_templates import templates_with_roles
+            from service.store.solution_interests import interests_by_ids
+
+            page_groups, has_next, total = await group_store.list_groups(
+                conn, tenant.id, group_store.GroupFilter(), order="NAME", descending=False,
+                limit=first, after=None)
+            ids = [g.id for g in page_groups]
+            found = await group_store.members_by_groups(conn, ids)
+            accounts = await accounts_by_ids(conn, [g.account_id for g in page_groups])
+            interests = await interests_by_ids(conn, [g.solution_interest_id
+                                                      for g in page_groups])
+            templates, roles = await templates_with_roles(
+                conn, [g.role_template_id for g in page_groups])
+        memory = InMemory({"buying_group": {g.id: g for g in page_groups}, "group_members":
+                           found.members, "person": found.people, "account": accounts,
+                           "solution_interest": interests, "role_template": templates,
+                           "role": {**roles, **found.roles}})
+        schema = build_schema(settings)
+        principal = Principal(tenant.id, "Bench", UUID(int=0), frozenset({Scope.READ}))
+
+        async def in_memory_page(*args: Any, **kwargs: Any) -> Any:
+            return page_groups, has_next, total
+
+        @contextlib.asynccontextmanager
+        async def no_db() -> Any:
+            yield None
+
+        async def run_in_memory() -> tuple[float, Any]:
+            context = Context(request=None, response=None,  # type: ignore[arg-type]
+                              services=Services(settings, db, None),  # type: ignore[arg-type]
+                              principal=principal, request_id="bench")
+            loaders = context.loaders
+            for name in memory.data:
+                setattr(loaders, name, memory.loader(name))
+            loaders.group_members = memory.loader("group_members", [])
+            context.read = no_db  # type: ignore[method-assign]
+            original = group_store.list_groups
+            group_store.list_groups = in_memory_page  # type: ignore[assignment]
+            try:
+                started = time.perf_counter()
+                result = await schema.execute(QUERY, variable_values={"first": first},
+                                              context_value=context)
+                elapsed = (time.perf_counter() - started) * 1000
+            finally:
+                group_store.list_groups = original  # type: ignore[assignment]
+            assert result.errors is None, result.errors
+            return elapsed, result.data
+
+        app = create_app(settings)
+        http_times, memory_times, statements = [], [], set()
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+                headers = {"Authorization": f"Bearer {key}"}
+                body = {"query": QUERY, "variables": {"first": first}}
+                # Interleaved, so both see the same machine: warm-up rounds first.
+                for i in range(requests + 10):
+                    started = time.perf_counter()
+                    response = await client.post("/graphql", json=body, headers=headers)
+                    http_ms = (time.perf_counter() - started) * 1000
+                    result = response.json()
+                    assert "errors" not in result, result["errors"]
+                    memory_ms, memory_data = await run_in_memory()
+                    if i >= 10:  # a new connection's first use asks about types once
+                        http_times.append(http_ms)
+                        memory_times.append(memory_ms)
+                        statements.add(result["extensions"]["sqlStatements"])
+                assert memory_data == result["data"], "in-memory run must give the same answer"
+                small = await client.post("/graphql", json={"query": QUERY,
+                                                            "variables": {"first": 5}},
+                                          headers=headers)
+                statements_small = small.json()["extensions"]["sqlStatements"]
+    http_p50, memory_p50 = statistics.median(http_times), statistics.median(memory_times)
+    print(f"browse {first} groups over HTTP + PostgreSQL: p50 {http_p50:.1f} ms, "
+          f"p90 {percentile(http_times, 0.9):.1f} ms ({requests} requests)")
+    print(f"same query, same schema, data in memory:     p50 {memory_p50:.1f} ms")
+    print(f"ratio: {http_p50 / memory_p50:.2f}x (goal <= 1.5x)")
+    print(f"SQL statements per request: {sorted(statements)} for {first} groups, "
+          f"{statements_small} for 5 (goal <= 6)")
+    services.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--first", type=int, default=50)
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.first))
