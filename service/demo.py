@@ -16,9 +16,11 @@ from service.db import Connection
 from service.domain.conditions import ACCOUNT_FIELDS, PERSON_FIELDS, ConditionGroup, validate
 from service.domain.templates import Entry
 from service.store import account_lists as list_store
+from service.store import buying_groups as group_store
 from service.store import role_templates as template_store
 from service.store import roles as role_store
 from service.store import solution_interests as interest_store
+from service.store.sql import SqlParams
 
 INDUSTRIES = ["Software", "Financial Services", "Healthcare", "Manufacturing", "Retail",
               "Energy", "Telecommunications", "Education"]
@@ -160,11 +162,11 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
         ])
     for template in (enterprise, marketing):
         await template_store.publish_template(conn, template.id)
-    await interest_store.create_interest(
+    cloud = await interest_store.create_interest(
         conn, tenant_id, name="Cloud Platform", description="Compute, storage and networking.",
         products=["Compute", "Object Storage", "Managed Kubernetes"],
         role_template_id=enterprise.id, stage_model_id=None, update_existing=True)
-    await interest_store.create_interest(
+    martech = await interest_store.create_interest(
         conn, tenant_id, name="Marketing Automation", description="Campaigns and journeys.",
         products=["Journeys", "Email", "Analytics"], role_template_id=marketing.id,
         stage_model_id=None, update_existing=False)
@@ -177,7 +179,21 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
     rows = await conn.fetch(
         "SELECT id FROM accounts WHERE tenant_id = $1 AND parent_id IS NULL ORDER BY name "
         "LIMIT 40", tenant_id)
-    await list_store.create_list(conn, tenant_id, name="Q4 target accounts",
-                                 description="Hand-picked for the Q4 campaign.", kind="STATIC",
-                                 filter=None, account_ids=[r["id"] for r in rows])
+    targets = await list_store.create_list(
+        conn, tenant_id, name="Q4 target accounts", description="Hand-picked for the Q4 campaign.",
+        kind="STATIC", filter=None, account_ids=[r["id"] for r in rows])
+    # Buying groups for both interests, through the generation job's own set-based code.
+    for interest, template, audience in ((cloud, enterprise, targets),
+                                         (martech, marketing, targets)):
+        after = None
+        while True:
+            params = SqlParams()
+            chunk = await group_store.create_groups_chunk(
+                conn, tenant_id, solution_interest_id=interest.id,
+                solution_interest_name=interest.name, role_template_id=template.id,
+                entries=template.entries, audience_sql=list_store.membership_sql(audience, params),
+                params=params, after=after, limit=1000, job_id=None)
+            if chunk.processed == 0:
+                break
+            after = chunk.last_id
     return True

@@ -32,3 +32,8 @@ async def test_demo_data_is_believable_and_loaded_once(
     lists = {al["name"]: al for al in data["accountLists"]["nodes"]}
     assert lists["Q4 target accounts"]["accountCount"] == 40
     assert 0 < lists["Large software companies"]["accountCount"] < 300
+    groups = await gql.data("""{ buyingGroups(first: 100) { totalCount
+        nodes { memberCount completeness { display } } } }""", key=tenant.read)
+    assert groups["buyingGroups"]["totalCount"] == 80  # 40 target accounts x 2 interests
+    scores = {g["completeness"]["display"] for g in groups["buyingGroups"]["nodes"]}
+    assert len(scores) >= 3, scores  # a spread, not all the same
