@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
+from service.config import Settings
 from service.db import Database
 from service.store import jobs as job_store
 from service.store.jobs import Job, JobStatus
@@ -31,6 +32,7 @@ class JobRun:
     db: Database
     job: Job
     lease_seconds: int
+    settings: Settings = field(default_factory=Settings)
 
     async def progress(
         self,
@@ -67,13 +69,15 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
-async def run_job(db: Database, job_id: UUID, lease_seconds: int) -> JobStatus | None:
+async def run_job(
+    db: Database, job_id: UUID, lease_seconds: int, settings: Settings | None = None
+) -> JobStatus | None:
     """Run the job if it can be claimed; returns its final status, or None if not claimed."""
     async with db.system() as conn:
         job = await job_store.claim_job(conn, job_id, lease_seconds)
     if job is None:
         return None  # finished, cancelled, or running elsewhere under a live lease
-    run = JobRun(db, job, lease_seconds)
+    run = JobRun(db, job, lease_seconds, settings or Settings())
     fn = HANDLERS.get(job.kind)
     status, error = JobStatus.SUCCEEDED, None
     try:

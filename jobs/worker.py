@@ -13,7 +13,7 @@ from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from jobs import buying_groups, runner, sweeper
+from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
 from service.db import Database, create_pool
 from service.queue import RUN_JOB
@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
-    status = await runner.run_job(ctx["db"], UUID(job_id), ctx["settings"].job_lease_seconds)
+    settings: Settings = ctx["settings"]
+    status = await runner.run_job(ctx["db"], UUID(job_id), settings.job_lease_seconds, settings)
     return str(status) if status else None
 
 
@@ -39,6 +40,27 @@ async def sweep(ctx: dict[str, Any]) -> int:
 async def maintain(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     return await buying_groups.schedule_maintenance(ctx["db"], ctx["redis"], settings.queue_name)
+
+
+async def sync_all(ctx: dict[str, Any]) -> int:
+    settings: Settings = ctx["settings"]
+    return await activity_sync.schedule_for_every_tenant(
+        ctx["db"], ctx["redis"], settings.queue_name, "SYNC_ACTIVITIES")
+
+
+async def rescore_all(ctx: dict[str, Any]) -> int:
+    settings: Settings = ctx["settings"]
+    queued = await activity_sync.schedule_for_every_tenant(
+        ctx["db"], ctx["redis"], settings.queue_name, "REFRESH_SCORES")
+    await activity_sync.drop_old_activity(ctx["db"], settings.activity_retention_months)
+    return queued
+
+
+def _every(seconds: int) -> tuple[set[int] | None, set[int]]:
+    """arq cron (minute, second) for "every `seconds`" (whole minutes above a minute)."""
+    if seconds < 60:
+        return None, set(range(0, 60, seconds))
+    return set(range(0, 60, max(1, seconds // 60))), {30}
 
 
 def build_worker(
@@ -61,12 +83,16 @@ def build_worker(
             await db.pool.close()
 
     interval = max(1, min(60, settings.sweeper_interval_seconds))
+    sync_minutes, sync_seconds = _every(settings.activity_sync_interval_seconds)
     return Worker(
         functions=[run_job],
         cron_jobs=[
             cron(sweep, second=set(range(0, 60, interval)), run_at_startup=False, unique=True),
             # Daily maintenance of buying groups, at a quiet hour (UTC).
             cron(maintain, hour={settings.maintenance_hour_utc}, minute={0}, unique=True),
+            cron(sync_all, minute=sync_minutes, second=sync_seconds, unique=True),
+            # Nightly: every score, so activity leaving the window lowers scores too.
+            cron(rescore_all, hour={settings.rescore_hour_utc}, minute={15}, unique=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=settings.queue_name,

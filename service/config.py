@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     job_lease_seconds: int = Field(default=120, ge=5)
     sweeper_interval_seconds: int = Field(default=60, ge=1)
     maintenance_hour_utc: int = Field(default=3, ge=0, le=23)
+    # Activity sync from the activity-log API, and the nightly rescoring of every group.
+    activity_sync_interval_seconds: int = Field(default=300, ge=10)
+    rescore_hour_utc: int = Field(default=1, ge=0, le=23)
+    activity_retention_months: int = Field(default=13, ge=2)
+    activity_api_backoff_seconds: float = Field(default=0.5, gt=0)
+    activity_api_timeout_seconds: float = Field(default=30, gt=0)
 
 
 @lru_cache(maxsize=1)

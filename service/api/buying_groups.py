@@ -7,7 +7,7 @@ import enum
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
@@ -15,9 +15,15 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
+from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.errors import ErrorCode, UserError, user_error
-from service.api.jobs import BuyingGroupJob, BuyingGroupJobKind, BuyingGroupJobStatus
+from service.api.jobs import (
+    BuyingGroupJob,
+    BuyingGroupJobKind,
+    BuyingGroupJobStatus,
+    queue_job,
+)
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import (
     Connection,
@@ -34,7 +40,6 @@ from service.api.solution_interests import SolutionInterest
 from service.domain.completeness import missing_roles
 from service.domain.membership import MAX_STATUS, may_change
 from service.domain.templates import role_weights, round_half_up, weight_percent
-from service.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
@@ -112,9 +117,23 @@ class CompletenessScore:
 
 @strawberry.type
 class EngagementScore:
-    value: float
-    display: int
+    value: float = strawberry.field(description="Exact to 12 decimals.")
+    display: int = strawberry.field(description="value rounded half up.")
     computed_at: datetime | None
+    row: strawberry.Private[group_store.BuyingGroup]
+
+    @strawberry.field(description="First day of the scoring window (tenant's time zone).")
+    async def window_start(self, info: strawberry.Info) -> date:
+        return (await engagement_api.window(info))[0]
+
+    @strawberry.field(description="Last day of the scoring window: today.")
+    async def window_end(self, info: strawberry.Info) -> date:
+        return (await engagement_api.window(info))[1]
+
+    @strawberry.field(description="Why the score is what it is: roles, members, activity "
+                      "types and days, recomputed now from the same data.")
+    async def breakdown(self, info: strawberry.Info) -> list[engagement_api.EngagementRole]:
+        return await engagement_api.breakdown(info, self.row)
 
 
 @strawberry.type(description="The people who decide one purchase at one account.")
@@ -139,7 +158,7 @@ class BuyingGroup(relay.Node):
                 computed_at=row.completeness_computed_at),
             engagement=EngagementScore(
                 value=float(row.engagement), display=int(round_half_up(row.engagement)),
-                computed_at=row.engagement_computed_at),
+                computed_at=row.engagement_computed_at, row=row),
             created_at=row.created_at, updated_at=row.updated_at, row=row,
         )
 
@@ -206,6 +225,11 @@ class BuyingGroup(relay.Node):
                 is_filled=len(in_role) >= entry.members_required, role_id=entry.role_id,
             ))
         return result
+
+    @strawberry.field(description="Daily snapshots of both scores, oldest first.")
+    async def score_history(self, info: strawberry.Info, days: int = 30
+                            ) -> list[engagement_api.ScoreSnapshot]:
+        return await engagement_api.history(info, self.row.id, max(1, min(days, 366)))
 
     @strawberry.field(description="Roles with fewer active members than required.")
     async def missing_roles(self, info: strawberry.Info) -> list[Role]:
@@ -447,15 +471,6 @@ def _member_error(path: list[str], code: ErrorCode, message: str) -> MembershipP
                              user_errors=[user_error(path, code, message)])
 
 
-async def _queue(info: strawberry.Info, job: job_store.Job) -> None:
-    services = info.context.services
-    try:
-        await enqueue(services.redis, services.settings.queue_name, job.id)
-    except Exception:
-        # The row is the truth: the sweeper queues it once Redis is reachable again.
-        log.warning("could not queue job %s now; the sweeper will", job.id, exc_info=True)
-
-
 def _id_of(gid: relay.GlobalID, type_name: str) -> UUID | None:
     return parse_uuid(gid.node_id) if gid.type_name == type_name else None
 
@@ -486,7 +501,7 @@ class BuyingGroupMutations:
                 conn, tenant_id, "CREATE",
                 {"solution_interest_id": str(interest_id), "account_list_id": str(list_id)},
                 solution_interest_id=interest_id)
-        await _queue(info, job)
+        await queue_job(info, job)
         return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -505,7 +520,7 @@ class BuyingGroupMutations:
             job = await job_store.create_job(
                 conn, tenant_id, "MAINTAIN", {"solution_interest_id": str(interest_id)},
                 solution_interest_id=interest_id)
-        await _queue(info, job)
+        await queue_job(info, job)
         return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +16,8 @@ from service.store.jobs import Job
 
 if TYPE_CHECKING:
     from service.api.solution_interests import SolutionInterest
+
+log = logging.getLogger(__name__)
 
 
 @strawberry.enum
@@ -97,3 +100,14 @@ class BuyingGroupJob(relay.Node):
         known = {k.value for k in BuyingGroupJobKind}
         visible = [j if j is not None and j.kind in known else None for j in jobs]
         return convert_all(visible, cls.from_row)
+
+
+async def queue_job(info: strawberry.Info, job: Job) -> None:
+    """Hand a new job row to the workers; if Redis is unreachable the sweeper does it later."""
+    from service.queue import enqueue
+
+    services = info.context.services
+    try:
+        await enqueue(services.redis, services.settings.queue_name, job.id)
+    except Exception:
+        log.warning("could not queue job %s now; the sweeper will", job.id, exc_info=True)

@@ -24,6 +24,7 @@ from service.store.sql import SqlParams
 
 if TYPE_CHECKING:
     from service.api.buying_groups import BuyingGroupMember
+    from service.api.engagement import PersonActivity
 
 
 def person_key(raw: list[Any]) -> tuple[str, str, UUID]:
@@ -85,6 +86,16 @@ class Person(relay.Node):
 
         rows = await info.context.loaders.memberships_of_person.load(self.row.id)
         return [BuyingGroupMember.from_row(m) for m in rows if include_removed or not m.is_removed]
+
+
+    @strawberry.field(description="Activity from the activity log, newest first.")
+    async def activities(
+        self, info: strawberry.Info, first: int = 20, after: str | None = None,
+        since: datetime | None = None,
+    ) -> Connection[Annotated[PersonActivity, strawberry.lazy("service.api.engagement")]]:
+        from service.api.engagement import person_activities
+
+        return await person_activities(info, self.external_id, first, after, since)
 
 
 @strawberry.input

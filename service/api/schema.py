@@ -29,6 +29,7 @@ from service.api.buying_groups import (
     buying_group_jobs,
     buying_groups,
 )
+from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
 from service.api.errors import ClientError
 from service.api.jobs import BuyingGroupJob
 from service.api.pagination import Connection
@@ -103,6 +104,9 @@ class Query:
     scoring_models: Connection[ScoringModel] = strawberry.field(
         resolver=scoring_models, description="Scoring model versions, newest first."
     )
+    activity_sync: ActivitySync = strawberry.field(
+        resolver=activity_sync, description="Activity sync state of this tenant."
+    )
     api_keys: Connection[ApiKey] = strawberry.field(
         resolver=api_keys,
         description="This tenant's API keys, oldest first (ADMIN scope).",
@@ -118,6 +122,7 @@ class Mutation(
     RoleTemplateMutations,
     SolutionInterestMutations,
     BuyingGroupMutations,
+    EngagementMutations,
     ScoringMutations,
     ApiKeyMutations,
 ):

@@ -1,0 +1,207 @@
+"""The SYNC_ACTIVITIES and REFRESH_SCORES jobs.
+
+A sync pages through the tenant's activity source, one cursor per chunk of at most 10 activity
+types; each page's activities, their rollup and the advanced cursor commit in one transaction, so
+a sync killed at any point resumes where its last page ended and never counts an activity twice.
+Afterwards only the groups whose members got new activity are rescored, right away."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from arq.connections import ArqRedis
+
+from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, SourceError
+from jobs.runner import JobFailed, JobRun, handler
+from service.config import Settings
+from service.db import Database
+from service.queue import enqueue
+from service.store import activities as activity_store
+from service.store import engagement as engagement_store
+from service.store import jobs as job_store
+from service.store.scoring_models import active_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Source:
+    base_url: str
+    client_id: str
+    client_secret: str
+    type_ids: list[int] | None
+
+
+async def tenant_source(db: Database, tenant_id: UUID, settings: Settings) -> Source:
+    async with db.tenant(tenant_id, readonly=True) as conn:
+        row = await conn.fetchrow("SELECT * FROM activity_sources WHERE tenant_id = $1",
+                                  tenant_id)
+    return Source(
+        (row and row["base_url"]) or settings.activity_api_url,
+        (row and row["client_id"]) or settings.activity_api_client_id,
+        (row and row["client_secret"]) or settings.activity_api_client_secret,
+        list(row["activity_type_ids"]) if row and row["activity_type_ids"] else None,
+    )
+
+
+def to_row(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source_id": str(item.get("marketoGUID") or item["id"]),
+        "activity_date": item["activityDate"],
+        "lead_id": str(item["leadId"]),
+        "source_type_id": int(item["activityTypeId"]),
+        "primary_attribute_value": item.get("primaryAttributeValue"),
+        "attributes": item.get("attributes"),
+    }
+
+
+@dataclass
+class SyncOutcome:
+    pages: int = 0
+    received: int = 0
+    ingested: int = 0
+    leads: set[str] = field(default_factory=set)
+    latest: datetime | None = None
+
+
+async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) -> None:
+    """Match the source's types to the catalogue by name (unknown types are kept, unscored)."""
+    async with db.tenant(tenant_id) as conn:
+        await conn.execute(
+            """UPDATE activity_types t SET source_type_id = s.id, updated_at = now()
+                 FROM unnest($2::int[], $3::text[]) AS s (id, name)
+                WHERE t.tenant_id = $1 AND lower(t.name) = lower(s.name)
+                  AND t.source_type_id IS DISTINCT FROM s.id""",
+            tenant_id, [int(t["id"]) for t in types], [str(t["name"]) for t in types])
+
+
+async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
+                      report: Any = None) -> SyncOutcome:
+    source = await tenant_source(db, tenant_id, settings)
+    async with db.tenant(tenant_id, readonly=True) as conn:
+        zone = await conn.fetchval("SELECT time_zone FROM tenants WHERE id = $1", tenant_id)
+        model = await active_model(conn, tenant_id)
+    window_days = model.window_days if model else 30
+    outcome = SyncOutcome()
+    ensured: set[date] = set()
+    async with ActivityApi(source.base_url, source.client_id, source.client_secret,
+                           backoff_base=settings.activity_api_backoff_seconds,
+                           timeout=settings.activity_api_timeout_seconds) as api:
+        types = await api.activity_types()
+        await map_types(db, tenant_id, types)
+        type_ids = sorted(source.type_ids or [int(t["id"]) for t in types])
+        chunks = [type_ids[i:i + MAX_TYPES_PER_CALL]
+                  for i in range(0, len(type_ids), MAX_TYPES_PER_CALL)]
+        for chunk in chunks:
+            key = ",".join(map(str, chunk))
+            async with db.tenant(tenant_id, readonly=True) as conn:
+                token = await activity_store.load_cursor(conn, tenant_id, key)
+            if token is None:
+                since = datetime.now(UTC) - timedelta(days=window_days)
+                token = await api.paging_token(since)
+            while True:
+                page = await api.activities(token, chunk)
+                rows = [to_row(a) for a in page.activities]
+                months = {activity_store.month_start(datetime.fromisoformat(
+                    r["activity_date"].replace("Z", "+00:00"))) for r in rows} - ensured
+                if months:
+                    async with db.system() as conn:
+                        await activity_store.ensure_partitions(conn, months)
+                    ensured |= months
+                async with db.tenant(tenant_id) as conn:
+                    result = await activity_store.ingest_page(conn, tenant_id, zone or "UTC",
+                                                              rows)
+                    await activity_store.save_cursor(conn, tenant_id, key,
+                                                     page.next_page_token)
+                outcome.pages += 1
+                outcome.received += len(rows)
+                outcome.ingested += result.new
+                outcome.leads.update(result.leads)
+                if result.latest and (outcome.latest is None or result.latest > outcome.latest):
+                    outcome.latest = result.latest
+                token = page.next_page_token
+                if report is not None:
+                    await report(outcome)
+                if not page.more:
+                    break
+    return outcome
+
+
+async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> list[UUID]:
+    if not leads:
+        return []
+    async with db.tenant(tenant_id, readonly=True) as conn:
+        rows = await conn.fetch(
+            """SELECT DISTINCT m.buying_group_id FROM people p
+                 JOIN buying_group_members m
+                   ON m.tenant_id = p.tenant_id AND m.person_id = p.id AND NOT m.is_removed
+                WHERE p.tenant_id = $1 AND p.external_id = ANY($2)""",
+            tenant_id, sorted(leads))
+    return [r["buying_group_id"] for r in rows]
+
+
+async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None) -> int:
+    async with db.tenant(tenant_id) as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+        changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
+    return len(changes)
+
+
+@handler("SYNC_ACTIVITIES")
+async def sync_activities(run: JobRun) -> None:
+    tenant_id = run.job.tenant_id
+
+    async def report(outcome: SyncOutcome) -> None:
+        await run.progress(processed=outcome.pages, total=outcome.pages)
+
+    try:
+        outcome = await sync_tenant(run.db, tenant_id, run.settings, report)
+    except SourceError as exc:
+        async with run.db.tenant(tenant_id) as conn:
+            await activity_store.record_sync(conn, tenant_id, error=str(exc), cursor_at=None)
+        raise JobFailed(str(exc)) from exc
+    async with run.db.tenant(tenant_id) as conn:
+        await activity_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
+    changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
+    updated = await rescore(run.db, tenant_id, changed) if changed else 0
+    await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
+    log.info("tenant %s: %d activities received, %d new, %d groups rescored", tenant_id,
+             outcome.received, outcome.ingested, updated)
+
+
+@handler("REFRESH_SCORES")
+async def refresh_scores(run: JobRun) -> None:
+    tenant_id = run.job.tenant_id
+    ids = run.job.payload.get("buying_group_ids")
+    group_ids = [UUID(i) for i in ids] if ids else None
+    await run.progress(total=len(group_ids) if group_ids else 0, processed=0)
+    updated = await rescore(run.db, tenant_id, group_ids)
+    await run.progress(total=updated, processed=updated, updated=updated)
+
+
+async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: str,
+                                    kind: str) -> int:
+    """Queue one job of `kind` per tenant that has none waiting or running."""
+    async with db.system() as conn:
+        tenants = await conn.fetch(
+            """SELECT t.id FROM tenants t
+                WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = t.id AND j.kind = $1
+                                    AND j.status IN ('QUEUED', 'RUNNING'))""", kind)
+    queued = 0
+    for row in tenants:
+        async with db.tenant(row["id"]) as conn:
+            job = await job_store.create_job(conn, row["id"], kind)
+        queued += bool(await enqueue(redis, queue_name, job.id))
+    return queued
+
+
+async def drop_old_activity(db: Database, months: int) -> list[str]:
+    today = datetime.now(UTC).date()
+    cutoff = date(today.year - (months // 12) - (today.month <= months % 12),
+                  (today.month - months % 12 - 1) % 12 + 1, 1)
+    async with db.system() as conn:
+        return await activity_store.drop_partitions_before(conn, cutoff)

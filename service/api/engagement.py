@@ -1,0 +1,327 @@
+"""Engagement through GraphQL: the explained score, score history, activity sync and rescoring."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
+
+import strawberry
+from strawberry import relay
+
+from service.api.errors import ErrorCode, UserError, user_error
+from service.api.jobs import BuyingGroupJob, queue_job
+from service.api.nodes import parse_uuid
+from service.api.pagination import (
+    Connection,
+    Edge,
+    PageInfo,
+    check_first,
+    decode_cursor,
+    encode_cursor,
+)
+from service.api.permissions import RequireAdmin, RequireWrite
+from service.api.roles import Role
+from service.api.scoring import ActivityType
+from service.domain.engagement import Engagement, engagement
+from service.domain.templates import weight_percent
+from service.store import activities as activity_store
+from service.store import buying_groups as group_store
+from service.store import engagement as engagement_store
+from service.store import jobs as job_store
+
+if TYPE_CHECKING:
+    from service.api.people import Person
+
+
+@strawberry.type
+class EngagementDay:
+    date: date
+    count: int
+    capped: int
+
+
+@strawberry.type
+class EngagementActivity:
+    activity_type: ActivityType
+    raw_count: int
+    capped_count: int
+    points: float
+    days: list[EngagementDay]
+
+
+@strawberry.type
+class EngagementMember:
+    points: float
+    activities: list[EngagementActivity]
+    person_id: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def person(self, info: strawberry.Info
+                     ) -> Annotated[Person, strawberry.lazy("service.api.people")]:
+        from service.api.people import Person
+
+        row = await info.context.loaders.person.load(self.person_id)
+        assert row is not None
+        return Person.from_row(row)
+
+
+@strawberry.type(description="One role's share of the score: points x weight = weightedPoints.")
+class EngagementRole:
+    weighting: str
+    weight_percent: float
+    points: float
+    weighted_points: float
+    members: list[EngagementMember]
+    role_id: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def role(self, info: strawberry.Info) -> Role:
+        row = await info.context.loaders.role.load(self.role_id)
+        assert row is not None
+        return Role.from_row(row)
+
+
+async def explain(info: strawberry.Info, group: group_store.BuyingGroup) -> Engagement:
+    """The score recomputed with its breakdown by the reference implementation."""
+    context = info.context
+    template = await context.loaders.role_template.load(group.role_template_id)
+    members = await context.loaders.group_members.load(group.id)
+    assert template is not None
+    active = {m.person_id: m.role_id for m in members if not m.is_removed}
+    tenant_id = context.tenant_principal.tenant_id
+    async with context.read() as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+        activity = await engagement_store.activity_of_people(conn, tenant_id, list(active),
+                                                             inputs)
+    start, end = inputs.window
+    return engagement(template.entries, active, activity, inputs.types, start, end)
+
+
+async def breakdown(info: strawberry.Info, group: group_store.BuyingGroup
+                    ) -> list[EngagementRole]:
+    result = await explain(info, group)
+    types = {t.id: t for t in await _types(info)}
+    return [
+        EngagementRole(
+            weighting=r.weighting, weight_percent=weight_percent(r.weight),
+            points=float(r.points), weighted_points=float(r.weighted_points), role_id=r.role_id,
+            members=[EngagementMember(
+                points=float(m.points), person_id=m.person_id,
+                activities=[EngagementActivity(
+                    activity_type=ActivityType.from_row(types[a.activity_type_id]),
+                    raw_count=a.raw_count, capped_count=a.capped_count,
+                    points=float(a.points),
+                    days=[EngagementDay(date=d.day, count=d.count, capped=d.capped)
+                          for d in a.days])
+                    for a in m.activities])
+                for m in r.members],
+        )
+        for r in result.roles
+    ]
+
+
+async def _types(info: strawberry.Info) -> list[Any]:
+    from service.store.activity_types import list_activity_types
+
+    async with info.context.read() as conn:
+        return await list_activity_types(conn, info.context.tenant_principal.tenant_id)
+
+
+async def window(info: strawberry.Info) -> tuple[date, date]:
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.read() as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+    return inputs.window
+
+
+@strawberry.type
+class ScoreSnapshot:
+    date: date
+    completeness: float
+    engagement: float
+
+
+async def history(info: strawberry.Info, group_id: UUID, days: int) -> list[ScoreSnapshot]:
+    since = date.today() - timedelta(days=days - 1)
+    async with info.context.read() as conn:
+        rows = (await engagement_store.score_history(conn, [group_id], since))[group_id]
+    return [ScoreSnapshot(date=r["day"], completeness=float(r["completeness"]),
+                          engagement=float(r["engagement"])) for r in rows]
+
+
+# --- activity sync, rescoring and the activity source ------------------------------------------
+
+
+@strawberry.type
+class ActivitySourceInfo:
+    base_url: str | None
+    client_id: str | None
+    has_client_secret: bool
+    activity_type_ids: list[int] | None
+
+
+@strawberry.type(description="How activity arrives from the activity-log API for this tenant.")
+class ActivitySync:
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    cursor_at: datetime | None = strawberry.field(
+        description="The newest activity date stored so far.")
+    activities_ingested: int = strawberry.field(description="Distinct activities stored.")
+    last_error: str | None
+    source: ActivitySourceInfo = strawberry.field(
+        description="The tenant's own source; fields left null use the service defaults.")
+
+
+async def activity_sync(info: strawberry.Info) -> ActivitySync:
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.read() as conn:
+        state = await activity_store.sync_state(conn, tenant_id)
+        source = await conn.fetchrow("SELECT * FROM activity_sources WHERE tenant_id = $1",
+                                     tenant_id)
+    return ActivitySync(
+        last_run_at=state.last_run_at, last_success_at=state.last_success_at,
+        cursor_at=state.cursor_at, activities_ingested=state.activities_ingested,
+        last_error=state.last_error,
+        source=ActivitySourceInfo(
+            base_url=source["base_url"] if source else None,
+            client_id=source["client_id"] if source else None,
+            has_client_secret=bool(source and source["client_secret"]),
+            activity_type_ids=list(source["activity_type_ids"])
+            if source and source["activity_type_ids"] else None),
+    )
+
+
+@strawberry.type
+class PersonActivity:
+    activity_date: datetime
+    source_id: str = strawberry.field(description="marketoGUID (or id) at the source.")
+    source_type_id: int
+    primary_attribute_value: str | None
+    attributes: strawberry.scalars.JSON | None
+
+
+async def person_activities(info: strawberry.Info, lead_id: str, first: int, after: str | None,
+                            since: datetime | None) -> Connection[PersonActivity]:
+    limit = check_first(first, info.context.settings.max_page_size)
+
+    def parse(raw: list[Any]) -> tuple[datetime, str]:
+        return datetime.fromisoformat(raw[0]), str(raw[1])
+
+    cursor = decode_cursor(after, parse)
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.read() as conn:
+        items, has_next = await activity_store.activities_of_lead(
+            conn, tenant_id, lead_id, since=since, limit=limit, after=cursor)
+        total = await activity_store.count_activities_of_lead(conn, tenant_id, lead_id, since)
+    edges = [Edge(cursor=encode_cursor([a.activity_date, a.source_id]), node=PersonActivity(
+        activity_date=a.activity_date, source_id=a.source_id, source_type_id=a.source_type_id,
+        primary_attribute_value=a.primary_attribute_value, attributes=a.attributes))
+        for a in items]
+    return Connection(edges=edges, nodes=[e.node for e in edges], page_info=PageInfo(
+        has_next_page=has_next, has_previous_page=cursor is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None), total_count=total)
+
+
+@strawberry.input
+class RefreshScoresInput:
+    buying_group_ids: list[relay.GlobalID] | None = strawberry.field(
+        default=None, description="The groups to rescore; all of them when left out.")
+
+
+@strawberry.input
+class SyncActivitiesInput:
+    restart_from_window: bool = strawberry.field(
+        default=False, description="Forget the saved cursors and read the whole scoring window "
+        "again (nothing is counted twice).")
+
+
+@strawberry.input
+class ConfigureActivitySourceInput:
+    base_url: str
+    client_id: str
+    client_secret: str | None = strawberry.field(
+        default=None, description="Write-only; left out keeps the stored secret.")
+    activity_type_ids: list[int] | None = None
+
+
+@strawberry.type
+class JobPayload:
+    job: BuyingGroupJob | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ActivitySourcePayload:
+    activity_sync: ActivitySync | None
+    user_errors: list[UserError]
+
+
+async def _queue_job(info: strawberry.Info, kind: str, payload: dict[str, Any]) -> JobPayload:
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.db.tenant(tenant_id) as conn:
+        job = await job_store.create_job(conn, tenant_id, kind, payload)
+    await queue_job(info, job)
+    return JobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
+
+
+@strawberry.type
+class EngagementMutations:
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Queue a rescoring of the given groups, or of all groups.")
+    async def refresh_scores(self, info: strawberry.Info, input: RefreshScoresInput
+                             ) -> JobPayload:
+        ids: list[str] = []
+        for i, gid in enumerate(input.buying_group_ids or []):
+            parsed = parse_uuid(gid.node_id) if gid.type_name == "BuyingGroup" else None
+            if parsed is None:
+                return JobPayload(job=None, user_errors=[user_error(
+                    ["input", "buyingGroupIds", str(i)], ErrorCode.NOT_FOUND,
+                    "no such buying group")])
+            ids.append(str(parsed))
+        return await _queue_job(info, "REFRESH_SCORES", {"buying_group_ids": ids} if ids else {})
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Queue an activity sync now (it also runs every few "
+                         "minutes by itself).")
+    async def sync_activities(self, info: strawberry.Info,
+                              input: SyncActivitiesInput | None = None) -> JobPayload:
+        if input is not None and input.restart_from_window:
+            tenant_id = info.context.tenant_principal.tenant_id
+            async with info.context.db.tenant(tenant_id) as conn:
+                await conn.execute("DELETE FROM activity_sync_cursors WHERE tenant_id = $1",
+                                   tenant_id)
+        return await _queue_job(info, "SYNC_ACTIVITIES", {})
+
+    @strawberry.mutation(permission_classes=[RequireAdmin],
+                         description="Point this tenant at its own activity-log API.")
+    async def configure_activity_source(
+        self, info: strawberry.Info, input: ConfigureActivitySourceInput
+    ) -> ActivitySourcePayload:
+        errors = []
+        if not input.base_url.startswith(("http://", "https://")):
+            errors.append(user_error(["input", "baseUrl"], ErrorCode.INVALID_VALUE,
+                                     "baseUrl must be an http(s) URL"))
+        if not input.client_id.strip():
+            errors.append(user_error(["input", "clientId"], ErrorCode.REQUIRED,
+                                     "clientId is required"))
+        if errors:
+            return ActivitySourcePayload(activity_sync=None, user_errors=errors)
+        tenant_id = info.context.tenant_principal.tenant_id
+        async with info.context.db.tenant(tenant_id) as conn:
+            await conn.execute(
+                """INSERT INTO activity_sources (tenant_id, base_url, client_id, client_secret,
+                                                 activity_type_ids)
+                   VALUES ($1, $2, $3, $4, $5)
+                   ON CONFLICT (tenant_id) DO UPDATE
+                      SET base_url = EXCLUDED.base_url, client_id = EXCLUDED.client_id,
+                          client_secret = coalesce(EXCLUDED.client_secret,
+                                                   activity_sources.client_secret),
+                          activity_type_ids = EXCLUDED.activity_type_ids, updated_at = now()""",
+                tenant_id, input.base_url.rstrip("/"), input.client_id.strip(),
+                input.client_secret, input.activity_type_ids)
+            # A new source has its own paging cursors.
+            await conn.execute("DELETE FROM activity_sync_cursors WHERE tenant_id = $1",
+                               tenant_id)
+        return ActivitySourcePayload(activity_sync=await activity_sync(info), user_errors=[])

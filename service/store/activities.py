@@ -1,0 +1,191 @@
+"""Raw activities (partitioned by month) and their daily rollup, written a page at a time
+together with the paging cursor that produced the page."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from service.db import Connection
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    new: int
+    leads: list[str]
+    latest: datetime | None
+
+
+def month_start(moment: datetime) -> date:
+    return date(moment.year, moment.month, 1)
+
+
+def next_month(day: date) -> date:
+    return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
+
+
+async def ensure_partitions(conn: Connection, months: Iterable[date]) -> None:
+    """Create the monthly partitions (UTC months) that rows of these months go to. DDL: needs
+    the owning role, so a system connection."""
+    for start in sorted(set(months)):
+        name = f"activities_y{start.year:04d}m{start.month:02d}"
+        end = next_month(start)
+        with contextlib.suppress(asyncpg.DuplicateTableError, asyncpg.UniqueViolationError):
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF activities "
+                f"FOR VALUES FROM ('{start.isoformat()} 00:00+00') "
+                f"TO ('{end.isoformat()} 00:00+00')"
+            )
+
+
+async def drop_partitions_before(conn: Connection, cutoff: date) -> list[str]:
+    """Drop whole monthly partitions that end before `cutoff` (retention)."""
+    rows = await conn.fetch(
+        """SELECT c.relname FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid
+             JOIN pg_class p ON p.oid = i.inhparent
+            WHERE p.relname = 'activities' AND c.relname ~ '^activities_y[0-9]{4}m[0-9]{2}$'"""
+    )
+    dropped = []
+    for row in rows:
+        name = row["relname"]
+        start = date(int(name[12:16]), int(name[17:19]), 1)
+        if next_month(start) <= cutoff:
+            await conn.execute(f"DROP TABLE IF EXISTS {name}")
+            dropped.append(name)
+    return dropped
+
+
+_INGEST = """
+WITH input AS (
+    SELECT DISTINCT ON (r.activity_date, r.source_id) r.*
+      FROM jsonb_to_recordset($2::jsonb) AS r (source_id text, activity_date timestamptz,
+           lead_id text, source_type_id integer, primary_attribute_value text, attributes jsonb)
+),
+inserted AS (
+    INSERT INTO activities (tenant_id, activity_date, source_id, lead_id, source_type_id,
+                            primary_attribute_value, attributes)
+    SELECT $1, activity_date, source_id, lead_id, source_type_id, primary_attribute_value,
+           attributes
+      FROM input
+        ON CONFLICT DO NOTHING
+    RETURNING lead_id, source_type_id, activity_date
+),
+rolled AS (
+    INSERT INTO activity_daily AS d (tenant_id, lead_id, source_type_id, day, count)
+    SELECT $1, lead_id, source_type_id, (activity_date AT TIME ZONE $3)::date, count(*)
+      FROM inserted GROUP BY 2, 3, 4
+        ON CONFLICT (tenant_id, lead_id, day, source_type_id)
+        DO UPDATE SET count = d.count + EXCLUDED.count
+)
+SELECT count(*) AS new, coalesce(array_agg(DISTINCT lead_id), '{}') AS leads,
+       max(activity_date) AS latest
+  FROM inserted
+"""
+
+
+async def ingest_page(conn: Connection, tenant_id: UUID, time_zone: str,
+                      activities: Sequence[dict[str, Any]]) -> IngestResult:
+    """Store a page of activities once each; the rollup counts only the new ones."""
+    if not activities:
+        return IngestResult(0, [], None)
+    row = await conn.fetchrow(_INGEST, tenant_id, list(activities), time_zone)
+    assert row is not None
+    return IngestResult(row["new"], list(row["leads"]), row["latest"])
+
+
+async def save_cursor(conn: Connection, tenant_id: UUID, type_chunk: str, token: str) -> None:
+    await conn.execute(
+        """INSERT INTO activity_sync_cursors (tenant_id, type_chunk, next_page_token)
+           VALUES ($1, $2, $3)
+           ON CONFLICT (tenant_id, type_chunk)
+           DO UPDATE SET next_page_token = EXCLUDED.next_page_token, updated_at = now()""",
+        tenant_id, type_chunk, token,
+    )
+
+
+async def load_cursor(conn: Connection, tenant_id: UUID, type_chunk: str) -> str | None:
+    token: str | None = await conn.fetchval(
+        "SELECT next_page_token FROM activity_sync_cursors WHERE tenant_id = $1 "
+        "AND type_chunk = $2", tenant_id, type_chunk)
+    return token
+
+
+async def record_sync(conn: Connection, tenant_id: UUID, *, error: str | None,
+                      cursor_at: datetime | None) -> None:
+    await conn.execute(
+        """INSERT INTO activity_sync_state AS s (tenant_id, last_run_at, last_success_at,
+                                                 cursor_at, last_error)
+           VALUES ($1, now(), CASE WHEN $2::text IS NULL THEN now() END, $3, $2)
+           ON CONFLICT (tenant_id) DO UPDATE
+              SET last_run_at = now(),
+                  last_success_at = CASE WHEN $2::text IS NULL THEN now()
+                                         ELSE s.last_success_at END,
+                  cursor_at = greatest(s.cursor_at, EXCLUDED.cursor_at),
+                  last_error = $2, updated_at = now()""",
+        tenant_id, error, cursor_at,
+    )
+
+
+@dataclass(frozen=True)
+class SyncState:
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    cursor_at: datetime | None
+    last_error: str | None
+    activities_ingested: int
+
+
+async def sync_state(conn: Connection, tenant_id: UUID) -> SyncState:
+    row = await conn.fetchrow("SELECT * FROM activity_sync_state WHERE tenant_id = $1",
+                              tenant_id)
+    total = await conn.fetchval("SELECT count(*) FROM activities WHERE tenant_id = $1",
+                                tenant_id)
+    if row is None:
+        return SyncState(None, None, None, None, total)
+    return SyncState(row["last_run_at"], row["last_success_at"], row["cursor_at"],
+                     row["last_error"], total)
+
+
+@dataclass(frozen=True)
+class Activity:
+    activity_date: datetime
+    source_id: str
+    lead_id: str
+    source_type_id: int
+    primary_attribute_value: str | None
+    attributes: Any
+
+
+async def activities_of_lead(
+    conn: Connection, tenant_id: UUID, lead_id: str, *, since: datetime | None, limit: int,
+    after: tuple[datetime, str] | None,
+) -> tuple[list[Activity], bool]:
+    """A person's activities, newest first."""
+    rows = await conn.fetch(
+        """SELECT activity_date, source_id, lead_id, source_type_id, primary_attribute_value,
+                  attributes
+             FROM activities
+            WHERE tenant_id = $1 AND lead_id = $2
+              AND ($3::timestamptz IS NULL OR activity_date >= $3)
+              AND ($4::timestamptz IS NULL OR (activity_date, source_id) < ($4, $5::text))
+            ORDER BY activity_date DESC, source_id DESC LIMIT $6""",
+        tenant_id, lead_id, since, after[0] if after else None, after[1] if after else None,
+        limit + 1,
+    )
+    items = [Activity(**dict(r)) for r in rows]
+    return items[:limit], len(items) > limit
+
+
+async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: str,
+                                   since: datetime | None) -> int:
+    count: int = await conn.fetchval(
+        """SELECT count(*) FROM activities WHERE tenant_id = $1 AND lead_id = $2
+              AND ($3::timestamptz IS NULL OR activity_date >= $3)""", tenant_id, lead_id, since)
+    return count

@@ -1,0 +1,180 @@
+"""Engagement in SQL: the set-based score of many groups at once (production), the activity a
+breakdown needs (explanations), and the daily score history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from service.db import Connection
+from service.domain.engagement import ActivityCount, TypeScoring, window
+from service.domain.scoring import activity_factor
+from service.store.buying_groups import ScoreChange
+from service.store.scoring_models import active_model
+
+
+@dataclass(frozen=True)
+class ScoringInputs:
+    """What scoring needs from the catalogue: per catalogue type its rule, and how the source's
+    type ids map onto the catalogue."""
+
+    mode: str
+    window_days: int
+    types: dict[UUID, TypeScoring]
+    source_types: dict[int, UUID]
+    today: date
+
+    @property
+    def window(self) -> tuple[date, date]:
+        return window(self.today, self.window_days)
+
+
+def tenant_today(time_zone: str, now: datetime | None = None) -> date:
+    return (now or datetime.now(ZoneInfo("UTC"))).astimezone(ZoneInfo(time_zone)).date()
+
+
+async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None = None
+                         ) -> ScoringInputs:
+    model = await active_model(conn, tenant_id)
+    mode, days = (model.mode, model.window_days) if model else ("COUNT", 30)
+    rows = await conn.fetch(
+        "SELECT id, source_type_id, max_daily_frequency, weight FROM activity_types "
+        "WHERE tenant_id = $1", tenant_id)
+    types: dict[UUID, TypeScoring] = {}
+    source_types: dict[int, UUID] = {}
+    for row in rows:
+        weight = model.weight_of(row["id"], row["weight"]) if model else row["weight"]
+        factor = activity_factor(mode, weight)
+        if factor > 0:
+            types[row["id"]] = TypeScoring(row["max_daily_frequency"], factor)
+        if row["source_type_id"] is not None:
+            source_types[row["source_type_id"]] = row["id"]
+    if today is None:
+        zone = await conn.fetchval("SELECT time_zone FROM tenants WHERE id = $1", tenant_id)
+        today = tenant_today(zone or "UTC")
+    return ScoringInputs(mode, days, types, source_types, today)
+
+
+def _decimal(value: Fraction) -> Decimal:
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+_REFRESH = """
+WITH scored AS (
+    SELECT * FROM unnest($3::int[], $4::numeric[], $5::int[]) AS s (source_type_id, factor, cap)
+),
+targets AS (
+    SELECT g.id, g.role_template_id, g.engagement AS previous FROM buying_groups g
+     WHERE g.tenant_id = $1 AND ($2::uuid[] IS NULL OR g.id = ANY($2))
+),
+role_points AS (
+    SELECT m.buying_group_id, m.role_id, sum(least(d.count, s.cap) * s.factor) AS points
+      FROM targets t
+      JOIN buying_group_members m
+        ON m.tenant_id = $1 AND m.buying_group_id = t.id AND NOT m.is_removed
+      JOIN people p ON p.tenant_id = $1 AND p.id = m.person_id
+      JOIN activity_daily d
+        ON d.tenant_id = $1 AND d.lead_id = p.external_id AND d.day BETWEEN $6 AND $7
+      JOIN scored s ON s.source_type_id = d.source_type_id
+     GROUP BY 1, 2
+),
+template_weights AS (
+    SELECT e.role_template_id, e.role_id,
+           CASE e.weighting WHEN 'TRIVIAL' THEN 20 WHEN 'MINOR' THEN 40 WHEN 'NORMAL' THEN 60
+                            WHEN 'IMPORTANT' THEN 80 ELSE 100 END AS value
+      FROM role_template_entries e
+     WHERE e.tenant_id = $1 AND e.role_template_id IN (SELECT role_template_id FROM targets)
+),
+totals AS (SELECT role_template_id, sum(value) AS total FROM template_weights GROUP BY 1),
+scores AS (
+    -- One division at the end, so the score is exact to 12 decimals (35.25, not 35.2499…).
+    SELECT t.id, t.previous,
+           coalesce(round(sum(rp.points * tw.value) / nullif(max(tt.total), 0), 12), 0)
+               AS engagement
+      FROM targets t
+      LEFT JOIN role_points rp ON rp.buying_group_id = t.id
+      LEFT JOIN template_weights tw
+        ON tw.role_template_id = t.role_template_id AND tw.role_id = rp.role_id
+      LEFT JOIN totals tt ON tt.role_template_id = t.role_template_id
+     GROUP BY t.id, t.previous
+),
+updated AS (
+    UPDATE buying_groups g
+       SET engagement = s.engagement, engagement_computed_at = now(),
+           updated_at = CASE WHEN g.engagement IS DISTINCT FROM s.engagement THEN now()
+                             ELSE g.updated_at END
+      FROM scores s
+     WHERE g.tenant_id = $1 AND g.id = s.id
+    RETURNING g.id, g.completeness, s.previous, g.engagement
+),
+history AS (
+    INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
+                                            engagement)
+    SELECT $1, u.id, $7, u.completeness, u.engagement FROM updated u
+        ON CONFLICT (tenant_id, buying_group_id, day) DO UPDATE
+       SET completeness = EXCLUDED.completeness, engagement = EXCLUDED.engagement,
+           recorded_at = now()
+)
+SELECT id, previous, engagement FROM updated
+"""
+
+
+def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[Decimal], list[int]]:
+    ids, factors, caps = [], [], []
+    for source_id, type_id in inputs.source_types.items():
+        rule = inputs.types.get(type_id)
+        if rule is not None:
+            ids.append(source_id)
+            factors.append(_decimal(rule.factor))
+            caps.append(rule.cap)
+    return ids, factors, caps
+
+
+async def refresh_engagement(
+    conn: Connection, tenant_id: UUID, inputs: ScoringInputs,
+    group_ids: Sequence[UUID] | None = None,
+) -> list[ScoreChange]:
+    """Rescore the groups (all of the tenant's when None) and record today's snapshot."""
+    ids, factors, caps = scored_source_types(inputs)
+    start, end = inputs.window
+    rows = await conn.fetch(_REFRESH, tenant_id, list(group_ids) if group_ids is not None
+                            else None, ids, factors, caps, start, end)
+    return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
+
+
+async def activity_of_people(
+    conn: Connection, tenant_id: UUID, person_ids: Sequence[UUID], inputs: ScoringInputs
+) -> list[ActivityCount]:
+    """The daily counts behind a breakdown, in catalogue terms (unmapped types left out)."""
+    start, end = inputs.window
+    rows = await conn.fetch(
+        """SELECT p.id AS person_id, d.source_type_id, d.day, d.count
+             FROM people p
+             JOIN activity_daily d ON d.tenant_id = p.tenant_id AND d.lead_id = p.external_id
+            WHERE p.tenant_id = $1 AND p.id = ANY($2) AND d.day BETWEEN $3 AND $4""",
+        tenant_id, list(person_ids), start, end,
+    )
+    return [
+        ActivityCount(r["person_id"], inputs.source_types[r["source_type_id"]], r["day"],
+                      r["count"])
+        for r in rows if r["source_type_id"] in inputs.source_types
+    ]
+
+
+async def score_history(conn: Connection, group_ids: list[UUID], since: date
+                        ) -> dict[UUID, list[Any]]:
+    rows = await conn.fetch(
+        """SELECT * FROM buying_group_score_history
+            WHERE buying_group_id = ANY($1) AND day >= $2 ORDER BY day""",
+        group_ids, since,
+    )
+    result: dict[UUID, list[Any]] = {g: [] for g in group_ids}
+    for row in rows:
+        result[row["buying_group_id"]].append(row)
+    return result
