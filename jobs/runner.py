@@ -34,6 +34,10 @@ class JobRun:
     lease_seconds: int
     settings: Settings = field(default_factory=Settings)
 
+    def __post_init__(self) -> None:
+        # Fencing: if the lease lapses and another attempt claims the job, this one stops.
+        self.attempt = self.job.attempts
+
     async def progress(
         self,
         *,
@@ -51,6 +55,7 @@ class JobRun:
                 processed=processed,
                 created=created,
                 updated=updated,
+                attempt=self.attempt,
             )
         if job is None:
             raise JobCancelled(str(self.job.id))
@@ -92,6 +97,6 @@ async def run_job(
         log.exception("job %s (%s) failed", job.id, job.kind)
         status, error = JobStatus.FAILED, "internal error; see the worker log"
     async with db.system() as conn:
-        await job_store.finish_job(conn, job.id, status, error)
+        await job_store.finish_job(conn, job.id, status, error, attempt=run.attempt)
     log.info("job %s (%s) %s", job.id, job.kind, status)
     return status

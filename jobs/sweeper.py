@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 from arq.connections import ArqRedis
-from arq.constants import result_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
 from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus as ArqStatus
 
 from service.db import Database
 from service.queue import enqueue
 from service.store import jobs as job_store
+from service.store.jobs import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,14 @@ async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_sec
     requeued = []
     for job in stranded:
         state = await ArqJob(str(job.id), redis, _queue_name=queue_name).status()
-        if state in (ArqStatus.queued, ArqStatus.deferred, ArqStatus.in_progress):
-            continue  # arq still holds it and will deliver it (again, if its worker died)
-        if state is ArqStatus.complete:
-            # arq believes it ran, yet the row never finished: forget arq's result and retry.
-            await redis.delete(f"{result_key_prefix}{job.id}")
+        if state in (ArqStatus.queued, ArqStatus.deferred):
+            continue  # arq will deliver it
+        if state is ArqStatus.in_progress and job.status is not JobStatus.RUNNING:
+            continue  # a worker has just taken it and not claimed the row yet
+        # arq thinks it ran, or is running, yet the row's lease lapsed: the worker died (or
+        # hangs; the lease fencing stops it when it wakes). Forget arq's records and retry.
+        await redis.delete(f"{result_key_prefix}{job.id}", f"{in_progress_key_prefix}{job.id}",
+                           f"{job_key_prefix}{job.id}")
         if await enqueue(redis, queue_name, job.id):
             requeued.append(job.id)
     if requeued:

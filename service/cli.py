@@ -158,6 +158,13 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def cmd_simulator(settings: Settings, args: argparse.Namespace) -> None:
+    from service.simulator import run_simulator
+
+    run_simulator(args.host, args.port, settings.activity_api_client_id,
+                  settings.activity_api_client_secret)
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
     from service.dev import run_dev
 
@@ -194,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--rejects", help="write rejected rows with their reasons to this CSV")
     imp.add_argument("--strict", action="store_true", help="exit 1 when any row is rejected")
     imp.set_defaults(fn=cmd_import)
+
+    sim = sub.add_parser("simulator", help="the activity-log API simulator (Marketo protocol)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8100)
+    sim.set_defaults(fn=cmd_simulator)
 
     dev = sub.add_parser("dev", help="everything at once, with embedded servers when needed")
     dev.add_argument("--host")

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 from rich.console import Console
 
@@ -76,13 +77,32 @@ def prepare(settings: Settings, database_url: str) -> str:
 async def serve_all(
     settings: Settings, database_url: str, redis_url: str, host: str, port: int
 ) -> None:
+    from urllib.parse import urlsplit
+
     import uvicorn
 
     from jobs.worker import build_worker
     from service.app import create_app
+    from service.simulator import State, create_simulator
+
+    class QuietServer(uvicorn.Server):
+        """A second server in the process: the API's server alone answers Ctrl-C."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
 
     app = create_app(settings, database_url=database_url, redis_url=redis_url)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None))
+    # The activity simulator on the port of ACTIVITY_API_URL, unless that points elsewhere.
+    sim_url = urlsplit(settings.activity_api_url)
+    simulator = None
+    if sim_url.hostname in ("127.0.0.1", "localhost") and sim_url.port:
+        simulator = QuietServer(uvicorn.Config(
+            create_simulator(State(client_id=settings.activity_api_client_id,
+                                   client_secret=settings.activity_api_client_secret)),
+            host="127.0.0.1", port=sim_url.port, log_config=None, log_level="warning"))
+        simulator_task = asyncio.create_task(simulator.serve())
     worker = build_worker(settings, database_url, redis_url, handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run())
     try:
@@ -92,6 +112,9 @@ async def serve_all(
         with contextlib.suppress(asyncio.CancelledError):
             await worker_task
         await worker.close()
+        if simulator is not None:
+            simulator.should_exit = True
+            await simulator_task
 
 
 def run_dev(settings: Settings, *, host: str, port: int) -> None:
@@ -114,6 +137,8 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
             f'In GraphiQL, set the header {{"Authorization": "Bearer {key}"}}', soft_wrap=True
         )
         console.print(f"Database  {database_url}\nRedis     {services.redis_url}", soft_wrap=True)
+        console.print(f"Activity  simulator at {settings.activity_api_url} (synced every "
+                      f"{settings.activity_sync_interval_seconds} s)", soft_wrap=True)
         console.print("Ctrl-C stops everything.")
         console.rule()
         with contextlib.suppress(KeyboardInterrupt):

@@ -66,6 +66,8 @@ def settings(
         data_dir=tmp_path_factory.mktemp("data"),
         log_level="WARNING",
         expose_sql_statements=True,
+        activity_api_backoff_seconds=0.01,
+        activity_api_timeout_seconds=5,
         _env_file=None,  # type: ignore[call-arg]
     )
 
@@ -170,3 +172,41 @@ async def run_jobs(settings: Settings) -> None:
         await worker.main()
     finally:
         await worker.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[str]:
+    """The activity-log simulator as its own process, with no synthetic activity: tests add
+    exactly the activities they need."""
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "simulator", "--port", str(port)],
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.post(f"{url}/_sim/config", json={"synthetic": False}).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the simulator did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -167,3 +167,22 @@ async def test_a_job_cancelled_while_running_stops_at_its_next_progress_report(
     monkeypatch.setitem(runner.HANDLERS, TEST_KIND, cancelled_midway)
     assert await runner.run_job(db, job.id, lease_seconds=60) is JobStatus.CANCELLED
     assert (await job_row(db, job.id)).status is JobStatus.CANCELLED
+
+
+async def test_a_worker_that_lost_its_lease_cannot_touch_the_job_again(
+    db: Database, tenant: TenantKeys, probe_handler: list[UUID]
+) -> None:
+    from service.store.jobs import claim_job
+
+    job = await new_job(db, tenant)
+    async with db.system() as conn:
+        first = await claim_job(conn, job.id, lease_seconds=60)
+        assert first is not None
+        await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
+                           "WHERE id = $1", job.id)
+    stale = runner.JobRun(db, first, lease_seconds=60)  # the worker that hung
+    assert await runner.run_job(db, job.id, lease_seconds=60) is JobStatus.SUCCEEDED
+    with pytest.raises(runner.JobCancelled):
+        await stale.progress(processed=99)
+    done = await job_row(db, job.id)
+    assert done.attempts == 2 and done.progress_processed == 4

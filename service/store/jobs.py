@@ -111,6 +111,7 @@ async def record_progress(
     job_id: UUID,
     lease_seconds: int,
     *,
+    attempt: int | None = None,
     total: int | None = None,
     processed: int | None = None,
     created: int | None = None,
@@ -125,7 +126,7 @@ async def record_progress(
                   buying_groups_updated = coalesce($6, buying_groups_updated),
                   lease_expires_at = now() + make_interval(secs => $2),
                   updated_at = now()
-            WHERE id = $1 AND status = 'RUNNING'
+            WHERE id = $1 AND status = 'RUNNING' AND ($7::int IS NULL OR attempts = $7)
         RETURNING *""",
         job_id,
         lease_seconds,
@@ -133,22 +134,26 @@ async def record_progress(
         processed,
         created,
         updated,
+        attempt,
     )
     return _job(row) if row else None
 
 
 async def finish_job(
-    conn: Connection, job_id: UUID, status: JobStatus, error: str | None = None
+    conn: Connection, job_id: UUID, status: JobStatus, error: str | None = None,
+    attempt: int | None = None,
 ) -> Job | None:
+    """Record how the job ended; with `attempt`, only if no later attempt took it over."""
     row = await conn.fetchrow(
         """UPDATE jobs
               SET status = $2, error = $3, finished_at = now(), lease_expires_at = NULL,
                   updated_at = now()
-            WHERE id = $1 AND status = 'RUNNING'
+            WHERE id = $1 AND status = 'RUNNING' AND ($4::int IS NULL OR attempts = $4)
         RETURNING *""",
         job_id,
         str(status),
         error,
+        attempt,
     )
     return _job(row) if row else None
 

@@ -1,0 +1,249 @@
+"""Activity from the simulator (a separate process speaking the Marketo protocol) to scores:
+the worked example end to end, exactly-once ingestion under every fault, resumable syncs."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from arq.connections import ArqRedis
+
+from jobs import activity_sync
+from jobs.sweeper import sweep
+from service.config import Settings
+from service.db import Database
+from tests.conftest import GraphQLClient, TenantKeys, run_jobs
+from tests.test_accounts_people import upsert_accounts, upsert_people
+from tests.test_buying_groups import ASSIGN, CREATE_LIST, CREATE_SI, JOB
+from tests.test_roles_templates import CREATE_TEMPLATE, PUBLISH, role_ids
+
+VISIT, DOWNLOAD, CLICK = 1, 4, 8  # the simulator's ids for these types
+SYNC = "mutation { syncActivities { job { id status } userErrors { code } } }"
+STATE = """{ activitySync { lastRunAt lastSuccessAt cursorAt activitiesIngested lastError
+  source { baseUrl clientId hasClientSecret } } }"""
+
+
+async def use_simulator(gql: GraphQLClient, tenant: TenantKeys, url: str,
+                        secret: str = "demo-secret") -> None:
+    done = await gql.data("""mutation($url: String!, $secret: String) {
+      configureActivitySource(input: {baseUrl: $url, clientId: "demo-client",
+                                      clientSecret: $secret}) {
+        activitySync { source { baseUrl hasClientSecret } } userErrors { code } } }""",
+                          {"url": url, "secret": secret}, key=tenant.admin)
+    assert done["configureActivitySource"]["userErrors"] == []
+    assert done["configureActivitySource"]["activitySync"]["source"]["hasClientSecret"]
+
+
+async def sim(url: str, path: str, body: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post(path, json=body)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+async def stats(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        result: dict[str, Any] = (await client.get("/_sim/stats")).json()
+        return result
+
+
+async def sync(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, Any]:
+    job = (await gql.data(SYNC, key=key))["syncActivities"]["job"]
+    await run_jobs(settings)
+    result: dict[str, Any] = (await gql.data(JOB, {"id": job["id"]}, key=key))["node"]
+    return result
+
+
+def at(day_offset: int, second: int = 0) -> str:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    moment = today + timedelta(days=day_offset, seconds=second)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_the_worked_example_end_to_end(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str
+) -> None:
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator)
+    tag = uuid.uuid4().hex[:6]
+    names = ["Adam", "Mark", "John", "Bob", "Paul", "Calvin"]
+    lead = {n: str(7_000_000 + i) + tag for i, n in enumerate(names)}
+    await upsert_accounts(gql, tenant.write, [{"externalId": "ACME", "name": "Acme"}])
+    people = (await upsert_people(gql, tenant.write, [
+        {"externalId": lead[n], "accountExternalId": "ACME", "firstName": n} for n in names
+    ]))["people"]
+    person = {p["fullName"]: p["id"] for p in people}
+    roles = await role_ids(gql, tenant.read)
+    template = (await gql.data(CREATE_TEMPLATE, {"input": {"name": "Worked", "roles": [
+        {"roleId": roles["Decision Maker"], "weighting": "VITAL"},
+        {"roleId": roles["Influencer"], "weighting": "IMPORTANT"},
+        {"roleId": roles["Practitioner"], "weighting": "NORMAL"}]}}, key=tenant.write))[
+        "createRoleTemplate"]["roleTemplate"]
+    assert [r["weightPercent"] for r in template["roles"]] == [41.67, 33.33, 25.0]
+    await gql.data(PUBLISH, {"id": template["id"]}, key=tenant.write)
+    si = (await gql.data(CREATE_SI, {"input": {"name": "Example", "roleTemplateId":
+                                               template["id"]}}, key=tenant.write))
+    account = (await gql.data('{ account(externalId: "ACME") { id } }', key=tenant.read))
+    audience = (await gql.data(CREATE_LIST, {"input": {"name": "Acme only", "kind": "STATIC",
+        "accountIds": [account["account"]["id"]]}}, key=tenant.write))
+    job = (await gql.data("""mutation($si: ID!, $list: ID!) { createBuyingGroups(input:
+        {solutionInterestId: $si, accountListId: $list}) { job { id } } }""",
+        {"si": si["createSolutionInterest"]["solutionInterest"]["id"],
+         "list": audience["createAccountList"]["accountList"]["id"]}, key=tenant.write))
+    assert job["createBuyingGroups"]["job"]["id"]
+    await run_jobs(settings)
+    group = (await gql.data("{ buyingGroups { nodes { id } } }", key=tenant.read))[
+        "buyingGroups"]["nodes"][0]["id"]
+    for name, role in (("Adam", "Decision Maker"), ("Mark", "Decision Maker"),
+                       ("John", "Influencer"), ("Bob", "Practitioner"),
+                       ("Paul", "Practitioner"), ("Calvin", "Practitioner")):
+        await gql.data(ASSIGN, {"group": group, "person": person[name], "role": roles[role]},
+                       key=tenant.write)
+
+    table = [("Adam", VISIT, 37, 15), ("Adam", CLICK, 1, 1), ("Mark", VISIT, 5, 3),
+             ("Mark", CLICK, 1, 1), ("Mark", DOWNLOAD, 3, 2), ("John", VISIT, 19, 9),
+             ("Bob", CLICK, 1, 1), ("Paul", CLICK, 1, 1), ("Calvin", CLICK, 1, 1),
+             ("Calvin", VISIT, 1, 7), ("Calvin", DOWNLOAD, 1, 2)]
+    activities = []
+    for name, kind, yesterday, today in table:
+        activities += [{"leadId": lead[name], "activityTypeId": kind,
+                        "activityDate": at(-1, 3600 + i)} for i in range(yesterday)]
+        activities += [{"leadId": lead[name], "activityTypeId": kind,
+                        "activityDate": at(0, i)} for i in range(today)]
+    await sim(simulator, "/_sim/activities", activities)
+
+    result = await sync(gql, settings, tenant.write)
+    assert result["status"] == "SUCCEEDED", result
+    assert result["buyingGroupsUpdated"] == 1  # rescored right away
+    data = await gql.data("""query($id: ID!) { node(id: $id) { ... on BuyingGroup {
+      engagement { value display windowStart windowEnd breakdown {
+        role { name } weightPercent points weightedPoints
+        members { person { firstName } points activities { activityType { name } rawCount
+          cappedCount points days { count capped } } } } }
+      scoreHistory(days: 7) { engagement completeness } } } }""", {"id": group},
+                          key=tenant.read)
+    engagement = data["node"]["engagement"]
+    assert engagement["value"] == 35.25 and engagement["display"] == 35
+    breakdown = engagement["breakdown"]
+    assert [(r["role"]["name"], r["points"]) for r in breakdown] == [
+        ("Decision Maker", 52), ("Influencer", 28), ("Practitioner", 17)]
+    assert [round(r["weightedPoints"], 3) for r in breakdown] == [21.667, 9.333, 4.25]
+    adam = next(m for m in breakdown[0]["members"] if m["person"]["firstName"] == "Adam")
+    visits = next(a for a in adam["activities"] if a["activityType"]["name"] == "Visit Webpage")
+    assert (visits["rawCount"], visits["cappedCount"], visits["points"]) == (52, 35, 35)
+    assert [d["capped"] for d in visits["days"]] == [20, 15]
+    assert data["node"]["scoreHistory"][-1]["engagement"] == 35.25
+
+    # Running the sync again changes nothing.
+    again = await sync(gql, settings, tenant.write)
+    assert again["status"] == "SUCCEEDED" and again["buyingGroupsUpdated"] == 0
+    state = (await gql.data(STATE, key=tenant.read))["activitySync"]
+    assert state["activitiesIngested"] == len(activities)
+    assert state["lastError"] is None and state["cursorAt"] is not None
+    person_activity = await gql.data("""query($id: ID!) { node(id: $id) { ... on Person {
+        activities(first: 5) { totalCount nodes { sourceTypeId } } } } }""",
+                                     {"id": person["Adam"]}, key=tenant.read)
+    assert person_activity["node"]["activities"]["totalCount"] == 54
+
+
+FAULTS = {
+    "rate limit (606)": {"rate_limit_every": 3},
+    "token expiry (602)": {"token_expire_every": 4},
+    "HTTP 500": {"http_500_every": 3},
+    "empty pages with moreResult": {"empty_page_every": 2},
+    "overlapping pages": {"overlap": 25},
+    "slow responses": {"slow_ms": 30},
+}
+
+
+@pytest.mark.parametrize("faults", list(FAULTS.values()), ids=list(FAULTS))
+async def test_every_activity_is_stored_exactly_once_under_faults(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, db: Database,
+    faults: dict[str, int],
+) -> None:
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator)
+    tag = uuid.uuid4().hex[:6]
+    added = await sim(simulator, "/_sim/activities", [
+        {"leadId": f"L{i % 40}-{tag}", "activityTypeId": [VISIT, CLICK, 12, 25][i % 4],
+         "activityDate": at(-(i % 20), i)} for i in range(800)])
+    await sim(simulator, "/_sim/faults", faults)
+    result = await sync(gql, settings, tenant.write)
+    await sim(simulator, "/_sim/faults", {})
+    assert result["status"] == "SUCCEEDED", result
+    served = await stats(simulator)
+    async with db.tenant(tenant.id) as conn:
+        stored = await conn.fetchval("SELECT count(*) FROM activities WHERE tenant_id = $1",
+                                     tenant.id)
+        rolled = await conn.fetchval("SELECT sum(count) FROM activity_daily WHERE tenant_id = $1",
+                                     tenant.id)
+    assert served["servedDistinct"] == added["added"] == 800
+    assert stored == rolled == 800  # no loss, no duplicate, in the rows and in the rollup
+
+
+async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, db: Database,
+    redis: ArqRedis, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator)
+    tag = uuid.uuid4().hex[:6]
+    await sim(simulator, "/_sim/activities", [
+        {"leadId": f"K{i % 10}-{tag}", "activityTypeId": VISIT, "activityDate": at(-2, i)}
+        for i in range(1000)])
+    original = activity_sync.activity_store.save_cursor
+    saved = {"n": 0}
+
+    class WorkerKilled(BaseException):
+        pass
+
+    async def dies_on_third_page(*args: Any) -> None:
+        saved["n"] += 1
+        if saved["n"] == 3:  # killed before the third page commits: its rows roll back
+            raise WorkerKilled
+        await original(*args)
+
+    monkeypatch.setattr(activity_sync.activity_store, "save_cursor", dies_on_third_page)
+    job = (await gql.data(SYNC, key=tenant.write))["syncActivities"]["job"]
+    with pytest.raises(WorkerKilled):
+        await run_jobs(settings)
+    monkeypatch.setattr(activity_sync.activity_store, "save_cursor", original)
+    async with db.tenant(tenant.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM activities") == 600
+        await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
+                           "WHERE kind = 'SYNC_ACTIVITIES'")
+    await redis.delete(settings.queue_name)
+    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60)
+    await run_jobs(settings)
+    done = (await gql.data(JOB, {"id": job["id"]}, key=tenant.read))["node"]
+    assert done["status"] == "SUCCEEDED"
+    async with db.tenant(tenant.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM activities") == 1000
+        assert await conn.fetchval("SELECT sum(count) FROM activity_daily") == 1000
+
+
+@pytest.mark.parametrize(
+    ("secret", "faults", "message"),
+    [
+        ("wrong", {}, "refused the client id and secret"),
+        ("demo-secret", {"daily_quota_exceeded": True}, "daily API quota"),
+    ],
+)
+async def test_unrecoverable_source_errors_fail_the_job_clearly(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, secret: str,
+    faults: dict[str, Any], message: str,
+) -> None:
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator, secret=secret)
+    await sim(simulator, "/_sim/faults", faults)
+    try:
+        result = await sync(gql, settings, tenant.write)
+    finally:
+        await sim(simulator, "/_sim/faults", {})
+    assert result["status"] == "FAILED" and message in result["error"]
+    state = (await gql.data(STATE, key=tenant.read))["activitySync"]
+    assert message in state["lastError"] and state["lastSuccessAt"] is None

@@ -1,0 +1,170 @@
+"""Production scoring (set-based SQL) against the reference implementation, on random data;
+and the window and cap edges in SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from service.db import APP_ROLE, _init_connection
+from service.domain.engagement import ActivityCount, engagement
+from service.domain.templates import WEIGHTINGS, Entry
+from service.store import engagement as engagement_store
+
+TODAY = date(2026, 11, 26)
+
+
+class Scenario:
+    """A tenant with three roles, one account and six people, rebuilt in a transaction that is
+    rolled back after every example."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn: asyncpg.Connection[Any] = self.loop.run_until_complete(self._connect(url))
+
+    async def _connect(self, url: str) -> asyncpg.Connection[Any]:
+        conn = await asyncpg.connect(url)
+        await _init_connection(conn)
+        return conn
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        self.run(self.conn.close())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def scenario(database_url: str) -> Iterator[Scenario]:
+    s = Scenario(database_url)
+    yield s
+    s.close()
+
+
+async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
+                     members: list[tuple[int, int, bool]], counts: list[tuple[int, int, int, int]],
+                     mode: str, types: list[tuple[int, int]], window_days: int
+                     ) -> tuple[Decimal, Fraction]:
+    tenant = uuid.uuid4()
+    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'prop')", tenant)
+    await conn.execute("SELECT seed_tenant($1)", tenant)
+    await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
+    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+    await conn.execute("UPDATE scoring_models SET mode = $1, window_days = $2", mode, window_days)
+    type_rows = await conn.fetch("SELECT id FROM activity_types ORDER BY name LIMIT 3")
+    type_ids = [r["id"] for r in type_rows]
+    for (cap, weight), type_id, source in zip(types, type_ids, (11, 12, 13), strict=True):
+        await conn.execute("UPDATE activity_types SET max_daily_frequency = $2, weight = $3, "
+                           "source_type_id = $4 WHERE id = $1", type_id, cap, weight, source)
+    role_rows = await conn.fetch("SELECT id FROM roles ORDER BY position LIMIT 3")
+    roles = [r["id"] for r in role_rows]
+    template = await conn.fetchval(
+        "INSERT INTO role_templates (tenant_id, name, status) VALUES ($1, 't', 'LIVE') "
+        "RETURNING id", tenant)
+    for position, (role, weighting) in enumerate(zip(roles, weightings, strict=False)):
+        await conn.execute(
+            "INSERT INTO role_template_entries (tenant_id, role_template_id, position, role_id, "
+            "weighting) VALUES ($1, $2, $3, $4, $5)", tenant, template, position, role,
+            weighting)
+    interest = await conn.fetchval(
+        "INSERT INTO solution_interests (tenant_id, name, role_template_id) "
+        "VALUES ($1, 's', $2) RETURNING id", tenant, template)
+    account = await conn.fetchval(
+        "INSERT INTO accounts (tenant_id, external_id, name) VALUES ($1, 'a', 'A') RETURNING id",
+        tenant)
+    people = [await conn.fetchval(
+        "INSERT INTO people (tenant_id, external_id, account_id) VALUES ($1, $2, $3) "
+        "RETURNING id", tenant, f"lead{i}", account) for i in range(6)]
+    group = await conn.fetchval(
+        "INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, "
+        "role_template_id, name) VALUES ($1, $2, $3, $4, 'g') RETURNING id",
+        tenant, account, interest, template)
+    active = {}
+    for person_index, role_index, removed in members:
+        if role_index >= len(weightings):
+            continue
+        await conn.execute(
+            "INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id, role_id, "
+            "source, is_removed) VALUES ($1, $2, $3, $4, 'SYSTEM', $5) ON CONFLICT DO NOTHING",
+            tenant, group, people[person_index], roles[role_index], removed)
+    for row in await conn.fetch("SELECT person_id, role_id FROM buying_group_members "
+                                "WHERE NOT is_removed"):
+        active[row["person_id"]] = row["role_id"]
+    activity = []
+    for person_index, type_index, days_ago, count in counts:
+        day = TODAY - timedelta(days=days_ago)
+        await conn.execute(
+            "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, lead_id, day, source_type_id) "
+            "DO UPDATE SET count = activity_daily.count + EXCLUDED.count",
+            tenant, f"lead{person_index}", 11 + type_index, day, count)
+        activity.append(ActivityCount(people[person_index], type_ids[type_index], day, count))
+    inputs = await engagement_store.scoring_inputs(conn, tenant, today=TODAY)
+    changes = await engagement_store.refresh_engagement(conn, tenant, inputs, [group])
+    entries = [Entry(r, w) for r, w in zip(roles, weightings, strict=False)]
+    start, end = inputs.window
+    reference = engagement(entries, active, activity, inputs.types, start, end)
+    return changes[0].current, reference.value
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    weightings=st.lists(st.sampled_from(list(WEIGHTINGS)), min_size=1, max_size=3),
+    members=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2), st.booleans()),
+                     max_size=8),
+    counts=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2), st.integers(0, 40),
+                              st.integers(0, 30)), max_size=25),
+    mode=st.sampled_from(["COUNT", "WEIGHTED"]),
+    types=st.lists(st.tuples(st.integers(0, 25), st.integers(0, 100)), min_size=3,
+                   max_size=3),
+    window_days=st.sampled_from([1, 7, 30, 31]),
+)
+def test_sql_scores_equal_the_reference_implementation(
+    scenario: Scenario, weightings: list[str], members: list[tuple[int, int, bool]],
+    counts: list[tuple[int, int, int, int]], mode: str, types: list[tuple[int, int]],
+    window_days: int,
+) -> None:
+    async def example() -> tuple[Decimal, Fraction]:
+        transaction = scenario.conn.transaction()
+        await transaction.start()
+        try:
+            return await score_both(scenario.conn, weightings, members, counts, mode, types,
+                                    window_days)
+        finally:
+            await transaction.rollback()
+
+    sql, reference = scenario.run(example())
+    exact = (Decimal(reference.numerator) / Decimal(reference.denominator)).quantize(
+        Decimal("1e-12"), rounding=ROUND_HALF_UP)
+    assert sql == exact, (sql, reference)
+
+
+def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
+    async def example() -> Decimal:
+        transaction = scenario.conn.transaction()
+        await transaction.start()
+        try:
+            sql, reference = await score_both(
+                scenario.conn, ["VITAL"], [(0, 0, False)],
+                [(0, 0, 29, 1),    # day 29 before today: inside a 30-day window
+                 (0, 0, 30, 100),  # day 30 before: outside
+                 (0, 1, 0, 21)],   # 21 in a day with a cap of 20: 20
+                "COUNT", [(20, 50), (20, 50), (20, 50)], 30)
+            assert Fraction(sql) == reference
+            return sql
+        finally:
+            await transaction.rollback()
+
+    assert scenario.run(example()) == Decimal(21)
