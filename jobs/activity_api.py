@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import orjson
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class ActivityApi:
         if response.status_code in (400, 401, 403):
             raise SourceError("the activity source refused the client id and secret")
         response.raise_for_status()
-        token = response.json().get("access_token")
+        token = orjson.loads(response.content).get("access_token")
         if not token:
             raise SourceError("the activity source gave no access token")
         self._token = str(token)
@@ -92,7 +93,7 @@ class ActivityApi:
                 continue
             if response.status_code >= 400:
                 raise SourceError(f"HTTP {response.status_code} from {path}")
-            body: dict[str, Any] = response.json()
+            body: dict[str, Any] = orjson.loads(response.content)
             if body.get("success", False):
                 return body
             errors = body.get("errors") or [{"code": "?", "message": "unknown error"}]

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 from uuid import UUID
 
 import asyncpg
+import orjson
 
 APP_ROLE = "buying_groups_app"
 
@@ -32,10 +32,14 @@ else:
     Pool = asyncpg.Pool
 
 
+def _encode_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 async def _init_connection(conn: Connection) -> None:
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(
-            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+            type_name, encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog"
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import hashlib
 import json
 import random
@@ -73,6 +74,9 @@ class State:
     client_id: str = "demo-client"
     client_secret: str = "demo-secret"
     cache: dict[date, list[dict[str, Any]]] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    timeline_keys: list[tuple[str, str]] = field(default_factory=list)
+    timeline_key: tuple[Any, ...] = ()
 
 
 def _guid(*parts: Any) -> str:
@@ -120,22 +124,40 @@ def decode_token(token: str) -> tuple[str, str]:
     return str(moment), str(guid)
 
 
-def activities_after(state: State, moment: str, guid: str, now: datetime) -> list[dict[str, Any]]:
-    """All activities after the cursor (by date then guid) up to now, in order."""
-    start = datetime.fromisoformat(moment.replace("Z", "+00:00")).date()
+def timeline(state: State, now: datetime) -> list[dict[str, Any]]:
+    """Every activity up to today, in (date, guid) order; rebuilt only when something changed."""
+    key = (now.date(), len(state.injected), state.synthetic)
+    if state.timeline_key != key:
+        found: list[dict[str, Any]] = []
+        if state.synthetic:
+            day = now.date() - timedelta(days=state.history_days)
+            while day <= now.date():
+                found += synthetic_day(state, day)
+                day += timedelta(days=1)
+        found += state.injected
+        found.sort(key=lambda a: (a["activityDate"], a["marketoGUID"]))
+        state.timeline = found
+        state.timeline_keys = [(a["activityDate"], a["marketoGUID"]) for a in found]
+        state.timeline_key = key
+    return state.timeline
+
+
+def page_after(state: State, moment: str, guid: str, type_ids: set[int], limit: int,
+               now: datetime) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` activities of the types after the cursor (by date then guid), up to now,
+    and whether more follow."""
+    items = timeline(state, now)
     horizon = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    found: list[dict[str, Any]] = []
-    if state.synthetic:
-        first_day = max(start, now.date() - timedelta(days=state.history_days))
-        day = first_day
-        while day <= now.date():
-            found += synthetic_day(state, day)
-            day += timedelta(days=1)
-    found += state.injected
-    key = (moment, guid)
-    return sorted((a for a in found if (a["activityDate"], a["marketoGUID"]) > key
-                   and a["activityDate"] <= horizon),
-                  key=lambda a: (a["activityDate"], a["marketoGUID"]))
+    page: list[dict[str, Any]] = []
+    for index in range(bisect.bisect_right(state.timeline_keys, (moment, guid)), len(items)):
+        item = items[index]
+        if item["activityDate"] > horizon:
+            break
+        if item["activityTypeId"] in type_ids:
+            if len(page) == limit:
+                return page, True
+            page.append(item)
+    return page, False
 
 
 def failure(code: str, message: str) -> JSONResponse:
@@ -220,10 +242,7 @@ def create_simulator(state: State | None = None) -> Starlette:
                 return JSONResponse({"requestId": secrets.token_hex(4), "success": True,
                                      "nextPageToken": params["nextPageToken"],
                                      "moreResult": True})
-            pending = [a for a in activities_after(state, moment, guid, datetime.now(UTC))
-                       if a["activityTypeId"] in type_ids]
-            page = pending[:batch]
-            more = len(pending) > batch
+            page, more = page_after(state, moment, guid, type_ids, batch, datetime.now(UTC))
             if page:
                 last = page[-1]
                 back = page[max(0, len(page) - 1 - f.overlap)] if f.overlap else last
@@ -260,10 +279,12 @@ def create_simulator(state: State | None = None) -> Starlette:
             state.synthetic = bool(body["synthetic"])
         if "leadRange" in body:
             state.lead_range = (int(body["leadRange"][0]), int(body["leadRange"][1]))
-            state.cache.clear()
         if "activityRate" in body:
             state.activity_rate = float(body["activityRate"])
-            state.cache.clear()
+        if "historyDays" in body:
+            state.history_days = int(body["historyDays"])
+        state.cache.clear()
+        state.timeline_key = ()
         if body.get("reset"):
             state.injected.clear()
             state.served.clear()

@@ -201,19 +201,21 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
     class WorkerKilled(BaseException):
         pass
 
-    async def dies_on_third_page(*args: Any) -> None:
+    async def dies_on_second_write(*args: Any) -> None:
         saved["n"] += 1
-        if saved["n"] == 3:  # killed before the third page commits: its rows roll back
+        if saved["n"] == 2:  # killed before the second write commits: its rows roll back
             raise WorkerKilled
         await original(*args)
 
-    monkeypatch.setattr(activity_sync.activity_store, "save_cursor", dies_on_third_page)
+    monkeypatch.setattr(activity_sync.activity_store, "save_cursor", dies_on_second_write)
+    monkeypatch.setattr(activity_sync, "CONCURRENT_CHUNKS", 1)
     job = (await gql.data(SYNC, key=tenant.write))["syncActivities"]["job"]
     with pytest.raises(WorkerKilled):
         await run_jobs(settings)
     monkeypatch.setattr(activity_sync.activity_store, "save_cursor", original)
     async with db.tenant(tenant.id) as conn:
-        assert await conn.fetchval("SELECT count(*) FROM activities") == 600
+        first_write = await conn.fetchval("SELECT count(*) FROM activities")
+        assert 0 < first_write < 1000 and first_write % 300 == 0  # whole pages, nothing half
         await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
                            "WHERE kind = 'SYNC_ACTIVITIES'")
     await redis.delete(settings.queue_name)
