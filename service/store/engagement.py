@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -61,48 +59,49 @@ async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None =
     return ScoringInputs(mode, days, types, source_types, today)
 
 
-def _decimal(value: Fraction) -> Decimal:
-    return Decimal(value.numerator) / Decimal(value.denominator)
-
-
+# Activity is summed per lead first (the bulk of the work, like a bare aggregate over the
+# rollup), in integers: factors are passed as hundredths (COUNT: 100 or 0, WEIGHTED: the weight),
+# so the only division is the last one, per group, exact to 12 decimals.
 _REFRESH = """
 WITH scored AS (
-    SELECT * FROM unnest($3::int[], $4::numeric[], $5::int[]) AS s (source_type_id, factor, cap)
+    SELECT * FROM unnest($3::int[], $4::int[], $5::int[]) AS s (source_type_id, factor100, cap)
+),
+lead_points AS (
+    SELECT d.lead_id, sum(least(d.count, s.cap)::bigint * s.factor100) AS points100
+      FROM activity_daily d JOIN scored s ON s.source_type_id = d.source_type_id
+     WHERE d.tenant_id = $1 AND d.day BETWEEN $6 AND $7
+     GROUP BY d.lead_id
 ),
 targets AS (
     SELECT g.id, g.role_template_id, g.engagement AS previous FROM buying_groups g
      WHERE g.tenant_id = $1 AND ($2::uuid[] IS NULL OR g.id = ANY($2))
 ),
-role_points AS (
-    SELECT m.buying_group_id, m.role_id, sum(least(d.count, s.cap) * s.factor) AS points
+template_weights AS (
+    SELECT e.role_template_id, e.role_id,
+           CASE e.weighting WHEN 'TRIVIAL' THEN 20 WHEN 'MINOR' THEN 40 WHEN 'NORMAL' THEN 60
+                            WHEN 'IMPORTANT' THEN 80 ELSE 100 END AS value,
+           sum(CASE e.weighting WHEN 'TRIVIAL' THEN 20 WHEN 'MINOR' THEN 40
+                                WHEN 'NORMAL' THEN 60 WHEN 'IMPORTANT' THEN 80 ELSE 100 END)
+               OVER (PARTITION BY e.role_template_id) AS total
+      FROM role_template_entries e
+     WHERE e.tenant_id = $1 AND e.role_template_id IN (SELECT role_template_id FROM targets)
+),
+group_points AS (
+    SELECT m.buying_group_id, sum(lp.points100 * tw.value) AS weighted100,
+           max(tw.total) AS total
       FROM targets t
       JOIN buying_group_members m
         ON m.tenant_id = $1 AND m.buying_group_id = t.id AND NOT m.is_removed
       JOIN people p ON p.tenant_id = $1 AND p.id = m.person_id
-      JOIN activity_daily d
-        ON d.tenant_id = $1 AND d.lead_id = p.external_id AND d.day BETWEEN $6 AND $7
-      JOIN scored s ON s.source_type_id = d.source_type_id
-     GROUP BY 1, 2
+      JOIN lead_points lp ON lp.lead_id = p.external_id
+      JOIN template_weights tw
+        ON tw.role_template_id = t.role_template_id AND tw.role_id = m.role_id
+     GROUP BY m.buying_group_id
 ),
-template_weights AS (
-    SELECT e.role_template_id, e.role_id,
-           CASE e.weighting WHEN 'TRIVIAL' THEN 20 WHEN 'MINOR' THEN 40 WHEN 'NORMAL' THEN 60
-                            WHEN 'IMPORTANT' THEN 80 ELSE 100 END AS value
-      FROM role_template_entries e
-     WHERE e.tenant_id = $1 AND e.role_template_id IN (SELECT role_template_id FROM targets)
-),
-totals AS (SELECT role_template_id, sum(value) AS total FROM template_weights GROUP BY 1),
 scores AS (
-    -- One division at the end, so the score is exact to 12 decimals (35.25, not 35.2499…).
     SELECT t.id, t.previous,
-           coalesce(round(sum(rp.points * tw.value) / nullif(max(tt.total), 0), 12), 0)
-               AS engagement
-      FROM targets t
-      LEFT JOIN role_points rp ON rp.buying_group_id = t.id
-      LEFT JOIN template_weights tw
-        ON tw.role_template_id = t.role_template_id AND tw.role_id = rp.role_id
-      LEFT JOIN totals tt ON tt.role_template_id = t.role_template_id
-     GROUP BY t.id, t.previous
+           coalesce(round(gp.weighted100::numeric / (100 * gp.total), 12), 0) AS engagement
+      FROM targets t LEFT JOIN group_points gp ON gp.buying_group_id = t.id
 ),
 updated AS (
     UPDATE buying_groups g
@@ -125,13 +124,16 @@ SELECT id, previous, engagement FROM updated
 """
 
 
-def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[Decimal], list[int]]:
+def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], list[int]]:
+    """Per scored source type: its id, its factor in hundredths (always whole) and its cap."""
     ids, factors, caps = [], [], []
     for source_id, type_id in inputs.source_types.items():
         rule = inputs.types.get(type_id)
         if rule is not None:
+            hundredths = rule.factor * 100
+            assert hundredths.denominator == 1, rule.factor
             ids.append(source_id)
-            factors.append(_decimal(rule.factor))
+            factors.append(int(hundredths))
             caps.append(rule.cap)
     return ids, factors, caps
 
