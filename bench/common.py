@@ -29,7 +29,8 @@ async def fresh_database(services: EmbeddedServices) -> AsyncIterator[tuple[str,
     await ensure_database(services.database_url, name)
     url = with_database(services.database_url, name)
     await migrate(url)
-    pool = await create_pool(url, min_size=1, max_size=4)
+    # Benchmarks build large data sets in single statements.
+    pool = await create_pool(url, min_size=1, max_size=4, command_timeout=3600)
     try:
         yield url, Database(pool)
     finally:

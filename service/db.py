@@ -43,9 +43,11 @@ async def _init_connection(conn: Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
+                      command_timeout: float = 60) -> Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+        command_timeout=command_timeout,
     )
     assert pool is not None
     return pool
