@@ -82,6 +82,7 @@ async def main(scale: float) -> None:
         async with db.tenant(tenant.id) as conn:
             inputs = await engagement_store.scoring_inputs(conn, tenant.id)
             start, end = inputs.window
+            await conn.execute("SET LOCAL work_mem = '256MB'")  # as the rescoring gets
             started = time.perf_counter()
             await conn.fetch(
                 """SELECT lead_id, sum(count) FROM activity_daily

@@ -11,8 +11,8 @@ import strawberry
 from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 
-from service.api.errors import ClientError, ErrorCode, UserError, indexed_problems, user_error
-from service.api.inputs import provided_fields
+from service.api.errors import ClientError, ErrorCode, UserError
+from service.api.inputs import bulk_upsert
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -218,15 +218,6 @@ class AccountMutations:
     async def upsert_accounts(
         self, info: strawberry.Info, input: UpsertAccountsInput
     ) -> UpsertAccountsPayload:
-        if len(input.accounts) > MAX_BATCH:
-            return UpsertAccountsPayload(accounts=[], user_errors=[user_error(
-                ["input", "accounts"], ErrorCode.TOO_MANY_ITEMS,
-                f"at most {MAX_BATCH} accounts per call; split the list")])
-        items = [provided_fields(a) for a in input.accounts]
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
-            result = await bulk_upsert_accounts(conn, tenant_id, items)
-        errors = indexed_problems(result.problems, "input", "accounts")
-        return UpsertAccountsPayload(
-            accounts=[Account.from_row(r) for r in result.rows_in_order()], user_errors=errors
-        )
+        rows, errors = await bulk_upsert(info, input.accounts, "accounts", bulk_upsert_accounts)
+        return UpsertAccountsPayload(accounts=[Account.from_row(r) for r in rows],
+                                     user_errors=errors)

@@ -6,7 +6,7 @@ import enum
 
 import strawberry
 
-from service.domain.conditions import ConditionGroup
+from service.domain.conditions import ConditionGroup, Operator
 
 
 @strawberry.enum
@@ -15,26 +15,14 @@ class ConditionMatch(enum.Enum):
     ANY = "ANY"
 
 
-@strawberry.enum
-class ConditionOperator(enum.Enum):
-    EQUALS = "EQUALS"
-    NOT_EQUALS = "NOT_EQUALS"
-    CONTAINS = "CONTAINS"
-    NOT_CONTAINS = "NOT_CONTAINS"
-    STARTS_WITH = "STARTS_WITH"
-    ENDS_WITH = "ENDS_WITH"
-    IS_EMPTY = "IS_EMPTY"
-    IS_NOT_EMPTY = "IS_NOT_EMPTY"
-    GREATER_THAN = "GREATER_THAN"
-    GREATER_OR_EQUAL = "GREATER_OR_EQUAL"
-    LESS_THAN = "LESS_THAN"
-    LESS_OR_EQUAL = "LESS_OR_EQUAL"
+# The domain's operators, as the API shows them.
+ConditionOperator = strawberry.enum(Operator, name="ConditionOperator")
 
 
 @strawberry.type
 class ConditionRule:
     attribute: str
-    operator: ConditionOperator
+    operator: Operator
     values: list[str]
 
 
@@ -49,7 +37,7 @@ class ConditionGroupType:
             match=ConditionMatch(group.match.value),
             rules=[
                 ConditionRule(attribute=r.attribute,
-                              operator=ConditionOperator(r.operator.value),
+                              operator=r.operator,
                               values=list(r.values))
                 for r in group.rules
             ],

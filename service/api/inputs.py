@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from uuid import UUID
 
+import strawberry
 from strawberry import UNSET
 from strawberry.types.base import StrawberryObjectDefinition
+
+from service.api.errors import ErrorCode, UserError, indexed_problems, user_error
+from service.catalogue import BulkResult
+from service.db import Connection
+from service.domain.records import MAX_BATCH
 
 
 def provided_fields(value: Any) -> dict[str, Any]:
@@ -23,3 +31,20 @@ def provided_fields(value: Any) -> dict[str, Any]:
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+BulkWrite = Callable[[Connection, UUID, list[dict[str, Any]]], Awaitable[BulkResult[Any]]]
+
+
+async def bulk_upsert(
+    info: strawberry.Info, items: Sequence[Any], field: str, write: BulkWrite
+) -> tuple[list[Any], list[UserError]]:
+    """Run a bulk upsert mutation: the rows written in input order, and per-item userErrors
+    whose paths carry the item's index (`["input", field, "3", "email"]`)."""
+    if len(items) > MAX_BATCH:
+        return [], [user_error(["input", field], ErrorCode.TOO_MANY_ITEMS,
+                               f"at most {MAX_BATCH} {field} per call; split the list")]
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.db.tenant(tenant_id) as conn:
+        result = await write(conn, tenant_id, [provided_fields(item) for item in items])
+    return result.rows_in_order(), indexed_problems(result.problems, "input", field)

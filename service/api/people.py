@@ -12,8 +12,8 @@ from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 
 from service.api.accounts import Account
-from service.api.errors import ErrorCode, UserError, indexed_problems, user_error
-from service.api.inputs import provided_fields
+from service.api.errors import UserError
+from service.api.inputs import bulk_upsert
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -189,15 +189,5 @@ class PersonMutations:
     async def upsert_people(
         self, info: strawberry.Info, input: UpsertPeopleInput
     ) -> UpsertPeoplePayload:
-        if len(input.people) > MAX_BATCH:
-            return UpsertPeoplePayload(people=[], user_errors=[user_error(
-                ["input", "people"], ErrorCode.TOO_MANY_ITEMS,
-                f"at most {MAX_BATCH} people per call; split the list")])
-        items = [provided_fields(p) for p in input.people]
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
-            result = await bulk_upsert_people(conn, tenant_id, items)
-        errors = indexed_problems(result.problems, "input", "people")
-        return UpsertPeoplePayload(
-            people=[Person.from_row(r) for r in result.rows_in_order()], user_errors=errors
-        )
+        rows, errors = await bulk_upsert(info, input.people, "people", bulk_upsert_people)
+        return UpsertPeoplePayload(people=[Person.from_row(r) for r in rows], user_errors=errors)

@@ -145,6 +145,9 @@ async def refresh_engagement(
     """Rescore the groups (all of the tenant's when None) and record today's snapshot."""
     ids, factors, caps = scored_source_types(inputs)
     start, end = inputs.window
+    if group_ids is None:
+        # A whole tenant hashes millions of rollup rows: keep the hash tables in memory.
+        await conn.execute("SET LOCAL work_mem = '256MB'")
     rows = await conn.fetch(_REFRESH, tenant_id, list(group_ids) if group_ids is not None
                             else None, ids, factors, caps, start, end)
     return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
