@@ -25,6 +25,7 @@ from service.queue import enqueue
 from service.store import activities as activity_store
 from service.store import engagement as engagement_store
 from service.store import jobs as job_store
+from service.store import stages as stage_store
 from service.store.scoring_models import active_model
 
 log = logging.getLogger(__name__)
@@ -203,9 +204,11 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
 
 
 async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None) -> int:
+    """Rescore the groups, then let stage entry rules move them (one set-based pass)."""
     async with db.tenant(tenant_id) as conn:
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
         changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
+        await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
     return len(changes)
 
 

@@ -17,6 +17,7 @@ from service.store import buying_groups as group_store
 from service.store import jobs as job_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
+from service.store import stages as stage_store
 from service.store.sql import SqlParams
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ async def create_buying_groups(run: JobRun) -> None:
     list_id = UUID(run.job.payload["account_list_id"])
     interest, template = await _interest_and_template(run, interest_id)
     async with run.db.tenant(tenant_id, readonly=True) as conn:
+        entry_stage = None
+        if interest.stage_model_id is not None:
+            model = (await stage_store.models_by_ids(conn, [interest.stage_model_id])).get(
+                interest.stage_model_id)
+            entry_stage = model.entry_stage() if model else None
         audience = (await list_store.lists_by_ids(conn, [list_id])).get(list_id)
         if audience is None:
             raise JobFailed("the account list no longer exists")
@@ -60,6 +66,7 @@ async def create_buying_groups(run: JobRun) -> None:
                 entries=template.entries,
                 audience_sql=list_store.membership_sql(audience, params), params=params,
                 after=after, limit=CHUNK, job_id=run.job.id,
+                entry_stage_id=entry_stage.id if entry_stage else None,
             )
             # Exact even after a restart: every group this job created carries its id.
             created = await conn.fetchval(

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -39,12 +39,17 @@ from service.api.roles import Role
 from service.api.solution_interests import SolutionInterest
 from service.domain.completeness import missing_roles
 from service.domain.membership import MAX_STATUS, may_change
+from service.domain.stages import allows as allows_move
 from service.domain.templates import role_weights, round_half_up, weight_percent
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
 from service.store import solution_interests as interest_store
+from service.store import stages as stage_store
 from service.store.paging import Page
+
+if TYPE_CHECKING:
+    from service.api.stages import Stage
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +141,41 @@ class EngagementScore:
         return await engagement_api.breakdown(info, self.row)
 
 
+@strawberry.enum(description="Who moved a group: a user, an integration, an entry rule, "
+                 "or the system (the entry stage of a new group).")
+class StageChangedBy(enum.Enum):
+    USER = "USER"
+    INTEGRATION = "INTEGRATION"
+    RULE = "RULE"
+    SYSTEM = "SYSTEM"
+
+
+@strawberry.type(name="StageChange")
+class StageChangeType:
+    by: StageChangedBy
+    at: datetime
+    from_stage_id: strawberry.Private[UUID | None]
+    to_stage_id: strawberry.Private[UUID]
+
+    @strawberry.field(name="from")
+    async def from_(self, info: strawberry.Info
+                    ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
+        from service.api.stages import Stage
+
+        if self.from_stage_id is None:
+            return None
+        row = await info.context.loaders.stage.load(self.from_stage_id)
+        return Stage.from_row(row) if row else None
+
+    @strawberry.field
+    async def to(self, info: strawberry.Info
+                 ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
+        from service.api.stages import Stage
+
+        row = await info.context.loaders.stage.load(self.to_stage_id)
+        return Stage.from_row(row) if row else None
+
+
 @strawberry.type(description="The people who decide one purchase at one account.")
 class BuyingGroup(relay.Node):
     id: relay.NodeID[str]
@@ -225,6 +265,23 @@ class BuyingGroup(relay.Node):
                 is_filled=len(in_role) >= entry.members_required, role_id=entry.role_id,
             ))
         return result
+
+    @strawberry.field(description="The current stage (null without a stage model).")
+    async def stage(self, info: strawberry.Info
+                    ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
+        from service.api.stages import Stage
+
+        if self.row.stage_id is None:
+            return None
+        row = await info.context.loaders.stage.load(self.row.stage_id)
+        return Stage.from_row(row) if row else None
+
+    @strawberry.field(description="Every stage change, oldest first.")
+    async def stage_history(self, info: strawberry.Info) -> list[StageChangeType]:
+        changes = await info.context.loaders.stage_history.load(self.row.id)
+        return [StageChangeType(from_stage_id=c.from_stage_id, to_stage_id=c.to_stage_id,
+                                by=StageChangedBy(c.changed_by), at=c.changed_at)
+                for c in changes]
 
     @strawberry.field(description="Daily snapshots of both scores, oldest first.")
     async def score_history(self, info: strawberry.Info, days: int = 30
@@ -439,6 +496,12 @@ class SetBuyingGroupStatusInput:
 
 
 @strawberry.input
+class SetBuyingGroupStageInput:
+    buying_group_id: relay.GlobalID
+    stage_id: relay.GlobalID
+
+
+@strawberry.input
 class DeleteBuyingGroupInput:
     id: relay.GlobalID
 
@@ -643,6 +706,53 @@ class BuyingGroupMutations:
             return BuyingGroupPayload(buying_group=None, user_errors=[user_error(
                 ["input", "buyingGroupId"], ErrorCode.NOT_FOUND, "no such buying group")])
         return BuyingGroupPayload(buying_group=BuyingGroup.from_row(row), user_errors=[])
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Move a group to a stage its stage model allows next.")
+    async def set_buying_group_stage(
+        self, info: strawberry.Info, input: SetBuyingGroupStageInput
+    ) -> BuyingGroupPayload:
+        principal = info.context.tenant_principal
+        group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
+        stage_id = _id_of(input.stage_id, "Stage") or UUID(int=0)
+
+        def failed(path: str, code: ErrorCode, message: str) -> BuyingGroupPayload:
+            return BuyingGroupPayload(buying_group=None,
+                                      user_errors=[user_error(["input", path], code, message)])
+
+        async with info.context.db.tenant(principal.tenant_id) as conn:
+            group = await group_store.lock_group(conn, group_id)
+            if group is None:
+                return failed("buyingGroupId", ErrorCode.NOT_FOUND, "no such buying group")
+            interest = (await interest_store.interests_by_ids(
+                conn, [group.solution_interest_id]))[group.solution_interest_id]
+            if interest.stage_model_id is None:
+                return failed("buyingGroupId", ErrorCode.NO_STAGE_MODEL,
+                              "the group's solution interest has no stage model")
+            model = (await stage_store.models_by_ids(conn, [interest.stage_model_id]))[
+                interest.stage_model_id]
+            target = next((s for s in model.stages if s.id == stage_id), None)
+            if target is None:
+                return failed("stageId", ErrorCode.UNKNOWN_STAGE,
+                              f"no such stage in the stage model {model.name!r}")
+            current = next((s for s in model.stages if s.id == group.stage_id), None)
+            specs = {s.key: s.spec() for s in model.stages}
+            if not allows_move(specs, current.key if current else None, target.key):
+                here = repr(current.name) if current else "no stage"
+                allowed = ", ".join(repr(specs[k].name) for k in
+                                    (current.transitions_to if current else
+                                     [s.key for s in model.stages if s.kind == "ENTRY"])
+                                    if k in specs) or "none"
+                return failed("stageId", ErrorCode.TRANSITION_NOT_ALLOWED,
+                              f"the stage model does not allow a move from {here} to "
+                              f"{target.name!r}; allowed: {allowed}")
+            await stage_store.move_group(
+                conn, principal.tenant_id, group.id, group.stage_id, target.id,
+                "INTEGRATION" if principal.is_integration else "USER", principal.api_key_id)
+            fresh = await group_store.lock_group(conn, group.id)
+        assert fresh is not None
+        info.context.loaders.reset()
+        return BuyingGroupPayload(buying_group=BuyingGroup.from_row(fresh), user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def delete_buying_group(

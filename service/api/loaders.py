@@ -30,6 +30,14 @@ from service.store.role_templates import RoleTemplate, templates_with_roles
 from service.store.roles import Role, roles_by_ids
 from service.store.scoring_models import ScoringModel, models_by_ids
 from service.store.solution_interests import SolutionInterest, interests_by_ids
+from service.store.stages import (
+    Stage,
+    StageChange,
+    StageModel,
+    history_of_groups,
+    model_of_stages,
+)
+from service.store.stages import models_by_ids as stage_models_by_ids
 
 if TYPE_CHECKING:
     from service.api.context import Context
@@ -108,6 +116,20 @@ def templates_priming_roles(context: Context) -> DataLoader[UUID, RoleTemplate |
     return DataLoader(load_fn=load)
 
 
+def stages_priming_models(context: Context) -> DataLoader[UUID, Stage | None]:
+    """Stages by id, loaded with their whole model (which primes the model loader)."""
+
+    async def load(ids: list[UUID]) -> list[Stage | None]:
+        async with context.read() as conn:
+            models = await model_of_stages(conn, list(ids))
+        for model in models.values():
+            context.loaders.stage_model.prime(model.id, model)
+        stages = {s.id: s for m in models.values() for s in m.stages}
+        return [stages.get(i) for i in ids]
+
+    return DataLoader(load_fn=load)
+
+
 def list_counts(context: Context) -> DataLoader[AccountList, int]:
     async def load(lists: list[AccountList]) -> list[int]:
         tenant_id = context.tenant_principal.tenant_id
@@ -137,6 +159,9 @@ class Loaders:
     group_members: DataLoader[UUID, list[Member]]
     groups_of_account: DataLoader[UUID, list[BuyingGroup]]
     memberships_of_person: DataLoader[UUID, list[Member]]
+    stage_model: DataLoader[UUID, StageModel | None]
+    stage: DataLoader[UUID, Stage | None]
+    stage_history: DataLoader[UUID, list[StageChange]]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -163,4 +188,7 @@ class Loaders:
             group_members=members_of_groups(context),
             groups_of_account=by_key_list(context, groups_by_accounts),
             memberships_of_person=by_key_list(context, groups_of_people),
+            stage_model=by_key(context, stage_models_by_ids),
+            stage=stages_priming_models(context),
+            stage_history=by_key_list(context, history_of_groups),
         )

@@ -48,6 +48,7 @@ from service.api.solution_interests import (
     SolutionInterestMutations,
     solution_interests,
 )
+from service.api.stages import Stage, StageModel, StageMutations, stage_models
 from service.api.viewer import Tenant, Viewer, resolve_viewer
 from service.config import Settings, get_settings
 from service.metrics import OperationMetrics, StatementCount
@@ -89,6 +90,9 @@ class Query:
     account_lists: Connection[AccountList] = strawberry.field(
         resolver=account_lists, description="Audiences by name."
     )
+    stage_models: Connection[StageModel] = strawberry.field(
+        resolver=stage_models, description="Stage models by name."
+    )
     roles: Connection[Role] = strawberry.field(
         resolver=roles, description="The role catalogue: six default roles, then custom ones."
     )
@@ -122,6 +126,7 @@ class Mutation(
     RoleTemplateMutations,
     SolutionInterestMutations,
     BuyingGroupMutations,
+    StageMutations,
     EngagementMutations,
     ScoringMutations,
     ApiKeyMutations,
@@ -168,7 +173,7 @@ class MaskInternalErrors(MaskErrors):
 # Node types reachable only through node(id:) must be named for the schema to know them.
 NODE_TYPES = [
     Tenant, ApiKey, BuyingGroupJob, Account, Person, AccountList, Role, RoleTemplate,
-    SolutionInterest, ActivityType, ScoringModel, BuyingGroup,
+    SolutionInterest, ActivityType, ScoringModel, BuyingGroup, StageModel, Stage,
 ]
 
 

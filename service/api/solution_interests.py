@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -19,6 +19,10 @@ from service.api.roles import name_problems
 from service.db import Connection as Db
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
+from service.store import stages as stage_store
+
+if TYPE_CHECKING:
+    from service.api.stages import StageModel
 
 MAX_PRODUCTS = 50
 
@@ -51,6 +55,17 @@ class SolutionInterest(relay.Node):
     ) -> list[Any]:
         return convert_all(await load_nodes(info.context.loaders.solution_interest, node_ids),
                            cls.from_row)
+
+    @strawberry.field(description="The stages its buying groups move through, if any.")
+    async def stage_model(
+        self, info: strawberry.Info
+    ) -> Annotated[StageModel, strawberry.lazy("service.api.stages")] | None:
+        from service.api.stages import StageModel
+
+        if self.row.stage_model_id is None:
+            return None
+        row = await info.context.loaders.stage_model.load(self.row.stage_model_id)
+        return StageModel.from_row(row) if row else None
 
     @strawberry.field(description="The LIVE role template; fixed when the interest is created.")
     async def role_template(self, info: strawberry.Info) -> RoleTemplate:
@@ -144,9 +159,16 @@ def _products(products: list[str]) -> tuple[list[str], list[UserError]]:
 async def _stage_model(conn: Db, gid: relay.GlobalID | None) -> tuple[UUID | None, list[UserError]]:
     if gid is None:
         return None, []
-    # Stage models arrive with the stages feature; until then no id can name one.
-    return None, [user_error(["input", "stageModelId"], ErrorCode.NOT_FOUND,
-                             "no such stage model")]
+    model_id = parse_uuid(gid.node_id) if gid.type_name == "StageModel" else None
+    model = (await stage_store.models_by_ids(conn, [model_id])).get(model_id) if model_id \
+        else None
+    if model is None:
+        return None, [user_error(["input", "stageModelId"], ErrorCode.NOT_FOUND,
+                                 "no such stage model")]
+    if model.status != "LIVE":
+        return None, [user_error(["input", "stageModelId"], ErrorCode.STAGE_MODEL_NOT_LIVE,
+                                 f"publish {model.name!r} first")]
+    return model.id, []
 
 
 def _failed(path: list[str], code: ErrorCode, message: str) -> SolutionInterestPayload:

@@ -208,11 +208,12 @@ class ChunkResult:
 async def create_groups_chunk(
     conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, solution_interest_name: str,
     role_template_id: UUID, entries: Sequence[Entry], audience_sql: str, params: SqlParams,
-    after: UUID | None, limit: int, job_id: UUID | None,
+    after: UUID | None, limit: int, job_id: UUID | None, entry_stage_id: UUID | None = None,
 ) -> ChunkResult:
     """Create the groups of the next `limit` accounts of the audience (by account id) that have
     none for this solution interest, with their rule-assigned members and completeness."""
     tenant = params.add(tenant_id)
+    entry = params.add(entry_stage_id)
     role_case = assignment_sql(entries, params)
     after_clause = f"AND a.id > {params.add(after)}::uuid" if after else ""
     sql = f"""
@@ -223,12 +224,17 @@ WITH audience AS (
 ),
 created AS (
     INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, role_template_id,
-                               name, created_by_job_id)
+                               name, created_by_job_id, stage_id, stage_entered_at)
     SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {params.add(role_template_id)},
-           {params.add(solution_interest_name)} || ' for ' || au.name, {params.add(job_id)}::uuid
+           {params.add(solution_interest_name)} || ' for ' || au.name, {params.add(job_id)}::uuid,
+           {entry}::uuid, CASE WHEN {entry}::uuid IS NOT NULL THEN now() END
       FROM audience au
         ON CONFLICT (tenant_id, account_id, solution_interest_id) DO NOTHING
-    RETURNING id, account_id
+    RETURNING id, account_id, stage_id
+),
+entered AS (
+    INSERT INTO buying_group_stage_history (tenant_id, buying_group_id, to_stage_id, changed_by)
+    SELECT {tenant}, c.id, c.stage_id, 'SYSTEM' FROM created c WHERE c.stage_id IS NOT NULL
 ),
 assigned AS (
     INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id, role_id, source)

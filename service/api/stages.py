@@ -1,0 +1,257 @@
+"""Stage models and buying-group stages through GraphQL."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import UNSET, relay
+from strawberry.scalars import JSON
+
+from service.api.errors import ErrorCode, UserError, from_problems, user_error
+from service.api.nodes import convert_all, decode_id, load_nodes
+from service.api.pagination import Connection, connection_from_list
+from service.api.permissions import RequireWrite
+from service.api.roles import name_problems
+from service.domain.stages import StageSpec, publish_problems, shape_problems
+from service.store import stages as stage_store
+
+
+@strawberry.enum
+class StageKind(enum.Enum):
+    ENTRY = "ENTRY"
+    INTERMEDIATE = "INTERMEDIATE"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
+@strawberry.enum
+class StageModelStatus(enum.Enum):
+    DRAFT = "DRAFT"
+    LIVE = "LIVE"
+
+
+@strawberry.type(description="A stage a buying group can be in.")
+class Stage(relay.Node):
+    id: relay.NodeID[str]
+    key: str
+    name: str
+    description: str | None
+    kind: StageKind
+    transitions_to_keys: list[str] = strawberry.field(
+        description="Keys of the stages a group may move to from here.")
+    entry_rule: JSON | None = strawberry.field(
+        description="{match, conditions: [{metric, operator, value, roleId}]}: a group moves "
+        "here by itself when this holds, from a stage that allows the move.")
+    row: strawberry.Private[stage_store.Stage]
+
+    @classmethod
+    def from_row(cls, row: stage_store.Stage) -> Stage:
+        return cls(id=str(row.id), key=row.key, name=row.name, description=row.description,
+                   kind=StageKind(row.kind), transitions_to_keys=list(row.transitions_to),
+                   entry_rule=JSON(row.entry_rule) if row.entry_rule else None, row=row)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        stages = await load_nodes(info.context.loaders.stage, node_ids)
+        return convert_all(stages, cls.from_row)
+
+    @strawberry.field
+    async def transitions_to(self, info: strawberry.Info) -> list[Stage]:
+        model = await info.context.loaders.stage_model.load(self.row.stage_model_id)
+        assert model is not None
+        by_key = model.by_key()
+        return [Stage.from_row(by_key[k]) for k in self.row.transitions_to if k in by_key]
+
+
+@strawberry.type(description="The stages a buying group moves through, and the allowed moves.")
+class StageModel(relay.Node):
+    id: relay.NodeID[str]
+    name: str
+    description: str | None
+    status: StageModelStatus
+    stages: list[Stage]
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: stage_store.StageModel) -> StageModel:
+        return cls(id=str(row.id), name=row.name, description=row.description,
+                   status=StageModelStatus(row.status),
+                   stages=[Stage.from_row(s) for s in row.stages], published_at=row.published_at,
+                   created_at=row.created_at, updated_at=row.updated_at)
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Any]:
+        return convert_all(await load_nodes(info.context.loaders.stage_model, node_ids),
+                           cls.from_row)
+
+
+@strawberry.input
+class StageModelFilter:
+    search: str | None = None
+    status: StageModelStatus | None = None
+
+
+async def stage_models(info: strawberry.Info, filter: StageModelFilter | None = None,
+                       first: int = 20, after: str | None = None) -> Connection[StageModel]:
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.read() as conn:
+        rows = await stage_store.list_models(
+            conn, tenant_id, search=filter.search if filter else None,
+            status=filter.status.value if filter and filter.status else None)
+    return connection_from_list(rows, StageModel.from_row, lambda m: m.id, first=first,
+                                after=after, maximum=info.context.settings.max_page_size)
+
+
+@strawberry.input
+class StageInput:
+    key: str = strawberry.field(description="Stable id within the model (letters, digits, -_).")
+    name: str
+    kind: StageKind
+    description: str | None = None
+    transitions_to: list[str] = strawberry.field(default_factory=list,
+                                                 description="Keys of the next stages.")
+    entry_rule: JSON | None = None
+
+
+@strawberry.input
+class CreateStageModelInput:
+    name: str
+    description: str | None = None
+    stages: list[StageInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdateStageModelInput:
+    id: relay.GlobalID
+    name: str | None = UNSET
+    description: str | None = UNSET
+    stages: list[StageInput] | None = strawberry.field(
+        default=UNSET, description="Replaces every stage when given.")
+
+
+@strawberry.input
+class StageModelIdInput:
+    id: relay.GlobalID
+
+
+@strawberry.type
+class StageModelPayload:
+    stage_model: StageModel | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class DeleteStageModelPayload:
+    deleted_stage_model_id: relay.GlobalID | None
+    user_errors: list[UserError]
+
+
+def specs(stages: list[StageInput]) -> list[StageSpec]:
+    return [StageSpec(s.key, s.name, s.kind.value, tuple(s.transitions_to), s.description,
+                      (dict(s.entry_rule) if isinstance(s.entry_rule, dict) else {})
+                      if s.entry_rule is not None else None)
+            for s in stages]
+
+
+def _failed(path: list[str], code: ErrorCode, message: str) -> StageModelPayload:
+    return StageModelPayload(stage_model=None, user_errors=[user_error(path, code, message)])
+
+
+@strawberry.type
+class StageMutations:
+    @strawberry.mutation(permission_classes=[RequireWrite])
+    async def create_stage_model(self, info: strawberry.Info, input: CreateStageModelInput
+                                 ) -> StageModelPayload:
+        stages = specs(input.stages)
+        errors = name_problems(input.name, ["input", "name"]) + from_problems(
+            shape_problems(stages), "input", "stages")
+        if errors:
+            return StageModelPayload(stage_model=None, user_errors=errors)
+        tenant_id = info.context.tenant_principal.tenant_id
+        async with info.context.db.tenant(tenant_id) as conn:
+            try:
+                row = await stage_store.create_model(conn, tenant_id, input.name.strip(),
+                                                     input.description, stages)
+            except stage_store.NameTaken:
+                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                               f"a stage model named {input.name.strip()!r} exists")
+        return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Change a DRAFT stage model; LIVE ones are immutable.")
+    async def update_stage_model(self, info: strawberry.Info, input: UpdateStageModelInput
+                                 ) -> StageModelPayload:
+        model_id = decode_id(input.id, "StageModel", ["input", "id"])
+        name = None if input.name is UNSET else input.name
+        errors = name_problems(name, ["input", "name"])
+        stages = specs(input.stages) if input.stages not in (UNSET, None) else None
+        if stages is not None:
+            errors += from_problems(shape_problems(stages), "input", "stages")
+        tenant_id = info.context.tenant_principal.tenant_id
+        async with info.context.db.tenant(tenant_id) as conn:
+            model = await stage_store.lock_model(conn, model_id)
+            if model is None:
+                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")
+            if model.status != "DRAFT":
+                return _failed(["input", "id"], ErrorCode.IMMUTABLE,
+                               "a LIVE stage model cannot be edited")
+            if errors:
+                return StageModelPayload(stage_model=None, user_errors=errors)
+            try:
+                row = await stage_store.update_model(
+                    conn, model, name.strip() if name else None,
+                    None if input.description is UNSET else input.description,
+                    input.description is not UNSET, stages)
+            except stage_store.NameTaken:
+                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                               f"a stage model named {name!r} exists")
+        return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Validate the stage graph and make the model LIVE.")
+    async def publish_stage_model(self, info: strawberry.Info, input: StageModelIdInput
+                                  ) -> StageModelPayload:
+        model_id = decode_id(input.id, "StageModel", ["input", "id"])
+        tenant_id = info.context.tenant_principal.tenant_id
+        async with info.context.db.tenant(tenant_id) as conn:
+            model = await stage_store.lock_model(conn, model_id)
+            if model is None:
+                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")
+            if model.status != "DRAFT":
+                return _failed(["input", "id"], ErrorCode.IMMUTABLE, "already LIVE")
+            problems = publish_problems([s.spec() for s in model.stages])
+            if problems:
+                return StageModelPayload(stage_model=None,
+                                         user_errors=from_problems(problems, "stages"))
+            row = await stage_store.publish_model(conn, model_id)
+        return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Delete a DRAFT model, or a LIVE one no solution interest "
+                         "uses.")
+    async def delete_stage_model(self, info: strawberry.Info, input: StageModelIdInput
+                                 ) -> DeleteStageModelPayload:
+        model_id = decode_id(input.id, "StageModel", ["input", "id"])
+        tenant_id = info.context.tenant_principal.tenant_id
+        async with info.context.db.tenant(tenant_id) as conn:
+            if not await stage_store.models_by_ids(conn, [model_id]):
+                return DeleteStageModelPayload(deleted_stage_model_id=None, user_errors=[
+                    user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")])
+            try:
+                await stage_store.delete_model(conn, model_id)
+            except stage_store.InUse:
+                return DeleteStageModelPayload(deleted_stage_model_id=None, user_errors=[
+                    user_error(["input", "id"], ErrorCode.IN_USE,
+                               "a solution interest uses this stage model")])
+        return DeleteStageModelPayload(deleted_stage_model_id=input.id, user_errors=[])
+

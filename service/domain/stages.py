@@ -1,0 +1,141 @@
+"""Stage models: the rules a stage graph must follow to be published, which moves it allows,
+and automatic entry rules over a group's scores."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from service.domain.problems import Problem
+
+KEY = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
+FINAL = {"SUCCESS", "FAILURE"}
+KINDS = ("ENTRY", "INTERMEDIATE", "SUCCESS", "FAILURE")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    key: str
+    name: str
+    kind: str
+    transitions_to: tuple[str, ...] = ()
+    description: str | None = None
+    entry_rule: dict[str, Any] | None = None
+
+
+def shape_problems(stages: Sequence[StageSpec]) -> list[Problem]:
+    """Problems a draft may not have either: bad or repeated keys, unknown transition targets."""
+    problems = []
+    keys = [s.key for s in stages]
+    for i, stage in enumerate(stages):
+        if not KEY.match(stage.key):
+            problems.append(Problem((i, "key"), "INVALID_VALUE",
+                                    "a key is 1 to 50 letters, digits, '-' or '_'"))
+        elif keys.index(stage.key) != i:
+            problems.append(Problem((i, "key"), "DUPLICATE", f"key {stage.key!r} is used twice"))
+        if not stage.name.strip():
+            problems.append(Problem((i, "name"), "REQUIRED", "a stage needs a name"))
+        for j, target in enumerate(stage.transitions_to):
+            if target not in keys:
+                problems.append(Problem((i, "transitionsTo", j), "UNKNOWN_STAGE",
+                                        f"no stage has key {target!r}"))
+        if stage.entry_rule is not None:
+            problems += [p.under(i, "entryRule") for p in rule_problems(stage.entry_rule)]
+    return problems
+
+
+def publish_problems(stages: Sequence[StageSpec]) -> list[Problem]:
+    """Everything that keeps a stage graph from going LIVE."""
+    problems = shape_problems(stages)
+    if not any(s.kind == "ENTRY" for s in stages):
+        problems.append(Problem((), "NO_ENTRY_STAGE", "a stage model needs an ENTRY stage"))
+    successes = sum(1 for s in stages if s.kind == "SUCCESS")
+    if successes != 1:
+        problems.append(Problem((), "SUCCESS_STAGE_COUNT",
+                                f"a stage model needs exactly one SUCCESS stage, not {successes}"))
+    keys = {s.key for s in stages}
+    for i, stage in enumerate(stages):
+        if stage.kind not in FINAL and not [t for t in stage.transitions_to if t in keys]:
+            problems.append(Problem((i, "transitionsTo"), "NO_WAY_OUT",
+                                    f"{stage.name!r} is not final but leads nowhere"))
+    reachable = reachable_keys(stages)
+    for i, stage in enumerate(stages):
+        if stage.key not in reachable:
+            problems.append(Problem((i,), "UNREACHABLE",
+                                    f"{stage.name!r} cannot be reached from any ENTRY stage"))
+    return problems
+
+
+def reachable_keys(stages: Sequence[StageSpec]) -> set[str]:
+    by_key = {s.key: s for s in stages}
+    seen = {s.key for s in stages if s.kind == "ENTRY"}
+    frontier = list(seen)
+    while frontier:
+        for target in by_key[frontier.pop()].transitions_to:
+            if target in by_key and target not in seen:
+                seen.add(target)
+                frontier.append(target)
+    return seen
+
+
+def allows(stages: Mapping[str, StageSpec], from_key: str | None, to_key: str) -> bool:
+    """Can a group move from `from_key` (None: no stage yet) to `to_key`?"""
+    if to_key not in stages:
+        return False
+    if from_key is None or from_key not in stages:
+        return stages[to_key].kind == "ENTRY"
+    return to_key in stages[from_key].transitions_to
+
+
+# --- automatic entry rules -----------------------------------------------------------------
+
+
+class Metric(enum.StrEnum):
+    COMPLETENESS = "COMPLETENESS"
+    ENGAGEMENT = "ENGAGEMENT"
+    DAYS_IN_STAGE = "DAYS_IN_STAGE"
+    ROLE_MEMBERS = "ROLE_MEMBERS"
+
+
+COMPARISONS = {"GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "EQ": "="}
+
+
+def rule_problems(rule: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    if rule.get("match", "ALL") not in ("ALL", "ANY"):
+        problems.append(Problem(("match",), "UNKNOWN_MATCH", "match is ALL or ANY"))
+    conditions = rule.get("conditions") or []
+    if not conditions:
+        problems.append(Problem(("conditions",), "REQUIRED", "an entry rule needs a condition"))
+    for i, c in enumerate(conditions):
+        if c.get("metric") not in Metric.__members__:
+            problems.append(Problem(("conditions", i, "metric"), "INVALID_VALUE",
+                                    "metric is one of " + ", ".join(Metric.__members__)))
+        if c.get("operator") not in COMPARISONS:
+            problems.append(Problem(("conditions", i, "operator"), "UNKNOWN_OPERATOR",
+                                    "operator is one of " + ", ".join(COMPARISONS)))
+        try:
+            Decimal(str(c.get("value")))
+        except InvalidOperation:
+            problems.append(Problem(("conditions", i, "value"), "INVALID_NUMBER",
+                                    "value must be a number"))
+        if c.get("metric") == "ROLE_MEMBERS" and not c.get("roleId"):
+            problems.append(Problem(("conditions", i, "roleId"), "REQUIRED",
+                                    "ROLE_MEMBERS needs a roleId"))
+    return problems
+
+
+def rule_holds(rule: Mapping[str, Any], metrics: Mapping[str, Decimal]) -> bool:
+    """Python reading of an entry rule, `metrics` keyed COMPLETENESS, ENGAGEMENT,
+    DAYS_IN_STAGE and ROLE_MEMBERS:<role id>."""
+    results = []
+    for c in rule.get("conditions") or []:
+        key = c["metric"] if c["metric"] != "ROLE_MEMBERS" else f"ROLE_MEMBERS:{c['roleId']}"
+        left, right = metrics.get(key, Decimal(0)), Decimal(str(c["value"]))
+        results.append({">": left > right, ">=": left >= right, "<": left < right,
+                        "<=": left <= right, "=": left == right}[COMPARISONS[c["operator"]]])
+    return all(results) if rule.get("match", "ALL") == "ALL" else any(results)

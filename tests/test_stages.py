@@ -1,0 +1,210 @@
+"""Stage models: validation, transitions (including back out of a FAILURE stage), history,
+automatic entry rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.config import Settings
+from service.db import Database
+from service.domain.stages import StageSpec, allows, publish_problems
+from tests.conftest import GraphQLClient, TenantKeys, run_jobs
+from tests.test_buying_groups import CREATE_GROUPS, setup_catalogue
+from tests.test_roles_templates import CREATE_TEMPLATE, PUBLISH, role_ids
+
+CREATE_MODEL = """mutation($input: CreateStageModelInput!) { createStageModel(input: $input) {
+  stageModel { id status stages { id key name kind transitionsTo { key } } }
+  userErrors { field code message } } }"""
+PUBLISH_MODEL = """mutation($id: ID!) { publishStageModel(input: {id: $id}) {
+  stageModel { id status } userErrors { field code message } } }"""
+SET_STAGE = """mutation($group: ID!, $stage: ID!) { setBuyingGroupStage(input:
+  {buyingGroupId: $group, stageId: $stage}) { buyingGroup { stage { key } }
+  userErrors { field code message } } }"""
+
+FUNNEL = [
+    {"key": "new", "name": "New", "kind": "ENTRY", "transitionsTo": ["engaged", "lost"]},
+    {"key": "engaged", "name": "Engaged", "kind": "INTERMEDIATE",
+     "transitionsTo": ["won", "lost"]},
+    {"key": "won", "name": "Won", "kind": "SUCCESS"},
+    {"key": "lost", "name": "Lost", "kind": "FAILURE", "transitionsTo": ["resurgence"]},
+    {"key": "resurgence", "name": "Resurgence", "kind": "INTERMEDIATE",
+     "transitionsTo": ["engaged", "lost"]},
+]
+
+
+def spec(key: str, kind: str, *to: str) -> StageSpec:
+    return StageSpec(key, key.title(), kind, to)
+
+
+@pytest.mark.parametrize(
+    ("stages", "code"),
+    [
+        ([spec("a", "INTERMEDIATE", "b"), spec("b", "SUCCESS")], "NO_ENTRY_STAGE"),
+        ([spec("a", "ENTRY", "b"), spec("b", "FAILURE")], "SUCCESS_STAGE_COUNT"),
+        ([spec("a", "ENTRY", "b", "c"), spec("b", "SUCCESS"), spec("c", "SUCCESS")],
+         "SUCCESS_STAGE_COUNT"),
+        ([spec("a", "ENTRY", "b"), spec("b", "INTERMEDIATE"), spec("c", "SUCCESS")],
+         "NO_WAY_OUT"),
+        ([spec("a", "ENTRY", "zz"), spec("b", "SUCCESS")], "UNKNOWN_STAGE"),
+        ([spec("a", "ENTRY", "b"), spec("b", "SUCCESS"), spec("c", "FAILURE")], "UNREACHABLE"),
+        ([spec("a", "ENTRY", "b"), spec("a", "SUCCESS")], "DUPLICATE"),
+    ],
+)
+def test_publishing_validates_the_graph(stages: list[StageSpec], code: str) -> None:
+    assert code in {p.code for p in publish_problems(stages)}
+
+
+def test_a_valid_funnel_has_no_problems_and_allows_only_its_moves() -> None:
+    stages = [StageSpec(s["key"], s["name"], s["kind"], tuple(s.get("transitionsTo", [])))
+              for s in FUNNEL]
+    assert publish_problems(stages) == []
+    by_key = {s.key: s for s in stages}
+    assert allows(by_key, None, "new") and not allows(by_key, None, "engaged")
+    assert allows(by_key, "lost", "resurgence") and allows(by_key, "resurgence", "engaged")
+    assert not allows(by_key, "new", "won") and not allows(by_key, "won", "lost")
+
+
+async def live_model(gql: GraphQLClient, key: str, stages: list[dict[str, Any]] = FUNNEL,
+                     name: str = "Funnel") -> dict[str, Any]:
+    made = (await gql.data(CREATE_MODEL, {"input": {"name": name, "stages": stages}},
+                           key=key))["createStageModel"]
+    assert made["userErrors"] == [], made
+    published = (await gql.data(PUBLISH_MODEL, {"id": made["stageModel"]["id"]}, key=key))
+    assert published["publishStageModel"]["userErrors"] == []
+    model: dict[str, Any] = made["stageModel"]
+    return model
+
+
+async def test_publish_errors_come_back_as_user_errors(gql: GraphQLClient, tenant: TenantKeys
+                                                       ) -> None:
+    made = (await gql.data(CREATE_MODEL, {"input": {"name": "Broken", "stages": [
+        {"key": "a", "name": "A", "kind": "ENTRY", "transitionsTo": ["b"]},
+        {"key": "b", "name": "B", "kind": "INTERMEDIATE"}]}}, key=tenant.write))
+    model = made["createStageModel"]["stageModel"]
+    refused = (await gql.data(PUBLISH_MODEL, {"id": model["id"]}, key=tenant.write))
+    codes = {e["code"] for e in refused["publishStageModel"]["userErrors"]}
+    assert codes == {"SUCCESS_STAGE_COUNT", "NO_WAY_OUT"}
+    bad_target = (await gql.data(CREATE_MODEL, {"input": {"name": "Typo", "stages": [
+        {"key": "a", "name": "A", "kind": "ENTRY", "transitionsTo": ["nope"]}]}},
+        key=tenant.write))["createStageModel"]
+    assert bad_target["userErrors"][0]["code"] == "UNKNOWN_STAGE"
+    assert bad_target["userErrors"][0]["field"] == ["input", "stages", "0", "transitionsTo", "0"]
+
+
+async def test_a_live_model_is_immutable_and_deletable_only_while_unused(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    model = await live_model(gql, tenant.write)
+    frozen = await gql.data("""mutation($id: ID!) { updateStageModel(input: {id: $id,
+        name: "X"}) { userErrors { code } } }""", {"id": model["id"]}, key=tenant.write)
+    assert frozen["updateStageModel"]["userErrors"] == [{"code": "IMMUTABLE"}]
+    roles = await role_ids(gql, tenant.read)
+    template = (await gql.data(CREATE_TEMPLATE, {"input": {"name": "T", "roles": [
+        {"roleId": roles["Champion"]}]}}, key=tenant.write))["createRoleTemplate"]
+    await gql.data(PUBLISH, {"id": template["roleTemplate"]["id"]}, key=tenant.write)
+    await gql.data("""mutation($t: ID!, $m: ID!) { createSolutionInterest(input: {name: "S",
+        roleTemplateId: $t, stageModelId: $m}) { userErrors { code } } }""",
+                   {"t": template["roleTemplate"]["id"], "m": model["id"]}, key=tenant.write)
+    delete = """mutation($id: ID!) { deleteStageModel(input: {id: $id}) {
+        deletedStageModelId userErrors { code } } }"""
+    refused = await gql.data(delete, {"id": model["id"]}, key=tenant.write)
+    assert refused["deleteStageModel"]["userErrors"] == [{"code": "IN_USE"}]
+    spare = await live_model(gql, tenant.write, name="Spare")
+    gone = await gql.data(delete, {"id": spare["id"]}, key=tenant.write)
+    assert gone["deleteStageModel"]["deletedStageModelId"] == spare["id"]
+
+
+async def groups_with_stages(gql: GraphQLClient, settings: Settings, key: str,
+                             stages: list[dict[str, Any]] = FUNNEL
+                             ) -> tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]:
+    model = await live_model(gql, key, stages)
+    cat = await setup_catalogue(gql, key, accounts=2)
+    template = (await gql.data("query($id: ID!) { node(id: $id) { ... on SolutionInterest { "
+                               "roleTemplate { id } } } }", {"id": cat["si"]}, key=key))
+    si = (await gql.data("""mutation($t: ID!, $m: ID!) { createSolutionInterest(input:
+        {name: "Staged", roleTemplateId: $t, stageModelId: $m}) {
+        solutionInterest { id stageModel { name } } userErrors { code } } }""",
+        {"t": template["node"]["roleTemplate"]["id"], "m": model["id"]}, key=key))
+    si_id = si["createSolutionInterest"]["solutionInterest"]["id"]
+    await gql.data(CREATE_GROUPS, {"si": si_id, "list": cat["list"]}, key=key)
+    await run_jobs(settings)
+    groups = (await gql.data("""query($si: ID!) { buyingGroups(filter: {solutionInterestIds:
+        [$si]}) { nodes { id stage { key } stageHistory { from { key } to { key } by } } } }""",
+        {"si": si_id}, key=key))["buyingGroups"]["nodes"]
+    return model, {s["key"]: s["id"] for s in model["stages"]}, groups
+
+
+async def test_new_groups_start_in_the_entry_stage_and_move_only_as_allowed(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+) -> None:
+    _, stage, groups = await groups_with_stages(gql, settings, tenant.write)
+    group = groups[0]
+    assert group["stage"] == {"key": "new"}
+    assert group["stageHistory"] == [{"from": None, "to": {"key": "new"}, "by": "SYSTEM"}]
+    refused = (await gql.data(SET_STAGE, {"group": group["id"], "stage": stage["won"]},
+                              key=tenant.write))["setBuyingGroupStage"]
+    assert refused["buyingGroup"] is None
+    assert refused["userErrors"][0]["code"] == "TRANSITION_NOT_ALLOWED"
+    assert "'Engaged', 'Lost'" in refused["userErrors"][0]["message"]
+    for key in ("lost", "resurgence", "engaged", "won"):  # back out of a FAILURE stage
+        moved = (await gql.data(SET_STAGE, {"group": group["id"], "stage": stage[key]},
+                                key=tenant.write))["setBuyingGroupStage"]
+        assert moved["userErrors"] == [] and moved["buyingGroup"]["stage"] == {"key": key}
+    history = (await gql.data("""query($id: ID!) { node(id: $id) { ... on BuyingGroup {
+        stageHistory { from { key } to { key } by at } } } }""", {"id": group["id"]},
+                              key=tenant.read))["node"]["stageHistory"]
+    assert [(h["from"] and h["from"]["key"], h["to"]["key"], h["by"]) for h in history] == [
+        (None, "new", "SYSTEM"), ("new", "lost", "USER"), ("lost", "resurgence", "USER"),
+        ("resurgence", "engaged", "USER"), ("engaged", "won", "USER")]
+    by_stage = await gql.data("""query($s: ID!) { buyingGroups(filter: {stageIds: [$s]}) {
+        totalCount } }""", {"s": stage["won"]}, key=tenant.read)
+    assert by_stage["buyingGroups"]["totalCount"] == 1
+    other_model = await live_model(gql, tenant.write, name="Other")
+    foreign = (await gql.data(SET_STAGE, {"group": groups[1]["id"],
+                                          "stage": other_model["stages"][1]["id"]},
+                              key=tenant.write))["setBuyingGroupStage"]
+    assert foreign["userErrors"][0]["code"] == "UNKNOWN_STAGE"
+
+
+async def test_entry_rules_move_groups_once_and_only_along_allowed_moves(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    from jobs.activity_sync import rescore
+
+    rule = {"match": "ALL", "conditions": [
+        {"metric": "COMPLETENESS", "operator": "GTE", "value": 60}]}
+    stages = [dict(s) for s in FUNNEL]
+    stages[1] = {**stages[1], "entryRule": rule}   # new → engaged when completeness >= 60
+    stages[2] = {**stages[2], "entryRule": rule}   # engaged → won: same rule, must not chain
+    _, stage, groups = await groups_with_stages(gql, settings, tenant.write, stages)
+    lost_group = groups[1]["id"]
+    await gql.data(SET_STAGE, {"group": lost_group, "stage": stage["lost"]}, key=tenant.write)
+    await rescore(db, tenant.id, None)  # completeness is 62.5 for both groups
+    after = (await gql.data("""{ buyingGroups(filter: {search: "Staged"}) { nodes { id
+        stage { key } stageHistory { by } } } }""", key=tenant.read))["buyingGroups"]["nodes"]
+    stage_of = {g["id"]: g["stage"]["key"] for g in after}
+    assert stage_of[groups[0]["id"]] == "engaged"  # one step per pass, not on to "won"
+    assert stage_of[lost_group] == "lost"  # "lost" allows no move to "engaged"
+    assert [h["by"] for h in next(g for g in after if g["id"] == groups[0]["id"])[
+        "stageHistory"]] == ["SYSTEM", "RULE"]
+    await rescore(db, tenant.id, None)  # the next pass may go on: engaged → won
+    again = (await gql.data("query($id: ID!) { node(id: $id) { ... on BuyingGroup { "
+                            "stage { key } } } }", {"id": groups[0]["id"]}, key=tenant.read))
+    assert again["node"]["stage"] == {"key": "won"}
+
+
+async def test_a_solution_interest_needs_a_live_stage_model(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    draft = (await gql.data(CREATE_MODEL, {"input": {"name": "Draft", "stages": FUNNEL}},
+                            key=tenant.write))["createStageModel"]["stageModel"]
+    roles = await role_ids(gql, tenant.read)
+    template = (await gql.data(CREATE_TEMPLATE, {"input": {"name": "T2", "roles": [
+        {"roleId": roles["Champion"]}]}}, key=tenant.write))["createRoleTemplate"]
+    await gql.data(PUBLISH, {"id": template["roleTemplate"]["id"]}, key=tenant.write)
+    refused = await gql.data("""mutation($t: ID!, $m: ID!) { createSolutionInterest(input:
+        {name: "S2", roleTemplateId: $t, stageModelId: $m}) { userErrors { code } } }""",
+        {"t": template["roleTemplate"]["id"], "m": draft["id"]}, key=tenant.write)
+    assert refused["createSolutionInterest"]["userErrors"] == [{"code": "STAGE_MODEL_NOT_LIVE"}]
