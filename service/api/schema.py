@@ -32,6 +32,7 @@ from service.api.buying_groups import (
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
 from service.api.errors import ClientError
 from service.api.jobs import BuyingGroupJob
+from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection
 from service.api.people import Person, PersonMutations, people
 from service.api.role_templates import RoleTemplate, RoleTemplateMutations, role_templates
@@ -83,6 +84,10 @@ class Query:
     buying_groups: Connection[BuyingGroup] = strawberry.field(
         resolver=buying_groups,
         description="Buying groups, filtered and ordered (by name unless told otherwise).",
+    )
+    buying_groups_overview: BuyingGroupsOverview = strawberry.field(
+        resolver=buying_groups_overview,
+        description="Dashboard figures over the groups matching the filter.",
     )
     buying_group_jobs: Connection[BuyingGroupJob] = strawberry.field(
         resolver=buying_group_jobs, description="Buying-group jobs, newest first."

@@ -1,0 +1,47 @@
+"""The overview's numbers on a known data set."""
+
+from __future__ import annotations
+
+from service.config import Settings
+from service.db import Database
+from tests.conftest import GraphQLClient, TenantKeys
+from tests.test_buying_group_browse import spread
+
+OVERVIEW = """query($filter: BuyingGroupsOverviewFilter) { buyingGroupsOverview(filter: $filter) {
+  total averageCompleteness averageEngagement
+  bySolutionInterest { solutionInterest { name } count }
+  byStage { stage { key } count }
+  completenessBands { from to count } engagementBands { count }
+  topEngaged { name } stagnant { name } stagnantCount
+  roleCoverage { role { name } groups filled share } } }"""
+
+
+async def test_overview_figures_on_a_known_set(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    cat = await spread(gql, settings, tenant.write)  # completeness 62.5, 37.5, 87.5, 12.5
+    async with db.tenant(tenant.id) as conn:  # account 2's group has not moved for 40 days
+        await conn.execute("UPDATE buying_groups SET created_at = now() - interval '40 days' "
+                           "WHERE name = 'Cloud for Account 2'")
+    data = (await gql.data(OVERVIEW, key=tenant.read))["buyingGroupsOverview"]
+    assert data["total"] == 4
+    assert data["averageCompleteness"] == 50.0 and data["averageEngagement"] == 0.0
+    assert data["bySolutionInterest"] == [{"solutionInterest": {"name": "Cloud"}, "count": 4}]
+    assert data["byStage"] == [{"stage": None, "count": 4}]
+    assert data["completenessBands"] == [
+        {"from": 0, "to": 25, "count": 1}, {"from": 25, "to": 50, "count": 1},
+        {"from": 50, "to": 75, "count": 1}, {"from": 75, "to": 100, "count": 1}]
+    assert [b["count"] for b in data["engagementBands"]] == [4, 0, 0, 0]
+    assert len(data["topEngaged"]) == 4
+    assert data["stagnant"] == [{"name": "Cloud for Account 2"}]
+    assert data["stagnantCount"] == 1
+    coverage = {c["role"]["name"]: (c["groups"], c["filled"], c["share"])
+                for c in data["roleCoverage"]}
+    assert coverage == {"Decision Maker": (4, 2, 0.5), "Influencer": (4, 3, 0.75),
+                        "Practitioner": (4, 0, 0.0), "Champion": (4, 1, 0.25)}
+    filtered = (await gql.data(OVERVIEW, {"filter": {"industries": ["Mining"]}},
+                               key=tenant.read))["buyingGroupsOverview"]
+    assert filtered["total"] == 0 and filtered["roleCoverage"] == []
+    by_interest = (await gql.data(OVERVIEW, {"filter": {"solutionInterestIds": [cat["si"]]}},
+                                  key=tenant.read))["buyingGroupsOverview"]
+    assert by_interest["total"] == 4
