@@ -7,7 +7,10 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,3 +44,53 @@ async def fresh_database(services: EmbeddedServices) -> AsyncIterator[tuple[str,
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def build_groups(conn: Any, tenant_id: UUID, groups: int, per_group: int,
+                       days_per_person: int) -> None:
+    """A tenant-sized data set in a few set-based statements: a LIVE three-role template, one
+    solution interest, `groups` accounts with `per_group` people each, one buying group per
+    account with every person a member, and `days_per_person` activity-days per person."""
+    roles = [r["id"] for r in await conn.fetch(
+        "SELECT id FROM roles WHERE tenant_id = $1 ORDER BY position LIMIT 3", tenant_id)]
+    template = await conn.fetchval(
+        "INSERT INTO role_templates (tenant_id, name, status) VALUES ($1, 'T', 'LIVE') "
+        "RETURNING id", tenant_id)
+    for position, (role, weighting) in enumerate(zip(
+            roles, ("VITAL", "IMPORTANT", "NORMAL"), strict=True)):
+        await conn.execute(
+            "INSERT INTO role_template_entries (tenant_id, role_template_id, position, "
+            "role_id, weighting) VALUES ($1, $2, $3, $4, $5)", tenant_id, template,
+            position, role, weighting)
+    interest = await conn.fetchval(
+        "INSERT INTO solution_interests (tenant_id, name, role_template_id) "
+        "VALUES ($1, 'S', $2) RETURNING id", tenant_id, template)
+    await conn.execute(
+        """INSERT INTO accounts (tenant_id, external_id, name)
+           SELECT $1, 'A' || g, 'Account ' || g FROM generate_series(1, $2) g""",
+        tenant_id, groups)
+    await conn.execute(
+        """INSERT INTO people (tenant_id, external_id, account_id)
+           SELECT $1, a.external_id || '-' || n, a.id
+             FROM accounts a, generate_series(1, $2) n WHERE a.tenant_id = $1""",
+        tenant_id, per_group)
+    await conn.execute(
+        """INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id,
+                                      role_template_id, name)
+           SELECT $1, a.id, $2, $3, 'S for ' || a.name FROM accounts a
+            WHERE a.tenant_id = $1""", tenant_id, interest, template)
+    await conn.execute(
+        """INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id,
+                                             role_id, source)
+           SELECT $1, g.id, p.id,
+                  ($2::uuid[])[1 + abs(hashtext(p.external_id)) % 3], 'SYSTEM'
+             FROM buying_groups g JOIN people p
+               ON p.tenant_id = g.tenant_id AND p.account_id = g.account_id
+            WHERE g.tenant_id = $1""", tenant_id, roles)
+    today = datetime.now(UTC).date()
+    await conn.execute(
+        """INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count)
+           SELECT $1, p.external_id, 1 + (n * 7 + length(p.external_id)) % 38,
+                  $2::date - ((n * 3) % 35), 1 + (n * 13 + length(p.external_id)) % 25
+             FROM people p, generate_series(1, $3) n WHERE p.tenant_id = $1
+           ON CONFLICT DO NOTHING""", tenant_id, today, days_per_person)
