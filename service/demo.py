@@ -14,12 +14,14 @@ from uuid import UUID
 from service.catalogue import upsert_accounts, upsert_people
 from service.db import Connection
 from service.domain.conditions import ACCOUNT_FIELDS, PERSON_FIELDS, ConditionGroup, validate
+from service.domain.stages import StageSpec
 from service.domain.templates import Entry
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import role_templates as template_store
 from service.store import roles as role_store
 from service.store import solution_interests as interest_store
+from service.store import stages as stage_store
 from service.store.sql import SqlParams
 
 INDUSTRIES = ["Software", "Financial Services", "Healthcare", "Manufacturing", "Retail",
@@ -162,10 +164,25 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
         ])
     for template in (enterprise, marketing):
         await template_store.publish_template(conn, template.id)
+    journey = await stage_store.create_model(
+        conn, tenant_id, "Buying journey", "From first contact to a decision.", [
+            StageSpec("new", "New", "ENTRY", ("engaged", "lost")),
+            StageSpec("engaged", "Engaged", "INTERMEDIATE", ("opportunity", "lost"), None,
+                      {"match": "ALL", "conditions": [
+                          {"metric": "ENGAGEMENT", "operator": "GTE", "value": 10},
+                          {"metric": "COMPLETENESS", "operator": "GTE", "value": 75}]}),
+            StageSpec("opportunity", "Opportunity", "INTERMEDIATE", ("won", "lost")),
+            StageSpec("won", "Won", "SUCCESS"),
+            StageSpec("lost", "Lost", "FAILURE", ("resurgence",)),
+            StageSpec("resurgence", "Resurgence", "INTERMEDIATE", ("engaged", "lost")),
+        ])
+    journey = await stage_store.publish_model(conn, journey.id)
+    entry = journey.entry_stage()
+    assert entry is not None
     cloud = await interest_store.create_interest(
         conn, tenant_id, name="Cloud Platform", description="Compute, storage and networking.",
         products=["Compute", "Object Storage", "Managed Kubernetes"],
-        role_template_id=enterprise.id, stage_model_id=None, update_existing=True)
+        role_template_id=enterprise.id, stage_model_id=journey.id, update_existing=True)
     martech = await interest_store.create_interest(
         conn, tenant_id, name="Marketing Automation", description="Campaigns and journeys.",
         products=["Journeys", "Email", "Analytics"], role_template_id=marketing.id,
@@ -192,8 +209,21 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
                 conn, tenant_id, solution_interest_id=interest.id,
                 solution_interest_name=interest.name, role_template_id=template.id,
                 entries=template.entries, audience_sql=list_store.membership_sql(audience, params),
-                params=params, after=after, limit=1000, job_id=None)
+                params=params, after=after, limit=1000, job_id=None,
+                entry_stage_id=entry.id if interest is cloud else None)
             if chunk.processed == 0:
                 break
             after = chunk.last_id
+    # Spread the Cloud Platform groups over the journey, as users would have moved them.
+    stage = journey.by_key()
+    paths = [[], ["engaged"], ["engaged", "opportunity"], ["engaged", "opportunity", "won"],
+             ["lost"], ["lost", "resurgence"], ["engaged"], []]
+    groups = await conn.fetch("SELECT id FROM buying_groups WHERE solution_interest_id = $1 "
+                              "ORDER BY name", cloud.id)
+    for i, group in enumerate(groups):
+        previous = stage["new"].id
+        for key in paths[i % len(paths)]:
+            await stage_store.move_group(conn, tenant_id, group["id"], previous, stage[key].id,
+                                         "USER", None)
+            previous = stage[key].id
     return True

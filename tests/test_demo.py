@@ -37,3 +37,9 @@ async def test_demo_data_is_believable_and_loaded_once(
     assert groups["buyingGroups"]["totalCount"] == 80  # 40 target accounts x 2 interests
     scores = {g["completeness"]["display"] for g in groups["buyingGroups"]["nodes"]}
     assert len(scores) >= 3, scores  # a spread, not all the same
+    overview = await gql.data("""{ buyingGroupsOverview { byStage { stage { key } count } } }""",
+                              key=tenant.read)
+    by_stage = {(s["stage"] or {}).get("key"): s["count"]
+                for s in overview["buyingGroupsOverview"]["byStage"]}
+    assert by_stage[None] == 40  # Marketing Automation has no stage model
+    assert {"new", "engaged", "opportunity", "won", "lost", "resurgence"} <= set(by_stage)
