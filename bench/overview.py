@@ -13,6 +13,7 @@ import statistics
 import time
 
 from bench.common import build_groups, fresh_database, servers
+from service.store.buying_groups import recompute_completeness
 from service.store.overview import OverviewFilter, overview
 from service.store.tenants import create_tenant
 
@@ -24,6 +25,8 @@ async def main(groups: int, rounds: int) -> None:
             tenant = await create_tenant(conn, "Overview")
             started = time.perf_counter()
             await build_groups(conn, tenant.id, groups, per_group=10, days_per_person=0)
+            ids = [r["id"] for r in await conn.fetch("SELECT id FROM buying_groups")]
+            await recompute_completeness(conn, tenant.id, ids)  # fills filled_role_ids too
             model = await conn.fetchval(
                 "INSERT INTO stage_models (tenant_id, name, status) VALUES ($1, 'M', 'LIVE') "
                 "RETURNING id", tenant.id)

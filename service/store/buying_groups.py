@@ -39,6 +39,7 @@ class BuyingGroup:
     engagement_computed_at: datetime | None
     member_count: int
     created_by_job_id: UUID | None
+    filled_role_ids: list[UUID]
     created_at: datetime
     updated_at: datetime
 
@@ -135,7 +136,7 @@ _RECOMPUTE = """
 UPDATE buying_groups g
    SET completeness = s.completeness, roles_filled = s.roles_filled,
        roles_total = s.roles_total, member_count = s.member_count,
-       completeness_computed_at = now(),
+       filled_role_ids = s.filled_role_ids, completeness_computed_at = now(),
        updated_at = CASE WHEN $3 OR (g.completeness, g.roles_filled, g.roles_total, g.member_count)
                                     IS DISTINCT FROM (s.completeness, s.roles_filled,
                                                       s.roles_total, s.member_count)
@@ -146,12 +147,15 @@ UPDATE buying_groups g
                     FILTER (WHERE r.counts), 0) AS completeness,
            count(*) FILTER (WHERE r.counts AND r.active >= r.members_required) AS roles_filled,
            count(*) FILTER (WHERE r.counts) AS roles_total,
+           coalesce(array_agg(r.role_id ORDER BY r.position)
+                    FILTER (WHERE r.active >= r.members_required), '{}') AS filled_role_ids,
            (SELECT count(*) FROM buying_group_members m
              WHERE m.tenant_id = $1 AND m.buying_group_id = ids.id AND NOT m.is_removed)
                AS member_count,
            (SELECT o.completeness FROM buying_groups o WHERE o.tenant_id = $1 AND o.id = ids.id)
                AS previous
-      FROM (SELECT e.members_required, e.counts_toward_completeness AS counts,
+      FROM (SELECT e.role_id, e.position, e.members_required,
+                   e.counts_toward_completeness AS counts,
                    (SELECT count(*) FROM buying_group_members m
                      WHERE m.tenant_id = $1 AND m.buying_group_id = ids.id
                        AND m.role_id = e.role_id AND NOT m.is_removed) AS active

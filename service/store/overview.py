@@ -59,48 +59,51 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
         where.append(f"lower(a.industry) = ANY({params.add([i.lower() for i in f.industries])})")
     if f.regions:
         where.append(f"lower(a.region) = ANY({params.add([r.lower() for r in f.regions])})")
-    stagnant = (f"g.completeness >= {STAGNANT_COMPLETENESS} AND coalesce(g.stage_entered_at, "
-                f"g.created_at) < now() - interval '{STAGNANT_DAYS} days'")
+    stagnant = (f"completeness >= {STAGNANT_COMPLETENESS} "
+                f"AND stage_since < now() - interval '{STAGNANT_DAYS} days'")
+    accounts = ("JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
+                if f.industries or f.regions else "")
     row = await conn.fetchrow(
         f"""
 WITH g AS MATERIALIZED (
     SELECT g.id, g.solution_interest_id, g.stage_id, g.role_template_id, g.completeness,
-           g.engagement, g.stage_entered_at, g.created_at
-      FROM buying_groups g
-      JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id
+           g.engagement, g.filled_role_ids,
+           coalesce(g.stage_entered_at, g.created_at) AS stage_since
+      FROM buying_groups g {accounts}
      WHERE {' AND '.join(where)}
 ),
-active AS (
-    SELECT m.buying_group_id, m.role_id, count(*) AS n
-      FROM buying_group_members m JOIN g ON g.id = m.buying_group_id
-     WHERE m.tenant_id = {tenant} AND NOT m.is_removed
-     GROUP BY 1, 2
+figures AS (  -- one pass for the totals, averages and bands
+    SELECT count(*) AS total, coalesce(avg(completeness), 0) AS average_completeness,
+           coalesce(avg(engagement), 0) AS average_engagement,
+           {_bands("completeness")} AS completeness_bands,
+           {_bands("engagement")} AS engagement_bands,
+           count(*) FILTER (WHERE {stagnant}) AS stagnant_count
+      FROM g
+),
+counts AS (  -- one pass for both breakdowns
+    SELECT solution_interest_id, stage_id, GROUPING(solution_interest_id) AS by_stage,
+           count(*) AS n
+      FROM g GROUP BY GROUPING SETS ((solution_interest_id), (stage_id))
 )
-SELECT (SELECT count(*) FROM g) AS total,
-       (SELECT coalesce(avg(completeness), 0) FROM g) AS average_completeness,
-       (SELECT coalesce(avg(engagement), 0) FROM g) AS average_engagement,
+SELECT f.*,
        (SELECT coalesce(jsonb_agg(jsonb_build_array(solution_interest_id, n)), '[]')
-          FROM (SELECT solution_interest_id, count(*) AS n FROM g GROUP BY 1) x)
-           AS by_solution_interest,
+          FROM counts WHERE by_stage = 0) AS by_solution_interest,
        (SELECT coalesce(jsonb_agg(jsonb_build_array(stage_id, n)), '[]')
-          FROM (SELECT stage_id, count(*) AS n FROM g GROUP BY 1) x) AS by_stage,
-       (SELECT {_bands("completeness")} FROM g) AS completeness_bands,
-       (SELECT {_bands("engagement")} FROM g) AS engagement_bands,
+          FROM counts WHERE by_stage = 1) AS by_stage,
        (SELECT coalesce(array_agg(id), '{{}}') FROM (
             SELECT id FROM g ORDER BY engagement DESC, id LIMIT {params.add(top)}) x)
            AS top_engaged,
        (SELECT coalesce(array_agg(id), '{{}}') FROM (
             SELECT id FROM g WHERE {stagnant} ORDER BY completeness DESC, id
              LIMIT {params.add(stagnant_limit)}) x) AS stagnant,
-       (SELECT count(*) FROM g WHERE {stagnant}) AS stagnant_count,
        (SELECT coalesce(jsonb_agg(jsonb_build_array(role_id, groups, filled)), '[]') FROM (
             SELECT e.role_id, count(*) AS groups,
-                   count(*) FILTER (WHERE coalesce(act.n, 0) >= e.members_required) AS filled
+                   count(*) FILTER (WHERE e.role_id = ANY(g.filled_role_ids)) AS filled
               FROM g
               JOIN role_template_entries e
                 ON e.tenant_id = {tenant} AND e.role_template_id = g.role_template_id
-              LEFT JOIN active act ON act.buying_group_id = g.id AND act.role_id = e.role_id
              GROUP BY e.role_id) x) AS role_coverage
+  FROM figures f
 """,
         *params.values,
     )
