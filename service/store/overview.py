@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -27,8 +26,8 @@ class OverviewFilter:
 @dataclass(frozen=True)
 class Overview:
     total: int
-    average_completeness: Decimal
-    average_engagement: Decimal
+    average_completeness: float
+    average_engagement: float
     by_solution_interest: list[tuple[UUID, int]]
     by_stage: list[tuple[UUID | None, int]]
     completeness_bands: list[int]
@@ -66,8 +65,10 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
     row = await conn.fetchrow(
         f"""
 WITH g AS MATERIALIZED (
-    SELECT g.id, g.solution_interest_id, g.stage_id, g.role_template_id, g.completeness,
-           g.engagement, g.filled_role_ids,
+    -- Floats: the dashboard rounds anyway, and float arithmetic is several times faster.
+    SELECT g.id, g.solution_interest_id, g.stage_id, g.role_template_id,
+           g.completeness::float8 AS completeness, g.engagement::float8 AS engagement,
+           g.filled_role_ids,
            coalesce(g.stage_entered_at, g.created_at) AS stage_since
       FROM buying_groups g {accounts}
      WHERE {' AND '.join(where)}
