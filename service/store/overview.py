@@ -60,6 +60,8 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
         where.append(f"lower(a.region) = ANY({params.add([r.lower() for r in f.regions])})")
     stagnant = (f"completeness >= {STAGNANT_COMPLETENESS} "
                 f"AND stage_since < now() - interval '{STAGNANT_DAYS} days'")
+    # The groups are read once into memory and scanned a few times: keep them off the disk.
+    await conn.execute("SET LOCAL work_mem = '64MB'")
     accounts = ("JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
                 if f.industries or f.regions else "")
     row = await conn.fetchrow(
