@@ -157,6 +157,7 @@ FAULTS = {
     "empty pages with moreResult": {"empty_page_every": 2},
     "overlapping pages": {"overlap": 25},
     "slow responses": {"slow_ms": 30},
+    "concurrency limit (615)": {"concurrency_limit": 1, "slow_ms": 20},
 }
 
 

@@ -54,8 +54,11 @@ def scenario(database_url: str) -> Iterator[Scenario]:
 
 async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
                      members: list[tuple[int, int, bool]], counts: list[tuple[int, int, int, int]],
-                     mode: str, types: list[tuple[int, int]], window_days: int
-                     ) -> tuple[Decimal, Fraction]:
+                     mode: str, types: list[tuple[int, int]], window_days: int,
+                     second_group: list[tuple[int, int, bool]] | None = None,
+                     ) -> list[tuple[Decimal, Fraction]]:
+    """SQL and reference scores of one group (two when `second_group` gives the members of
+    another group, of another solution interest, at the same account: people in both)."""
     tenant = uuid.uuid4()
     await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'prop')", tenant)
     await conn.execute("SELECT seed_tenant($1)", tenant)
@@ -69,38 +72,46 @@ async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
                            "source_type_id = $4 WHERE id = $1", type_id, cap, weight, source)
     role_rows = await conn.fetch("SELECT id FROM roles ORDER BY position LIMIT 3")
     roles = [r["id"] for r in role_rows]
-    template = await conn.fetchval(
-        "INSERT INTO role_templates (tenant_id, name, status) VALUES ($1, 't', 'LIVE') "
-        "RETURNING id", tenant)
-    for position, (role, weighting) in enumerate(zip(roles, weightings, strict=False)):
-        await conn.execute(
-            "INSERT INTO role_template_entries (tenant_id, role_template_id, position, role_id, "
-            "weighting) VALUES ($1, $2, $3, $4, $5)", tenant, template, position, role,
-            weighting)
-    interest = await conn.fetchval(
-        "INSERT INTO solution_interests (tenant_id, name, role_template_id) "
-        "VALUES ($1, 's', $2) RETURNING id", tenant, template)
     account = await conn.fetchval(
         "INSERT INTO accounts (tenant_id, external_id, name) VALUES ($1, 'a', 'A') RETURNING id",
         tenant)
     people = [await conn.fetchval(
         "INSERT INTO people (tenant_id, external_id, account_id) VALUES ($1, $2, $3) "
         "RETURNING id", tenant, f"lead{i}", account) for i in range(6)]
-    group = await conn.fetchval(
-        "INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, "
-        "role_template_id, name) VALUES ($1, $2, $3, $4, 'g') RETURNING id",
-        tenant, account, interest, template)
-    active = {}
-    for person_index, role_index, removed in members:
-        if role_index >= len(weightings):
-            continue
-        await conn.execute(
-            "INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id, role_id, "
-            "source, is_removed) VALUES ($1, $2, $3, $4, 'SYSTEM', $5) ON CONFLICT DO NOTHING",
-            tenant, group, people[person_index], roles[role_index], removed)
-    for row in await conn.fetch("SELECT person_id, role_id FROM buying_group_members "
-                                "WHERE NOT is_removed"):
-        active[row["person_id"]] = row["role_id"]
+    plans = [(weightings, members)]
+    if second_group is not None:
+        plans.append((list(reversed(weightings)), second_group))
+    groups = []
+    for n, (group_weightings, group_members) in enumerate(plans):
+        template = await conn.fetchval(
+            "INSERT INTO role_templates (tenant_id, name, status) VALUES ($1, $2, 'LIVE') "
+            "RETURNING id", tenant, f"t{n}")
+        for position, (role, weighting) in enumerate(zip(roles, group_weightings,
+                                                         strict=False)):
+            await conn.execute(
+                "INSERT INTO role_template_entries (tenant_id, role_template_id, position, "
+                "role_id, weighting) VALUES ($1, $2, $3, $4, $5)", tenant, template, position,
+                role, weighting)
+        interest = await conn.fetchval(
+            "INSERT INTO solution_interests (tenant_id, name, role_template_id) "
+            "VALUES ($1, $2, $3) RETURNING id", tenant, f"s{n}", template)
+        group = await conn.fetchval(
+            "INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, "
+            "role_template_id, name) VALUES ($1, $2, $3, $4, 'g') RETURNING id",
+            tenant, account, interest, template)
+        for person_index, role_index, removed in group_members:
+            if role_index >= len(group_weightings):
+                continue
+            await conn.execute(
+                "INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id, "
+                "role_id, source, is_removed) VALUES ($1, $2, $3, $4, 'SYSTEM', $5) "
+                "ON CONFLICT DO NOTHING",
+                tenant, group, people[person_index], roles[role_index], removed)
+        active = {r["person_id"]: r["role_id"] for r in await conn.fetch(
+            "SELECT person_id, role_id FROM buying_group_members "
+            "WHERE buying_group_id = $1 AND NOT is_removed", group)}
+        entries = [Entry(r, w) for r, w in zip(roles, group_weightings, strict=False)]
+        groups.append((group, active, entries))
     activity = []
     for person_index, type_index, days_ago, count in counts:
         day = TODAY - timedelta(days=days_ago)
@@ -111,11 +122,12 @@ async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
             tenant, f"lead{person_index}", 11 + type_index, day, count)
         activity.append(ActivityCount(people[person_index], type_ids[type_index], day, count))
     inputs = await engagement_store.scoring_inputs(conn, tenant, today=TODAY)
-    changes = await engagement_store.refresh_engagement(conn, tenant, inputs, [group])
-    entries = [Entry(r, w) for r, w in zip(roles, weightings, strict=False)]
+    changes = {c.buying_group_id: c.current for c in await engagement_store.refresh_engagement(
+        conn, tenant, inputs, [g for g, _, _ in groups])}
     start, end = inputs.window
-    reference = engagement(entries, active, activity, inputs.types, start, end)
-    return changes[0].current, reference.value
+    return [(changes[group], engagement(entries, active, activity, inputs.types, start,
+                                        end).value)
+            for group, active, entries in groups]
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[
@@ -130,25 +142,27 @@ async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
     types=st.lists(st.tuples(st.integers(0, 25), st.integers(0, 100)), min_size=3,
                    max_size=3),
     window_days=st.sampled_from([1, 7, 30, 31]),
+    second_group=st.one_of(st.none(), st.lists(
+        st.tuples(st.integers(0, 5), st.integers(0, 2), st.booleans()), max_size=8)),
 )
 def test_sql_scores_equal_the_reference_implementation(
     scenario: Scenario, weightings: list[str], members: list[tuple[int, int, bool]],
     counts: list[tuple[int, int, int, int]], mode: str, types: list[tuple[int, int]],
-    window_days: int,
+    window_days: int, second_group: list[tuple[int, int, bool]] | None,
 ) -> None:
-    async def example() -> tuple[Decimal, Fraction]:
+    async def example() -> list[tuple[Decimal, Fraction]]:
         transaction = scenario.conn.transaction()
         await transaction.start()
         try:
             return await score_both(scenario.conn, weightings, members, counts, mode, types,
-                                    window_days)
+                                    window_days, second_group)
         finally:
             await transaction.rollback()
 
-    sql, reference = scenario.run(example())
-    exact = (Decimal(reference.numerator) / Decimal(reference.denominator)).quantize(
-        Decimal("1e-12"), rounding=ROUND_HALF_UP)
-    assert sql == exact, (sql, reference)
+    for sql, reference in scenario.run(example()):
+        exact = (Decimal(reference.numerator) / Decimal(reference.denominator)).quantize(
+            Decimal("1e-12"), rounding=ROUND_HALF_UP)
+        assert sql == exact, (sql, reference)
 
 
 def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
@@ -156,7 +170,7 @@ def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
         transaction = scenario.conn.transaction()
         await transaction.start()
         try:
-            sql, reference = await score_both(
+            [(sql, reference)] = await score_both(
                 scenario.conn, ["VITAL"], [(0, 0, False)],
                 [(0, 0, 29, 1),    # day 29 before today: inside a 30-day window
                  (0, 0, 30, 100),  # day 30 before: outside
