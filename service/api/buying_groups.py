@@ -35,7 +35,7 @@ from service.api.pagination import (
 from service.api.people import Person
 from service.api.permissions import RequireWrite
 from service.api.role_templates import RoleTemplate, Weighting
-from service.api.roles import Role
+from service.api.roles import Role, role_by_id
 from service.api.solution_interests import SolutionInterest
 from service.domain.completeness import missing_roles
 from service.domain.membership import MAX_STATUS, may_change
@@ -82,9 +82,7 @@ class BuyingGroupMember:
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role:
-        role = await info.context.loaders.role.load(self.row.role_id)
-        assert role is not None
-        return Role.from_row(role)
+        return await role_by_id(info, self.row.role_id)
 
     @strawberry.field
     async def buying_group(self, info: strawberry.Info) -> BuyingGroup:
@@ -106,9 +104,7 @@ class BuyingGroupRole:
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role:
-        role = await info.context.loaders.role.load(self.role_id)
-        assert role is not None
-        return Role.from_row(role)
+        return await role_by_id(info, self.role_id)
 
 
 @strawberry.type
@@ -160,20 +156,16 @@ class StageChangeType:
     @strawberry.field(name="from")
     async def from_(self, info: strawberry.Info
                     ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
-        from service.api.stages import Stage
+        from service.api.stages import stage_by_id
 
-        if self.from_stage_id is None:
-            return None
-        row = await info.context.loaders.stage.load(self.from_stage_id)
-        return Stage.from_row(row) if row else None
+        return await stage_by_id(info, self.from_stage_id)
 
     @strawberry.field
     async def to(self, info: strawberry.Info
                  ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
-        from service.api.stages import Stage
+        from service.api.stages import stage_by_id
 
-        row = await info.context.loaders.stage.load(self.to_stage_id)
-        return Stage.from_row(row) if row else None
+        return await stage_by_id(info, self.to_stage_id)
 
 
 @strawberry.type(description="The people who decide one purchase at one account.")
@@ -269,12 +261,9 @@ class BuyingGroup(relay.Node):
     @strawberry.field(description="The current stage (null without a stage model).")
     async def stage(self, info: strawberry.Info
                     ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
-        from service.api.stages import Stage
+        from service.api.stages import stage_by_id
 
-        if self.row.stage_id is None:
-            return None
-        row = await info.context.loaders.stage.load(self.row.stage_id)
-        return Stage.from_row(row) if row else None
+        return await stage_by_id(info, self.row.stage_id)
 
     @strawberry.field(description="Every stage change, oldest first.")
     async def stage_history(self, info: strawberry.Info) -> list[StageChangeType]:

@@ -21,7 +21,7 @@ from service.api.pagination import (
     encode_cursor,
 )
 from service.api.permissions import RequireAdmin, RequireWrite
-from service.api.roles import Role
+from service.api.roles import Role, role_by_id
 from service.api.scoring import ActivityType
 from service.domain.engagement import Engagement, engagement
 from service.domain.templates import weight_percent
@@ -77,9 +77,7 @@ class EngagementRole:
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role:
-        row = await info.context.loaders.role.load(self.role_id)
-        assert row is not None
-        return Role.from_row(row)
+        return await role_by_id(info, self.role_id)
 
 
 async def explain(info: strawberry.Info, group: group_store.BuyingGroup) -> Engagement:

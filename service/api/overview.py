@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from service.api.nodes import decode_id
-from service.api.roles import Role
+from service.api.roles import Role, role_by_id
 from service.api.solution_interests import SolutionInterest
 from service.store import overview as overview_store
 
@@ -40,12 +40,9 @@ class StageCount:
     @strawberry.field(description="Null counts groups without a stage (no stage model).")
     async def stage(self, info: strawberry.Info
                     ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
-        from service.api.stages import Stage
+        from service.api.stages import stage_by_id
 
-        if self.stage_id is None:
-            return None
-        row = await info.context.loaders.stage.load(self.stage_id)
-        return Stage.from_row(row) if row else None
+        return await stage_by_id(info, self.stage_id)
 
 
 @strawberry.type(description="Groups whose score lies in [from, to); the last band is "
@@ -65,9 +62,7 @@ class RoleCoverage:
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role:
-        row = await info.context.loaders.role.load(self.role_id)
-        assert row is not None
-        return Role.from_row(row)
+        return await role_by_id(info, self.role_id)
 
 
 @strawberry.type

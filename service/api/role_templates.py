@@ -16,7 +16,7 @@ from service.api.errors import ErrorCode, UserError, from_problems, user_error
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
-from service.api.roles import Role, name_problems
+from service.api.roles import Role, name_problems, role_by_id
 from service.db import Connection as Db
 from service.domain.templates import (
     WEIGHTINGS,
@@ -64,9 +64,7 @@ class RoleTemplateRole:
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role:
-        row = await info.context.loaders.role.load(self.role_id)
-        assert row is not None  # a role in use cannot be deleted
-        return Role.from_row(row)
+        return await role_by_id(info, self.role_id)
 
 
 def template_roles(entries: tuple[Entry, ...]) -> list[RoleTemplateRole]:

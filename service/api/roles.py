@@ -41,6 +41,13 @@ class Role(relay.Node):
         return convert_all(await load_nodes(info.context.loaders.role, node_ids), cls.from_row)
 
 
+async def role_by_id(info: strawberry.Info, role_id: UUID) -> Role:
+    """A role known to exist (roles in use cannot be deleted)."""
+    row = await info.context.loaders.role.load(role_id)
+    assert row is not None
+    return Role.from_row(row)
+
+
 async def roles(info: strawberry.Info, first: int = 20, after: str | None = None
                 ) -> Connection[Role]:
     context = info.context

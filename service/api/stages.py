@@ -6,6 +6,7 @@ import enum
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry import UNSET, relay
@@ -67,6 +68,13 @@ class Stage(relay.Node):
         assert model is not None
         by_key = model.by_key()
         return [Stage.from_row(by_key[k]) for k in self.row.transitions_to if k in by_key]
+
+
+async def stage_by_id(info: strawberry.Info, stage_id: UUID | None) -> Stage | None:
+    if stage_id is None:
+        return None
+    row = await info.context.loaders.stage.load(stage_id)
+    return Stage.from_row(row) if row else None
 
 
 @strawberry.type(description="The stages a buying group moves through, and the allowed moves.")
