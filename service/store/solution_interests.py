@@ -113,6 +113,7 @@ async def delete_interest(conn: Connection, interest_id: UUID) -> bool:
         async with conn.transaction():
             result = await conn.execute("DELETE FROM solution_interests WHERE id = $1",
                                         interest_id)
-    except asyncpg.ForeignKeyViolationError as exc:
+    # PostgreSQL 18 reports a RESTRICT rule as its own error; older versions as a foreign key one.
+    except (asyncpg.ForeignKeyViolationError, asyncpg.RestrictViolationError) as exc:
         raise InUse from exc
     return bool(result == "DELETE 1")

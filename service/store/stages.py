@@ -166,7 +166,8 @@ async def delete_model(conn: Connection, model_id: UUID) -> None:
     try:
         async with conn.transaction():
             await conn.execute("DELETE FROM stage_models WHERE id = $1", model_id)
-    except asyncpg.ForeignKeyViolationError as exc:
+    # PostgreSQL 18 reports a RESTRICT rule as its own error; older versions as a foreign key one.
+    except (asyncpg.ForeignKeyViolationError, asyncpg.RestrictViolationError) as exc:
         raise InUse from exc
 
 
