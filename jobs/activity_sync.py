@@ -21,6 +21,7 @@ from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
 from jobs.runner import JobFailed, JobRun, handler
 from service.config import Settings
 from service.db import Database
+from service.events import Event, publish
 from service.queue import enqueue
 from service.store import activities as activity_store
 from service.store import engagement as engagement_store
@@ -203,13 +204,27 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
     return [r["buying_group_id"] for r in rows]
 
 
-async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None) -> int:
-    """Rescore the groups, then let stage entry rules move them (one set-based pass)."""
+async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
+                  redis: Any = None) -> int:
+    """Rescore the groups, then let stage entry rules move them (one set-based pass); publish
+    what changed once it has committed."""
     async with db.tenant(tenant_id) as conn:
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
         changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
-        await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
+        moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
+    events = [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
+                       previous_value=float(c.previous), new_value=float(c.current))
+              for c in changes if c.previous != c.current]
+    events += [Event.of("STAGE_CHANGED", tenant_id, group, previous_value=stage_id(old),
+                        new_value=stage_id(new)) for group, old, new in moves]
+    await publish(redis, events)
     return len(changes)
+
+
+def stage_id(stage: UUID) -> str:
+    from strawberry.relay import GlobalID
+
+    return str(GlobalID("Stage", str(stage)))
 
 
 @handler("SYNC_ACTIVITIES")
@@ -228,7 +243,7 @@ async def sync_activities(run: JobRun) -> None:
     async with run.db.tenant(tenant_id) as conn:
         await activity_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
     changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
-    updated = await rescore(run.db, tenant_id, changed) if changed else 0
+    updated = await rescore(run.db, tenant_id, changed, run.redis) if changed else 0
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
     log.info("tenant %s: %d activities received, %d new, %d groups rescored", tenant_id,
              outcome.received, outcome.ingested, updated)
@@ -240,7 +255,7 @@ async def refresh_scores(run: JobRun) -> None:
     ids = run.job.payload.get("buying_group_ids")
     group_ids = [UUID(i) for i in ids] if ids else None
     await run.progress(total=len(group_ids) if group_ids else 0, processed=0)
-    updated = await rescore(run.db, tenant_id, group_ids)
+    updated = await rescore(run.db, tenant_id, group_ids, run.redis)
     await run.progress(total=updated, processed=updated, updated=updated)
 
 

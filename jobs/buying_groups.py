@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 
 from jobs.runner import JobFailed, JobRun, handler
 from service.db import Database
+from service.events import Event, publish
 from service.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
@@ -74,6 +75,10 @@ async def create_buying_groups(run: JobRun) -> None:
                 "WHERE tenant_id = $1 AND created_by_job_id = $2",
                 tenant_id, run.job.id,
             )
+        await publish(run.redis, [
+            Event.of("CREATED", tenant_id, group_id, solution_interest_id=interest.id,
+                     new_value=str(entry_stage.id) if entry_stage else None)
+            for group_id in chunk.changed])
         if chunk.processed == 0:
             break
         processed += chunk.processed

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 from service.config import Settings
 from service.db import Database
+from service.events import publish_job
 from service.store import jobs as job_store
 from service.store.jobs import Job, JobStatus
 
@@ -33,6 +35,7 @@ class JobRun:
     job: Job
     lease_seconds: int
     settings: Settings = field(default_factory=Settings)
+    redis: Any = None  # for change events; None in tests that run a handler bare
 
     def __post_init__(self) -> None:
         # Fencing: if the lease lapses and another attempt claims the job, this one stops.
@@ -60,6 +63,7 @@ class JobRun:
         if job is None:
             raise JobCancelled(str(self.job.id))
         self.job = job
+        await publish_job(self.redis, job.tenant_id, job.id)
 
 
 Handler = Callable[[JobRun], Awaitable[None]]
@@ -75,14 +79,16 @@ def handler(kind: str) -> Callable[[Handler], Handler]:
 
 
 async def run_job(
-    db: Database, job_id: UUID, lease_seconds: int, settings: Settings | None = None
+    db: Database, job_id: UUID, lease_seconds: int, settings: Settings | None = None,
+    redis: Any = None,
 ) -> JobStatus | None:
     """Run the job if it can be claimed; returns its final status, or None if not claimed."""
     async with db.system() as conn:
         job = await job_store.claim_job(conn, job_id, lease_seconds)
     if job is None:
         return None  # finished, cancelled, or running elsewhere under a live lease
-    run = JobRun(db, job, lease_seconds, settings or Settings())
+    run = JobRun(db, job, lease_seconds, settings or Settings(), redis)
+    await publish_job(redis, job.tenant_id, job.id)
     fn = HANDLERS.get(job.kind)
     status, error = JobStatus.SUCCEEDED, None
     try:
@@ -98,5 +104,6 @@ async def run_job(
         status, error = JobStatus.FAILED, "internal error; see the worker log"
     async with db.system() as conn:
         await job_store.finish_job(conn, job.id, status, error, attempt=run.attempt)
+    await publish_job(redis, job.tenant_id, job.id)
     log.info("job %s (%s) %s", job.id, job.kind, status)
     return status

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
     settings: Settings = ctx["settings"]
-    status = await runner.run_job(ctx["db"], UUID(job_id), settings.job_lease_seconds, settings)
+    status = await runner.run_job(ctx["db"], UUID(job_id), settings.job_lease_seconds, settings,
+                                  ctx["redis"])
     return str(status) if status else None
 
 

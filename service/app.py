@@ -30,6 +30,7 @@ from service.api.schema import build_schema
 from service.auth import Principal, bearer_token
 from service.config import Settings, get_settings
 from service.db import Database, ReadSession, create_pool
+from service.events import Broker
 from service.metrics import HTTP_REQUESTS, JOBS, REGISTRY
 from service.store import api_keys as key_store
 from service.store import jobs as job_store
@@ -288,9 +289,13 @@ def create_app(
             database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
         redis = await create_redis_pool(RedisSettings.from_dsn(redis_url))
+        broker = Broker(redis)
+        await broker.start()
         try:
-            yield {"services": Services(settings=settings, db=Database(pool), redis=redis)}
+            yield {"services": Services(settings=settings, db=Database(pool), redis=redis,
+                                        broker=broker)}
         finally:
+            await broker.stop()
             await redis.aclose()
             await pool.close()
 

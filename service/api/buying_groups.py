@@ -41,6 +41,7 @@ from service.domain.completeness import missing_roles
 from service.domain.membership import MAX_STATUS, may_change
 from service.domain.stages import allows as allows_move
 from service.domain.templates import role_weights, round_half_up, weight_percent
+from service.events import Event, publish
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
@@ -284,6 +285,20 @@ class BuyingGroup(relay.Node):
         counts = Counter(m.role_id for m in await self._members(info) if not m.is_removed)
         roles = await info.context.loaders.role.load_many(missing_roles(template.entries, counts))
         return [Role.from_row(r) for r in roles if r is not None]
+
+
+def completeness_events(before: group_store.BuyingGroup, after: group_store.BuyingGroup
+                        ) -> list[Event]:
+    if before.completeness == after.completeness:
+        return []
+    return [Event.of("COMPLETENESS_CHANGED", after.tenant_id, after.id,
+                     solution_interest_id=after.solution_interest_id,
+                     previous_value=float(before.completeness),
+                     new_value=float(after.completeness))]
+
+
+def stage_global_id(stage_id: UUID | None) -> str | None:
+    return str(relay.GlobalID("Stage", str(stage_id))) if stage_id else None
 
 
 # --- browse ----------------------------------------------------------------------------------
@@ -644,6 +659,13 @@ class BuyingGroupMutations:
                 conn, group, person_id, role_id, principal.member_source)
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
+        await publish(info.context.services.redis, [
+            Event.of("MEMBER_ASSIGNED", group.tenant_id, group.id,
+                     solution_interest_id=group.solution_interest_id, person_id=person_id,
+                     role_id=role_id,
+                     previous_value=str(current.role_id) if current and not current.is_removed
+                     else None, new_value=str(role_id)),
+            *completeness_events(group, fresh)])
         info.context.loaders.reset()
         return MembershipPayload(buying_group=BuyingGroup.from_row(fresh),
                                  member=BuyingGroupMember.from_row(member), user_errors=[])
@@ -675,6 +697,12 @@ class BuyingGroupMutations:
                                                      principal.member_source)
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
+        await publish(info.context.services.redis, [
+            Event.of("MEMBER_REMOVED", group.tenant_id, group.id,
+                     solution_interest_id=group.solution_interest_id,
+                     person_id=current.person_id, role_id=current.role_id,
+                     previous_value=str(current.role_id)),
+            *completeness_events(group, fresh)])
         info.context.loaders.reset()
         return MembershipPayload(buying_group=BuyingGroup.from_row(fresh),
                                  member=BuyingGroupMember.from_row(member), user_errors=[])
@@ -690,10 +718,16 @@ class BuyingGroupMutations:
                 ["input", "status"], ErrorCode.TOO_LONG,
                 f"a status is at most {MAX_STATUS} characters")])
         async with info.context.db.tenant(info.context.tenant_principal.tenant_id) as conn:
-            row = await group_store.set_status(conn, group_id, status)
-        if row is None:
+            before = await group_store.lock_group(conn, group_id)
+            row = await group_store.set_status(conn, group_id, status) if before else None
+        if row is None or before is None:
             return BuyingGroupPayload(buying_group=None, user_errors=[user_error(
                 ["input", "buyingGroupId"], ErrorCode.NOT_FOUND, "no such buying group")])
+        if before.status != row.status:
+            await publish(info.context.services.redis, [Event.of(
+                "STATUS_CHANGED", row.tenant_id, row.id,
+                solution_interest_id=row.solution_interest_id, previous_value=before.status,
+                new_value=row.status)])
         return BuyingGroupPayload(buying_group=BuyingGroup.from_row(row), user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -740,6 +774,10 @@ class BuyingGroupMutations:
                 "INTEGRATION" if principal.is_integration else "USER", principal.api_key_id)
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
+        await publish(info.context.services.redis, [Event.of(
+            "STAGE_CHANGED", group.tenant_id, group.id,
+            solution_interest_id=group.solution_interest_id,
+            previous_value=stage_global_id(group.stage_id), new_value=stage_global_id(target.id))])
         info.context.loaders.reset()
         return BuyingGroupPayload(buying_group=BuyingGroup.from_row(fresh), user_errors=[])
 
@@ -749,7 +787,12 @@ class BuyingGroupMutations:
     ) -> DeleteBuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
         async with info.context.db.tenant(info.context.tenant_principal.tenant_id) as conn:
-            deleted = await group_store.delete_group(conn, group_id)
+            group = await group_store.lock_group(conn, group_id)
+            deleted = await group_store.delete_group(conn, group_id) if group else False
+        if group is not None and deleted:
+            await publish(info.context.services.redis, [Event.of(
+                "DELETED", group.tenant_id, group.id,
+                solution_interest_id=group.solution_interest_id, previous_value=group.name)])
         if not deleted:
             return DeleteBuyingGroupPayload(deleted_buying_group_id=None, user_errors=[
                 user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such buying group")])

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 from service.auth import Principal, Scope
 from service.config import Settings
 from service.db import Connection, Database, ReadSession
+from service.events import Broker
 
 if TYPE_CHECKING:
     from service.api.loaders import Loaders
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     db: Database
     redis: ArqRedis
+    broker: Broker | None = None
 
 
 @dataclass

@@ -50,6 +50,7 @@ from service.api.solution_interests import (
     solution_interests,
 )
 from service.api.stages import Stage, StageModel, StageMutations, stage_models
+from service.api.subscriptions import Subscription
 from service.api.viewer import Tenant, Viewer, resolve_viewer
 from service.config import Settings, get_settings
 from service.metrics import OperationMetrics, StatementCount
@@ -199,6 +200,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=NODE_TYPES,
         extensions=extensions,
     )

@@ -1,0 +1,144 @@
+"""Change events: published over Redis pub/sub after the change commits, by whichever API
+process or worker made it, and delivered by every API process to its own subscribers.
+
+Each subscriber has a bounded queue; one that falls behind is dropped (its subscription ends
+with a clear error) instead of slowing the others."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+EVENTS = "bg:events"
+JOBS = "bg:jobs"
+QUEUE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    tenant_id: str
+    buying_group_id: str
+    solution_interest_id: str | None = None
+    person_id: str | None = None
+    role_id: str | None = None
+    previous_value: Any = None
+    new_value: Any = None
+    occurred_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    @classmethod
+    def of(cls, kind: str, tenant_id: UUID, buying_group_id: UUID, **values: Any) -> Event:
+        plain = {k: str(v) if isinstance(v, UUID) else v for k, v in values.items()}
+        return cls(kind, str(tenant_id), str(buying_group_id), **plain)
+
+
+async def publish(redis: Redis | None, events: Iterable[Event]) -> None:
+    """Send events; call after the transaction that made the change has committed."""
+    if redis is None:
+        return
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                pipe.publish(f"{EVENTS}:{event.tenant_id}", orjson.dumps(asdict(event)))
+            await pipe.execute()
+    except Exception:  # the change is committed; a lost event must not fail it
+        log.warning("could not publish change events", exc_info=True)
+
+
+async def publish_job(redis: Redis | None, tenant_id: UUID, job_id: UUID) -> None:
+    if redis is None:
+        return
+    try:
+        await redis.publish(f"{JOBS}:{tenant_id}", orjson.dumps({"jobId": str(job_id)}))
+    except Exception:
+        log.warning("could not publish job progress", exc_info=True)
+
+
+class SlowSubscriber(Exception):
+    """The subscriber's queue overflowed: it reads slower than events arrive."""
+
+
+@dataclass(eq=False)  # compared and hashed by identity: subscribers live in sets
+class Subscription:
+    channel: str
+    queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE))
+    overflowed: bool = False
+
+    async def next(self) -> dict[str, Any]:
+        if self.overflowed:
+            raise SlowSubscriber
+        item = await self.queue.get()
+        if self.overflowed and self.queue.empty():
+            raise SlowSubscriber
+        return item
+
+
+class Broker:
+    """One pub/sub connection per API process, fanning messages out to local subscribers."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._subscribers: dict[str, set[Subscription]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+        await asyncio.wait_for(self._ready.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                await pubsub.psubscribe(f"{EVENTS}:*", f"{JOBS}:*")
+                self._ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") == "pmessage":
+                        self._dispatch(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("event subscription lost; reconnecting", exc_info=True)
+                await asyncio.sleep(1)
+
+    def _dispatch(self, channel: bytes | str, data: bytes | str) -> None:
+        name = channel.decode() if isinstance(channel, bytes) else channel
+        payload = orjson.loads(data)
+        for subscription in list(self._subscribers.get(name, ())):
+            try:
+                subscription.queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                subscription.overflowed = True
+                self._subscribers[name].discard(subscription)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, channel: str, tenant_id: UUID) -> AsyncIterator[Subscription]:
+        name = f"{channel}:{tenant_id}"
+        subscription = Subscription(name)
+        self._subscribers.setdefault(name, set()).add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscribers.get(name, set()).discard(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())

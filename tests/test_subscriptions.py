@@ -1,0 +1,138 @@
+"""Subscriptions with two real API processes and the worker: a change made through one process
+(or by a job) reaches a subscriber of the other; tenants never see each other's events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from service.config import Settings
+from tests.conftest import TenantKeys, free_port, run_jobs
+from tests.test_buying_groups import CREATE_GROUPS, REMOVE, setup_catalogue
+
+EVENTS = """subscription($filter: BuyingGroupEventFilter) { buyingGroupEvents(filter: $filter) {
+  kind buyingGroupId previousValue newValue occurredAt
+  buyingGroup { name memberCount } person { externalId } role { name } } }"""
+
+
+@pytest.fixture(scope="module")
+def api_processes(settings: Settings) -> Iterator[list[str]]:
+    """Two API processes on the test database and Redis."""
+    env = {**os.environ, "DATABASE_URL": str(settings.database_url),
+           "REDIS_URL": str(settings.redis_url), "QUEUE_NAME": settings.queue_name,
+           "LOG_LEVEL": "WARNING"}
+    ports = [free_port(), free_port()]
+    processes = [subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",
+                                   str(p)], env=env) for p in ports]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    try:
+        for url in urls:
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+            else:
+                raise RuntimeError(f"{url} did not start")
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+class Subscriber:
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def next_event(self) -> dict[str, Any]:
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            if message["type"] == "next":
+                assert "errors" not in message["payload"], message
+                event: dict[str, Any] = message["payload"]["data"]["buyingGroupEvents"]
+                return event
+            if message["type"] in ("error", "complete"):
+                raise AssertionError(message)
+
+    async def nothing_for(self, seconds: float) -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(self.ws.recv(), seconds)
+
+
+async def subscribe(url: str, key: str, variables: dict[str, Any] | None = None
+                    ) -> AsyncIterator[Subscriber]:
+    ws_url = url.replace("http://", "ws://") + "/graphql"
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {key}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+            "query": EVENTS, "variables": variables or {}}}))
+        await asyncio.sleep(0.3)  # the subscription is registered with the broker
+        yield Subscriber(ws)
+
+
+def post(url: str, key: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables},
+                          headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def test_changes_reach_subscribers_of_other_processes_and_only_their_tenant(
+    api_processes: list[str], settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys,
+    gql: Any,
+) -> None:
+    a, b = api_processes
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    async for theirs in subscribe(b, other_tenant.read):
+        async for created_feed in subscribe(b, tenant.read, {"filter": {"kinds": ["CREATED"]}}):
+            async for feed in subscribe(b, tenant.read):
+                # A job in the worker creates the group …
+                job = await asyncio.to_thread(post, a, tenant.write, CREATE_GROUPS,
+                                              {"si": cat["si"], "list": cat["list"]})
+                assert job["createBuyingGroups"]["job"]
+                await run_jobs(settings)
+                created = await created_feed.next_event()
+                assert created["kind"] == "CREATED"
+                assert created["buyingGroup"]["name"] == "Cloud for Account 0"
+                assert (await feed.next_event())["kind"] == "CREATED"
+                # … a user changes it through process A; B's subscriber sees it.
+                await asyncio.to_thread(post, a, tenant.write, REMOVE, {
+                    "group": created["buyingGroupId"], "person": cat["people"]["A0-vp"]})
+                removed = await feed.next_event()
+                assert removed["kind"] == "MEMBER_REMOVED"
+                assert removed["person"] == {"externalId": "A0-vp"}
+                assert removed["role"] == {"name": "Influencer"}
+                assert removed["buyingGroup"]["memberCount"] == 2  # read fresh
+                completeness = await feed.next_event()
+                assert completeness["kind"] == "COMPLETENESS_CHANGED"
+                assert (completeness["previousValue"], completeness["newValue"]) == (62.5, 37.5)
+                # The filtered subscriber saw only the creation; the other tenant, nothing.
+                await created_feed.nothing_for(0.5)
+            await theirs.nothing_for(0.5)
+
+
+async def test_a_connection_without_a_valid_key_is_refused(api_processes: list[str]) -> None:
+    ws_url = api_processes[0].replace("http://", "ws://") + "/graphql"
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": "Bearer bgk_wrong"}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
