@@ -101,6 +101,14 @@ async def maintain_buying_groups(run: JobRun) -> None:
                 conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
                 after=after, limit=CHUNK,
             )
+        await publish(run.redis, [
+            *(Event.of(f"MEMBER_{change}", tenant_id, group, solution_interest_id=interest_id,
+                       person_id=person, role_id=role)
+              for group, person, role, change in chunk.member_changes),
+            *(Event.of("COMPLETENESS_CHANGED", tenant_id, c.buying_group_id,
+                       solution_interest_id=interest_id, previous_value=float(c.previous),
+                       new_value=float(c.current))
+              for c in chunk.score_changes)])
         if chunk.processed == 0:
             break
         processed += chunk.processed

@@ -136,3 +136,60 @@ async def test_a_connection_without_a_valid_key_is_refused(api_processes: list[s
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+async def test_a_slow_subscriber_is_dropped_without_holding_up_the_others(
+    redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from service import events
+
+    monkeypatch.setattr(events, "QUEUE_SIZE", 5)
+    broker = events.Broker(redis)
+    await broker.start()
+    tenant = uuid.uuid4()
+    try:
+        async with broker.subscribe(events.EVENTS, tenant) as slow, \
+                broker.subscribe(events.EVENTS, tenant) as keeping_up:
+            received = []
+            for i in range(8):
+                await events.publish(redis, [events.Event.of(
+                    "STATUS_CHANGED", tenant, uuid.uuid4(), new_value=str(i))])
+                received.append(await asyncio.wait_for(keeping_up.next(), 5))
+            assert [e["new_value"] for e in received] == [str(i) for i in range(8)]
+            with pytest.raises(events.SlowSubscriber):
+                for _ in range(8):
+                    await asyncio.wait_for(slow.next(), 5)
+            assert broker.subscriber_count == 1  # the slow one is gone
+    finally:
+        await broker.stop()
+
+
+async def test_job_progress_follows_a_job_to_its_end(
+    api_processes: list[str], settings: Settings, tenant: TenantKeys, gql: Any,
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=3)
+    job = await asyncio.to_thread(post, api_processes[0], tenant.write, CREATE_GROUPS,
+                                  {"si": cat["si"], "list": cat["list"]})
+    job_id = job["createBuyingGroups"]["job"]["id"]
+    ws_url = api_processes[1].replace("http://", "ws://") + "/graphql"
+    async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {tenant.read}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "p", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID!) { jobProgress(jobId: $id) { status "
+                     "progress { processed total } buyingGroupsCreated } }",
+            "variables": {"id": job_id}}}))
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert first["payload"]["data"]["jobProgress"]["status"] == "QUEUED"
+        await run_jobs(settings)
+        seen = []
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            if message["type"] == "complete":
+                break
+            seen.append(message["payload"]["data"]["jobProgress"])
+    assert seen[-1] == {"status": "SUCCEEDED", "progress": {"processed": 3, "total": 3},
+                        "buyingGroupsCreated": 3}

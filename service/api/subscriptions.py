@@ -4,6 +4,7 @@ lives as long as the connection."""
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import AsyncGenerator
 from datetime import datetime
@@ -101,6 +102,17 @@ async def _solution_interest_of(info: strawberry.Info, event: dict[str, Any]) ->
     return str(row.solution_interest_id) if row else None
 
 
+SLOW_CONSUMER_CLOSE_CODE = 4410
+
+
+async def drop_slow(info: strawberry.Info) -> None:
+    """Close the connection of a subscriber that fell behind, with a code it can act on."""
+    websocket = info.context.request
+    with contextlib.suppress(Exception):  # the peer may be gone already
+        await websocket.close(code=SLOW_CONSUMER_CLOSE_CODE,
+                              reason="slow consumer: events arrived faster than they were read")
+
+
 def _broker(info: strawberry.Info) -> Any:
     broker = info.context.services.broker
     if broker is None:
@@ -125,9 +137,8 @@ class Subscription:
                 try:
                     event = await subscription.next()
                 except SlowSubscriber:
-                    raise GraphQLError("Events arrived faster than this subscriber read them; "
-                                       "it was dropped. Subscribe again.",
-                                       extensions={"code": "SLOW_SUBSCRIBER"}) from None
+                    await drop_slow(info)
+                    raise
                 if event["tenant_id"] != str(tenant_id):
                     continue
                 if kinds is not None and event["kind"] not in kinds:
@@ -164,8 +175,8 @@ class Subscription:
                 try:
                     message = await subscription.next()
                 except SlowSubscriber:
-                    raise GraphQLError("dropped: too slow", extensions={
-                        "code": "SLOW_SUBSCRIBER"}) from None
+                    await drop_slow(info)
+                    raise
                 if message.get("jobId") != str(wanted):
                     continue
                 fresh = await current()

@@ -207,6 +207,9 @@ class ChunkResult:
     processed: int
     last_id: UUID | None
     changed: list[UUID]
+    # For change events: (group, person, role, "ASSIGNED" | "REMOVED") and completeness moves.
+    member_changes: tuple[tuple[UUID, UUID, UUID, str], ...] = ()
+    score_changes: tuple[ScoreChange, ...] = ()
 
 
 async def create_groups_chunk(
@@ -293,7 +296,7 @@ removed AS (
        AND NOT m.is_removed
        AND NOT EXISTS (SELECT 1 FROM desired d
                         WHERE d.group_id = m.buying_group_id AND d.person_id = m.person_id)
-    RETURNING m.buying_group_id
+    RETURNING m.buying_group_id, m.person_id, m.role_id, 'REMOVED' AS change
 ),
 upserted AS (
     INSERT INTO buying_group_members AS m (tenant_id, buying_group_id, person_id, role_id, source)
@@ -301,19 +304,22 @@ upserted AS (
         ON CONFLICT (tenant_id, buying_group_id, person_id) DO UPDATE
        SET role_id = EXCLUDED.role_id, is_removed = false, removed_at = NULL, assigned_at = now()
      WHERE m.source = 'SYSTEM' AND (m.is_removed OR m.role_id <> EXCLUDED.role_id)
-    RETURNING m.buying_group_id
-)
+    RETURNING m.buying_group_id, m.person_id, m.role_id, 'ASSIGNED' AS change
+),
+changes AS (SELECT * FROM removed UNION ALL SELECT * FROM upserted)
 SELECT (SELECT count(*) FROM chunk) AS processed,
        (SELECT id FROM chunk ORDER BY id DESC LIMIT 1) AS last_id,
-       (SELECT coalesce(array_agg(DISTINCT buying_group_id), '{{}}')
-          FROM (SELECT buying_group_id FROM removed
-                UNION ALL SELECT buying_group_id FROM upserted) t) AS changed
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(buying_group_id, person_id, role_id,
+                                                    change)), '[]')
+          FROM changes) AS changes
 """
     row = await conn.fetchrow(sql, *params.values)
     assert row is not None
-    changed = list(row["changed"])
-    await recompute_completeness(conn, tenant_id, changed, touched=True)
-    return ChunkResult(row["processed"], row["last_id"], changed)
+    member_changes = tuple((UUID(g), UUID(p), UUID(r), c) for g, p, r, c in row["changes"])
+    changed = sorted({g for g, _, _, _ in member_changes})
+    scores = await recompute_completeness(conn, tenant_id, changed, touched=True)
+    return ChunkResult(row["processed"], row["last_id"], changed, member_changes,
+                       tuple(s for s in scores if s.previous != s.current))
 
 
 async def count_audience(conn: Connection, tenant_id: UUID, audience_sql: str,
