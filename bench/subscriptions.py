@@ -1,0 +1,126 @@
+"""1,000 concurrent subscribers on one API process: latency from a change's commit (its event's
+publication) to delivery at every subscriber, p50 and p99 (goal p99 <= 1 s), and the API
+process's memory per idle subscription.
+
+    .venv/bin/python -m bench.subscriptions [--subscribers 1000] [--events 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+from arq import create_pool
+from arq.connections import RedisSettings
+from websockets.asyncio.client import connect
+
+from bench.common import fresh_database, servers
+from service import events
+from service.auth import Scope
+from service.store.api_keys import create_api_key
+from service.store.tenants import create_tenant
+
+QUERY = "subscription { buyingGroupEvents { kind newValue occurredAt } }"
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_api(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    api = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                           env=env)
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz")
+            return api
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("the API did not start")
+
+
+async def main(subscribers: int, count: int, gap: float) -> None:
+    services = servers()
+    port = 18_900 + os.getpid() % 90
+    async with fresh_database(services) as (url, db):
+        async with db.system() as conn:
+            tenant = await create_tenant(conn, "Subs")
+            _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": str(services.redis_url),
+               "LOG_LEVEL": "WARNING"}
+        api = await asyncio.to_thread(start_api, port, env)
+        try:
+            await asyncio.sleep(1)
+            idle_before = rss_mib(api.pid)
+            latencies: list[float] = []
+            ready = asyncio.Event()
+            connected = 0
+
+            async def subscriber() -> None:
+                nonlocal connected
+                async with connect(f"ws://127.0.0.1:{port}/graphql",
+                                   subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                                   open_timeout=60, max_queue=None) as ws:
+                    await ws.send(json.dumps({"type": "connection_init",
+                                              "payload": {"Authorization": f"Bearer {key}"}}))
+                    await ws.recv()
+                    await ws.send(json.dumps({"id": "1", "type": "subscribe",
+                                              "payload": {"query": QUERY}}))
+                    connected += 1
+                    if connected == subscribers:
+                        ready.set()
+                    received = 0
+                    while received < count:
+                        message = json.loads(await ws.recv())
+                        if message.get("type") != "next":
+                            continue
+                        event = message["payload"]["data"]["buyingGroupEvents"]
+                        sent = datetime.fromisoformat(event["occurredAt"])
+                        latencies.append((datetime.now(UTC) - sent).total_seconds())
+                        received += 1
+
+            tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
+            await asyncio.wait_for(ready.wait(), 120)
+            await asyncio.sleep(2)
+            idle_after = rss_mib(api.pid)
+            redis = await create_pool(RedisSettings.from_dsn(str(services.redis_url)))
+            for i in range(count):
+                await events.publish(redis, [events.Event.of(
+                    "STATUS_CHANGED", tenant.id, uuid.uuid4(), new_value=str(i))])
+                await asyncio.sleep(gap)
+            await asyncio.wait_for(asyncio.gather(*tasks), 120)
+            await redis.aclose()
+        finally:
+            api.terminate()
+            api.wait(timeout=10)
+    services.stop()
+    ordered = sorted(latencies)
+    p99 = ordered[int(0.99 * (len(ordered) - 1))]
+    print(f"{subscribers} subscribers x {count} events = {len(latencies)} deliveries: "
+          f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+          f"(goal p99 <= 1000 ms)")
+    print(f"API process memory: {idle_before:.0f} MiB before, {idle_after:.0f} MiB with "
+          f"{subscribers} idle subscriptions = "
+          f"{(idle_after - idle_before) * 1024 / subscribers:.0f} KiB each")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--gap", type=float, default=1.0, help="seconds between events")
+    args = parser.parse_args()
+    asyncio.run(main(args.subscribers, args.events, args.gap))
