@@ -193,3 +193,24 @@ async def test_job_progress_follows_a_job_to_its_end(
             seen.append(message["payload"]["data"]["jobProgress"])
     assert seen[-1] == {"status": "SUCCEEDED", "progress": {"processed": 3, "total": 3},
                         "buyingGroupsCreated": 3}
+
+
+async def test_filters_by_group_and_solution_interest(
+    api_processes: list[str], settings: Settings, tenant: TenantKeys, gql: Any,
+) -> None:
+    a, b = api_processes
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    await asyncio.to_thread(post, a, tenant.write, CREATE_GROUPS,
+                            {"si": cat["si"], "list": cat["list"]})
+    await run_jobs(settings)
+    groups = {g["name"]: g["id"] for g in (await gql.data(
+        "{ buyingGroups { nodes { id name } } }", key=tenant.read))["buyingGroups"]["nodes"]}
+    first, second = groups["Cloud for Account 0"], groups["Cloud for Account 1"]
+    async for by_group in subscribe(b, tenant.read, {"filter": {"buyingGroupIds": [second]}}):
+        async for by_interest in subscribe(b, tenant.read, {"filter": {
+                "solutionInterestIds": [cat["si"]], "kinds": ["MEMBER_REMOVED"]}}):
+            await asyncio.to_thread(post, a, tenant.write, REMOVE, {
+                "group": first, "person": cat["people"]["A0-ceo"]})
+            event = await by_interest.next_event()
+            assert event["kind"] == "MEMBER_REMOVED" and event["buyingGroupId"] == first
+            await by_group.nothing_for(0.5)  # a change to another group
