@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from service.db import Connection
@@ -39,6 +38,7 @@ class Overview:
 
 
 def _bands(column: str) -> str:
+    """An array of counts per band of `column`, the last band open above."""
     counts = [f"count(*) FILTER (WHERE {column} >= {low}"
               + (f" AND {column} < {high})" if i < len(BANDS) - 1 else ")")
               for i, (low, high) in enumerate(BANDS)]
@@ -47,6 +47,9 @@ def _bands(column: str) -> str:
 
 async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top: int = 5,
                    stagnant_limit: int = 20) -> Overview:
+    """One scan of the groups computes every figure (GROUPING SETS: the totals, each breakdown,
+    and each (template, filled roles) combination for role coverage); two short queries list
+    the most engaged and the stagnant groups."""
     params = SqlParams()
     tenant = params.add(tenant_id)
     where = [f"g.tenant_id = {tenant}"]
@@ -58,73 +61,62 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
         where.append(f"lower(a.industry) = ANY({params.add([i.lower() for i in f.industries])})")
     if f.regions:
         where.append(f"lower(a.region) = ANY({params.add([r.lower() for r in f.regions])})")
-    stagnant = (f"completeness >= {STAGNANT_COMPLETENESS} "
-                f"AND stage_since < now() - interval '{STAGNANT_DAYS} days'")
-    # The groups are read once into memory and scanned a few times: keep them off the disk.
-    await conn.execute("SET LOCAL work_mem = '64MB'")
     accounts = ("JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
                 if f.industries or f.regions else "")
-    row = await conn.fetchrow(
-        f"""
-WITH g AS MATERIALIZED (
-    -- Floats: the dashboard rounds anyway, and float arithmetic is several times faster.
-    SELECT g.id, g.solution_interest_id, g.stage_id, g.role_template_id,
-           g.completeness::float8 AS completeness, g.engagement::float8 AS engagement,
-           g.filled_role_ids,
-           coalesce(g.stage_entered_at, g.created_at) AS stage_since
-      FROM buying_groups g {accounts}
-     WHERE {' AND '.join(where)}
-),
-figures AS (  -- one pass for the totals, averages and bands
-    SELECT count(*) AS total, coalesce(avg(completeness), 0) AS average_completeness,
-           coalesce(avg(engagement), 0) AS average_engagement,
-           {_bands("completeness")} AS completeness_bands,
-           {_bands("engagement")} AS engagement_bands,
-           count(*) FILTER (WHERE {stagnant}) AS stagnant_count
-      FROM g
-),
-counts AS (  -- one pass for both breakdowns
-    SELECT solution_interest_id, stage_id, GROUPING(solution_interest_id) AS by_stage,
-           count(*) AS n
-      FROM g GROUP BY GROUPING SETS ((solution_interest_id), (stage_id))
-)
-SELECT f.*,
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(solution_interest_id, n)), '[]')
-          FROM counts WHERE by_stage = 0) AS by_solution_interest,
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(stage_id, n)), '[]')
-          FROM counts WHERE by_stage = 1) AS by_stage,
-       (SELECT coalesce(array_agg(id), '{{}}') FROM (
-            SELECT id FROM g ORDER BY engagement DESC, id LIMIT {params.add(top)}) x)
-           AS top_engaged,
-       (SELECT coalesce(array_agg(id), '{{}}') FROM (
-            SELECT id FROM g WHERE {stagnant} ORDER BY completeness DESC, id
-             LIMIT {params.add(stagnant_limit)}) x) AS stagnant,
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(role_id, groups, filled)), '[]') FROM (
-            SELECT e.role_id, count(*) AS groups,
-                   count(*) FILTER (WHERE e.role_id = ANY(g.filled_role_ids)) AS filled
-              FROM g
-              JOIN role_template_entries e
-                ON e.tenant_id = {tenant} AND e.role_template_id = g.role_template_id
-             GROUP BY e.role_id) x) AS role_coverage
-  FROM figures f
-""",
+    source = f"buying_groups g {accounts} WHERE {' AND '.join(where)}"
+    stagnant = (f"g.completeness >= {STAGNANT_COMPLETENESS} AND coalesce(g.stage_entered_at, "
+                f"g.created_at) < now() - interval '{STAGNANT_DAYS} days'")
+    # Floats: the dashboard rounds anyway, and float arithmetic is several times faster.
+    rows = await conn.fetch(
+        f"""SELECT GROUPING(g.solution_interest_id, g.stage_id, g.role_template_id,
+                            g.filled_role_ids) AS grouping,
+                   g.solution_interest_id, g.stage_id, g.role_template_id, g.filled_role_ids,
+                   count(*) AS n,
+                   coalesce(avg(g.completeness::float8), 0) AS average_completeness,
+                   coalesce(avg(g.engagement::float8), 0) AS average_engagement,
+                   {_bands("g.completeness::float8")} AS completeness_bands,
+                   {_bands("g.engagement::float8")} AS engagement_bands,
+                   count(*) FILTER (WHERE {stagnant}) AS stagnant_count
+              FROM {source}
+             GROUP BY GROUPING SETS ((), (g.solution_interest_id), (g.stage_id),
+                                     (g.role_template_id, g.filled_role_ids))""",
         *params.values,
     )
-    assert row is not None
-
-    def uuid_or_none(value: Any) -> UUID | None:
-        return UUID(value) if value else None
-
+    total_row = next(r for r in rows if r["grouping"] == 0b1111)
+    limit = f"${len(params.values) + 1}"  # one more parameter after the filter's
+    top_ids = await conn.fetch(
+        f"SELECT g.id FROM {source} ORDER BY g.engagement DESC, g.id LIMIT {limit}",
+        *params.values, top)
+    stagnant_ids = await conn.fetch(
+        f"SELECT g.id FROM {source} AND {stagnant} ORDER BY g.completeness DESC, g.id "
+        f"LIMIT {limit}", *params.values, stagnant_limit)
+    templates = {r["role_template_id"] for r in rows if r["grouping"] == 0b1100}
+    entries = await conn.fetch(
+        "SELECT role_template_id, role_id FROM role_template_entries "
+        "WHERE tenant_id = $1 AND role_template_id = ANY($2)", tenant_id, list(templates))
+    roles_of: dict[UUID, list[UUID]] = {}
+    for e in entries:
+        roles_of.setdefault(e["role_template_id"], []).append(e["role_id"])
+    coverage: dict[UUID, list[int]] = {}
+    for r in rows:
+        if r["grouping"] != 0b1100:
+            continue
+        filled = set(r["filled_role_ids"])
+        for role in roles_of.get(r["role_template_id"], []):
+            counts = coverage.setdefault(role, [0, 0])
+            counts[0] += r["n"]
+            counts[1] += r["n"] if role in filled else 0
     return Overview(
-        total=row["total"],
-        average_completeness=row["average_completeness"],
-        average_engagement=row["average_engagement"],
-        by_solution_interest=[(UUID(i), n) for i, n in row["by_solution_interest"]],
-        by_stage=[(uuid_or_none(i), n) for i, n in row["by_stage"]],
-        completeness_bands=list(row["completeness_bands"]),
-        engagement_bands=list(row["engagement_bands"]),
-        top_engaged=list(row["top_engaged"]),
-        stagnant=list(row["stagnant"]),
-        stagnant_count=row["stagnant_count"],
-        role_coverage=[(UUID(r), g, f) for r, g, f in row["role_coverage"]],
+        total=total_row["n"],
+        average_completeness=total_row["average_completeness"],
+        average_engagement=total_row["average_engagement"],
+        by_solution_interest=[(r["solution_interest_id"], r["n"]) for r in rows
+                              if r["grouping"] == 0b0111],
+        by_stage=[(r["stage_id"], r["n"]) for r in rows if r["grouping"] == 0b1011],
+        completeness_bands=list(total_row["completeness_bands"]),
+        engagement_bands=list(total_row["engagement_bands"]),
+        top_engaged=[r["id"] for r in top_ids],
+        stagnant=[r["id"] for r in stagnant_ids],
+        stagnant_count=total_row["stagnant_count"],
+        role_coverage=[(role, groups, filled) for role, (groups, filled) in coverage.items()],
     )
