@@ -303,3 +303,19 @@ async def test_a_solution_interest_used_by_a_job_cannot_be_deleted(
     search = await gql.data('{ solutionInterests(filter: {search: "sec"}) { nodes { name } } }',
                             key=tenant.read)
     assert search["solutionInterests"]["nodes"] == [{"name": "Sec"}]
+
+
+async def test_named_catalogues_page_by_name(gql: GraphQLClient, tenant: TenantKeys) -> None:
+    for name in ("beta", "Alpha", "gamma"):
+        await gql.data(CREATE_TEMPLATE, {"input": {"name": name}}, key=tenant.write)
+    query = """query($after: String) { roleTemplates(first: 1, after: $after) {
+      totalCount nodes { name } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = (await gql.data(query, {"after": after}, key=tenant.read))["roleTemplates"]
+        assert page["totalCount"] == 3
+        seen += [n["name"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["Alpha", "beta", "gamma"]

@@ -13,7 +13,7 @@ import asyncpg
 from service.db import Connection
 from service.domain.conditions import ACCOUNT_FIELDS, ConditionGroup
 from service.store.conditions_sql import compile_sql
-from service.store.paging import Page, split_page
+from service.store.paging import Page, page_by_name
 from service.store.sql import SqlParams, like_pattern, set_clause
 
 
@@ -75,23 +75,14 @@ async def list_lists(
     after: tuple[str, UUID] | None,
 ) -> Page[AccountList]:
     params = SqlParams()
-    where = f"tenant_id = {params.add(tenant_id)}"
+    where = f"l.tenant_id = {params.add(tenant_id)}"
     if search:
-        where += f" AND name ILIKE {params.add(like_pattern(search))}"
+        where += f" AND l.name ILIKE {params.add(like_pattern(search))}"
     if kind:
-        where += f" AND kind = {params.add(kind)}"
-    total = await conn.fetchval(f"SELECT count(*) FROM account_lists WHERE {where}",
-                                *params.values)
-    if after is not None:
-        where += (f" AND (lower(name), id) > (lower({params.add(after[0])}), "
-                  f"{params.add(after[1])}::uuid)")
-    rows = await conn.fetch(
-        f"SELECT * FROM account_lists WHERE {where} ORDER BY lower(name), id "
-        f"LIMIT {params.add(limit + 1)}",
-        *params.values,
-    )
-    items, has_next = split_page([list_from(r) for r in rows], limit)
-    return Page(items, has_next, total)
+        where += f" AND l.kind = {params.add(kind)}"
+    return await page_by_name(conn, table="account_lists", alias="l",
+                              select="SELECT l.* FROM account_lists l", where=where,
+                              params=params, convert=list_from, limit=limit, after=after)
 
 
 async def existing_account_ids(conn: Connection, tenant_id: UUID, ids: list[UUID]) -> set[UUID]:

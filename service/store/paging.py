@@ -35,3 +35,23 @@ def group_pages(
         grouped[row[key_field]].append(convert(row))
         totals[row[key_field]] = row["total"]
     return {k: Page(*split_page(items, limit), totals.get(k, 0)) for k, items in grouped.items()}
+
+
+async def page_by_name(
+    conn: Any, *, table: str, alias: str, select: str, where: str, params: Any,
+    convert: Callable[[Any], T], limit: int, after: tuple[str, Any] | None,
+) -> Page[T]:
+    """A keyset page of a named catalogue (ordered by name ignoring case, then id): `select`
+    reads rows of `table alias` (no WHERE), `where` filters them with bound `params`."""
+    total = await conn.fetchval(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
+                                *params.values)
+    if after is not None:
+        where += (f" AND (lower({alias}.name), {alias}.id) > "
+                  f"(lower({params.add(after[0])}), {params.add(after[1])}::uuid)")
+    rows = await conn.fetch(
+        f"{select} WHERE {where} ORDER BY lower({alias}.name), {alias}.id "
+        f"LIMIT {params.add(limit + 1)}",
+        *params.values,
+    )
+    items, has_next = split_page([convert(r) for r in rows], limit)
+    return Page(items, has_next, total)

@@ -13,7 +13,7 @@ import asyncpg
 from service.db import Connection
 from service.domain.conditions import ConditionGroup
 from service.domain.templates import Entry, entries_to_rows
-from service.store.paging import Page, split_page
+from service.store.paging import Page, page_by_name
 from service.store.roles import Role, role_from_json
 from service.store.sql import SqlParams, like_pattern
 
@@ -107,17 +107,9 @@ async def list_templates(
         where += f" AND t.name ILIKE {params.add(like_pattern(search))}"
     if status:
         where += f" AND t.status = {params.add(status)}"
-    total = await conn.fetchval(f"SELECT count(*) FROM role_templates t WHERE {where}",
-                                *params.values)
-    if after is not None:
-        where += (f" AND (lower(t.name), t.id) > (lower({params.add(after[0])}), "
-                  f"{params.add(after[1])}::uuid)")
-    rows = await conn.fetch(
-        f"{_SELECT} WHERE {where} ORDER BY lower(t.name), t.id LIMIT {params.add(limit + 1)}",
-        *params.values,
-    )
-    items, has_next = split_page([template_from(r) for r in rows], limit)
-    return Page(items, has_next, total)
+    return await page_by_name(conn, table="role_templates", alias="t", select=_SELECT,
+                              where=where, params=params, convert=template_from, limit=limit,
+                              after=after)
 
 
 async def _write_entries(conn: Connection, tenant_id: UUID, template_id: UUID,

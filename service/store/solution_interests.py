@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from service.db import Connection
-from service.store.paging import Page, split_page
+from service.store.paging import Page, page_by_name
 from service.store.sql import SqlParams, like_pattern, set_clause
 
 
@@ -50,23 +50,14 @@ async def list_interests(
     after: tuple[str, UUID] | None,
 ) -> Page[SolutionInterest]:
     params = SqlParams()
-    where = f"tenant_id = {params.add(tenant_id)}"
+    where = f"s.tenant_id = {params.add(tenant_id)}"
     if search:
         pattern = params.add(like_pattern(search))
-        where += (f" AND (name ILIKE {pattern} OR description ILIKE {pattern} OR EXISTS "
-                  f"(SELECT 1 FROM unnest(products) p WHERE p ILIKE {pattern}))")
-    total = await conn.fetchval(f"SELECT count(*) FROM solution_interests WHERE {where}",
-                                *params.values)
-    if after is not None:
-        where += (f" AND (lower(name), id) > (lower({params.add(after[0])}), "
-                  f"{params.add(after[1])}::uuid)")
-    rows = await conn.fetch(
-        f"""SELECT * FROM solution_interests WHERE {where}
-             ORDER BY lower(name), id LIMIT {params.add(limit + 1)}""",
-        *params.values,
-    )
-    items, has_next = split_page([interest_from(r) for r in rows], limit)
-    return Page(items, has_next, total)
+        where += (f" AND (s.name ILIKE {pattern} OR s.description ILIKE {pattern} OR EXISTS "
+                  f"(SELECT 1 FROM unnest(s.products) p WHERE p ILIKE {pattern}))")
+    return await page_by_name(conn, table="solution_interests", alias="s",
+                              select="SELECT s.* FROM solution_interests s", where=where,
+                              params=params, convert=interest_from, limit=limit, after=after)
 
 
 async def create_interest(
