@@ -206,3 +206,19 @@ async def test_accounts_of_another_tenant_stay_invisible(
     assert node["node"] is None
     listed = await gql.data("{ accounts { nodes { name } } }", key=tenant.read)
     assert listed["accounts"]["nodes"] == [{"name": "Mine"}]
+
+
+async def test_accounts_page_by_name(gql: GraphQLClient, tenant: TenantKeys) -> None:
+    await upsert_accounts(gql, tenant.write, [{"externalId": str(i), "name": n}
+                                              for i, n in enumerate(["b", "A", "c"])])
+    query = """query($after: String) { accounts(first: 1, after: $after) {
+      totalCount nodes { name } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = (await gql.data(query, {"after": after}, key=tenant.read))["accounts"]
+        assert page["totalCount"] == 3
+        seen += [n["name"] for n in page["nodes"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert seen == ["A", "b", "c"]

@@ -13,7 +13,7 @@ from uuid import UUID
 from service.db import Connection
 from service.domain.hierarchy import creates_cycle
 from service.domain.problems import Problem
-from service.store.paging import Page, group_pages, split_page
+from service.store.paging import Page, group_pages, page_by_name
 from service.store.sql import SqlParams, like_pattern
 from service.store.upsert import Column, run_upsert, upsert_sql
 
@@ -183,18 +183,10 @@ async def list_accounts(
     after: tuple[str, UUID] | None,
 ) -> Page[Account]:
     """Accounts of `a` matching `where`, ordered by name (case-insensitive), then id."""
-    total = await conn.fetchval(f"SELECT count(*) FROM accounts a WHERE {where}", *params.values)
-    page_where = where
-    if after is not None:
-        name, last_id = params.add(after[0]), params.add(after[1])
-        page_where += f" AND (lower(a.name), a.id) > (lower({name}), {last_id}::uuid)"
-    rows = await conn.fetch(
-        f"""SELECT {', '.join('a.' + c for c in _FIELDS)} FROM accounts a WHERE {page_where}
-             ORDER BY lower(a.name), a.id LIMIT {params.add(limit + 1)}""",
-        *params.values,
-    )
-    items, has_next = split_page([account_from(r) for r in rows], limit)
-    return Page(items, has_next, total)
+    return await page_by_name(
+        conn, table="accounts", alias="a",
+        select=f"SELECT {', '.join('a.' + c for c in _FIELDS)} FROM accounts a", where=where,
+        params=params, convert=account_from, limit=limit, after=after)
 
 
 async def children_pages(
