@@ -27,8 +27,11 @@ def servers() -> EmbeddedServices:
 
 @asynccontextmanager
 async def fresh_database(services: EmbeddedServices) -> AsyncIterator[tuple[str, Database]]:
+    """A new database, dropped afterwards; with BENCH_KEEP=name the named one, kept (so a large
+    data set is built once while iterating: see `reused`)."""
     assert services.database_url
-    name = f"bg_bench_{uuid.uuid4().hex[:8]}"
+    keep = os.environ.get("BENCH_KEEP")
+    name = keep or f"bg_bench_{uuid.uuid4().hex[:8]}"
     await ensure_database(services.database_url, name)
     url = with_database(services.database_url, name)
     await migrate(url)
@@ -38,7 +41,16 @@ async def fresh_database(services: EmbeddedServices) -> AsyncIterator[tuple[str,
         yield url, Database(pool)
     finally:
         await pool.close()
-        await drop_database(services.database_url, name)
+        if not keep:
+            await drop_database(services.database_url, name)
+
+
+async def reused(conn: Any, name: str) -> UUID | None:
+    """The tenant a kept database (BENCH_KEEP) already holds for this benchmark, if any."""
+    if not os.environ.get("BENCH_KEEP"):
+        return None
+    tenant: UUID | None = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", name)
+    return tenant
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -26,6 +26,7 @@ from service.queue import enqueue
 from service.store import activities as activity_store
 from service.store import engagement as engagement_store
 from service.store import jobs as job_store
+from service.store import overview as overview_store
 from service.store import stages as stage_store
 from service.store.scoring_models import active_model
 
@@ -212,6 +213,9 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
         changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
         moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
+    if group_ids is None:  # every group moved through the tallies: fold them right away
+        async with db.tenant(tenant_id) as conn:
+            await overview_store.compact_tallies(conn, tenant_id)
     events = [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
                        previous_value=float(c.previous), new_value=float(c.current))
               for c in changes if c.previous != c.current]

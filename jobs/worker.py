@@ -17,8 +17,12 @@ from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
 from service.db import Database, create_pool
 from service.queue import RUN_JOB
+from service.store import overview as overview_store
 
 log = logging.getLogger(__name__)
+
+# A full rescoring adds at most two rows per overview cell; API writes one or two each.
+TALLY_ROWS_BEFORE_COMPACTION = 500
 
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
@@ -55,6 +59,17 @@ async def rescore_all(ctx: dict[str, Any]) -> int:
         ctx["db"], ctx["redis"], settings.queue_name, "REFRESH_SCORES")
     await activity_sync.drop_old_activity(ctx["db"], settings.activity_retention_months)
     return queued
+
+
+async def compact_tallies(ctx: dict[str, Any]) -> int:
+    """Fold the overview's tally deltas of busy tenants (see migration 0007)."""
+    db: Database = ctx["db"]
+    async with db.system() as conn:
+        tenants = await overview_store.tenants_to_compact(conn, TALLY_ROWS_BEFORE_COMPACTION)
+    for tenant_id in tenants:
+        async with db.tenant(tenant_id) as conn:
+            await overview_store.compact_tallies(conn, tenant_id)
+    return len(tenants)
 
 
 def _every(seconds: int) -> tuple[set[int] | None, set[int]]:
@@ -94,6 +109,7 @@ def build_worker(
             cron(sync_all, minute=sync_minutes, second=sync_seconds, unique=True),
             # Nightly: every score, so activity leaving the window lowers scores too.
             cron(rescore_all, hour={settings.rescore_hour_utc}, minute={15}, unique=True),
+            cron(compact_tallies, second={45}, unique=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=settings.queue_name,

@@ -1,9 +1,11 @@
-"""The buying-groups overview: every figure of the dashboard in one aggregate statement."""
+"""The buying-groups overview: every figure of the dashboard from the running tallies of
+buying groups per cell, in one aggregate statement."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from service.db import Connection
@@ -37,19 +39,45 @@ class Overview:
     role_coverage: list[tuple[UUID, int, int]]  # role, groups whose template has it, filled
 
 
-def _bands(column: str) -> str:
-    """An array of counts per band of `column`, the last band open above."""
-    counts = [f"count(*) FILTER (WHERE {column} >= {low}"
-              + (f" AND {column} < {high})" if i < len(BANDS) - 1 else ")")
-              for i, (low, high) in enumerate(BANDS)]
-    return f"ARRAY[{', '.join(counts)}]"
+# The cells of the overview: (solution interest, stage, template, filled roles, completeness
+# band, engagement band) with their groups and score sums. From the running tallies when the
+# filter is on the groups' own columns; from the groups themselves (joined to their accounts)
+# when it is on account attributes, which the tallies do not keep.
+_CELLS_FROM_TALLIES = """
+    SELECT g.solution_interest_id, g.stage_id, g.role_template_id, g.filled_role_ids,
+           g.completeness_band, g.engagement_band, sum(g.groups) AS n,
+           sum(g.completeness_sum) AS completeness_sum, sum(g.engagement_sum) AS engagement_sum
+      FROM buying_group_tallies g WHERE {where}
+     GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(g.groups) <> 0"""
+_CELLS_FROM_GROUPS = """
+    SELECT g.solution_interest_id, g.stage_id, g.role_template_id, g.filled_role_ids,
+           score_band(g.completeness) AS completeness_band,
+           score_band(g.engagement) AS engagement_band, count(*) AS n,
+           sum(g.completeness) AS completeness_sum, sum(g.engagement) AS engagement_sum
+      FROM buying_groups g JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id
+     WHERE {where}
+     GROUP BY 1, 2, 3, 4, 5, 6"""
+_ROLLUP = """
+WITH cells AS ({cells})
+SELECT GROUPING(solution_interest_id, stage_id, role_template_id, filled_role_ids,
+                completeness_band, engagement_band) AS grouping,
+       solution_interest_id, stage_id, role_template_id, filled_role_ids, completeness_band,
+       engagement_band, sum(n)::bigint AS n, sum(completeness_sum) AS completeness_sum,
+       sum(engagement_sum) AS engagement_sum
+  FROM cells
+ GROUP BY GROUPING SETS ((solution_interest_id), (stage_id), (role_template_id, filled_role_ids),
+                         (completeness_band), (engagement_band), ())"""
+# GROUPING() bits, first column highest: a set's own columns are 0.
+_BY_INTEREST, _BY_STAGE, _BY_FILLED = 0b011111, 0b101111, 0b110011
+_BY_COMPLETENESS, _BY_ENGAGEMENT, _TOTAL = 0b111101, 0b111110, 0b111111
 
 
 async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top: int = 5,
-                   stagnant_limit: int = 20) -> Overview:
-    """Two scans of the groups compute every figure: one for totals, averages and bands, one
-    counting per GROUPING SET (each breakdown, and each (template, filled roles) combination for
-    role coverage); two short queries list the most engaged and the stagnant groups."""
+                   stagnant_limit: int = 20, from_tallies: bool | None = None) -> Overview:
+    """Every figure from one aggregate over the overview's cells (rolled up per breakdown with
+    grouping sets) and a count of stagnant groups through their index; two short queries list
+    the most engaged and the stagnant groups. `from_tallies` forces the source (tests compare
+    the two); by default the tallies serve every filter but account attributes."""
     params = SqlParams()
     tenant = params.add(tenant_id)
     where = [f"g.tenant_id = {tenant}"]
@@ -57,40 +85,24 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
         where.append(f"g.solution_interest_id = ANY({params.add(list(f.solution_interest_ids))})")
     if f.stage_ids:
         where.append(f"g.stage_id = ANY({params.add(list(f.stage_ids))})")
+    on_groups = list(where)
     if f.industries:
         where.append(f"lower(a.industry) = ANY({params.add([i.lower() for i in f.industries])})")
     if f.regions:
         where.append(f"lower(a.region) = ANY({params.add([r.lower() for r in f.regions])})")
+    if from_tallies is None:
+        from_tallies = not (f.industries or f.regions)
+    assert not from_tallies or where == on_groups, "the tallies know no account attributes"
+    cells = (_CELLS_FROM_TALLIES if from_tallies else _CELLS_FROM_GROUPS).format(
+        where=" AND ".join(where))
+    rows = await conn.fetch(_ROLLUP.format(cells=cells), *params.values)
     accounts = ("JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
                 if f.industries or f.regions else "")
     source = f"buying_groups g {accounts} WHERE {' AND '.join(where)}"
     stagnant = (f"g.completeness >= {STAGNANT_COMPLETENESS} AND coalesce(g.stage_entered_at, "
                 f"g.created_at) < now() - interval '{STAGNANT_DAYS} days'")
-    # Room to hash the grouping sets instead of sorting the groups once per set.
-    await conn.execute("SET LOCAL work_mem = '64MB'")
-    # Floats: the dashboard rounds anyway, and float arithmetic is several times faster.
-    total_row = await conn.fetchrow(
-        f"""SELECT count(*) AS n,
-                   coalesce(avg(g.completeness::float8), 0) AS average_completeness,
-                   coalesce(avg(g.engagement::float8), 0) AS average_engagement,
-                   {_bands("g.completeness::float8")} AS completeness_bands,
-                   {_bands("g.engagement::float8")} AS engagement_bands,
-                   count(*) FILTER (WHERE {stagnant}) AS stagnant_count
-              FROM {source}""",
-        *params.values,
-    )
-    assert total_row is not None
-    # Counting only: the per-row work of the figures above stays out of the grouping sets.
-    rows = await conn.fetch(
-        f"""SELECT GROUPING(g.solution_interest_id, g.stage_id, g.role_template_id,
-                            g.filled_role_ids) AS grouping,
-                   g.solution_interest_id, g.stage_id, g.role_template_id, g.filled_role_ids,
-                   count(*) AS n
-              FROM {source}
-             GROUP BY GROUPING SETS ((g.solution_interest_id), (g.stage_id),
-                                     (g.role_template_id, g.filled_role_ids))""",
-        *params.values,
-    )
+    stagnant_count = await conn.fetchval(
+        f"SELECT count(*) FROM {source} AND {stagnant}", *params.values)
     limit = f"${len(params.values) + 1}"  # one more parameter after the filter's
     top_ids = await conn.fetch(
         # In the order of the (tenant, engagement, id) index, read backwards: no sort.
@@ -99,33 +111,62 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
     stagnant_ids = await conn.fetch(
         f"SELECT g.id FROM {source} AND {stagnant} ORDER BY g.completeness DESC, g.id DESC "
         f"LIMIT {limit}", *params.values, stagnant_limit)
-    templates = {r["role_template_id"] for r in rows if r["grouping"] == 0b1100}
+    total = next((r for r in rows if r["grouping"] == _TOTAL), None)
+    n = total["n"] if total and total["n"] else 0
+
+    def bands(grouping: int, column: str) -> list[int]:
+        counts = [0] * len(BANDS)
+        for r in rows:
+            if r["grouping"] == grouping:
+                counts[r[column]] += r["n"]
+        return counts
+
+    return Overview(
+        total=n,
+        average_completeness=float(total["completeness_sum"]) / n if total and n else 0.0,
+        average_engagement=float(total["engagement_sum"]) / n if total and n else 0.0,
+        by_solution_interest=[(r["solution_interest_id"], r["n"]) for r in rows
+                              if r["grouping"] == _BY_INTEREST],
+        by_stage=[(r["stage_id"], r["n"]) for r in rows if r["grouping"] == _BY_STAGE],
+        completeness_bands=bands(_BY_COMPLETENESS, "completeness_band"),
+        engagement_bands=bands(_BY_ENGAGEMENT, "engagement_band"),
+        top_engaged=[r["id"] for r in top_ids],
+        stagnant=[r["id"] for r in stagnant_ids],
+        stagnant_count=stagnant_count,
+        role_coverage=await _role_coverage(
+            conn, tenant_id, [r for r in rows if r["grouping"] == _BY_FILLED]),
+    )
+
+
+async def _role_coverage(conn: Connection, tenant_id: UUID, rows: list[Any]
+                         ) -> list[tuple[UUID, int, int]]:
+    """Per role: groups whose template has it, and of those the groups that filled it, from
+    the counts per (template, filled roles)."""
     entries = await conn.fetch(
         "SELECT role_template_id, role_id FROM role_template_entries "
-        "WHERE tenant_id = $1 AND role_template_id = ANY($2)", tenant_id, list(templates))
+        "WHERE tenant_id = $1 AND role_template_id = ANY($2)",
+        tenant_id, list({r["role_template_id"] for r in rows}))
     roles_of: dict[UUID, list[UUID]] = {}
     for e in entries:
         roles_of.setdefault(e["role_template_id"], []).append(e["role_id"])
     coverage: dict[UUID, list[int]] = {}
     for r in rows:
-        if r["grouping"] != 0b1100:
-            continue
         filled = set(r["filled_role_ids"])
         for role in roles_of.get(r["role_template_id"], []):
             counts = coverage.setdefault(role, [0, 0])
             counts[0] += r["n"]
             counts[1] += r["n"] if role in filled else 0
-    return Overview(
-        total=total_row["n"],
-        average_completeness=total_row["average_completeness"],
-        average_engagement=total_row["average_engagement"],
-        by_solution_interest=[(r["solution_interest_id"], r["n"]) for r in rows
-                              if r["grouping"] == 0b0111],
-        by_stage=[(r["stage_id"], r["n"]) for r in rows if r["grouping"] == 0b1011],
-        completeness_bands=list(total_row["completeness_bands"]),
-        engagement_bands=list(total_row["engagement_bands"]),
-        top_engaged=[r["id"] for r in top_ids],
-        stagnant=[r["id"] for r in stagnant_ids],
-        stagnant_count=total_row["stagnant_count"],
-        role_coverage=[(role, groups, filled) for role, (groups, filled) in coverage.items()],
-    )
+    return [(role, groups, filled) for role, (groups, filled) in coverage.items()]
+
+
+async def compact_tallies(conn: Connection, tenant_id: UUID) -> None:
+    """Fold the tenant's tally deltas into one row per cell (see migration 0007)."""
+    await conn.execute("SELECT compact_tallies($1)", tenant_id)
+
+
+async def tenants_to_compact(conn: Connection, min_rows: int) -> list[UUID]:
+    """Tenants whose tallies hold more than `min_rows` rows (deltas waiting to be folded)."""
+    rows = await conn.fetch(
+        "SELECT tenant_id FROM buying_group_tallies GROUP BY tenant_id HAVING count(*) > $1",
+        min_rows)
+    return [r["tenant_id"] for r in rows]
