@@ -39,15 +39,18 @@ async def main(scale: float) -> None:
     async with fresh_database(services) as (_, db):
         async with db.system() as conn:
             tenant_id = await reused(conn, "Rescore")
+            reused_data = tenant_id is not None
             started = time.perf_counter()
             if tenant_id is None:
                 tenant_id = await build(conn, groups, per_group, days_per_person)
             else:  # as the first run found them: every score changes
                 await conn.execute("UPDATE buying_groups SET engagement = 0")
                 await conn.execute("DELETE FROM buying_group_score_history")
-                await conn.execute("VACUUM ANALYZE buying_groups")
             rows = await conn.fetchval("SELECT count(*) FROM activity_daily")
             members = await conn.fetchval("SELECT count(*) FROM buying_group_members")
+        if reused_data:
+            async with db.pool.acquire() as raw:
+                await raw.execute("VACUUM ANALYZE buying_groups")
         print(f"data: {groups} groups, {members} members, {rows} activity-days "
               f"(built in {time.perf_counter() - started:.0f} s)")
         async with db.tenant(tenant_id) as conn:
@@ -63,7 +66,7 @@ async def main(scale: float) -> None:
         if os.environ.get("EXPLAIN"):
             async with db.tenant(tenant_id) as conn:
                 ids, factors, caps = engagement_store.scored_source_types(inputs)
-                plan = await conn.fetch("EXPLAIN (ANALYZE) " + engagement_store._REFRESH,
+                plan = await conn.fetch("EXPLAIN (ANALYZE) " + engagement_store._SCORE_ALL,
                                         tenant_id, None, ids, factors, caps, start, end)
                 print("\n".join(r[0] for r in plan))
         async with db.tenant(tenant_id) as conn:

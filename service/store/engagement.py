@@ -61,20 +61,27 @@ async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None =
 
 # Activity is summed per lead first (the bulk of the work, like a bare aggregate over the
 # rollup), in integers: factors are passed as hundredths (COUNT: 100 or 0, WEIGHTED: the weight),
-# so the only division is the last one, per group, exact to 12 decimals.
-_REFRESH = """
+# so the only division is the last one, per group, exact to 12 decimals. Parameters: $1 tenant,
+# $2 the groups (NULL: all), $3-$5 per scored source type its id, factor and cap, $6-$7 window.
+def _scores(partial: bool) -> str:
+    """Each group's new and previous engagement. Partial: only the given groups, reading only
+    their members' activity through the rollup's (tenant, lead) key. Full: everything in hash
+    joins, which PostgreSQL runs in parallel as long as the statement writes nothing."""
+    members_of_targets = "AND m.buying_group_id = ANY($2)" if partial else ""
+    leads_of_targets = f"""AND d.lead_id IN (
+               SELECT p.external_id FROM buying_group_members m
+                 JOIN people p ON p.tenant_id = m.tenant_id AND p.id = m.person_id
+                WHERE m.tenant_id = $1 AND NOT m.is_removed {members_of_targets})""" \
+        if partial else ""
+    return f"""
 WITH scored AS (
     SELECT * FROM unnest($3::int[], $4::int[], $5::int[]) AS s (source_type_id, factor100, cap)
 ),
 lead_points AS (
     SELECT d.lead_id, sum(least(d.count, s.cap)::bigint * s.factor100) AS points100
       FROM activity_daily d JOIN scored s ON s.source_type_id = d.source_type_id
-     WHERE d.tenant_id = $1 AND d.day BETWEEN $6 AND $7
+     WHERE d.tenant_id = $1 AND d.day BETWEEN $6 AND $7 {leads_of_targets}
      GROUP BY d.lead_id
-),
-targets AS (
-    SELECT g.id, g.role_template_id, g.engagement AS previous FROM buying_groups g
-     WHERE g.tenant_id = $1 AND ($2::uuid[] IS NULL OR g.id = ANY($2))
 ),
 template_weights AS (
     SELECT e.role_template_id, e.role_id,
@@ -84,44 +91,52 @@ template_weights AS (
                                 WHEN 'NORMAL' THEN 60 WHEN 'IMPORTANT' THEN 80 ELSE 100 END)
                OVER (PARTITION BY e.role_template_id) AS total
       FROM role_template_entries e
-     WHERE e.tenant_id = $1 AND e.role_template_id IN (SELECT role_template_id FROM targets)
+     WHERE e.tenant_id = $1
 ),
 group_points AS (
     SELECT m.buying_group_id, sum(lp.points100 * tw.value) AS weighted100,
            max(tw.total) AS total
-      FROM targets t
-      JOIN buying_group_members m
-        ON m.tenant_id = $1 AND m.buying_group_id = t.id AND NOT m.is_removed
+      FROM buying_group_members m
       JOIN people p ON p.tenant_id = $1 AND p.id = m.person_id
       JOIN lead_points lp ON lp.lead_id = p.external_id
+      JOIN buying_groups g ON g.tenant_id = $1 AND g.id = m.buying_group_id
       JOIN template_weights tw
-        ON tw.role_template_id = t.role_template_id AND tw.role_id = m.role_id
+        ON tw.role_template_id = g.role_template_id AND tw.role_id = m.role_id
+     WHERE m.tenant_id = $1 AND NOT m.is_removed {members_of_targets}
      GROUP BY m.buying_group_id
-),
-scores AS (
-    SELECT t.id, t.previous,
-           coalesce(round(gp.weighted100::numeric / (100 * gp.total), 12), 0) AS engagement
-      FROM targets t LEFT JOIN group_points gp ON gp.buying_group_id = t.id
-),
+)
+SELECT g.id, g.engagement AS previous,
+       coalesce(round(gp.weighted100::numeric / (100 * gp.total), 12), 0) AS engagement
+  FROM buying_groups g LEFT JOIN group_points gp ON gp.buying_group_id = g.id
+ WHERE g.tenant_id = $1 AND ($2::uuid[] IS NULL OR g.id = ANY($2))"""
+
+
+def _apply(scores: str, day: str) -> str:
+    """Write the scores (a table or CTE with id, previous, engagement) and today's snapshot."""
+    return f"""
 updated AS (
     UPDATE buying_groups g
        SET engagement = s.engagement, engagement_computed_at = now(),
            updated_at = CASE WHEN g.engagement IS DISTINCT FROM s.engagement THEN now()
                              ELSE g.updated_at END
-      FROM scores s
+      FROM {scores} s
      WHERE g.tenant_id = $1 AND g.id = s.id
     RETURNING g.id, g.completeness, s.previous, g.engagement
 ),
 history AS (
     INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
                                             engagement)
-    SELECT $1, u.id, $7, u.completeness, u.engagement FROM updated u
+    SELECT $1, u.id, {day}, u.completeness, u.engagement FROM updated u
         ON CONFLICT (tenant_id, buying_group_id, day) DO UPDATE
        SET completeness = EXCLUDED.completeness, engagement = EXCLUDED.engagement,
            recorded_at = now()
 )
-SELECT id, previous, engagement FROM updated
-"""
+SELECT id, previous, engagement FROM updated"""
+
+
+_REFRESH_SOME = f"WITH scores AS ({_scores(partial=True)}\n),{_apply('scores', '$7')}"
+_SCORE_ALL = f"CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS {_scores(partial=False)}"
+_APPLY_ALL = f"WITH {_apply('engagement_scores', '$2')}"
 
 
 def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], list[int]]:
@@ -145,11 +160,15 @@ async def refresh_engagement(
     """Rescore the groups (all of the tenant's when None) and record today's snapshot."""
     ids, factors, caps = scored_source_types(inputs)
     start, end = inputs.window
-    if group_ids is None:
-        # A whole tenant hashes millions of rollup rows: keep the hash tables in memory.
+    if group_ids is not None:
+        rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), ids, factors, caps,
+                                start, end)
+    else:
+        # Scored first in a statement of its own: one that writes never runs in parallel.
+        # Its hash tables hold a whole tenant's rollup: let them stay in memory.
         await conn.execute("SET LOCAL work_mem = '256MB'")
-    rows = await conn.fetch(_REFRESH, tenant_id, list(group_ids) if group_ids is not None
-                            else None, ids, factors, caps, start, end)
+        await conn.execute(_SCORE_ALL, tenant_id, None, ids, factors, caps, start, end)
+        rows = await conn.fetch(_APPLY_ALL, tenant_id, end)
     return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
 
 
