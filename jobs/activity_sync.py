@@ -53,15 +53,10 @@ async def tenant_source(db: Database, tenant_id: UUID, settings: Settings) -> So
     )
 
 
-def to_row(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source_id": str(item.get("marketoGUID") or item["id"]),
-        "activity_date": item["activityDate"],
-        "lead_id": str(item["leadId"]),
-        "source_type_id": int(item["activityTypeId"]),
-        "primary_attribute_value": item.get("primaryAttributeValue"),
-        "attributes": item.get("attributes"),
-    }
+def activity_month(item: dict[str, Any]) -> date:
+    """The UTC month an activity's partition covers, from the source's ISO date."""
+    moment = datetime.fromisoformat(str(item["activityDate"]).replace("Z", "+00:00"))
+    return activity_store.month_start(moment.astimezone(UTC))
 
 
 @dataclass
@@ -103,10 +98,13 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
     partitions = asyncio.Lock()
 
     async def write(key: str, pages: list[Page]) -> None:
-        rows = [to_row(a) for page in pages for a in page.activities]
+        rows = [a for page in pages for a in page.activities]
         async with partitions:
-            months = {activity_store.month_start(datetime.fromisoformat(
-                r["activity_date"].replace("Z", "+00:00"))) for r in rows} - ensured
+            # Parse one date per hour and offset: the rest fall in the same month. (An offset
+            # off whole hours could cross a month inside the hour: the default partition
+            # takes such a row.)
+            firsts = {(d[:13], d[-6:]): a for a in rows if (d := str(a["activityDate"]))}
+            months = {activity_month(a) for a in firsts.values()} - ensured
             if months:
                 async with db.system() as conn:
                     await activity_store.ensure_partitions(conn, months)
@@ -284,4 +282,6 @@ async def drop_old_activity(db: Database, months: int) -> list[str]:
     cutoff = date(today.year - (months // 12) - (today.month <= months % 12),
                   (today.month - months % 12 - 1) % 12 + 1, 1)
     async with db.system() as conn:
-        return await activity_store.drop_partitions_before(conn, cutoff)
+        dropped = await activity_store.drop_partitions_before(conn, cutoff)
+        await activity_store.drop_rollup_before(conn, cutoff)
+    return dropped

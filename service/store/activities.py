@@ -62,16 +62,20 @@ async def drop_partitions_before(conn: Connection, cutoff: date) -> list[str]:
     return dropped
 
 
+# The page goes in as the source sent it (Marketo's field names): mapping in SQL spares a
+# Python object per activity. An activity is the source's marketoGUID, else its id.
 _INGEST = """
 WITH input AS (
-    SELECT DISTINCT ON (r.activity_date, r.source_id) r.*
-      FROM jsonb_to_recordset($2::jsonb) AS r (source_id text, activity_date timestamptz,
-           lead_id text, source_type_id integer, primary_attribute_value text, attributes jsonb)
+    SELECT DISTINCT ON (r."activityDate", source_id) r.*,
+           coalesce(r."marketoGUID", r.id) AS source_id
+      FROM jsonb_to_recordset($2::jsonb) AS r ("marketoGUID" text, id text,
+           "activityDate" timestamptz, "leadId" text, "activityTypeId" integer,
+           "primaryAttributeValue" text, attributes jsonb)
 ),
 inserted AS (
     INSERT INTO activities (tenant_id, activity_date, source_id, lead_id, source_type_id,
                             primary_attribute_value, attributes)
-    SELECT $1, activity_date, source_id, lead_id, source_type_id, primary_attribute_value,
+    SELECT $1, "activityDate", source_id, "leadId", "activityTypeId", "primaryAttributeValue",
            attributes
       FROM input
         ON CONFLICT DO NOTHING
@@ -92,12 +96,19 @@ SELECT count(*) AS new, coalesce(array_agg(DISTINCT lead_id), '{}') AS leads,
 
 async def ingest_page(conn: Connection, tenant_id: UUID, time_zone: str,
                       activities: Sequence[dict[str, Any]]) -> IngestResult:
-    """Store a page of activities once each; the rollup counts only the new ones."""
+    """Store a page of activities (as the source sent them) once each; the rollup counts only
+    the new ones."""
     if not activities:
         return IngestResult(0, [], None)
-    row = await conn.fetchrow(_INGEST, tenant_id, list(activities), time_zone)
+    row = await conn.fetchrow(_INGEST, tenant_id, activities, time_zone)
     assert row is not None
     return IngestResult(row["new"], list(row["leads"]), row["latest"])
+
+
+async def drop_rollup_before(conn: Connection, cutoff: date) -> int:
+    """Retention of the daily rollup: the days before `cutoff`, every tenant."""
+    status = await conn.execute("DELETE FROM activity_daily WHERE day < $1", cutoff)
+    return int(status.split()[-1])
 
 
 async def save_cursor(conn: Connection, tenant_id: UUID, type_chunk: str, token: str) -> None:
