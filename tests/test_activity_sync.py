@@ -15,6 +15,7 @@ from jobs import activity_sync
 from jobs.sweeper import sweep
 from service.config import Settings
 from service.db import Database
+from service.store import activities as activity_store
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.test_accounts_people import upsert_accounts, upsert_people
 from tests.test_buying_groups import ASSIGN, CREATE_LIST, CREATE_SI, JOB
@@ -250,3 +251,27 @@ async def test_unrecoverable_source_errors_fail_the_job_clearly(
     assert result["status"] == "FAILED" and message in result["error"]
     state = (await gql.data(STATE, key=tenant.read))["activitySync"]
     assert message in state["lastError"] and state["lastSuccessAt"] is None
+
+
+async def test_retention_drops_old_partitions_and_rollup_days(
+    db: Database, tenant: TenantKeys
+) -> None:
+    today = datetime.now(UTC).date()
+    old = datetime(today.year - 2, today.month, 1, 12, tzinfo=UTC)
+    recent = datetime.now(UTC) - timedelta(days=1)
+    async with db.system() as conn:
+        await activity_store.ensure_partitions(conn, [activity_store.month_start(old)])
+    async with db.tenant(tenant.id) as conn:
+        for moment, source in ((old, "old-1"), (recent, "new-1")):
+            await conn.execute(
+                "INSERT INTO activities (tenant_id, activity_date, source_id, lead_id, "
+                "source_type_id) VALUES ($1, $2, $3, 'L', 1)", tenant.id, moment, source)
+            await conn.execute(
+                "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count) "
+                "VALUES ($1, 'L', 1, $2, 1)", tenant.id, moment.date())
+    dropped = await activity_sync.drop_old_activity(db, 13)
+    assert f"activities_y{old.year:04d}m{old.month:02d}" in dropped
+    async with db.tenant(tenant.id) as conn:
+        assert await conn.fetchval("SELECT array_agg(source_id) FROM activities") == ["new-1"]
+        assert await conn.fetchval("SELECT array_agg(day) FROM activity_daily") == [
+            recent.date()]
