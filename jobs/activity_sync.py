@@ -21,7 +21,7 @@ from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
 from jobs.runner import JobFailed, JobRun, handler
 from service.config import Settings
 from service.db import Database
-from service.events import Event, publish
+from service.events import Event, publish, stage_changes
 from service.queue import enqueue
 from service.store import activities as activity_store
 from service.store import engagement as engagement_store
@@ -217,16 +217,9 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
     events = [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
                        previous_value=float(c.previous), new_value=float(c.current))
               for c in changes if c.previous != c.current]
-    events += [Event.of("STAGE_CHANGED", tenant_id, group, previous_value=stage_id(old),
-                        new_value=stage_id(new)) for group, old, new in moves]
+    events += stage_changes(tenant_id, moves)
     await publish(redis, events)
     return len(changes)
-
-
-def stage_id(stage: UUID) -> str:
-    from strawberry.relay import GlobalID
-
-    return str(GlobalID("Stage", str(stage)))
 
 
 @handler("SYNC_ACTIVITIES")

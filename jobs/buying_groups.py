@@ -11,7 +11,7 @@ from arq.connections import ArqRedis
 
 from jobs.runner import JobFailed, JobRun, handler
 from service.db import Database
-from service.events import Event, publish
+from service.events import Event, publish, stage_changes
 from service.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
@@ -101,6 +101,9 @@ async def maintain_buying_groups(run: JobRun) -> None:
                 conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
                 after=after, limit=CHUNK,
             )
+            rescored = [c.buying_group_id for c in chunk.score_changes]
+            moves = (await stage_store.apply_entry_rules(conn, tenant_id, rescored)
+                     if rescored else [])
         await publish(run.redis, [
             *(Event.of(f"MEMBER_{change}", tenant_id, group, solution_interest_id=interest_id,
                        person_id=person, role_id=role)
@@ -108,7 +111,8 @@ async def maintain_buying_groups(run: JobRun) -> None:
             *(Event.of("COMPLETENESS_CHANGED", tenant_id, c.buying_group_id,
                        solution_interest_id=interest_id, previous_value=float(c.previous),
                        new_value=float(c.current))
-              for c in chunk.score_changes)])
+              for c in chunk.score_changes),
+            *stage_changes(tenant_id, moves)])
         if chunk.processed == 0:
             break
         processed += chunk.processed

@@ -43,6 +43,18 @@ class Event:
         return cls(kind, str(tenant_id), str(buying_group_id), **plain)
 
 
+def stage_changes(tenant_id: UUID, moves: Iterable[tuple[UUID, UUID | None, UUID]]
+                  ) -> list[Event]:
+    """STAGE_CHANGED for each (group, from stage, to stage) an entry rule made."""
+    from strawberry.relay import GlobalID
+
+    def stage(stage_id: UUID | None) -> str | None:
+        return str(GlobalID("Stage", str(stage_id))) if stage_id else None
+
+    return [Event.of("STAGE_CHANGED", tenant_id, group, previous_value=stage(old),
+                     new_value=stage(new)) for group, old, new in moves]
+
+
 async def publish(redis: Redis | None, events: Iterable[Event]) -> None:
     """Send events; call after the transaction that made the change has committed."""
     if redis is None:

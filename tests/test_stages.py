@@ -11,7 +11,7 @@ from service.config import Settings
 from service.db import Database
 from service.domain.stages import StageSpec, allows, publish_problems
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
-from tests.test_buying_groups import CREATE_GROUPS, setup_catalogue
+from tests.test_buying_groups import ASSIGN, CREATE_GROUPS, REMOVE, setup_catalogue
 from tests.test_roles_templates import CREATE_TEMPLATE, PUBLISH, role_ids
 
 CREATE_MODEL = """mutation($input: CreateStageModelInput!) { createStageModel(input: $input) {
@@ -208,3 +208,33 @@ async def test_a_solution_interest_needs_a_live_stage_model(
         {name: "S2", roleTemplateId: $t, stageModelId: $m}) { userErrors { code } } }""",
         {"t": template["roleTemplate"]["id"], "m": draft["id"]}, key=tenant.write)
     assert refused["createSolutionInterest"]["userErrors"] == [{"code": "STAGE_MODEL_NOT_LIVE"}]
+
+
+async def test_a_membership_change_applies_entry_rules_at_once(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+) -> None:
+    rule = {"match": "ALL", "conditions": [
+        {"metric": "COMPLETENESS", "operator": "GTE", "value": 80}]}
+    stages = [dict(s) for s in FUNNEL]
+    stages[1] = {**stages[1], "entryRule": rule}  # new → engaged when completeness >= 80
+    _, _, groups = await groups_with_stages(gql, settings, tenant.write, stages)
+    group = next(g for g in groups if g["stage"] == {"key": "new"})  # 62.5 at creation
+    people = (await gql.data("""query($id: ID!) { node(id: $id) { ... on BuyingGroup {
+        account { people { nodes { id externalId } } } } } }""", {"id": group["id"]},
+                             key=tenant.read))["node"]["account"]["people"]["nodes"]
+    intern = next(p["id"] for p in people if p["externalId"].endswith("-intern"))
+    roles = await role_ids(gql, tenant.read)
+    assigned = (await gql.data(ASSIGN, {"group": group["id"], "person": intern,
+                                        "role": roles["Champion"]}, key=tenant.write))
+    assert assigned["assignBuyingGroupMember"]["buyingGroup"]["completeness"]["value"] == 87.5
+    moved = (await gql.data("""query($id: ID!) { node(id: $id) { ... on BuyingGroup {
+        stage { key } stageHistory { from { key } to { key } by } } } }""",
+                            {"id": group["id"]}, key=tenant.read))["node"]
+    assert moved["stage"] == {"key": "engaged"}  # no rescoring needed
+    assert moved["stageHistory"][-1] == {"from": {"key": "new"}, "to": {"key": "engaged"},
+                                         "by": "RULE"}
+    # Taking the champion out again lowers completeness; rules never move a group back.
+    await gql.data(REMOVE, {"group": group["id"], "person": intern}, key=tenant.write)
+    again = (await gql.data("query($id: ID!) { node(id: $id) { ... on BuyingGroup { "
+                            "stage { key } } } }", {"id": group["id"]}, key=tenant.read))
+    assert again["node"]["stage"] == {"key": "engaged"}

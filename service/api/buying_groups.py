@@ -41,7 +41,7 @@ from service.domain.completeness import missing_roles
 from service.domain.membership import MAX_STATUS, may_change
 from service.domain.stages import allows as allows_move
 from service.domain.templates import role_weights, round_half_up, weight_percent
-from service.events import Event, publish
+from service.events import Event, publish, stage_changes
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
@@ -657,6 +657,7 @@ class BuyingGroupMutations:
                                      "which an integration cannot override")
             member = await group_store.assign_member(
                 conn, group, person_id, role_id, principal.member_source)
+            moves = await stage_store.apply_entry_rules(conn, group.tenant_id, [group.id])
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
         await publish(info.context.services.redis, [
@@ -665,7 +666,7 @@ class BuyingGroupMutations:
                      role_id=role_id,
                      previous_value=str(current.role_id) if current and not current.is_removed
                      else None, new_value=str(role_id)),
-            *completeness_events(group, fresh)])
+            *completeness_events(group, fresh), *stage_changes(group.tenant_id, moves)])
         info.context.loaders.reset()
         return MembershipPayload(buying_group=BuyingGroup.from_row(fresh),
                                  member=BuyingGroupMember.from_row(member), user_errors=[])
@@ -695,6 +696,7 @@ class BuyingGroupMutations:
                                      "which an integration cannot override")
             member = await group_store.remove_member(conn, group, current.person_id,
                                                      principal.member_source)
+            moves = await stage_store.apply_entry_rules(conn, group.tenant_id, [group.id])
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
         await publish(info.context.services.redis, [
@@ -702,7 +704,7 @@ class BuyingGroupMutations:
                      solution_interest_id=group.solution_interest_id,
                      person_id=current.person_id, role_id=current.role_id,
                      previous_value=str(current.role_id)),
-            *completeness_events(group, fresh)])
+            *completeness_events(group, fresh), *stage_changes(group.tenant_id, moves)])
         info.context.loaders.reset()
         return MembershipPayload(buying_group=BuyingGroup.from_row(fresh),
                                  member=BuyingGroupMember.from_row(member), user_errors=[])
