@@ -289,7 +289,7 @@ def create_app(
             database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
         redis = await create_redis_pool(RedisSettings.from_dsn(redis_url))
-        broker = Broker(redis)
+        broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
         try:
             yield {"services": Services(settings=settings, db=Database(pool), redis=redis,

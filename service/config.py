@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     max_page_size: int = 100
     max_subscriptions_per_connection: int = 20
+    # Events waiting for one subscriber; when they overflow, it is closed with 4410.
+    subscription_queue_size: int = Field(default=1000, ge=1)
     # Report each request's SQL statement count in the response extensions (tests, benches).
     expose_sql_statements: bool = False
     # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.

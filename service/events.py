@@ -100,8 +100,9 @@ class Subscription:
 class Broker:
     """One pub/sub connection per API process, fanning messages out to local subscribers."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, queue_size: int | None = None) -> None:
         self._redis = redis
+        self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -144,7 +145,8 @@ class Broker:
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, tenant_id: UUID) -> AsyncIterator[Subscription]:
         name = f"{channel}:{tenant_id}"
-        subscription = Subscription(name)
+        subscription = (Subscription(name, asyncio.Queue(maxsize=self._queue_size))
+                        if self._queue_size else Subscription(name))
         self._subscribers.setdefault(name, set()).add(subscription)
         try:
             yield subscription

@@ -26,32 +26,44 @@ EVENTS = """subscription($filter: BuyingGroupEventFilter) { buyingGroupEvents(fi
   buyingGroup { name memberCount } person { externalId } role { name } } }"""
 
 
+def start_api(settings: Settings, count: int, **env: str) -> tuple[list[str],
+                                                                   list[subprocess.Popen[bytes]]]:
+    """API processes on the test database and Redis, once they answer /readyz."""
+    environment = {**os.environ, "DATABASE_URL": str(settings.database_url),
+                   "REDIS_URL": str(settings.redis_url), "QUEUE_NAME": settings.queue_name,
+                   "LOG_LEVEL": "WARNING", **env}
+    ports = [free_port() for _ in range(count)]
+    processes = [subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",
+                                   str(p)], env=environment) for p in ports]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    for url in urls:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            stop(processes)
+            raise RuntimeError(f"{url} did not start")
+    return urls, processes
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def api_processes(settings: Settings) -> Iterator[list[str]]:
     """Two API processes on the test database and Redis."""
-    env = {**os.environ, "DATABASE_URL": str(settings.database_url),
-           "REDIS_URL": str(settings.redis_url), "QUEUE_NAME": settings.queue_name,
-           "LOG_LEVEL": "WARNING"}
-    ports = [free_port(), free_port()]
-    processes = [subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",
-                                   str(p)], env=env) for p in ports]
-    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    urls, processes = start_api(settings, 2)
     try:
-        for url in urls:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{url}/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            else:
-                raise RuntimeError(f"{url} did not start")
         yield urls
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        stop(processes)
 
 
 class Subscriber:
@@ -214,3 +226,36 @@ async def test_filters_by_group_and_solution_interest(
             event = await by_interest.next_event()
             assert event["kind"] == "MEMBER_REMOVED" and event["buyingGroupId"] == first
             await by_group.nothing_for(0.5)  # a change to another group
+
+
+async def test_a_slow_subscriber_is_closed_with_4410_over_the_socket(
+    settings: Settings, tenant: TenantKeys, redis: Any
+) -> None:
+    import uuid
+
+    from service import events
+
+    (url,), processes = start_api(settings, 1, SUBSCRIPTION_QUEUE_SIZE="5")
+    try:
+        ws_url = url.replace("http://", "ws://") + "/graphql"
+        async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init",
+                                      "payload": {"Authorization": f"Bearer {tenant.read}"}}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription { buyingGroupEvents { kind newValue } }"}}))
+            await asyncio.sleep(0.3)
+            # A burst far faster than one subscriber's GraphQL execution can keep up with.
+            await events.publish(redis, [events.Event.of(
+                "STATUS_CHANGED", tenant.id, uuid.uuid4(), new_value=str(i))
+                for i in range(3000)])
+            received = 0
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    received += message["type"] == "next"
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4410
+            assert "slow consumer" in closed.value.rcvd.reason
+            assert received < 3000
+    finally:
+        stop(processes)
