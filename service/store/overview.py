@@ -39,31 +39,48 @@ class Overview:
     role_coverage: list[tuple[UUID, int, int]]  # role, groups whose template has it, filled
 
 
+STAGNANT = (f"g.completeness >= {STAGNANT_COMPLETENESS} AND coalesce(g.stage_entered_at, "
+            f"g.created_at) < now() - interval '{STAGNANT_DAYS} days'")
+
 # The cells of the overview: (solution interest, stage, template, filled roles, completeness
 # band, engagement band) with their groups and score sums. From the running tallies when the
 # filter is on the groups' own columns; from the groups themselves (joined to their accounts)
 # when it is on account attributes, which the tallies do not keep.
 _CELLS_FROM_TALLIES = """
+cells AS (
     SELECT g.solution_interest_id, g.stage_id, g.role_template_id, g.filled_role_ids,
            g.completeness_band, g.engagement_band, sum(g.groups) AS n,
            sum(g.completeness_sum) AS completeness_sum, sum(g.engagement_sum) AS engagement_sum
       FROM buying_group_tallies g WHERE {where}
-     GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(g.groups) <> 0"""
-_CELLS_FROM_GROUPS = """
-    SELECT g.solution_interest_id, g.stage_id, g.role_template_id, g.filled_role_ids,
-           score_band(g.completeness) AS completeness_band,
-           score_band(g.engagement) AS engagement_band, count(*) AS n,
-           sum(g.completeness) AS completeness_sum, sum(g.engagement) AS engagement_sum
+     GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(g.groups) <> 0)"""
+# The matching groups are read once; the stagnant count and both lists come from them too.
+_CELLS_FROM_GROUPS = f"""
+matching AS MATERIALIZED (
+    SELECT g.id, g.solution_interest_id, g.stage_id, g.role_template_id, g.filled_role_ids,
+           g.completeness, g.engagement, ({STAGNANT}) AS stagnant
       FROM buying_groups g JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id
-     WHERE {where}
-     GROUP BY 1, 2, 3, 4, 5, 6"""
+     WHERE {{where}}),
+cells AS (
+    SELECT solution_interest_id, stage_id, role_template_id, filled_role_ids,
+           score_band(completeness) AS completeness_band,
+           score_band(engagement) AS engagement_band, count(*) AS n,
+           sum(completeness) AS completeness_sum, sum(engagement) AS engagement_sum
+      FROM matching GROUP BY 1, 2, 3, 4, 5, 6)"""
+_LISTS_FROM_GROUPS = """,
+       (SELECT count(*) FROM matching WHERE stagnant) AS stagnant_count,
+       (SELECT coalesce(array_agg(id), '{{}}') FROM (
+            SELECT id FROM matching ORDER BY engagement DESC, id DESC LIMIT {top}) t)
+           AS top_ids,
+       (SELECT coalesce(array_agg(id), '{{}}') FROM (
+            SELECT id FROM matching WHERE stagnant ORDER BY completeness DESC, id DESC
+             LIMIT {stagnant}) t) AS stagnant_ids"""
 _ROLLUP = """
-WITH cells AS ({cells})
+WITH {cells}
 SELECT GROUPING(solution_interest_id, stage_id, role_template_id, filled_role_ids,
                 completeness_band, engagement_band) AS grouping,
        solution_interest_id, stage_id, role_template_id, filled_role_ids, completeness_band,
        engagement_band, sum(n)::bigint AS n, sum(completeness_sum) AS completeness_sum,
-       sum(engagement_sum) AS engagement_sum
+       sum(engagement_sum) AS engagement_sum{lists}
   FROM cells
  GROUP BY GROUPING SETS ((solution_interest_id), (stage_id), (role_template_id, filled_role_ids),
                          (completeness_band), (engagement_band), ())"""
@@ -74,10 +91,11 @@ _BY_COMPLETENESS, _BY_ENGAGEMENT, _TOTAL = 0b111101, 0b111110, 0b111111
 
 async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top: int = 5,
                    stagnant_limit: int = 20, from_tallies: bool | None = None) -> Overview:
-    """Every figure from one aggregate over the overview's cells (rolled up per breakdown with
-    grouping sets) and a count of stagnant groups through their index; two short queries list
-    the most engaged and the stagnant groups. `from_tallies` forces the source (tests compare
-    the two); by default the tallies serve every filter but account attributes."""
+    """Every figure from one aggregate over the overview's cells, rolled up per breakdown with
+    grouping sets. From the tallies, the stagnant groups are counted through their index and
+    the two lists follow the score indexes (three short queries); from the groups (account
+    filters), the same statement computes them. `from_tallies` forces the source (tests
+    compare the two); by default the tallies serve every filter but account attributes."""
     params = SqlParams()
     tenant = params.add(tenant_id)
     where = [f"g.tenant_id = {tenant}"]
@@ -93,24 +111,29 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
     if from_tallies is None:
         from_tallies = not (f.industries or f.regions)
     assert not from_tallies or where == on_groups, "the tallies know no account attributes"
-    cells = (_CELLS_FROM_TALLIES if from_tallies else _CELLS_FROM_GROUPS).format(
-        where=" AND ".join(where))
-    rows = await conn.fetch(_ROLLUP.format(cells=cells), *params.values)
-    accounts = ("JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
-                if f.industries or f.regions else "")
-    source = f"buying_groups g {accounts} WHERE {' AND '.join(where)}"
-    stagnant = (f"g.completeness >= {STAGNANT_COMPLETENESS} AND coalesce(g.stage_entered_at, "
-                f"g.created_at) < now() - interval '{STAGNANT_DAYS} days'")
-    stagnant_count = await conn.fetchval(
-        f"SELECT count(*) FROM {source} AND {stagnant}", *params.values)
-    limit = f"${len(params.values) + 1}"  # one more parameter after the filter's
-    top_ids = await conn.fetch(
-        # In the order of the (tenant, engagement, id) index, read backwards: no sort.
-        f"SELECT g.id FROM {source} ORDER BY g.engagement DESC, g.id DESC LIMIT {limit}",
-        *params.values, top)
-    stagnant_ids = await conn.fetch(
-        f"SELECT g.id FROM {source} AND {stagnant} ORDER BY g.completeness DESC, g.id DESC "
-        f"LIMIT {limit}", *params.values, stagnant_limit)
+    if not from_tallies:
+        lists = _LISTS_FROM_GROUPS.format(top=params.add(top), stagnant=params.add(stagnant_limit))
+        rows = await conn.fetch(_ROLLUP.format(
+            cells=_CELLS_FROM_GROUPS.format(where=" AND ".join(where)), lists=lists),
+            *params.values)
+        first = rows[0]  # the () grouping set always yields a row
+        stagnant_count, top_ids, stagnant_ids = (
+            first["stagnant_count"], list(first["top_ids"]), list(first["stagnant_ids"]))
+    else:
+        rows = await conn.fetch(_ROLLUP.format(
+            cells=_CELLS_FROM_TALLIES.format(where=" AND ".join(where)), lists=""),
+            *params.values)
+        source = f"buying_groups g WHERE {' AND '.join(where)}"
+        stagnant_count = await conn.fetchval(
+            f"SELECT count(*) FROM {source} AND {STAGNANT}", *params.values)
+        limit = f"${len(params.values) + 1}"  # one more parameter after the filter's
+        # In the order of the (tenant, score, id) indexes, read backwards: no sort.
+        top_ids = [r["id"] for r in await conn.fetch(
+            f"SELECT g.id FROM {source} ORDER BY g.engagement DESC, g.id DESC LIMIT {limit}",
+            *params.values, top)]
+        stagnant_ids = [r["id"] for r in await conn.fetch(
+            f"SELECT g.id FROM {source} AND {STAGNANT} ORDER BY g.completeness DESC, g.id DESC "
+            f"LIMIT {limit}", *params.values, stagnant_limit)]
     total = next((r for r in rows if r["grouping"] == _TOTAL), None)
     n = total["n"] if total and total["n"] else 0
 
@@ -130,8 +153,8 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
         by_stage=[(r["stage_id"], r["n"]) for r in rows if r["grouping"] == _BY_STAGE],
         completeness_bands=bands(_BY_COMPLETENESS, "completeness_band"),
         engagement_bands=bands(_BY_ENGAGEMENT, "engagement_band"),
-        top_engaged=[r["id"] for r in top_ids],
-        stagnant=[r["id"] for r in stagnant_ids],
+        top_engaged=top_ids,
+        stagnant=stagnant_ids,
         stagnant_count=stagnant_count,
         role_coverage=await _role_coverage(
             conn, tenant_id, [r for r in rows if r["grouping"] == _BY_FILLED]),
