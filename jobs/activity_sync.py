@@ -53,10 +53,19 @@ async def tenant_source(db: Database, tenant_id: UUID, settings: Settings) -> So
     )
 
 
-def activity_month(item: dict[str, Any]) -> date:
-    """The UTC month an activity's partition covers, from the source's ISO date."""
-    moment = datetime.fromisoformat(str(item["activityDate"]).replace("Z", "+00:00"))
-    return activity_store.month_start(moment.astimezone(UTC))
+def activity_months(activities: list[dict[str, Any]]) -> set[date]:
+    """The UTC months whose partitions the activities go to. Dates in UTC ("Z", as Marketo
+    sends them) name their month in their first seven characters; others are parsed."""
+    utc: set[str] = set()
+    months: set[date] = set()
+    for item in activities:
+        moment = str(item["activityDate"])
+        if moment.endswith(("Z", "+00:00")):
+            utc.add(moment[:7])
+        else:
+            parsed = datetime.fromisoformat(moment).astimezone(UTC)
+            months.add(activity_store.month_start(parsed))
+    return months | {date(int(m[:4]), int(m[5:7]), 1) for m in utc}
 
 
 @dataclass
@@ -100,11 +109,7 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
     async def write(key: str, pages: list[Page]) -> None:
         rows = [a for page in pages for a in page.activities]
         async with partitions:
-            # Parse one date per hour and offset: the rest fall in the same month. (An offset
-            # off whole hours could cross a month inside the hour: the default partition
-            # takes such a row.)
-            firsts = {(d[:13], d[-6:]): a for a in rows if (d := str(a["activityDate"]))}
-            months = {activity_month(a) for a in firsts.values()} - ensured
+            months = activity_months(rows) - ensured
             if months:
                 async with db.system() as conn:
                     await activity_store.ensure_partitions(conn, months)

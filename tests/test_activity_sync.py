@@ -275,3 +275,15 @@ async def test_retention_drops_old_partitions_and_rollup_days(
         assert await conn.fetchval("SELECT array_agg(source_id) FROM activities") == ["new-1"]
         assert await conn.fetchval("SELECT array_agg(day) FROM activity_daily") == [
             recent.date()]
+
+
+def test_activity_months_are_utc_months() -> None:
+    from datetime import date
+
+    months = activity_sync.activity_months([
+        {"activityDate": "2026-11-30T23:59:59Z"},
+        {"activityDate": "2026-10-05T10:00:00+00:00"},
+        {"activityDate": "2026-12-01T00:30:00+01:00"},  # 30 November in UTC
+        {"activityDate": "2027-01-01T05:00:00+01:00"},
+    ])
+    assert months == {date(2026, 10, 1), date(2026, 11, 1), date(2027, 1, 1)}
