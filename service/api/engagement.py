@@ -87,11 +87,9 @@ async def explain(info: strawberry.Info, group: group_store.BuyingGroup) -> Enga
     members = await context.loaders.group_members.load(group.id)
     assert template is not None
     active = {m.person_id: m.role_id for m in members if not m.is_removed}
-    tenant_id = context.tenant_principal.tenant_id
-    async with context.read() as conn:
-        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-        activity = await engagement_store.activity_of_people(conn, tenant_id, list(active),
-                                                             inputs)
+    inputs = await context.loaders.scoring_inputs.load(context.tenant_principal.tenant_id)
+    activity = [a for found in await context.loaders.person_activity.load_many(list(active))
+                for a in found]
     start, end = inputs.window
     return engagement(template.entries, active, activity, inputs.types, start, end)
 
@@ -99,7 +97,10 @@ async def explain(info: strawberry.Info, group: group_store.BuyingGroup) -> Enga
 async def breakdown(info: strawberry.Info, group: group_store.BuyingGroup
                     ) -> list[EngagementRole]:
     result = await explain(info, group)
-    types = {t.id: t for t in await _types(info)}
+    type_ids = list({a.activity_type_id for r in result.roles for m in r.members
+                     for a in m.activities})
+    types = {t.id: t for t in await info.context.loaders.activity_type.load_many(type_ids)
+             if t is not None}
     return [
         EngagementRole(
             weighting=r.weighting, weight_percent=weight_percent(r.weight),
@@ -119,17 +120,9 @@ async def breakdown(info: strawberry.Info, group: group_store.BuyingGroup
     ]
 
 
-async def _types(info: strawberry.Info) -> list[Any]:
-    from service.store.activity_types import list_activity_types
-
-    async with info.context.read() as conn:
-        return await list_activity_types(conn, info.context.tenant_principal.tenant_id)
-
-
 async def window(info: strawberry.Info) -> tuple[date, date]:
-    tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.read() as conn:
-        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+    inputs: engagement_store.ScoringInputs = await info.context.loaders.scoring_inputs.load(
+        info.context.tenant_principal.tenant_id)
     return inputs.window
 
 

@@ -11,6 +11,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from service.db import Connection
+from service.domain.engagement import ActivityCount
 from service.store.account_lists import AccountList, account_counts, lists_by_ids
 from service.store.accounts import Account, accounts_by_ids, children_pages
 from service.store.activity_types import ActivityType, activity_types_by_ids
@@ -23,6 +24,7 @@ from service.store.buying_groups import (
     groups_of_people,
     members_by_groups,
 )
+from service.store.engagement import ScoringInputs, activity_of_people, scoring_inputs
 from service.store.jobs import Job, jobs_by_ids
 from service.store.paging import Page
 from service.store.people import Person, people_by_ids, people_pages_by_account
@@ -140,6 +142,32 @@ def list_counts(context: Context) -> DataLoader[AccountList, int]:
     return DataLoader(load_fn=load, cache_key_fn=lambda al: al.id)
 
 
+def tenant_scoring_inputs(context: Context) -> DataLoader[UUID, ScoringInputs]:
+    """The scoring model, types and window: once per request, however many groups ask."""
+
+    async def load(tenants: list[UUID]) -> list[ScoringInputs]:
+        async with context.read() as conn:
+            return [await scoring_inputs(conn, t) for t in tenants]
+
+    return DataLoader(load_fn=load)
+
+
+def activity_of_persons(context: Context) -> DataLoader[UUID, list[ActivityCount]]:
+    """Each person's daily activity in the scoring window, for many people at once."""
+
+    async def load(person_ids: list[UUID]) -> list[list[ActivityCount]]:
+        tenant_id = context.tenant_principal.tenant_id
+        inputs = await context.loaders.scoring_inputs.load(tenant_id)
+        async with context.read() as conn:
+            counts = await activity_of_people(conn, tenant_id, person_ids, inputs)
+        found: dict[UUID, list[ActivityCount]] = defaultdict(list)
+        for count in counts:
+            found[count.person_id].append(count)
+        return [found.get(p, []) for p in person_ids]
+
+    return DataLoader(load_fn=load)
+
+
 @dataclass
 class Loaders:
     api_key: DataLoader[UUID, ApiKey | None]
@@ -162,6 +190,8 @@ class Loaders:
     stage_model: DataLoader[UUID, StageModel | None]
     stage: DataLoader[UUID, Stage | None]
     stage_history: DataLoader[UUID, list[StageChange]]
+    scoring_inputs: DataLoader[UUID, ScoringInputs]
+    person_activity: DataLoader[UUID, list[ActivityCount]]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -191,4 +221,6 @@ class Loaders:
             stage_model=by_key(context, stage_models_by_ids),
             stage=stages_priming_models(context),
             stage_history=by_key_list(context, history_of_groups),
+            scoring_inputs=tenant_scoring_inputs(context),
+            person_activity=activity_of_persons(context),
         )
