@@ -85,15 +85,15 @@ class Subscriber:
             await asyncio.wait_for(self.ws.recv(), seconds)
 
 
-async def subscribe(url: str, key: str, variables: dict[str, Any] | None = None
-                    ) -> AsyncIterator[Subscriber]:
+async def subscribe(url: str, key: str, variables: dict[str, Any] | None = None,
+                    query: str = EVENTS) -> AsyncIterator[Subscriber]:
     ws_url = url.replace("http://", "ws://") + "/graphql"
     async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
         await ws.send(json.dumps({"type": "connection_init",
                                   "payload": {"Authorization": f"Bearer {key}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-            "query": EVENTS, "variables": variables or {}}}))
+            "query": query, "variables": variables or {}}}))
         await asyncio.sleep(0.3)  # the subscription is registered with the broker
         yield Subscriber(ws)
 
@@ -237,14 +237,9 @@ async def test_a_slow_subscriber_is_closed_with_4410_over_the_socket(
 
     (url,), processes = start_api(settings, 1, SUBSCRIPTION_QUEUE_SIZE="5")
     try:
-        ws_url = url.replace("http://", "ws://") + "/graphql"
-        async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init",
-                                      "payload": {"Authorization": f"Bearer {tenant.read}"}}))
-            assert json.loads(await ws.recv())["type"] == "connection_ack"
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
-                "query": "subscription { buyingGroupEvents { kind newValue } }"}}))
-            await asyncio.sleep(0.3)
+        async for subscriber in subscribe(url, tenant.read,
+                                          query="subscription { buyingGroupEvents { kind } }"):
+            ws = subscriber.ws
             # A burst far faster than one subscriber's GraphQL execution can keep up with.
             await events.publish(redis, [events.Event.of(
                 "STATUS_CHANGED", tenant.id, uuid.uuid4(), new_value=str(i))
