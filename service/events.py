@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 
 EVENTS = "bg:events"
 JOBS = "bg:jobs"
-QUEUE_SIZE = 1000
 
 
 @dataclass(frozen=True)
@@ -84,8 +83,7 @@ class SlowSubscriber(Exception):
 @dataclass(eq=False)  # compared and hashed by identity: subscribers live in sets
 class Subscription:
     channel: str
-    queue: asyncio.Queue[dict[str, Any]] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE))
+    queue: asyncio.Queue[dict[str, Any]]
     overflowed: bool = False
 
     async def next(self) -> dict[str, Any]:
@@ -100,7 +98,7 @@ class Subscription:
 class Broker:
     """One pub/sub connection per API process, fanning messages out to local subscribers."""
 
-    def __init__(self, redis: Redis, queue_size: int | None = None) -> None:
+    def __init__(self, redis: Redis, queue_size: int) -> None:
         self._redis = redis
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = {}
@@ -145,8 +143,7 @@ class Broker:
     @contextlib.asynccontextmanager
     async def subscribe(self, channel: str, tenant_id: UUID) -> AsyncIterator[Subscription]:
         name = f"{channel}:{tenant_id}"
-        subscription = (Subscription(name, asyncio.Queue(maxsize=self._queue_size))
-                        if self._queue_size else Subscription(name))
+        subscription = Subscription(name, asyncio.Queue(maxsize=self._queue_size))
         self._subscribers.setdefault(name, set()).add(subscription)
         try:
             yield subscription

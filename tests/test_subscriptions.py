@@ -150,15 +150,12 @@ async def test_a_connection_without_a_valid_key_is_refused(api_processes: list[s
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
 
-async def test_a_slow_subscriber_is_dropped_without_holding_up_the_others(
-    redis: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_slow_subscriber_is_dropped_without_holding_up_the_others(redis: Any) -> None:
     import uuid
 
     from service import events
 
-    monkeypatch.setattr(events, "QUEUE_SIZE", 5)
-    broker = events.Broker(redis)
+    broker = events.Broker(redis, queue_size=5)
     await broker.start()
     tenant = uuid.uuid4()
     try:
