@@ -101,9 +101,10 @@ async def maintain_buying_groups(run: JobRun) -> None:
                 conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
                 after=after, limit=CHUNK,
             )
-            rescored = [c.buying_group_id for c in chunk.score_changes]
-            moves = (await stage_store.apply_entry_rules(conn, tenant_id, rescored)
-                     if rescored else [])
+            # Every group whose members changed: a ROLE_MEMBERS rule may hold now even where
+            # completeness did not move.
+            moves = (await stage_store.apply_entry_rules(conn, tenant_id, chunk.changed)
+                     if chunk.changed else [])
         await publish(run.redis, [
             *(Event.of(f"MEMBER_{change}", tenant_id, group, solution_interest_id=interest_id,
                        person_id=person, role_id=role)
