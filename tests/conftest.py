@@ -3,6 +3,7 @@ and one arq queue per test run, the app behind an httpx client, and tenants with
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from arq import create_pool as create_redis_pool
@@ -19,7 +21,7 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.auth import Scope
 from service.config import Settings
-from service.db import Database, create_pool, drop_database, ensure_database
+from service.db import Database, _init_connection, create_pool, drop_database, ensure_database
 from service.embedded import EmbeddedServices, start_missing, with_database
 from service.migrate import migrate
 from service.store.api_keys import create_api_key
@@ -210,3 +212,31 @@ def simulator() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class Scenario:
+    """A connection with its own event loop for hypothesis tests (which run synchronously):
+    each example builds its data in a transaction and rolls it back."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn: asyncpg.Connection[Any] = self.loop.run_until_complete(self._connect(url))
+
+    async def _connect(self, url: str) -> asyncpg.Connection[Any]:
+        conn = await asyncpg.connect(url)
+        await _init_connection(conn)
+        return conn
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        self.run(self.conn.close())
+        self.loop.close()
+
+
+@pytest.fixture(scope="module")
+def scenario(database_url: str) -> Iterator[Scenario]:
+    s = Scenario(database_url)
+    yield s
+    s.close()

@@ -3,53 +3,23 @@ and the window and cap edges in SQL."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
 import asyncpg
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.db import APP_ROLE, _init_connection
+from service.db import APP_ROLE
 from service.domain.engagement import ActivityCount, engagement
 from service.domain.templates import WEIGHTINGS, Entry
 from service.store import engagement as engagement_store
+from tests.conftest import Scenario
 
 TODAY = date(2026, 11, 26)
-
-
-class Scenario:
-    """A tenant with three roles, one account and six people, rebuilt in a transaction that is
-    rolled back after every example."""
-
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.conn: asyncpg.Connection[Any] = self.loop.run_until_complete(self._connect(url))
-
-    async def _connect(self, url: str) -> asyncpg.Connection[Any]:
-        conn = await asyncpg.connect(url)
-        await _init_connection(conn)
-        return conn
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        self.run(self.conn.close())
-        self.loop.close()
-
-
-@pytest.fixture(scope="module")
-def scenario(database_url: str) -> Iterator[Scenario]:
-    s = Scenario(database_url)
-    yield s
-    s.close()
 
 
 async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],

@@ -4,7 +4,6 @@ any sequence of inserts, updates, deletes and compactions (the tallies' triggers
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -15,15 +14,7 @@ from hypothesis import strategies as st
 
 from service.db import APP_ROLE
 from service.store.overview import BANDS, OverviewFilter, compact_tallies, overview
-from tests.test_engagement_sql import Scenario
-
-
-@pytest.fixture(scope="module")
-def scenario(database_url: str) -> Iterator[Scenario]:
-    s = Scenario(database_url)
-    yield s
-    s.close()
-
+from tests.conftest import Scenario
 
 SCORES = st.decimals(min_value=0, max_value=130, places=2).map(Decimal)
 
