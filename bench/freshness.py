@@ -16,13 +16,12 @@ from datetime import UTC, datetime
 
 import httpx
 
-import jobs.activity_sync  # noqa: F401
 from bench.common import fresh_database, servers
 from bench.ingest_activities import start_simulator
+from jobs.activity_sync import rescore
 from jobs.worker import build_worker
 from service.config import Settings
 from service.demo import load_demo
-from service.store.engagement import refresh_engagement, scoring_inputs
 from service.store.tenants import create_tenant
 
 
@@ -42,8 +41,7 @@ async def main(interval: int, rounds: int) -> None:
                 member = await conn.fetchrow(
                     """SELECT m.buying_group_id, p.external_id FROM buying_group_members m
                          JOIN people p ON p.id = m.person_id WHERE NOT m.is_removed LIMIT 1""")
-                inputs = await scoring_inputs(conn, tenant.id)
-                await refresh_engagement(conn, tenant.id, inputs)
+            await rescore(db, tenant.id, None)
             settings = Settings(database_url=url, redis_url=services.redis_url,
                                 activity_api_url=sim_url, activity_sync_interval_seconds=interval,
                                 queue_name=f"fresh:{os.getpid()}", _env_file=None)  # type: ignore[call-arg]

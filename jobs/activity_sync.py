@@ -28,6 +28,7 @@ from service.store import engagement as engagement_store
 from service.store import jobs as job_store
 from service.store import overview as overview_store
 from service.store import stages as stage_store
+from service.store.buying_groups import ScoreChange
 from service.store.scoring_models import active_model
 
 log = logging.getLogger(__name__)
@@ -208,17 +209,47 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
     return [r["buying_group_id"] for r in rows]
 
 
-async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
-                  redis: Any = None) -> int:
-    """Rescore the groups, then let stage entry rules move them (one set-based pass); publish
-    what changed once it has committed."""
-    async with db.tenant(tenant_id) as conn:
+WRITE_SLICE_MIN = 5_000  # groups; smaller tenants are written in one transaction
+
+
+async def rescore_everything(db: Database, tenant_id: UUID, connections: int
+                             ) -> list[ScoreChange]:
+    """Score every group in one read-only statement (PostgreSQL runs it in parallel), then
+    write the scores in slices on `connections` connections side by side: PostgreSQL never
+    runs a writing statement in parallel, and updating every group through its indexes is as
+    much work as scoring. Each slice commits on its own; a score depends only on the activity,
+    so a pass cut short leaves stale scores for the next pass to fix, never wrong ones."""
+    async with db.tenant(tenant_id, readonly=True) as conn:
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-        changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
-        moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-    if group_ids is None:  # every group moved through the tallies: fold them right away
+        scores = await engagement_store.score_all(conn, tenant_id, inputs)
+    size = max(WRITE_SLICE_MIN, -(-len(scores) // max(1, connections)))
+
+    async def write(part: list[ScoreChange]) -> list[ScoreChange]:
+        async with db.tenant(tenant_id) as conn:
+            return await engagement_store.write_scores(conn, tenant_id, part, inputs.window[1])
+
+    parts = await asyncio.gather(*(write(scores[i:i + size])
+                                   for i in range(0, len(scores), size)))
+    return [change for part in parts for change in part]
+
+
+async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
+                  redis: Any = None, *, connections: int = 2) -> int:
+    """Rescore the groups (None: all, on up to `connections` connections), then let stage
+    entry rules move them (one set-based pass); publish what changed once it has committed."""
+    if group_ids is None:
+        changes = await rescore_everything(db, tenant_id, connections)
+        async with db.tenant(tenant_id) as conn:
+            moves = await stage_store.apply_entry_rules(conn, tenant_id, None)
+        # Every group moved through the tallies: fold them right away.
         async with db.tenant(tenant_id) as conn:
             await overview_store.compact_tallies(conn, tenant_id)
+    else:
+        async with db.tenant(tenant_id) as conn:
+            inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+            changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
+                                                                group_ids)
+            moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
     events = [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
                        previous_value=float(c.previous), new_value=float(c.current))
               for c in changes if c.previous != c.current]
@@ -255,7 +286,8 @@ async def refresh_scores(run: JobRun) -> None:
     ids = run.job.payload.get("buying_group_ids")
     group_ids = [UUID(i) for i in ids] if ids else None
     await run.progress(total=len(group_ids) if group_ids else 0, processed=0)
-    updated = await rescore(run.db, tenant_id, group_ids, run.redis)
+    updated = await rescore(run.db, tenant_id, group_ids, run.redis,
+                            connections=run.settings.rescore_connections)
     await run.progress(total=updated, processed=updated, updated=updated)
 
 

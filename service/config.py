@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # Activity sync from the activity-log API, and the nightly rescoring of every group.
     activity_sync_interval_seconds: int = Field(default=300, ge=10)
     rescore_hour_utc: int = Field(default=1, ge=0, le=23)
+    # Connections a full rescoring writes on side by side (PostgreSQL writes serially per
+    # statement); about the database server's cores.
+    rescore_connections: int = Field(default=2, ge=1)
     activity_retention_months: int = Field(default=13, ge=2)
     activity_api_backoff_seconds: float = Field(default=0.5, gt=0)
     activity_api_timeout_seconds: float = Field(default=30, gt=0)

@@ -10,14 +10,17 @@ from fractions import Fraction
 from typing import Any
 
 import asyncpg
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.db import APP_ROLE
+from bench.common import build_groups
+from jobs import activity_sync
+from service.db import APP_ROLE, Database
 from service.domain.engagement import ActivityCount, engagement
 from service.domain.templates import WEIGHTINGS, Entry
 from service.store import engagement as engagement_store
-from tests.conftest import Scenario
+from tests.conftest import Scenario, TenantKeys
 
 TODAY = date(2026, 11, 26)
 
@@ -28,7 +31,8 @@ async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
                      second_group: list[tuple[int, int, bool]] | None = None,
                      ) -> list[tuple[Decimal, Fraction]]:
     """SQL and reference scores of one group (two when `second_group` gives the members of
-    another group, of another solution interest, at the same account: people in both)."""
+    another group, of another solution interest, at the same account: people in both); the
+    SQL scores of the path after a sync (given groups) and of the nightly pass (all) agree."""
     tenant = uuid.uuid4()
     await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'prop')", tenant)
     await conn.execute("SELECT seed_tenant($1)", tenant)
@@ -94,6 +98,10 @@ async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
     inputs = await engagement_store.scoring_inputs(conn, tenant, today=TODAY)
     changes = {c.buying_group_id: c.current for c in await engagement_store.refresh_engagement(
         conn, tenant, inputs, [g for g, _, _ in groups])}
+    # The nightly pass scores every group in another plan (hash joins): the same values.
+    everything = {c.buying_group_id: c.current
+                  for c in await engagement_store.score_all(conn, tenant, inputs)}
+    assert everything == changes
     start, end = inputs.window
     return [(changes[group], engagement(entries, active, activity, inputs.types, start,
                                         end).value)
@@ -152,3 +160,30 @@ def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
             await transaction.rollback()
 
     assert scenario.run(example()) == Decimal(21)
+
+
+async def test_the_nightly_pass_writes_every_group_in_slices(
+    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(activity_sync, "WRITE_SLICE_MIN", 7)  # 30 groups: three slices of 10
+    async with db.system() as conn:
+        await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
+                           "SELECT id, row_number() OVER (ORDER BY name) AS n "
+                           "FROM activity_types WHERE tenant_id = $1) t "
+                           "WHERE activity_types.id = t.id", tenant.id)
+        await build_groups(conn, tenant.id, groups=30, per_group=3, days_per_person=4)
+    async with db.tenant(tenant.id, readonly=True) as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant.id)
+        expected = {s.buying_group_id: s.current
+                    for s in await engagement_store.score_all(conn, tenant.id, inputs)}
+    assert len(expected) == 30 and len({v for v in expected.values() if v > 0}) > 5
+
+    assert await activity_sync.rescore(db, tenant.id, None, connections=3) == 30
+
+    async with db.tenant(tenant.id, readonly=True) as conn:
+        stored = {r["id"]: r["engagement"] for r in await conn.fetch(
+            "SELECT id, engagement FROM buying_groups WHERE engagement_computed_at IS NOT NULL")}
+        history = {r["buying_group_id"]: r["engagement"] for r in await conn.fetch(
+            "SELECT buying_group_id, engagement FROM buying_group_score_history WHERE day = $1",
+            inputs.today)}
+    assert stored == expected and history == expected

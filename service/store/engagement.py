@@ -13,20 +13,22 @@ from zoneinfo import ZoneInfo
 from service.db import Connection
 from service.domain.engagement import ActivityCount, TypeScoring, window
 from service.domain.scoring import activity_factor
+from service.domain.templates import WEIGHTINGS
 from service.store.buying_groups import ScoreChange
 from service.store.scoring_models import active_model
 
 
 @dataclass(frozen=True)
 class ScoringInputs:
-    """What scoring needs from the catalogue: per catalogue type its rule, and how the source's
-    type ids map onto the catalogue."""
+    """What scoring needs from the catalogue: per catalogue type its rule, how the source's
+    type ids map onto the catalogue, and per template role its weighting."""
 
     mode: str
     window_days: int
     types: dict[UUID, TypeScoring]
     source_types: dict[int, UUID]
     today: date
+    role_weightings: tuple[tuple[UUID, UUID, str], ...] = ()  # (template, role, weighting)
 
     @property
     def window(self) -> tuple[date, date]:
@@ -53,57 +55,56 @@ async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None =
             types[row["id"]] = TypeScoring(row["max_daily_frequency"], factor)
         if row["source_type_id"] is not None:
             source_types[row["source_type_id"]] = row["id"]
+    entries = await conn.fetch(
+        "SELECT role_template_id, role_id, weighting FROM role_template_entries "
+        "WHERE tenant_id = $1", tenant_id)
     if today is None:
         zone = await conn.fetchval("SELECT time_zone FROM tenants WHERE id = $1", tenant_id)
         today = tenant_today(zone or "UTC")
-    return ScoringInputs(mode, days, types, source_types, today)
+    return ScoringInputs(mode, days, types, source_types, today,
+                         tuple((e["role_template_id"], e["role_id"], e["weighting"])
+                               for e in entries))
 
 
-# Activity is summed per lead first (the bulk of the work, like a bare aggregate over the
-# rollup), in integers: factors are passed as hundredths (COUNT: 100 or 0, WEIGHTED: the weight),
-# so the only division is the last one, per group, exact to 12 decimals. Parameters: $1 tenant,
-# $2 the groups (NULL: all), $3-$5 per scored source type its id, factor and cap, $6-$7 window.
+# Each member's activity is weighted by its role and summed per group straight away: a join of
+# the rollup with (lead, group, role weight) that PostgreSQL runs in parallel, aggregating into
+# as many rows as there are groups (summing per lead first aggregated into a million leads in
+# every worker). Integers throughout: factors are hundredths (COUNT: 100 or 0, WEIGHTED: the
+# weight), weightings 20..100, so the only division is the last one, per group, exact to 12
+# decimals. Parameters: $1 tenant, $2 the groups (NULL: all), $3-$5 per scored source type its
+# id, factor and cap, $6-$7 the window, $8-$11 per template role its template, role, weighting
+# value and the template's total (from Python: a window function in SQL would keep the plan
+# serial).
 def _scores(partial: bool) -> str:
-    """Each group's new and previous engagement. Partial: only the given groups, reading only
-    their members' activity through the rollup's (tenant, lead) key. Full: everything in hash
-    joins, which PostgreSQL runs in parallel as long as the statement writes nothing."""
-    members_of_targets = "AND m.buying_group_id = ANY($2)" if partial else ""
-    leads_of_targets = f"""AND d.lead_id IN (
-               SELECT p.external_id FROM buying_group_members m
-                 JOIN people p ON p.tenant_id = m.tenant_id AND p.id = m.person_id
-                WHERE m.tenant_id = $1 AND NOT m.is_removed {members_of_targets})""" \
-        if partial else ""
+    """Each group's new and previous engagement. Partial: only the given groups, whose members'
+    activity PostgreSQL reads through the rollup's (tenant, lead) key; full: hash joins."""
+    targets = "AND m.buying_group_id = ANY($2)" if partial else ""
     return f"""
 WITH scored AS (
     SELECT * FROM unnest($3::int[], $4::int[], $5::int[]) AS s (source_type_id, factor100, cap)
 ),
-lead_points AS (
-    SELECT d.lead_id, sum(least(d.count, s.cap)::bigint * s.factor100) AS points100
-      FROM activity_daily d JOIN scored s ON s.source_type_id = d.source_type_id
-     WHERE d.tenant_id = $1 AND d.day BETWEEN $6 AND $7 {leads_of_targets}
-     GROUP BY d.lead_id
-),
 template_weights AS (
-    SELECT e.role_template_id, e.role_id,
-           CASE e.weighting WHEN 'TRIVIAL' THEN 20 WHEN 'MINOR' THEN 40 WHEN 'NORMAL' THEN 60
-                            WHEN 'IMPORTANT' THEN 80 ELSE 100 END AS value,
-           sum(CASE e.weighting WHEN 'TRIVIAL' THEN 20 WHEN 'MINOR' THEN 40
-                                WHEN 'NORMAL' THEN 60 WHEN 'IMPORTANT' THEN 80 ELSE 100 END)
-               OVER (PARTITION BY e.role_template_id) AS total
-      FROM role_template_entries e
-     WHERE e.tenant_id = $1
+    SELECT * FROM unnest($8::uuid[], $9::uuid[], $10::int[], $11::int[])
+        AS tw (role_template_id, role_id, value, total)
 ),
-group_points AS (
-    SELECT m.buying_group_id, sum(lp.points100 * tw.value) AS weighted100,
-           max(tw.total) AS total
+member_weights AS (
+    SELECT m.buying_group_id, p.external_id AS lead_id, tw.value, tw.total
       FROM buying_group_members m
       JOIN people p ON p.tenant_id = $1 AND p.id = m.person_id
-      JOIN lead_points lp ON lp.lead_id = p.external_id
       JOIN buying_groups g ON g.tenant_id = $1 AND g.id = m.buying_group_id
       JOIN template_weights tw
         ON tw.role_template_id = g.role_template_id AND tw.role_id = m.role_id
-     WHERE m.tenant_id = $1 AND NOT m.is_removed {members_of_targets}
-     GROUP BY m.buying_group_id
+     WHERE m.tenant_id = $1 AND NOT m.is_removed {targets}
+),
+group_points AS (
+    SELECT mw.buying_group_id,
+           sum(least(d.count, s.cap)::bigint * s.factor100 * mw.value) AS weighted100,
+           max(mw.total) AS total
+      FROM activity_daily d
+      JOIN scored s ON s.source_type_id = d.source_type_id
+      JOIN member_weights mw ON mw.lead_id = d.lead_id
+     WHERE d.tenant_id = $1 AND d.day BETWEEN $6 AND $7
+     GROUP BY mw.buying_group_id
 )
 SELECT g.id, g.engagement AS previous,
        coalesce(round(gp.weighted100::numeric / (100 * gp.total), 12), 0) AS engagement
@@ -112,14 +113,14 @@ SELECT g.id, g.engagement AS previous,
 
 
 def _apply(scores: str, day: str) -> str:
-    """Write the scores (a table or CTE with id, previous, engagement) and today's snapshot."""
+    """Write the scores (a FROM item `s` with id, previous, engagement) and today's snapshot."""
     return f"""
 updated AS (
     UPDATE buying_groups g
        SET engagement = s.engagement, engagement_computed_at = now(),
            updated_at = CASE WHEN g.engagement IS DISTINCT FROM s.engagement THEN now()
                              ELSE g.updated_at END
-      FROM {scores} s
+      FROM {scores}
      WHERE g.tenant_id = $1 AND g.id = s.id
     RETURNING g.id, g.completeness, s.previous, g.engagement
 ),
@@ -134,9 +135,10 @@ history AS (
 SELECT id, previous, engagement FROM updated"""
 
 
-_REFRESH_SOME = f"WITH scores AS ({_scores(partial=True)}\n),{_apply('scores', '$7')}"
-_SCORE_ALL = f"CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS {_scores(partial=False)}"
-_APPLY_ALL = f"WITH {_apply('engagement_scores', '$2')}"
+_REFRESH_SOME = f"WITH scores AS ({_scores(partial=True)}\n),{_apply('scores s', '$7')}"
+_SCORE_ALL = _scores(partial=False)
+_WRITE = "WITH " + _apply(
+    "unnest($2::uuid[], $3::numeric[], $4::numeric[]) AS s (id, previous, engagement)", "$5")
 
 
 def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], list[int]]:
@@ -153,22 +155,43 @@ def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], li
     return ids, factors, caps
 
 
-async def refresh_engagement(
-    conn: Connection, tenant_id: UUID, inputs: ScoringInputs,
-    group_ids: Sequence[UUID] | None = None,
-) -> list[ScoreChange]:
-    """Rescore the groups (all of the tenant's when None) and record today's snapshot."""
+def scoring_parameters(inputs: ScoringInputs) -> tuple[Any, ...]:
+    """$3-$11 of the scoring statements."""
     ids, factors, caps = scored_source_types(inputs)
     start, end = inputs.window
-    if group_ids is not None:
-        rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), ids, factors, caps,
-                                start, end)
-    else:
-        # Scored first in a statement of its own: one that writes never runs in parallel.
-        # Its hash tables hold a whole tenant's rollup: let them stay in memory.
-        await conn.execute("SET LOCAL work_mem = '256MB'")
-        await conn.execute(_SCORE_ALL, tenant_id, None, ids, factors, caps, start, end)
-        rows = await conn.fetch(_APPLY_ALL, tenant_id, end)
+    totals: dict[UUID, int] = {}
+    for template, _, weighting in inputs.role_weightings:
+        totals[template] = totals.get(template, 0) + WEIGHTINGS[weighting]
+    weights = inputs.role_weightings
+    return (ids, factors, caps, start, end, [t for t, _, _ in weights], [r for _, r, _ in weights],
+            [WEIGHTINGS[w] for _, _, w in weights], [totals[t] for t, _, _ in weights])
+
+
+async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringInputs,
+                             group_ids: Sequence[UUID]) -> list[ScoreChange]:
+    """Rescore these groups and record today's snapshot, in one statement."""
+    rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), *scoring_parameters(inputs))
+    return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
+
+
+async def score_all(conn: Connection, tenant_id: UUID, inputs: ScoringInputs
+                    ) -> list[ScoreChange]:
+    """Every group's new score beside its current one, written nowhere: read-only, so
+    PostgreSQL may run it in parallel (a statement that writes never does)."""
+    # Everything is read, so hash joins are right whatever the statistics say (fresh tables
+    # look empty to the planner, whose nested loops then take seconds for 30 groups); their
+    # hash tables hold a whole tenant's members: let them stay in memory.
+    await conn.execute("SET LOCAL enable_nestloop = off")
+    await conn.execute("SET LOCAL work_mem = '256MB'")
+    rows = await conn.fetch(_SCORE_ALL, tenant_id, None, *scoring_parameters(inputs))
+    return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
+
+
+async def write_scores(conn: Connection, tenant_id: UUID, scores: Sequence[ScoreChange],
+                       day: date) -> list[ScoreChange]:
+    """Store computed scores and the day's snapshot (groups deleted meanwhile are left out)."""
+    rows = await conn.fetch(_WRITE, tenant_id, [s.buying_group_id for s in scores],
+                            [s.previous for s in scores], [s.current for s in scores], day)
     return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
 
 
