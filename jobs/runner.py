@@ -1,11 +1,14 @@
 """Runs one job row: claims it, calls the handler of its kind, records how it ended.
 
 Handlers register by kind; each receives a JobRun through which it reports progress, which also
-renews the lease so the sweeper knows the job is alive.
+renews the lease so the sweeper knows the job is alive. Between reports a heartbeat renews it: one
+long statement (scoring every group of a large tenant) can outlast a lease.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,6 +69,22 @@ class JobRun:
         await publish_job(self.redis, job.tenant_id, job.id)
 
 
+async def heartbeat(run: JobRun) -> None:
+    """Renew the lease every third of it while the handler works, until the job stops being
+    this attempt's (cancelled, or taken over): the handler learns that at its next report."""
+    while True:
+        await asyncio.sleep(run.lease_seconds / 3)
+        try:
+            async with run.db.system() as conn:
+                job = await job_store.record_progress(conn, run.job.id, run.lease_seconds,
+                                                      attempt=run.attempt)
+        except Exception:  # a passing database error: the next beat tries again
+            log.warning("job %s: could not renew its lease", run.job.id, exc_info=True)
+            continue
+        if job is None:
+            return
+
+
 Handler = Callable[[JobRun], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
 
@@ -91,6 +110,7 @@ async def run_job(
     await publish_job(redis, job.tenant_id, job.id)
     fn = HANDLERS.get(job.kind)
     status, error = JobStatus.SUCCEEDED, None
+    beat = asyncio.create_task(heartbeat(run))
     try:
         if fn is None:
             raise JobFailed(f"no handler for job kind {job.kind}")
@@ -102,6 +122,10 @@ async def run_job(
     except Exception:
         log.exception("job %s (%s) failed", job.id, job.kind)
         status, error = JobStatus.FAILED, "internal error; see the worker log"
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
     async with db.system() as conn:
         await job_store.finish_job(conn, job.id, status, error, attempt=run.attempt)
     await publish_job(redis, job.tenant_id, job.id)

@@ -89,7 +89,10 @@ def build_worker(
 ) -> Worker:
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
-        ctx["db"] = Database(await create_pool(database_url, min_size=1, max_size=4))
+        # Jobs run statements far longer than a request's (scoring every group of a large
+        # tenant): a generous timeout; the lease heartbeat keeps such a job claimed meanwhile.
+        ctx["db"] = Database(await create_pool(
+            database_url, min_size=1, max_size=settings.db_pool_max, command_timeout=1800))
         # A restarted worker first picks up whatever its predecessor left behind.
         await sweep(ctx)
 

@@ -186,3 +186,21 @@ async def test_a_worker_that_lost_its_lease_cannot_touch_the_job_again(
         await stale.progress(processed=99)
     done = await job_row(db, job.id)
     assert done.attempts == 2 and done.progress_processed == 4
+
+
+async def test_the_lease_is_renewed_while_a_handler_works_without_reporting(
+    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = await new_job(db, tenant)
+    seen = []
+
+    async def one_long_statement(run: runner.JobRun) -> None:
+        for _ in range(4):  # 2 s in all, twice the lease, and no progress report
+            async with db.system() as conn:
+                await conn.execute("SELECT pg_sleep(0.5)")
+                seen.append(await conn.fetchval(
+                    "SELECT lease_expires_at > now() FROM jobs WHERE id = $1", job.id))
+
+    monkeypatch.setitem(runner.HANDLERS, TEST_KIND, one_long_statement)
+    assert await runner.run_job(db, job.id, lease_seconds=1) is JobStatus.SUCCEEDED
+    assert seen == [True] * 4
