@@ -20,7 +20,7 @@ from arq.connections import ArqRedis
 from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
 from jobs.runner import JobFailed, JobRun, handler
 from service.config import Settings
-from service.db import Database
+from service.db import Database, retrying
 from service.events import Event, publish, stage_changes
 from service.queue import enqueue
 from service.store import activities as activity_store
@@ -225,8 +225,13 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int
     size = max(WRITE_SLICE_MIN, -(-len(scores) // max(1, connections)))
 
     async def write(part: list[ScoreChange]) -> list[ScoreChange]:
-        async with db.tenant(tenant_id) as conn:
-            return await engagement_store.write_scores(conn, tenant_id, part, inputs.window[1])
+        written: list[ScoreChange] = []
+        async for attempt in retrying():
+            with attempt:
+                async with db.tenant(tenant_id) as conn:
+                    written = await engagement_store.write_scores(conn, tenant_id, part,
+                                                                  inputs.window[1])
+        return written
 
     parts = await asyncio.gather(*(write(scores[i:i + size])
                                    for i in range(0, len(scores), size)))
@@ -239,17 +244,21 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
     entry rules move them (one set-based pass); publish what changed once it has committed."""
     if group_ids is None:
         changes = await rescore_everything(db, tenant_id, connections)
-        async with db.tenant(tenant_id) as conn:
-            moves = await stage_store.apply_entry_rules(conn, tenant_id, None)
+        async for attempt in retrying():
+            with attempt:
+                async with db.tenant(tenant_id) as conn:
+                    moves = await stage_store.apply_entry_rules(conn, tenant_id, None)
         # Every group moved through the tallies: fold them right away.
         async with db.tenant(tenant_id) as conn:
             await overview_store.compact_tallies(conn, tenant_id)
     else:
-        async with db.tenant(tenant_id) as conn:
-            inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-            changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
-                                                                group_ids)
-            moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
+        async for attempt in retrying():
+            with attempt:
+                async with db.tenant(tenant_id) as conn:
+                    inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+                    changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
+                                                                        group_ids)
+                    moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
     events = [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
                        previous_value=float(c.previous), new_value=float(c.current))
               for c in changes if c.previous != c.current]

@@ -16,6 +16,12 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
 
 APP_ROLE = "buying_groups_app"
 
@@ -78,6 +84,20 @@ class Database:
     async def fetchval(self, query: str, *args: Any) -> Any:
         async with self.pool.acquire() as conn:
             return await conn.fetchval(query, *args)
+
+
+# PostgreSQL aborts one of two transactions that wait on each other's rows (a deadlock: the
+# nightly rescoring and a sync's rescoring of the same groups, say) or a serializable one that
+# lost a race; running it again is the remedy.
+TRANSIENT_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+def retrying(attempts: int = 4) -> AsyncRetrying:
+    """Attempts at a transaction, again after a transient error:
+    `async for attempt in retrying(): with attempt: async with db.tenant(...) ...`."""
+    return AsyncRetrying(retry=retry_if_exception_type(TRANSIENT_ERRORS),
+                         stop=stop_after_attempt(attempts),
+                         wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
 
 
 async def ensure_database(server_url: str, name: str) -> None:
