@@ -112,8 +112,11 @@ SELECT g.id, g.engagement AS previous,
  WHERE g.tenant_id = $1 AND ($2::uuid[] IS NULL OR g.id = ANY($2))"""
 
 
-def _apply(scores: str, day: str) -> str:
-    """Write the scores (a FROM item `s` with id, previous, engagement) and today's snapshot."""
+def _apply(scores: str, day: str, previous: bool) -> str:
+    """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
+    score to return) and today's snapshot; returns the ids written (and their scores)."""
+    returned = "s.previous, g.engagement" if previous else "g.engagement"
+    result = "id, previous, engagement" if previous else "id"
     return f"""
 updated AS (
     UPDATE buying_groups g
@@ -122,7 +125,7 @@ updated AS (
                              ELSE g.updated_at END
       FROM {scores}
      WHERE g.tenant_id = $1 AND g.id = s.id
-    RETURNING g.id, g.completeness, s.previous, g.engagement
+    RETURNING g.id, g.completeness, {returned}
 ),
 history AS (
     INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
@@ -132,13 +135,14 @@ history AS (
        SET completeness = EXCLUDED.completeness, engagement = EXCLUDED.engagement,
            recorded_at = now()
 )
-SELECT id, previous, engagement FROM updated"""
+SELECT {result} FROM updated"""
 
 
-_REFRESH_SOME = f"WITH scores AS ({_scores(partial=True)}\n),{_apply('scores s', '$7')}"
+_REFRESH_SOME = (f"WITH scores AS ({_scores(partial=True)}\n),"
+                 f"{_apply('scores s', '$7', previous=True)}")
 _SCORE_ALL = _scores(partial=False)
-_WRITE = "WITH " + _apply(
-    "unnest($2::uuid[], $3::numeric[], $4::numeric[]) AS s (id, previous, engagement)", "$5")
+_WRITE = "WITH " + _apply("unnest($2::uuid[], $3::numeric[]) AS s (id, engagement)", "$4",
+                          previous=False)
 
 
 def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], list[int]]:
@@ -191,8 +195,9 @@ async def write_scores(conn: Connection, tenant_id: UUID, scores: Sequence[Score
                        day: date) -> list[ScoreChange]:
     """Store computed scores and the day's snapshot (groups deleted meanwhile are left out)."""
     rows = await conn.fetch(_WRITE, tenant_id, [s.buying_group_id for s in scores],
-                            [s.previous for s in scores], [s.current for s in scores], day)
-    return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
+                            [s.current for s in scores], day)
+    written = {r["id"] for r in rows}
+    return [s for s in scores if s.buying_group_id in written]
 
 
 async def activity_of_people(
