@@ -209,33 +209,50 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
     return [r["buying_group_id"] for r in rows]
 
 
-WRITE_SLICE_MIN = 5_000  # groups; smaller tenants are written in one transaction
+WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
 
 
-async def rescore_everything(db: Database, tenant_id: UUID, connections: int
-                             ) -> list[ScoreChange]:
-    """Score every group in one read-only statement (PostgreSQL runs it in parallel), then
-    write the scores in slices on `connections` connections side by side: PostgreSQL never
-    runs a writing statement in parallel, and updating every group through its indexes is as
-    much work as scoring. Each slice commits on its own; a score depends only on the activity,
-    so a pass cut short leaves stale scores for the next pass to fix, never wrong ones."""
-    async with db.tenant(tenant_id, readonly=True) as conn:
+def engagement_events(tenant_id: UUID, changes: list[ScoreChange]) -> list[Event]:
+    return [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
+                     previous_value=float(c.previous), new_value=float(c.current))
+            for c in changes if c.previous != c.current]
+
+
+async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
+                             redis: Any = None) -> int:
+    """Score every group in one statement (PostgreSQL runs it in parallel), then write the
+    scores in slices on `connections` connections side by side: PostgreSQL never runs a
+    writing statement in parallel, and updating every group through its indexes is as much
+    work as scoring. The scores stay in the database and come out a slice at a time, so the
+    worker's memory does not grow with the tenant. Each slice commits on its own and announces
+    its changes; a score depends only on the activity, so a pass cut short leaves some scores
+    a day old, never wrong ones. Returns how many groups were scored."""
+    slices: asyncio.Queue[list[ScoreChange] | None] = asyncio.Queue(maxsize=connections)
+    written = 0
+
+    async def write() -> None:
+        nonlocal written
+        while (part := await slices.get()) is not None:
+            async for attempt in retrying():
+                with attempt:
+                    async with db.tenant(tenant_id) as conn:
+                        stored = await engagement_store.write_scores(conn, tenant_id, part, day)
+            written += len(stored)
+            await publish(redis, engagement_events(tenant_id, stored))
+
+    async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-        scores = await engagement_store.score_all(conn, tenant_id, inputs)
-    size = max(WRITE_SLICE_MIN, -(-len(scores) // max(1, connections)))
-
-    async def write(part: list[ScoreChange]) -> list[ScoreChange]:
-        written: list[ScoreChange] = []
-        async for attempt in retrying():
-            with attempt:
-                async with db.tenant(tenant_id) as conn:
-                    written = await engagement_store.write_scores(conn, tenant_id, part,
-                                                                  inputs.window[1])
-        return written
-
-    parts = await asyncio.gather(*(write(scores[i:i + size])
-                                   for i in range(0, len(scores), size)))
-    return [change for part in parts for change in part]
+        day = inputs.window[1]
+        await engagement_store.score_all(conn, tenant_id, inputs)
+        # A writer that fails ends the group: the others and this reader are cancelled.
+        async with asyncio.TaskGroup() as writers:
+            for _ in range(max(1, connections)):
+                writers.create_task(write())
+            async for part in engagement_store.scored(conn, WRITE_SLICE):
+                await slices.put(part)
+            for _ in range(max(1, connections)):
+                await slices.put(None)
+    return written
 
 
 async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
@@ -243,7 +260,7 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
     """Rescore the groups (None: all, on up to `connections` connections), then let stage
     entry rules move them (one set-based pass); publish what changed once it has committed."""
     if group_ids is None:
-        changes = await rescore_everything(db, tenant_id, connections)
+        rescored = await rescore_everything(db, tenant_id, connections, redis)
         async for attempt in retrying():
             with attempt:
                 async with db.tenant(tenant_id) as conn:
@@ -251,19 +268,16 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
         # Every group moved through the tallies: fold them right away.
         async with db.tenant(tenant_id) as conn:
             await overview_store.compact_tallies(conn, tenant_id)
-    else:
-        async for attempt in retrying():
-            with attempt:
-                async with db.tenant(tenant_id) as conn:
-                    inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-                    changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
-                                                                        group_ids)
-                    moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-    events = [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
-                       previous_value=float(c.previous), new_value=float(c.current))
-              for c in changes if c.previous != c.current]
-    events += stage_changes(tenant_id, moves)
-    await publish(redis, events)
+        await publish(redis, stage_changes(tenant_id, moves))
+        return rescored
+    async for attempt in retrying():
+        with attempt:
+            async with db.tenant(tenant_id) as conn:
+                inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+                changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
+                                                                    group_ids)
+                moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
+    await publish(redis, engagement_events(tenant_id, changes) + stage_changes(tenant_id, moves))
     return len(changes)
 
 

@@ -3,14 +3,18 @@ and the window and cap edges in SQL."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
+from uuid import UUID
 
 import asyncpg
+import orjson
 import pytest
+from arq.connections import ArqRedis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +23,7 @@ from jobs import activity_sync
 from service.db import APP_ROLE, Database
 from service.domain.engagement import ActivityCount, engagement
 from service.domain.templates import WEIGHTINGS, Entry
+from service.events import EVENTS
 from service.store import engagement as engagement_store
 from tests.conftest import Scenario, TenantKeys
 
@@ -99,8 +104,9 @@ async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
     changes = {c.buying_group_id: c.current for c in await engagement_store.refresh_engagement(
         conn, tenant, inputs, [g for g, _, _ in groups])}
     # The nightly pass scores every group in another plan (hash joins): the same values.
-    everything = {c.buying_group_id: c.current
-                  for c in await engagement_store.score_all(conn, tenant, inputs)}
+    await engagement_store.score_all(conn, tenant, inputs)
+    everything = {r["id"]: r["engagement"]
+                  for r in await conn.fetch("SELECT id, engagement FROM engagement_scores")}
     assert everything == changes
     start, end = inputs.window
     return [(changes[group], engagement(entries, active, activity, inputs.types, start,
@@ -163,22 +169,42 @@ def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
 
 
 async def test_the_nightly_pass_writes_every_group_in_slices(
-    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+    db: Database, redis: ArqRedis, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(activity_sync, "WRITE_SLICE_MIN", 7)  # 30 groups: three slices of 10
+    monkeypatch.setattr(activity_sync, "WRITE_SLICE", 7)  # 30 groups: five slices, 3 writers
     async with db.system() as conn:
         await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
                            "SELECT id, row_number() OVER (ORDER BY name) AS n "
                            "FROM activity_types WHERE tenant_id = $1) t "
                            "WHERE activity_types.id = t.id", tenant.id)
         await build_groups(conn, tenant.id, groups=30, per_group=3, days_per_person=4)
-    async with db.tenant(tenant.id, readonly=True) as conn:
+    async with db.tenant(tenant.id) as conn:
         inputs = await engagement_store.scoring_inputs(conn, tenant.id)
+        await engagement_store.score_all(conn, tenant.id, inputs)
         expected = {s.buying_group_id: s.current
-                    for s in await engagement_store.score_all(conn, tenant.id, inputs)}
+                    for part in [p async for p in engagement_store.scored(conn, 4)]
+                    for s in part}
     assert len(expected) == 30 and len({v for v in expected.values() if v > 0}) > 5
 
-    assert await activity_sync.rescore(db, tenant.id, None, connections=3) == 30
+    listener = redis.pubsub()
+    await listener.subscribe(f"{EVENTS}:{tenant.id}")
+    try:
+        assert await activity_sync.rescore(db, tenant.id, None, redis, connections=3) == 30
+        announced = {}
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 1.0:  # until a second passes without news
+            message = await listener.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is None:
+                continue
+            quiet_since = time.monotonic()
+            event = orjson.loads(message["data"])
+            if event["kind"] == "ENGAGEMENT_CHANGED":
+                assert UUID(event["buying_group_id"]) not in announced
+                announced[UUID(event["buying_group_id"])] = event["new_value"]
+    finally:
+        await listener.aclose()
+    # Every slice announced its changes once committed: each group that left 0, once.
+    assert announced == {g: float(v) for g, v in expected.items() if v != 0}
 
     async with db.tenant(tenant.id, readonly=True) as conn:
         stored = {r["id"]: r["engagement"] for r in await conn.fetch(

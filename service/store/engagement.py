@@ -3,7 +3,7 @@ breakdown needs (explanations), and the daily score history."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -140,7 +140,8 @@ SELECT {result} FROM updated"""
 
 _REFRESH_SOME = (f"WITH scores AS ({_scores(partial=True)}\n),"
                  f"{_apply('scores s', '$7', previous=True)}")
-_SCORE_ALL = _scores(partial=False)
+_SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
+              f"{_scores(partial=False)}")
 _WRITE = "WITH " + _apply("unnest($2::uuid[], $3::numeric[]) AS s (id, engagement)", "$4",
                           previous=False)
 
@@ -178,17 +179,23 @@ async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringI
     return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
 
 
-async def score_all(conn: Connection, tenant_id: UUID, inputs: ScoringInputs
-                    ) -> list[ScoreChange]:
-    """Every group's new score beside its current one, written nowhere: read-only, so
-    PostgreSQL may run it in parallel (a statement that writes never does)."""
+async def score_all(conn: Connection, tenant_id: UUID, inputs: ScoringInputs) -> None:
+    """Every group's new score beside its current one, into the transaction's temporary table
+    `engagement_scores` (id, previous, engagement): `CREATE TABLE AS` runs its query in
+    parallel, which a statement writing to real tables never does."""
     # Everything is read, so hash joins are right whatever the statistics say (fresh tables
     # look empty to the planner, whose nested loops then take seconds for 30 groups); their
     # hash tables hold a whole tenant's members: let them stay in memory.
     await conn.execute("SET LOCAL enable_nestloop = off")
     await conn.execute("SET LOCAL work_mem = '256MB'")
-    rows = await conn.fetch(_SCORE_ALL, tenant_id, None, *scoring_parameters(inputs))
-    return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
+    await conn.execute(_SCORE_ALL, tenant_id, None, *scoring_parameters(inputs))
+
+
+async def scored(conn: Connection, size: int) -> AsyncIterator[list[ScoreChange]]:
+    """What `score_all` computed, `size` groups at a time (a cursor: memory stays flat)."""
+    cursor = await conn.cursor("SELECT id, previous, engagement FROM engagement_scores")
+    while rows := await cursor.fetch(size):
+        yield [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
 
 
 async def write_scores(conn: Connection, tenant_id: UUID, scores: Sequence[ScoreChange],
