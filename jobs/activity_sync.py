@@ -227,7 +227,8 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
     worker's memory does not grow with the tenant. Each slice commits on its own and announces
     its changes; a score depends only on the activity, so a pass cut short leaves some scores
     a day old, never wrong ones. Returns how many groups were scored."""
-    slices: asyncio.Queue[list[ScoreChange] | None] = asyncio.Queue(maxsize=connections)
+    writers = max(1, connections)
+    slices: asyncio.Queue[list[ScoreChange] | None] = asyncio.Queue(maxsize=writers)
     written = 0
 
     async def write() -> None:
@@ -245,12 +246,12 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
         day = inputs.window[1]
         await engagement_store.score_all(conn, tenant_id, inputs)
         # A writer that fails ends the group: the others and this reader are cancelled.
-        async with asyncio.TaskGroup() as writers:
-            for _ in range(max(1, connections)):
-                writers.create_task(write())
+        async with asyncio.TaskGroup() as tasks:
+            for _ in range(writers):
+                tasks.create_task(write())
             async for part in engagement_store.scored(conn, WRITE_SLICE):
                 await slices.put(part)
-            for _ in range(max(1, connections)):
+            for _ in range(writers):
                 await slices.put(None)
     return written
 

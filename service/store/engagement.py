@@ -28,7 +28,7 @@ class ScoringInputs:
     types: dict[UUID, TypeScoring]
     source_types: dict[int, UUID]
     today: date
-    role_weightings: tuple[tuple[UUID, UUID, str], ...] = ()  # (template, role, weighting)
+    role_weightings: tuple[tuple[UUID, UUID, str], ...]  # (template, role, weighting)
 
     @property
     def window(self) -> tuple[date, date]:
