@@ -17,6 +17,7 @@ from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
 from service.api.roles import name_problems
+from service.db import Connection as Db
 from service.domain.stages import StageSpec, publish_problems, shape_problems
 from service.store import stages as stage_store
 
@@ -175,6 +176,17 @@ def _failed(path: list[str], code: ErrorCode, message: str) -> StageModelPayload
     return StageModelPayload(stage_model=None, user_errors=[user_error(path, code, message)])
 
 
+async def _draft(conn: Db, model_id: UUID, when_live: str
+                 ) -> stage_store.StageModel | StageModelPayload:
+    """The model, locked, if it exists and is still a DRAFT; else the error to return."""
+    model = await stage_store.lock_model(conn, model_id)
+    if model is None:
+        return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")
+    if model.status != "DRAFT":
+        return _failed(["input", "id"], ErrorCode.IMMUTABLE, when_live)
+    return model
+
+
 @strawberry.type
 class StageMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
@@ -207,12 +219,9 @@ class StageMutations:
             errors += from_problems(shape_problems(stages), "input", "stages")
         tenant_id = info.context.tenant_principal.tenant_id
         async with info.context.db.tenant(tenant_id) as conn:
-            model = await stage_store.lock_model(conn, model_id)
-            if model is None:
-                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")
-            if model.status != "DRAFT":
-                return _failed(["input", "id"], ErrorCode.IMMUTABLE,
-                               "a LIVE stage model cannot be edited")
+            model = await _draft(conn, model_id, "a LIVE stage model cannot be edited")
+            if isinstance(model, StageModelPayload):
+                return model
             if errors:
                 return StageModelPayload(stage_model=None, user_errors=errors)
             try:
@@ -232,11 +241,9 @@ class StageMutations:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
         tenant_id = info.context.tenant_principal.tenant_id
         async with info.context.db.tenant(tenant_id) as conn:
-            model = await stage_store.lock_model(conn, model_id)
-            if model is None:
-                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")
-            if model.status != "DRAFT":
-                return _failed(["input", "id"], ErrorCode.IMMUTABLE, "already LIVE")
+            model = await _draft(conn, model_id, "already LIVE")
+            if isinstance(model, StageModelPayload):
+                return model
             problems = publish_problems([s.spec() for s in model.stages])
             if problems:
                 return StageModelPayload(stage_model=None,
