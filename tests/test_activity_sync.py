@@ -3,6 +3,11 @@ the worked example end to end, exactly-once ingestion under every fault, resumab
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -228,6 +233,73 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
     async with db.tenant(tenant.id) as conn:
         assert await conn.fetchval("SELECT count(*) FROM activities") == 1000
         assert await conn.fetchval("SELECT sum(count) FROM activity_daily") == 1000
+
+
+def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """The real worker (`buying-groups worker`) as its own process, on the tests' queue, with a
+    short job lease and a sweeper every second so a dead worker's job is taken up quickly."""
+    assert settings.database_url and settings.redis_url
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        env={**os.environ, "DATABASE_URL": settings.database_url,
+             "REDIS_URL": settings.redis_url, "QUEUE_NAME": settings.queue_name,
+             "JOB_LEASE_SECONDS": "5", "SWEEPER_INTERVAL_SECONDS": "1",
+             "ACTIVITY_API_BACKOFF_SECONDS": "0.01", "LOG_LEVEL": "WARNING",
+             "DATA_DIR": str(settings.data_dir)})
+
+
+async def test_a_worker_process_killed_mid_sync_loses_and_duplicates_nothing(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, db: Database,
+) -> None:
+    total = 3000
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator)
+    tag = uuid.uuid4().hex[:6]
+    await sim(simulator, "/_sim/activities", [
+        {"leadId": f"P{i % 50}-{tag}", "activityTypeId": VISIT, "activityDate": at(-3, i)}
+        for i in range(total)])
+    await sim(simulator, "/_sim/faults", {"slow_ms": 150})  # ten pages take seconds
+
+    async def stored() -> tuple[int, int]:
+        async with db.tenant(tenant.id) as conn:
+            rows = await conn.fetchval("SELECT count(*) FROM activities")
+            rolled = await conn.fetchval("SELECT coalesce(sum(count), 0) FROM activity_daily")
+            return rows, rolled
+
+    job = (await gql.data(SYNC, key=tenant.write))["syncActivities"]["job"]
+    worker = start_worker(settings)
+    try:
+        for _ in range(600):
+            rows, _ = await stored()
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)  # no clean-up of any kind
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    await sim(simulator, "/_sim/faults", {})
+    rows, rolled = await stored()
+    assert 0 < rows < total and rows % 300 == 0 and rolled == rows  # whole pages only
+
+    successor = start_worker(settings)
+    try:
+        for _ in range(600):
+            done = (await gql.data(
+                'query($id: ID!) { node(id: $id) { ... on BuyingGroupJob { status attempts } } }',
+                {"id": job["id"]}, key=tenant.read))["node"]
+            if done["status"] in ("SUCCEEDED", "FAILED"):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        successor.terminate()
+        successor.wait(timeout=30)
+    assert done == {"status": "SUCCEEDED", "attempts": 2}  # taken up again after the kill
+    assert await stored() == (total, total)
+    assert (await stats(simulator))["servedDistinct"] == total
+    state = (await gql.data(STATE, key=tenant.read))["activitySync"]
+    assert state["activitiesIngested"] == total and state["lastError"] is None
 
 
 @pytest.mark.parametrize(
