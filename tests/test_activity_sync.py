@@ -177,7 +177,7 @@ async def test_every_activity_is_stored_exactly_once_under_faults(
     tag = uuid.uuid4().hex[:6]
     added = await sim(simulator, "/_sim/activities", [
         {"leadId": f"L{i % 40}-{tag}", "activityTypeId": [VISIT, CLICK, 12, 25][i % 4],
-         "activityDate": at(-(i % 20), i)} for i in range(800)])
+         "activityDate": at(-1 - i % 20, i)} for i in range(800)])
     await sim(simulator, "/_sim/faults", faults)
     result = await sync(gql, settings, tenant.write)
     await sim(simulator, "/_sim/faults", {})
