@@ -44,14 +44,11 @@ class Source:
 
 async def tenant_source(db: Database, tenant_id: UUID, settings: Settings) -> Source:
     async with db.tenant(tenant_id, readonly=True) as conn:
-        row = await conn.fetchrow("SELECT * FROM activity_sources WHERE tenant_id = $1",
-                                  tenant_id)
-    return Source(
-        (row and row["base_url"]) or settings.activity_api_url,
-        (row and row["client_id"]) or settings.activity_api_client_id,
-        (row and row["client_secret"]) or settings.activity_api_client_secret,
-        list(row["activity_type_ids"]) if row and row["activity_type_ids"] else None,
-    )
+        own = await activity_store.source_settings(conn, tenant_id)
+    return Source(own.base_url or settings.activity_api_url,
+                  own.client_id or settings.activity_api_client_id,
+                  own.client_secret or settings.activity_api_client_secret,
+                  own.activity_type_ids)
 
 
 def activity_months(activities: list[dict[str, Any]]) -> set[date]:
@@ -120,7 +117,8 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
             # sync fetches those activities again. Not waiting for the disk doubles the rate.
             await conn.execute("SET LOCAL synchronous_commit = off")
             result = await activity_store.ingest_page(conn, tenant_id, zone or "UTC", rows)
-            await activity_store.save_cursor(conn, tenant_id, key, pages[-1].next_page_token)
+            await activity_store.save_cursor(conn, tenant_id, key, pages[-1].next_page_token,
+                                             result.new)
         outcome.pages += len(pages)
         outcome.received += len(rows)
         outcome.ingested += result.new

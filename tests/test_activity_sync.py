@@ -150,6 +150,12 @@ async def test_the_worked_example_end_to_end(
     state = (await gql.data(STATE, key=tenant.read))["activitySync"]
     assert state["activitiesIngested"] == len(activities)
     assert state["lastError"] is None and state["cursorAt"] is not None
+    # Nor does paging the whole window again: the tally counts each activity once.
+    await gql.data("mutation { syncActivities(input: {restartFromWindow: true}) { job { id } } }",
+                   key=tenant.write)
+    await run_jobs(settings)
+    state = (await gql.data(STATE, key=tenant.read))["activitySync"]
+    assert state["activitiesIngested"] == len(activities) and state["lastError"] is None
     person_activity = await gql.data("""query($id: ID!) { node(id: $id) { ... on Person {
         activities(first: 5) { totalCount nodes { sourceTypeId } } } } }""",
                                      {"id": person["Adam"]}, key=tenant.read)

@@ -75,6 +75,35 @@ async def test_a_failing_migration_leaves_nothing_half_applied(
     assert "9999" not in await applied_versions(empty_database)
 
 
+async def test_the_ingest_tally_starts_from_the_activities_already_stored(
+    empty_database: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < "0010":
+            shutil.copy(path, folder)
+    await migrate(empty_database, folder)
+    conn = await asyncpg.connect(empty_database)
+    try:
+        tenants = [await conn.fetchval("INSERT INTO tenants (name) VALUES ($1) RETURNING id",
+                                       name) for name in ("A", "B", "C")]
+        for tenant, count in zip(tenants, (3, 1, 0), strict=True):
+            await conn.execute(
+                "INSERT INTO activities (tenant_id, activity_date, source_id, lead_id, "
+                "source_type_id) SELECT $1, now(), g::text, 'L', 1 "
+                "FROM generate_series(1, $2) g", tenant, count)
+        await conn.execute("INSERT INTO activity_sync_state (tenant_id, last_error) "
+                           "VALUES ($1, 'kept')", tenants[0])
+        assert await migrate(empty_database) == ["0010_ingest_tally"]
+        rows = await conn.fetch("SELECT tenant_id, activities_ingested, last_error "
+                                "FROM activity_sync_state")
+        assert {(r["tenant_id"], r["activities_ingested"], r["last_error"]) for r in rows} == {
+            (tenants[0], 3, "kept"), (tenants[1], 1, None)}
+    finally:
+        await conn.close()
+
+
 def test_badly_named_migration_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_x.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):

@@ -158,7 +158,9 @@ class ActivitySync:
     last_success_at: datetime | None
     cursor_at: datetime | None = strawberry.field(
         description="The newest activity date stored so far.")
-    activities_ingested: int = strawberry.field(description="Distinct activities stored.")
+    activities_ingested: int = strawberry.field(
+        description="Distinct activities stored so far (a running tally: retention dropping "
+        "old months does not lower it).")
     last_error: str | None
     source: ActivitySourceInfo = strawberry.field(
         description="The tenant's own source; fields left null use the service defaults.")
@@ -168,18 +170,15 @@ async def activity_sync(info: strawberry.Info) -> ActivitySync:
     tenant_id = info.context.tenant_principal.tenant_id
     async with info.context.read() as conn:
         state = await activity_store.sync_state(conn, tenant_id)
-        source = await conn.fetchrow("SELECT * FROM activity_sources WHERE tenant_id = $1",
-                                     tenant_id)
+        source = await activity_store.source_settings(conn, tenant_id)
     return ActivitySync(
         last_run_at=state.last_run_at, last_success_at=state.last_success_at,
         cursor_at=state.cursor_at, activities_ingested=state.activities_ingested,
         last_error=state.last_error,
         source=ActivitySourceInfo(
-            base_url=source["base_url"] if source else None,
-            client_id=source["client_id"] if source else None,
-            has_client_secret=bool(source and source["client_secret"]),
-            activity_type_ids=list(source["activity_type_ids"])
-            if source and source["activity_type_ids"] else None),
+            base_url=source.base_url, client_id=source.client_id,
+            has_client_secret=bool(source.client_secret),
+            activity_type_ids=source.activity_type_ids),
     )
 
 
@@ -281,8 +280,7 @@ class EngagementMutations:
         if input is not None and input.restart_from_window:
             tenant_id = info.context.tenant_principal.tenant_id
             async with info.context.db.tenant(tenant_id) as conn:
-                await conn.execute("DELETE FROM activity_sync_cursors WHERE tenant_id = $1",
-                                   tenant_id)
+                await activity_store.reset_cursors(conn, tenant_id)
         return await _queue_job(info, "SYNC_ACTIVITIES", {})
 
     @strawberry.mutation(permission_classes=[RequireAdmin],
@@ -301,18 +299,7 @@ class EngagementMutations:
             return ActivitySourcePayload(activity_sync=None, user_errors=errors)
         tenant_id = info.context.tenant_principal.tenant_id
         async with info.context.db.tenant(tenant_id) as conn:
-            await conn.execute(
-                """INSERT INTO activity_sources (tenant_id, base_url, client_id, client_secret,
-                                                 activity_type_ids)
-                   VALUES ($1, $2, $3, $4, $5)
-                   ON CONFLICT (tenant_id) DO UPDATE
-                      SET base_url = EXCLUDED.base_url, client_id = EXCLUDED.client_id,
-                          client_secret = coalesce(EXCLUDED.client_secret,
-                                                   activity_sources.client_secret),
-                          activity_type_ids = EXCLUDED.activity_type_ids, updated_at = now()""",
-                tenant_id, input.base_url.rstrip("/"), input.client_id.strip(),
-                input.client_secret, input.activity_type_ids)
-            # A new source has its own paging cursors.
-            await conn.execute("DELETE FROM activity_sync_cursors WHERE tenant_id = $1",
-                               tenant_id)
+            await activity_store.configure_source(conn, tenant_id, activity_store.SourceSettings(
+                input.base_url.rstrip("/"), input.client_id.strip(), input.client_secret,
+                input.activity_type_ids))
         return ActivitySourcePayload(activity_sync=await activity_sync(info), user_errors=[])

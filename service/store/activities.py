@@ -111,14 +111,30 @@ async def drop_rollup_before(conn: Connection, cutoff: date) -> int:
     return int(status.split()[-1])
 
 
-async def save_cursor(conn: Connection, tenant_id: UUID, type_chunk: str, token: str) -> None:
+async def save_cursor(conn: Connection, tenant_id: UUID, type_chunk: str, token: str,
+                      stored: int) -> None:
+    """The chunk's cursor after a write, and the tenant's tally of activities stored, both in
+    the write's transaction: a crash loses neither without the other. The tally row is locked
+    only from here to the commit, so writers of different chunks hardly wait on each other."""
     await conn.execute(
-        """INSERT INTO activity_sync_cursors (tenant_id, type_chunk, next_page_token)
-           VALUES ($1, $2, $3)
-           ON CONFLICT (tenant_id, type_chunk)
-           DO UPDATE SET next_page_token = EXCLUDED.next_page_token, updated_at = now()""",
-        tenant_id, type_chunk, token,
+        """WITH saved AS (
+               INSERT INTO activity_sync_cursors (tenant_id, type_chunk, next_page_token)
+               VALUES ($1, $2, $3)
+               ON CONFLICT (tenant_id, type_chunk)
+               DO UPDATE SET next_page_token = EXCLUDED.next_page_token, updated_at = now())
+           INSERT INTO activity_sync_state AS s (tenant_id, activities_ingested)
+           SELECT $1, $4::bigint WHERE $4::bigint > 0
+           ON CONFLICT (tenant_id)
+           DO UPDATE
+              SET activities_ingested = s.activities_ingested + EXCLUDED.activities_ingested""",
+        tenant_id, type_chunk, token, stored,
     )
+
+
+async def reset_cursors(conn: Connection, tenant_id: UUID) -> None:
+    """Forget where each chunk stopped: the next sync starts from the scoring window again
+    (what is already stored is not stored twice)."""
+    await conn.execute("DELETE FROM activity_sync_cursors WHERE tenant_id = $1", tenant_id)
 
 
 async def load_cursor(conn: Connection, tenant_id: UUID, type_chunk: str) -> str | None:
@@ -156,12 +172,43 @@ class SyncState:
 async def sync_state(conn: Connection, tenant_id: UUID) -> SyncState:
     row = await conn.fetchrow("SELECT * FROM activity_sync_state WHERE tenant_id = $1",
                               tenant_id)
-    total = await conn.fetchval("SELECT count(*) FROM activities WHERE tenant_id = $1",
-                                tenant_id)
     if row is None:
-        return SyncState(None, None, None, None, total)
+        return SyncState(None, None, None, None, 0)
     return SyncState(row["last_run_at"], row["last_success_at"], row["cursor_at"],
-                     row["last_error"], total)
+                     row["last_error"], row["activities_ingested"])
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """A tenant's own activity source; None fields fall back to the service's settings."""
+    base_url: str | None
+    client_id: str | None
+    client_secret: str | None
+    activity_type_ids: list[int] | None
+
+
+async def source_settings(conn: Connection, tenant_id: UUID) -> SourceSettings:
+    row = await conn.fetchrow("SELECT * FROM activity_sources WHERE tenant_id = $1", tenant_id)
+    if row is None:
+        return SourceSettings(None, None, None, None)
+    return SourceSettings(row["base_url"], row["client_id"], row["client_secret"],
+                          list(row["activity_type_ids"]) if row["activity_type_ids"] else None)
+
+
+async def configure_source(conn: Connection, tenant_id: UUID, settings: SourceSettings) -> None:
+    """Point the tenant at a source (a None secret keeps the stored one). A new source has its
+    own paging, so the cursors are forgotten."""
+    await conn.execute(
+        """INSERT INTO activity_sources (tenant_id, base_url, client_id, client_secret,
+                                         activity_type_ids)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (tenant_id) DO UPDATE
+              SET base_url = EXCLUDED.base_url, client_id = EXCLUDED.client_id,
+                  client_secret = coalesce(EXCLUDED.client_secret, activity_sources.client_secret),
+                  activity_type_ids = EXCLUDED.activity_type_ids, updated_at = now()""",
+        tenant_id, settings.base_url, settings.client_id, settings.client_secret,
+        settings.activity_type_ids)
+    await reset_cursors(conn, tenant_id)
 
 
 @dataclass(frozen=True)
