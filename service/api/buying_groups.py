@@ -45,6 +45,8 @@ from service.events import Event, publish, stage_changes
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
+from service.store import people as people_store
+from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
 from service.store.paging import Page
@@ -636,18 +638,14 @@ class BuyingGroupMutations:
             if group is None:
                 return _member_error(["input", "buyingGroupId"], ErrorCode.NOT_FOUND,
                                      "no such buying group")
-            person = await conn.fetchrow("SELECT account_id FROM people WHERE id = $1",
-                                         person_id)
+            person = (await people_store.people_by_ids(conn, [person_id])).get(person_id)
             if person is None:
                 return _member_error(["input", "personId"], ErrorCode.NOT_FOUND, "no such person")
-            if person["account_id"] != group.account_id:
+            if person.account_id != group.account_id:
                 return _member_error(["input", "personId"], ErrorCode.PERSON_NOT_IN_ACCOUNT,
                                      "the person belongs to another account than the group")
-            in_template = await conn.fetchval(
-                """SELECT EXISTS (SELECT 1 FROM role_template_entries
-                    WHERE role_template_id = $1 AND role_id = $2)""",
-                group.role_template_id, role_id)
-            if not in_template:
+            template = await template_store.get_template(conn, group.role_template_id)
+            if template is None or role_id not in {e.role_id for e in template.entries}:
                 return _member_error(["input", "roleId"], ErrorCode.ROLE_NOT_IN_TEMPLATE,
                                      "the group's role template has no such role")
             current = await group_store.membership(conn, group.id, person_id)
