@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import orjson
 
+from jobs.rate_limit import SlidingWindow
+
 log = logging.getLogger(__name__)
 
 REAUTHENTICATE = {"601", "602"}
@@ -37,7 +39,8 @@ class Page:
 class ActivityApi:
     def __init__(self, base_url: str, client_id: str, client_secret: str, *,
                  timeout: float = 30.0, max_attempts: int = 8, backoff_base: float = 0.5,
-                 backoff_cap: float = 20.0, concurrency: int = 4) -> None:
+                 backoff_cap: float = 20.0, concurrency: int = 4,
+                 rate: SlidingWindow | None = None) -> None:
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
         self._client_id = client_id
         self._client_secret = client_secret
@@ -47,6 +50,7 @@ class ActivityApi:
         self._backoff_cap = backoff_cap
         # The protocol allows 10 concurrent calls per instance; stay well below.
         self._slots = asyncio.Semaphore(concurrency)
+        self._rate = rate
         self.calls = 0
 
     async def __aenter__(self) -> ActivityApi:
@@ -80,6 +84,8 @@ class ActivityApi:
             token = self._token or await self._authenticate()
             try:
                 async with self._slots:
+                    if self._rate is not None:
+                        await self._rate.acquire()
                     self.calls += 1
                     response = await self._http.get(
                         path, params=params, headers={"Authorization": f"Bearer {token}"})

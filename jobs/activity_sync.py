@@ -18,6 +18,7 @@ from uuid import UUID
 from arq.connections import ArqRedis
 
 from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
+from jobs.rate_limit import window_for
 from jobs.runner import JobFailed, JobRun, handler
 from service.config import Settings
 from service.db import Database, retrying
@@ -176,9 +177,11 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
             with contextlib.suppress(asyncio.CancelledError):
                 await fetcher
 
+    rate = window_for(source.base_url, source.client_id, settings.activity_api_max_calls,
+                      settings.activity_api_rate_window_seconds)
     async with ActivityApi(source.base_url, source.client_id, source.client_secret,
                            backoff_base=settings.activity_api_backoff_seconds,
-                           timeout=settings.activity_api_timeout_seconds) as api:
+                           timeout=settings.activity_api_timeout_seconds, rate=rate) as api:
         types = await api.activity_types()
         await map_types(db, tenant_id, types)
         type_ids = sorted(source.type_ids or [int(t["id"]) for t in types])

@@ -14,6 +14,8 @@ import hashlib
 import json
 import random
 import secrets
+import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -49,6 +51,9 @@ COMMON = [1, 1, 1, 3, 4, 7, 7, 8, 2, 39, 40]
 @dataclass
 class Faults:
     rate_limit_every: int = 0  # every Nth call answers 606
+    # Marketo's real limit: more than this many calls in the sliding window answer 606.
+    rate_limit_calls: int = 0
+    rate_limit_window_ms: int = 20_000
     token_expire_every: int = 0  # every Nth call answers 602
     http_500_every: int = 0
     empty_page_every: int = 0  # an empty page with moreResult true
@@ -68,6 +73,8 @@ class State:
     faults: Faults = field(default_factory=Faults)
     calls: int = 0
     in_flight: int = 0
+    recent_calls: deque[float] = field(default_factory=deque)
+    refusals: Counter[str] = field(default_factory=Counter)
     tokens: set[str] = field(default_factory=set)
     served: set[str] = field(default_factory=set)
     served_total: int = 0
@@ -168,6 +175,19 @@ def failure(code: str, message: str) -> JSONResponse:
 def create_simulator(state: State | None = None) -> Starlette:
     state = state or State()
 
+    def refuse(code: str, message: str) -> JSONResponse:
+        state.refusals[code] += 1
+        return failure(code, message)
+
+    def over_rate_limit(f: Faults) -> bool:
+        now = time.monotonic()
+        while state.recent_calls and state.recent_calls[0] <= now - f.rate_limit_window_ms / 1000:
+            state.recent_calls.popleft()
+        if len(state.recent_calls) >= f.rate_limit_calls:
+            return True
+        state.recent_calls.append(now)
+        return False
+
     async def check(request: Request) -> Response | None:
         """The protocol's failure modes, in the order a real instance would hit them."""
         state.calls += 1
@@ -177,19 +197,20 @@ def create_simulator(state: State | None = None) -> Starlette:
         if f.http_500_every and state.calls % f.http_500_every == 0:
             return Response("simulated server error", status_code=500)
         if f.daily_quota_exceeded:
-            return failure("607", "Daily quota reached")
+            return refuse("607", "Daily quota reached")
         if f.concurrency_limit and state.in_flight > f.concurrency_limit:
-            return failure("615", "Concurrent access limit reached")
-        if f.rate_limit_every and state.calls % f.rate_limit_every == 0:
-            return failure("606", "Max rate limit '100' exceeded with in '20' secs")
+            return refuse("615", "Concurrent access limit reached")
+        if (f.rate_limit_every and state.calls % f.rate_limit_every == 0) or (
+                f.rate_limit_calls and over_rate_limit(f)):
+            return refuse("606", "Max rate limit '100' exceeded with in '20' secs")
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() or request.query_params.get(
             "access_token", "")
         if token not in state.tokens:
-            return failure("601", "Access token invalid")
+            return refuse("601", "Access token invalid")
         if f.token_expire_every and state.calls % f.token_expire_every == 0:
             state.tokens.discard(token)
-            return failure("602", "Access token expired")
+            return refuse("602", "Access token expired")
         return None
 
     async def identity(request: Request) -> Response:
@@ -290,15 +311,22 @@ def create_simulator(state: State | None = None) -> Starlette:
             state.served.clear()
             state.served_total = 0
             state.faults = Faults()
+            state.recent_calls.clear()
+            state.refusals.clear()
         return JSONResponse({"ok": True})
 
     async def sim_faults(request: Request) -> Response:
-        state.faults = Faults(**await request.json())
+        try:
+            state.faults = Faults(**await request.json())
+        except TypeError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        state.recent_calls.clear()
         return JSONResponse({"ok": True})
 
     async def sim_stats(request: Request) -> Response:
         return JSONResponse({"calls": state.calls, "servedDistinct": len(state.served),
                              "servedTotal": state.served_total,
+                             "refusals": dict(state.refusals),
                              "injected": len(state.injected)})
 
     async def types_list(request: Request) -> Response:

@@ -70,6 +70,7 @@ def settings(
         expose_sql_statements=True,
         activity_api_backoff_seconds=0.01,
         activity_api_timeout_seconds=5,
+        activity_api_max_calls=0,  # the simulator does not limit unless a test says so
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -57,6 +57,18 @@ async def stats(url: str) -> dict[str, Any]:
         return result
 
 
+async def source_with_visits(gql: GraphQLClient, tenant: TenantKeys, simulator: str,
+                             count: int, *, day: int, leads: int) -> None:
+    """The simulator, reset, as the tenant's source, holding `count` Visit Webpage activities of
+    `leads` people, `day` days from today."""
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator)
+    tag = uuid.uuid4().hex[:6]
+    await sim(simulator, "/_sim/activities", [
+        {"leadId": f"V{i % leads}-{tag}", "activityTypeId": VISIT, "activityDate": at(day, i)}
+        for i in range(count)])
+
+
 async def sync(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, Any]:
     job = (await gql.data(SYNC, key=key))["syncActivities"]["job"]
     await run_jobs(settings)
@@ -202,12 +214,7 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, db: Database,
     redis: ArqRedis, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await sim(simulator, "/_sim/config", {"reset": True})
-    await use_simulator(gql, tenant, simulator)
-    tag = uuid.uuid4().hex[:6]
-    await sim(simulator, "/_sim/activities", [
-        {"leadId": f"K{i % 10}-{tag}", "activityTypeId": VISIT, "activityDate": at(-2, i)}
-        for i in range(1000)])
+    await source_with_visits(gql, tenant, simulator, 1000, day=-2, leads=10)
     original = activity_sync.activity_store.save_cursor
     saved = {"n": 0}
 
@@ -241,6 +248,26 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
         assert await conn.fetchval("SELECT sum(count) FROM activity_daily") == 1000
 
 
+async def test_the_connector_stays_under_the_sources_call_rate(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, db: Database,
+) -> None:
+    await source_with_visits(gql, tenant, simulator, 1500, day=-2, leads=30)
+    # Marketo's rule, scaled down: more than 3 calls in any second are refused with 606.
+    await sim(simulator, "/_sim/faults", {"rate_limit_calls": 3, "rate_limit_window_ms": 1000})
+    limited = settings.model_copy(update={"activity_api_max_calls": 3,
+                                          "activity_api_rate_window_seconds": 1.0})
+    try:
+        result = await sync(gql, limited, tenant.write)
+    finally:
+        await sim(simulator, "/_sim/faults", {})
+    assert result["status"] == "SUCCEEDED", result
+    served = await stats(simulator)
+    assert served["calls"] >= 7  # types, paging token, five pages: over the limit at full speed
+    assert served["refusals"] == {}  # not one 606
+    async with db.tenant(tenant.id) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM activities") == 1500
+
+
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
     """The real worker (`buying-groups worker`) as its own process, on the tests' queue, with a
     short job lease and a sweeper every second so a dead worker's job is taken up quickly."""
@@ -258,12 +285,7 @@ async def test_a_worker_process_killed_mid_sync_loses_and_duplicates_nothing(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, db: Database,
 ) -> None:
     total = 3000
-    await sim(simulator, "/_sim/config", {"reset": True})
-    await use_simulator(gql, tenant, simulator)
-    tag = uuid.uuid4().hex[:6]
-    await sim(simulator, "/_sim/activities", [
-        {"leadId": f"P{i % 50}-{tag}", "activityTypeId": VISIT, "activityDate": at(-3, i)}
-        for i in range(total)])
+    await source_with_visits(gql, tenant, simulator, total, day=-3, leads=50)
     await sim(simulator, "/_sim/faults", {"slow_ms": 150})  # ten pages take seconds
 
     async def stored() -> tuple[int, int]:
