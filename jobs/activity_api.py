@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from jobs.rate_limit import SlidingWindow
+from jobs.call_rate import CallRate
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ActivityApi:
     def __init__(self, base_url: str, client_id: str, client_secret: str, *,
                  timeout: float = 30.0, max_attempts: int = 8, backoff_base: float = 0.5,
                  backoff_cap: float = 20.0, concurrency: int = 4,
-                 rate: SlidingWindow | None = None) -> None:
+                 rate: CallRate | None = None) -> None:
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
         self._client_id = client_id
         self._client_secret = client_secret

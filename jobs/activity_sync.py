@@ -18,7 +18,7 @@ from uuid import UUID
 from arq.connections import ArqRedis
 
 from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
-from jobs.rate_limit import window_for
+from jobs.call_rate import call_rate
 from jobs.runner import JobFailed, JobRun, handler
 from service.config import Settings
 from service.db import Database, retrying
@@ -92,7 +92,7 @@ CONCURRENT_CHUNKS = 3
 
 
 async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
-                      report: Any = None) -> SyncOutcome:
+                      report: Any = None, redis: Any = None) -> SyncOutcome:
     """Read everything new from the tenant's source. Per chunk of types, pages are fetched
     ahead while the previous ones are written (a bounded queue keeps memory flat), and chunks
     run side by side."""
@@ -177,8 +177,8 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
             with contextlib.suppress(asyncio.CancelledError):
                 await fetcher
 
-    rate = window_for(source.base_url, source.client_id, settings.activity_api_max_calls,
-                      settings.activity_api_rate_window_seconds)
+    rate = call_rate(redis, source.base_url, source.client_id, settings.activity_api_max_calls,
+                     settings.activity_api_rate_window_seconds)
     async with ActivityApi(source.base_url, source.client_id, source.client_secret,
                            backoff_base=settings.activity_api_backoff_seconds,
                            timeout=settings.activity_api_timeout_seconds, rate=rate) as api:
@@ -291,7 +291,7 @@ async def sync_activities(run: JobRun) -> None:
         await run.progress(processed=outcome.pages, total=outcome.pages)
 
     try:
-        outcome = await sync_tenant(run.db, tenant_id, run.settings, report)
+        outcome = await sync_tenant(run.db, tenant_id, run.settings, report, run.redis)
     except SourceError as exc:
         async with run.db.tenant(tenant_id) as conn:
             await activity_store.record_sync(conn, tenant_id, error=str(exc), cursor_at=None)

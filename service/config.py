@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     # statement); about the database server's cores.
     rescore_connections: int = Field(default=2, ge=1)
     activity_retention_months: int = Field(default=13, ge=2)
-    # Calls to one activity-source instance per window, shared by every sync of a worker
-    # process (Marketo: 100 per 20 s). 0: no limit (the source's 606 answers still back off).
+    # Calls to one activity-source instance per window, shared through Redis by every sync of
+    # every worker (Marketo: 100 per 20 s). 0: no limit (606 answers still back off).
     activity_api_max_calls: int = Field(default=100, ge=0)
     activity_api_rate_window_seconds: float = Field(default=20, gt=0)
     activity_api_backoff_seconds: float = Field(default=0.5, gt=0)
