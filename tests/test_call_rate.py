@@ -101,3 +101,14 @@ async def test_two_workers_on_one_instance_share_its_window(redis_url: str) -> N
         await redis.aclose()
     # Two calls at once, the other two one window (0.2 s and the 0.5 s margin) later.
     assert both[1] < 0.3 and both[2] >= 0.7 - 0.01
+
+
+async def test_without_redis_a_call_goes_ahead(caplog: pytest.LogCaptureFixture) -> None:
+    unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        rate = CallRate(unreachable, "http://instance", "client", 1, 20)
+        for _ in range(3):  # over the limit, yet nothing waits: the source's 606s still apply
+            await asyncio.wait_for(rate.acquire(), timeout=5)
+    finally:
+        await unreachable.aclose()
+    assert rate.waited == 0 and "call-rate window unavailable" in caplog.text
