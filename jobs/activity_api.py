@@ -40,8 +40,10 @@ class ActivityApi:
     def __init__(self, base_url: str, client_id: str, client_secret: str, *,
                  timeout: float = 30.0, max_attempts: int = 8, backoff_base: float = 0.5,
                  backoff_cap: float = 20.0, concurrency: int = 4,
-                 rate: CallRate | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+                 rate: CallRate | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout,
+                                       transport=transport)
         self._client_id = client_id
         self._client_secret = client_secret
         self._token: str | None = None

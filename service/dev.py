@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 from collections.abc import Iterator
 
 from rich.console import Console
@@ -141,6 +142,9 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
                       f"{settings.activity_sync_interval_seconds} s)", soft_wrap=True)
         console.print("Ctrl-C stops everything.")
         console.rule()
+        # SIGTERM (a process manager, `timeout`, `kill`) stops everything as Ctrl-C does; by
+        # default it would end the process before the embedded servers are stopped.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_all(settings, database_url, services.redis_url, host, port))
     finally:

@@ -33,6 +33,10 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request's URL at INFO, and Marketo's identity call carries the client
+    # secret in its query string: their requests are ours to log, not theirs.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

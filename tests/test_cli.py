@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from uuid import UUID
 
 import httpx
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from service.config import Settings
-from service.db import Database
+from service.db import Database, drop_database, ensure_database
+from service.embedded import EmbeddedServices, with_database
+from tests.conftest import free_port
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -106,3 +113,45 @@ async def test_imported_accounts_keep_their_hierarchy_and_attributes(
                 WHERE a.tenant_id = $1 ORDER BY 1""", UUID(tenant["tenantId"]))
     assert [(r["external_id"], r["parent"], r["attributes"]) for r in rows] == [
         ("C", "P", {"tier": "gold"}), ("P", None, {})]
+
+
+def start_dev(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    """`buying-groups dev` started, and its banner once everything is up."""
+    dev = subprocess.Popen([sys.executable, "-m", "service.cli", "dev"], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert dev.stdout is not None
+    banner = []
+    for line in dev.stdout:
+        banner.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    return dev, banner
+
+
+async def test_dev_stopped_by_sigterm_stops_its_embedded_servers(
+    servers: EmbeddedServices, tmp_path: Path
+) -> None:
+    """`buying-groups dev` under a process manager (or `timeout`) gets SIGTERM, not Ctrl-C: it
+    must still stop what it started (here an embedded Valkey, the database being the tests')."""
+    assert servers.database_url
+    name = f"bg_dev_{uuid.uuid4().hex[:8]}"
+    await ensure_database(servers.database_url, name)
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(DATABASE_URL=with_database(servers.database_url, name), DATA_DIR=str(tmp_path),
+               API_PORT=str(free_port()), LOG_LEVEL="WARNING",
+               ACTIVITY_API_URL=f"http://127.0.0.1:{free_port()}")
+    dev, banner = start_dev(env)
+    try:
+        redis_url = next(line.split()[1] for line in banner if line.startswith("Redis"))
+        redis = Redis.from_url(redis_url)
+        assert await redis.ping()
+        dev.send_signal(signal.SIGTERM)
+        rest, _ = dev.communicate(timeout=60)
+        assert dev.returncode == 0 and "stopped." in rest, rest
+        with pytest.raises(RedisConnectionError):
+            await redis.ping()
+        await redis.aclose()
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+        await drop_database(servers.database_url, name)
