@@ -31,7 +31,15 @@ from service.auth import Principal, bearer_token
 from service.config import Settings, get_settings
 from service.db import Database, ReadSession, create_pool
 from service.events import Broker
-from service.metrics import HTTP_REQUESTS, JOBS, REGISTRY
+from service.metrics import (
+    ACTIVITIES_INGESTED,
+    ACTIVITY_SYNC_AGE,
+    ACTIVITY_SYNCS,
+    HTTP_REQUESTS,
+    JOBS,
+    REGISTRY,
+)
+from service.store import activities as activity_store
 from service.store import api_keys as key_store
 from service.store import jobs as job_store
 
@@ -256,11 +264,16 @@ async def metrics(request: Request) -> Response:
     try:
         async with services.db.system() as conn:
             counts = await job_store.job_counts(conn)
+            health = await activity_store.sync_health(conn)
         JOBS.clear()
         for kind, status, n in counts:
             JOBS.labels(kind, status).set(n)
+        ACTIVITIES_INGESTED.set(health.activities_ingested)
+        ACTIVITY_SYNCS.labels("ok").set(health.tenants_ok)
+        ACTIVITY_SYNCS.labels("failing").set(health.tenants_failing)
+        ACTIVITY_SYNC_AGE.set(health.oldest_success_age_seconds or 0)
     except Exception:
-        log.warning("could not read job counts for /metrics", exc_info=True)
+        log.warning("could not read job and sync figures for /metrics", exc_info=True)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

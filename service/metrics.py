@@ -34,6 +34,22 @@ JOBS = Gauge(
     ["kind", "status"], registry=REGISTRY,
 )
 
+ACTIVITIES_INGESTED = Gauge(
+    "bg_activities_ingested",
+    "Distinct activities stored by every sync so far (all tenants), read at scrape.",
+    registry=REGISTRY,
+)
+ACTIVITY_SYNCS = Gauge(
+    "bg_activity_sync_tenants",
+    "Tenants by the outcome of their last activity sync (ok or failing), read at scrape.",
+    ["outcome"], registry=REGISTRY,
+)
+ACTIVITY_SYNC_AGE = Gauge(
+    "bg_activity_sync_oldest_success_age_seconds",
+    "Seconds since the least recent successful sync of any tenant: alert when it exceeds a few "
+    "sync intervals.", registry=REGISTRY,
+)
+
 
 def _label(name: str | None) -> str:
     # Operation names are chosen by clients: keep the label short so it stays a label.

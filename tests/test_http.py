@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from service.db import Database
+from service.store import activities as activity_store
 from tests.conftest import GraphQLClient, TenantKeys
 
 
@@ -30,6 +32,25 @@ async def test_metrics_count_graphql_operations_by_name(
     assert 'bg_graphql_operations_total{operation="WhoAmI",outcome="ok",type="query"}' in text
     assert 'bg_graphql_operation_seconds_count{operation="WhoAmI",type="query"}' in text
     assert "bg_http_requests_total" in text
+
+
+def gauge(text: str, name: str) -> float:
+    return float(next(line.split()[-1] for line in text.splitlines()
+                      if line.startswith(name + " ") or line.startswith(name + "{")))
+
+
+async def test_metrics_report_activity_syncs_across_tenants(
+    client: httpx.AsyncClient, db: Database, tenant: TenantKeys
+) -> None:
+    before = (await client.get("/metrics")).text
+    async with db.tenant(tenant.id) as conn:
+        await activity_store.save_cursor(conn, tenant.id, "1,2", "token", 5)
+        await activity_store.record_sync(conn, tenant.id, error="606 gave up", cursor_at=None)
+    after = (await client.get("/metrics")).text
+    assert gauge(after, "bg_activities_ingested") == gauge(before, "bg_activities_ingested") + 5
+    failing = 'bg_activity_sync_tenants{outcome="failing"}'
+    assert gauge(after, failing) == gauge(before, failing) + 1
+    assert gauge(after, "bg_activity_sync_oldest_success_age_seconds") >= 0
 
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:

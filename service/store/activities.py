@@ -179,6 +179,27 @@ async def sync_state(conn: Connection, tenant_id: UUID) -> SyncState:
 
 
 @dataclass(frozen=True)
+class SyncHealth:
+    """Every tenant's syncs at a glance, for monitoring."""
+    activities_ingested: int
+    tenants_ok: int
+    tenants_failing: int
+    oldest_success_age_seconds: float | None
+
+
+async def sync_health(conn: Connection) -> SyncHealth:
+    """Across tenants: a system connection."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(activities_ingested), 0) AS ingested,
+                  count(*) FILTER (WHERE last_error IS NULL AND last_run_at IS NOT NULL) AS ok,
+                  count(*) FILTER (WHERE last_error IS NOT NULL) AS failing,
+                  extract(epoch FROM now() - min(last_success_at))::float8 AS age
+             FROM activity_sync_state""")
+    assert row is not None
+    return SyncHealth(int(row["ingested"]), row["ok"], row["failing"], row["age"])
+
+
+@dataclass(frozen=True)
 class SourceSettings:
     """A tenant's own activity source; None fields fall back to the service's settings."""
     base_url: str | None
