@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from jobs.call_rate import CallRate
+from jobs.call_rate import BudgetSpent, CallRate
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,10 @@ class ActivityApi:
             try:
                 async with self._slots:
                     if self._rate is not None:
-                        await self._rate.acquire()
+                        try:
+                            await self._rate.acquire()
+                        except BudgetSpent as exc:
+                            raise SourceError(str(exc)) from exc
                     self.calls += 1
                     response = await self._http.get(
                         path, params=params, headers={"Authorization": f"Bearer {token}"})

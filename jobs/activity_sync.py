@@ -152,33 +152,34 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
             else:
                 await pages.put(None)
 
-        def check(item: Page | BaseException | None) -> Page | None:
-            if isinstance(item, BaseException):
-                raise item
-            return item
-
         fetcher = asyncio.create_task(fetch(token))
         try:
+            failure: BaseException | None = None
             finished = False
             while not finished:
-                first = check(await pages.get())
-                if first is None:
-                    break
-                batch = [first]
-                while len(batch) < PAGES_PER_WRITE and not pages.empty():
-                    following = check(pages.get_nowait())
-                    if following is None:
-                        finished = True
+                item = await pages.get()
+                batch: list[Page] = []
+                while True:
+                    if item is None or isinstance(item, BaseException):
+                        # What was fetched before a failure is still written: a source with a
+                        # spent quota must not be asked for those pages again.
+                        failure, finished = item, True
                         break
-                    batch.append(following)
-                await write(key, batch)
+                    batch.append(item)
+                    if len(batch) == PAGES_PER_WRITE or pages.empty():
+                        break
+                    item = pages.get_nowait()
+                if batch:
+                    await write(key, batch)
+            if failure is not None:
+                raise failure
         finally:
             fetcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetcher
 
     rate = call_rate(redis, source.base_url, source.client_id, settings.activity_api_max_calls,
-                     settings.activity_api_rate_window_seconds)
+                     settings.activity_api_rate_window_seconds, settings.activity_api_daily_calls)
     async with ActivityApi(source.base_url, source.client_id, source.client_secret,
                            backoff_base=settings.activity_api_backoff_seconds,
                            timeout=settings.activity_api_timeout_seconds, rate=rate) as api:
@@ -193,7 +194,15 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
             async with slots:
                 await sync_chunk(api, chunk)
 
-        await asyncio.gather(*(bounded(chunk) for chunk in chunks))
+        running = [asyncio.create_task(bounded(chunk)) for chunk in chunks]
+        try:
+            await asyncio.gather(*running)
+        finally:
+            # One chunk's failure ends the others (their committed pages stay) before the
+            # client closes under them.
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
     return outcome
 
 

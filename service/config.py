@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # every worker (Marketo: 100 per 20 s). 0: no limit (606 answers still back off).
     activity_api_max_calls: int = Field(default=100, ge=0)
     activity_api_rate_window_seconds: float = Field(default=20, gt=0)
+    # Calls a day to one activity-source instance, shared by every worker; the instance's own
+    # daily quota (Marketo: 50,000 by default) also serves its other integrations. 0: no budget.
+    activity_api_daily_calls: int = Field(default=0, ge=0)
     activity_api_backoff_seconds: float = Field(default=0.5, gt=0)
     activity_api_timeout_seconds: float = Field(default=30, gt=0)
 

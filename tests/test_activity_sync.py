@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from jobs import activity_sync
+from jobs.call_rate import CallRate
 from jobs.sweeper import sweep
 from service.config import Settings
 from service.db import Database
@@ -266,6 +268,27 @@ async def test_the_connector_stays_under_the_sources_call_rate(
     assert served["refusals"] == {}  # not one 606
     async with db.tenant(tenant.id) as conn:
         assert await conn.fetchval("SELECT count(*) FROM activities") == 1500
+
+
+async def test_a_spent_daily_call_budget_stops_the_sync_clearly_keeping_what_it_stored(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str,
+    redis: ArqRedis,
+) -> None:
+    await source_with_visits(gql, tenant, simulator, 1500, day=-2, leads=30)
+    await gql.data("""mutation($url: String!) { configureActivitySource(input: {baseUrl: $url,
+        clientId: "demo-client", activityTypeIds: [1]}) { userErrors { code } } }""",
+                   {"url": simulator}, key=tenant.admin)  # one chunk of types: one cursor
+    # A fresh quota day for the simulator's instance, which other tests call too.
+    await redis.delete(CallRate(redis, simulator, "demo-client", 0, 20).day_key(
+        time.time() * 1000))
+    budget = settings.model_copy(update={"activity_api_daily_calls": 4})
+    result = await sync(gql, budget, tenant.write)
+    assert result["status"] == "FAILED" and "budget of 4 calls" in result["error"], result
+    state = (await gql.data(STATE, key=tenant.read))["activitySync"]
+    assert "budget of 4 calls" in state["lastError"]
+    # Types, paging token and two pages fitted in the budget: those stay stored.
+    assert state["activitiesIngested"] == 600
+    assert (await stats(simulator))["calls"] == 4
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:

@@ -7,13 +7,14 @@ import asyncio
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from jobs.call_rate import CallRate
+from jobs.call_rate import BudgetSpent, CallRate
 from service.domain.call_rate import next_start
 
 
@@ -112,3 +113,24 @@ async def test_without_redis_a_call_goes_ahead(caplog: pytest.LogCaptureFixture)
     finally:
         await unreachable.aclose()
     assert rate.waited == 0 and "call-rate window unavailable" in caplog.text
+
+
+async def test_the_daily_budget_stops_calls_until_marketos_next_quota_day(
+    redis_url: str,
+) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        rate = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", "client", 0, 20,
+                        daily_budget=3)
+        # 23:00 US Central on 26 November: 05:00 UTC on the 27th.
+        evening = datetime(2026, 11, 27, 5, 0, tzinfo=UTC).timestamp() * 1000
+        assert [await rate.take(evening + i) for i in range(4)] == [0, 0, 0, -1]
+        assert await rate.take(evening + 2 * 3600_000) == 0  # 01:00 Central: a new quota day
+        today = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", "client", 0, 20,
+                         daily_budget=2)
+        await today.acquire()
+        await today.acquire()
+        with pytest.raises(BudgetSpent, match="budget of 2 calls"):
+            await today.acquire()
+    finally:
+        await redis.aclose()
