@@ -310,6 +310,7 @@ def create_simulator(state: State | None = None) -> Starlette:
             state.injected.clear()
             state.served.clear()
             state.served_total = 0
+            state.calls = 0
             state.faults = Faults()
             state.recent_calls.clear()
             state.refusals.clear()
