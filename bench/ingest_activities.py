@@ -81,11 +81,10 @@ def server_cpu(postmaster: int | None) -> float | None:
 
 async def find_postmaster(database_url: str) -> int | None:
     pool = await create_pool(database_url, min_size=1, max_size=1)
-    try:
-        backend = await pool.fetchval("SELECT pg_backend_pid()")
+    try:  # while the backend lives: its parent is the postmaster
+        return parent_pid(int(await pool.fetchval("SELECT pg_backend_pid()")))
     finally:
         await pool.close()
-    return parent_pid(int(backend))
 
 
 def spent(before: float | None, after: float | None) -> float | None:
