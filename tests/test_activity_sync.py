@@ -35,12 +35,12 @@ STATE = """{ activitySync { lastRunAt lastSuccessAt cursorAt activitiesIngested 
 
 
 async def use_simulator(gql: GraphQLClient, tenant: TenantKeys, url: str,
-                        secret: str = "demo-secret") -> None:
-    done = await gql.data("""mutation($url: String!, $secret: String) {
+                        secret: str = "demo-secret", type_ids: list[int] | None = None) -> None:
+    done = await gql.data("""mutation($url: String!, $secret: String, $types: [Int!]) {
       configureActivitySource(input: {baseUrl: $url, clientId: "demo-client",
-                                      clientSecret: $secret}) {
+                                      clientSecret: $secret, activityTypeIds: $types}) {
         activitySync { source { baseUrl hasClientSecret } } userErrors { code } } }""",
-                          {"url": url, "secret": secret}, key=tenant.admin)
+                          {"url": url, "secret": secret, "types": type_ids}, key=tenant.admin)
     assert done["configureActivitySource"]["userErrors"] == []
     assert done["configureActivitySource"]["activitySync"]["source"]["hasClientSecret"]
 
@@ -275,9 +275,7 @@ async def test_a_spent_daily_call_budget_stops_the_sync_clearly_keeping_what_it_
     redis: ArqRedis,
 ) -> None:
     await source_with_visits(gql, tenant, simulator, 1500, day=-2, leads=30)
-    await gql.data("""mutation($url: String!) { configureActivitySource(input: {baseUrl: $url,
-        clientId: "demo-client", activityTypeIds: [1]}) { userErrors { code } } }""",
-                   {"url": simulator}, key=tenant.admin)  # one chunk of types: one cursor
+    await use_simulator(gql, tenant, simulator, type_ids=[VISIT])  # one chunk: one cursor
     # A fresh quota day for the simulator's instance, which other tests call too.
     await redis.delete(CallRate(redis, simulator, "demo-client", 0, 20).day_key(
         time.time() * 1000))
