@@ -1,13 +1,16 @@
 """A client of an activity-log API speaking the Marketo Engage REST protocol (SPEC.md §4):
 token handling, paging, and the protocol's errors — re-authentication on 601/602, exponential
-backoff with jitter on rate limits, concurrency limits, 5xx and timeouts, a clear failure on a
-spent daily quota or bad credentials."""
+backoff with jitter on rate limits, concurrency limits, 5xx and timeouts (the identity call's too),
+a clear failure on a spent daily quota (after which the instance is left alone until its quota
+day turns), bad credentials, redirects or a body that is not JSON."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,34 +19,48 @@ import httpx
 import orjson
 
 from jobs.call_rate import BudgetSpent, CallRate
+from service.outbound import AddressNotAllowed, AllowedHosts, guarded_client
 
 log = logging.getLogger(__name__)
 
 REAUTHENTICATE = {"601", "602"}
 RETRY = {"606", "615", "604", "608", "611", "713"}
-FATAL = {"607": "the activity source's daily API quota is used up; sync resumes tomorrow"}
+QUOTA_SPENT = "607"
 MAX_TYPES_PER_CALL = 10
+_LONG_NUMBER = re.compile(rb"\d{19,}")
 
 
 class SourceError(Exception):
-    """The source refused in a way retrying will not fix (credentials, quota, bad request)."""
+    """The source refused in a way retrying will not fix (credentials, quota, bad request), or
+    could not be called at all."""
+
+
+class _Transient(Exception):
+    """Worth another attempt after a backoff: 5xx, 429, timeouts, broken connections."""
 
 
 @dataclass(frozen=True)
 class Page:
-    activities: list[dict[str, Any]]
+    activities: list[Any]
     next_page_token: str
     more: bool
 
 
 class ActivityApi:
+    """One source instance. `allowed` set: the URL is a tenant's, and every connection goes
+    through the outbound rule (service/outbound.py); None: the operator's own source."""
+
     def __init__(self, base_url: str, client_id: str, client_secret: str, *,
                  timeout: float = 30.0, max_attempts: int = 8, backoff_base: float = 0.5,
                  backoff_cap: float = 20.0, concurrency: int = 4,
-                 rate: CallRate | None = None,
+                 rate: CallRate | None = None, allowed: AllowedHosts | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout,
-                                       transport=transport)
+        base = base_url.rstrip("/")
+        if allowed is not None and transport is None:
+            self._http = guarded_client(base, allowed, timeout=timeout)
+        else:
+            self._http = httpx.AsyncClient(base_url=base, timeout=timeout, transport=transport,
+                                           follow_redirects=False)
         self._client_id = client_id
         self._client_secret = client_secret
         self._token: str | None = None
@@ -61,18 +78,62 @@ class ActivityApi:
     async def __aexit__(self, *exc: object) -> None:
         await self._http.aclose()
 
+    async def _get(self, path: str, params: dict[str, Any],
+                   headers: dict[str, str] | None = None, *, counted: bool = True
+                   ) -> dict[str, Any]:
+        """One GET within the instance's limits (identity calls are not REST calls: they take
+        no slot of the window or budget); its JSON object, or _Transient / SourceError. Messages
+        never carry the URL's query (the identity call's holds the secret)."""
+        async with self._slots:
+            if self._rate is not None and counted:
+                try:
+                    await self._rate.acquire()
+                except BudgetSpent as exc:
+                    raise SourceError(str(exc)) from exc
+            self.calls += 1
+            try:
+                response = await self._http.get(path, params=params, headers=headers)
+            except AddressNotAllowed as exc:
+                raise SourceError(f"the activity source may not be called: {exc}") from exc
+            except httpx.TransportError as exc:
+                # One text for every way a connection fails: no port-scanning through lastError.
+                raise _Transient(f"the activity source could not be reached ({path})") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise _Transient(f"HTTP {response.status_code} from {path}")
+        if 300 <= response.status_code < 400:
+            raise SourceError(f"HTTP {response.status_code} from {path}: redirects are not "
+                              "followed; configure the final URL")
+        if response.status_code >= 400:
+            raise SourceError(f"HTTP {response.status_code} from {path}")
+        try:
+            # orjson reads an integer beyond 64 bits as a float, silently changing it: such a
+            # body (rare) is read by the standard parser, which keeps it exact, and the screen
+            # then refuses what cannot be stored as it is.
+            body = (json.loads(response.content) if _LONG_NUMBER.search(response.content)
+                    else orjson.loads(response.content))
+        except ValueError:
+            raise SourceError(f"the activity source answered {path} with something that is "
+                              "not JSON") from None
+        if not isinstance(body, dict):
+            raise SourceError(f"the activity source answered {path} with JSON that is not an "
+                              "object")
+        return body
+
     async def _authenticate(self) -> str:
-        response = await self._http.get("/identity/oauth/token", params={
-            "grant_type": "client_credentials", "client_id": self._client_id,
-            "client_secret": self._client_secret})
-        if response.status_code in (400, 401, 403):
-            raise SourceError("the activity source refused the client id and secret")
-        response.raise_for_status()
-        token = orjson.loads(response.content).get("access_token")
-        if not token:
+        try:
+            body = await self._get("/identity/oauth/token", {
+                "grant_type": "client_credentials", "client_id": self._client_id,
+                "client_secret": self._client_secret}, counted=False)
+        except SourceError as exc:
+            if str(exc).startswith(("HTTP 400", "HTTP 401", "HTTP 403")):
+                raise SourceError("the activity source refused the client id and secret") \
+                    from None
+            raise
+        token = body.get("access_token")
+        if not token or not isinstance(token, str):
             raise SourceError("the activity source gave no access token")
-        self._token = str(token)
-        return self._token
+        self._token = token
+        return token
 
     async def _backoff(self, attempt: int) -> None:
         # Full jitter: a random wait up to an exponentially growing ceiling.
@@ -80,41 +141,33 @@ class ActivityApi:
                                                   self._backoff_base * 2 ** attempt)))
 
     async def call(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
-        """A REST call with the protocol's retries; the JSON body of a successful answer."""
+        """A REST call with the protocol's retries (the identity call's included); the JSON
+        body of a successful answer."""
         last_problem = "no attempt made"
         for attempt in range(self._max_attempts):
-            token = self._token or await self._authenticate()
             try:
-                async with self._slots:
-                    if self._rate is not None:
-                        try:
-                            await self._rate.acquire()
-                        except BudgetSpent as exc:
-                            raise SourceError(str(exc)) from exc
-                    self.calls += 1
-                    response = await self._http.get(
-                        path, params=params, headers={"Authorization": f"Bearer {token}"})
-            except httpx.TransportError as exc:  # timeouts and broken connections
-                last_problem = f"{type(exc).__name__} calling {path}"
+                token = self._token or await self._authenticate()
+                body = await self._get(path, params, {"Authorization": f"Bearer {token}"})
+            except _Transient as exc:
+                last_problem = str(exc)
                 await self._backoff(attempt)
                 continue
-            if response.status_code >= 500 or response.status_code == 429:
-                last_problem = f"HTTP {response.status_code} from {path}"
-                await self._backoff(attempt)
-                continue
-            if response.status_code >= 400:
-                raise SourceError(f"HTTP {response.status_code} from {path}")
-            body: dict[str, Any] = orjson.loads(response.content)
-            if body.get("success", False):
+            if body.get("success", False) is True:
                 return body
-            errors = body.get("errors") or [{"code": "?", "message": "unknown error"}]
-            code, message = str(errors[0].get("code")), str(errors[0].get("message"))
+            errors = body.get("errors")
+            first = errors[0] if isinstance(errors, list) and errors and isinstance(
+                errors[0], dict) else {"code": "?", "message": "unknown error"}
+            code, message = str(first.get("code"))[:20], str(first.get("message"))[:200]
             last_problem = f"{code} {message}"
             if code in REAUTHENTICATE:
                 self._token = None
                 continue
-            if code in FATAL:
-                raise SourceError(FATAL[code])
+            if code == QUOTA_SPENT:
+                if self._rate is not None:
+                    await self._rate.quota_spent()
+                raise SourceError("the activity source's daily API quota is used up (607); no "
+                                  "call goes to it until its quota day turns (midnight US "
+                                  "Central time)")
             if code in RETRY:
                 await self._backoff(attempt)
                 continue
@@ -123,12 +176,17 @@ class ActivityApi:
 
     async def activity_types(self) -> list[dict[str, Any]]:
         body = await self.call("/rest/v1/activities/types.json", {})
-        return list(body.get("result") or [])
+        result = body.get("result") or []
+        if not isinstance(result, list):
+            raise SourceError("the activity types are not a list")
+        return [t for t in result if isinstance(t, dict) and isinstance(t.get("id"), int)
+                and not isinstance(t.get("id"), bool) and 0 < t["id"] < 2**31
+                and isinstance(t.get("name"), str) and "\x00" not in t["name"]]
 
     async def paging_token(self, since: datetime) -> str:
         body = await self.call("/rest/v1/activities/pagingtoken.json",
                                {"sinceDatetime": since.strftime("%Y-%m-%dT%H:%M:%SZ")})
-        return str(body["nextPageToken"])
+        return _token(body.get("nextPageToken"))
 
     async def activities(self, next_page_token: str, type_ids: list[int],
                          batch_size: int = 300) -> Page:
@@ -137,6 +195,15 @@ class ActivityApi:
         body = await self.call("/rest/v1/activities.json", {
             "nextPageToken": next_page_token, "batchSize": batch_size,
             "activityTypeIds": ",".join(map(str, type_ids))})
-        return Page(list(body.get("result") or []), str(body.get("nextPageToken",
-                                                                 next_page_token)),
-                    bool(body.get("moreResult", False)))
+        result = body.get("result") or []
+        if not isinstance(result, list):
+            raise SourceError("the activities page's result is not a list")
+        token = body.get("nextPageToken", next_page_token)
+        return Page(result, _token(token), body.get("moreResult", False) is True)
+
+
+def _token(value: Any) -> str:
+    """A paging token as the protocol sends it: an opaque string we can store."""
+    if not isinstance(value, str) or not value or len(value) > 2048 or "\x00" in value:
+        raise SourceError("the activity source sent an unusable nextPageToken")
+    return value

@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from arq.connections import ArqRedis
 
 from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
@@ -22,7 +23,9 @@ from jobs.call_rate import call_rate
 from jobs.runner import JobFailed, JobRun, handler
 from service.config import Settings
 from service.db import Database, retrying
+from service.domain.activity_screen import screen_page
 from service.events import Event, publish, stage_changes
+from service.outbound import redact
 from service.queue import enqueue
 from service.store import activities as activity_store
 from service.store import engagement as engagement_store
@@ -41,15 +44,32 @@ class Source:
     client_id: str
     client_secret: str
     type_ids: list[int] | None
+    # The operator's own source (ACTIVITY_API_*), not a URL a tenant chose.
+    operators: bool
 
 
 async def tenant_source(db: Database, tenant_id: UUID, settings: Settings) -> Source:
+    """The tenant's own source, whole, or else the service-wide one, whole: never a mix, so the
+    service-wide secret goes nowhere but ACTIVITY_API_URL."""
     async with db.tenant(tenant_id, readonly=True) as conn:
         own = await activity_store.source_settings(conn, tenant_id)
-    return Source(own.base_url or settings.activity_api_url,
-                  own.client_id or settings.activity_api_client_id,
-                  own.client_secret or settings.activity_api_client_secret,
-                  own.activity_type_ids)
+    if own.base_url is None:
+        return Source(settings.activity_api_url, settings.activity_api_client_id,
+                      settings.activity_api_client_secret, own.activity_type_ids, True)
+    if not own.client_id or not own.client_secret:
+        raise SourceError("the tenant's activity source has no client secret: configure it "
+                          "again with its clientSecret")
+    return Source(own.base_url, own.client_id, own.client_secret, own.activity_type_ids, False)
+
+
+def retention_horizon(today: date, months: int) -> date:
+    """The first day of the oldest month kept: activity before it is neither stored nor kept."""
+    return date(today.year - (today.month <= months % 12) - months // 12,
+                (today.month - months % 12 - 1) % 12 + 1, 1)
+
+
+class PageNotStored(Exception):
+    """A page that could not be written after its retries."""
 
 
 def activity_months(activities: list[dict[str, Any]]) -> set[date]:
@@ -72,6 +92,7 @@ class SyncOutcome:
     pages: int = 0
     received: int = 0
     ingested: int = 0
+    rejected: int = 0
     leads: set[str] = field(default_factory=set)
     latest: datetime | None = None
 
@@ -87,6 +108,7 @@ async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) 
             tenant_id, [int(t["id"]) for t in types], [str(t["name"]) for t in types])
 
 
+PAGE_WRITE_ATTEMPTS = 3
 PAGES_PER_WRITE = 4  # pages written together (with the last page's cursor): at most 1,200 rows
 CONCURRENT_CHUNKS = 3
 
@@ -105,24 +127,49 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
     ensured: set[date] = set()
     partitions = asyncio.Lock()
 
-    async def write(key: str, pages: list[Page]) -> None:
-        rows = [a for page in pages for a in page.activities]
-        async with partitions:
-            months = activity_months(rows) - ensured
-            if months:
-                async with db.system() as conn:
-                    await activity_store.ensure_partitions(conn, months)
-                ensured.update(months)
-        async with db.tenant(tenant_id) as conn:
-            # A commit lost in a crash is safe to lose: its cursor goes with it, so the next
-            # sync fetches those activities again. Not waiting for the disk doubles the rate.
-            await conn.execute("SET LOCAL synchronous_commit = off")
-            result = await activity_store.ingest_page(conn, tenant_id, zone or "UTC", rows)
-            await activity_store.save_cursor(conn, tenant_id, key, pages[-1].next_page_token,
-                                             result.new)
+    now = datetime.now(UTC)
+    earliest = datetime.combine(retention_horizon(now.date(), settings.activity_retention_months),
+                                time.min, UTC)
+    latest = now + timedelta(days=1)
+
+    async def write(key: str, pages: list[Page], first_page: int) -> None:
+        screened = screen_page([a for page in pages for a in page.activities], earliest, latest)
+        rows = screened.accepted
+        rejection = screened.last_rejection
+        for attempt in range(PAGE_WRITE_ATTEMPTS):
+            try:
+                async with partitions:
+                    months = activity_months(rows) - ensured
+                    if months:
+                        async with db.system() as conn:
+                            await activity_store.ensure_partitions(conn, months,
+                                                                   earliest.date())
+                        ensured.update(months)
+                async with db.tenant(tenant_id) as conn:
+                    # A commit lost in a crash is safe to lose: its cursor goes with it, so the
+                    # next sync fetches those activities again. Not waiting for the disk
+                    # doubles the rate.
+                    await conn.execute("SET LOCAL synchronous_commit = off")
+                    result = await activity_store.ingest_page(conn, tenant_id, zone or "UTC",
+                                                              rows)
+                    await activity_store.save_cursor(
+                        conn, tenant_id, key, pages[-1].next_page_token, result.new,
+                        screened.rejected,
+                        (rejection.reason, rejection.source_id) if rejection else None)
+                break
+            except (asyncpg.PostgresError, OSError) as exc:
+                if attempt + 1 == PAGE_WRITE_ATTEMPTS:
+                    raise PageNotStored(
+                        f"pages {first_page}-{first_page + len(pages) - 1} of activity types "
+                        f"{key} could not be stored after {PAGE_WRITE_ATTEMPTS} attempts: "
+                        f"{type(exc).__name__}: {redact(str(exc))[:300]}") from exc
+                log.warning("tenant %s: storing pages of types %s failed (%s); retrying",
+                            tenant_id, key, type(exc).__name__)
+                await asyncio.sleep(settings.activity_api_backoff_seconds * 2 ** attempt)
         outcome.pages += len(pages)
-        outcome.received += len(rows)
+        outcome.received += len(rows) + screened.rejected
         outcome.ingested += result.new
+        outcome.rejected += screened.rejected
         outcome.leads.update(result.leads)
         if result.latest and (outcome.latest is None or result.latest > outcome.latest):
             outcome.latest = result.latest
@@ -153,6 +200,7 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                 await pages.put(None)
 
         fetcher = asyncio.create_task(fetch(token))
+        written = 0
         try:
             failure: BaseException | None = None
             finished = False
@@ -170,7 +218,8 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                         break
                     item = pages.get_nowait()
                 if batch:
-                    await write(key, batch)
+                    await write(key, batch, written + 1)
+                    written += len(batch)
             if failure is not None:
                 raise failure
         finally:
@@ -178,11 +227,12 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
             with contextlib.suppress(asyncio.CancelledError):
                 await fetcher
 
-    rate = call_rate(redis, source.base_url, source.client_id, settings.activity_api_max_calls,
+    rate = call_rate(redis, source.base_url, settings.activity_api_max_calls,
                      settings.activity_api_rate_window_seconds, settings.activity_api_daily_calls)
     async with ActivityApi(source.base_url, source.client_id, source.client_secret,
                            backoff_base=settings.activity_api_backoff_seconds,
-                           timeout=settings.activity_api_timeout_seconds, rate=rate) as api:
+                           timeout=settings.activity_api_timeout_seconds, rate=rate,
+                           allowed=None if source.operators else settings.allowed_hosts) as api:
         types = await api.activity_types()
         await map_types(db, tenant_id, types)
         type_ids = sorted(source.type_ids or [int(t["id"]) for t in types])
@@ -301,17 +351,18 @@ async def sync_activities(run: JobRun) -> None:
 
     try:
         outcome = await sync_tenant(run.db, tenant_id, run.settings, report, run.redis)
-    except SourceError as exc:
+    except (SourceError, PageNotStored) as exc:
+        message = redact(str(exc))
         async with run.db.tenant(tenant_id) as conn:
-            await activity_store.record_sync(conn, tenant_id, error=str(exc), cursor_at=None)
-        raise JobFailed(str(exc)) from exc
+            await activity_store.record_sync(conn, tenant_id, error=message, cursor_at=None)
+        raise JobFailed(message) from exc
     async with run.db.tenant(tenant_id) as conn:
         await activity_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
     changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
     updated = await rescore(run.db, tenant_id, changed, run.redis) if changed else 0
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
-    log.info("tenant %s: %d activities received, %d new, %d groups rescored", tenant_id,
-             outcome.received, outcome.ingested, updated)
+    log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored",
+             tenant_id, outcome.received, outcome.ingested, outcome.rejected, updated)
 
 
 @handler("REFRESH_SCORES")
@@ -342,9 +393,7 @@ async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: s
 
 
 async def drop_old_activity(db: Database, months: int) -> list[str]:
-    today = datetime.now(UTC).date()
-    cutoff = date(today.year - (months // 12) - (today.month <= months % 12),
-                  (today.month - months % 12 - 1) % 12 + 1, 1)
+    cutoff = retention_horizon(datetime.now(UTC).date(), months)
     async with db.system() as conn:
         dropped = await activity_store.drop_partitions_before(conn, cutoff)
         await activity_store.drop_rollup_before(conn, cutoff)

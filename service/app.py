@@ -33,6 +33,7 @@ from service.db import Database, ReadSession, create_pool
 from service.events import Broker
 from service.metrics import (
     ACTIVITIES_INGESTED,
+    ACTIVITIES_REJECTED,
     ACTIVITY_SYNC_AGE,
     ACTIVITY_SYNCS,
     HTTP_REQUESTS,
@@ -269,6 +270,7 @@ async def metrics(request: Request) -> Response:
         for kind, status, n in counts:
             JOBS.labels(kind, status).set(n)
         ACTIVITIES_INGESTED.set(health.activities_ingested)
+        ACTIVITIES_REJECTED.set(health.activities_rejected)
         ACTIVITY_SYNCS.labels("ok").set(health.tenants_ok)
         ACTIVITY_SYNCS.labels("failing").set(health.tenants_failing)
         ACTIVITY_SYNC_AGE.set(health.oldest_success_age_seconds or 0)

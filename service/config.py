@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.outbound import AllowedHosts
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -65,7 +67,15 @@ class Settings(BaseSettings):
     # daily quota (Marketo: 50,000 by default) also serves its other integrations. 0: no budget.
     activity_api_daily_calls: int = Field(default=0, ge=0)
     activity_api_backoff_seconds: float = Field(default=0.5, gt=0)
+    # Hosts (or host:port) a tenant may point an outbound URL at although they are not public
+    # (comma-separated): every other tenant-configured URL must resolve to public addresses.
+    outbound_allowed_hosts: str = ""
     activity_api_timeout_seconds: float = Field(default=30, gt=0)
+
+
+    @property
+    def allowed_hosts(self) -> AllowedHosts:
+        return AllowedHosts.parse(self.outbound_allowed_hosts)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,9 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -25,6 +27,7 @@ from service.store import tenants as tenant_store
 log = logging.getLogger(__name__)
 
 DEMO_TENANT = "Demo"
+T = TypeVar("T")
 
 
 async def demo_api_key(database_url: str, saved: str) -> str:
@@ -60,15 +63,55 @@ async def load_demo_data(database_url: str) -> bool:
         await pool.close()
 
 
-def prepare(settings: Settings, database_url: str) -> str:
+class Stopper:
+    """Turns a stop signal into a stop wherever it lands: in plain code it raises
+    KeyboardInterrupt; while an event loop runs it cancels the loop's main task (as asyncio does
+    for Ctrl-C) or, once the API serves, asks the servers to shut down — an exception raised in
+    the middle of the loop's own machinery could leave its clean-up hanging."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+        self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.on_stop: Callable[[], None] | None = None
+
+    def handle(self, signum: int, frame: object) -> None:
+        self.signals.append(signum)
+        if self._task is not None and self._loop is not None and not self._task.done():
+            if self.on_stop is not None:
+                self.on_stop()
+            else:
+                self._task.cancel()
+            self._loop.call_soon_threadsafe(lambda: None)  # wake the loop up
+            return
+        raise KeyboardInterrupt
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        async def main() -> T:
+            self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+            try:
+                return await coro
+            finally:
+                self._task = self._loop = None
+                self.on_stop = None
+
+        try:
+            return asyncio.run(main())
+        except asyncio.CancelledError:
+            if self.signals:
+                raise KeyboardInterrupt from None
+            raise
+
+
+def prepare(settings: Settings, database_url: str, stopper: Stopper) -> str:
     """Migrate and load the demo data, then return the demo key (saved under the data
     directory for the next start)."""
-    asyncio.run(migrate(database_url))
-    if asyncio.run(load_demo_data(database_url)):
+    stopper.run(migrate(database_url))
+    if stopper.run(load_demo_data(database_url)):
         log.info("demo data loaded into tenant %r", DEMO_TENANT)
     key_file = settings.data_dir / "demo-api-key"
     saved = key_file.read_text().strip() if key_file.exists() else ""
-    key = asyncio.run(demo_api_key(database_url, saved))
+    key = stopper.run(demo_api_key(database_url, saved))
     if key != saved:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(key + "\n")
@@ -78,10 +121,8 @@ def prepare(settings: Settings, database_url: str) -> str:
 
 async def serve_all(
     settings: Settings, database_url: str, redis_url: str, host: str, port: int,
-    announce_ready: Callable[[], None],
+    announce_ready: Callable[[], None], stopper: Stopper,
 ) -> None:
-    from urllib.parse import urlsplit
-
     import uvicorn
 
     from jobs.worker import build_worker
@@ -116,6 +157,9 @@ async def serve_all(
         simulator_task = asyncio.create_task(simulator.serve())
     worker = build_worker(settings, database_url, redis_url, handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run())
+    # uvicorn answers SIGINT and SIGTERM itself while it serves; SIGHUP shuts it down the same
+    # graceful way.
+    stopper.on_stop = lambda: setattr(server, "should_exit", True)
     try:
         await server.serve()  # returns on Ctrl-C / SIGTERM
     finally:
@@ -135,25 +179,25 @@ READY_LINE = "Ready. Ctrl-C stops everything."
 def run_dev(settings: Settings, *, host: str, port: int) -> None:
     """Everything at once; every way out (Ctrl-C, SIGTERM from a process manager or `timeout`,
     SIGHUP from a closed terminal, an error while starting) stops the embedded servers."""
-    stops: list[int] = []
-
-    def request_stop(signum: int, frame: object) -> None:
-        stops.append(signum)
-        raise KeyboardInterrupt
-
+    stopper = Stopper()
     # Before anything is started: by default these signals would end the process on the spot.
     for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
-        signal.signal(stop_signal, request_stop)
+        signal.signal(stop_signal, stopper.handle)
     console = Console()
+    sim_url = urlsplit(settings.activity_api_url)
+    if not settings.outbound_allowed_hosts and sim_url.hostname in ("127.0.0.1", "localhost"):
+        # A tenant may point its own source at the local simulator, and nowhere else local.
+        settings = settings.model_copy(
+            update={"outbound_allowed_hosts": f"{sim_url.hostname}:{sim_url.port or 80}"})
     services = None
     try:
         services = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
         assert services.database_url and services.redis_url
         database_url, redis_url = services.database_url, services.redis_url
         if settings.database_url is None:
-            asyncio.run(ensure_database(database_url, settings.database_name))
+            stopper.run(ensure_database(database_url, settings.database_name))
             database_url = with_database(database_url, settings.database_name)
-        key = prepare(settings, database_url)
+        key = prepare(settings, database_url, stopper)
         # Child processes started later (simulator, CLI calls from the README) find the servers.
         os.environ.setdefault("DATABASE_URL", database_url)
         os.environ.setdefault("REDIS_URL", redis_url)
@@ -172,11 +216,12 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
             # Last, and only once the API answers: scripts and tests wait for this line.
             console.print(READY_LINE, highlight=False)
 
-        asyncio.run(serve_all(settings, database_url, redis_url, host, port, announce_ready))
+        stopper.run(serve_all(settings, database_url, redis_url, host, port, announce_ready,
+                              stopper))
     except BaseException:
         # The interruption can surface as another exception (one raised inside an import is
         # wrapped in a RuntimeError by class creation): after a stop signal, it is a stop.
-        if not stops:
+        if not stopper.signals:
             raise
     finally:
         # A second signal (an impatient Ctrl-C) must not cut the stopping short; a stop that

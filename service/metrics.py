@@ -39,6 +39,11 @@ ACTIVITIES_INGESTED = Gauge(
     "Distinct activities stored by every sync so far (all tenants), read at scrape.",
     registry=REGISTRY,
 )
+ACTIVITIES_REJECTED = Gauge(
+    "bg_activities_rejected",
+    "Activities sources sent that could not be stored and were skipped (all tenants), read at "
+    "scrape.", registry=REGISTRY,
+)
 ACTIVITY_SYNCS = Gauge(
     "bg_activity_sync_tenants",
     "Tenants by the outcome of their last activity sync (ok or failing), read at scrape.",

@@ -159,11 +159,15 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         self._allowed = allowed
         self._inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
                           local_address: str | None = None,
                           socket_options: Iterable[Any] | None = None
                           ) -> httpcore.AsyncNetworkStream:
-        addresses = await checked_addresses(host, port, self._allowed)
+        try:
+            async with asyncio.timeout(timeout):
+                addresses = await checked_addresses(host, port, self._allowed)
+        except TimeoutError as exc:
+            raise httpcore.ConnectTimeout(f"resolving {host!r} timed out") from exc
         if not addresses:  # an allowed host: by name
             return await self._inner.connect_tcp(host, port, timeout, local_address,
                                                  socket_options)
@@ -177,7 +181,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         assert last is not None
         raise last
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
                                   socket_options: Iterable[Any] | None = None
                                   ) -> httpcore.AsyncNetworkStream:
         raise AddressNotAllowed("unix sockets are never called")

@@ -61,6 +61,8 @@ class Faults:
     slow_ms: int = 0
     concurrency_limit: int = 0  # above this many calls at once: 615
     daily_quota_exceeded: bool = False  # 607
+    identity_500: int = 0  # the next this-many identity calls answer HTTP 500
+    not_json: bool = False  # activity pages answer 200 with an HTML body
 
 
 @dataclass
@@ -70,6 +72,9 @@ class State:
     activity_rate: float = 0.25  # expected activities per lead and day
     history_days: int = 45
     injected: list[dict[str, Any]] = field(default_factory=list)
+    # Items sent as they are (any shape) with the next activities page served: a broken or
+    # hostile source.
+    raw: list[Any] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     calls: int = 0
     in_flight: int = 0
@@ -214,6 +219,9 @@ def create_simulator(state: State | None = None) -> Starlette:
         return None
 
     async def identity(request: Request) -> Response:
+        if state.faults.identity_500 > 0:
+            state.faults.identity_500 -= 1
+            return Response("simulated identity outage", status_code=500)
         params = request.query_params
         if (params.get("client_id"), params.get("client_secret")) != (
                 state.client_id, state.client_secret):
@@ -259,6 +267,9 @@ def create_simulator(state: State | None = None) -> Starlette:
                 return failure("1003", "at most 10 activityTypeIds")
             batch = min(int(params.get("batchSize", 300)), 300)
             f = state.faults
+            if f.not_json:
+                return Response("<html><body>Service Unavailable</body></html>",
+                                media_type="text/html")
             if f.empty_page_every and state.calls % f.empty_page_every == 0:
                 return JSONResponse({"requestId": secrets.token_hex(4), "success": True,
                                      "nextPageToken": params["nextPageToken"],
@@ -276,6 +287,8 @@ def create_simulator(state: State | None = None) -> Starlette:
             state.served_total += len(page)
             body: dict[str, Any] = {"requestId": secrets.token_hex(4), "success": True,
                                     "nextPageToken": token, "moreResult": more}
+            if state.raw:
+                page, state.raw = [*page, *state.raw], []
             if page:
                 body["result"] = page
             return JSONResponse(body)
@@ -294,6 +307,11 @@ def create_simulator(state: State | None = None) -> Starlette:
             added.append(guid)
         return JSONResponse({"added": len(added), "guids": added})
 
+    async def sim_raw(request: Request) -> Response:
+        """Items of any shape, sent as they are with the next activities page."""
+        state.raw.extend(await request.json())
+        return JSONResponse({"queued": len(state.raw)})
+
     async def sim_config(request: Request) -> Response:
         body = await request.json()
         if "synthetic" in body:
@@ -308,6 +326,7 @@ def create_simulator(state: State | None = None) -> Starlette:
         state.timeline_key = ()
         if body.get("reset"):
             state.injected.clear()
+            state.raw.clear()
             state.served.clear()
             state.served_total = 0
             state.calls = 0
@@ -340,6 +359,7 @@ def create_simulator(state: State | None = None) -> Starlette:
         Route("/rest/v1/activities.json", activities),
         Route("/_sim/activities", sim_activities, methods=["POST"]),
         Route("/_sim/config", sim_config, methods=["POST"]),
+        Route("/_sim/raw", sim_raw, methods=["POST"]),
         Route("/_sim/faults", sim_faults, methods=["POST"]),
         Route("/_sim/stats", sim_stats),
         Route("/_sim/types", types_list),

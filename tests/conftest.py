@@ -71,6 +71,9 @@ def settings(
         activity_api_backoff_seconds=0.01,
         activity_api_timeout_seconds=5,
         activity_api_max_calls=0,  # the simulator does not limit unless a test says so
+        # Tenants' sources in tests are the simulator on 127.0.0.1; every other local or
+        # private address stays refused (test_outbound checks 127.0.0.2, localhost, ...).
+        outbound_allowed_hosts="127.0.0.1",
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -277,7 +277,7 @@ async def test_a_spent_daily_call_budget_stops_the_sync_clearly_keeping_what_it_
     await source_with_visits(gql, tenant, simulator, 1500, day=-2, leads=30)
     await use_simulator(gql, tenant, simulator, type_ids=[VISIT])  # one chunk: one cursor
     # A fresh quota day for the simulator's instance, which other tests call too.
-    await redis.delete(CallRate(redis, simulator, "demo-client", 0, 20).day_key(
+    await redis.delete(CallRate(redis, simulator, 0, 20).day_key(
         time.time() * 1000))
     budget = settings.model_copy(update={"activity_api_daily_calls": 4})
     result = await sync(gql, budget, tenant.write)
@@ -299,6 +299,7 @@ def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
              "REDIS_URL": settings.redis_url, "QUEUE_NAME": settings.queue_name,
              "JOB_LEASE_SECONDS": "5", "SWEEPER_INTERVAL_SECONDS": "1",
              "ACTIVITY_API_BACKOFF_SECONDS": "0.01", "LOG_LEVEL": "WARNING",
+             "OUTBOUND_ALLOWED_HOSTS": settings.outbound_allowed_hosts,
              "DATA_DIR": str(settings.data_dir)})
 
 

@@ -65,7 +65,7 @@ def test_the_shared_window_in_redis_follows_the_rule(
     shared: tuple[asyncio.AbstractEventLoop, Redis], calls: int, window: int, gaps: list[int]
 ) -> None:
     loop, redis = shared
-    rate = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", "client", calls, window)
+    rate = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", calls, window)
 
     async def example() -> None:
         starts: list[float] = []
@@ -86,7 +86,7 @@ async def test_two_workers_on_one_instance_share_its_window(redis_url: str) -> N
     redis = Redis.from_url(redis_url)
     try:
         instance = f"http://instance-{uuid.uuid4().hex}"
-        workers = [CallRate(redis, instance, "client", 2, 0.2) for _ in range(2)]
+        workers = [CallRate(redis, instance, 2, 0.2) for _ in range(2)]
         began = time.monotonic()
 
         async def two_calls(rate: CallRate) -> list[float]:
@@ -107,7 +107,7 @@ async def test_two_workers_on_one_instance_share_its_window(redis_url: str) -> N
 async def test_without_redis_a_call_goes_ahead(caplog: pytest.LogCaptureFixture) -> None:
     unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     try:
-        rate = CallRate(unreachable, "http://instance", "client", 1, 20)
+        rate = CallRate(unreachable, "http://instance", 1, 20)
         for _ in range(3):  # over the limit, yet nothing waits: the source's 606s still apply
             await asyncio.wait_for(rate.acquire(), timeout=5)
     finally:
@@ -120,13 +120,13 @@ async def test_the_daily_budget_stops_calls_until_marketos_next_quota_day(
 ) -> None:
     redis = Redis.from_url(redis_url)
     try:
-        rate = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", "client", 0, 20,
+        rate = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", 0, 20,
                         daily_budget=3)
         # 23:00 US Central on 26 November: 05:00 UTC on the 27th.
         evening = datetime(2026, 11, 27, 5, 0, tzinfo=UTC).timestamp() * 1000
         assert [await rate.take(evening + i) for i in range(4)] == [0, 0, 0, -1]
         assert await rate.take(evening + 2 * 3600_000) == 0  # 01:00 Central: a new quota day
-        today = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", "client", 0, 20,
+        today = CallRate(redis, f"http://instance-{uuid.uuid4().hex}", 0, 20,
                          daily_budget=2)
         await today.acquire()
         await today.acquire()

@@ -25,6 +25,7 @@ from service.api.roles import Role, role_by_id
 from service.api.scoring import ActivityType
 from service.domain.engagement import Engagement, engagement
 from service.domain.templates import weight_percent
+from service.outbound import destination_problem, url_problem
 from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
@@ -152,6 +153,13 @@ class ActivitySourceInfo:
     activity_type_ids: list[int] | None
 
 
+@strawberry.type(description="An activity from the source that was skipped.")
+class ActivityRejection:
+    reason: str
+    source_id: str | None = strawberry.field(description="Its marketoGUID (or id), if any.")
+    at: datetime
+
+
 @strawberry.type(description="How activity arrives from the activity-log API for this tenant.")
 class ActivitySync:
     last_run_at: datetime | None
@@ -161,6 +169,12 @@ class ActivitySync:
     activities_ingested: int = strawberry.field(
         description="Distinct activities stored so far (a running tally: retention dropping "
         "old months does not lower it).")
+    activities_rejected: int = strawberry.field(
+        description="Activities the source sent that could not be stored (no lead id, no "
+        "source id, a date in the future or before retention, an unknown shape): skipped and "
+        "counted, never fatal to a sync.")
+    last_rejection: ActivityRejection | None = strawberry.field(
+        description="The most recent activity skipped, and why.")
     last_error: str | None
     source: ActivitySourceInfo = strawberry.field(
         description="The tenant's own source; fields left null use the service defaults.")
@@ -174,6 +188,10 @@ async def activity_sync(info: strawberry.Info) -> ActivitySync:
     return ActivitySync(
         last_run_at=state.last_run_at, last_success_at=state.last_success_at,
         cursor_at=state.cursor_at, activities_ingested=state.activities_ingested,
+        activities_rejected=state.activities_rejected,
+        last_rejection=ActivityRejection(
+            reason=state.last_rejection.reason, source_id=state.last_rejection.source_id,
+            at=state.last_rejection.at) if state.last_rejection else None,
         last_error=state.last_error,
         source=ActivitySourceInfo(
             base_url=source.base_url, client_id=source.client_id,
@@ -227,12 +245,20 @@ class SyncActivitiesInput:
         "again (nothing is counted twice).")
 
 
+MAX_URL_LENGTH = 2048
+MAX_CREDENTIAL_LENGTH = 1024
+
+
 @strawberry.input
 class ConfigureActivitySourceInput:
-    base_url: str
+    base_url: str = strawberry.field(description=(
+        "http(s), no user info or fragment; its host must resolve to public addresses unless "
+        "the operator lists it in OUTBOUND_ALLOWED_HOSTS (else ADDRESS_NOT_ALLOWED)."))
     client_id: str
     client_secret: str | None = strawberry.field(
-        default=None, description="Write-only; left out keeps the stored secret.")
+        default=None, description="Write-only. Required unless one is stored; left out keeps "
+        "the stored secret only while baseUrl and clientId stay the same (else "
+        "SECRET_REQUIRED): a secret is only ever sent where it was given.")
     activity_type_ids: list[int] | None = None
 
 
@@ -288,18 +314,43 @@ class EngagementMutations:
     async def configure_activity_source(
         self, info: strawberry.Info, input: ConfigureActivitySourceInput
     ) -> ActivitySourcePayload:
+        tenant_id = info.context.tenant_principal.tenant_id
+        base_url, client_id = input.base_url.strip().rstrip("/"), input.client_id.strip()
+        secret = input.client_secret or None
         errors = []
-        if not input.base_url.startswith(("http://", "https://")):
+        if len(base_url) > MAX_URL_LENGTH:
+            errors.append(user_error(["input", "baseUrl"], ErrorCode.TOO_LONG,
+                                     f"baseUrl is longer than {MAX_URL_LENGTH} characters"))
+        elif (problem := url_problem(base_url)) is not None:
             errors.append(user_error(["input", "baseUrl"], ErrorCode.INVALID_VALUE,
-                                     "baseUrl must be an http(s) URL"))
-        if not input.client_id.strip():
+                                     f"baseUrl {problem}"))
+        elif (problem := await destination_problem(
+                base_url, info.context.settings.allowed_hosts)) is not None:
+            errors.append(user_error(["input", "baseUrl"], ErrorCode.ADDRESS_NOT_ALLOWED,
+                                     f"baseUrl may not be called: {problem}"))
+        if not client_id:
             errors.append(user_error(["input", "clientId"], ErrorCode.REQUIRED,
                                      "clientId is required"))
-        if errors:
-            return ActivitySourcePayload(activity_sync=None, user_errors=errors)
-        tenant_id = info.context.tenant_principal.tenant_id
+        elif len(client_id) > MAX_CREDENTIAL_LENGTH or "\x00" in client_id:
+            errors.append(user_error(["input", "clientId"], ErrorCode.INVALID_VALUE,
+                                     "clientId is too long or holds a NUL character"))
+        if secret is not None and (len(secret) > MAX_CREDENTIAL_LENGTH or "\x00" in secret):
+            errors.append(user_error(["input", "clientSecret"], ErrorCode.INVALID_VALUE,
+                                     "clientSecret is too long or holds a NUL character"))
         async with info.context.db.tenant(tenant_id) as conn:
+            stored = await activity_store.source_settings(conn, tenant_id)
+            if secret is None and not errors:
+                if not stored.client_secret:
+                    errors.append(user_error(
+                        ["input", "clientSecret"], ErrorCode.REQUIRED,
+                        "clientSecret is required: a source of your own needs its own secret"))
+                elif (stored.base_url, stored.client_id) != (base_url, client_id):
+                    errors.append(user_error(
+                        ["input", "clientSecret"], ErrorCode.SECRET_REQUIRED,
+                        "a new baseUrl or clientId needs its clientSecret again: a secret is "
+                        "only ever sent where it was given"))
+            if errors:
+                return ActivitySourcePayload(activity_sync=None, user_errors=errors)
             await activity_store.configure_source(conn, tenant_id, activity_store.SourceSettings(
-                input.base_url.rstrip("/"), input.client_id.strip(), input.client_secret,
-                input.activity_type_ids))
+                base_url, client_id, secret, input.activity_type_ids))
         return ActivitySourcePayload(activity_sync=await activity_sync(info), user_errors=[])

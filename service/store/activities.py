@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -26,14 +26,26 @@ def month_start(moment: datetime) -> date:
     return date(moment.year, moment.month, 1)
 
 
+def month_start_of(day: date) -> date:
+    return date(day.year, day.month, 1)
+
+
 def next_month(day: date) -> date:
     return date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
-async def ensure_partitions(conn: Connection, months: Iterable[date]) -> None:
-    """Create the monthly partitions (UTC months) that rows of these months go to. DDL: needs
-    the owning role, so a system connection."""
-    for start in sorted(set(months)):
+async def ensure_partitions(conn: Connection, months: Iterable[date],
+                            horizon: date | None = None) -> None:
+    """Create the monthly partitions (UTC months) that rows of these months go to; with a
+    horizon, only months from it to next month (a source must not make the database create
+    tables at will). DDL: needs the owning role, so a system connection."""
+    wanted = sorted(set(months))
+    if horizon is not None:
+        last = next_month(month_start(datetime.now(UTC)))
+        outside = [m for m in wanted if not month_start_of(horizon) <= m <= last]
+        if outside:
+            raise ValueError(f"no partition outside {horizon:%Y-%m} .. {last:%Y-%m}: {outside}")
+    for start in wanted:
         name = f"activities_y{start.year:04d}m{start.month:02d}"
         end = next_month(start)
         with contextlib.suppress(asyncpg.DuplicateTableError, asyncpg.UniqueViolationError):
@@ -112,22 +124,35 @@ async def drop_rollup_before(conn: Connection, cutoff: date) -> int:
 
 
 async def save_cursor(conn: Connection, tenant_id: UUID, type_chunk: str, token: str,
-                      stored: int) -> None:
-    """The chunk's cursor after a write, and the tenant's tally of activities stored, both in
-    the write's transaction: a crash loses neither without the other. The tally row is locked
-    only from here to the commit, so writers of different chunks hardly wait on each other."""
+                      stored: int, rejected: int = 0,
+                      rejection: tuple[str, str | None] | None = None) -> None:
+    """The chunk's cursor after a write, and the tenant's tallies of activities stored and
+    rejected, all in the write's transaction: a crash loses none without the others. The tally
+    row is locked only from here to the commit, so writers of different chunks hardly wait on
+    each other."""
+    reason, example = rejection if rejection is not None else (None, None)
     await conn.execute(
         """WITH saved AS (
                INSERT INTO activity_sync_cursors (tenant_id, type_chunk, next_page_token)
                VALUES ($1, $2, $3)
                ON CONFLICT (tenant_id, type_chunk)
                DO UPDATE SET next_page_token = EXCLUDED.next_page_token, updated_at = now())
-           INSERT INTO activity_sync_state AS s (tenant_id, activities_ingested)
-           SELECT $1, $4::bigint WHERE $4::bigint > 0
+           INSERT INTO activity_sync_state AS s (tenant_id, activities_ingested,
+                  activities_rejected, last_rejection_reason, last_rejection_source_id,
+                  last_rejection_at)
+           SELECT $1, $4::bigint, $5::bigint, $6::text, $7::text,
+                  CASE WHEN $6::text IS NOT NULL THEN now() END
+            WHERE $4::bigint > 0 OR $5::bigint > 0
            ON CONFLICT (tenant_id)
            DO UPDATE
-              SET activities_ingested = s.activities_ingested + EXCLUDED.activities_ingested""",
-        tenant_id, type_chunk, token, stored,
+              SET activities_ingested = s.activities_ingested + EXCLUDED.activities_ingested,
+                  activities_rejected = s.activities_rejected + EXCLUDED.activities_rejected,
+                  last_rejection_reason = coalesce(EXCLUDED.last_rejection_reason,
+                                                   s.last_rejection_reason),
+                  last_rejection_source_id = CASE WHEN EXCLUDED.last_rejection_reason IS NULL
+                      THEN s.last_rejection_source_id ELSE EXCLUDED.last_rejection_source_id END,
+                  last_rejection_at = coalesce(EXCLUDED.last_rejection_at, s.last_rejection_at)""",
+        tenant_id, type_chunk, token, stored, rejected, reason, example,
     )
 
 
@@ -161,12 +186,21 @@ async def record_sync(conn: Connection, tenant_id: UUID, *, error: str | None,
 
 
 @dataclass(frozen=True)
+class Rejection:
+    reason: str
+    source_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
 class SyncState:
     last_run_at: datetime | None
     last_success_at: datetime | None
     cursor_at: datetime | None
     last_error: str | None
     activities_ingested: int
+    activities_rejected: int = 0
+    last_rejection: Rejection | None = None
 
 
 async def sync_state(conn: Connection, tenant_id: UUID) -> SyncState:
@@ -174,14 +208,20 @@ async def sync_state(conn: Connection, tenant_id: UUID) -> SyncState:
                               tenant_id)
     if row is None:
         return SyncState(None, None, None, None, 0)
+    rejection = None
+    if row["last_rejection_reason"] is not None:
+        rejection = Rejection(row["last_rejection_reason"], row["last_rejection_source_id"],
+                              row["last_rejection_at"])
     return SyncState(row["last_run_at"], row["last_success_at"], row["cursor_at"],
-                     row["last_error"], row["activities_ingested"])
+                     row["last_error"], row["activities_ingested"],
+                     row["activities_rejected"], rejection)
 
 
 @dataclass(frozen=True)
 class SyncHealth:
     """Every tenant's syncs at a glance, for monitoring."""
     activities_ingested: int
+    activities_rejected: int
     tenants_ok: int
     tenants_failing: int
     oldest_success_age_seconds: float | None
@@ -191,12 +231,14 @@ async def sync_health(conn: Connection) -> SyncHealth:
     """Across tenants: a system connection."""
     row = await conn.fetchrow(
         """SELECT coalesce(sum(activities_ingested), 0) AS ingested,
+                  coalesce(sum(activities_rejected), 0) AS rejected,
                   count(*) FILTER (WHERE last_error IS NULL AND last_run_at IS NOT NULL) AS ok,
                   count(*) FILTER (WHERE last_error IS NOT NULL) AS failing,
                   extract(epoch FROM now() - min(last_success_at))::float8 AS age
              FROM activity_sync_state""")
     assert row is not None
-    return SyncHealth(int(row["ingested"]), row["ok"], row["failing"], row["age"])
+    return SyncHealth(int(row["ingested"]), int(row["rejected"]), row["ok"], row["failing"],
+                      row["age"])
 
 
 @dataclass(frozen=True)
@@ -217,7 +259,8 @@ async def source_settings(conn: Connection, tenant_id: UUID) -> SourceSettings:
 
 
 async def configure_source(conn: Connection, tenant_id: UUID, settings: SourceSettings) -> None:
-    """Point the tenant at a source (a None secret keeps the stored one). A new source has its
+    """Point the tenant at a source. A None secret keeps the stored one only while the URL and
+    client id stay the same: a secret is only ever sent where it was given. A new source has its
     own paging, so the cursors are forgotten."""
     await conn.execute(
         """INSERT INTO activity_sources (tenant_id, base_url, client_id, client_secret,
@@ -225,7 +268,11 @@ async def configure_source(conn: Connection, tenant_id: UUID, settings: SourceSe
            VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (tenant_id) DO UPDATE
               SET base_url = EXCLUDED.base_url, client_id = EXCLUDED.client_id,
-                  client_secret = coalesce(EXCLUDED.client_secret, activity_sources.client_secret),
+                  client_secret = CASE
+                      WHEN EXCLUDED.client_secret IS NOT NULL THEN EXCLUDED.client_secret
+                      WHEN activity_sources.base_url = EXCLUDED.base_url
+                       AND activity_sources.client_id = EXCLUDED.client_id
+                      THEN activity_sources.client_secret END,
                   activity_type_ids = EXCLUDED.activity_type_ids, updated_at = now()""",
         tenant_id, settings.base_url, settings.client_id, settings.client_secret,
         settings.activity_type_ids)
