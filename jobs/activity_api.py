@@ -35,6 +35,14 @@ class SourceError(Exception):
     could not be called at all."""
 
 
+class Refused(SourceError):
+    """The source answered with an HTTP status that retrying will not change."""
+
+    def __init__(self, status: int, path: str, detail: str = "") -> None:
+        super().__init__(f"HTTP {status} from {path}{detail}")
+        self.status = status
+
+
 class _Transient(Exception):
     """Worth another attempt after a backoff: 5xx, 429, timeouts, broken connections."""
 
@@ -101,10 +109,10 @@ class ActivityApi:
         if response.status_code >= 500 or response.status_code == 429:
             raise _Transient(f"HTTP {response.status_code} from {path}")
         if 300 <= response.status_code < 400:
-            raise SourceError(f"HTTP {response.status_code} from {path}: redirects are not "
-                              "followed; configure the final URL")
+            raise Refused(response.status_code, path,
+                          ": redirects are not followed; configure the final URL")
         if response.status_code >= 400:
-            raise SourceError(f"HTTP {response.status_code} from {path}")
+            raise Refused(response.status_code, path)
         try:
             # orjson reads an integer beyond 64 bits as a float, silently changing it: such a
             # body (rare) is read by the standard parser, which keeps it exact, and the screen
@@ -124,8 +132,8 @@ class ActivityApi:
             body = await self._get("/identity/oauth/token", {
                 "grant_type": "client_credentials", "client_id": self._client_id,
                 "client_secret": self._client_secret}, counted=False)
-        except SourceError as exc:
-            if str(exc).startswith(("HTTP 400", "HTTP 401", "HTTP 403")):
+        except Refused as exc:
+            if exc.status in (400, 401, 403):
                 raise SourceError("the activity source refused the client id and secret") \
                     from None
             raise

@@ -49,8 +49,9 @@ class OwnerRecord:
         return started == self.owner_started
 
 
-def record_path(data_dir: Path, pid: int | None = None) -> Path:
-    return data_dir.resolve() / RECORDS_DIR / f"{pid or os.getpid()}.json"
+def record_path(data_dir: Path) -> Path:
+    """This process's record under the data directory."""
+    return data_dir.resolve() / RECORDS_DIR / f"{os.getpid()}.json"
 
 
 def write_record(path: Path, record: OwnerRecord) -> None:

@@ -244,3 +244,31 @@ def scenario(database_url: str) -> Iterator[Scenario]:
     s = Scenario(database_url)
     yield s
     s.close()
+
+
+@dataclass
+class Listener:
+    """A local TCP listener standing for a host of the attacker's: it records every request
+    and answers like a broken server (HTTP 500)."""
+
+    port: int
+    received: list[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[Listener]:
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield Listener(server.sockets[0].getsockname()[1], received)

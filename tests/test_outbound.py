@@ -7,7 +7,6 @@ import asyncio
 import ipaddress
 import logging
 import sys
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -27,6 +26,7 @@ from service.outbound import (
     redact,
     url_problem,
 )
+from tests.conftest import Listener
 
 REFUSED = ["127.0.0.1", "127.0.0.2", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1",
            "169.254.169.254", "0.0.0.0", "224.0.0.1", "240.0.0.1", "255.255.255.255",
@@ -106,29 +106,12 @@ async def test_a_name_is_refused_if_any_of_its_addresses_is_not_public(
         await destination_problem("http://nowhere.test", AllowedHosts()) or "")
 
 
-@pytest.fixture
-async def listener() -> AsyncIterator[tuple[int, list[bytes]]]:
-    """A local TCP listener recording what reaches it (it answers nothing useful)."""
-    received: list[bytes] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        received.append(await reader.read(65536))
-        writer.write(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        yield port, received
-
-
 async def test_a_name_that_rebinds_to_a_private_address_is_not_dialled(
-    resolver: dict[str, list[str]], listener: tuple[int, list[bytes]]
+    resolver: dict[str, list[str]], listener: Listener
 ) -> None:
     """Public when configured, loopback when called: the connection is refused on the address
     the client would dial, and nothing reaches the listener behind it."""
-    port, received = listener
+    port, received = listener.port, listener.received
     resolver["rebind.test"] = ["93.184.216.34"]
     assert await destination_problem(f"http://rebind.test:{port}", AllowedHosts()) is None
     resolver["rebind.test"] = ["127.0.0.1"]
@@ -139,9 +122,9 @@ async def test_a_name_that_rebinds_to_a_private_address_is_not_dialled(
 
 
 async def test_an_allowed_host_is_dialled_and_a_literal_private_address_is_not(
-    listener: tuple[int, list[bytes]]
+    listener: Listener
 ) -> None:
-    port, received = listener
+    port, received = listener.port, listener.received
     allowed = AllowedHosts.parse(f"127.0.0.1:{port}")
     async with guarded_client(f"http://127.0.0.1:{port}", allowed, timeout=5) as http:
         assert (await http.get("/x")).status_code == 500
@@ -151,11 +134,12 @@ async def test_an_allowed_host_is_dialled_and_a_literal_private_address_is_not(
     assert len(received) == 1
 
 
-async def test_redirects_are_not_followed(listener: tuple[int, list[bytes]]) -> None:
+async def test_redirects_are_not_followed(listener: Listener) -> None:
+    """The redirect points at another host the client could reach; it is never called."""
     async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(65536)
-        writer.write(b"HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/\r\n"
-                     b"content-length: 0\r\n\r\n")
+        writer.write(f"HTTP/1.1 302 Found\r\nlocation: {listener.url}/\r\n"
+                     "content-length: 0\r\n\r\n".encode())
         await writer.drain()
         writer.close()
 
@@ -165,6 +149,7 @@ async def test_redirects_are_not_followed(listener: tuple[int, list[bytes]]) -> 
                                       AllowedHosts.parse("127.0.0.1"), timeout=5) as http:
         response = await http.get("/")
     assert response.status_code == 302 and not response.history
+    assert listener.received == []
 
 
 def test_messages_lose_url_queries_and_secret_parameters() -> None:

@@ -22,12 +22,9 @@ class IngestResult:
     latest: datetime | None
 
 
-def month_start(moment: datetime) -> date:
+def month_start(moment: date) -> date:
+    """The first day of the moment's month (a datetime is a date too)."""
     return date(moment.year, moment.month, 1)
-
-
-def month_start_of(day: date) -> date:
-    return date(day.year, day.month, 1)
 
 
 def next_month(day: date) -> date:
@@ -42,7 +39,7 @@ async def ensure_partitions(conn: Connection, months: Iterable[date],
     wanted = sorted(set(months))
     if horizon is not None:
         last = next_month(month_start(datetime.now(UTC)))
-        outside = [m for m in wanted if not month_start_of(horizon) <= m <= last]
+        outside = [m for m in wanted if not month_start(horizon) <= m <= last]
         if outside:
             raise ValueError(f"no partition outside {horizon:%Y-%m} .. {last:%Y-%m}: {outside}")
     for start in wanted:
