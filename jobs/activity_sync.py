@@ -108,7 +108,8 @@ async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) 
             tenant_id, [int(t["id"]) for t in types], [str(t["name"]) for t in types])
 
 
-PAGE_WRITE_ATTEMPTS = 3
+PAGE_WRITE_ATTEMPTS = 3  # a page the database refuses is written again, then reported
+PAGE_WRITE_ERRORS = (asyncpg.PostgresError, OSError)
 PAGES_PER_WRITE = 4  # pages written together (with the last page's cursor): at most 1,200 rows
 CONCURRENT_CHUNKS = 3
 
@@ -136,36 +137,32 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
         screened = screen_page([a for page in pages for a in page.activities], earliest, latest)
         rows = screened.accepted
         rejection = screened.last_rejection
-        for attempt in range(PAGE_WRITE_ATTEMPTS):
-            try:
-                async with partitions:
-                    months = activity_months(rows) - ensured
-                    if months:
-                        async with db.system() as conn:
-                            await activity_store.ensure_partitions(conn, months,
-                                                                   earliest.date())
-                        ensured.update(months)
-                async with db.tenant(tenant_id) as conn:
-                    # A commit lost in a crash is safe to lose: its cursor goes with it, so the
-                    # next sync fetches those activities again. Not waiting for the disk
-                    # doubles the rate.
-                    await conn.execute("SET LOCAL synchronous_commit = off")
-                    result = await activity_store.ingest_page(conn, tenant_id, zone or "UTC",
-                                                              rows)
-                    await activity_store.save_cursor(
-                        conn, tenant_id, key, pages[-1].next_page_token, result.new,
-                        screened.rejected,
-                        (rejection.reason, rejection.source_id) if rejection else None)
-                break
-            except (asyncpg.PostgresError, OSError) as exc:
-                if attempt + 1 == PAGE_WRITE_ATTEMPTS:
-                    raise PageNotStored(
-                        f"pages {first_page}-{first_page + len(pages) - 1} of activity types "
-                        f"{key} could not be stored after {PAGE_WRITE_ATTEMPTS} attempts: "
-                        f"{type(exc).__name__}: {redact(str(exc))[:300]}") from exc
-                log.warning("tenant %s: storing pages of types %s failed (%s); retrying",
-                            tenant_id, key, type(exc).__name__)
-                await asyncio.sleep(settings.activity_api_backoff_seconds * 2 ** attempt)
+        try:
+            async for attempt in retrying(PAGE_WRITE_ATTEMPTS, on=PAGE_WRITE_ERRORS):
+                with attempt:
+                    async with partitions:
+                        months = activity_months(rows) - ensured
+                        if months:
+                            async with db.system() as conn:
+                                await activity_store.ensure_partitions(conn, months,
+                                                                       earliest.date())
+                            ensured.update(months)
+                    async with db.tenant(tenant_id) as conn:
+                        # A commit lost in a crash is safe to lose: its cursor goes with it, so
+                        # the next sync fetches those activities again. Not waiting for the
+                        # disk doubles the rate.
+                        await conn.execute("SET LOCAL synchronous_commit = off")
+                        result = await activity_store.ingest_page(conn, tenant_id, zone or "UTC",
+                                                                  rows)
+                        await activity_store.save_cursor(
+                            conn, tenant_id, key, pages[-1].next_page_token, result.new,
+                            screened.rejected,
+                            (rejection.reason, rejection.source_id) if rejection else None)
+        except PAGE_WRITE_ERRORS as exc:
+            raise PageNotStored(
+                f"pages {first_page}-{first_page + len(pages) - 1} of activity types {key} "
+                f"could not be stored after {PAGE_WRITE_ATTEMPTS} attempts: "
+                f"{type(exc).__name__}: {redact(str(exc))[:300]}") from exc
         outcome.pages += len(pages)
         outcome.received += len(rows) + screened.rejected
         outcome.ingested += result.new

@@ -92,10 +92,12 @@ class Database:
 TRANSIENT_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
-def retrying(attempts: int = 4) -> AsyncRetrying:
-    """Attempts at a transaction, again after a transient error:
+def retrying(attempts: int = 4,
+             on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS) -> AsyncRetrying:
+    """Attempts at a transaction, again after a transient error (or any of `on`), with
+    jittered exponential backoff:
     `async for attempt in retrying(): with attempt: async with db.tenant(...) ...`."""
-    return AsyncRetrying(retry=retry_if_exception_type(TRANSIENT_ERRORS),
+    return AsyncRetrying(retry=retry_if_exception_type(on),
                          stop=stop_after_attempt(attempts),
                          wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
 

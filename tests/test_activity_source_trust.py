@@ -248,3 +248,45 @@ async def test_no_partition_is_created_outside_the_retention_horizon_and_next_mo
             with pytest.raises(ValueError, match="no partition outside"):
                 await activity_store.ensure_partitions(conn, [month], horizon)
     assert await partitions(db) == before
+
+
+async def test_a_page_the_database_refuses_is_written_again_then_reported_by_page(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, db: Database,
+) -> None:
+    """A trigger refuses this tenant's cursor writes: twice (the retries carry the sync through),
+    then for good (the job names the pages and why, and nothing half-written stays)."""
+    await source_with_visits(gql, tenant, simulator, 50, day=-1, leads=5)
+    await use_simulator(gql, tenant, simulator, type_ids=[VISIT])
+    name = f"fault_{tenant.id.hex[:8]}"
+    async with db.system() as conn:
+        await conn.execute(f"""
+            CREATE SEQUENCE {name};
+            GRANT USAGE ON SEQUENCE {name} TO PUBLIC;
+            CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.tenant_id = '{tenant.id}' AND nextval('{name}') NOT IN (3, 4, 5) THEN
+                    RAISE EXCEPTION 'disk on fire';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON activity_sync_cursors
+                FOR EACH ROW EXECUTE FUNCTION {name}();""")
+    try:
+        job = await sync(gql, settings, tenant.write)
+        assert job["status"] == "SUCCEEDED", job  # failed twice, stored on the third attempt
+        state = (await gql.data(STATE, key=tenant.read))["activitySync"]
+        assert state["activitiesIngested"] == 50
+        await sim(simulator, "/_sim/activities", [
+            {"leadId": "V0-late", "activityTypeId": VISIT, "activityDate": at(0, 1)}])
+        async with db.system() as conn:  # from now on every attempt fails
+            await conn.execute(f"SELECT setval('{name}', 10)")
+        job = await sync(gql, settings, tenant.write)
+        assert job["status"] == "FAILED", job
+        assert job["error"].startswith(f"pages 1-1 of activity types {VISIT} could not be "
+                                       "stored after 3 attempts: RaiseError: disk on fire")
+        state = (await gql.data(STATE, key=tenant.read))["activitySync"]
+        assert state["activitiesIngested"] == 50 and state["lastError"] == job["error"]
+    finally:
+        async with db.system() as conn:
+            await conn.execute(f"DROP TRIGGER {name} ON activity_sync_cursors; "
+                               f"DROP FUNCTION {name}(); DROP SEQUENCE {name}")
