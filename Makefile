@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck schema install clean bench
+.PHONY: run test fuzz lint typecheck schema install clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (set PYTHON=...)")'
@@ -22,6 +22,12 @@ run: install
 ## Lint, type-check, then the whole test suite.
 test: install lint typecheck
 	$(BIN)/pytest -q
+
+## Generated GraphQL documents against the API: FUZZ_EXAMPLES of them (default 5000), fresh
+## randomness each run; every failing document is written to .data/fuzz-failures.txt.
+FUZZ_EXAMPLES ?= 5000
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 $(BIN)/pytest -q -s tests/test_fuzz.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,18 +7,16 @@ day turns), bad credentials, redirects or a body that is not JSON."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
-import orjson
 
 from jobs.call_rate import BudgetSpent, CallRate
+from service.domain import json_values
 from service.outbound import AddressNotAllowed, AllowedHosts, guarded_client
 
 log = logging.getLogger(__name__)
@@ -27,7 +25,6 @@ REAUTHENTICATE = {"601", "602"}
 RETRY = {"606", "615", "604", "608", "611", "713"}
 QUOTA_SPENT = "607"
 MAX_TYPES_PER_CALL = 10
-_LONG_NUMBER = re.compile(rb"\d{19,}")
 
 
 class SourceError(Exception):
@@ -114,11 +111,8 @@ class ActivityApi:
         if response.status_code >= 400:
             raise Refused(response.status_code, path)
         try:
-            # orjson reads an integer beyond 64 bits as a float, silently changing it: such a
-            # body (rare) is read by the standard parser, which keeps it exact, and the screen
-            # then refuses what cannot be stored as it is.
-            body = (json.loads(response.content) if _LONG_NUMBER.search(response.content)
-                    else orjson.loads(response.content))
+            # Exact integers: the screen then refuses what cannot be stored as it is.
+            body = json_values.loads(response.content)
         except ValueError:
             raise SourceError(f"the activity source answered {path} with something that is "
                               "not JSON") from None

@@ -3,6 +3,7 @@ in the lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -26,10 +27,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from service import migrate
 from service.api.context import Context, Services
-from service.api.schema import build_schema
+from service.api.schema import MASKED_MESSAGE, build_schema
 from service.auth import Principal, bearer_token
 from service.config import Settings, get_settings
 from service.db import Database, ReadSession, create_pool
+from service.domain import json_values
 from service.events import Broker
 from service.metrics import (
     ACTIVITIES_INGESTED,
@@ -119,19 +121,41 @@ class GraphQLApp(GraphQL[Context, None]):
         except HTTPException as exc:
             code = "PAYLOAD_TOO_LARGE" if exc.status_code == 413 else "BAD_REQUEST"
             return json_error(exc.status_code, exc.reason, code)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this request is being cancelled: the client left, or shutdown
+            # A cancellation that escaped the execution machinery (no one cancelled us).
+            return self._last_resort(scope)
+        except Exception:
+            return self._last_resort(scope)
         finally:
             await session.close()
+
+    def _last_resort(self, scope: Scope) -> Response:
+        """What no exception of the execution machinery may reach: the ASGI server, which
+        would answer a bare text/plain 500. The caller gets the GraphQL error shape."""
+        request_id = scope.get("state", {}).get("request_id", "-")
+        log.exception("request %s failed outside GraphQL execution", request_id)
+        return JSONResponse(
+            {"errors": [{"message": MASKED_MESSAGE.format(request_id=request_id),
+                         "extensions": {"code": "INTERNAL_SERVER_ERROR",
+                                        "requestId": request_id}}]},
+            status_code=500,
+        )
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
-        return orjson.loads(data)
+        # Integers stay exact: a number beyond 64 bits is refused by the JSON scalar rather
+        # than silently read as a float.
+        return json_values.loads(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
             parsed = self.decode_json(data)
-        except orjson.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise HTTPException(400, "Unable to parse request body as JSON") from exc
         # A body (or `variables`) that is JSON but not an object is as malformed as broken JSON.
         if not isinstance(parsed, dict | list):

@@ -135,6 +135,7 @@ class ReadSession:
         self._lock = asyncio.Lock()
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: Connection | None = None
+        self._closed = False
         # Statements sent on this session, the one binding the tenant included (a cost figure
         # for tests and benchmarks; BEGIN and COMMIT are not counted).
         self.statements = 0
@@ -145,6 +146,11 @@ class ReadSession:
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
         async with self._lock:
+            if self._closed:
+                # graphql-core settles the resolvers of an abandoned sibling field in the
+                # background, after the response: they must not open a transaction no one
+                # would close.
+                raise RuntimeError("the request has finished: its read session is closed")
             if self._conn is None:
                 self._stack = contextlib.AsyncExitStack()
                 self._conn = await self._stack.enter_async_context(
@@ -157,6 +163,7 @@ class ReadSession:
 
     async def close(self) -> None:
         async with self._lock:
+            self._closed = True
             if self._stack is not None:
                 await self._stack.aclose()
             self._stack, self._conn = None, None

@@ -9,7 +9,6 @@ JSON object. Empty cells are left out, so an import never blanks a stored value.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ from uuid import UUID
 
 from service.catalogue import BulkResult, upsert_accounts, upsert_people
 from service.db import Connection, Database
+from service.domain import json_values
 from service.domain.records import MAX_BATCH
 
 NUMBERS = {"annualRevenue": float, "employeeCount": int}
@@ -68,8 +68,8 @@ def row_to_item(row: dict[str, str], columns: set[str]) -> tuple[dict[str, Any],
         name = camel(header)
         if name == "attributes":
             try:
-                parsed = json.loads(value)
-            except json.JSONDecodeError:
+                parsed = json_values.loads(value)
+            except (ValueError, RecursionError):
                 return item, "attributes is not valid JSON"
             if not isinstance(parsed, dict):
                 return item, "attributes must be a JSON object"

@@ -8,7 +8,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
@@ -29,6 +29,8 @@ from service.api.pagination import (
     Connection,
     check_first,
     connection_from_list,
+    created_at_id_key,
+    cursor_number,
     decode_cursor,
     to_connection,
 )
@@ -37,6 +39,7 @@ from service.api.permissions import RequireWrite
 from service.api.role_templates import RoleTemplate, Weighting
 from service.api.roles import Role, role_by_id
 from service.api.solution_interests import SolutionInterest
+from service.api.values import moment
 from service.domain.completeness import missing_roles
 from service.domain.membership import MAX_STATUS, may_change
 from service.domain.stages import allows as allows_move
@@ -386,11 +389,8 @@ def _cursor_parser(order: str) -> Any:
                 raise ValueError("name")
             return value, UUID(id_)
         if order in ("CREATED_AT", "UPDATED_AT"):
-            return datetime.fromisoformat(value), UUID(id_)
-        try:
-            return Decimal(str(value)), UUID(id_)
-        except InvalidOperation as exc:
-            raise ValueError("score") from exc
+            return moment(value), UUID(id_)
+        return cursor_number(value), UUID(id_)
 
     return parse
 
@@ -433,10 +433,7 @@ async def buying_group_jobs(
     context = info.context
     limit = check_first(first, context.settings.max_page_size)
 
-    def parse(raw: list[Any]) -> tuple[datetime, UUID]:
-        return datetime.fromisoformat(raw[0]), UUID(raw[1])
-
-    cursor = decode_cursor(after, parse)
+    cursor = decode_cursor(after, created_at_id_key)
     interest_id = (decode_id(filter.solution_interest_id, "SolutionInterest",
                              ["filter", "solutionInterestId"])
                    if filter and filter.solution_interest_id else None)

@@ -23,6 +23,7 @@ from service.api.pagination import (
 from service.api.permissions import RequireAdmin, RequireWrite
 from service.api.roles import Role, role_by_id
 from service.api.scoring import ActivityType
+from service.api.values import moment
 from service.domain.engagement import Engagement, engagement
 from service.domain.templates import weight_percent
 from service.outbound import destination_problem, url_problem
@@ -214,7 +215,7 @@ async def person_activities(info: strawberry.Info, lead_id: str, first: int, aft
     limit = check_first(first, info.context.settings.max_page_size)
 
     def parse(raw: list[Any]) -> tuple[datetime, str]:
-        return datetime.fromisoformat(raw[0]), str(raw[1])
+        return moment(raw[0]), str(raw[1])
 
     cursor = decode_cursor(after, parse)
     tenant_id = info.context.tenant_principal.tenant_id

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import strawberry
+from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.relay import InvalidGlobalIDError
 
 from graphql import GraphQLError
 from service.domain.problems import Problem
@@ -56,6 +58,13 @@ class ErrorCode(enum.Enum):
     STAGE_MODEL_NOT_LIVE = "STAGE_MODEL_NOT_LIVE"
     ADDRESS_NOT_ALLOWED = "ADDRESS_NOT_ALLOWED"
     SECRET_REQUIRED = "SECRET_REQUIRED"
+    INVALID_ID = "INVALID_ID"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    BAD_REQUEST = "BAD_REQUEST"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
 class ClientError(GraphQLError):
@@ -64,6 +73,44 @@ class ClientError(GraphQLError):
     def __init__(self, message: str, code: ErrorCode, **extensions: Any) -> None:
         super().__init__(message, extensions={"code": code.value, **extensions})
         self.code = code
+
+
+class InvalidValue(ValueError):
+    """A value a scalar refuses (graphql-core wraps it in its own error); the message says
+    why, the code says what kind."""
+
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.INVALID_VALUE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    """Errors of the caller's making are shown as they are; anything else is masked."""
+    original = error.original_error
+    return original is None or isinstance(original, GraphQLError | InvalidValue)
+
+
+def cause_code(error: GraphQLError) -> ErrorCode | None:
+    """The code carried by the error or by what caused it (a refused scalar value, a global id
+    that does not decode), if any."""
+    cause: BaseException | None = error
+    while cause is not None:
+        code = getattr(cause, "code", None)
+        if isinstance(code, ErrorCode):
+            return code
+        if isinstance(cause, InvalidGlobalIDError):
+            return ErrorCode.INVALID_ID
+        if isinstance(cause, StrawberryInputCoercionError):
+            return ErrorCode.INVALID_VALUE
+        cause = cause.original_error if isinstance(cause, GraphQLError) else None
+    return None
+
+
+def ensure_code(error: GraphQLError, fallback: ErrorCode) -> None:
+    """Give a client error without a code the most precise one known, else `fallback`."""
+    extensions = error.extensions or {}
+    if "code" not in extensions:
+        error.extensions = {**extensions, "code": (cause_code(error) or fallback).value}
 
 
 @strawberry.type(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -51,13 +52,23 @@ Fetch = Callable[[Connection, list[K]], Awaitable[dict[K, V]]]
 PageFetch = Callable[[Connection, UUID, list[UUID], int], Awaitable[dict[UUID, Page[V]]]]
 
 
+class Loader(DataLoader[K, V]):
+    """A DataLoader whose futures survive the cancellation of one awaiter. graphql-core cancels
+    the sibling fields of a field whose error nulls their parent; awaiting a shared future in a
+    cancelled task cancels the future itself, and every other field waiting on the same key
+    would get a CancelledError that no resolver expects."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
+
+
 def by_key(context: Context, fetch: Fetch[K, V]) -> DataLoader[K, V | None]:
     async def load(keys: list[K]) -> list[V | None]:
         async with context.read() as conn:
             found = await fetch(conn, list(keys))
         return [found.get(k) for k in keys]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def first_pages(context: Context, fetch: PageFetch[V]) -> DataLoader[tuple[UUID, int], Page[V]]:
@@ -75,7 +86,7 @@ def first_pages(context: Context, fetch: PageFetch[V]) -> DataLoader[tuple[UUID,
                     pages[(parent, size)] = page
         return [pages[k] for k in keys]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def by_key_list(context: Context, fetch: Fetch[K, list[V]]) -> DataLoader[K, list[V]]:
@@ -86,7 +97,7 @@ def by_key_list(context: Context, fetch: Fetch[K, list[V]]) -> DataLoader[K, lis
             found = await fetch(conn, list(keys))
         return [found.get(k, []) for k in keys]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def members_of_groups(context: Context) -> DataLoader[UUID, list[Member]]:
@@ -102,7 +113,7 @@ def members_of_groups(context: Context) -> DataLoader[UUID, list[Member]]:
             context.loaders.role.prime(role_id, role)
         return [found.members.get(g, []) for g in group_ids]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def templates_priming_roles(context: Context) -> DataLoader[UUID, RoleTemplate | None]:
@@ -115,7 +126,7 @@ def templates_priming_roles(context: Context) -> DataLoader[UUID, RoleTemplate |
             context.loaders.role.prime(role_id, role)
         return [templates.get(i) for i in ids]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def stages_priming_models(context: Context) -> DataLoader[UUID, Stage | None]:
@@ -129,7 +140,7 @@ def stages_priming_models(context: Context) -> DataLoader[UUID, Stage | None]:
         stages = {s.id: s for m in models.values() for s in m.stages}
         return [stages.get(i) for i in ids]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def list_counts(context: Context) -> DataLoader[AccountList, int]:
@@ -139,7 +150,7 @@ def list_counts(context: Context) -> DataLoader[AccountList, int]:
             counts = await account_counts(conn, tenant_id, lists)
         return [counts.get(al.id, 0) for al in lists]
 
-    return DataLoader(load_fn=load, cache_key_fn=lambda al: al.id)
+    return Loader(load_fn=load, cache_key_fn=lambda al: al.id)
 
 
 def tenant_scoring_inputs(context: Context) -> DataLoader[UUID, ScoringInputs]:
@@ -149,7 +160,7 @@ def tenant_scoring_inputs(context: Context) -> DataLoader[UUID, ScoringInputs]:
         async with context.read() as conn:
             return [await scoring_inputs(conn, t) for t in tenants]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 def activity_of_persons(context: Context) -> DataLoader[UUID, list[ActivityCount]]:
@@ -165,7 +176,7 @@ def activity_of_persons(context: Context) -> DataLoader[UUID, list[ActivityCount
             found[count.person_id].append(count)
         return [found.get(p, []) for p in person_ids]
 
-    return DataLoader(load_fn=load)
+    return Loader(load_fn=load)
 
 
 @dataclass

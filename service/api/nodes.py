@@ -38,12 +38,12 @@ def decode_id(global_id: relay.GlobalID | str, type_name: str, path: list[str]) 
             else relay.GlobalID.from_id(global_id)
         )
     except ValueError as exc:
-        raise ClientError(f"`{'.'.join(path)}` is not a valid id", ErrorCode.BAD_USER_INPUT,
+        raise ClientError(f"`{'.'.join(path)}` is not a valid id", ErrorCode.INVALID_ID,
                           field=path) from exc
     uuid = parse_uuid(gid.node_id)
     if gid.type_name != type_name or uuid is None:
         raise ClientError(f"`{'.'.join(path)}` is not the id of a {type_name}",
-                          ErrorCode.BAD_USER_INPUT, field=path)
+                          ErrorCode.INVALID_ID, field=path)
     return uuid
 
 

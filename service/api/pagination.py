@@ -8,12 +8,14 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import strawberry
 
 from service.api.errors import ClientError, ErrorCode
+from service.api.values import moment, nul_path
 from service.store.paging import Page
 
 T = TypeVar("T")
@@ -55,8 +57,8 @@ def decode_cursor(cursor: str | None, parse: Callable[[list[Any]], K]) -> K | No
         return None
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(raw, list):
-            raise ValueError("not a list")
+        if not isinstance(raw, list) or nul_path(raw) is not None:
+            raise ValueError("not a list of storable values")
         return parse(raw)
     except (ValueError, TypeError, IndexError, binascii.Error, UnicodeError) as exc:
         raise ClientError(
@@ -68,7 +70,19 @@ def decode_cursor(cursor: str | None, parse: Callable[[list[Any]], K]) -> K | No
 
 def created_at_id_key(raw: list[Any]) -> tuple[datetime, UUID]:
     created_at, id_ = raw
-    return datetime.fromisoformat(created_at), UUID(id_)
+    return moment(created_at), UUID(id_)
+
+
+def cursor_number(value: Any) -> Decimal:
+    """A score or count from a cursor: a finite number of sane size (a forged one must not
+    reach a numeric column as Infinity or 1e999999)."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError("not a number") from exc
+    if not number.is_finite() or abs(number) >= 10**12:
+        raise ValueError("not a usable number")
+    return number
 
 
 def check_first(first: int, maximum: int) -> int:

@@ -63,7 +63,8 @@ def name_problems(name: str | None, path: list[str]) -> list[UserError]:
         return []
     if not name.strip():
         return [user_error(path, ErrorCode.REQUIRED, "name is required")]
-    if len(name.strip()) > MAX_NAME:
+    # Measured as PostgreSQL's btrim does (spaces only), which the column's CHECK uses.
+    if len(name.strip(" ")) > MAX_NAME:
         return [user_error(path, ErrorCode.TOO_LONG, f"name is longer than {MAX_NAME} characters")]
     return []
 

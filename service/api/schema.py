@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -17,7 +17,8 @@ from strawberry.extensions import (
     SchemaExtension,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
-from strawberry.types import ExecutionContext
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, get_object_definition
 
 from graphql import GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
@@ -30,7 +31,7 @@ from service.api.buying_groups import (
     buying_groups,
 )
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
-from service.api.errors import ClientError
+from service.api.errors import ErrorCode, ensure_code, is_client_error
 from service.api.jobs import BuyingGroupJob
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection
@@ -51,6 +52,7 @@ from service.api.solution_interests import (
 )
 from service.api.stages import Stage, StageModel, StageMutations, stage_models
 from service.api.subscriptions import Subscription
+from service.api.values import SCALARS, TextScreen
 from service.api.viewer import Tenant, Viewer, resolve_viewer
 from service.config import Settings, get_settings
 from service.metrics import OperationMetrics, StatementCount
@@ -67,6 +69,10 @@ class Query:
     )
     async def node(self, info: strawberry.Info, id: relay.GlobalID) -> relay.Node | None:
         # Not relay.node(): that field can belong to one schema only, and tests build several.
+        # An id naming a type that is no node (or no type) names nothing: null, like an id of
+        # another tenant's object.
+        if id.type_name not in NODE_TYPE_NAMES:
+            return None
         return await id.resolve_node(info, required=False)
 
     @strawberry.field(description="The caller: tenant and scopes of the API key in use.")
@@ -140,12 +146,6 @@ class Mutation(
     pass
 
 
-def is_client_error(error: GraphQLError) -> bool:
-    """Errors of the caller's making are shown as they are; anything else is masked."""
-    original = error.original_error
-    return original is None or isinstance(original, GraphQLError | ClientError)
-
-
 class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -163,8 +163,28 @@ class Schema(strawberry.Schema):
 
 
 class MaskInternalErrors(MaskErrors):
+    """Every error leaves with a code: the caller's mistakes with the most precise one known
+    (a syntax error, a failed validation, a refused value, ...), anything else masked as
+    INTERNAL_SERVER_ERROR with the request id that is in the log."""
+
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda e: not is_client_error(e))
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            ensure_code(error, ErrorCode.GRAPHQL_PARSE_FAILED)
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            ensure_code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED)
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:  # e.g. a variable's value that does not fit its type
+            ensure_code(error, ErrorCode.BAD_USER_INPUT)
+        return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", "-")
@@ -181,12 +201,14 @@ NODE_TYPES = [
     Tenant, ApiKey, BuyingGroupJob, Account, Person, AccountList, Role, RoleTemplate,
     SolutionInterest, ActivityType, ScoringModel, BuyingGroup, StageModel, Stage,
 ]
+NODE_TYPE_NAMES = frozenset(get_object_definition(t, strict=True).name for t in NODE_TYPES)
 
 
 def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or get_settings()
     # Factories, not instances: strawberry builds the extensions anew for every request.
     extensions: list[Callable[[], SchemaExtension]] = [
+        TextScreen,
         partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
@@ -203,6 +225,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         subscription=Subscription,
         types=NODE_TYPES,
         extensions=extensions,
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
 
 

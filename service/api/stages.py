@@ -47,14 +47,16 @@ class Stage(relay.Node):
         description="Keys of the stages a group may move to from here.")
     entry_rule: JSON | None = strawberry.field(
         description="{match, conditions: [{metric, operator, value, roleId}]}: a group moves "
-        "here by itself when this holds, from a stage that allows the move.")
+        "here by itself when this holds, from a stage that allows the move. roleId (for "
+        "ROLE_MEMBERS) is a Role's id.")
     row: strawberry.Private[stage_store.Stage]
 
     @classmethod
     def from_row(cls, row: stage_store.Stage) -> Stage:
         return cls(id=str(row.id), key=row.key, name=row.name, description=row.description,
                    kind=StageKind(row.kind), transitions_to_keys=list(row.transitions_to),
-                   entry_rule=JSON(row.entry_rule) if row.entry_rule else None, row=row)
+                   entry_rule=JSON(_map_role_ids(row.entry_rule, _role_global_id))
+                   if row.entry_rule else None, row=row)
 
     @classmethod
     async def resolve_nodes(
@@ -167,9 +169,34 @@ class DeleteStageModelPayload:
 
 def specs(stages: list[StageInput]) -> list[StageSpec]:
     return [StageSpec(s.key, s.name, s.kind.value, tuple(s.transitions_to), s.description,
-                      (dict(s.entry_rule) if isinstance(s.entry_rule, dict) else {})
-                      if s.entry_rule is not None else None)
+                      _map_role_ids(s.entry_rule, _stored_role_id))
             for s in stages]
+
+
+def _map_role_ids(rule: Any, convert: Any) -> Any:
+    """The rule with each condition's roleId converted (global id <-> stored UUID); anything
+    not shaped like a rule is left for rule_problems to report."""
+    if not isinstance(rule, dict) or not isinstance(rule.get("conditions"), list):
+        return rule
+    return {**rule, "conditions": [
+        {**c, "roleId": convert(c["roleId"])} if isinstance(c, dict) and "roleId" in c else c
+        for c in rule["conditions"]]}
+
+
+def _stored_role_id(value: Any) -> Any:
+    """A Role's global id as the stored UUID text; other values as they are."""
+    if isinstance(value, str):
+        try:
+            gid = relay.GlobalID.from_id(value)
+        except ValueError:
+            return value
+        if gid.type_name == "Role":
+            return gid.node_id
+    return value
+
+
+def _role_global_id(value: Any) -> Any:
+    return str(relay.GlobalID("Role", value)) if isinstance(value, str) else value
 
 
 def _failed(path: list[str], code: ErrorCode, message: str) -> StageModelPayload:

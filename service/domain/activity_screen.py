@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from service.domain import json_values
+
 MAX_ID_LENGTH = 255
 MAX_TEXT_LENGTH = 10_000
 MAX_ATTRIBUTES_BYTES = 64 * 1024
@@ -78,11 +80,9 @@ def screen(item: Any, earliest: datetime, latest: datetime
         return None, Rejection("unusable primaryAttributeValue", source_id)
     attributes = item.get("attributes")
     if attributes is not None:
-        try:
-            encoded = orjson.dumps(attributes)  # also what the database driver will send
-        except TypeError:  # integers beyond 64 bits, and the like
+        if json_values.problem(attributes) is not None:
             return None, Rejection("attributes cannot be stored", source_id)
-        if len(encoded) > MAX_ATTRIBUTES_BYTES or b"\\u0000" in encoded:
+        if len(orjson.dumps(attributes)) > MAX_ATTRIBUTES_BYTES:
             return None, Rejection("attributes cannot be stored", source_id)
     return {"marketoGUID": source_id, "leadId": lead_id, "activityTypeId": type_id,
             "activityDate": moment.astimezone(UTC).isoformat(),

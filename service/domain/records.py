@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from service.domain import json_values
 from service.domain.problems import Problem
 
 MAX_BATCH = 1000
@@ -34,11 +35,18 @@ def _common(item: Mapping[str, Any], text_fields: Sequence[str]) -> list[Problem
         if isinstance(value, str) and len(value) > MAX_TEXT:
             problems.append(Problem((name,), "TOO_LONG",
                                     f"{name} is longer than {MAX_TEXT} characters"))
+    for name in ("externalId", *text_fields):
+        value = item.get(name)
+        if isinstance(value, str) and "\x00" in value:  # CSV imports; the API refuses it sooner
+            problems.append(Problem((name,), "INVALID_VALUE",
+                                    f"{name} contains the NUL character (U+0000)"))
     attributes = item.get("attributes")
     if attributes is not None and not isinstance(attributes, dict):
         problems.append(
             Problem(("attributes",), "INVALID_VALUE", "attributes must be a JSON object")
         )
+    elif (found := json_values.problem(attributes)) is not None:
+        problems.append(Problem(("attributes",), "INVALID_VALUE", f"attributes {found}"))
     return problems
 
 

@@ -9,12 +9,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from uuid import UUID
 
 from service.domain.problems import Problem
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{1,50}$")
 FINAL = {"SUCCESS", "FAILURE"}
 KINDS = ("ENTRY", "INTERMEDIATE", "SUCCESS", "FAILURE")
+MAX_STAGE_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,8 @@ class StageSpec:
     kind: str
     transitions_to: tuple[str, ...] = ()
     description: str | None = None
-    entry_rule: dict[str, Any] | None = None
+    # As the client sent it (any JSON value) until shape_problems has found none.
+    entry_rule: Any = None
 
 
 def shape_problems(stages: Sequence[StageSpec]) -> list[Problem]:
@@ -39,6 +42,9 @@ def shape_problems(stages: Sequence[StageSpec]) -> list[Problem]:
             problems.append(Problem((i, "key"), "DUPLICATE", f"key {stage.key!r} is used twice"))
         if not stage.name.strip():
             problems.append(Problem((i, "name"), "REQUIRED", "a stage needs a name"))
+        elif len(stage.name.strip(" ")) > MAX_STAGE_NAME:  # as the column's CHECK measures
+            problems.append(Problem((i, "name"), "TOO_LONG",
+                                    f"a stage name is at most {MAX_STAGE_NAME} characters"))
         for j, target in enumerate(stage.transitions_to):
             if target not in keys:
                 problems.append(Problem((i, "transitionsTo", j), "UNKNOWN_STAGE",
@@ -104,29 +110,67 @@ class Metric(enum.StrEnum):
 COMPARISONS = {"GT": ">", "GTE": ">=", "LT": "<", "LTE": "<=", "EQ": "="}
 
 
-def rule_problems(rule: Mapping[str, Any]) -> list[Problem]:
+def rule_problems(rule: Any) -> list[Problem]:
+    """What is wrong with an entry rule as a client sent it (any JSON value)."""
+    if not isinstance(rule, Mapping):
+        return [Problem((), "INVALID_VALUE", "an entry rule is an object {match, conditions}")]
     problems = []
     if rule.get("match", "ALL") not in ("ALL", "ANY"):
         problems.append(Problem(("match",), "UNKNOWN_MATCH", "match is ALL or ANY"))
     conditions = rule.get("conditions") or []
+    if not isinstance(conditions, list):
+        return [*problems, Problem(("conditions",), "INVALID_VALUE", "conditions is a list")]
     if not conditions:
         problems.append(Problem(("conditions",), "REQUIRED", "an entry rule needs a condition"))
     for i, c in enumerate(conditions):
-        if c.get("metric") not in Metric.__members__:
-            problems.append(Problem(("conditions", i, "metric"), "INVALID_VALUE",
-                                    "metric is one of " + ", ".join(Metric.__members__)))
-        if c.get("operator") not in COMPARISONS:
-            problems.append(Problem(("conditions", i, "operator"), "UNKNOWN_OPERATOR",
-                                    "operator is one of " + ", ".join(COMPARISONS)))
-        try:
-            Decimal(str(c.get("value")))
-        except InvalidOperation:
-            problems.append(Problem(("conditions", i, "value"), "INVALID_NUMBER",
-                                    "value must be a number"))
-        if c.get("metric") == "ROLE_MEMBERS" and not c.get("roleId"):
-            problems.append(Problem(("conditions", i, "roleId"), "REQUIRED",
-                                    "ROLE_MEMBERS needs a roleId"))
+        problems += [p.under("conditions", i) for p in condition_problems(c)]
     return problems
+
+
+def condition_problems(condition: Any) -> list[Problem]:
+    if not isinstance(condition, Mapping):
+        return [Problem((), "INVALID_VALUE",
+                        "a condition is an object {metric, operator, value, roleId}")]
+    problems = []
+    metric = condition.get("metric")
+    if not isinstance(metric, str) or metric not in Metric.__members__:
+        problems.append(Problem(("metric",), "INVALID_VALUE",
+                                "metric is one of " + ", ".join(Metric.__members__)))
+    operator = condition.get("operator")
+    if not isinstance(operator, str) or operator not in COMPARISONS:
+        problems.append(Problem(("operator",), "UNKNOWN_OPERATOR",
+                                "operator is one of " + ", ".join(COMPARISONS)))
+    if rule_number(condition.get("value")) is None:
+        problems.append(Problem(("value",), "INVALID_NUMBER",
+                                f"value must be a number between -{MAX_VALUE} and {MAX_VALUE}"))
+    if metric == "ROLE_MEMBERS":
+        role_id = condition.get("roleId")
+        if not role_id:
+            problems.append(Problem(("roleId",), "REQUIRED", "ROLE_MEMBERS needs a roleId"))
+        elif not isinstance(role_id, str) or _uuid(role_id) is None:
+            problems.append(Problem(("roleId",), "INVALID_ID", "roleId is the id of a Role"))
+    return problems
+
+
+MAX_VALUE = 10**9
+
+
+def rule_number(value: Any) -> Decimal | None:
+    """A condition's value as a number, if it is a finite one of sane size."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() and abs(number) <= MAX_VALUE else None
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
 
 
 def rule_holds(rule: Mapping[str, Any], metrics: Mapping[str, Decimal]) -> bool:

@@ -24,13 +24,12 @@ def _value(col: Column) -> str:
     if col.source is not None:
         return col.source
     if col.cast == "json":
-        return f"(i.item -> '{col.key}')"
+        # An explicit null clears the object, as a missing one starts empty.
+        return f"coalesce(nullif(i.item -> '{col.key}', 'null'::jsonb), '{{}}'::jsonb)"
     return f"(i.item ->> '{col.key}')::{col.cast}"
 
 
 def _insert_value(col: Column) -> str:
-    if col.cast == "json":
-        return f"coalesce({_value(col)}, '{{}}'::jsonb)"
     return _value(col)
 
 
