@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,10 +28,11 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from service import migrate
 from service.api.context import Context, Services
+from service.api.errors import OVERLOADED_MESSAGE
 from service.api.schema import MASKED_MESSAGE, build_schema
 from service.auth import Principal, bearer_token
 from service.config import Settings, get_settings
-from service.db import Database, ReadSession, create_pool
+from service.db import Database, Limits, PoolExhausted, ReadSession, create_pool
 from service.domain import json_values
 from service.events import Broker
 from service.metrics import (
@@ -47,6 +49,12 @@ from service.store import api_keys as key_store
 from service.store import jobs as job_store
 
 log = logging.getLogger(__name__)
+
+# When an error nulls a field's parent, graphql-core may drop the not yet started resolver
+# coroutines of its siblings without closing them (graphql-python/graphql-core#269): no work is
+# lost, but each would print a RuntimeWarning on every such client mistake.
+warnings.filterwarnings("ignore", message=r"coroutine '(GraphQLCoreConverter|Executor)\.",
+                        category=RuntimeWarning)
 
 
 def json_error(status: int, message: str, code: str, **headers: str) -> JSONResponse:
@@ -102,7 +110,12 @@ class GraphQLApp(GraphQL[Context, None]):
         if length.isdigit() and int(length) > limit:
             return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
         services: Services = request.state.services
-        principal = await authenticate(services, request.headers.get("authorization"))
+        try:
+            principal = await authenticate(services, request.headers.get("authorization"))
+        except PoolExhausted:
+            log.warning("no database connection for authentication: overloaded")
+            return json_error(503, OVERLOADED_MESSAGE, "SERVICE_UNAVAILABLE",
+                              **{"Retry-After": "1"})
         if principal is None:
             return json_error(
                 401,
@@ -110,7 +123,9 @@ class GraphQLApp(GraphQL[Context, None]):
                 "UNAUTHENTICATED",
                 **{"WWW-Authenticate": "Bearer"},
             )
-        session = ReadSession(services.db, principal.tenant_id)
+        limits = Limits(self.settings.db_statement_timeout_ms,
+                        self.settings.db_idle_in_transaction_timeout_ms)
+        session = ReadSession(services.db, principal.tenant_id, limits)
         state = scope.setdefault("state", {})
         state["principal"], state["read_session"] = principal, session
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
@@ -331,8 +346,8 @@ def create_app(
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
         try:
-            yield {"services": Services(settings=settings, db=Database(pool), redis=redis,
-                                        broker=broker)}
+            db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
+            yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker)}
         finally:
             await broker.stop()
             await redis.aclose()

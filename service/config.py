@@ -48,6 +48,12 @@ class Settings(BaseSettings):
 
     db_pool_min: int = 2
     db_pool_max: int = 10
+    # A request waits at most this long for a pooled connection, then gets HTTP 503.
+    db_acquire_timeout_seconds: float = Field(default=10, gt=0)
+    # Every statement of a request's transaction; a longer one is cancelled (code TIMEOUT).
+    db_statement_timeout_ms: int = Field(default=15_000, ge=1)
+    # A transaction left idle this long is ended by PostgreSQL (a stuck request or worker).
+    db_idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=1)
     # A running job renews its lease; the sweeper re-enqueues jobs whose lease ran out.
     job_lease_seconds: int = Field(default=120, ge=5)
     sweeper_interval_seconds: int = Field(default=60, ge=1)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 from uuid import UUID
 
@@ -59,26 +60,59 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
     return pool
 
 
+class PoolExhausted(Exception):
+    """No pooled connection came free in time: the service is overloaded (HTTP 503)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time limits of a request's transactions (jobs run without them: a full rescoring or a
+    partition's creation may take longer, and they hold no client waiting)."""
+
+    statement_timeout_ms: int
+    idle_in_transaction_timeout_ms: int
+
+
 class Database:
     """Hands out transactions; the only place that knows how a tenant is bound to one."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, acquire_timeout: float | None = None) -> None:
         self.pool = pool
+        self.acquire_timeout = acquire_timeout
 
     @asynccontextmanager
-    async def tenant(self, tenant_id: UUID, *, readonly: bool = False) -> AsyncIterator[Connection]:
-        async with self.pool.acquire() as conn, conn.transaction(readonly=readonly):
-            # One round trip: both settings are local to this transaction.
-            await conn.execute(
-                "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)",
-                APP_ROLE,
-                str(tenant_id),
-            )
+    async def _acquire(self) -> AsyncIterator[Connection]:
+        try:
+            conn = await self.pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
+            raise PoolExhausted(
+                f"no database connection came free within {self.acquire_timeout} s") from None
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
+
+    @asynccontextmanager
+    async def tenant(self, tenant_id: UUID, *, readonly: bool = False,
+                     limits: Limits | None = None) -> AsyncIterator[Connection]:
+        async with self._acquire() as conn, conn.transaction(readonly=readonly):
+            # One round trip: the settings are local to this transaction.
+            if limits is None:
+                await conn.execute(
+                    "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)",
+                    APP_ROLE, str(tenant_id))
+            else:
+                await conn.execute(
+                    "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true),"
+                    " set_config('statement_timeout', $3, true),"
+                    " set_config('idle_in_transaction_session_timeout', $4, true)",
+                    APP_ROLE, str(tenant_id), str(limits.statement_timeout_ms),
+                    str(limits.idle_in_transaction_timeout_ms))
             yield conn
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[Connection]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._acquire() as conn, conn.transaction():
             yield conn
 
     async def fetchval(self, query: str, *args: Any) -> Any:
@@ -129,9 +163,10 @@ class ReadSession:
 
     READ COMMITTED, so reads after a mutation in the same request see what it committed."""
 
-    def __init__(self, db: Database, tenant_id: UUID) -> None:
+    def __init__(self, db: Database, tenant_id: UUID, limits: Limits | None = None) -> None:
         self._db = db
         self._tenant_id = tenant_id
+        self._limits = limits
         self._lock = asyncio.Lock()
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: Connection | None = None
@@ -154,16 +189,24 @@ class ReadSession:
             if self._conn is None:
                 self._stack = contextlib.AsyncExitStack()
                 self._conn = await self._stack.enter_async_context(
-                    self._db.tenant(self._tenant_id, readonly=True)
+                    self._db.tenant(self._tenant_id, readonly=True, limits=self._limits)
                 )
                 self.statements += 1
                 self._conn.add_query_logger(self._count)
                 self._stack.callback(self._conn.remove_query_logger, self._count)
             yield self._conn
 
+    async def release(self) -> None:
+        """End the transaction and give its connection back; a later read begins another."""
+        async with self._lock:
+            await self._end()
+
     async def close(self) -> None:
         async with self._lock:
             self._closed = True
-            if self._stack is not None:
-                await self._stack.aclose()
-            self._stack, self._conn = None, None
+            await self._end()
+
+    async def _end(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+        self._stack, self._conn = None, None

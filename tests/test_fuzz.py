@@ -190,6 +190,14 @@ class Target:
         await self.pool.close()
 
 
+async def cancel_the_rest() -> None:
+    me = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not me]
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+
+
 @pytest.fixture(scope="module")
 def target(settings: Settings) -> Iterator[Target]:
     own = settings.model_copy(update={"queue_name": f"{settings.queue_name}:fuzz"})
@@ -199,6 +207,10 @@ def target(settings: Settings) -> Iterator[Target]:
         yield target
     finally:
         target.run(target.stop())
+        # As asyncio.run ends: what is left is cancelled and awaited, so no coroutine of this
+        # loop is dropped unawaited later, in another test.
+        target.run(cancel_the_rest())
+        target.run(target.loop.shutdown_asyncgens())
         target.loop.close()
 
 

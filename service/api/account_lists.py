@@ -183,7 +183,7 @@ class AccountListMutations:
         tenant_id = info.context.tenant_principal.tenant_id
         group: ConditionGroup | None = None
         account_ids: list[UUID] = []
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             if input.kind is AccountListKind.DYNAMIC:
                 if input.account_ids:
                     errors.append(user_error(["input", "accountIds"], ErrorCode.INVALID_VALUE,
@@ -221,7 +221,7 @@ class AccountListMutations:
         tenant_id = info.context.tenant_principal.tenant_id
         errors: list[UserError] = []
         changes: dict[str, Any] = {}
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             current = (await list_store.lists_by_ids(conn, [list_id])).get(list_id)
             if current is None:
                 return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such account list")
@@ -277,8 +277,7 @@ class AccountListMutations:
         self, info: strawberry.Info, input: DeleteAccountListInput
     ) -> DeleteAccountListPayload:
         list_id = decode_id(input.id, "AccountList", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             deleted = await list_store.delete_list(conn, list_id)
         if not deleted:
             return DeleteAccountListPayload(deleted_account_list_id=None, user_errors=[

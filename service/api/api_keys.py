@@ -140,7 +140,7 @@ class ApiKeyMutations:
         if errors:
             return CreateApiKeyPayload(api_key=None, secret=None, user_errors=errors)
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             key, secret = await key_store.create_api_key(
                 conn, tenant_id, name, {Scope(s.value) for s in input.scopes},
                 is_integration=input.is_integration,
@@ -152,8 +152,7 @@ class ApiKeyMutations:
         self, info: strawberry.Info, input: RevokeApiKeyInput
     ) -> RevokeApiKeyPayload:
         key_id = decode_id(input.id, "ApiKey", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             key = await key_store.revoke_api_key(conn, key_id)
         if key is None:
             return RevokeApiKeyPayload(

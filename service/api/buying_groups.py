@@ -552,7 +552,7 @@ class BuyingGroupMutations:
         tenant_id = info.context.tenant_principal.tenant_id
         interest_id = _id_of(input.solution_interest_id, "SolutionInterest")
         list_id = _id_of(input.account_list_id, "AccountList")
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             errors = []
             if interest_id is None or not await interest_store.interests_by_ids(
                     conn, [interest_id]):
@@ -578,7 +578,7 @@ class BuyingGroupMutations:
     ) -> BuyingGroupJobPayload:
         tenant_id = info.context.tenant_principal.tenant_id
         interest_id = _id_of(input.solution_interest_id, "SolutionInterest")
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             if interest_id is None or not await interest_store.interests_by_ids(
                     conn, [interest_id]):
                 return _job_error(["input", "solutionInterestId"], ErrorCode.NOT_FOUND,
@@ -595,8 +595,7 @@ class BuyingGroupMutations:
         self, info: strawberry.Info, input: BuyingGroupJobIdInput
     ) -> BuyingGroupJobPayload:
         job_id = decode_id(input.id, "BuyingGroupJob", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             job = await job_store.cancel_job(conn, job_id)
             if job is None:
                 current = await job_store.get_job(conn, job_id)
@@ -612,8 +611,7 @@ class BuyingGroupMutations:
         self, info: strawberry.Info, input: BuyingGroupJobIdInput
     ) -> DeleteBuyingGroupJobPayload:
         job_id = decode_id(input.id, "BuyingGroupJob", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             deleted = await job_store.delete_job(conn, job_id)
         if not deleted:
             return DeleteBuyingGroupJobPayload(deleted_job_id=None, user_errors=[
@@ -630,7 +628,7 @@ class BuyingGroupMutations:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         person_id = _id_of(input.person_id, "Person") or UUID(int=0)
         role_id = _id_of(input.role_id, "Role") or UUID(int=0)
-        async with info.context.db.tenant(principal.tenant_id) as conn:
+        async with info.context.write() as conn:
             group = await group_store.lock_group(conn, group_id)
             if group is None:
                 return _member_error(["input", "buyingGroupId"], ErrorCode.NOT_FOUND,
@@ -675,7 +673,7 @@ class BuyingGroupMutations:
         principal = info.context.tenant_principal
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         person_id = _id_of(input.person_id, "Person")
-        async with info.context.db.tenant(principal.tenant_id) as conn:
+        async with info.context.write() as conn:
             group = await group_store.lock_group(conn, group_id)
             if group is None:
                 return _member_error(["input", "buyingGroupId"], ErrorCode.NOT_FOUND,
@@ -714,7 +712,7 @@ class BuyingGroupMutations:
             return BuyingGroupPayload(buying_group=None, user_errors=[user_error(
                 ["input", "status"], ErrorCode.TOO_LONG,
                 f"a status is at most {MAX_STATUS} characters")])
-        async with info.context.db.tenant(info.context.tenant_principal.tenant_id) as conn:
+        async with info.context.write() as conn:
             before = await group_store.lock_group(conn, group_id)
             row = await group_store.set_status(conn, group_id, status) if before else None
         if row is None or before is None:
@@ -740,7 +738,7 @@ class BuyingGroupMutations:
             return BuyingGroupPayload(buying_group=None,
                                       user_errors=[user_error(["input", path], code, message)])
 
-        async with info.context.db.tenant(principal.tenant_id) as conn:
+        async with info.context.write() as conn:
             group = await group_store.lock_group(conn, group_id)
             if group is None:
                 return failed("buyingGroupId", ErrorCode.NOT_FOUND, "no such buying group")
@@ -783,7 +781,7 @@ class BuyingGroupMutations:
         self, info: strawberry.Info, input: DeleteBuyingGroupInput
     ) -> DeleteBuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
-        async with info.context.db.tenant(info.context.tenant_principal.tenant_id) as conn:
+        async with info.context.write() as conn:
             group = await group_store.lock_group(conn, group_id)
             deleted = await group_store.delete_group(conn, group_id) if group else False
         if group is not None and deleted:

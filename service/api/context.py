@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket
 
 from service.auth import Principal, Scope
 from service.config import Settings
-from service.db import Connection, Database, ReadSession
+from service.db import Connection, Database, Limits, ReadSession
 from service.events import Broker
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ class Context:
     read_session: ReadSession | None = None
     loaders: Loaders = field(init=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The open write transaction of the mutation running now, if any: reads go to it.
+    _writing: Connection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         from service.api.loaders import Loaders
@@ -65,15 +67,42 @@ class Context:
             raise RuntimeError("request reached a resolver without authentication")
         return self.principal
 
+    @property
+    def limits(self) -> Limits:
+        settings = self.settings
+        return Limits(settings.db_statement_timeout_ms, settings.db_idle_in_transaction_timeout_ms)
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         """A connection for reads in this request, bound to the caller's tenant."""
-        if self.read_session is not None:
+        if self._writing is not None:
+            yield self._writing
+        elif self.read_session is not None:
             async with self.read_session.connection() as conn:
                 yield conn
         else:
-            async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True) as conn:
+            async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True,
+                                      limits=self.limits) as conn:
                 yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Connection]:
+        """The transaction of a mutation, bound to the caller's tenant.
+
+        A request never holds one pooled connection while it waits for another: the read
+        transaction of earlier fields (a previous mutation's payload) ends first, and reads
+        during the mutation use its own transaction. Otherwise a burst of documents with two
+        mutations each holds every connection of the pool while waiting for one more."""
+        if self._writing is not None:
+            raise RuntimeError("a mutation's transaction is already open in this request")
+        if self.read_session is not None:
+            await self.read_session.release()
+        async with self.db.tenant(self.tenant_principal.tenant_id, limits=self.limits) as conn:
+            self._writing = conn
+            try:
+                yield conn
+            finally:
+                self._writing = None
 
     def allows(self, scope: Scope) -> bool:
         return self.principal is not None and self.principal.allows(scope)

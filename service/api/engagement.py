@@ -277,7 +277,7 @@ class ActivitySourcePayload:
 
 async def _queue_job(info: strawberry.Info, kind: str, payload: dict[str, Any]) -> JobPayload:
     tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.db.tenant(tenant_id) as conn:
+    async with info.context.write() as conn:
         job = await job_store.create_job(conn, tenant_id, kind, payload)
     await queue_job(info, job)
     return JobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
@@ -306,7 +306,7 @@ class EngagementMutations:
                               input: SyncActivitiesInput | None = None) -> JobPayload:
         if input is not None and input.restart_from_window:
             tenant_id = info.context.tenant_principal.tenant_id
-            async with info.context.db.tenant(tenant_id) as conn:
+            async with info.context.write() as conn:
                 await activity_store.reset_cursors(conn, tenant_id)
         return await _queue_job(info, "SYNC_ACTIVITIES", {})
 
@@ -338,7 +338,7 @@ class EngagementMutations:
         if secret is not None and (len(secret) > MAX_CREDENTIAL_LENGTH or "\x00" in secret):
             errors.append(user_error(["input", "clientSecret"], ErrorCode.INVALID_VALUE,
                                      "clientSecret is too long or holds a NUL character"))
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             stored = await activity_store.source_settings(conn, tenant_id)
             if secret is None and not errors:
                 if not stored.client_secret:

@@ -6,11 +6,13 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import strawberry
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.relay import InvalidGlobalIDError
 
 from graphql import GraphQLError
+from service.db import PoolExhausted
 from service.domain.problems import Problem
 
 
@@ -65,6 +67,8 @@ class ErrorCode(enum.Enum):
     BAD_REQUEST = "BAD_REQUEST"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
 
 
 class ClientError(GraphQLError):
@@ -88,6 +92,26 @@ def is_client_error(error: GraphQLError) -> bool:
     """Errors of the caller's making are shown as they are; anything else is masked."""
     original = error.original_error
     return original is None or isinstance(original, GraphQLError | InvalidValue)
+
+
+OVERLOADED_MESSAGE = ("The service is overloaded: no database connection came free in time. "
+                      "Retry in a moment.")
+
+
+def operational_error(error: GraphQLError) -> GraphQLError | None:
+    """Failures that are neither the caller's mistake nor a bug, told as they are: overload
+    (SERVICE_UNAVAILABLE, HTTP 503) and a statement beyond the time limit (TIMEOUT)."""
+    original = error.original_error
+    if isinstance(original, PoolExhausted):
+        message, code = OVERLOADED_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE
+    elif isinstance(original, asyncpg.QueryCanceledError):
+        message = ("A database statement took longer than the time limit and was cancelled; "
+                   "ask for less (a smaller page, fewer nested lists).")
+        code = ErrorCode.TIMEOUT
+    else:
+        return None
+    return GraphQLError(message, nodes=error.nodes, path=error.path,
+                        extensions={"code": code.value})
 
 
 def cause_code(error: GraphQLError) -> ErrorCode | None:

@@ -45,6 +45,6 @@ async def bulk_upsert(
         return [], [user_error(["input", field], ErrorCode.TOO_MANY_ITEMS,
                                f"at most {MAX_BATCH} {field} per call; split the list")]
     tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.db.tenant(tenant_id) as conn:
+    async with info.context.write() as conn:
         result = await write(conn, tenant_id, [provided_fields(item) for item in items])
     return result.rows_in_order(), indexed_problems(result.problems, "input", field)

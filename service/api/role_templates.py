@@ -244,7 +244,7 @@ class RoleTemplateMutations:
     ) -> RoleTemplatePayload:
         errors = name_problems(input.name, ["input", "name"])
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             entries, entry_errors = await _entries(conn, input.roles)
             if errors or entry_errors:
                 return RoleTemplatePayload(role_template=None, user_errors=errors + entry_errors)
@@ -263,8 +263,7 @@ class RoleTemplateMutations:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
         name = None if input.name is UNSET else input.name
         errors = name_problems(name, ["input", "name"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             template = await _draft(conn, template_id, "edited")
             if isinstance(template, RoleTemplatePayload):
                 return template
@@ -290,8 +289,7 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: RoleTemplateIdInput
     ) -> RoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             template = await _draft(conn, template_id, "published again")
             if isinstance(template, RoleTemplatePayload):
                 return template
@@ -306,8 +304,7 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: RoleTemplateIdInput
     ) -> DeleteRoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             template = await _draft(conn, template_id, "deleted")
             if isinstance(template, RoleTemplatePayload):
                 return DeleteRoleTemplatePayload(deleted_role_template_id=None,
@@ -325,7 +322,7 @@ class RoleTemplateMutations:
         if errors:
             return RoleTemplatePayload(role_template=None, user_errors=errors)
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             source = await template_store.get_template(conn, template_id)
             if source is None:
                 return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such role template")

@@ -121,7 +121,7 @@ class RoleMutations:
         if errors:
             return RolePayload(role=None, user_errors=errors)
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             try:
                 row = await role_store.create_role(conn, tenant_id, input.name.strip(),
                                                    input.description)
@@ -140,8 +140,7 @@ class RoleMutations:
         errors = name_problems(name, ["input", "name"])
         if errors:
             return RolePayload(role=None, user_errors=errors)
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             found = await _editable(conn, role_id)
             if isinstance(found, RolePayload):
                 return found
@@ -161,8 +160,7 @@ class RoleMutations:
     async def delete_role(self, info: strawberry.Info, input: DeleteRoleInput
                           ) -> DeleteRolePayload:
         role_id = decode_id(input.id, "Role", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             found = await _editable(conn, role_id)
             if isinstance(found, RolePayload):
                 return DeleteRolePayload(deleted_role_id=None, user_errors=found.user_errors)

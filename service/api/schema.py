@@ -31,7 +31,7 @@ from service.api.buying_groups import (
     buying_groups,
 )
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
-from service.api.errors import ErrorCode, ensure_code, is_client_error
+from service.api.errors import ErrorCode, ensure_code, is_client_error, operational_error
 from service.api.jobs import BuyingGroupJob
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection
@@ -162,6 +162,19 @@ class Schema(strawberry.Schema):
                 )
 
 
+RETRY_AFTER_OVERLOAD_SECONDS = 1
+
+
+def overloaded(context: Any) -> None:
+    """An overloaded service answers HTTP 503 with Retry-After (over HTTP; a WebSocket message
+    carries the code alone)."""
+    response = getattr(context, "response", None)
+    if response is not None and hasattr(response, "status_code") and hasattr(response,
+                                                                             "headers"):
+        response.status_code = 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_OVERLOAD_SECONDS)
+
+
 class MaskInternalErrors(MaskErrors):
     """Every error leaves with a code: the caller's mistakes with the most precise one known
     (a syntax error, a failed validation, a refused value, ...), anything else masked as
@@ -181,9 +194,13 @@ class MaskInternalErrors(MaskErrors):
             ensure_code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
+        told = [operational_error(e) or e for e in errors]
+        processed = super()._process_errors(told)
         for error in processed:  # e.g. a variable's value that does not fit its type
             ensure_code(error, ErrorCode.BAD_USER_INPUT)
+        if any(e.extensions.get("code") == ErrorCode.SERVICE_UNAVAILABLE.value
+               for e in processed if e.extensions):
+            overloaded(self.execution_context.context)
         return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:

@@ -245,8 +245,7 @@ class ScoringMutations:
                                      "the daily maximum cannot be negative"))
         if errors:
             return ActivityTypePayload(activity_type=None, user_errors=errors)
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             row = await type_store.update_activity_type(
                 conn, type_id, weight=input.weight, max_daily_frequency=input.max_daily_frequency)
         if row is None:
@@ -261,7 +260,7 @@ class ScoringMutations:
     ) -> ScoringModelPayload:
         errors = name_problems(input.name, ["input", "name"]) + _window_problem(input.window_days)
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             weights, weight_errors = await _weights(conn, input.weights)
             errors += weight_errors
             if errors:
@@ -277,10 +276,9 @@ class ScoringMutations:
         self, info: strawberry.Info, input: UpdateScoringModelInput
     ) -> ScoringModelPayload:
         model_id = decode_id(input.id, "ScoringModel", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
         errors: list[UserError] = []
         changes: dict[str, Any] = {}
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             current = await _model(conn, model_id)
             if current is None:
                 return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such scoring model")
@@ -311,7 +309,7 @@ class ScoringMutations:
     ) -> ScoringModelPayload:
         model_id = decode_id(input.id, "ScoringModel", ["input", "id"])
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             if await _model(conn, model_id) is None:
                 return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such scoring model")
             row = await model_store.activate_model(conn, tenant_id, model_id)

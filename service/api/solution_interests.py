@@ -186,7 +186,7 @@ class SolutionInterestMutations:
         products, product_errors = _products(input.products)
         errors += product_errors
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             template_id = (parse_uuid(input.role_template_id.node_id)
                            if input.role_template_id.type_name == "RoleTemplate" else None)
             template = (await template_store.get_template(conn, template_id)
@@ -220,10 +220,9 @@ class SolutionInterestMutations:
         self, info: strawberry.Info, input: UpdateSolutionInterestInput
     ) -> SolutionInterestPayload:
         interest_id = decode_id(input.id, "SolutionInterest", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
         changes: dict[str, Any] = {}
         errors: list[UserError] = []
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             current = (await interest_store.interests_by_ids(conn, [interest_id])).get(interest_id)
             if current is None:
                 return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such solution interest")
@@ -266,8 +265,7 @@ class SolutionInterestMutations:
         self, info: strawberry.Info, input: DeleteSolutionInterestInput
     ) -> DeleteSolutionInterestPayload:
         interest_id = decode_id(input.id, "SolutionInterest", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             try:
                 deleted = await interest_store.delete_interest(conn, interest_id)
             except interest_store.InUse:

@@ -225,7 +225,7 @@ class StageMutations:
         if errors:
             return StageModelPayload(stage_model=None, user_errors=errors)
         tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             try:
                 row = await stage_store.create_model(conn, tenant_id, input.name.strip(),
                                                      input.description, stages)
@@ -244,8 +244,7 @@ class StageMutations:
         stages = specs(input.stages) if input.stages not in (UNSET, None) else None
         if stages is not None:
             errors += from_problems(shape_problems(stages), "input", "stages")
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             model = await _draft(conn, model_id, "a LIVE stage model cannot be edited")
             if isinstance(model, StageModelPayload):
                 return model
@@ -266,8 +265,7 @@ class StageMutations:
     async def publish_stage_model(self, info: strawberry.Info, input: StageModelIdInput
                                   ) -> StageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             model = await _draft(conn, model_id, "already LIVE")
             if isinstance(model, StageModelPayload):
                 return model
@@ -284,8 +282,7 @@ class StageMutations:
     async def delete_stage_model(self, info: strawberry.Info, input: StageModelIdInput
                                  ) -> DeleteStageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.db.tenant(tenant_id) as conn:
+        async with info.context.write() as conn:
             if not await stage_store.models_by_ids(conn, [model_id]):
                 return DeleteStageModelPayload(deleted_stage_model_id=None, user_errors=[
                     user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")])

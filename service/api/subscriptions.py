@@ -52,8 +52,7 @@ class BuyingGroupEvent:
     @strawberry.field(description="The group as it is now (null once deleted).")
     async def buying_group(self, info: strawberry.Info) -> BuyingGroup | None:
         group_id = UUID(self.raw["buying_group_id"])
-        async with info.context.db.tenant(info.context.tenant_principal.tenant_id,
-                                          readonly=True) as conn:
+        async with info.context.read() as conn:
             row = (await group_store.groups_by_ids(conn, [group_id])).get(group_id)
         return BuyingGroup.from_row(row) if row else None
 
@@ -62,8 +61,7 @@ class BuyingGroupEvent:
         if not self.raw.get("person_id"):
             return None
         person_id = UUID(self.raw["person_id"])
-        async with info.context.db.tenant(info.context.tenant_principal.tenant_id,
-                                          readonly=True) as conn:
+        async with info.context.read() as conn:
             row = (await people_by_ids(conn, [person_id])).get(person_id)
         return Person.from_row(row) if row else None
 
@@ -72,8 +70,7 @@ class BuyingGroupEvent:
         if not self.raw.get("role_id"):
             return None
         role_id = UUID(self.raw["role_id"])
-        async with info.context.db.tenant(info.context.tenant_principal.tenant_id,
-                                          readonly=True) as conn:
+        async with info.context.read() as conn:
             row = (await roles_by_ids(conn, [role_id])).get(role_id)
         return Role.from_row(row) if row else None
 
@@ -96,8 +93,7 @@ async def _solution_interest_of(info: strawberry.Info, event: dict[str, Any]) ->
     if event.get("solution_interest_id"):
         return str(event["solution_interest_id"])
     group_id = UUID(event["buying_group_id"])
-    async with info.context.db.tenant(info.context.tenant_principal.tenant_id,
-                                      readonly=True) as conn:
+    async with info.context.read() as conn:
         row = (await group_store.groups_by_ids(conn, [group_id])).get(group_id)
     return str(row.solution_interest_id) if row else None
 
@@ -163,7 +159,7 @@ class Subscription:
         tenant_id = info.context.tenant_principal.tenant_id
 
         async def current() -> job_store.Job | None:
-            async with info.context.db.tenant(tenant_id, readonly=True) as conn:
+            async with info.context.read() as conn:
                 return await job_store.get_job(conn, wanted)
 
         async with _broker(info).subscribe(JOBS, tenant_id) as subscription:
