@@ -47,6 +47,7 @@ from service.metrics import (
 from service.store import activities as activity_store
 from service.store import api_keys as key_store
 from service.store import jobs as job_store
+from service.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +111,20 @@ class GraphQLApp(GraphQL[Context, None]):
         if length.isdigit() and int(length) > limit:
             return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
         services: Services = request.state.services
+        address = request.client.host if request.client else "-"
+        throttle = services.throttle
+        if throttle is not None and throttle.address_blocked(address):
+            return _too_many_failures(throttle)
         try:
             principal = await authenticate(services, request.headers.get("authorization"))
         except PoolExhausted:
             log.warning("no database connection for authentication: overloaded")
             return json_error(503, OVERLOADED_MESSAGE, "SERVICE_UNAVAILABLE",
                               **{"Retry-After": "1"})
+        if principal is None and throttle is not None and \
+                await throttle.authentication_failed(address):
+            log.warning("too many failed authentications from %s", address)
+            return _too_many_failures(throttle)
         if principal is None:
             return json_error(
                 401,
@@ -214,6 +223,12 @@ class GraphQLApp(GraphQL[Context, None]):
             raise ConnectionRejectionError({"message": "Missing, invalid or revoked API key."})
         context.principal = principal
         return await super().on_ws_connect(context)
+
+
+def _too_many_failures(throttle: Throttle) -> JSONResponse:
+    return json_error(
+        429, "Too many failed authentications from this address; wait a minute.", "THROTTLED",
+        **{"Retry-After": str(throttle.auth_window)})
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -347,7 +362,12 @@ def create_app(
         await broker.start()
         try:
             db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
-            yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker)}
+            throttle = Throttle(redis, settings.rate_limit_points,
+                                settings.rate_limit_restore_per_second,
+                                settings.auth_failures_per_minute,
+                                namespace=settings.queue_name)
+            yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker,
+                                        throttle=throttle)}
         finally:
             await broker.stop()
             await redis.aclose()

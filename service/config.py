@@ -38,6 +38,14 @@ class Settings(BaseSettings):
     # The whole HTTP body, variables included: 1,000 people in one upsert is about 200 KB.
     max_body_bytes: int = 8 * 1024 * 1024
     max_page_size: int = 100
+    # An operation's cost, computed before it runs (see service/api/cost.py).
+    max_query_cost: int = Field(default=50_000, ge=1)
+    # Cost points per API key, shared by every API process (0: no throttling), and how many
+    # come back each second.
+    rate_limit_points: int = Field(default=100_000, ge=0)
+    rate_limit_restore_per_second: float = Field(default=5_000, gt=0)
+    # Failed authentications per client address and minute before it gets HTTP 429 (0: any).
+    auth_failures_per_minute: int = Field(default=30, ge=0)
     max_subscriptions_per_connection: int = 20
     # Events waiting for one subscriber; when they overflow, it is closed with 4410.
     subscription_queue_size: int = Field(default=1000, ge=1)

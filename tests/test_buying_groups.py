@@ -37,7 +37,7 @@ GROUP_FIELDS = """id name status memberCount
           members { person { externalId } source } }
   members(includeRemoved: true) { totalCount nodes { person { externalId } role { name }
           source isRemoved } }"""
-GROUPS = "query($filter: BuyingGroupFilter) { buyingGroups(first: 100, filter: $filter) { " \
+GROUPS = "query($filter: BuyingGroupFilter) { buyingGroups(first: 40, filter: $filter) { " \
          "totalCount nodes { " + GROUP_FIELDS + " } } }"
 ASSIGN = """mutation($group: ID!, $person: ID!, $role: ID!) {
   assignBuyingGroupMember(input: {buyingGroupId: $group, personId: $person, roleId: $role}) {

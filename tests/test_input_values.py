@@ -224,21 +224,25 @@ async def test_an_error_nulling_a_parent_does_not_cancel_a_shared_loader(
 ) -> None:
     async with db.system() as conn:
         await load_demo(conn, tenant.id)
-    # Accounts with a child and two groups: the page-size error under `children` nulls the
-    # account while its `buyingGroups` waits on a loader other groups' accounts share.
-    data = await gql.data("""{ buyingGroups(first: 100) { nodes { account {
-        children(first: 1) { edges { cursor } } buyingGroups { id } } } } }""", key=tenant.read)
-    cursor = next(n["account"]["children"]["edges"][0]["cursor"]
-                  for n in data["buyingGroups"]["nodes"]
-                  if n["account"]["children"]["edges"] and len(n["account"]["buyingGroups"]) == 2)
+    # An account with two children and two groups: the page-size error under its second
+    # child nulls the account while its `buyingGroups`, asked for by both groups, waits on
+    # one loader future.
+    data = await gql.data("""{ buyingGroups(first: 100) { nodes { account { id
+        children(first: 1) { totalCount edges { cursor } } buyingGroups { id } } } } }""",
+                          key=tenant.read)
+    account = next(n["account"] for n in data["buyingGroups"]["nodes"]
+                   if n["account"]["children"]["totalCount"] >= 2
+                   and len(n["account"]["buyingGroups"]) == 2)
     response = await gql.raw(
-        """query($after: String) { buyingGroups(first: 100) { nodes { account {
-             children(after: $after) { nodes { children(first: 120) { totalCount } } }
-             buyingGroups { id } } stageHistory { at } } } }""", {"after": cursor},
+        """query($after: String, $account: ID!) {
+             buyingGroups(first: 2, filter: {accountIds: [$account]}) { nodes { account {
+               children(first: 5, after: $after) { nodes { children(first: 120) { totalCount } } }
+               buyingGroups { id } } stageHistory { at } } } }""",
+        {"after": account["children"]["edges"][0]["cursor"], "account": account["id"]},
         key=tenant.read)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
-    assert set(codes(response.json())) == {"PAGE_SIZE_EXCEEDED"}
+    assert set(codes(response.json())) == {"PAGE_SIZE_EXCEEDED"}, response.json()
 
 
 # --- date-times ------------------------------------------------------------------------------

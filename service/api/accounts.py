@@ -99,14 +99,16 @@ class Account(relay.Node):
         )
 
 
-    @strawberry.field(description="The account's buying groups, one per solution interest.")
+    @strawberry.field(description="The account's buying groups, one per solution interest "
+                      "(the first `first`, at most 100).")
     async def buying_groups(
-        self, info: strawberry.Info
+        self, info: strawberry.Info, first: int = 20
     ) -> list[Annotated[BuyingGroup, strawberry.lazy("service.api.buying_groups")]]:
         from service.api.buying_groups import BuyingGroup
 
+        count = check_first(first, info.context.settings.max_page_size)
         rows = await info.context.loaders.groups_of_account.load(self.row.id)
-        return [BuyingGroup.from_row(r) for r in rows]
+        return [BuyingGroup.from_row(r) for r in rows[:count]]
 
 
 def _sort_key(row: account_store.Account) -> tuple[str, UUID]:

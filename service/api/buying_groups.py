@@ -104,13 +104,18 @@ class BuyingGroupRole:
     members_required: int
     counts_toward_completeness: bool
     member_count: int = strawberry.field(description="Active members in this role.")
-    members: list[BuyingGroupMember]
     is_filled: bool = strawberry.field(description="memberCount reaches membersRequired.")
     role_id: strawberry.Private[UUID]
+    active: strawberry.Private[list[BuyingGroupMember]]
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role:
         return await role_by_id(info, self.role_id)
+
+    @strawberry.field(description="The first `first` (at most 100) active members; "
+                      "memberCount tells how many there are.")
+    def members(self, info: strawberry.Info, first: int = 10) -> list[BuyingGroupMember]:
+        return self.active[:check_first(first, info.context.settings.max_page_size)]
 
 
 @strawberry.type
@@ -259,7 +264,7 @@ class BuyingGroup(relay.Node):
                 members_required=entry.members_required,
                 counts_toward_completeness=entry.counts_toward_completeness,
                 member_count=len(in_role),
-                members=[BuyingGroupMember.from_row(m) for m in in_role],
+                active=[BuyingGroupMember.from_row(m) for m in in_role],
                 is_filled=len(in_role) >= entry.members_required, role_id=entry.role_id,
             ))
         return result
@@ -271,12 +276,14 @@ class BuyingGroup(relay.Node):
 
         return await stage_by_id(info, self.row.stage_id)
 
-    @strawberry.field(description="Every stage change, oldest first.")
-    async def stage_history(self, info: strawberry.Info) -> list[StageChangeType]:
+    @strawberry.field(description="The last `last` (at most 100) stage changes, oldest first.")
+    async def stage_history(self, info: strawberry.Info, last: int = 50
+                            ) -> list[StageChangeType]:
+        count = check_first(last, info.context.settings.max_page_size)
         changes = await info.context.loaders.stage_history.load(self.row.id)
         return [StageChangeType(from_stage_id=c.from_stage_id, to_stage_id=c.to_stage_id,
                                 by=StageChangedBy(c.changed_by), at=c.changed_at)
-                for c in changes]
+                for c in (changes[-count:] if count else [])]
 
     @strawberry.field(description="Daily snapshots of both scores, oldest first.")
     async def score_history(self, info: strawberry.Info, days: int = 30

@@ -16,6 +16,7 @@ from service.auth import Principal, Scope
 from service.config import Settings
 from service.db import Connection, Database, Limits, ReadSession
 from service.events import Broker
+from service.throttle import Throttle
 
 if TYPE_CHECKING:
     from service.api.loaders import Loaders
@@ -29,6 +30,7 @@ class Services:
     db: Database
     redis: ArqRedis
     broker: Broker | None = None
+    throttle: Throttle | None = None
 
 
 @dataclass

@@ -78,14 +78,17 @@ class Person(relay.Node):
         return Account.from_row(row)
 
 
-    @strawberry.field(description="The buying groups this person is (or was) a member of.")
+    @strawberry.field(description="The buying groups this person is (or was) a member of "
+                      "(the first `first`, at most 100).")
     async def buying_group_memberships(
-        self, info: strawberry.Info, include_removed: bool = False
+        self, info: strawberry.Info, include_removed: bool = False, first: int = 20
     ) -> list[Annotated[BuyingGroupMember, strawberry.lazy("service.api.buying_groups")]]:
         from service.api.buying_groups import BuyingGroupMember
 
+        count = check_first(first, info.context.settings.max_page_size)
         rows = await info.context.loaders.memberships_of_person.load(self.row.id)
-        return [BuyingGroupMember.from_row(m) for m in rows if include_removed or not m.is_removed]
+        kept = [m for m in rows if include_removed or not m.is_removed]
+        return [BuyingGroupMember.from_row(m) for m in kept[:count]]
 
 
     @strawberry.field(description="Activity from the activity log, newest first.")

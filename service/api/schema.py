@@ -30,6 +30,7 @@ from service.api.buying_groups import (
     buying_group_jobs,
     buying_groups,
 )
+from service.api.cost import CostLimit
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
 from service.api.errors import ErrorCode, ensure_code, is_client_error, operational_error
 from service.api.jobs import BuyingGroupJob
@@ -229,6 +230,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
         partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
+        CostLimit,
         MaskInternalErrors,
         OperationMetrics,
     ]

@@ -1,0 +1,351 @@
+"""What an operation may cost, computed from the document before anything runs (the GitHub and
+Shopify model): every field costs 1; a connection costs `first` times its selection; a list
+costs its bound times its selection. A list without a known bound is not allowed: every list of
+objects in the schema has one below (a test checks), or takes `first`/`last`.
+
+The actual cost is the same sum over what was returned: connections and lists count the items
+they held, so a page of 3 costs 3 times its selection although 100 were asked for."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+from service.domain.records import MAX_BATCH
+from service.throttle import Bucket
+
+# A template holds at most 26 roles (six defaults and 20 custom ones); its role lists are
+# priced as 10, the usual upper end: at 26 the engagement explanation of one group would be
+# priced out of reach while it is computed in memory from rows already read.
+ROLES = 10
+# Stages of a model, solution interests and activity types are small catalogues; their lists
+# are priced as if this long.
+CATALOGUE = 50
+
+# (type, field) -> how many items the list holds at most: a number, or the argument that says.
+LIST_SIZES: dict[tuple[str, str], int | str] = {
+    ("Account", "buyingGroups"): "first",
+    ("Person", "buyingGroupMemberships"): "first",
+    ("BuyingGroup", "roles"): ROLES,
+    ("BuyingGroup", "missingRoles"): ROLES,
+    ("BuyingGroup", "stageHistory"): "last",
+    ("BuyingGroup", "scoreHistory"): "days",
+    ("BuyingGroupRole", "members"): "first",
+    ("RoleTemplate", "roles"): ROLES,
+    ("BuyingGroupsOverview", "bySolutionInterest"): CATALOGUE,
+    ("BuyingGroupsOverview", "byStage"): CATALOGUE,
+    ("BuyingGroupsOverview", "completenessBands"): 4,
+    ("BuyingGroupsOverview", "engagementBands"): 4,
+    ("BuyingGroupsOverview", "roleCoverage"): ROLES,
+    ("BuyingGroupsOverview", "topEngaged"): 20,
+    ("BuyingGroupsOverview", "stagnant"): 20,
+    # At most MAX_RULES (50), priced as 10: conditions hold a few rules, and a template of 26
+    # roles with 50 rules each would price every template listing out of reach.
+    ("ConditionGroupType", "rules"): 10,
+    ("EngagementScore", "breakdown"): ROLES,
+    # The explanation of one group's score, computed in memory: members per role, activity
+    # types per member and days per type (the window, 30 days unless a model says more).
+    ("EngagementRole", "members"): 4,
+    ("EngagementMember", "activities"): 10,
+    ("EngagementActivity", "days"): 30,
+    ("ScoringModel", "weights"): CATALOGUE,
+    ("Stage", "transitionsTo"): CATALOGUE,
+    ("StageModel", "stages"): CATALOGUE,
+    ("UpsertAccountsPayload", "accounts"): MAX_BATCH,
+    ("UpsertPeoplePayload", "people"): MAX_BATCH,
+}
+
+
+_COMPOSITE = (GraphQLObjectType, GraphQLInterfaceType, GraphQLUnionType)
+
+
+def _fields_of(type_: Any) -> dict[str, Any]:
+    """A type's fields; a union has none of its own (only fragments select on it)."""
+    return type_.fields if isinstance(type_, GraphQLObjectType | GraphQLInterfaceType) else {}
+
+
+def _unwrap(type_: GraphQLOutputType) -> GraphQLOutputType:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+
+
+def is_connection(type_: GraphQLOutputType) -> bool:
+    named = get_named_type(type_)
+    return isinstance(named, GraphQLObjectType) and named.name.endswith("Connection") and \
+        "pageInfo" in named.fields
+
+
+class _Walk:
+    def __init__(self, schema: GraphQLSchema, fragments: Mapping[str, FragmentDefinitionNode],
+                 variables: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+        self.schema = schema
+        self.fragments = fragments
+        self.variables = variables
+        self.defaults = defaults
+
+    def _fields(self, selection_set: SelectionSetNode, parent: Any,
+                seen: frozenset[str] = frozenset()) -> list[tuple[FieldNode, Any]]:
+        """The fields selected on `parent`, fragments spread in (each fragment once per path:
+        a cycle is a validation error reported elsewhere)."""
+        found: list[tuple[FieldNode, Any]] = []
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                found.append((selection, parent))
+            elif isinstance(selection, InlineFragmentNode):
+                found += self._fields(selection.selection_set, self._condition(
+                    selection.type_condition.name.value if selection.type_condition else None,
+                    parent), seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in seen:
+                    found += self._fields(fragment.selection_set, self._condition(
+                        fragment.type_condition.name.value, parent), seen | {name})
+        return found
+
+    def _condition(self, name: str | None, parent: Any) -> Any:
+        type_ = self.schema.get_type(name) if name else None
+        # On an interface or union the fragment's own fields are priced on the concrete type.
+        return type_ if isinstance(type_, _COMPOSITE) else parent
+
+    def _int_argument(self, parent: Any, node: FieldNode, name: str) -> int:
+        """An argument's value as a count: the literal, the variable's value, or the default
+        (only `first`, `last` and `days` are read, all Int)."""
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            value = argument.value
+            if isinstance(value, IntValueNode):
+                return _count(int(value.value))
+            if isinstance(value, VariableNode):
+                return _count(self.variables.get(value.name.value, self.defaults.get(
+                    value.name.value)))
+            return 0
+        field = _fields_of(parent).get(node.name.value)
+        arg = field.args.get(name) if field is not None else None
+        return _count(_default(arg)) if arg is not None else 0
+
+    def requested(self, selection_set: SelectionSetNode | None, parent: Any) -> int:
+        if selection_set is None or not isinstance(parent, _COMPOSITE):
+            return 0
+        total = 0
+        for node, owner in self._fields(selection_set, parent):
+            field = _fields_of(owner).get(node.name.value)
+            if field is None:
+                total += 1  # __typename, or a field validation will refuse
+                continue
+            inner = self.requested(node.selection_set, self._object_of(field.type))
+            total += 1 + self._size(owner, node, field.type) * inner
+        return total
+
+    def _object_of(self, type_: GraphQLOutputType) -> Any:
+        return get_named_type(type_)
+
+    def _size(self, owner: Any, node: FieldNode, type_: GraphQLOutputType) -> int:
+        """How many times the field's selection is priced."""
+        if is_connection(type_):
+            return self._int_argument(owner, node, "first")
+        if isinstance(_unwrap(type_), GraphQLList):
+            if owner.name.endswith("Connection") and node.name.value in ("edges", "nodes"):
+                return 1  # the connection counted its page
+            bound = LIST_SIZES.get((owner.name, node.name.value), 1)
+            if isinstance(bound, str):
+                return self._int_argument(owner, node, bound)
+            return bound
+        return 1
+
+    def actual(self, selection_set: SelectionSetNode | None, parent: Any, data: Any) -> int:
+        """The same sum over the returned data: lists count their items."""
+        if selection_set is None or not isinstance(parent, _COMPOSITE) or data is None:
+            return 0
+        if isinstance(data, list):
+            return sum(self.actual(selection_set, parent, item) for item in data)
+        if not isinstance(data, dict):
+            return 0
+        total = 0
+        for node, owner in self._fields(selection_set, parent):
+            key = node.alias.value if node.alias else node.name.value
+            if key not in data:
+                continue
+            total += 1
+            field = _fields_of(owner).get(node.name.value)
+            if field is None or node.selection_set is None:
+                continue
+            value = data[key]
+            if is_connection(field.type) and isinstance(value, dict):
+                total += self._connection(node.selection_set, get_named_type(field.type), value)
+            else:
+                total += self.actual(node.selection_set, get_named_type(field.type), value)
+        return total
+
+    def _connection(self, selection_set: SelectionSetNode, connection: Any,
+                    value: dict[str, Any]) -> int:
+        """A connection's selection priced per item returned, as `requested` prices it per
+        item asked for (`first`)."""
+        selected = self._fields(selection_set, connection)
+        items = 0
+        for node, _ in selected:
+            returned = value.get(node.alias.value if node.alias else node.name.value)
+            if node.name.value in ("edges", "nodes") and isinstance(returned, list):
+                items = max(items, len(returned))
+        total = 0
+        for node, owner in selected:
+            key = node.alias.value if node.alias else node.name.value
+            if key not in value:
+                continue
+            field = _fields_of(owner).get(node.name.value)
+            inner = get_named_type(field.type) if field is not None else None
+            if node.name.value in ("edges", "nodes") and isinstance(value[key], list):
+                total += sum(1 + self.actual(node.selection_set, inner, item)
+                             for item in value[key])
+            else:
+                total += items * (1 + self.actual(node.selection_set, inner, value[key]))
+        return total
+
+
+def _default(arg: Any) -> Any:
+    """An argument's default: strawberry's schema holds it as a value, a schema built from
+    SDL as a literal."""
+    if isinstance(arg.default_value, int):
+        return arg.default_value
+    literal = getattr(getattr(arg, "default", None), "literal", None)
+    return int(literal.value) if isinstance(literal, IntValueNode) else None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _operation(document: Any, operation_name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name and o.name.value == operation_name), None)
+
+
+def _root(schema: GraphQLSchema, operation: OperationDefinitionNode) -> GraphQLObjectType | None:
+    return schema.get_root_type(operation.operation)
+
+
+def _walk(schema: GraphQLSchema, document: Any, operation: OperationDefinitionNode,
+          variables: Mapping[str, Any] | None) -> _Walk:
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    defaults = {d.variable.name.value: int(d.default_value.value)
+                for d in operation.variable_definitions or ()
+                if isinstance(d.default_value, IntValueNode)}
+    return _Walk(schema, fragments, variables or {}, defaults)
+
+
+def requested_cost(schema: GraphQLSchema, document: Any, operation_name: str | None = None,
+                   variables: Mapping[str, Any] | None = None) -> int:
+    """The most the operation can cost; 0 when the document names no single operation."""
+    operation = _operation(document, operation_name)
+    if operation is None:
+        return 0
+    return _walk(schema, document, operation, variables).requested(operation.selection_set,
+                                                        _root(schema, operation))
+
+
+def actual_cost(schema: GraphQLSchema, document: Any, operation_name: str | None,
+                variables: Mapping[str, Any] | None, data: Any) -> int:
+    operation = _operation(document, operation_name)
+    if operation is None:
+        return 0
+    return _walk(schema, document, operation, variables).actual(operation.selection_set,
+                                                     _root(schema, operation), data)
+
+
+class CostLimit(SchemaExtension):
+    """Prices each operation before it runs: above MAX_QUERY_COST it is refused
+    (MAX_COST_EXCEEDED); otherwise its points come out of the key's bucket (HTTP 429 THROTTLED
+    when the bucket holds too few), and what it did not use goes back once it ran. Every
+    answer tells `extensions.cost`."""
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self.actual: int | None = None
+        self.bucket: Bucket | None = None
+
+    async def _admit(self, execution: ExecutionContext) -> GraphQLError | None:
+        context = execution.context
+        settings = context.settings
+        self.requested = requested_cost(execution.schema._schema, execution.graphql_document,
+                                        execution.operation_name, execution.variables)
+        if self.requested > settings.max_query_cost:
+            return GraphQLError(
+                f"This operation may cost {self.requested} points, more than the "
+                f"{settings.max_query_cost} allowed: ask for smaller pages (first) or fewer "
+                "nested lists.",
+                extensions={"code": "MAX_COST_EXCEEDED", "cost": self.requested,
+                            "maximumCost": settings.max_query_cost})
+        throttle = context.services.throttle
+        if throttle is None or not throttle.enabled or context.principal is None:
+            return None
+        self.bucket = await throttle.take(context.principal.api_key_id, self.requested)
+        if self.bucket.taken:
+            return None
+        wait = self.bucket.retry_after(self.requested)
+        response = getattr(context, "response", None)
+        if response is not None and hasattr(response, "headers"):
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+        return GraphQLError(
+            f"Throttled: this operation needs {self.requested} points and this key has "
+            f"{int(self.bucket.available)}; {throttle.restore_rate:g} come back each second.",
+            extensions={"code": "THROTTLED", "retryAfterSeconds": wait})
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        # Here, not before validation: only a valid document is priced, and a refused one
+        # is answered with this error alone (strawberry turns the exception into the result).
+        execution = self.execution_context
+        if execution.graphql_document is not None:
+            error = await self._admit(execution)
+            if error is not None:
+                raise error
+        yield
+        if self.requested is None or execution.graphql_document is None:
+            return
+        result = execution.result
+        data = getattr(result, "data", None)
+        self.actual = actual_cost(execution.schema._schema, execution.graphql_document,
+                                  execution.operation_name, execution.variables, data)
+        refund = self.requested - self.actual
+        bucket = self.bucket
+        throttle = execution.context.services.throttle
+        if bucket is not None and bucket.taken and refund > 0 and throttle is not None:
+            self.bucket = await throttle.take(execution.context.principal.api_key_id, -refund)
+
+    def get_results(self) -> dict[str, Any]:
+        if self.requested is None:
+            return {}
+        cost: dict[str, Any] = {"requestedQueryCost": self.requested,
+                                "actualQueryCost": self.actual}
+        if self.bucket is not None:
+            cost["throttleStatus"] = {
+                "maximumAvailable": self.bucket.capacity,
+                "currentlyAvailable": int(self.bucket.available),
+                "restoreRate": self.bucket.restore_rate,
+            }
+        return {"cost": cost}

@@ -1,0 +1,137 @@
+"""Query cost, computed before execution, and throttling by cost points per key (and failed
+authentications per address), shared through Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+import graphql
+from service.api.cost import LIST_SIZES, requested_cost
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import ROOT, GraphQLClient, TenantKeys
+
+SCHEMA = graphql.build_schema((ROOT / "graphql" / "schema.graphql").read_text())
+HUGE = """{ accounts(first: 100) { nodes { children(first: 100) { nodes { people(first: 100) {
+  nodes { activities(first: 100) { nodes { sourceId } } } } } } } } }"""
+
+
+def cost(document: str, variables: dict[str, Any] | None = None) -> int:
+    return requested_cost(SCHEMA, graphql.parse(document), None, variables)
+
+
+def test_every_list_of_objects_has_a_bound() -> None:
+    unbounded = []
+    for type_ in SCHEMA.type_map.values():
+        if not isinstance(type_, graphql.GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        for name, field in type_.fields.items():
+            inner = graphql.get_nullable_type(field.type)
+            leaf = graphql.is_leaf_type(graphql.get_named_type(field.type))
+            if (not isinstance(inner, graphql.GraphQLList) or leaf or name == "userErrors"
+                    or (type_.name.endswith("Connection") and name in ("edges", "nodes"))):
+                continue
+            bound = LIST_SIZES.get((type_.name, name))
+            if bound is None or (isinstance(bound, str) and bound not in field.args):
+                unbounded.append(f"{type_.name}.{name}")
+    assert unbounded == []
+
+
+def test_a_connection_costs_first_times_its_selection() -> None:
+    assert cost("{ viewer { scopes } }") == 2
+    assert cost("{ roles(first: 10) { nodes { id name } } }") == 1 + 10 * (1 + 2)
+    assert cost("{ roles(first: 10) { totalCount edges { cursor node { id } } } }") == (
+        1 + 10 * (1 + 1 + 1 + 1 + 1))
+    # The default `first`, a variable, and a variable's default.
+    assert cost("{ roles { nodes { id } } }") == 1 + 20 * 2
+    assert cost("query($n: Int!) { roles(first: $n) { nodes { id } } }", {"n": 3}) == 1 + 3 * 2
+    assert cost("query($n: Int = 4) { roles(first: $n) { nodes { id } } }") == 1 + 4 * 2
+    # Lists take their bound: an argument or the declared size; fragments count once each.
+    assert cost("""{ buyingGroups(first: 2) { nodes { stageHistory(last: 7) { at } } } }""") == (
+        1 + 2 * (1 + 1 + 7 * 1))
+    assert cost("""query { node(id: "x") { ... on BuyingGroup { ...G } } }
+                   fragment G on BuyingGroup { name missingRoles { name } }""") == (
+        1 + 1 + 1 + LIST_SIZES[("BuyingGroup", "missingRoles")] * 1)
+    assert cost(HUGE) > 10**8
+
+
+async def test_a_document_above_the_maximum_cost_is_refused_before_any_sql(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    body = await gql(HUGE, key=tenant.read)
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "MAX_COST_EXCEEDED"
+    assert error["extensions"]["cost"] == cost(HUGE)
+    assert error["extensions"]["maximumCost"] == 50_000
+    assert body["data"] is None
+    assert body["extensions"]["sqlStatements"] == 0
+
+
+async def test_every_answer_tells_its_cost_and_the_bucket(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    body = await gql("{ roles(first: 50) { nodes { id name } } }", key=tenant.read)
+    costs = body["extensions"]["cost"]
+    assert costs["requestedQueryCost"] == 1 + 50 * 3
+    assert costs["actualQueryCost"] == 1 + 6 * 3  # six default roles came back
+    body = await gql("{ roles(first: 50) { totalCount edges { node { id } } } }",
+                     key=tenant.read)
+    assert body["extensions"]["cost"]["actualQueryCost"] == 1 + 6 * (1 + 1 + 1 + 1)
+    status = costs["throttleStatus"]
+    assert status["maximumAvailable"] == 100_000
+    assert status["restoreRate"] == 5_000
+    # What was not used went back: at most the actual cost is missing.
+    assert status["currentlyAvailable"] >= 100_000 - costs["requestedQueryCost"]
+
+
+@asynccontextmanager
+async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update=changes))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+async def post(client: httpx.AsyncClient, key: str, query: str) -> httpx.Response:
+    return await client.post("/graphql", json={"query": query},
+                             headers={"Authorization": f"Bearer {key}"})
+
+
+async def test_an_empty_bucket_gets_429_with_retry_after(
+    settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    query = "{ roles(first: 30) { nodes { id name } } }"  # 91 points requested
+    async with app_with(settings, rate_limit_points=100, rate_limit_restore_per_second=2) as c:
+        first = await post(c, tenant.read, query)
+        assert first.status_code == 200 and "errors" not in first.json()
+        # 19 of the 91 points were used (six roles came back): about 81 remain.
+        second = await post(c, tenant.read, query)
+        assert second.status_code == 429
+        assert int(second.headers["retry-after"]) >= 4
+        [error] = second.json()["errors"]
+        assert error["extensions"]["code"] == "THROTTLED"
+        assert error["extensions"]["retryAfterSeconds"] == int(second.headers["retry-after"])
+        assert second.json()["data"] is None
+        # Another key has its own bucket.
+        assert (await post(c, other_tenant.read, query)).status_code == 200
+
+
+async def test_failed_authentication_is_limited_per_address(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    async with app_with(settings, auth_failures_per_minute=3,
+                        queue_name=f"{settings.queue_name}:auth") as c:
+        for _ in range(3):
+            assert (await post(c, "bgk_wrong", "{ viewer { scopes } }")).status_code == 401
+        refused = await post(c, "bgk_wrong", "{ viewer { scopes } }")
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "60"
+        assert refused.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
+        # The address is refused before any key is looked at, a right one included.
+        assert (await post(c, tenant.read, "{ viewer { scopes } }")).status_code == 429
