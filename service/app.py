@@ -4,6 +4,7 @@ in the lifespan."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 import warnings
@@ -29,6 +30,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from service import migrate
 from service.api.context import Context, Services
 from service.api.errors import OVERLOADED_MESSAGE
+from service.api.key_watch import (
+    REVOKED_CLOSE_CODE,
+    TOO_MANY_CLOSE_CODE,
+    KeyWatch,
+    Sockets,
+    new_socket_id,
+)
+from service.api.key_watch import close as close_socket
 from service.api.schema import MASKED_MESSAGE, build_schema
 from service.auth import Principal, bearer_token
 from service.config import Settings, get_settings
@@ -97,7 +106,11 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                for done in scope.get("state", {}).pop("on_close", []):
+                    await done()
             return
         request = Request(scope, receive)
         response = await self._respond(request, scope, receive)
@@ -222,7 +235,40 @@ class GraphQLApp(GraphQL[Context, None]):
         if principal is None:
             raise ConnectionRejectionError({"message": "Missing, invalid or revoked API key."})
         context.principal = principal
+        await self._follow_key(context, principal)
         return await super().on_ws_connect(context)
+
+    async def _follow_key(self, context: Context, principal: Principal) -> None:
+        """Count the socket against its key's limit, and watch the key while it is open."""
+        websocket, services = context.request, context.services
+        key_id, socket_id = principal.api_key_id, new_socket_id()
+        sockets = services.sockets
+        if sockets is not None and not await sockets.register(key_id, socket_id):
+            await close_socket(websocket, TOO_MANY_CLOSE_CODE,
+                               f"more than {sockets.limit} connections for this API key")
+            raise ConnectionRejectionError({"message": "Too many connections for this key."})
+        watch = KeyWatch(services.db, key_id)
+        context.extra["key_watch"] = watch
+
+        async def watch_idle() -> None:
+            while True:
+                await asyncio.sleep(self.settings.ws_key_check_seconds)
+                if not await watch.live():
+                    await close_socket(websocket, REVOKED_CLOSE_CODE, "API key revoked")
+                    return
+                if sockets is not None:
+                    await sockets.register(key_id, socket_id)  # renews the entry
+
+        task = asyncio.create_task(watch_idle())
+
+        async def on_close() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            if sockets is not None:
+                await sockets.unregister(key_id, socket_id)
+
+        websocket.scope.setdefault("state", {}).setdefault("on_close", []).append(on_close)
 
 
 def _too_many_failures(throttle: Throttle) -> JSONResponse:
@@ -362,12 +408,14 @@ def create_app(
         await broker.start()
         try:
             db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
+            sockets = Sockets(redis, settings.queue_name, settings.max_connections_per_key,
+                              lapse_seconds=3 * settings.ws_key_check_seconds)
             throttle = Throttle(redis, settings.rate_limit_points,
                                 settings.rate_limit_restore_per_second,
                                 settings.auth_failures_per_minute,
                                 namespace=settings.queue_name)
             yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker,
-                                        throttle=throttle)}
+                                        throttle=throttle, sockets=sockets)}
         finally:
             await broker.stop()
             await redis.aclose()

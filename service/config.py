@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # Failed authentications per client address and minute before it gets HTTP 429 (0: any).
     auth_failures_per_minute: int = Field(default=30, ge=0)
     max_subscriptions_per_connection: int = 20
+    # WebSocket connections one API key may hold across all API processes (4429 beyond), and
+    # how often an idle connection's key is checked (a revoked key's sockets close with 4403).
+    max_connections_per_key: int = Field(default=50, ge=1)
+    ws_key_check_seconds: float = Field(default=30, gt=0)
     # Events waiting for one subscriber; when they overflow, it is closed with 4410.
     subscription_queue_size: int = Field(default=1000, ge=1)
     # Report each request's SQL statement count in the response extensions (tests, benches).

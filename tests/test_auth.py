@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import httpx
 
+from service.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 
 VIEWER = "{ viewer { tenant { id name } scopes } }"
@@ -118,3 +122,29 @@ async def test_every_mutation_checks_a_scope() -> None:
     for field in definition.fields:
         kinds = {type(p) if not isinstance(p, type) else p for p in field.permission_classes}
         assert kinds & {RequireAdmin, RequireWrite}, f"{field.name} has no scope check"
+
+
+async def test_a_keys_last_use_is_written_at_most_once_a_minute(
+    gql: GraphQLClient, tenant: TenantKeys, db: Database
+) -> None:
+    async def last_used() -> Any:
+        async with db.system() as conn:
+            return await conn.fetchval("SELECT last_used_at FROM api_keys WHERE tenant_id = $1 "
+                                       "AND 'READ' = ANY(scopes)", tenant.id)
+
+    async def set_last_used(ago: timedelta) -> Any:
+        async with db.system() as conn:
+            return await conn.fetchval(
+                "UPDATE api_keys SET last_used_at = now() - $2::interval WHERE tenant_id = $1 "
+                "AND 'READ' = ANY(scopes) RETURNING last_used_at", tenant.id, ago)
+
+    await gql.data(VIEWER, key=tenant.read)
+    first = await last_used()
+    assert first is not None
+    recent = await set_last_used(timedelta(seconds=30))
+    for _ in range(3):
+        await gql.data(VIEWER, key=tenant.read)
+    assert await last_used() == recent  # read, not written
+    stale = await set_last_used(timedelta(minutes=2))
+    await gql.data(VIEWER, key=tenant.read)
+    assert await last_used() > stale

@@ -251,3 +251,83 @@ async def test_a_slow_subscriber_is_closed_with_4410_over_the_socket(
             assert received < 3000
     finally:
         stop(processes)
+
+
+async def closed_code(ws: ClientConnection, seconds: float = 10) -> tuple[int, int]:
+    """(close code, events received) once the server closes the socket."""
+    received = 0
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), seconds))
+            received += message["type"] == "next"
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, received
+
+
+def partner_key(url: str, tenant: TenantKeys) -> tuple[str, str]:
+    """A new READ key of the tenant: (id, secret)."""
+    from tests.test_auth import CREATE_KEY
+
+    created = post(url, tenant.admin, CREATE_KEY,
+                   {"input": {"name": "partner", "scopes": ["READ"]}})["createApiKey"]
+    return created["apiKey"]["id"], created["secret"]
+
+
+async def test_a_revoked_keys_socket_gets_no_later_event_and_is_closed_with_4403(
+    api_processes: list[str], tenant: TenantKeys, redis: Any
+) -> None:
+    import uuid
+
+    from service import events
+    from tests.test_auth import REVOKE_KEY
+
+    url = api_processes[0]
+    key_id, secret = partner_key(url, tenant)
+    async for subscriber in subscribe(url, secret,
+                                      query="subscription { buyingGroupEvents { kind } }"):
+        await events.publish(redis, [events.Event.of("STATUS_CHANGED", tenant.id, uuid.uuid4(),
+                                                     new_value="before")])
+        assert (await subscriber.next_event())["kind"] == "STATUS_CHANGED"
+        post(url, tenant.admin, REVOKE_KEY, {"id": key_id})
+        # Committed after the revocation: never delivered, although the key was checked
+        # a moment ago.
+        await events.publish(redis, [events.Event.of("STATUS_CHANGED", tenant.id, uuid.uuid4(),
+                                                     new_value="after")])
+        assert await closed_code(subscriber.ws) == (4403, 0)
+
+
+async def test_an_idle_socket_of_a_revoked_key_is_closed(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    from tests.test_auth import REVOKE_KEY
+
+    (url,), processes = start_api(settings, 1, WS_KEY_CHECK_SECONDS="0.5")
+    try:
+        key_id, secret = partner_key(url, tenant)
+        async for subscriber in subscribe(url, secret,
+                                          query="subscription { buyingGroupEvents { kind } }"):
+            post(url, tenant.admin, REVOKE_KEY, {"id": key_id})
+            assert await closed_code(subscriber.ws, 5) == (4403, 0)
+    finally:
+        stop(processes)
+
+
+async def test_a_key_holds_at_most_max_connections_per_key_sockets(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    urls, processes = start_api(settings, 2, MAX_CONNECTIONS_PER_KEY="2")
+    try:
+        # Two sockets, one on each process: the limit is shared.
+        async for _first in subscribe(urls[0], tenant.read):
+            async for _second in subscribe(urls[1], tenant.read):
+                ws_url = urls[0].replace("http://", "ws://") + "/graphql"
+                async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+                    await ws.send(json.dumps({"type": "connection_init", "payload": {
+                        "Authorization": f"Bearer {tenant.read}"}}))
+                    code, _ = await closed_code(ws)
+                    assert code == 4429
+        # Closed sockets give their places back.
+        async for _again in subscribe(urls[0], tenant.read):
+            pass
+    finally:
+        stop(processes)

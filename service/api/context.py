@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from service.api.key_watch import Sockets
 from service.auth import Principal, Scope
 from service.config import Settings
 from service.db import Connection, Database, Limits, ReadSession
@@ -31,6 +32,7 @@ class Services:
     redis: ArqRedis
     broker: Broker | None = None
     throttle: Throttle | None = None
+    sockets: Sockets | None = None
 
 
 @dataclass

@@ -18,6 +18,8 @@ from strawberry.scalars import JSON
 from graphql import GraphQLError
 from service.api.buying_groups import BuyingGroup
 from service.api.jobs import BuyingGroupJob
+from service.api.key_watch import REVOKED_CLOSE_CODE
+from service.api.key_watch import close as close_socket
 from service.api.nodes import decode_id, parse_uuid
 from service.api.people import Person
 from service.api.roles import Role
@@ -109,6 +111,16 @@ async def drop_slow(info: strawberry.Info) -> None:
                               reason="slow consumer: events arrived faster than they were read")
 
 
+async def _key_live(info: strawberry.Info, occurred_at: datetime | None) -> bool:
+    """Whether the subscriber's key may still receive what occurred then; a revoked key's
+    socket is closed with 4403."""
+    watch = info.context.extra.get("key_watch")
+    if watch is None or await watch.live(occurred_at):
+        return True
+    await close_socket(info.context.request, REVOKED_CLOSE_CODE, "API key revoked")
+    return False
+
+
 def _broker(info: strawberry.Info) -> Any:
     broker = info.context.services.broker
     if broker is None:
@@ -144,12 +156,15 @@ class Subscription:
                 if interests is not None and await _solution_interest_of(info, event) \
                         not in interests:
                     continue
+                occurred_at = datetime.fromisoformat(event["occurred_at"])
+                if not await _key_live(info, occurred_at):
+                    return
                 yield BuyingGroupEvent(
                     kind=BuyingGroupEventKind(event["kind"]),
                     buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"]),
                     previous_value=event.get("previous_value"),
                     new_value=event.get("new_value"),
-                    occurred_at=datetime.fromisoformat(event["occurred_at"]), raw=event)
+                    occurred_at=occurred_at, raw=event)
 
     @strawberry.subscription(description="The job each time it changes, until it ends.")
     async def job_progress(
@@ -180,4 +195,6 @@ class Subscription:
                     return
                 if fresh.updated_at != job.updated_at or fresh.status != job.status:
                     job = fresh
+                    if not await _key_live(info, job.updated_at):
+                        return
                     yield BuyingGroupJob.from_row(job)
