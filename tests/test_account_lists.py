@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import GraphQLClient, TenantKeys
-from tests.test_accounts_people import upsert_accounts
+from tests.support import upsert_accounts
 
 CREATE = """mutation($input: CreateAccountListInput!) { createAccountList(input: $input) {
   accountList { id name kind accountCount accounts(first: 50) { totalCount nodes { externalId } }

@@ -5,36 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import GraphQLClient, TenantKeys
-
-UPSERT_ACCOUNTS = """
-mutation($accounts: [AccountInput!]!) {
-  upsertAccounts(input: {accounts: $accounts}) {
-    accounts { id externalId name industry annualRevenue employeeCount attributes
-               parent { externalId } }
-    userErrors { field code message }
-  }
-}"""
-UPSERT_PEOPLE = """
-mutation($people: [PersonInput!]!) {
-  upsertPeople(input: {people: $people}) {
-    people { id externalId fullName email jobTitle account { externalId } }
-    userErrors { field code message }
-  }
-}"""
-
-
-async def upsert_accounts(gql: GraphQLClient, key: str, accounts: list[dict[str, Any]]
-                          ) -> dict[str, Any]:
-    result: dict[str, Any] = (await gql.data(UPSERT_ACCOUNTS, {"accounts": accounts},
-                                             key=key))["upsertAccounts"]
-    return result
-
-
-async def upsert_people(gql: GraphQLClient, key: str, people: list[dict[str, Any]]
-                        ) -> dict[str, Any]:
-    result: dict[str, Any] = (await gql.data(UPSERT_PEOPLE, {"people": people},
-                                             key=key))["upsertPeople"]
-    return result
+from tests.support import upsert_accounts, upsert_people
 
 
 def errors_of(payload: dict[str, Any]) -> set[tuple[str, str]]:

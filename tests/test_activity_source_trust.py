@@ -18,7 +18,7 @@ from service.config import Settings
 from service.db import Database
 from service.store import activities as activity_store
 from tests.conftest import GraphQLClient, Listener, TenantKeys
-from tests.test_activity_sync import (
+from tests.support import (
     STATE,
     VISIT,
     at,

@@ -13,7 +13,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from arq.connections import ArqRedis
 
@@ -24,64 +23,28 @@ from service.config import Settings
 from service.db import Database
 from service.store import activities as activity_store
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
-from tests.test_accounts_people import upsert_accounts, upsert_people
-from tests.test_buying_groups import ASSIGN, CREATE_LIST, CREATE_SI, JOB
-from tests.test_roles_templates import CREATE_TEMPLATE, PUBLISH, role_ids
-
-VISIT, DOWNLOAD, CLICK = 1, 4, 8  # the simulator's ids for these types
-SYNC = "mutation { syncActivities { job { id status } userErrors { code } } }"
-STATE = """{ activitySync { lastRunAt lastSuccessAt cursorAt activitiesIngested lastError
-  source { baseUrl clientId hasClientSecret } } }"""
-
-
-async def use_simulator(gql: GraphQLClient, tenant: TenantKeys, url: str,
-                        secret: str = "demo-secret", type_ids: list[int] | None = None) -> None:
-    done = await gql.data("""mutation($url: String!, $secret: String, $types: [Int!]) {
-      configureActivitySource(input: {baseUrl: $url, clientId: "demo-client",
-                                      clientSecret: $secret, activityTypeIds: $types}) {
-        activitySync { source { baseUrl hasClientSecret } } userErrors { code } } }""",
-                          {"url": url, "secret": secret, "types": type_ids}, key=tenant.admin)
-    assert done["configureActivitySource"]["userErrors"] == []
-    assert done["configureActivitySource"]["activitySync"]["source"]["hasClientSecret"]
-
-
-async def sim(url: str, path: str, body: Any) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url) as client:
-        response = await client.post(path, json=body)
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
-
-
-async def stats(url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=url) as client:
-        result: dict[str, Any] = (await client.get("/_sim/stats")).json()
-        return result
-
-
-async def source_with_visits(gql: GraphQLClient, tenant: TenantKeys, simulator: str,
-                             count: int, *, day: int, leads: int) -> None:
-    """The simulator, reset, as the tenant's source, holding `count` Visit Webpage activities of
-    `leads` people, `day` days from today."""
-    await sim(simulator, "/_sim/config", {"reset": True})
-    await use_simulator(gql, tenant, simulator)
-    tag = uuid.uuid4().hex[:6]
-    await sim(simulator, "/_sim/activities", [
-        {"leadId": f"V{i % leads}-{tag}", "activityTypeId": VISIT, "activityDate": at(day, i)}
-        for i in range(count)])
-
-
-async def sync(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, Any]:
-    job = (await gql.data(SYNC, key=key))["syncActivities"]["job"]
-    await run_jobs(settings)
-    result: dict[str, Any] = (await gql.data(JOB, {"id": job["id"]}, key=key))["node"]
-    return result
-
-
-def at(day_offset: int, second: int = 0) -> str:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    moment = today + timedelta(days=day_offset, seconds=second)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+from tests.support import (
+    ASSIGN,
+    CLICK,
+    CREATE_LIST,
+    CREATE_SI,
+    CREATE_TEMPLATE,
+    DOWNLOAD,
+    JOB,
+    PUBLISH,
+    STATE,
+    SYNC,
+    VISIT,
+    at,
+    role_ids,
+    sim,
+    source_with_visits,
+    stats,
+    sync,
+    upsert_accounts,
+    upsert_people,
+    use_simulator,
+)
 
 
 async def test_the_worked_example_end_to_end(

@@ -9,20 +9,9 @@ import httpx
 
 from service.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import CREATE_KEY, REVOKE_KEY
 
 VIEWER = "{ viewer { tenant { id name } scopes } }"
-CREATE_KEY = """
-mutation($input: CreateApiKeyInput!) {
-  createApiKey(input: $input) {
-    apiKey { id name scopes prefix isRevoked }
-    secret
-    userErrors { field code message }
-  }
-}"""
-REVOKE_KEY = """
-mutation($id: ID!) {
-  revokeApiKey(input: {id: $id}) { apiKey { id isRevoked revokedAt } userErrors { code } }
-}"""
 
 
 async def test_no_key_is_401_with_a_json_error(client: httpx.AsyncClient) -> None:

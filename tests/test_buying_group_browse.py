@@ -7,7 +7,7 @@ from typing import Any
 
 from service.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
-from tests.test_buying_groups import ASSIGN, REMOVE, generate, groups, setup_catalogue
+from tests.support import generate, setup_catalogue, spread
 
 BROWSE = """query($filter: BuyingGroupFilter, $order: BuyingGroupOrder, $first: Int!,
                   $after: String) {
@@ -28,23 +28,6 @@ async def browse(gql: GraphQLClient, key: str, **variables: Any) -> dict[str, An
     return data
 
 
-async def spread(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, Any]:
-    """Four groups with completeness 62.5 (all), then lowered by removing members."""
-    cat = await setup_catalogue(gql, key, accounts=4)
-    await generate(gql, settings, key, cat["si"], cat["list"])
-    found = {g["name"]: g["id"] for g in await groups(gql, key)}
-    people = cat["people"]
-    # Account 1 loses its CEO (DM missing): (0 + 1 + 0.5 + 0) / 4 = 37.5
-    await gql.data(REMOVE, {"group": found["Cloud for Account 1"], "person": people["A1-ceo"]},
-                   key=key)
-    # Account 2 gains a champion: (1 + 1 + 0.5 + 1) / 4 = 87.5
-    await gql.data(ASSIGN, {"group": found["Cloud for Account 2"], "person": people["A2-intern"],
-                            "role": cat["roles"]["Champion"]}, key=key)
-    # Account 3 loses CEO and VP: (0 + 0 + 0.5 + 0) / 4 = 12.5
-    for who in ("A3-ceo", "A3-vp"):
-        await gql.data(REMOVE, {"group": found["Cloud for Account 3"], "person": people[who]},
-                       key=key)
-    return {**cat, "groups": found}
 
 
 def names(page: dict[str, Any]) -> list[str]:

@@ -15,94 +15,16 @@ from service.api.nodes import decode_id
 from service.config import Settings
 from service.db import Database
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
-from tests.test_accounts_people import upsert_accounts, upsert_people
-from tests.test_roles_templates import CREATE_TEMPLATE, PUBLISH, role_ids
-
-CREATE_SI = """mutation($input: CreateSolutionInterestInput!) {
-  createSolutionInterest(input: $input) { solutionInterest { id } userErrors { code } } }"""
-CREATE_LIST = """mutation($input: CreateAccountListInput!) {
-  createAccountList(input: $input) { accountList { id } userErrors { code } } }"""
-CREATE_GROUPS = """mutation($si: ID!, $list: ID!) {
-  createBuyingGroups(input: {solutionInterestId: $si, accountListId: $list}) {
-    job { id kind status } userErrors { field code } } }"""
-JOB = """query($id: ID!) { node(id: $id) { ... on BuyingGroupJob { status kind error
-  progress { total processed } buyingGroupsCreated buyingGroupsUpdated
-  solutionInterest { name } } } }"""
-GROUP_FIELDS = """id name status memberCount
-  account { externalId } solutionInterest { name } roleTemplate { name }
-  completeness { value display rolesFilled rolesTotal computedAt }
-  engagement { value display }
-  missingRoles { name }
-  roles { role { name } memberCount isFilled membersRequired weightPercent
-          members { person { externalId } source } }
-  members(includeRemoved: true) { totalCount nodes { person { externalId } role { name }
-          source isRemoved } }"""
-GROUPS = "query($filter: BuyingGroupFilter) { buyingGroups(first: 40, filter: $filter) { " \
-         "totalCount nodes { " + GROUP_FIELDS + " } } }"
-ASSIGN = """mutation($group: ID!, $person: ID!, $role: ID!) {
-  assignBuyingGroupMember(input: {buyingGroupId: $group, personId: $person, roleId: $role}) {
-    buyingGroup { memberCount completeness { value rolesFilled } }
-    member { source isRemoved role { name } } userErrors { field code } } }"""
-REMOVE = """mutation($group: ID!, $person: ID!) {
-  removeBuyingGroupMember(input: {buyingGroupId: $group, personId: $person}) {
-    buyingGroup { memberCount completeness { value } }
-    member { source isRemoved removedAt } userErrors { field code } } }"""
-
-
-async def setup_catalogue(gql: GraphQLClient, key: str, accounts: int = 3) -> dict[str, Any]:
-    """Accounts A0.. with a CEO, a VP, an engineer and an intern each; a template
-    DM (CEO/CFO), Influencer (VP or CEO — second, so a CEO is DM), Practitioner (Engineer,
-    2 required), Champion (no rules); a solution interest; a STATIC list of all accounts."""
-    acc = await upsert_accounts(gql, key, [
-        {"externalId": f"A{i}", "name": f"Account {i}"} for i in range(accounts)])
-    people = []
-    for i in range(accounts):
-        people += [
-            {"externalId": f"A{i}-ceo", "accountExternalId": f"A{i}", "jobTitle": "CEO"},
-            {"externalId": f"A{i}-vp", "accountExternalId": f"A{i}", "jobTitle": "VP Sales"},
-            {"externalId": f"A{i}-eng", "accountExternalId": f"A{i}",
-             "jobTitle": "Software Engineer"},
-            {"externalId": f"A{i}-intern", "accountExternalId": f"A{i}", "jobTitle": "Intern"},
-        ]
-    ppl = await upsert_people(gql, key, people)
-    roles = await role_ids(gql, key)
-    template = (await gql.data(CREATE_TEMPLATE, {"input": {"name": "Std", "roles": [
-        {"roleId": roles["Decision Maker"], "weighting": "VITAL", "conditions": {
-            "match": "ANY", "rules": [{"attribute": "jobTitle", "operator": "EQUALS",
-                                       "values": ["CEO", "CFO"]}]}},
-        {"roleId": roles["Influencer"], "weighting": "IMPORTANT", "conditions": {
-            "match": "ANY", "rules": [{"attribute": "jobTitle", "operator": "STARTS_WITH",
-                                       "values": ["VP", "CEO"]}]}},
-        {"roleId": roles["Practitioner"], "weighting": "NORMAL", "membersRequired": 2,
-         "conditions": {"rules": [{"attribute": "jobTitle", "operator": "CONTAINS",
-                                   "values": ["engineer"]}]}},
-        {"roleId": roles["Champion"], "weighting": "MINOR"},
-    ]}}, key=key))["createRoleTemplate"]["roleTemplate"]
-    await gql.data(PUBLISH, {"id": template["id"]}, key=key)
-    si = (await gql.data(CREATE_SI, {"input": {"name": "Cloud", "roleTemplateId": template["id"]}},
-                         key=key))["createSolutionInterest"]["solutionInterest"]
-    audience = (await gql.data(CREATE_LIST, {"input": {"name": "All", "kind": "STATIC",
-        "accountIds": [a["id"] for a in acc["accounts"]]}}, key=key))["createAccountList"]
-    return {"si": si["id"], "list": audience["accountList"]["id"], "roles": roles,
-            "people": {p["externalId"]: p["id"] for p in ppl["people"]},
-            "accounts": {a["externalId"]: a["id"] for a in acc["accounts"]}}
-
-
-async def generate(gql: GraphQLClient, settings: Settings, key: str, si: str, audience: str
-                   ) -> dict[str, Any]:
-    job = (await gql.data(CREATE_GROUPS, {"si": si, "list": audience}, key=key))[
-        "createBuyingGroups"]
-    assert job["userErrors"] == [] and job["job"]["status"] == "QUEUED"
-    await run_jobs(settings)
-    result: dict[str, Any] = (await gql.data(JOB, {"id": job["job"]["id"]}, key=key))["node"]
-    return result
-
-
-async def groups(gql: GraphQLClient, key: str, filter: dict[str, Any] | None = None
-                 ) -> list[dict[str, Any]]:
-    data = await gql.data(GROUPS, {"filter": filter}, key=key)
-    nodes: list[dict[str, Any]] = data["buyingGroups"]["nodes"]
-    return nodes
+from tests.support import (
+    ASSIGN,
+    CREATE_GROUPS,
+    JOB,
+    REMOVE,
+    generate,
+    groups,
+    setup_catalogue,
+    upsert_people,
+)
 
 
 async def test_generation_creates_one_group_per_account_with_rule_assigned_members(

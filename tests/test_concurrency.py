@@ -19,6 +19,7 @@ from service.config import Settings
 from service.db import Database
 from service.demo import load_demo
 from tests.conftest import TenantKeys
+from tests.support import app_with
 
 TWO_STATUS_CHANGES = """mutation($a: ID!, $b: ID!) {
   first: setBuyingGroupStatus(input: {buyingGroupId: $a, status: "one"}) {
@@ -74,14 +75,6 @@ async def test_a_burst_of_two_mutation_documents_cannot_wedge_the_pool(
         ["one"] * 40 + ["two"] * 40)
 
 
-@asynccontextmanager
-async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update=changes))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     timeout=60) as client:
-            yield client
 
 
 @asynccontextmanager

@@ -3,18 +3,15 @@ authentications per address), shared through Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 import graphql
 from service.api.cost import LIST_SIZES, requested_cost
-from service.app import create_app
 from service.config import Settings
 from tests.conftest import ROOT, GraphQLClient, TenantKeys
+from tests.support import app_with
 
 SCHEMA = graphql.build_schema((ROOT / "graphql" / "schema.graphql").read_text())
 HUGE = """{ accounts(first: 100) { nodes { children(first: 100) { nodes { people(first: 100) {
@@ -87,15 +84,6 @@ async def test_every_answer_tells_its_cost_and_the_bucket(
     assert status["restoreRate"] == 5_000
     # What was not used went back: at most the actual cost is missing.
     assert status["currentlyAvailable"] >= 100_000 - costs["requestedQueryCost"]
-
-
-@asynccontextmanager
-async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update=changes))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
 
 
 async def post(client: httpx.AsyncClient, key: str, query: str) -> httpx.Response:

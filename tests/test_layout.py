@@ -34,3 +34,11 @@ def test_every_operation_document_is_valid_against_the_schema() -> None:
     for path in documents:
         errors = validate(schema._schema, parse(path.read_text()))
         assert not errors, f"{path.name}: {errors}"
+
+
+def test_tests_share_helpers_through_support_not_through_each_other() -> None:
+    module = "tests." + "test_"  # spelt apart, or this file would name itself
+    offenders = [path.name for path in (ROOT / "tests").glob("*.py")
+                 if f"from {module}" in path.read_text() or f"import {module}" in
+                 path.read_text()]
+    assert offenders == []

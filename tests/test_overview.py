@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.config import Settings
 from service.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
-from tests.test_buying_group_browse import spread
+from tests.support import spread
 
 OVERVIEW = """query($filter: BuyingGroupsOverviewFilter) { buyingGroupsOverview(filter: $filter) {
   total averageCompleteness averageEngagement

@@ -7,21 +7,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import CREATE_TEMPLATE, PUBLISH, ROLES, role_ids
 
-ROLES = "{ roles(first: 50) { totalCount nodes { id name isDefault } } }"
 CREATE_ROLE = """mutation($name: String!) { createRole(input: {name: $name}) {
   role { id name isDefault } userErrors { field code message } } }"""
-CREATE_TEMPLATE = """mutation($input: CreateRoleTemplateInput!) {
- createRoleTemplate(input: $input) {
-  roleTemplate { id name status roles { role { name } weighting weightingValue weightPercent
-    membersRequired countsTowardCompleteness priority
-    conditions { match rules { attribute operator values } } } }
-  userErrors { field code message } } }"""
 UPDATE_TEMPLATE = """mutation($input: UpdateRoleTemplateInput!) {
  updateRoleTemplate(input: $input) {
   roleTemplate { id name status roles { role { name } } } userErrors { field code message } } }"""
-PUBLISH = """mutation($id: ID!) { publishRoleTemplate(input: {id: $id}) {
-  roleTemplate { id status publishedAt } userErrors { field code message } } }"""
 DELETE_TEMPLATE = """mutation($id: ID!) { deleteRoleTemplate(input: {id: $id}) {
   deletedRoleTemplateId userErrors { field code message } } }"""
 COPY = """mutation($id: ID!, $name: String!) { copyRoleTemplate(input: {id: $id, name: $name}) {
@@ -37,9 +29,6 @@ def codes(payload: dict[str, Any]) -> set[tuple[str, str]]:
     return {(".".join(e["field"]), e["code"]) for e in payload["userErrors"]}
 
 
-async def role_ids(gql: GraphQLClient, key: str) -> dict[str, str]:
-    data = await gql.data(ROLES, key=key)
-    return {r["name"]: r["id"] for r in data["roles"]["nodes"]}
 
 
 async def live_template(gql: GraphQLClient, key: str, name: str = "Standard") -> str:

@@ -11,8 +11,15 @@ from service.config import Settings
 from service.db import Database
 from service.domain.stages import StageSpec, allows, publish_problems
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
-from tests.test_buying_groups import ASSIGN, CREATE_GROUPS, REMOVE, setup_catalogue
-from tests.test_roles_templates import CREATE_TEMPLATE, PUBLISH, role_ids
+from tests.support import (
+    ASSIGN,
+    CREATE_GROUPS,
+    CREATE_TEMPLATE,
+    PUBLISH,
+    REMOVE,
+    role_ids,
+    setup_catalogue,
+)
 
 CREATE_MODEL = """mutation($input: CreateStageModelInput!) { createStageModel(input: $input) {
   stageModel { id status stages { id key name kind transitionsTo { key } } }

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from service.config import Settings
 from tests.conftest import TenantKeys, free_port, run_jobs
-from tests.test_buying_groups import CREATE_GROUPS, REMOVE, setup_catalogue
+from tests.support import CREATE_GROUPS, REMOVE, setup_catalogue
 
 EVENTS = """subscription($filter: BuyingGroupEventFilter) { buyingGroupEvents(filter: $filter) {
   kind buyingGroupId previousValue newValue occurredAt
@@ -266,7 +266,7 @@ async def closed_code(ws: ClientConnection, seconds: float = 10) -> tuple[int, i
 
 def partner_key(url: str, tenant: TenantKeys) -> tuple[str, str]:
     """A new READ key of the tenant: (id, secret)."""
-    from tests.test_auth import CREATE_KEY
+    from tests.support import CREATE_KEY
 
     created = post(url, tenant.admin, CREATE_KEY,
                    {"input": {"name": "partner", "scopes": ["READ"]}})["createApiKey"]
@@ -279,7 +279,7 @@ async def test_a_revoked_keys_socket_gets_no_later_event_and_is_closed_with_4403
     import uuid
 
     from service import events
-    from tests.test_auth import REVOKE_KEY
+    from tests.support import REVOKE_KEY
 
     url = api_processes[0]
     key_id, secret = partner_key(url, tenant)
@@ -299,7 +299,7 @@ async def test_a_revoked_keys_socket_gets_no_later_event_and_is_closed_with_4403
 async def test_an_idle_socket_of_a_revoked_key_is_closed(
     settings: Settings, tenant: TenantKeys
 ) -> None:
-    from tests.test_auth import REVOKE_KEY
+    from tests.support import REVOKE_KEY
 
     (url,), processes = start_api(settings, 1, WS_KEY_CHECK_SECONDS="0.5")
     try:

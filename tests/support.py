@@ -1,0 +1,296 @@
+"""Helpers and GraphQL operations several test modules share."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import GraphQLClient, TenantKeys, run_jobs
+
+# --- accounts and people
+
+UPSERT_ACCOUNTS = """
+mutation($accounts: [AccountInput!]!) {
+  upsertAccounts(input: {accounts: $accounts}) {
+    accounts { id externalId name industry annualRevenue employeeCount attributes
+               parent { externalId } }
+    userErrors { field code message }
+  }
+}"""
+
+
+UPSERT_PEOPLE = """
+mutation($people: [PersonInput!]!) {
+  upsertPeople(input: {people: $people}) {
+    people { id externalId fullName email jobTitle account { externalId } }
+    userErrors { field code message }
+  }
+}"""
+
+
+async def upsert_accounts(gql: GraphQLClient, key: str, accounts: list[dict[str, Any]]
+                          ) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.data(UPSERT_ACCOUNTS, {"accounts": accounts},
+                                             key=key))["upsertAccounts"]
+    return result
+
+
+async def upsert_people(gql: GraphQLClient, key: str, people: list[dict[str, Any]]
+                        ) -> dict[str, Any]:
+    result: dict[str, Any] = (await gql.data(UPSERT_PEOPLE, {"people": people},
+                                             key=key))["upsertPeople"]
+    return result
+
+
+
+# --- roles and templates
+
+ROLES = "{ roles(first: 50) { totalCount nodes { id name isDefault } } }"
+
+
+CREATE_TEMPLATE = """mutation($input: CreateRoleTemplateInput!) {
+ createRoleTemplate(input: $input) {
+  roleTemplate { id name status roles { role { name } weighting weightingValue weightPercent
+    membersRequired countsTowardCompleteness priority
+    conditions { match rules { attribute operator values } } } }
+  userErrors { field code message } } }"""
+
+
+PUBLISH = """mutation($id: ID!) { publishRoleTemplate(input: {id: $id}) {
+  roleTemplate { id status publishedAt } userErrors { field code message } } }"""
+
+
+async def role_ids(gql: GraphQLClient, key: str) -> dict[str, str]:
+    data = await gql.data(ROLES, key=key)
+    return {r["name"]: r["id"] for r in data["roles"]["nodes"]}
+
+
+
+# --- API keys
+
+CREATE_KEY = """
+mutation($input: CreateApiKeyInput!) {
+  createApiKey(input: $input) {
+    apiKey { id name scopes prefix isRevoked }
+    secret
+    userErrors { field code message }
+  }
+}"""
+
+
+REVOKE_KEY = """
+mutation($id: ID!) {
+  revokeApiKey(input: {id: $id}) { apiKey { id isRevoked revokedAt } userErrors { code } }
+}"""
+
+
+
+# --- buying groups
+
+CREATE_SI = """mutation($input: CreateSolutionInterestInput!) {
+  createSolutionInterest(input: $input) { solutionInterest { id } userErrors { code } } }"""
+
+
+CREATE_LIST = """mutation($input: CreateAccountListInput!) {
+  createAccountList(input: $input) { accountList { id } userErrors { code } } }"""
+
+
+CREATE_GROUPS = """mutation($si: ID!, $list: ID!) {
+  createBuyingGroups(input: {solutionInterestId: $si, accountListId: $list}) {
+    job { id kind status } userErrors { field code } } }"""
+
+
+JOB = """query($id: ID!) { node(id: $id) { ... on BuyingGroupJob { status kind error
+  progress { total processed } buyingGroupsCreated buyingGroupsUpdated
+  solutionInterest { name } } } }"""
+
+
+GROUP_FIELDS = """id name status memberCount
+  account { externalId } solutionInterest { name } roleTemplate { name }
+  completeness { value display rolesFilled rolesTotal computedAt }
+  engagement { value display }
+  missingRoles { name }
+  roles { role { name } memberCount isFilled membersRequired weightPercent
+          members { person { externalId } source } }
+  members(includeRemoved: true) { totalCount nodes { person { externalId } role { name }
+          source isRemoved } }"""
+
+
+GROUPS = "query($filter: BuyingGroupFilter) { buyingGroups(first: 40, filter: $filter) { " \
+         "totalCount nodes { " + GROUP_FIELDS + " } } }"
+
+
+ASSIGN = """mutation($group: ID!, $person: ID!, $role: ID!) {
+  assignBuyingGroupMember(input: {buyingGroupId: $group, personId: $person, roleId: $role}) {
+    buyingGroup { memberCount completeness { value rolesFilled } }
+    member { source isRemoved role { name } } userErrors { field code } } }"""
+
+
+REMOVE = """mutation($group: ID!, $person: ID!) {
+  removeBuyingGroupMember(input: {buyingGroupId: $group, personId: $person}) {
+    buyingGroup { memberCount completeness { value } }
+    member { source isRemoved removedAt } userErrors { field code } } }"""
+
+
+async def setup_catalogue(gql: GraphQLClient, key: str, accounts: int = 3) -> dict[str, Any]:
+    """Accounts A0.. with a CEO, a VP, an engineer and an intern each; a template
+    DM (CEO/CFO), Influencer (VP or CEO — second, so a CEO is DM), Practitioner (Engineer,
+    2 required), Champion (no rules); a solution interest; a STATIC list of all accounts."""
+    acc = await upsert_accounts(gql, key, [
+        {"externalId": f"A{i}", "name": f"Account {i}"} for i in range(accounts)])
+    people = []
+    for i in range(accounts):
+        people += [
+            {"externalId": f"A{i}-ceo", "accountExternalId": f"A{i}", "jobTitle": "CEO"},
+            {"externalId": f"A{i}-vp", "accountExternalId": f"A{i}", "jobTitle": "VP Sales"},
+            {"externalId": f"A{i}-eng", "accountExternalId": f"A{i}",
+             "jobTitle": "Software Engineer"},
+            {"externalId": f"A{i}-intern", "accountExternalId": f"A{i}", "jobTitle": "Intern"},
+        ]
+    ppl = await upsert_people(gql, key, people)
+    roles = await role_ids(gql, key)
+    template = (await gql.data(CREATE_TEMPLATE, {"input": {"name": "Std", "roles": [
+        {"roleId": roles["Decision Maker"], "weighting": "VITAL", "conditions": {
+            "match": "ANY", "rules": [{"attribute": "jobTitle", "operator": "EQUALS",
+                                       "values": ["CEO", "CFO"]}]}},
+        {"roleId": roles["Influencer"], "weighting": "IMPORTANT", "conditions": {
+            "match": "ANY", "rules": [{"attribute": "jobTitle", "operator": "STARTS_WITH",
+                                       "values": ["VP", "CEO"]}]}},
+        {"roleId": roles["Practitioner"], "weighting": "NORMAL", "membersRequired": 2,
+         "conditions": {"rules": [{"attribute": "jobTitle", "operator": "CONTAINS",
+                                   "values": ["engineer"]}]}},
+        {"roleId": roles["Champion"], "weighting": "MINOR"},
+    ]}}, key=key))["createRoleTemplate"]["roleTemplate"]
+    await gql.data(PUBLISH, {"id": template["id"]}, key=key)
+    si = (await gql.data(CREATE_SI, {"input": {"name": "Cloud", "roleTemplateId": template["id"]}},
+                         key=key))["createSolutionInterest"]["solutionInterest"]
+    audience = (await gql.data(CREATE_LIST, {"input": {"name": "All", "kind": "STATIC",
+        "accountIds": [a["id"] for a in acc["accounts"]]}}, key=key))["createAccountList"]
+    return {"si": si["id"], "list": audience["accountList"]["id"], "roles": roles,
+            "people": {p["externalId"]: p["id"] for p in ppl["people"]},
+            "accounts": {a["externalId"]: a["id"] for a in acc["accounts"]}}
+
+
+async def generate(gql: GraphQLClient, settings: Settings, key: str, si: str, audience: str
+                   ) -> dict[str, Any]:
+    job = (await gql.data(CREATE_GROUPS, {"si": si, "list": audience}, key=key))[
+        "createBuyingGroups"]
+    assert job["userErrors"] == [] and job["job"]["status"] == "QUEUED"
+    await run_jobs(settings)
+    result: dict[str, Any] = (await gql.data(JOB, {"id": job["job"]["id"]}, key=key))["node"]
+    return result
+
+
+async def groups(gql: GraphQLClient, key: str, filter: dict[str, Any] | None = None
+                 ) -> list[dict[str, Any]]:
+    data = await gql.data(GROUPS, {"filter": filter}, key=key)
+    nodes: list[dict[str, Any]] = data["buyingGroups"]["nodes"]
+    return nodes
+
+
+
+# --- a spread of groups to browse
+
+async def spread(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, Any]:
+    """Four groups with completeness 62.5 (all), then lowered by removing members."""
+    cat = await setup_catalogue(gql, key, accounts=4)
+    await generate(gql, settings, key, cat["si"], cat["list"])
+    found = {g["name"]: g["id"] for g in await groups(gql, key)}
+    people = cat["people"]
+    # Account 1 loses its CEO (DM missing): (0 + 1 + 0.5 + 0) / 4 = 37.5
+    await gql.data(REMOVE, {"group": found["Cloud for Account 1"], "person": people["A1-ceo"]},
+                   key=key)
+    # Account 2 gains a champion: (1 + 1 + 0.5 + 1) / 4 = 87.5
+    await gql.data(ASSIGN, {"group": found["Cloud for Account 2"], "person": people["A2-intern"],
+                            "role": cat["roles"]["Champion"]}, key=key)
+    # Account 3 loses CEO and VP: (0 + 0 + 0.5 + 0) / 4 = 12.5
+    for who in ("A3-ceo", "A3-vp"):
+        await gql.data(REMOVE, {"group": found["Cloud for Account 3"], "person": people[who]},
+                       key=key)
+    return {**cat, "groups": found}
+
+
+
+# --- the activity simulator and syncs
+
+VISIT, DOWNLOAD, CLICK = 1, 4, 8  # the simulator's ids for these types
+
+
+SYNC = "mutation { syncActivities { job { id status } userErrors { code } } }"
+
+
+STATE = """{ activitySync { lastRunAt lastSuccessAt cursorAt activitiesIngested lastError
+  source { baseUrl clientId hasClientSecret } } }"""
+
+
+async def use_simulator(gql: GraphQLClient, tenant: TenantKeys, url: str,
+                        secret: str = "demo-secret", type_ids: list[int] | None = None) -> None:
+    done = await gql.data("""mutation($url: String!, $secret: String, $types: [Int!]) {
+      configureActivitySource(input: {baseUrl: $url, clientId: "demo-client",
+                                      clientSecret: $secret, activityTypeIds: $types}) {
+        activitySync { source { baseUrl hasClientSecret } } userErrors { code } } }""",
+                          {"url": url, "secret": secret, "types": type_ids}, key=tenant.admin)
+    assert done["configureActivitySource"]["userErrors"] == []
+    assert done["configureActivitySource"]["activitySync"]["source"]["hasClientSecret"]
+
+
+async def sim(url: str, path: str, body: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        response = await client.post(path, json=body)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+
+async def stats(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url) as client:
+        result: dict[str, Any] = (await client.get("/_sim/stats")).json()
+        return result
+
+
+async def source_with_visits(gql: GraphQLClient, tenant: TenantKeys, simulator: str,
+                             count: int, *, day: int, leads: int) -> None:
+    """The simulator, reset, as the tenant's source, holding `count` Visit Webpage activities of
+    `leads` people, `day` days from today."""
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator)
+    tag = uuid.uuid4().hex[:6]
+    await sim(simulator, "/_sim/activities", [
+        {"leadId": f"V{i % leads}-{tag}", "activityTypeId": VISIT, "activityDate": at(day, i)}
+        for i in range(count)])
+
+
+async def sync(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, Any]:
+    job = (await gql.data(SYNC, key=key))["syncActivities"]["job"]
+    await run_jobs(settings)
+    result: dict[str, Any] = (await gql.data(JOB, {"id": job["id"]}, key=key))["node"]
+    return result
+
+
+def at(day_offset: int, second: int = 0) -> str:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    moment = today + timedelta(days=day_offset, seconds=second)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+
+# --- an app with its own settings
+
+@asynccontextmanager
+async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update=changes))
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     timeout=60) as client:
+            yield client
+
+
