@@ -20,7 +20,6 @@ import httpx
 from asgi_lifespan import LifespanManager
 from strawberry.dataloader import DataLoader
 
-import jobs.buying_groups  # noqa: F401  (registers the CREATE handler)
 from bench.common import fresh_database, percentile, servers
 from jobs.runner import run_job
 from service.api.context import Context, Services

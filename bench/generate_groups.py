@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import time
 
-import jobs.buying_groups  # noqa: F401  (registers the CREATE handler)
 from bench.common import fresh_database, servers
 from jobs.runner import run_job
 from service.catalogue import upsert_accounts, upsert_people

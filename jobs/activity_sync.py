@@ -20,11 +20,11 @@ from arq.connections import ArqRedis
 
 from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
 from jobs.call_rate import call_rate
-from jobs.runner import JobFailed, JobRun, handler
+from jobs.run import JobFailed, JobRun
 from service.config import Settings
 from service.db import Database, retrying
 from service.domain.activity_screen import screen_page
-from service.events import Event, publish, stage_changes
+from service.events import Event, EventKind, publish, stage_changes
 from service.outbound import redact
 from service.queue import enqueue
 from service.store import activities as activity_store
@@ -33,6 +33,7 @@ from service.store import jobs as job_store
 from service.store import overview as overview_store
 from service.store import stages as stage_store
 from service.store.buying_groups import ScoreChange
+from service.store.jobs import JobKind
 from service.store.scoring_models import active_model
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
 
 
 def engagement_events(tenant_id: UUID, changes: list[ScoreChange]) -> list[Event]:
-    return [Event.of("ENGAGEMENT_CHANGED", tenant_id, c.buying_group_id,
+    return [Event.of(EventKind.ENGAGEMENT_CHANGED, tenant_id, c.buying_group_id,
                      previous_value=float(c.previous), new_value=float(c.current))
             for c in changes if c.previous != c.current]
 
@@ -339,7 +340,6 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
     return len(changes)
 
 
-@handler("SYNC_ACTIVITIES")
 async def sync_activities(run: JobRun) -> None:
     tenant_id = run.job.tenant_id
 
@@ -362,7 +362,6 @@ async def sync_activities(run: JobRun) -> None:
              tenant_id, outcome.received, outcome.ingested, outcome.rejected, updated)
 
 
-@handler("REFRESH_SCORES")
 async def refresh_scores(run: JobRun) -> None:
     tenant_id = run.job.tenant_id
     ids = run.job.payload.get("buying_group_ids")
@@ -374,7 +373,7 @@ async def refresh_scores(run: JobRun) -> None:
 
 
 async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: str,
-                                    kind: str) -> int:
+                                    kind: JobKind) -> int:
     """Queue one job of `kind` per tenant that has none waiting or running."""
     async with db.system() as conn:
         tenants = await conn.fetch(

@@ -9,9 +9,9 @@ from uuid import UUID
 
 from arq.connections import ArqRedis
 
-from jobs.runner import JobFailed, JobRun, handler
+from jobs.run import JobFailed, JobRun
 from service.db import Database
-from service.events import Event, publish, stage_changes
+from service.events import Event, EventKind, publish, stage_changes
 from service.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
@@ -19,6 +19,7 @@ from service.store import jobs as job_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
+from service.store.jobs import JobKind
 from service.store.sql import SqlParams
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ async def _interest_and_template(
     return interest, template
 
 
-@handler("CREATE")
 async def create_buying_groups(run: JobRun) -> None:
     tenant_id = run.job.tenant_id
     interest_id = UUID(run.job.payload["solution_interest_id"])
@@ -76,7 +76,7 @@ async def create_buying_groups(run: JobRun) -> None:
                 tenant_id, run.job.id,
             )
         await publish(run.redis, [
-            Event.of("CREATED", tenant_id, group_id, solution_interest_id=interest.id,
+            Event.of(EventKind.CREATED, tenant_id, group_id, solution_interest_id=interest.id,
                      new_value=str(entry_stage.id) if entry_stage else None)
             for group_id in chunk.changed])
         if chunk.processed == 0:
@@ -86,7 +86,6 @@ async def create_buying_groups(run: JobRun) -> None:
         await run.progress(processed=processed, total=max(total, processed), created=created)
 
 
-@handler("MAINTAIN")
 async def maintain_buying_groups(run: JobRun) -> None:
     tenant_id = run.job.tenant_id
     interest_id = UUID(run.job.payload["solution_interest_id"])
@@ -106,10 +105,10 @@ async def maintain_buying_groups(run: JobRun) -> None:
             moves = (await stage_store.apply_entry_rules(conn, tenant_id, chunk.changed)
                      if chunk.changed else [])
         await publish(run.redis, [
-            *(Event.of(f"MEMBER_{change}", tenant_id, group, solution_interest_id=interest_id,
-                       person_id=person, role_id=role)
+            *(Event.of(EventKind(f"MEMBER_{change}"), tenant_id, group,
+                       solution_interest_id=interest_id, person_id=person, role_id=role)
               for group, person, role, change in chunk.member_changes),
-            *(Event.of("COMPLETENESS_CHANGED", tenant_id, c.buying_group_id,
+            *(Event.of(EventKind.COMPLETENESS_CHANGED, tenant_id, c.buying_group_id,
                        solution_interest_id=interest_id, previous_value=float(c.previous),
                        new_value=float(c.current))
               for c in chunk.score_changes),
@@ -138,7 +137,7 @@ async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -
     for row in rows:
         async with db.tenant(row["tenant_id"]) as conn:
             job = await job_store.create_job(
-                conn, row["tenant_id"], "MAINTAIN",
+                conn, row["tenant_id"], JobKind.MAINTAIN,
                 {"solution_interest_id": str(row["id"])}, solution_interest_id=row["id"])
         if await enqueue(redis, queue_name, job.id):
             queued += 1

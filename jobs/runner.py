@@ -1,8 +1,9 @@
 """Runs one job row: claims it, calls the handler of its kind, records how it ended.
 
-Handlers register by kind; each receives a JobRun through which it reports progress, which also
-renews the lease so the sweeper knows the job is alive. Between reports a heartbeat renews it: one
-long statement (scoring every group of a large tenant) can outlast a lease.
+The handler of each kind is in jobs/handlers.py; each receives a JobRun through which it reports
+progress, which also renews the lease so the sweeper knows the job is alive. Between reports a
+heartbeat renews it: one long statement (scoring every group of a large tenant) can outlast a
+lease.
 """
 
 from __future__ import annotations
@@ -10,63 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from jobs.handlers import HANDLERS
+from jobs.run import JobCancelled, JobFailed, JobRun
 from service.config import Settings
 from service.db import Database
 from service.events import publish_job
 from service.store import jobs as job_store
-from service.store.jobs import Job, JobStatus
+from service.store.jobs import JobStatus
 
 log = logging.getLogger(__name__)
-
-
-class JobCancelled(Exception):
-    """The job row stopped being RUNNING (cancelled or deleted) while the handler worked."""
-
-
-class JobFailed(Exception):
-    """A handler's way to end a job as FAILED with a message meant for the user."""
-
-
-@dataclass
-class JobRun:
-    db: Database
-    job: Job
-    lease_seconds: int
-    settings: Settings = field(default_factory=Settings)
-    redis: Any = None  # for change events; None in tests that run a handler bare
-
-    def __post_init__(self) -> None:
-        # Fencing: if the lease lapses and another attempt claims the job, this one stops.
-        self.attempt = self.job.attempts
-
-    async def progress(
-        self,
-        *,
-        total: int | None = None,
-        processed: int | None = None,
-        created: int | None = None,
-        updated: int | None = None,
-    ) -> None:
-        async with self.db.system() as conn:
-            job = await job_store.record_progress(
-                conn,
-                self.job.id,
-                self.lease_seconds,
-                total=total,
-                processed=processed,
-                created=created,
-                updated=updated,
-                attempt=self.attempt,
-            )
-        if job is None:
-            raise JobCancelled(str(self.job.id))
-        self.job = job
-        await publish_job(self.redis, job.tenant_id, job.id)
 
 
 async def heartbeat(run: JobRun) -> None:
@@ -83,18 +39,6 @@ async def heartbeat(run: JobRun) -> None:
             continue
         if job is None:
             return
-
-
-Handler = Callable[[JobRun], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 async def run_job(

@@ -18,6 +18,7 @@ from service.config import Settings
 from service.db import Database, create_pool
 from service.queue import RUN_JOB
 from service.store import overview as overview_store
+from service.store.jobs import JobKind
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,13 @@ async def maintain(ctx: dict[str, Any]) -> int:
 async def sync_all(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     return await activity_sync.schedule_for_every_tenant(
-        ctx["db"], ctx["redis"], settings.queue_name, "SYNC_ACTIVITIES")
+        ctx["db"], ctx["redis"], settings.queue_name, JobKind.SYNC_ACTIVITIES)
 
 
 async def rescore_all(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     queued = await activity_sync.schedule_for_every_tenant(
-        ctx["db"], ctx["redis"], settings.queue_name, "REFRESH_SCORES")
+        ctx["db"], ctx["redis"], settings.queue_name, JobKind.REFRESH_SCORES)
     await activity_sync.drop_old_activity(ctx["db"], settings.activity_retention_months)
     return queued
 

@@ -7,7 +7,9 @@ with a clear error) instead of slowing the others."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import enum
 import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass, field
@@ -24,9 +26,22 @@ EVENTS = "bg:events"
 JOBS = "bg:jobs"
 
 
+class EventKind(enum.StrEnum):
+    """What happened to a buying group; the API's BuyingGroupEventKind is this enum."""
+
+    CREATED = "CREATED"
+    DELETED = "DELETED"
+    MEMBER_ASSIGNED = "MEMBER_ASSIGNED"
+    MEMBER_REMOVED = "MEMBER_REMOVED"
+    STAGE_CHANGED = "STAGE_CHANGED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    COMPLETENESS_CHANGED = "COMPLETENESS_CHANGED"
+    ENGAGEMENT_CHANGED = "ENGAGEMENT_CHANGED"
+
+
 @dataclass(frozen=True)
 class Event:
-    kind: str
+    kind: EventKind
     tenant_id: str
     buying_group_id: str
     solution_interest_id: str | None = None
@@ -37,7 +52,7 @@ class Event:
     occurred_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @classmethod
-    def of(cls, kind: str, tenant_id: UUID, buying_group_id: UUID, **values: Any) -> Event:
+    def of(cls, kind: EventKind, tenant_id: UUID, buying_group_id: UUID, **values: Any) -> Event:
         plain = {k: str(v) if isinstance(v, UUID) else v for k, v in values.items()}
         return cls(kind, str(tenant_id), str(buying_group_id), **plain)
 
@@ -45,12 +60,12 @@ class Event:
 def stage_changes(tenant_id: UUID, moves: Iterable[tuple[UUID, UUID | None, UUID]]
                   ) -> list[Event]:
     """STAGE_CHANGED for each (group, from stage, to stage) an entry rule made."""
-    from strawberry.relay import GlobalID
 
     def stage(stage_id: UUID | None) -> str | None:
-        return str(GlobalID("Stage", str(stage_id))) if stage_id else None
+        # The stage's global id, as the API writes it (base64 of "Stage:<uuid>").
+        return base64.b64encode(f"Stage:{stage_id}".encode()).decode() if stage_id else None
 
-    return [Event.of("STAGE_CHANGED", tenant_id, group, previous_value=stage(old),
+    return [Event.of(EventKind.STAGE_CHANGED, tenant_id, group, previous_value=stage(old),
                      new_value=stage(new)) for group, old, new in moves]
 
 

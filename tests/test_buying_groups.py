@@ -9,7 +9,7 @@ import pytest
 from arq.connections import ArqRedis
 
 from jobs import buying_groups as group_jobs
-from jobs.runner import JobRun
+from jobs.run import JobRun
 from jobs.sweeper import sweep
 from service.api.nodes import decode_id
 from service.config import Settings

@@ -204,3 +204,24 @@ async def test_the_lease_is_renewed_while_a_handler_works_without_reporting(
     monkeypatch.setitem(runner.HANDLERS, TEST_KIND, one_long_statement)
     assert await runner.run_job(db, job.id, lease_seconds=1) is JobStatus.SUCCEEDED
     assert seen == [True] * 4
+
+
+def test_every_job_kind_has_its_handler() -> None:
+    from jobs.handlers import HANDLERS
+    from service.store.jobs import JobKind
+
+    assert set(HANDLERS) == set(JobKind)
+
+
+def test_stage_change_events_name_stages_by_their_global_id() -> None:
+    import uuid
+
+    from strawberry.relay import GlobalID
+
+    from service.events import EventKind, stage_changes
+
+    group, old, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    [event] = stage_changes(uuid.uuid4(), [(group, old, new)])
+    assert event.kind is EventKind.STAGE_CHANGED
+    assert event.previous_value == str(GlobalID("Stage", str(old)))
+    assert event.new_value == str(GlobalID("Stage", str(new)))

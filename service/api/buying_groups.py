@@ -18,12 +18,7 @@ from strawberry import relay
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.errors import ErrorCode, UserError, user_error
-from service.api.jobs import (
-    BuyingGroupJob,
-    BuyingGroupJobKind,
-    BuyingGroupJobStatus,
-    queue_job,
-)
+from service.api.jobs import BuyingGroupJob, BuyingGroupJobStatus, queue_job
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import (
     Connection,
@@ -44,7 +39,7 @@ from service.domain.completeness import missing_roles
 from service.domain.membership import MAX_STATUS, may_change
 from service.domain.stages import allows as allows_move
 from service.domain.templates import role_weights, round_half_up, weight_percent
-from service.events import Event, publish, stage_changes
+from service.events import Event, EventKind, publish, stage_changes
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
@@ -52,6 +47,7 @@ from service.store import people as people_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
+from service.store.jobs import JobKind
 from service.store.paging import Page
 
 if TYPE_CHECKING:
@@ -303,7 +299,7 @@ def completeness_events(before: group_store.BuyingGroup, after: group_store.Buyi
                         ) -> list[Event]:
     if before.completeness == after.completeness:
         return []
-    return [Event.of("COMPLETENESS_CHANGED", after.tenant_id, after.id,
+    return [Event.of(EventKind.COMPLETENESS_CHANGED, after.tenant_id, after.id,
                      solution_interest_id=after.solution_interest_id,
                      previous_value=float(before.completeness),
                      new_value=float(after.completeness))]
@@ -430,7 +426,7 @@ async def buying_groups(
 class BuyingGroupJobFilter:
     solution_interest_id: relay.GlobalID | None = None
     status: BuyingGroupJobStatus | None = None
-    kind: BuyingGroupJobKind | None = None
+    kind: JobKind | None = None
 
 
 async def buying_group_jobs(
@@ -449,7 +445,7 @@ async def buying_group_jobs(
             conn, context.tenant_principal.tenant_id, solution_interest_id=interest_id,
             status=filter.status.value if filter and filter.status else None,
             kinds=[filter.kind.value] if filter and filter.kind
-            else [k.value for k in BuyingGroupJobKind],
+            else [k.value for k in JobKind],
             limit=limit, after=cursor)
     return to_connection(page, BuyingGroupJob.from_row, lambda j: (j.created_at, j.id),
                          has_previous=cursor is not None)
@@ -571,7 +567,7 @@ class BuyingGroupMutations:
             if errors or interest_id is None:
                 return BuyingGroupJobPayload(job=None, user_errors=errors)
             job = await job_store.create_job(
-                conn, tenant_id, "CREATE",
+                conn, tenant_id, JobKind.CREATE,
                 {"solution_interest_id": str(interest_id), "account_list_id": str(list_id)},
                 solution_interest_id=interest_id)
         await queue_job(info, job)
@@ -591,7 +587,7 @@ class BuyingGroupMutations:
                 return _job_error(["input", "solutionInterestId"], ErrorCode.NOT_FOUND,
                                   "no such solution interest")
             job = await job_store.create_job(
-                conn, tenant_id, "MAINTAIN", {"solution_interest_id": str(interest_id)},
+                conn, tenant_id, JobKind.MAINTAIN, {"solution_interest_id": str(interest_id)},
                 solution_interest_id=interest_id)
         await queue_job(info, job)
         return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
@@ -661,7 +657,7 @@ class BuyingGroupMutations:
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
         await publish(info.context.services.redis, [
-            Event.of("MEMBER_ASSIGNED", group.tenant_id, group.id,
+            Event.of(EventKind.MEMBER_ASSIGNED, group.tenant_id, group.id,
                      solution_interest_id=group.solution_interest_id, person_id=person_id,
                      role_id=role_id,
                      previous_value=str(current.role_id) if current and not current.is_removed
@@ -700,7 +696,7 @@ class BuyingGroupMutations:
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
         await publish(info.context.services.redis, [
-            Event.of("MEMBER_REMOVED", group.tenant_id, group.id,
+            Event.of(EventKind.MEMBER_REMOVED, group.tenant_id, group.id,
                      solution_interest_id=group.solution_interest_id,
                      person_id=current.person_id, role_id=current.role_id,
                      previous_value=str(current.role_id)),
@@ -727,7 +723,7 @@ class BuyingGroupMutations:
                 ["input", "buyingGroupId"], ErrorCode.NOT_FOUND, "no such buying group")])
         if before.status != row.status:
             await publish(info.context.services.redis, [Event.of(
-                "STATUS_CHANGED", row.tenant_id, row.id,
+                EventKind.STATUS_CHANGED, row.tenant_id, row.id,
                 solution_interest_id=row.solution_interest_id, previous_value=before.status,
                 new_value=row.status)])
         return BuyingGroupPayload(buying_group=BuyingGroup.from_row(row), user_errors=[])
@@ -777,7 +773,7 @@ class BuyingGroupMutations:
             fresh = await group_store.lock_group(conn, group.id)
         assert fresh is not None
         await publish(info.context.services.redis, [Event.of(
-            "STAGE_CHANGED", group.tenant_id, group.id,
+            EventKind.STAGE_CHANGED, group.tenant_id, group.id,
             solution_interest_id=group.solution_interest_id,
             previous_value=stage_global_id(group.stage_id), new_value=stage_global_id(target.id))])
         info.context.loaders.reset()
@@ -793,7 +789,7 @@ class BuyingGroupMutations:
             deleted = await group_store.delete_group(conn, group_id) if group else False
         if group is not None and deleted:
             await publish(info.context.services.redis, [Event.of(
-                "DELETED", group.tenant_id, group.id,
+                EventKind.DELETED, group.tenant_id, group.id,
                 solution_interest_id=group.solution_interest_id, previous_value=group.name)])
         if not deleted:
             return DeleteBuyingGroupPayload(deleted_buying_group_id=None, user_errors=[

@@ -31,6 +31,7 @@ from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import jobs as job_store
+from service.store.jobs import JobKind
 
 if TYPE_CHECKING:
     from service.api.people import Person
@@ -275,7 +276,8 @@ class ActivitySourcePayload:
     user_errors: list[UserError]
 
 
-async def _queue_job(info: strawberry.Info, kind: str, payload: dict[str, Any]) -> JobPayload:
+async def _queue_job(info: strawberry.Info, kind: JobKind, payload: dict[str, Any]
+                     ) -> JobPayload:
     tenant_id = info.context.tenant_principal.tenant_id
     async with info.context.write() as conn:
         job = await job_store.create_job(conn, tenant_id, kind, payload)
@@ -297,7 +299,8 @@ class EngagementMutations:
                     ["input", "buyingGroupIds", str(i)], ErrorCode.NOT_FOUND,
                     "no such buying group")])
             ids.append(str(parsed))
-        return await _queue_job(info, "REFRESH_SCORES", {"buying_group_ids": ids} if ids else {})
+        return await _queue_job(info, JobKind.REFRESH_SCORES,
+                                {"buying_group_ids": ids} if ids else {})
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue an activity sync now (it also runs every few "
@@ -308,7 +311,7 @@ class EngagementMutations:
             tenant_id = info.context.tenant_principal.tenant_id
             async with info.context.write() as conn:
                 await activity_store.reset_cursors(conn, tenant_id)
-        return await _queue_job(info, "SYNC_ACTIVITIES", {})
+        return await _queue_job(info, JobKind.SYNC_ACTIVITIES, {})
 
     @strawberry.mutation(permission_classes=[RequireAdmin],
                          description="Point this tenant at its own activity-log API.")

@@ -12,7 +12,7 @@ import strawberry
 from strawberry import relay
 
 from service.api.nodes import convert_all, load_nodes
-from service.store.jobs import Job
+from service.store.jobs import Job, JobKind
 
 if TYPE_CHECKING:
     from service.api.solution_interests import SolutionInterest
@@ -20,12 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@strawberry.enum
-class BuyingGroupJobKind(enum.Enum):
-    CREATE = "CREATE"
-    MAINTAIN = "MAINTAIN"
-    SYNC_ACTIVITIES = "SYNC_ACTIVITIES"
-    REFRESH_SCORES = "REFRESH_SCORES"
+# The GraphQL enum is the store's own (named for the schema): one list of kinds.
+strawberry.enum(JobKind, name="BuyingGroupJobKind")
 
 
 @strawberry.enum
@@ -50,7 +46,7 @@ class JobProgress:
 @strawberry.type(description="An asynchronous job run by the worker; poll it with node(id:).")
 class BuyingGroupJob(relay.Node):
     id: relay.NodeID[str]
-    kind: BuyingGroupJobKind
+    kind: JobKind
     status: BuyingGroupJobStatus
     progress: JobProgress
     buying_groups_created: int
@@ -78,7 +74,7 @@ class BuyingGroupJob(relay.Node):
     def from_row(cls, job: Job) -> BuyingGroupJob:
         return cls(
             id=str(job.id),
-            kind=BuyingGroupJobKind(job.kind),
+            kind=JobKind(job.kind),
             status=BuyingGroupJobStatus(job.status.value),
             progress=JobProgress(total=job.progress_total, processed=job.progress_processed),
             buying_groups_created=job.buying_groups_created,
@@ -97,7 +93,7 @@ class BuyingGroupJob(relay.Node):
     ) -> list[Any]:
         jobs = await load_nodes(info.context.loaders.job, node_ids)
         # Kinds this API does not know (internal ones) are not visible as nodes.
-        known = {k.value for k in BuyingGroupJobKind}
+        known = {k.value for k in JobKind}
         visible = [j if j is not None and j.kind in known else None for j in jobs]
         return convert_all(visible, cls.from_row)
 

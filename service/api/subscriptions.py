@@ -5,7 +5,6 @@ lives as long as the connection."""
 from __future__ import annotations
 
 import contextlib
-import enum
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
@@ -23,28 +22,19 @@ from service.api.key_watch import close as close_socket
 from service.api.nodes import decode_id, parse_uuid
 from service.api.people import Person
 from service.api.roles import Role
-from service.events import EVENTS, JOBS, SlowSubscriber
+from service.events import EVENTS, JOBS, EventKind, SlowSubscriber
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
 from service.store.people import people_by_ids
 from service.store.roles import roles_by_ids
 
-
-@strawberry.enum
-class BuyingGroupEventKind(enum.Enum):
-    CREATED = "CREATED"
-    DELETED = "DELETED"
-    MEMBER_ASSIGNED = "MEMBER_ASSIGNED"
-    MEMBER_REMOVED = "MEMBER_REMOVED"
-    STAGE_CHANGED = "STAGE_CHANGED"
-    STATUS_CHANGED = "STATUS_CHANGED"
-    COMPLETENESS_CHANGED = "COMPLETENESS_CHANGED"
-    ENGAGEMENT_CHANGED = "ENGAGEMENT_CHANGED"
+# The GraphQL enum is the domain's own (named for the schema): one list of kinds.
+strawberry.enum(EventKind, name="BuyingGroupEventKind")
 
 
 @strawberry.type(description="A change to a buying group, after it committed.")
 class BuyingGroupEvent:
-    kind: BuyingGroupEventKind
+    kind: EventKind
     buying_group_id: relay.GlobalID
     previous_value: JSON | None
     new_value: JSON | None
@@ -81,7 +71,7 @@ class BuyingGroupEvent:
 class BuyingGroupEventFilter:
     buying_group_ids: list[relay.GlobalID] | None = None
     solution_interest_ids: list[relay.GlobalID] | None = None
-    kinds: list[BuyingGroupEventKind] | None = None
+    kinds: list[EventKind] | None = None
 
 
 def _ids(values: list[relay.GlobalID] | None, type_name: str) -> set[str] | None:
@@ -160,7 +150,7 @@ class Subscription:
                 if not await _key_live(info, occurred_at):
                     return
                 yield BuyingGroupEvent(
-                    kind=BuyingGroupEventKind(event["kind"]),
+                    kind=EventKind(event["kind"]),
                     buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"]),
                     previous_value=event.get("previous_value"),
                     new_value=event.get("new_value"),

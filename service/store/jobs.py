@@ -61,7 +61,7 @@ def _job(row: Any) -> Job:
 async def create_job(
     conn: Connection,
     tenant_id: UUID,
-    kind: str,
+    kind: JobKind,
     payload: dict[str, Any] | None = None,
     solution_interest_id: UUID | None = None,
 ) -> Job:

@@ -1,0 +1,17 @@
+"""Every job kind and the function that runs it: the one table the runner reads (a test checks
+that each kind has its handler)."""
+
+from __future__ import annotations
+
+from jobs.activity_sync import refresh_scores, sync_activities
+from jobs.buying_groups import create_buying_groups, maintain_buying_groups
+from jobs.run import Handler
+from service.store.jobs import JobKind
+
+# Keyed by the kind's text (a JobKind is one), as job rows hold it.
+HANDLERS: dict[str, Handler] = {
+    JobKind.CREATE: create_buying_groups,
+    JobKind.MAINTAIN: maintain_buying_groups,
+    JobKind.SYNC_ACTIVITIES: sync_activities,
+    JobKind.REFRESH_SCORES: refresh_scores,
+}
