@@ -123,3 +123,16 @@ async def test_failed_authentication_is_limited_per_address(
         assert refused.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
         # The address is refused before any key is looked at, a right one included.
         assert (await post(c, tenant.read, "{ viewer { scopes } }")).status_code == 429
+
+
+async def test_an_astronomical_cost_saturates_and_is_still_answered(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    # The largest Int a client may send for `first`, three levels deep: about 10^28 points.
+    big = 2**31 - 1
+    nested = (f"{{ accounts(first: {big}) {{ nodes {{ children(first: {big}) {{ nodes {{ "
+              f"children(first: {big}) {{ nodes {{ id }} }} }} }} }} }} }}")
+    assert cost(nested) == 2**53 - 1
+    body = await gql(nested, key=tenant.read)
+    assert body["errors"][0]["extensions"]["code"] == "MAX_COST_EXCEEDED"
+    assert body["errors"][0]["extensions"]["cost"] == 2**53 - 1

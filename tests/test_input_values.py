@@ -331,3 +331,14 @@ async def test_an_exception_escaping_execution_gets_the_graphql_error_shape(
     [error] = response.json()["errors"]
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"}
     assert "req-42" in error["message"] and "boom" not in error["message"]
+
+
+@pytest.mark.parametrize("parts", [["Lind", "Anna", 5], ["Lind", "Anna", None], [1, 2, 3],
+                                   ["x", "y", "00000000-0000-0000-0000-00000000000g"]])
+async def test_a_forged_cursor_of_any_shape_is_an_invalid_cursor(
+    gql: GraphQLClient, tenant: TenantKeys, parts: list[Any]
+) -> None:
+    cursor = base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
+    body = await gql("query($a: String) { people(after: $a) { totalCount } }", {"a": cursor},
+                     key=tenant.read)
+    assert codes(body) == ["INVALID_CURSOR"]

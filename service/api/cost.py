@@ -44,6 +44,11 @@ ROLES = 10
 # are priced as if this long.
 CATALOGUE = 50
 
+# Costs saturate here (2^53 - 1, the largest integer a JavaScript client reads exactly): three
+# levels of `first: 2147483647` would otherwise be priced at 10^28, a number JSON encoders
+# refuse.
+COST_CEILING = 2**53 - 1
+
 # (type, field) -> how many items the list holds at most: a number, or the argument that says.
 LIST_SIZES: dict[tuple[str, str], int | str] = {
     ("Account", "buyingGroups"): "first",
@@ -156,7 +161,7 @@ class _Walk:
                 total += 1  # __typename, or a field validation will refuse
                 continue
             inner = self.requested(node.selection_set, self._object_of(field.type))
-            total += 1 + self._size(owner, node, field.type) * inner
+            total = min(COST_CEILING, total + 1 + self._size(owner, node, field.type) * inner)
         return total
 
     def _object_of(self, type_: GraphQLOutputType) -> Any:

@@ -60,7 +60,8 @@ def decode_cursor(cursor: str | None, parse: Callable[[list[Any]], K]) -> K | No
         if not isinstance(raw, list) or nul_path(raw) is not None:
             raise ValueError("not a list of storable values")
         return parse(raw)
-    except (ValueError, TypeError, IndexError, binascii.Error, UnicodeError) as exc:
+    except (ValueError, TypeError, IndexError, AttributeError, OverflowError, binascii.Error,
+            UnicodeError) as exc:  # whatever a forged cursor's parts make a parser raise
         raise ClientError(
             "The cursor given in `after` is not valid for this list; "
             "use a cursor from this list's edges or pageInfo.",
