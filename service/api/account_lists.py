@@ -13,7 +13,7 @@ from strawberry import UNSET, relay
 
 from service.api.accounts import Account, AccountFilterInput, browse_accounts, to_account_filter
 from service.api.conditions import ConditionGroupInput, ConditionGroupType
-from service.api.errors import ErrorCode, UserError, from_problems, user_error
+from service.api.errors import ErrorCode, UserError, failed, from_problems, user_error
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -169,10 +169,6 @@ def _filter(value: ConditionGroupInput) -> tuple[ConditionGroup | None, list[Use
     return group, from_problems(problems, "input", "filter")
 
 
-def _failed(path: list[str], code: ErrorCode, message: str) -> AccountListPayload:
-    return AccountListPayload(account_list=None, user_errors=[user_error(path, code, message)])
-
-
 @strawberry.type
 class AccountListMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
@@ -209,7 +205,7 @@ class AccountListMutations:
                     kind=input.kind.value, filter=group, account_ids=account_ids,
                 )
             except list_store.NameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(AccountListPayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"an account list named {input.name.strip()!r} exists")
         return AccountListPayload(account_list=AccountList.from_row(row), user_errors=[])
 
@@ -224,7 +220,8 @@ class AccountListMutations:
         async with info.context.write() as conn:
             current = (await list_store.lists_by_ids(conn, [list_id])).get(list_id)
             if current is None:
-                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such account list")
+                return failed(AccountListPayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                              "no such account list")
             if input.name is not UNSET:
                 errors += name_problems(input.name or "", ["input", "name"])
                 changes["name"] = (input.name or "").strip()
@@ -268,7 +265,7 @@ class AccountListMutations:
                                                    replace_accounts=replace, add=add,
                                                    remove=remove)
             except list_store.NameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(AccountListPayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"an account list named {changes['name']!r} exists")
         return AccountListPayload(account_list=AccountList.from_row(row), user_errors=[])
 

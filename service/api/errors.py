@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import strawberry
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.relay import InvalidGlobalIDError
+from strawberry.types import get_object_definition
 
 from graphql import GraphQLError
 from service.db import PoolExhausted
@@ -152,6 +153,18 @@ class UserError:
 
 def user_error(path: Sequence[str | int], code: ErrorCode, message: str) -> UserError:
     return UserError(field=[str(p) for p in path], code=code, message=message)
+
+
+P = TypeVar("P")
+
+
+def failed(payload: type[P], path: Sequence[str | int], code: ErrorCode, message: str) -> P:
+    """A mutation payload that changed nothing: its object fields null, one userErrors entry."""
+    definition = get_object_definition(payload, strict=True)
+    nulls = {f.python_name: None for f in definition.fields if f.python_name != "user_errors"}
+    make: Any = payload  # a strawberry type: keyword arguments are its fields
+    result: P = make(**nulls, user_errors=[user_error(path, code, message)])
+    return result
 
 
 def from_problem(problem: Problem, *prefix: str | int) -> UserError:

@@ -12,7 +12,7 @@ import strawberry
 from strawberry import UNSET, relay
 
 from service.api.conditions import ConditionGroupInput, ConditionGroupType
-from service.api.errors import ErrorCode, UserError, from_problems, user_error
+from service.api.errors import ErrorCode, UserError, failed, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -197,10 +197,6 @@ class DeleteRoleTemplatePayload:
     user_errors: list[UserError]
 
 
-def _failed(path: list[str], code: ErrorCode, message: str) -> RoleTemplatePayload:
-    return RoleTemplatePayload(role_template=None, user_errors=[user_error(path, code, message)])
-
-
 async def _entries(
     conn: Db, roles: list[RoleEntryInput]
 ) -> tuple[list[Entry], list[UserError]]:
@@ -224,15 +220,16 @@ async def _draft(conn: Db, template_id: UUID, action: str
                  ) -> template_store.RoleTemplate | RoleTemplatePayload:
     template = await template_store.lock_template(conn, template_id)
     if template is None:
-        return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such role template")
+        return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                      "no such role template")
     if template.status != "DRAFT":
-        return _failed(["input", "id"], ErrorCode.IMMUTABLE,
+        return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.IMMUTABLE,
                        f"a LIVE template cannot be {action}; copy it to make changes")
     return template
 
 
 def _taken(name: str) -> RoleTemplatePayload:
-    return _failed(["input", "name"], ErrorCode.DUPLICATE,
+    return failed(RoleTemplatePayload, ["input", "name"], ErrorCode.DUPLICATE,
                    f"a role template named {name!r} exists")
 
 
@@ -294,7 +291,7 @@ class RoleTemplateMutations:
             if isinstance(template, RoleTemplatePayload):
                 return template
             if not template.entries:
-                return _failed(["input", "id"], ErrorCode.NO_ROLES,
+                return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.NO_ROLES,
                                "a template needs at least one role before it is published")
             row = await template_store.publish_template(conn, template_id)
         return RoleTemplatePayload(role_template=RoleTemplate.from_row(row), user_errors=[])
@@ -325,7 +322,8 @@ class RoleTemplateMutations:
         async with info.context.write() as conn:
             source = await template_store.get_template(conn, template_id)
             if source is None:
-                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such role template")
+                return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                              "no such role template")
             try:
                 row = await template_store.create_template(
                     conn, tenant_id, input.name.strip(), source.description, source.entries,

@@ -10,7 +10,7 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, relay
 
-from service.api.errors import ErrorCode, UserError, user_error
+from service.api.errors import ErrorCode, UserError, failed, user_error
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
@@ -99,16 +99,12 @@ class DeleteRolePayload:
     user_errors: list[UserError]
 
 
-def _failed(path: list[str], code: ErrorCode, message: str) -> RolePayload:
-    return RolePayload(role=None, user_errors=[user_error(path, code, message)])
-
-
 async def _editable(conn: Any, role_id: UUID) -> role_store.Role | RolePayload:
     found = (await role_store.roles_by_ids(conn, [role_id])).get(role_id)
     if found is None:
-        return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such role")
+        return failed(RolePayload, ["input", "id"], ErrorCode.NOT_FOUND, "no such role")
     if found.is_default:
-        return _failed(["input", "id"], ErrorCode.IMMUTABLE,
+        return failed(RolePayload, ["input", "id"], ErrorCode.IMMUTABLE,
                        f"{found.name!r} is a default role and cannot be changed")
     return found
 
@@ -126,10 +122,10 @@ class RoleMutations:
                 row = await role_store.create_role(conn, tenant_id, input.name.strip(),
                                                    input.description)
             except role_store.RoleNameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(RolePayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"a role named {input.name.strip()!r} exists")
             except role_store.RoleLimitReached:
-                return _failed(["input"], ErrorCode.LIMIT_REACHED,
+                return failed(RolePayload, ["input"], ErrorCode.LIMIT_REACHED,
                                f"a tenant has at most {role_store.MAX_ROLES} roles")
         return RolePayload(role=Role.from_row(row), user_errors=[])
 
@@ -151,7 +147,7 @@ class RoleMutations:
                     input.description is not UNSET,
                 )
             except role_store.RoleNameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(RolePayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"a role named {name!r} exists")
         assert row is not None
         return RolePayload(role=Role.from_row(row), user_errors=[])

@@ -11,7 +11,7 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, relay
 
-from service.api.errors import ErrorCode, UserError, user_error
+from service.api.errors import ErrorCode, UserError, failed, user_error
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
@@ -222,10 +222,6 @@ async def _weights(conn: Db, weights: list[ScoringWeightInput]
     return result, errors
 
 
-def _failed(path: list[str], code: ErrorCode, message: str) -> ScoringModelPayload:
-    return ScoringModelPayload(scoring_model=None, user_errors=[user_error(path, code, message)])
-
-
 async def _model(conn: Db, model_id: UUID) -> model_store.ScoringModel | None:
     return (await model_store.models_by_ids(conn, [model_id])).get(model_id)
 
@@ -281,9 +277,10 @@ class ScoringMutations:
         async with info.context.write() as conn:
             current = await _model(conn, model_id)
             if current is None:
-                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such scoring model")
+                return failed(ScoringModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                              "no such scoring model")
             if current.status != "DRAFT":
-                return _failed(["input", "id"], ErrorCode.IMMUTABLE,
+                return failed(ScoringModelPayload, ["input", "id"], ErrorCode.IMMUTABLE,
                                f"a {current.status} model cannot change; create a new version")
             if input.name is not UNSET:
                 errors += name_problems(input.name or "", ["input", "name"])
@@ -311,6 +308,7 @@ class ScoringMutations:
         tenant_id = info.context.tenant_principal.tenant_id
         async with info.context.write() as conn:
             if await _model(conn, model_id) is None:
-                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such scoring model")
+                return failed(ScoringModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                              "no such scoring model")
             row = await model_store.activate_model(conn, tenant_id, model_id)
         return ScoringModelPayload(scoring_model=ScoringModel.from_row(row), user_errors=[])

@@ -10,7 +10,7 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, relay
 
-from service.api.errors import ErrorCode, UserError, user_error
+from service.api.errors import ErrorCode, UserError, failed, user_error
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -171,11 +171,6 @@ async def _stage_model(conn: Db, gid: relay.GlobalID | None) -> tuple[UUID | Non
     return model.id, []
 
 
-def _failed(path: list[str], code: ErrorCode, message: str) -> SolutionInterestPayload:
-    return SolutionInterestPayload(solution_interest=None,
-                                   user_errors=[user_error(path, code, message)])
-
-
 @strawberry.type
 class SolutionInterestMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
@@ -210,7 +205,7 @@ class SolutionInterestMutations:
                     update_existing=input.update_existing_buying_groups,
                 )
             except interest_store.NameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(SolutionInterestPayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"a solution interest named {input.name.strip()!r} exists")
         return SolutionInterestPayload(solution_interest=SolutionInterest.from_row(row),
                                        user_errors=[])
@@ -225,7 +220,8 @@ class SolutionInterestMutations:
         async with info.context.write() as conn:
             current = (await interest_store.interests_by_ids(conn, [interest_id])).get(interest_id)
             if current is None:
-                return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such solution interest")
+                return failed(SolutionInterestPayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                              "no such solution interest")
             if input.role_template_id is not UNSET and (
                 input.role_template_id is None
                 or parse_uuid(input.role_template_id.node_id) != current.role_template_id
@@ -253,7 +249,7 @@ class SolutionInterestMutations:
             try:
                 row = await interest_store.update_interest(conn, interest_id, changes)
             except interest_store.NameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(SolutionInterestPayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"a solution interest named {changes['name']!r} exists")
         assert row is not None
         return SolutionInterestPayload(solution_interest=SolutionInterest.from_row(row),

@@ -12,7 +12,7 @@ import strawberry
 from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 
-from service.api.errors import ErrorCode, UserError, from_problems, user_error
+from service.api.errors import ErrorCode, UserError, failed, from_problems, user_error
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
@@ -199,18 +199,15 @@ def _role_global_id(value: Any) -> Any:
     return str(relay.GlobalID("Role", value)) if isinstance(value, str) else value
 
 
-def _failed(path: list[str], code: ErrorCode, message: str) -> StageModelPayload:
-    return StageModelPayload(stage_model=None, user_errors=[user_error(path, code, message)])
-
-
 async def _draft(conn: Db, model_id: UUID, when_live: str
                  ) -> stage_store.StageModel | StageModelPayload:
     """The model, locked, if it exists and is still a DRAFT; else the error to return."""
     model = await stage_store.lock_model(conn, model_id)
     if model is None:
-        return _failed(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")
+        return failed(StageModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                      "no such stage model")
     if model.status != "DRAFT":
-        return _failed(["input", "id"], ErrorCode.IMMUTABLE, when_live)
+        return failed(StageModelPayload, ["input", "id"], ErrorCode.IMMUTABLE, when_live)
     return model
 
 
@@ -230,7 +227,7 @@ class StageMutations:
                 row = await stage_store.create_model(conn, tenant_id, input.name.strip(),
                                                      input.description, stages)
             except stage_store.NameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(StageModelPayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"a stage model named {input.name.strip()!r} exists")
         return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
 
@@ -256,7 +253,7 @@ class StageMutations:
                     None if input.description is UNSET else input.description,
                     input.description is not UNSET, stages)
             except stage_store.NameTaken:
-                return _failed(["input", "name"], ErrorCode.DUPLICATE,
+                return failed(StageModelPayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"a stage model named {name!r} exists")
         return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
 
