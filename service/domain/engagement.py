@@ -1,6 +1,7 @@
 """Engagement score of a buying group (SPEC.md §3), the reference implementation: exact
 (fractions), with the whole breakdown, so any score can be explained. Production computes the
-same number set-based in SQL (service.store.engagement_sql); a property test holds them equal.
+same number set-based in SQL (service.store.engagement.refresh_engagement); a property test
+(tests/test_engagement_sql.py) holds them equal.
 
 1. per member, activity type and day: count, capped at the type's maximum daily frequency;
 2. member points = sum of capped counts x the type's factor (COUNT: 1 if weight > 0, else 0;

@@ -10,7 +10,3 @@ MAX_STATUS = 50
 def may_change(current_source: str | None, caller_source: str) -> bool:
     """Can `caller_source` change a membership last set by `current_source` (None: no row)?"""
     return current_source is None or RANK[caller_source] >= RANK[current_source]
-
-
-def group_name(solution_interest: str, account: str) -> str:
-    return f"{solution_interest} for {account}"
