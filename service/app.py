@@ -29,7 +29,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from service import migrate
 from service.api.context import Context, Services
-from service.api.errors import OVERLOADED_MESSAGE
+from service.api.errors import OVERLOADED_MESSAGE, RETRY_AFTER_OVERLOAD_SECONDS
 from service.api.key_watch import (
     REVOKED_CLOSE_CODE,
     TOO_MANY_CLOSE_CODE,
@@ -133,7 +133,7 @@ class GraphQLApp(GraphQL[Context, None]):
         except PoolExhausted:
             log.warning("no database connection for authentication: overloaded")
             return json_error(503, OVERLOADED_MESSAGE, "SERVICE_UNAVAILABLE",
-                              **{"Retry-After": "1"})
+                              **{"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)})
         if principal is None and throttle is not None and \
                 await throttle.authentication_failed(address):
             log.warning("too many failed authentications from %s", address)
@@ -145,9 +145,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 "UNAUTHENTICATED",
                 **{"WWW-Authenticate": "Bearer"},
             )
-        limits = Limits(self.settings.db_statement_timeout_ms,
-                        self.settings.db_idle_in_transaction_timeout_ms)
-        session = ReadSession(services.db, principal.tenant_id, limits)
+        session = ReadSession(services.db, principal.tenant_id, Limits.of(self.settings))
         state = scope.setdefault("state", {})
         state["principal"], state["read_session"] = principal, session
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))

@@ -29,6 +29,8 @@ APP_ROLE = "buying_groups_app"
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
+    from service.config import Settings
+
     # Pooled connections are proxies; both kinds answer the same calls.
     Connection: TypeAlias = (
         asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
@@ -71,6 +73,10 @@ class Limits:
 
     statement_timeout_ms: int
     idle_in_transaction_timeout_ms: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(settings.db_statement_timeout_ms, settings.db_idle_in_transaction_timeout_ms)
 
 
 class Database:

@@ -12,9 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from service.app import create_app
 from service.config import Settings
 from service.db import Database
 from service.demo import load_demo
@@ -32,13 +30,9 @@ TWO_STATUS_CHANGES = """mutation($a: ID!, $b: ID!) {
 @pytest.fixture
 async def small_pool(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app with a pool of 5 connections."""
-    app = create_app(settings.model_copy(update={"db_pool_min": 1, "db_pool_max": 5,
-                                                 "db_acquire_timeout_seconds": 5}))
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                     timeout=120) as client:
-            yield client
+    async with app_with(settings, db_pool_min=1, db_pool_max=5,
+                        db_acquire_timeout_seconds=5) as client:
+        yield client
 
 
 async def post(client: httpx.AsyncClient, key: str, query: str,

@@ -73,8 +73,7 @@ class Context:
 
     @property
     def limits(self) -> Limits:
-        settings = self.settings
-        return Limits(settings.db_statement_timeout_ms, settings.db_idle_in_transaction_timeout_ms)
+        return Limits.of(self.settings)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:

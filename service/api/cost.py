@@ -33,6 +33,7 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+from service.api.errors import answer_with
 from service.domain.records import MAX_BATCH
 from service.throttle import Bucket
 
@@ -160,12 +161,9 @@ class _Walk:
             if field is None:
                 total += 1  # __typename, or a field validation will refuse
                 continue
-            inner = self.requested(node.selection_set, self._object_of(field.type))
+            inner = self.requested(node.selection_set, get_named_type(field.type))
             total = min(COST_CEILING, total + 1 + self._size(owner, node, field.type) * inner)
         return total
-
-    def _object_of(self, type_: GraphQLOutputType) -> Any:
-        return get_named_type(type_)
 
     def _size(self, owner: Any, node: FieldNode, type_: GraphQLOutputType) -> int:
         """How many times the field's selection is priced."""
@@ -249,37 +247,40 @@ def _operation(document: Any, operation_name: str | None) -> OperationDefinition
     return next((o for o in operations if o.name and o.name.value == operation_name), None)
 
 
-def _root(schema: GraphQLSchema, operation: OperationDefinitionNode) -> GraphQLObjectType | None:
-    return schema.get_root_type(operation.operation)
+class Pricing:
+    """One operation of a document, ready to be priced before it runs and after (its fragments
+    and variable defaults read once)."""
 
+    def __init__(self, schema: GraphQLSchema, document: Any, operation: OperationDefinitionNode,
+                 variables: Mapping[str, Any] | None) -> None:
+        fragments = {d.name.value: d for d in document.definitions
+                     if isinstance(d, FragmentDefinitionNode)}
+        defaults = {d.variable.name.value: int(d.default_value.value)
+                    for d in operation.variable_definitions or ()
+                    if isinstance(d.default_value, IntValueNode)}
+        self._walk = _Walk(schema, fragments, variables or {}, defaults)
+        self._selection = operation.selection_set
+        self._root = schema.get_root_type(operation.operation)
 
-def _walk(schema: GraphQLSchema, document: Any, operation: OperationDefinitionNode,
-          variables: Mapping[str, Any] | None) -> _Walk:
-    fragments = {d.name.value: d for d in document.definitions
-                 if isinstance(d, FragmentDefinitionNode)}
-    defaults = {d.variable.name.value: int(d.default_value.value)
-                for d in operation.variable_definitions or ()
-                if isinstance(d.default_value, IntValueNode)}
-    return _Walk(schema, fragments, variables or {}, defaults)
+    @classmethod
+    def of(cls, schema: GraphQLSchema, document: Any, operation_name: str | None = None,
+           variables: Mapping[str, Any] | None = None) -> Pricing | None:
+        """None when the document names no single operation."""
+        operation = _operation(document, operation_name)
+        return cls(schema, document, operation, variables) if operation is not None else None
+
+    def requested(self) -> int:
+        return self._walk.requested(self._selection, self._root)
+
+    def actual(self, data: Any) -> int:
+        return self._walk.actual(self._selection, self._root, data)
 
 
 def requested_cost(schema: GraphQLSchema, document: Any, operation_name: str | None = None,
                    variables: Mapping[str, Any] | None = None) -> int:
     """The most the operation can cost; 0 when the document names no single operation."""
-    operation = _operation(document, operation_name)
-    if operation is None:
-        return 0
-    return _walk(schema, document, operation, variables).requested(operation.selection_set,
-                                                        _root(schema, operation))
-
-
-def actual_cost(schema: GraphQLSchema, document: Any, operation_name: str | None,
-                variables: Mapping[str, Any] | None, data: Any) -> int:
-    operation = _operation(document, operation_name)
-    if operation is None:
-        return 0
-    return _walk(schema, document, operation, variables).actual(operation.selection_set,
-                                                     _root(schema, operation), data)
+    pricing = Pricing.of(schema, document, operation_name, variables)
+    return pricing.requested() if pricing is not None else 0
 
 
 class CostLimit(SchemaExtension):
@@ -289,6 +290,7 @@ class CostLimit(SchemaExtension):
     answer tells `extensions.cost`."""
 
     def __init__(self) -> None:
+        self.pricing: Pricing | None = None
         self.requested: int | None = None
         self.actual: int | None = None
         self.bucket: Bucket | None = None
@@ -296,8 +298,9 @@ class CostLimit(SchemaExtension):
     async def _admit(self, execution: ExecutionContext) -> GraphQLError | None:
         context = execution.context
         settings = context.settings
-        self.requested = requested_cost(execution.schema._schema, execution.graphql_document,
-                                        execution.operation_name, execution.variables)
+        self.pricing = Pricing.of(execution.schema._schema, execution.graphql_document,
+                                  execution.operation_name, execution.variables)
+        self.requested = self.pricing.requested() if self.pricing is not None else 0
         if self.requested > settings.max_query_cost:
             return GraphQLError(
                 f"This operation may cost {self.requested} points, more than the "
@@ -312,10 +315,7 @@ class CostLimit(SchemaExtension):
         if self.bucket.taken:
             return None
         wait = self.bucket.retry_after(self.requested)
-        response = getattr(context, "response", None)
-        if response is not None and hasattr(response, "headers"):
-            response.status_code = 429
-            response.headers["Retry-After"] = str(wait)
+        answer_with(context, 429, retry_after=wait)
         return GraphQLError(
             f"Throttled: this operation needs {self.requested} points and this key has "
             f"{int(self.bucket.available)}; {throttle.restore_rate:g} come back each second.",
@@ -330,12 +330,10 @@ class CostLimit(SchemaExtension):
             if error is not None:
                 raise error
         yield
-        if self.requested is None or execution.graphql_document is None:
+        if self.requested is None:
             return
-        result = execution.result
-        data = getattr(result, "data", None)
-        self.actual = actual_cost(execution.schema._schema, execution.graphql_document,
-                                  execution.operation_name, execution.variables, data)
+        data = getattr(execution.result, "data", None)
+        self.actual = self.pricing.actual(data) if self.pricing is not None else 0
         refund = self.requested - self.actual
         bucket = self.bucket
         throttle = execution.context.services.throttle

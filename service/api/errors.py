@@ -97,6 +97,19 @@ def is_client_error(error: GraphQLError) -> bool:
     return original is None or isinstance(original, GraphQLError | InvalidValue)
 
 
+RETRY_AFTER_OVERLOAD_SECONDS = 1
+
+
+def answer_with(context: Any, status: int, *, retry_after: int) -> None:
+    """Give the HTTP answer of this request a status and Retry-After (a WebSocket message has
+    neither: it carries the error's code alone)."""
+    response = getattr(context, "response", None)
+    if response is not None and hasattr(response, "status_code") and hasattr(response,
+                                                                             "headers"):
+        response.status_code = status
+        response.headers["Retry-After"] = str(retry_after)
+
+
 OVERLOADED_MESSAGE = ("The service is overloaded: no database connection came free in time. "
                       "Retry in a moment.")
 

@@ -49,15 +49,18 @@ class KeyWatch:
 
 
 # KEYS[1] the key's sockets (a sorted set: member a socket, score when its entry lapses);
-# ARGV now, lapse, socket, limit. Returns 1 when the socket is registered, 0 over the limit.
+# ARGV lapse seconds, socket, limit. On the server's clock, as throttling is: processes never
+# disagree on the time. Returns 1 when the socket is registered, 0 over the limit.
 _REGISTER = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-if redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[4]) then
-  redis.call('ZREM', KEYS[1], ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+if redis.call('ZCARD', KEYS[1]) > tonumber(ARGV[3]) then
+  redis.call('ZREM', KEYS[1], ARGV[2])
   return 0
 end
-redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) - tonumber(ARGV[1])) + 1)
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1])) + 1)
 return 1
 """
 
@@ -77,9 +80,8 @@ class Sockets:
         return f"{self.namespace}:sockets:{key_id}"
 
     async def register(self, key_id: UUID, socket: str) -> bool:
-        now = time.time()
         return bool(await self._register(keys=[self._key(key_id)],
-                                         args=[now, now + self.lapse, socket, self.limit]))
+                                         args=[self.lapse, socket, self.limit]))
 
     async def unregister(self, key_id: UUID, socket: str) -> None:
         with contextlib.suppress(Exception):  # Redis gone: the entry lapses by itself

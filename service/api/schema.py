@@ -32,7 +32,14 @@ from service.api.buying_groups import (
 )
 from service.api.cost import CostLimit
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
-from service.api.errors import ErrorCode, ensure_code, is_client_error, operational_error
+from service.api.errors import (
+    RETRY_AFTER_OVERLOAD_SECONDS,
+    ErrorCode,
+    answer_with,
+    ensure_code,
+    is_client_error,
+    operational_error,
+)
 from service.api.jobs import BuyingGroupJob
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection
@@ -163,19 +170,6 @@ class Schema(strawberry.Schema):
                 )
 
 
-RETRY_AFTER_OVERLOAD_SECONDS = 1
-
-
-def overloaded(context: Any) -> None:
-    """An overloaded service answers HTTP 503 with Retry-After (over HTTP; a WebSocket message
-    carries the code alone)."""
-    response = getattr(context, "response", None)
-    if response is not None and hasattr(response, "status_code") and hasattr(response,
-                                                                             "headers"):
-        response.status_code = 503
-        response.headers["Retry-After"] = str(RETRY_AFTER_OVERLOAD_SECONDS)
-
-
 class MaskInternalErrors(MaskErrors):
     """Every error leaves with a code: the caller's mistakes with the most precise one known
     (a syntax error, a failed validation, a refused value, ...), anything else masked as
@@ -201,7 +195,8 @@ class MaskInternalErrors(MaskErrors):
             ensure_code(error, ErrorCode.BAD_USER_INPUT)
         if any(e.extensions.get("code") == ErrorCode.SERVICE_UNAVAILABLE.value
                for e in processed if e.extensions):
-            overloaded(self.execution_context.context)
+            answer_with(self.execution_context.context, 503,
+                        retry_after=RETRY_AFTER_OVERLOAD_SECONDS)
         return processed
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:

@@ -4,7 +4,6 @@ lives as long as the connection."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
@@ -95,10 +94,8 @@ SLOW_CONSUMER_CLOSE_CODE = 4410
 
 async def drop_slow(info: strawberry.Info) -> None:
     """Close the connection of a subscriber that fell behind, with a code it can act on."""
-    websocket = info.context.request
-    with contextlib.suppress(Exception):  # the peer may be gone already
-        await websocket.close(code=SLOW_CONSUMER_CLOSE_CODE,
-                              reason="slow consumer: events arrived faster than they were read")
+    await close_socket(info.context.request, SLOW_CONSUMER_CLOSE_CODE,
+                       "slow consumer: events arrived faster than they were read")
 
 
 async def _key_live(info: strawberry.Info, occurred_at: datetime | None) -> bool:
