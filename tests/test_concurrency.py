@@ -136,3 +136,20 @@ async def test_a_request_that_gets_no_connection_in_time_is_told_503(
             assert (await asyncio.wait_for(task, 10)).json()["data"]["roles"]["totalCount"] == 6
         viewer = await post(client, tenant.read, "{ viewer { scopes } }")
         assert viewer.json()["data"] == {"viewer": {"scopes": ["READ"]}}
+
+
+async def test_a_request_transaction_left_idle_is_ended_by_postgresql(
+    db: Database, tenant: TenantKeys
+) -> None:
+    from service.db import Limits
+
+    with pytest.raises((asyncpg.IdleInTransactionSessionTimeoutError,
+                        asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)):
+        async with db.tenant(tenant.id, readonly=True, limits=Limits(15_000, 200)) as conn:
+            await conn.fetchval("SELECT 1")
+            await asyncio.sleep(1)  # idle inside the transaction, past the 200 ms allowed
+            await conn.fetchval("SELECT 1")
+    # Without the limit the same pause is harmless.
+    async with db.tenant(tenant.id, readonly=True) as conn:
+        await asyncio.sleep(1)
+        assert await conn.fetchval("SELECT 1") == 1
