@@ -24,7 +24,7 @@ from jobs.run import JobFailed, JobRun
 from service.config import Settings
 from service.db import Database, retrying
 from service.domain.activity_screen import screen_page
-from service.events import Event, EventKind, publish, stage_changes
+from service.events import EventKind, publish, score_changes, stage_changes
 from service.outbound import redact
 from service.queue import enqueue
 from service.store import activities as activity_store
@@ -270,12 +270,6 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
 WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
 
 
-def engagement_events(tenant_id: UUID, changes: list[ScoreChange]) -> list[Event]:
-    return [Event.of(EventKind.ENGAGEMENT_CHANGED, tenant_id, c.buying_group_id,
-                     previous_value=float(c.previous), new_value=float(c.current))
-            for c in changes if c.previous != c.current]
-
-
 async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
                              redis: Any = None) -> int:
     """Score every group in one statement (PostgreSQL runs it in parallel), then write the
@@ -297,7 +291,7 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
                     async with db.tenant(tenant_id) as conn:
                         stored = await engagement_store.write_scores(conn, tenant_id, part, day)
             written += len(stored)
-            await publish(redis, engagement_events(tenant_id, stored))
+            await publish(redis, score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, stored))
 
     async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
@@ -336,7 +330,9 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
                 changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
                                                                     group_ids)
                 moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-    await publish(redis, engagement_events(tenant_id, changes) + stage_changes(tenant_id, moves))
+    interest_of = {c.buying_group_id: c.solution_interest_id for c in changes}
+    await publish(redis, score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes)
+                  + stage_changes(tenant_id, moves, interest_of))
     return len(changes)
 
 

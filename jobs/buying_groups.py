@@ -10,8 +10,9 @@ from uuid import UUID
 from arq.connections import ArqRedis
 
 from jobs.run import JobFailed, JobRun
+from service import groups
 from service.db import Database
-from service.events import Event, EventKind, publish, stage_changes
+from service.events import Event, EventKind, publish
 from service.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
@@ -25,6 +26,7 @@ from service.store.sql import SqlParams
 log = logging.getLogger(__name__)
 
 CHUNK = 1000
+MEMBER_CHANGES = {"ASSIGNED": EventKind.MEMBER_ASSIGNED, "REMOVED": EventKind.MEMBER_REMOVED}
 
 
 async def _interest_and_template(
@@ -100,19 +102,12 @@ async def maintain_buying_groups(run: JobRun) -> None:
                 conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
                 after=after, limit=CHUNK,
             )
-            # Every group whose members changed: a ROLE_MEMBERS rule may hold now even where
-            # completeness did not move.
-            moves = (await stage_store.apply_entry_rules(conn, tenant_id, chunk.changed)
-                     if chunk.changed else [])
+            settled = await groups.settle(conn, tenant_id, chunk.changed)
         await publish(run.redis, [
-            *(Event.of(EventKind(f"MEMBER_{change}"), tenant_id, group,
+            *(Event.of(MEMBER_CHANGES[change], tenant_id, group,
                        solution_interest_id=interest_id, person_id=person, role_id=role)
               for group, person, role, change in chunk.member_changes),
-            *(Event.of(EventKind.COMPLETENESS_CHANGED, tenant_id, c.buying_group_id,
-                       solution_interest_id=interest_id, previous_value=float(c.previous),
-                       new_value=float(c.current))
-              for c in chunk.score_changes),
-            *stage_changes(tenant_id, moves)])
+            *settled])
         if chunk.processed == 0:
             break
         processed += chunk.processed

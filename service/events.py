@@ -11,7 +11,7 @@ import base64
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,8 @@ from uuid import UUID
 
 import orjson
 from redis.asyncio import Redis
+
+from service.store.buying_groups import ScoreChange
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +59,30 @@ class Event:
         return cls(kind, str(tenant_id), str(buying_group_id), **plain)
 
 
-def stage_changes(tenant_id: UUID, moves: Iterable[tuple[UUID, UUID | None, UUID]]
+def stage_global_id(stage_id: UUID | None) -> str | None:
+    """A stage's global id as the API writes it (base64 of "Stage:<uuid>"): the values of
+    STAGE_CHANGED events."""
+    return base64.b64encode(f"Stage:{stage_id}".encode()).decode() if stage_id else None
+
+
+def stage_changes(tenant_id: UUID, moves: Iterable[tuple[UUID, UUID | None, UUID]],
+                  interest_of: Mapping[UUID, UUID | None] | None = None) -> list[Event]:
+    """STAGE_CHANGED for each (group, from stage, to stage) an entry rule made; `interest_of`
+    gives the groups' solution interests where the caller knows them."""
+    interests = interest_of or {}
+    return [Event.of(EventKind.STAGE_CHANGED, tenant_id, group,
+                     solution_interest_id=interests.get(group),
+                     previous_value=stage_global_id(old), new_value=stage_global_id(new))
+            for group, old, new in moves]
+
+
+def score_changes(kind: EventKind, tenant_id: UUID, changes: Iterable[ScoreChange]
                   ) -> list[Event]:
-    """STAGE_CHANGED for each (group, from stage, to stage) an entry rule made."""
-
-    def stage(stage_id: UUID | None) -> str | None:
-        # The stage's global id, as the API writes it (base64 of "Stage:<uuid>").
-        return base64.b64encode(f"Stage:{stage_id}".encode()).decode() if stage_id else None
-
-    return [Event.of(EventKind.STAGE_CHANGED, tenant_id, group, previous_value=stage(old),
-                     new_value=stage(new)) for group, old, new in moves]
+    """COMPLETENESS_CHANGED or ENGAGEMENT_CHANGED for each score that moved."""
+    return [Event.of(kind, tenant_id, c.buying_group_id,
+                     solution_interest_id=c.solution_interest_id,
+                     previous_value=float(c.previous), new_value=float(c.current))
+            for c in changes if c.previous != c.current]
 
 
 async def publish(redis: Redis | None, events: Iterable[Event]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from strawberry import relay
 
 from service.app import create_app
 from service.config import Settings
@@ -294,3 +295,8 @@ async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.As
             yield client
 
 
+
+
+def global_id(type_name: str, node_id: uuid.UUID | str) -> str:
+    """The API's global id of a node (base64 of "Type:uuid")."""
+    return str(relay.GlobalID(type_name, str(node_id)))

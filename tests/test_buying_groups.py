@@ -3,6 +3,7 @@ membership precedence, maintenance, idempotent and resumable jobs."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from tests.support import (
     JOB,
     REMOVE,
     generate,
+    global_id,
     groups,
     setup_catalogue,
     upsert_people,
@@ -205,10 +207,16 @@ async def test_membership_input_errors(gql: GraphQLClient, settings: Settings,
     assert too_long["setBuyingGroupStatus"]["userErrors"] == [{"code": "TOO_LONG"}]
     ok = await gql.data(status, {"id": group["id"], "status": "Qualified"}, key=tenant.write)
     assert ok["setBuyingGroupStatus"]["buyingGroup"] == {"status": "Qualified"}
-    missing = await gql.data(CREATE_GROUPS, {"si": cat["si"], "list": cat["si"]},
+    no_list = global_id("AccountList", uuid.uuid4())
+    missing = await gql.data(CREATE_GROUPS, {"si": cat["si"], "list": no_list},
                              key=tenant.write)
     assert missing["createBuyingGroups"]["userErrors"] == [
         {"field": ["input", "accountListId"], "code": "NOT_FOUND"}]
+    # An id of another type is refused the same way everywhere: INVALID_ID, nothing queued.
+    body = await gql(CREATE_GROUPS, {"si": cat["si"], "list": cat["si"]}, key=tenant.write)
+    [error] = body["errors"]
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+        "INVALID_ID", ["input", "accountListId"])
 
 
 async def test_deleting_groups_and_jobs(gql: GraphQLClient, settings: Settings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,7 +23,6 @@ from service.api.roles import name_problems
 from service.db import Connection as Db
 from service.domain.conditions import ACCOUNT_FIELDS, ConditionGroup, validate
 from service.store import account_lists as list_store
-from service.store.sql import SqlParams
 
 MAX_STATIC_IDS = 10_000
 
@@ -72,10 +72,8 @@ class AccountList(relay.Node):
         self, info: strawberry.Info, filter: AccountFilterInput | None = None, first: int = 20,
         after: str | None = None,
     ) -> Connection[Account]:
-        params = SqlParams()
-        membership = list_store.membership_sql(self.row, params)
-        return await browse_accounts(info, to_account_filter(filter), first, after,
-                                     extra_where=membership, extra=params)
+        return await browse_accounts(
+            info, replace(to_account_filter(filter), account_list=self.row), first, after)
 
 
 @strawberry.input

@@ -13,14 +13,14 @@ from strawberry.scalars import JSON
 
 from service.api.errors import ClientError, ErrorCode, UserError
 from service.api.inputs import bulk_upsert
-from service.api.nodes import convert_all, decode_id, load_nodes
+from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.catalogue import upsert_accounts as bulk_upsert_accounts
 from service.domain.records import MAX_BATCH
 from service.store import accounts as account_store
+from service.store import people as people_store
 from service.store.people import sort_key as people_sort_key
-from service.store.sql import SqlParams
 
 if TYPE_CHECKING:
     from service.api.buying_groups import BuyingGroup
@@ -81,34 +81,30 @@ class Account(relay.Node):
             page = await info.context.loaders.account_children.load((self.row.id, limit))
             return to_connection(page, Account.from_row, _sort_key, has_previous=False)
         return await browse_accounts(
-            info, account_store.AccountFilter(parent_ids=[self.row.id]), first, after
-        )
+            info, account_store.AccountFilter(parent_ids=[self.row.id]), first, after)
 
     @strawberry.field(description="The people of this account, by last then first name.")
     async def people(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> Connection[Annotated[Person, strawberry.lazy("service.api.people")]]:
-        from service.api.people import Person, PersonFilterInput, browse_people
-
+        person = graph_type(info, "Person")
         limit = check_first(first, info.context.settings.max_page_size)
         if after is None:
             page = await info.context.loaders.account_people.load((self.row.id, limit))
-            return to_connection(page, Person.from_row, people_sort_key, has_previous=False)
-        return await browse_people(
-            info, PersonFilterInput(account_ids=[relay.GlobalID("Account", self.id)]), first, after
-        )
-
+            return to_connection(page, person.from_row, people_sort_key, has_previous=False)
+        found: Connection[Person] = await person.browse(
+            info, people_store.PersonFilter(account_ids=[self.row.id]), first, after)
+        return found
 
     @strawberry.field(description="The account's buying groups, one per solution interest "
                       "(the first `first`, at most 100).")
     async def buying_groups(
         self, info: strawberry.Info, first: int = 20
     ) -> list[Annotated[BuyingGroup, strawberry.lazy("service.api.buying_groups")]]:
-        from service.api.buying_groups import BuyingGroup
-
+        group = graph_type(info, "BuyingGroup")
         count = check_first(first, info.context.settings.max_page_size)
         rows = await info.context.loaders.groups_of_account.load(self.row.id)
-        return [BuyingGroup.from_row(r) for r in rows[:count]]
+        return [group.from_row(r) for r in rows[:count]]
 
 
 def _sort_key(row: account_store.Account) -> tuple[str, UUID]:
@@ -138,19 +134,14 @@ def to_account_filter(f: AccountFilterInput | None) -> account_store.AccountFilt
 
 
 async def browse_accounts(
-    info: strawberry.Info, f: account_store.AccountFilter, first: int, after: str | None,
-    *, extra_where: str = "", extra: SqlParams | None = None,
+    info: strawberry.Info, f: account_store.AccountFilter, first: int, after: str | None
 ) -> Connection[Account]:
     context = info.context
     limit = check_first(first, context.settings.max_page_size)
     cursor = decode_cursor(after, name_id_key)
-    tenant_id = context.tenant_principal.tenant_id
-    params = extra or SqlParams()
-    where = account_store.filter_sql(tenant_id, f, params)
-    if extra_where:
-        where += f" AND ({extra_where})"
     async with context.read() as conn:
-        page = await account_store.list_accounts(conn, where, params, limit=limit, after=cursor)
+        page = await account_store.list_accounts(
+            conn, context.tenant_principal.tenant_id, f, limit=limit, after=cursor)
     return to_connection(page, Account.from_row, _sort_key, has_previous=cursor is not None)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from arq.connections import ArqRedis
 from starlette.requests import Request
@@ -13,14 +13,12 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from service.api.key_watch import Sockets
+from service.api.loaders import Loaders
 from service.auth import Principal, Scope
 from service.config import Settings
 from service.db import Connection, Database, Limits, ReadSession
 from service.events import Broker
 from service.throttle import Throttle
-
-if TYPE_CHECKING:
-    from service.api.loaders import Loaders
 
 
 @dataclass
@@ -52,8 +50,6 @@ class Context:
     _writing: Connection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from service.api.loaders import Loaders
-
         self.loaders = Loaders.for_context(self)
 
     @property

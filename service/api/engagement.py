@@ -11,7 +11,7 @@ from strawberry import relay
 
 from service.api.errors import ErrorCode, UserError, user_error
 from service.api.jobs import BuyingGroupJob, queue_job
-from service.api.nodes import parse_uuid
+from service.api.nodes import graph_type, parse_uuid
 from service.api.pagination import (
     Connection,
     Edge,
@@ -62,11 +62,10 @@ class EngagementMember:
     @strawberry.field
     async def person(self, info: strawberry.Info
                      ) -> Annotated[Person, strawberry.lazy("service.api.people")]:
-        from service.api.people import Person
-
         row = await info.context.loaders.person.load(self.person_id)
         assert row is not None
-        return Person.from_row(row)
+        person: Person = graph_type(info, "Person").from_row(row)
+        return person
 
 
 @strawberry.type(description="One role's share of the score: points x weight = weightedPoints.")

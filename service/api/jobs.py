@@ -1,4 +1,5 @@
-"""GraphQL view of background jobs (BuyingGroupJob, SPEC.md §5)."""
+"""Background jobs through GraphQL (BuyingGroupJob, SPEC.md §5): the type, browsing, and the
+mutations that start, stop and delete the generation and maintenance jobs."""
 
 from __future__ import annotations
 
@@ -6,16 +7,27 @@ import enum
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry import relay
 
-from service.api.nodes import convert_all, load_nodes
+from service.api.errors import ErrorCode, UserError, failed, user_error
+from service.api.nodes import convert_all, decode_id, load_nodes
+from service.api.pagination import (
+    Connection,
+    check_first,
+    created_at_id_key,
+    decode_cursor,
+    to_connection,
+)
+from service.api.permissions import RequireWrite
+from service.api.solution_interests import SolutionInterest
+from service.queue import enqueue
+from service.store import account_lists as list_store
+from service.store import jobs as job_store
+from service.store import solution_interests as interest_store
 from service.store.jobs import Job, JobKind
-
-if TYPE_CHECKING:
-    from service.api.solution_interests import SolutionInterest
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +74,7 @@ class BuyingGroupJob(relay.Node):
     @strawberry.field
     async def solution_interest(
         self, info: strawberry.Info
-    ) -> Annotated[SolutionInterest, strawberry.lazy("service.api.solution_interests")] | None:
-        from service.api.solution_interests import SolutionInterest
-
+    ) -> SolutionInterest | None:
         if self.row.solution_interest_id is None:
             return None
         row = await info.context.loaders.solution_interest.load(self.row.solution_interest_id)
@@ -100,10 +110,145 @@ class BuyingGroupJob(relay.Node):
 
 async def queue_job(info: strawberry.Info, job: Job) -> None:
     """Hand a new job row to the workers; if Redis is unreachable the sweeper does it later."""
-    from service.queue import enqueue
-
     services = info.context.services
     try:
         await enqueue(services.redis, services.settings.queue_name, job.id)
     except Exception:
         log.warning("could not queue job %s now; the sweeper will", job.id, exc_info=True)
+
+
+@strawberry.input
+class BuyingGroupJobFilter:
+    solution_interest_id: relay.GlobalID | None = None
+    status: BuyingGroupJobStatus | None = None
+    kind: JobKind | None = None
+
+
+async def buying_group_jobs(
+    info: strawberry.Info, filter: BuyingGroupJobFilter | None = None, first: int = 20,
+    after: str | None = None,
+) -> Connection[BuyingGroupJob]:
+    context = info.context
+    limit = check_first(first, context.settings.max_page_size)
+    cursor = decode_cursor(after, created_at_id_key)
+    interest_id = (decode_id(filter.solution_interest_id, "SolutionInterest",
+                             ["filter", "solutionInterestId"])
+                   if filter and filter.solution_interest_id else None)
+    async with context.read() as conn:
+        page = await job_store.list_jobs(
+            conn, context.tenant_principal.tenant_id, solution_interest_id=interest_id,
+            status=filter.status.value if filter and filter.status else None,
+            kinds=[filter.kind.value] if filter and filter.kind else [k.value for k in JobKind],
+            limit=limit, after=cursor)
+    return to_connection(page, BuyingGroupJob.from_row, lambda j: (j.created_at, j.id),
+                         has_previous=cursor is not None)
+
+
+@strawberry.input
+class CreateBuyingGroupsInput:
+    solution_interest_id: relay.GlobalID
+    account_list_id: relay.GlobalID
+
+
+@strawberry.input
+class MaintainBuyingGroupsInput:
+    solution_interest_id: relay.GlobalID
+
+
+@strawberry.type(description="What a mutation that starts (or stops) a job returns.")
+class BuyingGroupJobPayload:
+    job: BuyingGroupJob | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class BuyingGroupJobIdInput:
+    id: relay.GlobalID
+
+
+@strawberry.type
+class DeleteBuyingGroupJobPayload:
+    deleted_job_id: relay.GlobalID | None
+    user_errors: list[UserError]
+
+
+async def _started(info: strawberry.Info, job: Job) -> BuyingGroupJobPayload:
+    await queue_job(info, job)
+    return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
+
+
+@strawberry.type
+class JobMutations:
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Queue a job that creates a buying group for every account "
+                         "of the list that has none for this solution interest yet.")
+    async def create_buying_groups(
+        self, info: strawberry.Info, input: CreateBuyingGroupsInput
+    ) -> BuyingGroupJobPayload:
+        tenant_id = info.context.tenant_principal.tenant_id
+        interest_id = decode_id(input.solution_interest_id, "SolutionInterest",
+                                ["input", "solutionInterestId"])
+        list_id = decode_id(input.account_list_id, "AccountList", ["input", "accountListId"])
+        async with info.context.write() as conn:
+            errors = []
+            if not await interest_store.interests_by_ids(conn, [interest_id]):
+                errors.append(user_error(["input", "solutionInterestId"], ErrorCode.NOT_FOUND,
+                                         "no such solution interest"))
+            if not await list_store.lists_by_ids(conn, [list_id]):
+                errors.append(user_error(["input", "accountListId"], ErrorCode.NOT_FOUND,
+                                         "no such account list"))
+            if errors:
+                return BuyingGroupJobPayload(job=None, user_errors=errors)
+            job = await job_store.create_job(
+                conn, tenant_id, JobKind.CREATE,
+                {"solution_interest_id": str(interest_id), "account_list_id": str(list_id)},
+                solution_interest_id=interest_id)
+        return await _started(info, job)
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Queue a job that re-applies the template's rules to the "
+                         "solution interest's existing groups (as the daily run does).")
+    async def maintain_buying_groups(
+        self, info: strawberry.Info, input: MaintainBuyingGroupsInput
+    ) -> BuyingGroupJobPayload:
+        tenant_id = info.context.tenant_principal.tenant_id
+        path = ["input", "solutionInterestId"]
+        interest_id = decode_id(input.solution_interest_id, "SolutionInterest", path)
+        async with info.context.write() as conn:
+            if not await interest_store.interests_by_ids(conn, [interest_id]):
+                return failed(BuyingGroupJobPayload, path, ErrorCode.NOT_FOUND,
+                              "no such solution interest")
+            job = await job_store.create_job(
+                conn, tenant_id, JobKind.MAINTAIN, {"solution_interest_id": str(interest_id)},
+                solution_interest_id=interest_id)
+        return await _started(info, job)
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Stop a queued or running job; what it did stays done.")
+    async def cancel_buying_group_job(
+        self, info: strawberry.Info, input: BuyingGroupJobIdInput
+    ) -> BuyingGroupJobPayload:
+        path = ["input", "id"]
+        job_id = decode_id(input.id, "BuyingGroupJob", path)
+        async with info.context.write() as conn:
+            job = await job_store.cancel_job(conn, job_id)
+            if job is None:
+                current = await job_store.get_job(conn, job_id)
+                if current is None:
+                    return failed(BuyingGroupJobPayload, path, ErrorCode.NOT_FOUND, "no such job")
+                return failed(BuyingGroupJobPayload, path, ErrorCode.INVALID_VALUE,
+                              f"the job has already ended ({current.status})")
+        return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
+
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Delete a job record; the groups it created stay.")
+    async def delete_buying_group_job(
+        self, info: strawberry.Info, input: BuyingGroupJobIdInput
+    ) -> DeleteBuyingGroupJobPayload:
+        job_id = decode_id(input.id, "BuyingGroupJob", ["input", "id"])
+        async with info.context.write() as conn:
+            deleted = await job_store.delete_job(conn, job_id)
+        if not deleted:
+            return failed(DeleteBuyingGroupJobPayload, ["input", "id"], ErrorCode.NOT_FOUND,
+                          "no such job")
+        return DeleteBuyingGroupJobPayload(deleted_job_id=input.id, user_errors=[])

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from strawberry import relay
+from strawberry import Info, relay
 from strawberry.dataloader import DataLoader
 
 from service.api.errors import ClientError, ErrorCode
@@ -42,10 +42,24 @@ def decode_id(global_id: relay.GlobalID | str, type_name: str, path: list[str]) 
                           field=path) from exc
     uuid = parse_uuid(gid.node_id)
     if gid.type_name != type_name or uuid is None:
-        raise ClientError(f"`{'.'.join(path)}` is not the id of a {type_name}",
+        article = "an" if type_name[0] in "AEIOU" else "a"
+        raise ClientError(f"`{'.'.join(path)}` is not the id of {article} {type_name}",
                           ErrorCode.INVALID_ID, field=path)
     return uuid
 
 
 def convert_all(items: list[Any | None], convert: Any) -> list[Any | None]:
     return [convert(i) if i is not None else None for i in items]
+
+
+def graph_type(info: Info, name: str) -> Any:
+    """The class behind the object type `name` of the schema being executed.
+
+    The types form a graph (Account.buyingGroups returns BuyingGroup, whose account returns
+    Account) while modules may only import downwards (`make lint` checks it). A field that
+    points back up the module order builds its objects through the schema instead of an
+    import; the annotation stays typed through `strawberry.lazy`."""
+    definition = info.schema.get_type_by_name(name)
+    origin = getattr(definition, "origin", None)
+    assert origin is not None, f"no object type {name!r} in the schema"
+    return origin

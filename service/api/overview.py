@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
+from service.api.buying_groups import BuyingGroup
 from service.api.nodes import decode_id
 from service.api.roles import Role, role_by_id
 from service.api.solution_interests import SolutionInterest
+from service.api.stages import Stage, stage_by_id
 from service.store import overview as overview_store
-
-if TYPE_CHECKING:
-    from service.api.buying_groups import BuyingGroup
-    from service.api.stages import Stage
-
-Group = Annotated["BuyingGroup", strawberry.lazy("service.api.buying_groups")]
 
 
 @strawberry.type
@@ -38,10 +33,7 @@ class StageCount:
     stage_id: strawberry.Private[UUID | None]
 
     @strawberry.field(description="Null counts groups without a stage (no stage model).")
-    async def stage(self, info: strawberry.Info
-                    ) -> Annotated[Stage, strawberry.lazy("service.api.stages")] | None:
-        from service.api.stages import stage_by_id
-
+    async def stage(self, info: strawberry.Info) -> Stage | None:
         return await stage_by_id(info, self.stage_id)
 
 
@@ -81,17 +73,15 @@ class BuyingGroupsOverview:
     stagnant_ids: strawberry.Private[list[UUID]]
 
     @strawberry.field(description="The 5 most engaged groups.")
-    async def top_engaged(self, info: strawberry.Info) -> list[Group]:
+    async def top_engaged(self, info: strawberry.Info) -> list[BuyingGroup]:
         return await _groups(info, self.top_engaged_ids)
 
     @strawberry.field(description="Up to 20 stagnant groups, most complete first.")
-    async def stagnant(self, info: strawberry.Info) -> list[Group]:
+    async def stagnant(self, info: strawberry.Info) -> list[BuyingGroup]:
         return await _groups(info, self.stagnant_ids)
 
 
 async def _groups(info: strawberry.Info, ids: list[UUID]) -> list[BuyingGroup]:
-    from service.api.buying_groups import BuyingGroup
-
     rows = await info.context.loaders.buying_group.load_many(ids)
     return [BuyingGroup.from_row(r) for r in rows if r is not None]
 

@@ -12,19 +12,18 @@ from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 
 from service.api.accounts import Account
+from service.api.engagement import PersonActivity, person_activities
 from service.api.errors import UserError
 from service.api.inputs import bulk_upsert
-from service.api.nodes import convert_all, decode_id, load_nodes
+from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.catalogue import upsert_people as bulk_upsert_people
 from service.domain.records import MAX_BATCH
 from service.store import people as people_store
-from service.store.sql import SqlParams
 
 if TYPE_CHECKING:
     from service.api.buying_groups import BuyingGroupMember
-    from service.api.engagement import PersonActivity
 
 
 def person_key(raw: list[Any]) -> tuple[str, str, UUID]:
@@ -83,22 +82,30 @@ class Person(relay.Node):
     async def buying_group_memberships(
         self, info: strawberry.Info, include_removed: bool = False, first: int = 20
     ) -> list[Annotated[BuyingGroupMember, strawberry.lazy("service.api.buying_groups")]]:
-        from service.api.buying_groups import BuyingGroupMember
-
+        member = graph_type(info, "BuyingGroupMember")
         count = check_first(first, info.context.settings.max_page_size)
         rows = await info.context.loaders.memberships_of_person.load(self.row.id)
         kept = [m for m in rows if include_removed or not m.is_removed]
-        return [BuyingGroupMember.from_row(m) for m in kept[:count]]
-
+        return [member.from_row(m) for m in kept[:count]]
 
     @strawberry.field(description="Activity from the activity log, newest first.")
     async def activities(
         self, info: strawberry.Info, first: int = 20, after: str | None = None,
         since: datetime | None = None,
-    ) -> Connection[Annotated[PersonActivity, strawberry.lazy("service.api.engagement")]]:
-        from service.api.engagement import person_activities
-
+    ) -> Connection[PersonActivity]:
         return await person_activities(info, self.external_id, first, after, since)
+
+    @classmethod
+    async def browse(cls, info: strawberry.Info, f: people_store.PersonFilter, first: int,
+                     after: str | None) -> Connection[Person]:
+        context = info.context
+        limit = check_first(first, context.settings.max_page_size)
+        cursor = decode_cursor(after, person_key)
+        async with context.read() as conn:
+            page = await people_store.list_people(
+                conn, context.tenant_principal.tenant_id, f, limit=limit, after=cursor)
+        return to_connection(page, cls.from_row, people_store.sort_key,
+                             has_previous=cursor is not None)
 
 
 @strawberry.input
@@ -127,29 +134,13 @@ def to_person_filter(f: PersonFilterInput | None) -> people_store.PersonFilter:
     )
 
 
-async def browse_people(
-    info: strawberry.Info, f: PersonFilterInput | None, first: int, after: str | None
-) -> Connection[Person]:
-    context = info.context
-    limit = check_first(first, context.settings.max_page_size)
-    cursor = decode_cursor(after, person_key)
-    tenant_id = context.tenant_principal.tenant_id
-    params = SqlParams()
-    where = people_store.filter_sql(tenant_id, to_person_filter(f), params)
-    async with context.read() as conn:
-        page = await people_store.list_people(conn, where, params, limit=limit, after=cursor)
-    return to_connection(
-        page, Person.from_row, people_store.sort_key, has_previous=cursor is not None
-    )
-
-
 async def people(
     info: strawberry.Info,
     filter: PersonFilterInput | None = None,
     first: int = 20,
     after: str | None = None,
 ) -> Connection[Person]:
-    return await browse_people(info, filter, first, after)
+    return await Person.browse(info, to_person_filter(filter), first, after)
 
 
 @strawberry.input(description="A person keyed by externalId; fields left out keep their value.")

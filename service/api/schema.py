@@ -24,12 +24,8 @@ from graphql import GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
-from service.api.buying_groups import (
-    BuyingGroup,
-    BuyingGroupMutations,
-    buying_group_jobs,
-    buying_groups,
-)
+from service.api.buying_group_mutations import BuyingGroupMutations
+from service.api.buying_groups import BuyingGroup, buying_groups
 from service.api.cost import CostLimit
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
 from service.api.errors import (
@@ -40,7 +36,7 @@ from service.api.errors import (
     is_client_error,
     operational_error,
 )
-from service.api.jobs import BuyingGroupJob
+from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection
 from service.api.people import Person, PersonMutations, people
@@ -145,6 +141,7 @@ class Mutation(
     RoleMutations,
     RoleTemplateMutations,
     SolutionInterestMutations,
+    JobMutations,
     BuyingGroupMutations,
     StageMutations,
     EngagementMutations,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -16,13 +16,11 @@ from service.api.pagination import Connection, check_first, decode_cursor, to_co
 from service.api.permissions import RequireWrite
 from service.api.role_templates import RoleTemplate, name_key
 from service.api.roles import name_problems
+from service.api.stages import StageModel
 from service.db import Connection as Db
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
-
-if TYPE_CHECKING:
-    from service.api.stages import StageModel
 
 MAX_PRODUCTS = 50
 
@@ -59,9 +57,7 @@ class SolutionInterest(relay.Node):
     @strawberry.field(description="The stages its buying groups move through, if any.")
     async def stage_model(
         self, info: strawberry.Info
-    ) -> Annotated[StageModel, strawberry.lazy("service.api.stages")] | None:
-        from service.api.stages import StageModel
-
+    ) -> StageModel | None:
         if self.row.stage_model_id is None:
             return None
         row = await info.context.loaders.stage_model.load(self.row.stage_model_id)

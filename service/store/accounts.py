@@ -13,6 +13,7 @@ from uuid import UUID
 from service.db import Connection
 from service.domain.hierarchy import creates_cycle
 from service.domain.problems import Problem
+from service.store.account_lists import AccountList, membership_sql
 from service.store.paging import Page, group_pages, page_by_name
 from service.store.sql import SqlParams, like_pattern
 from service.store.upsert import Column, run_upsert, upsert_sql
@@ -155,10 +156,13 @@ class AccountFilter:
     countries: Sequence[str] = ()
     parent_ids: Sequence[UUID] = ()
     top_level_only: bool = False
+    account_list: AccountList | None = None  # only the accounts in this list
 
 
 def filter_sql(tenant_id: UUID, f: AccountFilter, params: SqlParams, alias: str = "a") -> str:
     clauses = [f"{alias}.tenant_id = {params.add(tenant_id)}"]
+    if f.account_list is not None:
+        clauses.append(membership_sql(f.account_list, params, alias))
     if f.search:
         pattern = params.add(like_pattern(f.search))
         clauses.append(f"({alias}.name ILIKE {pattern} OR {alias}.external_id ILIKE {pattern})")
@@ -175,14 +179,12 @@ def filter_sql(tenant_id: UUID, f: AccountFilter, params: SqlParams, alias: str 
 
 
 async def list_accounts(
-    conn: Connection,
-    where: str,
-    params: SqlParams,
-    *,
-    limit: int,
+    conn: Connection, tenant_id: UUID, f: AccountFilter, *, limit: int,
     after: tuple[str, UUID] | None,
 ) -> Page[Account]:
-    """Accounts of `a` matching `where`, ordered by name (case-insensitive), then id."""
+    """The tenant's accounts matching `f`, ordered by name (case-insensitive), then id."""
+    params = SqlParams()
+    where = filter_sql(tenant_id, f, params)
     return await page_by_name(
         conn, table="accounts", alias="a",
         select=f"SELECT {', '.join('a.' + c for c in _FIELDS)} FROM accounts a", where=where,

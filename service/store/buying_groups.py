@@ -17,7 +17,7 @@ from service.store.conditions_sql import compile_sql
 from service.store.people import FIELDS as PERSON_COLUMNS
 from service.store.people import Person, person_from
 from service.store.roles import Role, role_from_json
-from service.store.sql import SqlParams
+from service.store.sql import SqlParams, like_pattern
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ UPDATE buying_groups g
              WHERE t.tenant_id = $1 AND t.id = ids.id) r
  ) s
  WHERE g.tenant_id = $1 AND g.id = ids.id
-RETURNING g.id, s.previous, g.completeness
+RETURNING g.id, g.solution_interest_id, s.previous, g.completeness
 """
 
 
@@ -174,6 +174,7 @@ class ScoreChange:
     buying_group_id: UUID
     previous: Decimal
     current: Decimal
+    solution_interest_id: UUID | None = None  # for the change event's filter
 
 
 async def recompute_completeness(
@@ -184,7 +185,8 @@ async def recompute_completeness(
     if not group_ids:
         return []
     rows = await conn.fetch(_RECOMPUTE, tenant_id, list(group_ids), touched)
-    return [ScoreChange(r["id"], r["previous"], r["completeness"]) for r in rows]
+    return [ScoreChange(r["id"], r["previous"], r["completeness"], r["solution_interest_id"])
+            for r in rows]
 
 
 # --- rule-based assignment, set-based --------------------------------------------------------
@@ -207,9 +209,8 @@ class ChunkResult:
     processed: int
     last_id: UUID | None
     changed: list[UUID]
-    # For change events: (group, person, role, "ASSIGNED" | "REMOVED") and completeness moves.
+    # For change events: (group, person, role, "ASSIGNED" | "REMOVED").
     member_changes: tuple[tuple[UUID, UUID, UUID, str], ...] = ()
-    score_changes: tuple[ScoreChange, ...] = ()
 
 
 async def create_groups_chunk(
@@ -270,7 +271,8 @@ async def maintain_groups_chunk(
 ) -> ChunkResult:
     """Re-apply the template's rules to the next `limit` groups of the solution interest:
     add newly matching people, move or remove SYSTEM members that no longer match. Rows a user
-    (MANUAL) or an integration (API) set are left as they are, removed ones included."""
+    (MANUAL) or an integration (API) set are left as they are, removed ones included. The
+    changed groups' scores are the caller's to settle (`service.groups.settle`)."""
     params = SqlParams()
     tenant = params.add(tenant_id)
     role_case = assignment_sql(entries, params)
@@ -317,9 +319,7 @@ SELECT (SELECT count(*) FROM chunk) AS processed,
     assert row is not None
     member_changes = tuple((UUID(g), UUID(p), UUID(r), c) for g, p, r, c in row["changes"])
     changed = sorted({g for g, _, _, _ in member_changes})
-    scores = await recompute_completeness(conn, tenant_id, changed, touched=True)
-    return ChunkResult(row["processed"], row["last_id"], changed, member_changes,
-                       tuple(s for s in scores if s.previous != s.current))
+    return ChunkResult(row["processed"], row["last_id"], changed, member_changes)
 
 
 async def count_audience(conn: Connection, tenant_id: UUID, audience_sql: str,
@@ -358,6 +358,7 @@ async def membership(conn: Connection, group_id: UUID, person_id: UUID) -> Membe
 
 async def assign_member(conn: Connection, group: BuyingGroup, person_id: UUID, role_id: UUID,
                         source: str) -> Member:
+    """Write the membership row; scores are the caller's to settle, as after any change."""
     row = await conn.fetchrow(
         """INSERT INTO buying_group_members AS m
                (tenant_id, buying_group_id, person_id, role_id, source)
@@ -370,7 +371,6 @@ async def assign_member(conn: Connection, group: BuyingGroup, person_id: UUID, r
         RETURNING *""",
         group.tenant_id, group.id, person_id, role_id, source,
     )
-    await recompute_completeness(conn, group.tenant_id, [group.id], touched=True)
     return member_from(row)
 
 
@@ -381,7 +381,6 @@ async def remove_member(conn: Connection, group: BuyingGroup, person_id: UUID, s
             WHERE buying_group_id = $1 AND person_id = $2 RETURNING *""",
         group.id, person_id, source,
     )
-    await recompute_completeness(conn, group.tenant_id, [group.id], touched=True)
     return member_from(row)
 
 
@@ -439,8 +438,6 @@ def _range_sql(column: str, r: Range, params: SqlParams) -> list[str]:
 
 
 def group_filter_sql(tenant_id: UUID, f: GroupFilter, params: SqlParams) -> str:
-    from service.store.sql import like_pattern
-
     clauses = [f"g.tenant_id = {params.add(tenant_id)}"]
     if f.search:
         clauses.append(f"g.name ILIKE {params.add(like_pattern(f.search))}")

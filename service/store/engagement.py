@@ -4,7 +4,7 @@ breakdown needs (explanations), and the daily score history."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -116,7 +116,8 @@ def _apply(scores: str, day: str, previous: bool) -> str:
     """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
     score to return) and today's snapshot; returns the ids written (and their scores)."""
     returned = "s.previous, g.engagement" if previous else "g.engagement"
-    result = "id, previous, engagement" if previous else "id"
+    result = ("id, solution_interest_id, previous, engagement" if previous
+              else "id, solution_interest_id")
     return f"""
 updated AS (
     UPDATE buying_groups g
@@ -125,7 +126,7 @@ updated AS (
                              ELSE g.updated_at END
       FROM {scores}
      WHERE g.tenant_id = $1 AND g.id = s.id
-    RETURNING g.id, g.completeness, {returned}
+    RETURNING g.id, g.solution_interest_id, g.completeness, {returned}
 ),
 history AS (
     INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
@@ -176,7 +177,8 @@ async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringI
                              group_ids: Sequence[UUID]) -> list[ScoreChange]:
     """Rescore these groups and record today's snapshot, in one statement."""
     rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), *scoring_parameters(inputs))
-    return [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
+    return [ScoreChange(r["id"], r["previous"], r["engagement"], r["solution_interest_id"])
+            for r in rows]
 
 
 async def score_all(conn: Connection, tenant_id: UUID, inputs: ScoringInputs) -> None:
@@ -203,8 +205,9 @@ async def write_scores(conn: Connection, tenant_id: UUID, scores: Sequence[Score
     """Store computed scores and the day's snapshot (groups deleted meanwhile are left out)."""
     rows = await conn.fetch(_WRITE, tenant_id, [s.buying_group_id for s in scores],
                             [s.current for s in scores], day)
-    written = {r["id"] for r in rows}
-    return [s for s in scores if s.buying_group_id in written]
+    interest_of = {r["id"]: r["solution_interest_id"] for r in rows}
+    return [replace(s, solution_interest_id=interest_of[s.buying_group_id])
+            for s in scores if s.buying_group_id in interest_of]
 
 
 async def activity_of_people(

@@ -142,9 +142,12 @@ def sort_key(person: Person) -> tuple[str, str, UUID]:
 
 
 async def list_people(
-    conn: Connection, where: str, params: SqlParams, *, limit: int,
+    conn: Connection, tenant_id: UUID, f: PersonFilter, *, limit: int,
     after: tuple[str, str, UUID] | None,
 ) -> Page[Person]:
+    """The tenant's people matching `f`, by last then first name (case-insensitive), then id."""
+    params = SqlParams()
+    where = filter_sql(tenant_id, f, params)
     total = await conn.fetchval(f"SELECT count(*) FROM people p WHERE {where}", *params.values)
     page_where = where
     if after is not None:

@@ -1,0 +1,196 @@
+"""Changes to buying groups, shared by the GraphQL mutations and the jobs.
+
+Each use case checks its input against the stored state, makes the change inside the caller's
+transaction and returns a `Change`: the changed rows or the problems that stopped it (nothing
+written then), and the events to publish once the transaction has committed. `settle` is the
+one step that follows any change to a group's members, whoever made it: completeness, entry
+rules, and the events they cause."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from uuid import UUID
+
+from service.auth import Principal
+from service.db import Connection
+from service.domain.membership import MAX_STATUS, may_change
+from service.domain.problems import Problem
+from service.domain.stages import allows
+from service.events import Event, EventKind, score_changes, stage_changes, stage_global_id
+from service.store import buying_groups as group_store
+from service.store import people as people_store
+from service.store import role_templates as template_store
+from service.store import solution_interests as interest_store
+from service.store import stages as stage_store
+
+T = TypeVar("T")
+
+
+@dataclass
+class Change(Generic[T]):
+    """What a use case did: `value` when it changed something, else `problems` (paths are
+    relative to the mutation's input); `events` to publish after commit."""
+
+    value: T | None = None
+    problems: list[Problem] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+def _refused(path: str, code: str, message: str) -> Change[T]:
+    return Change(problems=[Problem((path,), code, message)])
+
+
+@dataclass(frozen=True)
+class Membership:
+    group: group_store.BuyingGroup
+    member: group_store.Member
+
+
+_NO_GROUP = ("buyingGroupId", "NOT_FOUND", "no such buying group")
+
+
+def _overridden(source: str) -> Change[Membership]:
+    return _refused("personId", "OVERRIDDEN", f"this membership was set by a {source} change, "
+                    "which an integration cannot override")
+
+
+async def settle(conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID],
+                 *, announce_completeness: bool = True) -> list[Event]:
+    """After members of these groups changed: recompute their completeness and member counts,
+    move those whose next stage's entry rule now holds, and return the events for both.
+    Set-based: a fixed number of statements whatever the number of groups."""
+    if not group_ids:
+        return []
+    scores = await group_store.recompute_completeness(conn, tenant_id, group_ids, touched=True)
+    interest_of = {s.buying_group_id: s.solution_interest_id for s in scores}
+    # Every group whose members changed: a ROLE_MEMBERS rule may hold where completeness
+    # did not move.
+    moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
+    events = (score_changes(EventKind.COMPLETENESS_CHANGED, tenant_id, scores)
+              if announce_completeness else [])
+    return events + stage_changes(tenant_id, moves, interest_of)
+
+
+async def _settled(conn: Connection, group: group_store.BuyingGroup, member: group_store.Member,
+                   event: Event) -> Change[Membership]:
+    events = await settle(conn, group.tenant_id, [group.id])
+    fresh = await group_store.lock_group(conn, group.id)
+    assert fresh is not None  # locked by this transaction
+    return Change(Membership(fresh, member), events=[event, *events])
+
+
+async def assign_member(conn: Connection, actor: Principal, group_id: UUID, person_id: UUID,
+                        role_id: UUID) -> Change[Membership]:
+    """Put a person of the group's account in one of its template's roles (or move them to
+    another)."""
+    group = await group_store.lock_group(conn, group_id)
+    if group is None:
+        return _refused(*_NO_GROUP)
+    person = (await people_store.people_by_ids(conn, [person_id])).get(person_id)
+    if person is None:
+        return _refused("personId", "NOT_FOUND", "no such person")
+    if person.account_id != group.account_id:
+        return _refused("personId", "PERSON_NOT_IN_ACCOUNT",
+                        "the person belongs to another account than the group")
+    template = await template_store.get_template(conn, group.role_template_id)
+    if template is None or role_id not in {e.role_id for e in template.entries}:
+        return _refused("roleId", "ROLE_NOT_IN_TEMPLATE",
+                        "the group's role template has no such role")
+    current = await group_store.membership(conn, group.id, person.id)
+    if current and not may_change(current.source, actor.member_source):
+        return _overridden(current.source)
+    member = await group_store.assign_member(conn, group, person.id, role_id,
+                                             actor.member_source)
+    return await _settled(conn, group, member, Event.of(
+        EventKind.MEMBER_ASSIGNED, group.tenant_id, group.id,
+        solution_interest_id=group.solution_interest_id, person_id=person.id, role_id=role_id,
+        previous_value=str(current.role_id) if current and not current.is_removed else None,
+        new_value=str(role_id)))
+
+
+async def remove_member(conn: Connection, actor: Principal, group_id: UUID, person_id: UUID
+                        ) -> Change[Membership]:
+    """Mark an active member removed; maintenance will not add them back."""
+    group = await group_store.lock_group(conn, group_id)
+    if group is None:
+        return _refused(*_NO_GROUP)
+    current = await group_store.membership(conn, group.id, person_id)
+    if current is None or current.is_removed:
+        return _refused("personId", "NOT_A_MEMBER",
+                        "the person is not an active member of the group")
+    if not may_change(current.source, actor.member_source):
+        return _overridden(current.source)
+    member = await group_store.remove_member(conn, group, current.person_id,
+                                             actor.member_source)
+    return await _settled(conn, group, member, Event.of(
+        EventKind.MEMBER_REMOVED, group.tenant_id, group.id,
+        solution_interest_id=group.solution_interest_id, person_id=current.person_id,
+        role_id=current.role_id, previous_value=str(current.role_id)))
+
+
+async def set_status(conn: Connection, group_id: UUID, status: str | None
+                     ) -> Change[group_store.BuyingGroup]:
+    """Set or clear (blank or null) the group's free-text status."""
+    status = (status or "").strip() or None
+    if status is not None and len(status) > MAX_STATUS:
+        return _refused("status", "TOO_LONG", f"a status is at most {MAX_STATUS} characters")
+    before = await group_store.lock_group(conn, group_id)
+    row = await group_store.set_status(conn, group_id, status) if before else None
+    if before is None or row is None:
+        return _refused(*_NO_GROUP)
+    events = [] if before.status == row.status else [Event.of(
+        EventKind.STATUS_CHANGED, row.tenant_id, row.id,
+        solution_interest_id=row.solution_interest_id, previous_value=before.status,
+        new_value=row.status)]
+    return Change(row, events=events)
+
+
+async def move_to_stage(conn: Connection, actor: Principal, group_id: UUID, stage_id: UUID
+                        ) -> Change[group_store.BuyingGroup]:
+    """Move a group to a stage its stage model allows next from where it is."""
+    group = await group_store.lock_group(conn, group_id)
+    if group is None:
+        return _refused(*_NO_GROUP)
+    interest = (await interest_store.interests_by_ids(
+        conn, [group.solution_interest_id]))[group.solution_interest_id]
+    if interest.stage_model_id is None:
+        return _refused("buyingGroupId", "NO_STAGE_MODEL",
+                        "the group's solution interest has no stage model")
+    model = (await stage_store.models_by_ids(conn, [interest.stage_model_id]))[
+        interest.stage_model_id]
+    target = next((s for s in model.stages if s.id == stage_id), None)
+    if target is None:
+        return _refused("stageId", "UNKNOWN_STAGE",
+                        f"no such stage in the stage model {model.name!r}")
+    current = next((s for s in model.stages if s.id == group.stage_id), None)
+    specs = {s.key: s.spec() for s in model.stages}
+    if not allows(specs, current.key if current else None, target.key):
+        here = repr(current.name) if current else "no stage"
+        nexts = (current.transitions_to if current
+                 else [s.key for s in model.stages if s.kind == "ENTRY"])
+        allowed = ", ".join(repr(specs[k].name) for k in nexts if k in specs) or "none"
+        return _refused("stageId", "TRANSITION_NOT_ALLOWED",
+                        f"the stage model does not allow a move from {here} to "
+                        f"{target.name!r}; allowed: {allowed}")
+    await stage_store.move_group(conn, actor.tenant_id, group.id, group.stage_id, target.id,
+                                 "INTEGRATION" if actor.is_integration else "USER",
+                                 actor.api_key_id)
+    fresh = await group_store.lock_group(conn, group.id)
+    assert fresh is not None
+    return Change(fresh, events=[Event.of(
+        EventKind.STAGE_CHANGED, group.tenant_id, group.id,
+        solution_interest_id=group.solution_interest_id,
+        previous_value=stage_global_id(group.stage_id), new_value=stage_global_id(target.id))])
+
+
+async def delete_group(conn: Connection, group_id: UUID) -> Change[group_store.BuyingGroup]:
+    """Delete a group with its members and history; the value is the deleted row."""
+    group = await group_store.lock_group(conn, group_id)
+    if group is None or not await group_store.delete_group(conn, group_id):
+        return _refused("id", "NOT_FOUND", "no such buying group")
+    return Change(group, events=[Event.of(
+        EventKind.DELETED, group.tenant_id, group.id,
+        solution_interest_id=group.solution_interest_id, previous_value=group.name)])
+
