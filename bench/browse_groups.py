@@ -27,7 +27,7 @@ from service.api.schema import build_schema
 from service.app import create_app
 from service.auth import Principal, Scope
 from service.config import Settings
-from service.demo import load_demo
+from service.dev.demo import load_demo
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
 from service.store.api_keys import create_api_key

@@ -21,7 +21,7 @@ from bench.ingest_activities import start_simulator
 from jobs.activity_sync import rescore
 from jobs.worker import build_worker
 from service.config import Settings
-from service.demo import load_demo
+from service.dev.demo import load_demo
 from service.store.tenants import create_tenant
 
 

@@ -14,7 +14,7 @@ import time
 from bench.common import fresh_database, servers
 from jobs.runner import run_job
 from service.catalogue import upsert_accounts, upsert_people
-from service.demo import TITLES, load_demo
+from service.dev.demo import TITLES, load_demo
 from service.domain.conditions import ConditionGroup, Match
 from service.store import account_lists as list_store
 from service.store import jobs as job_store

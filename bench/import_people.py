@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import fresh_database, servers
 from service.catalogue import upsert_accounts
-from service.demo import FIRST, LAST, TITLES
+from service.dev.demo import FIRST, LAST, TITLES
 from service.store.tenants import create_tenant
 
 ACCOUNTS = 1000

@@ -159,14 +159,14 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_simulator(settings: Settings, args: argparse.Namespace) -> None:
-    from service.simulator import run_simulator
+    from service.dev.simulator import run_simulator
 
     run_simulator(args.host, args.port, settings.activity_api_client_id,
                   settings.activity_api_client_secret)
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
-    from service.dev import run_dev
+    from service.dev.run import run_dev
 
     run_dev(settings, host=args.host or settings.api_host, port=args.port or settings.api_port)
 

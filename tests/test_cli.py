@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from service.config import Settings
 from service.db import Database, drop_database, ensure_database
-from service.dev import READY_LINE
+from service.dev.run import READY_LINE
 from service.embedded import EmbeddedServices, start_missing, with_database
 from service.watchdog import sweep_orphans
 from tests.conftest import free_port

@@ -15,7 +15,7 @@ import pytest
 
 from service.config import Settings
 from service.db import Database
-from service.demo import load_demo
+from service.dev.demo import load_demo
 from tests.conftest import TenantKeys
 from tests.support import app_with
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.db import Database
-from service.demo import load_demo
+from service.dev.demo import load_demo
 from tests.conftest import GraphQLClient, TenantKeys
 
 

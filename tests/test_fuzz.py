@@ -36,7 +36,7 @@ from service.app import create_app
 from service.auth import Scope
 from service.config import Settings
 from service.db import Database, create_pool
-from service.demo import load_demo
+from service.dev.demo import load_demo
 from service.store.activities import ensure_partitions, ingest_page, month_start
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant

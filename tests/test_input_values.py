@@ -14,7 +14,7 @@ import pytest
 
 from service.app import GraphQLApp
 from service.db import Database
-from service.demo import load_demo
+from service.dev.demo import load_demo
 from tests.conftest import GraphQLClient, TenantKeys
 
 UPSERT = """mutation($accounts: [AccountInput!]!) { upsertAccounts(input: {accounts: $accounts}) {

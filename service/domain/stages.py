@@ -174,8 +174,12 @@ def _uuid(value: str) -> UUID | None:
 
 
 def rule_holds(rule: Mapping[str, Any], metrics: Mapping[str, Decimal]) -> bool:
-    """Python reading of an entry rule, `metrics` keyed COMPLETENESS, ENGAGEMENT,
-    DAYS_IN_STAGE and ROLE_MEMBERS:<role id>."""
+    """The reference reading of an entry rule, `metrics` keyed COMPLETENESS, ENGAGEMENT,
+    DAYS_IN_STAGE and ROLE_MEMBERS:<role id>: production evaluates `store.stages.rule_sql`,
+    and tests/test_group_rules_sql.py holds the two equal on random groups and rules. A rule
+    without conditions never holds (none can be published)."""
+    if not rule.get("conditions"):
+        return False
     results = []
     for c in rule.get("conditions") or []:
         key = c["metric"] if c["metric"] != "ROLE_MEMBERS" else f"ROLE_MEMBERS:{c['roleId']}"

@@ -18,7 +18,7 @@ from rich.console import Console
 from service.auth import Scope
 from service.config import Settings
 from service.db import Connection, Database, create_pool, ensure_database
-from service.demo import load_demo
+from service.dev.demo import load_demo
 from service.embedded import start_missing, with_database
 from service.migrate import migrate
 from service.store import api_keys as key_store
@@ -127,7 +127,7 @@ async def serve_all(
 
     from jobs.worker import build_worker
     from service.app import create_app
-    from service.simulator import State, create_simulator
+    from service.dev.simulator import State, create_simulator
 
     class QuietServer(uvicorn.Server):
         """A second server in the process: the API's server alone answers Ctrl-C."""
