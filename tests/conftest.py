@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,14 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.auth import Scope
 from service.config import Settings
-from service.db import Database, _init_connection, create_pool, drop_database, ensure_database
+from service.db import (
+    APP_ROLE,
+    Database,
+    _init_connection,
+    create_pool,
+    drop_database,
+    ensure_database,
+)
 from service.embedded import EmbeddedServices, start_missing, with_database
 from service.migrate import migrate
 from service.store.api_keys import create_api_key
@@ -233,6 +240,27 @@ class Scenario:
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
+
+    def rolled_back(self, body: Callable[[asyncpg.Connection[Any]], Awaitable[Any]]) -> Any:
+        """Run `body(conn)` inside a transaction that is rolled back; its result."""
+        async def run() -> Any:
+            transaction = self.conn.transaction()
+            await transaction.start()
+            try:
+                return await body(self.conn)
+            finally:
+                await transaction.rollback()
+        return self.run(run())
+
+    @staticmethod
+    async def new_tenant(conn: asyncpg.Connection[Any], name: str) -> uuid.UUID:
+        """A seeded tenant, bound to the transaction as the app role sees it (RLS applies)."""
+        tenant = uuid.uuid4()
+        await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant, name)
+        await conn.execute("SELECT seed_tenant($1)", tenant)
+        await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+        return tenant
 
     def close(self) -> None:
         self.run(self.conn.close())

@@ -4,7 +4,6 @@ and the window and cap edges in SQL."""
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -20,7 +19,7 @@ from hypothesis import strategies as st
 
 from bench.common import build_groups
 from jobs import activity_sync
-from service.db import APP_ROLE, Database
+from service.db import Database
 from service.domain.engagement import ActivityCount, engagement
 from service.domain.templates import WEIGHTINGS, Entry
 from service.events import EVENTS
@@ -38,11 +37,7 @@ async def score_both(conn: asyncpg.Connection[Any], weightings: list[str],
     """SQL and reference scores of one group (two when `second_group` gives the members of
     another group, of another solution interest, at the same account: people in both); the
     SQL scores of the path after a sync (given groups) and of the nightly pass (all) agree."""
-    tenant = uuid.uuid4()
-    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'prop')", tenant)
-    await conn.execute("SELECT seed_tenant($1)", tenant)
-    await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+    tenant = await Scenario.new_tenant(conn, "prop")
     await conn.execute("UPDATE scoring_models SET mode = $1, window_days = $2", mode, window_days)
     type_rows = await conn.fetch("SELECT id FROM activity_types ORDER BY name LIMIT 3")
     type_ids = [r["id"] for r in type_rows]
@@ -134,38 +129,28 @@ def test_sql_scores_equal_the_reference_implementation(
     counts: list[tuple[int, int, int, int]], mode: str, types: list[tuple[int, int]],
     window_days: int, second_group: list[tuple[int, int, bool]] | None,
 ) -> None:
-    async def example() -> list[tuple[Decimal, Fraction]]:
-        transaction = scenario.conn.transaction()
-        await transaction.start()
-        try:
-            return await score_both(scenario.conn, weightings, members, counts, mode, types,
-                                    window_days, second_group)
-        finally:
-            await transaction.rollback()
+    async def example(conn: asyncpg.Connection[Any]) -> list[tuple[Decimal, Fraction]]:
+        return await score_both(conn, weightings, members, counts, mode, types, window_days,
+                                second_group)
 
-    for sql, reference in scenario.run(example()):
+    for sql, reference in scenario.rolled_back(example):
         exact = (Decimal(reference.numerator) / Decimal(reference.denominator)).quantize(
             Decimal("1e-12"), rounding=ROUND_HALF_UP)
         assert sql == exact, (sql, reference)
 
 
 def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
-    async def example() -> Decimal:
-        transaction = scenario.conn.transaction()
-        await transaction.start()
-        try:
-            [(sql, reference)] = await score_both(
-                scenario.conn, ["VITAL"], [(0, 0, False)],
-                [(0, 0, 29, 1),    # day 29 before today: inside a 30-day window
-                 (0, 0, 30, 100),  # day 30 before: outside
-                 (0, 1, 0, 21)],   # 21 in a day with a cap of 20: 20
-                "COUNT", [(20, 50), (20, 50), (20, 50)], 30)
-            assert Fraction(sql) == reference
-            return sql
-        finally:
-            await transaction.rollback()
+    async def example(conn: asyncpg.Connection[Any]) -> Decimal:
+        [(sql, reference)] = await score_both(
+            conn, ["VITAL"], [(0, 0, False)],
+            [(0, 0, 29, 1),    # day 29 before today: inside a 30-day window
+             (0, 0, 30, 100),  # day 30 before: outside
+             (0, 1, 0, 21)],   # 21 in a day with a cap of 20: 20
+            "COUNT", [(20, 50), (20, 50), (20, 50)], 30)
+        assert Fraction(sql) == reference
+        return sql
 
-    assert scenario.run(example()) == Decimal(21)
+    assert scenario.rolled_back(example) == Decimal(21)
 
 
 async def test_the_nightly_pass_writes_every_group_in_slices(

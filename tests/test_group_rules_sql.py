@@ -3,7 +3,6 @@ implementations in service/domain, on random templates, members, scores and rule
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from decimal import Decimal
 from fractions import Fraction
@@ -14,7 +13,6 @@ import asyncpg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.db import APP_ROLE
 from service.domain.completeness import completeness, missing_roles
 from service.domain.stages import COMPARISONS, rule_holds
 from service.domain.templates import Entry
@@ -32,11 +30,7 @@ async def world(conn: asyncpg.Connection[Any], entries: list[tuple[int, int, boo
     """A tenant with one group whose template has `entries` (role, required, counts) and whose
     members are (person, role, removed); returns the tenant, group, entries, roles, and the
     active members per role."""
-    tenant = uuid.uuid4()
-    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'prop')", tenant)
-    await conn.execute("SELECT seed_tenant($1)", tenant)
-    await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+    tenant = await Scenario.new_tenant(conn, "prop")
     roles = [r["id"] for r in await conn.fetch("SELECT id FROM roles ORDER BY position LIMIT 4")]
     account = await conn.fetchval(
         "INSERT INTO accounts (tenant_id, external_id, name) VALUES ($1, 'a', 'A') RETURNING id",
@@ -74,17 +68,6 @@ async def world(conn: asyncpg.Connection[Any], entries: list[tuple[int, int, boo
     return tenant, group, chosen, roles, active
 
 
-def in_rollback(scenario: Scenario, body: Any) -> Any:
-    async def run() -> Any:
-        transaction = scenario.conn.transaction()
-        await transaction.start()
-        try:
-            return await body(scenario.conn)
-        finally:
-            await transaction.rollback()
-    return scenario.run(run())
-
-
 ENTRIES = st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3), st.booleans()),
                    min_size=1, max_size=4, unique_by=lambda e: e[0])
 MEMBERS = st.lists(st.tuples(st.integers(0, PEOPLE - 1), st.integers(0, 3), st.booleans()),
@@ -110,7 +93,7 @@ def test_completeness_sql_equals_the_reference(
         missing = set(missing_roles(chosen, active))
         assert set(row["filled_role_ids"]) == {e.role_id for e in chosen} - missing
 
-    in_rollback(scenario, body)
+    scenario.rolled_back(body)
 
 
 VALUES = st.one_of(st.integers(-1, 101).map(Decimal),
@@ -154,4 +137,4 @@ def test_entry_rule_sql_equals_the_reference(
                    **{f"ROLE_MEMBERS:{role}": Decimal(active[role]) for role in roles}}
         assert holds == rule_holds(rule, metrics), (rule, metrics)
 
-    in_rollback(scenario, body)
+    scenario.rolled_back(body)

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.db import APP_ROLE
 from service.store.overview import BANDS, OverviewFilter, compact_tallies, overview
 from tests.conftest import Scenario
 
@@ -29,11 +28,7 @@ OPERATIONS = st.lists(st.one_of(
 
 
 async def apply(conn: Any, operations: list[tuple[Any, ...]]) -> tuple[uuid.UUID, list[Any]]:
-    tenant = uuid.uuid4()
-    await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, 'tallies')", tenant)
-    await conn.execute("SELECT seed_tenant($1)", tenant)
-    await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-    await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+    tenant = await Scenario.new_tenant(conn, "tallies")
     roles = [r["id"] for r in await conn.fetch("SELECT id FROM roles ORDER BY position LIMIT 3")]
     accounts = [await conn.fetchval(
         "INSERT INTO accounts (tenant_id, external_id, name, industry) VALUES ($1, $2, $2, $3) "
