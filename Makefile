@@ -32,6 +32,7 @@ fuzz: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-logo --no-cache
+	$(BIN)/python -m service.dev.contract
 
 typecheck: install
 	$(BIN)/mypy

@@ -96,17 +96,22 @@ class SyncOutcome:
     rejected: int = 0
     leads: set[str] = field(default_factory=set)
     latest: datetime | None = None
+    remapped: bool = False  # a catalogue entry now stands for another source type
 
 
-async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) -> None:
-    """Match the source's types to the catalogue by name (unknown types are kept, unscored)."""
+async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) -> int:
+    """Match the source's types to the catalogue by name (an entry's source_type_name, else its
+    own name; unknown types are kept, unscored). Returns how many entries changed mapping: the
+    activity already stored counts differently then."""
     async with db.tenant(tenant_id) as conn:
-        await conn.execute(
+        status = await conn.execute(
             """UPDATE activity_types t SET source_type_id = s.id, updated_at = now()
                  FROM unnest($2::int[], $3::text[]) AS s (id, name)
-                WHERE t.tenant_id = $1 AND lower(t.name) = lower(s.name)
+                WHERE t.tenant_id = $1
+                  AND lower(coalesce(t.source_type_name, t.name)) = lower(s.name)
                   AND t.source_type_id IS DISTINCT FROM s.id""",
             tenant_id, [int(t["id"]) for t in types], [str(t["name"]) for t in types])
+    return int(status.split()[-1])
 
 
 PAGE_WRITE_ATTEMPTS = 3  # a page the database refuses is written again, then reported
@@ -122,7 +127,6 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
     run side by side."""
     source = await tenant_source(db, tenant_id, settings)
     async with db.tenant(tenant_id, readonly=True) as conn:
-        zone = await conn.fetchval("SELECT time_zone FROM tenants WHERE id = $1", tenant_id)
         model = await active_model(conn, tenant_id)
     window_days = model.window_days if model else 30
     outcome = SyncOutcome()
@@ -153,8 +157,7 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                         # the next sync fetches those activities again. Not waiting for the
                         # disk doubles the rate.
                         await conn.execute("SET LOCAL synchronous_commit = off")
-                        result = await activity_store.ingest_page(conn, tenant_id, zone or "UTC",
-                                                                  rows)
+                        result = await activity_store.ingest_page(conn, tenant_id, rows)
                         await activity_store.save_cursor(
                             conn, tenant_id, key, pages[-1].next_page_token, result.new,
                             screened.rejected,
@@ -232,7 +235,7 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                            timeout=settings.activity_api_timeout_seconds, rate=rate,
                            allowed=None if source.operators else settings.allowed_hosts) as api:
         types = await api.activity_types()
-        await map_types(db, tenant_id, types)
+        outcome.remapped = await map_types(db, tenant_id, types) > 0
         type_ids = sorted(source.type_ids or [int(t["id"]) for t in types])
         chunks = [type_ids[i:i + MAX_TYPES_PER_CALL]
                   for i in range(0, len(type_ids), MAX_TYPES_PER_CALL)]
@@ -351,15 +354,24 @@ async def sync_activities(run: JobRun) -> None:
         raise JobFailed(message) from exc
     async with run.db.tenant(tenant_id) as conn:
         await activity_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
-    changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
-    updated = await rescore(run.db, tenant_id, changed, run.redis) if changed else 0
+    if outcome.remapped:  # stored activity scores differently now: every group
+        updated = await rescore(run.db, tenant_id, None, run.redis,
+                                connections=run.settings.rescore_connections)
+    else:
+        changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
+        updated = await rescore(run.db, tenant_id, changed, run.redis) if changed else 0
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
     log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored",
              tenant_id, outcome.received, outcome.ingested, outcome.rejected, updated)
 
 
 async def refresh_scores(run: JobRun) -> None:
+    """Rescore the given groups (or all); with `rebuild_rollup` (the tenant's time zone
+    changed) count the stored activity into the new zone's days first. Safe to run again."""
     tenant_id = run.job.tenant_id
+    if run.job.payload.get("rebuild_rollup"):
+        async with run.db.tenant(tenant_id) as conn:
+            await activity_store.rebuild_rollup(conn, tenant_id)
     ids = run.job.payload.get("buying_group_ids")
     group_ids = [UUID(i) for i in ids] if ids else None
     await run.progress(total=len(group_ids) if group_ids else 0, processed=0)

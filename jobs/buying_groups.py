@@ -1,6 +1,7 @@
 """The CREATE and MAINTAIN jobs: generate buying groups for an audience, and re-apply a
-template's rules to existing groups. Both work in chunks, each chunk one transaction, so a job
-killed half-way and run again ends with exactly one group per account."""
+template's rules to existing groups. Both work in chunks, each chunk one transaction that also
+settles the chunk's groups (both scores, entry rules), so a job killed half-way and run again
+ends with exactly one group per account, each scored."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from arq.connections import ArqRedis
 from jobs.run import JobFailed, JobRun
 from service import groups
 from service.db import Database
-from service.events import Event, EventKind, publish
+from service.events import Event, EventKind, publish, stage_global_id
 from service.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
+from service.store import engagement as engagement_store
 from service.store import jobs as job_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
@@ -58,6 +60,7 @@ async def create_buying_groups(run: JobRun) -> None:
         params = SqlParams()
         total = await group_store.count_audience(
             conn, tenant_id, list_store.membership_sql(audience, params), params)
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
     await run.progress(total=total, processed=0)
     processed, after = 0, None
     while True:
@@ -71,6 +74,8 @@ async def create_buying_groups(run: JobRun) -> None:
                 after=after, limit=CHUNK, job_id=run.job.id,
                 entry_stage_id=entry_stage.id if entry_stage else None,
             )
+            settled = await groups.settle(conn, tenant_id, chunk.changed, created=True,
+                                          inputs=inputs)
             # Exact even after a restart: every group this job created carries its id.
             created = await conn.fetchval(
                 "SELECT count(*) FROM buying_groups "
@@ -78,9 +83,10 @@ async def create_buying_groups(run: JobRun) -> None:
                 tenant_id, run.job.id,
             )
         await publish(run.redis, [
-            Event.of(EventKind.CREATED, tenant_id, group_id, solution_interest_id=interest.id,
-                     new_value=str(entry_stage.id) if entry_stage else None)
-            for group_id in chunk.changed])
+            *(Event.of(EventKind.CREATED, tenant_id, group_id, solution_interest_id=interest.id,
+                       new_value=stage_global_id(entry_stage.id) if entry_stage else None)
+              for group_id in chunk.changed),
+            *settled])
         if chunk.processed == 0:
             break
         processed += chunk.processed
@@ -94,6 +100,7 @@ async def maintain_buying_groups(run: JobRun) -> None:
     _, template = await _interest_and_template(run, interest_id)
     async with run.db.tenant(tenant_id, readonly=True) as conn:
         total = await group_store.count_groups(conn, tenant_id, interest_id)
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
     await run.progress(total=total, processed=0, updated=0)
     processed, updated, after = 0, 0, None
     while True:
@@ -102,7 +109,7 @@ async def maintain_buying_groups(run: JobRun) -> None:
                 conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
                 after=after, limit=CHUNK,
             )
-            settled = await groups.settle(conn, tenant_id, chunk.changed)
+            settled = await groups.settle(conn, tenant_id, chunk.changed, inputs=inputs)
         await publish(run.redis, [
             *(Event.of(MEMBER_CHANGES[change], tenant_id, group,
                        solution_interest_id=interest_id, person_id=person, role_id=role)

@@ -17,6 +17,7 @@ from service.domain.records import (
     person_problems,
 )
 from service.store import accounts as account_store
+from service.store import buying_groups as group_store
 from service.store import people as people_store
 
 T = TypeVar("T")
@@ -62,7 +63,11 @@ async def _bulk(
 async def upsert_accounts(
     conn: Connection, tenant_id: UUID, items: Sequence[Mapping[str, Any]]
 ) -> BulkResult[account_store.Account]:
-    return await _bulk(conn, tenant_id, items, account_problems, account_store.upsert_accounts)
+    """Write accounts; the generated names of their buying groups follow a new name."""
+    result = await _bulk(conn, tenant_id, items, account_problems, account_store.upsert_accounts)
+    await group_store.follow_renames(conn, tenant_id,
+                                     account_ids=[a.id for a in result.written.values()])
+    return result
 
 
 async def upsert_people(

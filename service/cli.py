@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from service.config import Settings, get_settings
+from service.domain.time_zones import time_zone_problem
 from service.logging import configure_logging
 
 
@@ -65,7 +66,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
-async def create_tenant_with_key(database_url: str, name: str) -> tuple[str, str]:
+async def create_tenant_with_key(database_url: str, name: str, time_zone: str = "UTC"
+                                 ) -> tuple[str, str]:
     from service.auth import Scope
     from service.db import Database, create_pool
     from service.store.api_keys import create_api_key
@@ -74,7 +76,7 @@ async def create_tenant_with_key(database_url: str, name: str) -> tuple[str, str
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
         async with Database(pool).system() as conn:
-            tenant = await create_tenant(conn, name)
+            tenant = await create_tenant(conn, name, time_zone)
             _, secret = await create_api_key(conn, tenant.id, "initial admin key", {Scope.ADMIN})
         return str(tenant.id), secret
     finally:
@@ -85,9 +87,10 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
     name = args.name.strip()
     if not name or len(name) > 200:
         sys.exit("tenant name must be 1 to 200 characters")
-    tenant_id, key = asyncio.run(
-        create_tenant_with_key(_require(settings.database_url, "DATABASE_URL"), name)
-    )
+    if (problem := time_zone_problem(args.time_zone)) is not None:
+        sys.exit(f"--time-zone: {problem}")
+    tenant_id, key = asyncio.run(create_tenant_with_key(
+        _require(settings.database_url, "DATABASE_URL"), name, args.time_zone))
     if args.json:
         print(json.dumps({"tenantId": tenant_id, "apiKey": key}))
     else:
@@ -191,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
     create = tenant_sub.add_parser("create", help="create a tenant and print an ADMIN API key")
     create.add_argument("name")
+    create.add_argument("--time-zone", default="UTC",
+                        help="IANA name where the tenant's days begin (default UTC)")
     create.add_argument("--json", action="store_true", help="print one JSON line")
     create.set_defaults(fn=cmd_tenant_create)
 

@@ -3,7 +3,7 @@
 Each use case checks its input against the stored state, makes the change inside the caller's
 transaction and returns a `Change`: the changed rows or the problems that stopped it (nothing
 written then), and the events to publish once the transaction has committed. `settle` is the
-one step that follows any change to a group's members, whoever made it: completeness, entry
+one step that follows any change to a group's members, whoever made it: both scores, entry
 rules, and the events they cause."""
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from service.domain.problems import Problem
 from service.domain.stages import allows
 from service.events import Event, EventKind, score_changes, stage_changes, stage_global_id
 from service.store import buying_groups as group_store
+from service.store import engagement as engagement_store
 from service.store import people as people_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
+from service.store.engagement import ScoringInputs
 
 T = TypeVar("T")
 
@@ -56,20 +58,26 @@ def _overridden(source: str) -> Change[Membership]:
                     "which an integration cannot override")
 
 
-async def settle(conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID],
-                 *, announce_completeness: bool = True) -> list[Event]:
-    """After members of these groups changed: recompute their completeness and member counts,
-    move those whose next stage's entry rule now holds, and return the events for both.
-    Set-based: a fixed number of statements whatever the number of groups."""
+async def settle(conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID], *,
+                 created: bool = False, inputs: ScoringInputs | None = None) -> list[Event]:
+    """After members of these groups changed (or the groups were `created`): recompute their
+    completeness and engagement, move those whose next stage's entry rule now holds, and return
+    the events. Set-based: a fixed number of statements whatever the number of groups; the
+    engagement is the partial rescoring's SQL, so a stored score always equals the breakdown
+    that explains it. New groups announce only their stage moves (CREATED says the rest);
+    `inputs` spares a job that settles chunk after chunk reading the catalogue again."""
     if not group_ids:
         return []
-    scores = await group_store.recompute_completeness(conn, tenant_id, group_ids, touched=True)
-    interest_of = {s.buying_group_id: s.solution_interest_id for s in scores}
-    # Every group whose members changed: a ROLE_MEMBERS rule may hold where completeness
-    # did not move.
+    completeness = await group_store.recompute_completeness(conn, tenant_id, group_ids,
+                                                            touched=True)
+    inputs = inputs or await engagement_store.scoring_inputs(conn, tenant_id)
+    engagement = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
+    interest_of = {s.buying_group_id: s.solution_interest_id for s in completeness}
+    # Every group whose members changed: a ROLE_MEMBERS rule may hold where no score moved.
     moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-    events = (score_changes(EventKind.COMPLETENESS_CHANGED, tenant_id, scores)
-              if announce_completeness else [])
+    events = [] if created else [
+        *score_changes(EventKind.COMPLETENESS_CHANGED, tenant_id, completeness),
+        *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, engagement)]
     return events + stage_changes(tenant_id, moves, interest_of)
 
 
@@ -145,6 +153,23 @@ async def set_status(conn: Connection, group_id: UUID, status: str | None
         solution_interest_id=row.solution_interest_id, previous_value=before.status,
         new_value=row.status)]
     return Change(row, events=events)
+
+
+MAX_GROUP_NAME = 200
+
+
+async def rename(conn: Connection, group_id: UUID, name: str | None
+                 ) -> Change[group_store.BuyingGroup]:
+    """Give the group a name of one's own (it stops following renames of its account and
+    solution interest); null or blank: the generated name again, which follows them."""
+    name = (name or "").strip() or None
+    if name is not None and len(name) > MAX_GROUP_NAME:
+        return _refused("name", "TOO_LONG", f"a name is at most {MAX_GROUP_NAME} characters")
+    if await group_store.lock_group(conn, group_id) is None:
+        return _refused("id", "NOT_FOUND", "no such buying group")
+    row = await group_store.rename(conn, group_id, name)
+    assert row is not None
+    return Change(row)
 
 
 async def move_to_stage(conn: Connection, actor: Principal, group_id: UUID, stage_id: UUID

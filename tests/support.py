@@ -300,3 +300,33 @@ async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[httpx.As
 def global_id(type_name: str, node_id: uuid.UUID | str) -> str:
     """The API's global id of a node (base64 of "Type:uuid")."""
     return str(relay.GlobalID(type_name, str(node_id)))
+
+
+
+# --- stage models
+
+CREATE_MODEL = """mutation($input: CreateStageModelInput!) { createStageModel(input: $input) {
+  stageModel { id status stages { id key name kind transitionsTo nextStages { key } } }
+  userErrors { field code message } } }"""
+PUBLISH_MODEL = """mutation($id: ID!) { publishStageModel(input: {id: $id}) {
+  stageModel { id status } userErrors { field code message } } }"""
+FUNNEL = [
+    {"key": "new", "name": "New", "kind": "ENTRY", "transitionsTo": ["engaged", "lost"]},
+    {"key": "engaged", "name": "Engaged", "kind": "INTERMEDIATE",
+     "transitionsTo": ["won", "lost"]},
+    {"key": "won", "name": "Won", "kind": "SUCCESS"},
+    {"key": "lost", "name": "Lost", "kind": "FAILURE", "transitionsTo": ["resurgence"]},
+    {"key": "resurgence", "name": "Resurgence", "kind": "INTERMEDIATE",
+     "transitionsTo": ["engaged", "lost"]},
+]
+
+
+async def live_model(gql: GraphQLClient, key: str, stages: list[dict[str, Any]] = FUNNEL,
+                     name: str = "Funnel") -> dict[str, Any]:
+    made = (await gql.data(CREATE_MODEL, {"input": {"name": name, "stages": stages}},
+                           key=key))["createStageModel"]
+    assert made["userErrors"] == [], made
+    published = (await gql.data(PUBLISH_MODEL, {"id": made["stageModel"]["id"]}, key=key))
+    assert published["publishStageModel"]["userErrors"] == []
+    model: dict[str, Any] = made["stageModel"]
+    return model

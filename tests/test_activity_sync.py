@@ -324,7 +324,7 @@ async def test_a_worker_process_killed_mid_sync_loses_and_duplicates_nothing(
 )
 async def test_unrecoverable_source_errors_fail_the_job_clearly(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str, secret: str,
-    faults: dict[str, Any], message: str,
+    faults: dict[str, Any], message: str, redis: ArqRedis,
 ) -> None:
     await sim(simulator, "/_sim/config", {"reset": True})
     await use_simulator(gql, tenant, simulator, secret=secret)
@@ -333,6 +333,9 @@ async def test_unrecoverable_source_errors_fail_the_job_clearly(
         result = await sync(gql, settings, tenant.write)
     finally:
         await sim(simulator, "/_sim/faults", {})
+        # A 607 spends the simulator instance's quota day for every later test: give it back.
+        await redis.delete(
+            f"{CallRate(redis, simulator, 0, 20).day_key(time.time() * 1000)}:quota-spent")
     assert result["status"] == "FAILED" and message in result["error"]
     state = (await gql.data(STATE, key=tenant.read))["activitySync"]
     assert message in state["lastError"] and state["lastSuccessAt"] is None

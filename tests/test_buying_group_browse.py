@@ -49,6 +49,15 @@ async def test_every_filter(gql: GraphQLClient, settings: Settings, tenant: Tena
         "missingRoleIds": [dm], "completenessScore": {"lt": 20}})) == ["3"]
     assert names(await browse(gql, key, filter={
         "missingRoleIds": [dm, cat["roles"]["Influencer"]]})) == ["3"]
+    # Several roles: all of them missing (the default), or any of them.
+    influencer, champion = cat["roles"]["Influencer"], cat["roles"]["Champion"]
+    assert names(await browse(gql, key, filter={
+        "missingRoleIds": [dm, influencer], "missingRoleMatch": "ANY"})) == ["1", "3"]
+    assert names(await browse(gql, key, filter={
+        "missingRoleIds": [influencer, champion], "missingRoleMatch": "ANY"})) == [
+        "0", "1", "3"]
+    assert names(await browse(gql, key, filter={
+        "missingRoleIds": [influencer, champion], "missingRoleMatch": "ALL"})) == ["3"]
     # A role the template does not have is never "missing".
     assert names(await browse(gql, key, filter={"missingRoleIds": [cat["roles"]["Other"]]})) == []
     assert names(await browse(gql, key, filter={"completenessScore": {"gte": 62.5}})) == [

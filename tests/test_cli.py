@@ -54,6 +54,22 @@ async def test_tenant_create_json_prints_a_working_admin_key(
                                                  "scopes": ["ADMIN"]}}
 
 
+async def test_tenant_create_takes_a_time_zone_and_refuses_a_wrong_one(
+    settings: Settings, client: httpx.AsyncClient
+) -> None:
+    refused = run_cli(settings, "tenant", "create", "Offset Ltd", "--time-zone", "UTC+3")
+    assert refused.returncode != 0 and "IANA" in refused.stderr
+    result = run_cli(settings, "tenant", "create", "Tokyo KK", "--time-zone", "Asia/Tokyo",
+                     "--json")
+    assert result.returncode == 0, result.stderr
+    key = json.loads(result.stdout)["apiKey"]
+    response = await client.post(
+        "/graphql", json={"query": "{ viewer { tenant { name timeZone } } }"},
+        headers={"Authorization": f"Bearer {key}"})
+    assert response.json()["data"]["viewer"]["tenant"] == {"name": "Tokyo KK",
+                                                           "timeZone": "Asia/Tokyo"}
+
+
 def test_migrate_twice_reports_an_up_to_date_database(settings: Settings) -> None:
     first = run_cli(settings, "migrate")
     assert first.returncode == 0, first.stderr

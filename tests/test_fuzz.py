@@ -143,7 +143,7 @@ class Target:
                                  "ORDER BY external_id LIMIT 5", self.tenant)
         now = datetime.now(UTC)
         await ensure_partitions(conn, {month_start(now.date())}, month_start(now.date()))
-        await ingest_page(conn, self.tenant, "UTC", [
+        await ingest_page(conn, self.tenant, [
             {"id": f"{i}", "activityDate": (now - timedelta(minutes=i)).isoformat(),
              "leadId": lead["external_id"], "activityTypeId": 1,
              "primaryAttributeValue": "Visit", "attributes": []}

@@ -46,6 +46,15 @@ class SetBuyingGroupStageInput:
 
 
 @strawberry.input
+class RenameBuyingGroupInput:
+    id: relay.GlobalID
+    name: str | None = strawberry.field(description=(
+        "At most 200 characters. A name of your own stays when the account or solution "
+        "interest is renamed; null (or blank) gives the group its generated name again, "
+        "\"<solution interest> for <account>\", which follows such renames."))
+
+
+@strawberry.input
 class DeleteBuyingGroupInput:
     id: relay.GlobalID
 
@@ -132,6 +141,15 @@ class BuyingGroupMutations:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         async with info.context.write() as conn:
             change = await groups.set_status(conn, group_id, input.status)
+        return await _group(info, change)
+
+    @strawberry.mutation(permission_classes=[RequireWrite])
+    async def rename_buying_group(
+        self, info: strawberry.Info, input: RenameBuyingGroupInput
+    ) -> BuyingGroupPayload:
+        group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
+        async with info.context.write() as conn:
+            change = await groups.rename(conn, group_id, input.name)
         return await _group(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],

@@ -17,6 +17,7 @@ from strawberry import relay
 
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
+from service.api.conditions import ConditionMatch
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -157,6 +158,9 @@ class StageChangeType:
 class BuyingGroup(relay.Node):
     id: relay.NodeID[str]
     name: str
+    name_is_generated: bool = strawberry.field(description=(
+        "True while the group has the generated name, \"<solution interest> for <account>\", "
+        "which follows renames of either; renameBuyingGroup gives it one of its own."))
     status: str | None
     member_count: int = strawberry.field(description="Active (not removed) members.")
     completeness: CompletenessScore
@@ -168,7 +172,8 @@ class BuyingGroup(relay.Node):
     @classmethod
     def from_row(cls, row: group_store.BuyingGroup) -> BuyingGroup:
         return cls(
-            id=str(row.id), name=row.name, status=row.status, member_count=row.member_count,
+            id=str(row.id), name=row.name, name_is_generated=row.generated_name,
+            status=row.status, member_count=row.member_count,
             completeness=CompletenessScore(
                 value=float(row.completeness), display=int(round_half_up(row.completeness)),
                 roles_filled=row.roles_filled, roles_total=row.roles_total,
@@ -294,9 +299,13 @@ class BuyingGroupFilter:
     stage_ids: list[relay.GlobalID] | None = None
     missing_role_ids: list[relay.GlobalID] | None = strawberry.field(
         default=None,
-        description="Groups whose template has each of these roles with fewer active members "
-        "than required.",
+        description="Groups missing these roles: the template has the role and it has fewer "
+        "active members than required. With several ids, missingRoleMatch says whether all "
+        "of them (the default) or any of them must be missing.",
     )
+    missing_role_match: ConditionMatch = strawberry.field(
+        default=ConditionMatch.ALL, description="ALL: every role of missingRoleIds is "
+        "missing; ANY: at least one is.")
     completeness_score: ScoreRange | None = None
     engagement_score: ScoreRange | None = None
     status: list[str] | None = strawberry.field(
@@ -339,6 +348,7 @@ def to_group_filter(f: BuyingGroupFilter | None) -> group_store.GroupFilter:
         account_ids=_ids(f.account_ids, "Account", "accountIds"),
         stage_ids=_ids(f.stage_ids, "Stage", "stageIds"),
         missing_role_ids=_ids(f.missing_role_ids, "Role", "missingRoleIds"),
+        missing_role_match=f.missing_role_match.value,
         completeness=f.completeness_score.to_store() if f.completeness_score else None,
         engagement=f.engagement_score.to_store() if f.engagement_score else None,
         statuses=f.status or (),

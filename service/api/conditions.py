@@ -49,9 +49,7 @@ class ConditionRuleInput:
     attribute: str = strawberry.field(
         description="A field name (e.g. jobTitle, industry) or attributes.<key>."
     )
-    operator: str = strawberry.field(
-        description="One of the ConditionOperator values; text comparison ignores case."
-    )
+    operator: Operator = strawberry.field(description="Text comparison ignores case.")
     values: list[str] = strawberry.field(
         default_factory=list, description="Several values mean: any of these."
     )
@@ -63,4 +61,5 @@ class ConditionGroupInput:
     rules: list[ConditionRuleInput]
 
     def raw(self) -> tuple[str, list[tuple[str, str, list[str]]]]:
-        return self.match.value, [(r.attribute, r.operator, list(r.values)) for r in self.rules]
+        return self.match.value, [(r.attribute, r.operator.value, list(r.values))
+                                  for r in self.rules]

@@ -28,6 +28,7 @@ from graphql import (
     GraphQLUnionType,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
@@ -77,7 +78,8 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     ("EngagementMember", "activities"): 10,
     ("EngagementActivity", "days"): 30,
     ("ScoringModel", "weights"): CATALOGUE,
-    ("Stage", "transitionsTo"): CATALOGUE,
+    ("Stage", "nextStages"): CATALOGUE,
+    ("Query", "nodes"): "ids",
     ("StageModel", "stages"): CATALOGUE,
     ("UpsertAccountsPayload", "accounts"): MAX_BATCH,
     ("UpsertPeoplePayload", "people"): MAX_BATCH,
@@ -137,13 +139,15 @@ class _Walk:
 
     def _int_argument(self, parent: Any, node: FieldNode, name: str) -> int:
         """An argument's value as a count: the literal, the variable's value, or the default
-        (only `first`, `last` and `days` are read, all Int)."""
+        (`first`, `last` and `days` are Int; `ids` a list, counted by its length)."""
         for argument in node.arguments or ():
             if argument.name.value != name:
                 continue
             value = argument.value
             if isinstance(value, IntValueNode):
                 return _count(int(value.value))
+            if isinstance(value, ListValueNode):
+                return len(value.values)
             if isinstance(value, VariableNode):
                 return _count(self.variables.get(value.name.value, self.defaults.get(
                     value.name.value)))
@@ -237,6 +241,8 @@ def _default(arg: Any) -> Any:
 
 
 def _count(value: Any) -> int:
+    if isinstance(value, list):
+        return len(value)
     return value if isinstance(value, int) and value > 0 else 0
 
 

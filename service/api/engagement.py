@@ -10,8 +10,8 @@ import strawberry
 from strawberry import relay
 
 from service.api.errors import ErrorCode, UserError, user_error
-from service.api.jobs import BuyingGroupJob, queue_job
-from service.api.nodes import graph_type, parse_uuid
+from service.api.jobs import BuyingGroupJobPayload, start_job
+from service.api.nodes import decode_id, graph_type
 from service.api.pagination import (
     Connection,
     Edge,
@@ -21,6 +21,7 @@ from service.api.pagination import (
     encode_cursor,
 )
 from service.api.permissions import RequireAdmin, RequireWrite
+from service.api.role_templates import Weighting
 from service.api.roles import Role, role_by_id
 from service.api.scoring import ActivityType
 from service.api.values import moment
@@ -30,7 +31,6 @@ from service.outbound import destination_problem, url_problem
 from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
-from service.store import jobs as job_store
 from service.store.jobs import JobKind
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class EngagementMember:
 
 @strawberry.type(description="One role's share of the score: points x weight = weightedPoints.")
 class EngagementRole:
-    weighting: str
+    weighting: Weighting
     weight_percent: float
     points: float
     weighted_points: float
@@ -105,7 +105,7 @@ async def breakdown(info: strawberry.Info, group: group_store.BuyingGroup
              if t is not None}
     return [
         EngagementRole(
-            weighting=r.weighting, weight_percent=weight_percent(r.weight),
+            weighting=Weighting(r.weighting), weight_percent=weight_percent(r.weight),
             points=float(r.points), weighted_points=float(r.weighted_points), role_id=r.role_id,
             members=[EngagementMember(
                 points=float(m.points), person_id=m.person_id,
@@ -136,7 +136,7 @@ class ScoreSnapshot:
 
 
 async def history(info: strawberry.Info, group_id: UUID, days: int) -> list[ScoreSnapshot]:
-    since = date.today() - timedelta(days=days - 1)
+    since = (await window(info))[1] - timedelta(days=days - 1)  # the tenant's today
     async with info.context.read() as conn:
         rows = (await engagement_store.score_history(conn, [group_id], since))[group_id]
     return [ScoreSnapshot(date=r["day"], completeness=float(r["completeness"]),
@@ -205,9 +205,20 @@ async def activity_sync(info: strawberry.Info) -> ActivitySync:
 class PersonActivity:
     activity_date: datetime
     source_id: str = strawberry.field(description="marketoGUID (or id) at the source.")
-    source_type_id: int
+    source_type_id: int = strawberry.field(description="The source's id for its type.")
     primary_attribute_value: str | None
     attributes: strawberry.scalars.JSON | None
+
+    @strawberry.field(description="The catalogue entry of this activity's type; null while the "
+                      "catalogue has none for it (such activity is kept, unscored).")
+    async def activity_type(self, info: strawberry.Info) -> ActivityType | None:
+        inputs: engagement_store.ScoringInputs = await info.context.loaders.scoring_inputs.load(
+            info.context.tenant_principal.tenant_id)
+        type_id = inputs.source_types.get(self.source_type_id)
+        if type_id is None:
+            return None
+        row = await info.context.loaders.activity_type.load(type_id)
+        return ActivityType.from_row(row) if row else None
 
 
 async def person_activities(info: strawberry.Info, lead_id: str, first: int, after: str | None,
@@ -264,24 +275,9 @@ class ConfigureActivitySourceInput:
 
 
 @strawberry.type
-class JobPayload:
-    job: BuyingGroupJob | None
-    user_errors: list[UserError]
-
-
-@strawberry.type
 class ActivitySourcePayload:
     activity_sync: ActivitySync | None
     user_errors: list[UserError]
-
-
-async def _queue_job(info: strawberry.Info, kind: JobKind, payload: dict[str, Any]
-                     ) -> JobPayload:
-    tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.write() as conn:
-        job = await job_store.create_job(conn, tenant_id, kind, payload)
-    await queue_job(info, job)
-    return JobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
 
 
 @strawberry.type
@@ -289,28 +285,23 @@ class EngagementMutations:
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue a rescoring of the given groups, or of all groups.")
     async def refresh_scores(self, info: strawberry.Info, input: RefreshScoresInput
-                             ) -> JobPayload:
-        ids: list[str] = []
-        for i, gid in enumerate(input.buying_group_ids or []):
-            parsed = parse_uuid(gid.node_id) if gid.type_name == "BuyingGroup" else None
-            if parsed is None:
-                return JobPayload(job=None, user_errors=[user_error(
-                    ["input", "buyingGroupIds", str(i)], ErrorCode.NOT_FOUND,
-                    "no such buying group")])
-            ids.append(str(parsed))
-        return await _queue_job(info, JobKind.REFRESH_SCORES,
-                                {"buying_group_ids": ids} if ids else {})
+                             ) -> BuyingGroupJobPayload:
+        ids = [str(decode_id(gid, "BuyingGroup", ["input", "buyingGroupIds", str(i)]))
+               for i, gid in enumerate(input.buying_group_ids or [])]
+        return await start_job(info, JobKind.REFRESH_SCORES,
+                               {"buying_group_ids": ids} if ids else {})
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue an activity sync now (it also runs every few "
                          "minutes by itself).")
     async def sync_activities(self, info: strawberry.Info,
-                              input: SyncActivitiesInput | None = None) -> JobPayload:
+                              input: SyncActivitiesInput | None = None
+                              ) -> BuyingGroupJobPayload:
         if input is not None and input.restart_from_window:
             tenant_id = info.context.tenant_principal.tenant_id
             async with info.context.write() as conn:
                 await activity_store.reset_cursors(conn, tenant_id)
-        return await _queue_job(info, JobKind.SYNC_ACTIVITIES, {})
+        return await start_job(info, JobKind.SYNC_ACTIVITIES, {})
 
     @strawberry.mutation(permission_classes=[RequireAdmin],
                          description="Point this tenant at its own activity-log API.")

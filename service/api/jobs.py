@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import strawberry
 from strawberry import relay
@@ -172,7 +173,14 @@ class DeleteBuyingGroupJobPayload:
     user_errors: list[UserError]
 
 
-async def _started(info: strawberry.Info, job: Job) -> BuyingGroupJobPayload:
+async def start_job(info: strawberry.Info, kind: JobKind, payload: dict[str, Any], *,
+                    solution_interest_id: UUID | None = None) -> BuyingGroupJobPayload:
+    """Record a job in the request's write transaction, then hand it to the workers: what every
+    mutation that starts a job returns."""
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.write() as conn:
+        job = await job_store.create_job(conn, tenant_id, kind, payload,
+                                         solution_interest_id=solution_interest_id)
     await queue_job(info, job)
     return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
 
@@ -185,7 +193,6 @@ class JobMutations:
     async def create_buying_groups(
         self, info: strawberry.Info, input: CreateBuyingGroupsInput
     ) -> BuyingGroupJobPayload:
-        tenant_id = info.context.tenant_principal.tenant_id
         interest_id = decode_id(input.solution_interest_id, "SolutionInterest",
                                 ["input", "solutionInterestId"])
         list_id = decode_id(input.account_list_id, "AccountList", ["input", "accountListId"])
@@ -197,13 +204,12 @@ class JobMutations:
             if not await list_store.lists_by_ids(conn, [list_id]):
                 errors.append(user_error(["input", "accountListId"], ErrorCode.NOT_FOUND,
                                          "no such account list"))
-            if errors:
-                return BuyingGroupJobPayload(job=None, user_errors=errors)
-            job = await job_store.create_job(
-                conn, tenant_id, JobKind.CREATE,
-                {"solution_interest_id": str(interest_id), "account_list_id": str(list_id)},
-                solution_interest_id=interest_id)
-        return await _started(info, job)
+        if errors:
+            return BuyingGroupJobPayload(job=None, user_errors=errors)
+        return await start_job(
+            info, JobKind.CREATE,
+            {"solution_interest_id": str(interest_id), "account_list_id": str(list_id)},
+            solution_interest_id=interest_id)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue a job that re-applies the template's rules to the "
@@ -211,17 +217,15 @@ class JobMutations:
     async def maintain_buying_groups(
         self, info: strawberry.Info, input: MaintainBuyingGroupsInput
     ) -> BuyingGroupJobPayload:
-        tenant_id = info.context.tenant_principal.tenant_id
         path = ["input", "solutionInterestId"]
         interest_id = decode_id(input.solution_interest_id, "SolutionInterest", path)
         async with info.context.write() as conn:
             if not await interest_store.interests_by_ids(conn, [interest_id]):
                 return failed(BuyingGroupJobPayload, path, ErrorCode.NOT_FOUND,
                               "no such solution interest")
-            job = await job_store.create_job(
-                conn, tenant_id, JobKind.MAINTAIN, {"solution_interest_id": str(interest_id)},
-                solution_interest_id=interest_id)
-        return await _started(info, job)
+        return await start_job(info, JobKind.MAINTAIN,
+                               {"solution_interest_id": str(interest_id)},
+                               solution_interest_id=interest_id)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Stop a queued or running job; what it did stays done.")

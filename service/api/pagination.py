@@ -86,13 +86,13 @@ def cursor_number(value: Any) -> Decimal:
     return number
 
 
-def check_first(first: int, maximum: int) -> int:
+def check_first(first: int, maximum: int, name: str = "first") -> int:
+    """A requested count within [0, maximum]; `name` is the argument, for the error."""
     if first < 0 or first > maximum:
-        raise ClientError(
-            f"`first` must be between 0 and {maximum}; ask for further pages with `after`.",
-            ErrorCode.PAGE_SIZE_EXCEEDED,
-            maximum=maximum,
-        )
+        message = (f"`first` must be between 0 and {maximum}; ask for further pages with "
+                   "`after`." if name == "first" else
+                   f"`{name}` may hold at most {maximum} items.")
+        raise ClientError(message, ErrorCode.PAGE_SIZE_EXCEEDED, maximum=maximum)
     return first
 
 

@@ -36,12 +36,15 @@ class ActivityType(relay.Node):
     source_type_id: int | None = strawberry.field(
         description="The activity source's id for this type, once mapped by name."
     )
+    source_type_name: str = strawberry.field(
+        description="The source's name for this type, which the sync maps it by.")
 
     @classmethod
     def from_row(cls, row: type_store.ActivityType) -> ActivityType:
         return cls(id=str(row.id), name=row.name, engagement_type=row.engagement_type,
                    max_daily_frequency=row.max_daily_frequency, weight=row.weight,
-                   source_type_id=row.source_type_id)
+                   source_type_id=row.source_type_id,
+                   source_type_name=row.source_type_name or row.name)
 
     @classmethod
     async def resolve_nodes(
@@ -138,6 +141,17 @@ async def scoring_models(info: strawberry.Info, first: int = 20, after: str | No
 
 
 @strawberry.input
+class CreateActivityTypeInput:
+    name: str = strawberry.field(description="Unique in the catalogue (case-insensitive).")
+    source_type_name: str | None = strawberry.field(
+        default=None, description="The activity source's name for the type (as its "
+        "activity-type list says it); left out: the same as name.")
+    weight: int = strawberry.field(description="0 to 100; 0 stores the activity unscored.")
+    max_daily_frequency: int = strawberry.field(
+        default=20, description="Daily count per person above which activities stop counting.")
+
+
+@strawberry.input
 class UpdateActivityTypeInput:
     id: relay.GlobalID
     weight: int | None = None
@@ -228,6 +242,35 @@ async def _model(conn: Db, model_id: UUID) -> model_store.ScoringModel | None:
 
 @strawberry.type
 class ScoringMutations:
+    @strawberry.mutation(permission_classes=[RequireWrite],
+                         description="Score a type of the activity source that the catalogue "
+                         "does not know yet. The next sync (every few minutes, or "
+                         "syncActivities) maps it by sourceTypeName and rescores every group "
+                         "with the activity already stored.")
+    async def create_activity_type(
+        self, info: strawberry.Info, input: CreateActivityTypeInput
+    ) -> ActivityTypePayload:
+        source_name = (input.source_type_name or "").strip() or None
+        errors = (name_problems(input.name, ["input", "name"])
+                  + name_problems(source_name, ["input", "sourceTypeName"])
+                  + _weight_problem(input.weight, ["input", "weight"]))
+        if input.max_daily_frequency < 0:
+            errors.append(user_error(["input", "maxDailyFrequency"], ErrorCode.INVALID_VALUE,
+                                     "the daily maximum cannot be negative"))
+        if errors:
+            return ActivityTypePayload(activity_type=None, user_errors=errors)
+        async with info.context.write() as conn:
+            try:
+                row = await type_store.create_activity_type(
+                    conn, info.context.tenant_principal.tenant_id, name=input.name.strip(),
+                    source_type_name=source_name, weight=input.weight,
+                    max_daily_frequency=input.max_daily_frequency)
+            except type_store.NameTaken:
+                return failed(ActivityTypePayload, ["input", "name"], ErrorCode.DUPLICATE,
+                              "an activity type has this name, or already stands for this "
+                              "source type")
+        return ActivityTypePayload(activity_type=ActivityType.from_row(row), user_errors=[])
+
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Change a type's catalogue weight or daily maximum.")
     async def update_activity_type(

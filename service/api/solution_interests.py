@@ -18,6 +18,7 @@ from service.api.role_templates import RoleTemplate, name_key
 from service.api.roles import name_problems
 from service.api.stages import StageModel
 from service.db import Connection as Db
+from service.store import buying_groups as group_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
@@ -247,6 +248,8 @@ class SolutionInterestMutations:
             except interest_store.NameTaken:
                 return failed(SolutionInterestPayload, ["input", "name"], ErrorCode.DUPLICATE,
                                f"a solution interest named {changes['name']!r} exists")
+            if row is not None and "name" in changes:
+                await group_store.follow_renames(conn, row.tenant_id, interest_ids=[row.id])
         assert row is not None
         return SolutionInterestPayload(solution_interest=SolutionInterest.from_row(row),
                                        user_errors=[])

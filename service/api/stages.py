@@ -43,8 +43,9 @@ class Stage(relay.Node):
     name: str
     description: str | None
     kind: StageKind
-    transitions_to_keys: list[str] = strawberry.field(
-        description="Keys of the stages a group may move to from here.")
+    transitions_to: list[str] = strawberry.field(
+        description="Keys of the stages a group may move to from here, as StageInput takes "
+        "them: a model read back can be sent back. nextStages has the stages themselves.")
     entry_rule: JSON | None = strawberry.field(
         description="{match, conditions: [{metric, operator, value, roleId}]}: a group moves "
         "here by itself when this holds, from a stage that allows the move. roleId (for "
@@ -54,7 +55,7 @@ class Stage(relay.Node):
     @classmethod
     def from_row(cls, row: stage_store.Stage) -> Stage:
         return cls(id=str(row.id), key=row.key, name=row.name, description=row.description,
-                   kind=StageKind(row.kind), transitions_to_keys=list(row.transitions_to),
+                   kind=StageKind(row.kind), transitions_to=list(row.transitions_to),
                    entry_rule=JSON(_map_role_ids(row.entry_rule, _role_global_id))
                    if row.entry_rule else None, row=row)
 
@@ -65,8 +66,12 @@ class Stage(relay.Node):
         stages = await load_nodes(info.context.loaders.stage, node_ids)
         return convert_all(stages, cls.from_row)
 
-    @strawberry.field
-    async def transitions_to(self, info: strawberry.Info) -> list[Stage]:
+    @strawberry.field(deprecation_reason="Use transitionsTo (the same keys).")
+    def transitions_to_keys(self) -> list[str]:
+        return self.transitions_to
+
+    @strawberry.field(description="The stages a group may move to from here.")
+    async def next_stages(self, info: strawberry.Info) -> list[Stage]:
         model = await info.context.loaders.stage_model.load(self.row.stage_model_id)
         assert model is not None
         by_key = model.by_key()

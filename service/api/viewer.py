@@ -1,4 +1,4 @@
-"""The caller: its tenant and scopes."""
+"""The caller: its tenant and scopes; the tenant's settings."""
 
 from __future__ import annotations
 
@@ -10,15 +10,22 @@ import strawberry
 from strawberry import relay
 
 from service.api.api_keys import ApiKey, ApiKeyScope
+from service.api.errors import ErrorCode, UserError, failed
+from service.api.jobs import BuyingGroupJob, queue_job
 from service.api.nodes import parse_uuid
+from service.api.permissions import RequireAdmin
+from service.domain.time_zones import time_zone_problem
+from service.store import jobs as job_store
 from service.store import tenants as tenant_store
+from service.store.jobs import JobKind
 
 
 @strawberry.type(description="A customer workspace; all data belongs to exactly one tenant.")
 class Tenant(relay.Node):
     id: relay.NodeID[str]
     name: str
-    time_zone: str
+    time_zone: str = strawberry.field(description="IANA name; the tenant's days begin here "
+                                      "(updateTenantSettings changes it).")
     created_at: datetime
 
     @classmethod
@@ -70,3 +77,52 @@ def resolve_viewer(info: strawberry.Info) -> Viewer:
     principal = info.context.tenant_principal
     scopes = sorted(principal.scopes, key=lambda s: ["READ", "WRITE", "ADMIN"].index(s))
     return Viewer(scopes=[ApiKeyScope(s.value) for s in scopes], api_key_id=principal.api_key_id)
+
+
+@strawberry.input
+class UpdateTenantSettingsInput:
+    time_zone: str | None = strawberry.field(
+        default=None, description="An IANA name (Europe/Stockholm): where the tenant's days "
+        "begin, for the activity rollup, the scoring window and daily snapshots.")
+
+
+@strawberry.type
+class UpdateTenantSettingsPayload:
+    tenant: Tenant | None
+    job: BuyingGroupJob | None = strawberry.field(description=(
+        "When the time zone changed: the job that counts the stored activity into the new "
+        "days and rescores every group."))
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class TenantMutations:
+    @strawberry.mutation(permission_classes=[RequireAdmin],
+                         description="Change this tenant's settings (ADMIN scope).")
+    async def update_tenant_settings(
+        self, info: strawberry.Info, input: UpdateTenantSettingsInput
+    ) -> UpdateTenantSettingsPayload:
+        tenant_id = info.context.tenant_principal.tenant_id
+        zone = input.time_zone
+        if zone is not None and (problem := time_zone_problem(zone)) is not None:
+            return failed(UpdateTenantSettingsPayload, ["input", "timeZone"],
+                          ErrorCode.INVALID_TIME_ZONE, problem)
+        job = None
+        async with info.context.write() as conn:
+            tenant = await tenant_store.get_tenant(conn, tenant_id)
+            assert tenant is not None
+            if zone is not None and zone != tenant.time_zone:
+                changed = await tenant_store.set_time_zone(conn, tenant_id, zone)
+                if changed is None:
+                    return failed(UpdateTenantSettingsPayload, ["input", "timeZone"],
+                                  ErrorCode.INVALID_TIME_ZONE,
+                                  f"the database does not know the time zone {zone!r}")
+                tenant = changed
+                job = await job_store.create_job(conn, tenant_id, JobKind.REFRESH_SCORES,
+                                                 {"rebuild_rollup": True})
+        if job is not None:
+            await queue_job(info, job)
+            info.context.loaders.reset()
+        return UpdateTenantSettingsPayload(
+            tenant=Tenant.from_row(tenant),
+            job=BuyingGroupJob.from_row(job) if job else None, user_errors=[])

@@ -11,6 +11,7 @@ import random
 from typing import Any
 from uuid import UUID
 
+from service import groups
 from service.catalogue import upsert_accounts, upsert_people
 from service.db import Connection
 from service.domain.conditions import ACCOUNT_FIELDS, PERSON_FIELDS, ConditionGroup, validate
@@ -211,6 +212,7 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
                 entries=template.entries, audience_sql=list_store.membership_sql(audience, params),
                 params=params, after=after, limit=1000, job_id=None,
                 entry_stage_id=entry.id if interest is cloud else None)
+            await groups.settle(conn, tenant_id, chunk.changed, created=True)
             if chunk.processed == 0:
                 break
             after = chunk.last_id
@@ -218,11 +220,13 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
     stage = journey.by_key()
     paths = [[], ["engaged"], ["engaged", "opportunity"], ["engaged", "opportunity", "won"],
              ["lost"], ["lost", "resurgence"], ["engaged"], []]
-    groups = await conn.fetch("SELECT id FROM buying_groups WHERE solution_interest_id = $1 "
-                              "ORDER BY name", cloud.id)
-    for i, group in enumerate(groups):
-        previous = stage["new"].id
+    made = await conn.fetch("SELECT id, stage_id FROM buying_groups "
+                            "WHERE solution_interest_id = $1 ORDER BY name", cloud.id)
+    for i, group in enumerate(made):
+        previous = group["stage_id"]
         for key in paths[i % len(paths)]:
+            if stage[key].id == previous:
+                continue
             await stage_store.move_group(conn, tenant_id, group["id"], previous, stage[key].id,
                                          "USER", None)
             previous = stage[key].id

@@ -92,8 +92,8 @@ inserted AS (
 ),
 rolled AS (
     INSERT INTO activity_daily AS d (tenant_id, lead_id, source_type_id, day, count)
-    SELECT $1, lead_id, source_type_id, (activity_date AT TIME ZONE $3)::date, count(*)
-      FROM inserted GROUP BY 2, 3, 4
+    SELECT $1, lead_id, source_type_id, (activity_date AT TIME ZONE z.time_zone)::date, count(*)
+      FROM inserted, (SELECT time_zone FROM tenants WHERE id = $1) z GROUP BY 2, 3, 4
         ON CONFLICT (tenant_id, lead_id, day, source_type_id)
         DO UPDATE SET count = d.count + EXCLUDED.count
 )
@@ -103,13 +103,35 @@ SELECT count(*) AS new, coalesce(array_agg(DISTINCT lead_id), '{}') AS leads,
 """
 
 
-async def ingest_page(conn: Connection, tenant_id: UUID, time_zone: str,
-                      activities: Sequence[dict[str, Any]]) -> IngestResult:
+def _rollup_lock(tenant_id: UUID) -> int:
+    """The advisory lock key of a tenant's rollup: pages share it, a rebuild takes it alone."""
+    return int.from_bytes(tenant_id.bytes[:8], "big", signed=True) ^ 0x726F6C6C7570  # "rollup"
+
+
+async def rebuild_rollup(conn: Connection, tenant_id: UUID) -> int:
+    """Count the tenant's stored activity into days again, in its time zone (after the tenant
+    changed it: a day is the tenant's day). The rollup and the activities keep the same
+    retention, so nothing counted before is lost. Returns the number of daily rows."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _rollup_lock(tenant_id))
+    await conn.execute("DELETE FROM activity_daily WHERE tenant_id = $1", tenant_id)
+    status = await conn.execute(
+        """INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count)
+           SELECT $1, a.lead_id, a.source_type_id, (a.activity_date AT TIME ZONE z.time_zone)::date,
+                  count(*)
+             FROM activities a, (SELECT time_zone FROM tenants WHERE id = $1) z
+            WHERE a.tenant_id = $1 GROUP BY 2, 3, 4""", tenant_id)
+    return int(status.split()[-1])
+
+
+async def ingest_page(conn: Connection, tenant_id: UUID, activities: Sequence[dict[str, Any]]
+                      ) -> IngestResult:
     """Store a page of activities (as the source sent them) once each; the rollup counts only
-    the new ones."""
+    the new ones, into days of the tenant's time zone as it is when the page commits."""
     if not activities:
         return IngestResult(0, [], None)
-    row = await conn.fetchrow(_INGEST, tenant_id, activities, time_zone)
+    # Pages share the tenant's rollup; a rebuild (a new time zone) has it to itself.
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", _rollup_lock(tenant_id))
+    row = await conn.fetchrow(_INGEST, tenant_id, activities)
     assert row is not None
     return IngestResult(row["new"], list(row["leads"]), row["latest"])
 

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+
 from service.db import Connection
 
 
@@ -21,6 +23,7 @@ class ActivityType:
     source_type_id: int | None
     created_at: datetime
     updated_at: datetime
+    source_type_name: str | None = None  # the source's name for it; None: `name`
 
 
 def type_from(row: Any) -> ActivityType:
@@ -49,3 +52,24 @@ async def update_activity_type(
         type_id, weight, max_daily_frequency,
     )
     return type_from(row) if row else None
+
+
+class NameTaken(Exception):
+    """Another entry has this name, or already stands for this source type."""
+
+
+async def create_activity_type(conn: Connection, tenant_id: UUID, *, name: str,
+                               source_type_name: str | None, weight: int,
+                               max_daily_frequency: int) -> ActivityType:
+    """A catalogue entry for a source type the seeded catalogue does not know; the next sync
+    maps it by `source_type_name` (or `name`)."""
+    try:
+        async with conn.transaction():  # a savepoint: the caller's transaction goes on
+            row = await conn.fetchrow(
+                """INSERT INTO activity_types (tenant_id, name, engagement_type,
+                                               max_daily_frequency, weight, source_type_name)
+                   VALUES ($1, $2, 'Custom', $3, $4, $5) RETURNING *""",
+                tenant_id, name, max_daily_frequency, weight, source_type_name)
+    except asyncpg.UniqueViolationError as exc:
+        raise NameTaken from exc
+    return type_from(row)

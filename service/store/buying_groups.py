@@ -42,6 +42,7 @@ class BuyingGroup:
     filled_role_ids: list[UUID]
     created_at: datetime
     updated_at: datetime
+    generated_name: bool = True  # named by the generator: follows renames
 
 
 GROUP_FIELDS = [f for f in BuyingGroup.__dataclass_fields__]
@@ -189,6 +190,45 @@ async def recompute_completeness(
             for r in rows]
 
 
+# --- names -----------------------------------------------------------------------------------
+
+# The name the generator gives a group (SQL, over an interest's and an account's name).
+GENERATED_NAME = "{interest} || ' for ' || {account}"
+
+
+async def follow_renames(conn: Connection, tenant_id: UUID, *,
+                         account_ids: Sequence[UUID] = (),
+                         interest_ids: Sequence[UUID] = ()) -> int:
+    """Rename the generated groups of these accounts or solution interests whose names no
+    longer match; groups a user named keep their names. Returns how many were renamed."""
+    if not account_ids and not interest_ids:
+        return 0
+    name = GENERATED_NAME.format(interest="si.name", account="a.name")
+    status = await conn.execute(
+        f"""UPDATE buying_groups g SET name = {name}, updated_at = now()
+              FROM accounts a, solution_interests si
+             WHERE g.tenant_id = $1 AND g.generated_name
+               AND (g.account_id = ANY($2::uuid[]) OR g.solution_interest_id = ANY($3::uuid[]))
+               AND a.tenant_id = $1 AND a.id = g.account_id
+               AND si.tenant_id = $1 AND si.id = g.solution_interest_id
+               AND g.name IS DISTINCT FROM {name}""",
+        tenant_id, list(account_ids), list(interest_ids))
+    return int(status.split()[-1])
+
+
+async def rename(conn: Connection, group_id: UUID, name: str | None) -> BuyingGroup | None:
+    """Give the group a name of the user's; None: the generated one again (and follow)."""
+    generated = GENERATED_NAME.format(interest="si.name", account="a.name")
+    row = await conn.fetchrow(
+        f"""UPDATE buying_groups g SET name = coalesce($2, {generated}),
+                   generated_name = $2 IS NULL, updated_at = now()
+              FROM accounts a, solution_interests si
+             WHERE g.id = $1 AND a.tenant_id = g.tenant_id AND a.id = g.account_id
+               AND si.tenant_id = g.tenant_id AND si.id = g.solution_interest_id
+         RETURNING g.*""", group_id, name)
+    return group_from(row) if row else None
+
+
 # --- rule-based assignment, set-based --------------------------------------------------------
 
 
@@ -219,7 +259,8 @@ async def create_groups_chunk(
     after: UUID | None, limit: int, job_id: UUID | None, entry_stage_id: UUID | None = None,
 ) -> ChunkResult:
     """Create the groups of the next `limit` accounts of the audience (by account id) that have
-    none for this solution interest, with their rule-assigned members and completeness."""
+    none for this solution interest, with their rule-assigned members; their scores are the
+    caller's to settle (`service.groups.settle`)."""
     tenant = params.add(tenant_id)
     entry = params.add(entry_stage_id)
     role_case = assignment_sql(entries, params)
@@ -234,7 +275,8 @@ created AS (
     INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, role_template_id,
                                name, created_by_job_id, stage_id, stage_entered_at)
     SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {params.add(role_template_id)},
-           {params.add(solution_interest_name)} || ' for ' || au.name, {params.add(job_id)}::uuid,
+           {GENERATED_NAME.format(interest=params.add(solution_interest_name), account="au.name")},
+           {params.add(job_id)}::uuid,
            {entry}::uuid, CASE WHEN {entry}::uuid IS NOT NULL THEN now() END
       FROM audience au
         ON CONFLICT (tenant_id, account_id, solution_interest_id) DO NOTHING
@@ -260,9 +302,7 @@ SELECT (SELECT count(*) FROM audience) AS processed,
 """
     row = await conn.fetchrow(sql, *params.values)
     assert row is not None
-    created = list(row["created"])
-    await recompute_completeness(conn, tenant_id, created)
-    return ChunkResult(row["processed"], row["last_id"], created)
+    return ChunkResult(row["processed"], row["last_id"], list(row["created"]))
 
 
 async def maintain_groups_chunk(
@@ -414,6 +454,7 @@ class GroupFilter:
     account_ids: Sequence[UUID] = ()
     stage_ids: Sequence[UUID] = ()
     missing_role_ids: Sequence[UUID] = ()
+    missing_role_match: str = "ALL"  # or ANY
     completeness: Range | None = None
     engagement: Range | None = None
     statuses: Sequence[str] = ()
@@ -452,17 +493,20 @@ def group_filter_sql(tenant_id: UUID, f: GroupFilter, params: SqlParams) -> str:
     if f.engagement:
         clauses += _range_sql("g.engagement", f.engagement, params)
     if f.missing_role_ids:
-        # Every listed role is in the template and has fewer active members than required.
-        clauses.append(f"""NOT EXISTS (
-            SELECT 1 FROM unnest({params.add(list(f.missing_role_ids))}::uuid[]) AS wanted (role_id)
-             WHERE NOT EXISTS (
+        # A listed role is missing: in the template, with fewer active members than required.
+        # ALL: no listed role is not missing; ANY: some listed role is.
+        missing = """EXISTS (
                 SELECT 1 FROM role_template_entries e
                  WHERE e.tenant_id = g.tenant_id AND e.role_template_id = g.role_template_id
                    AND e.role_id = wanted.role_id
                    AND (SELECT count(*) FROM buying_group_members m
                          WHERE m.tenant_id = g.tenant_id AND m.buying_group_id = g.id
                            AND m.role_id = e.role_id AND NOT m.is_removed)
-                       < e.members_required))""")
+                       < e.members_required)"""
+        wanted = f"unnest({params.add(list(f.missing_role_ids))}::uuid[]) AS wanted (role_id)"
+        clauses.append(f"NOT EXISTS (SELECT 1 FROM {wanted} WHERE NOT {missing})"
+                       if f.missing_role_match == "ALL" else
+                       f"EXISTS (SELECT 1 FROM {wanted} WHERE {missing})")
     return " AND ".join(clauses)
 
 

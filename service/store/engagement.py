@@ -75,10 +75,13 @@ async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None =
 # id, factor and cap, $6-$7 the window, $8-$11 per template role its template, role, weighting
 # value and the template's total (from Python: a window function in SQL would keep the plan
 # serial).
-def _scores(partial: bool) -> str:
-    """Each group's new and previous engagement. Partial: only the given groups, whose members'
-    activity PostgreSQL reads through the rollup's (tenant, lead) key; full: hash joins."""
-    targets = "AND m.buying_group_id = ANY($2)" if partial else ""
+def _scores(scope: str) -> str:
+    """Each group's new and previous engagement. SOME: the groups of $2, whose members'
+    activity PostgreSQL reads through the rollup's (tenant, lead) key; ONE: the group $2, the
+    same with a predicate whose cached generic plan is that index plan too; ALL: hash joins."""
+    targets = {"SOME": "AND m.buying_group_id = ANY($2)", "ONE": "AND m.buying_group_id = $2",
+               "ALL": ""}[scope]
+    groups = {"SOME": "g.id = ANY($2)", "ONE": "g.id = $2", "ALL": "$2::uuid[] IS NULL"}[scope]
     return f"""
 WITH scored AS (
     SELECT * FROM unnest($3::int[], $4::int[], $5::int[]) AS s (source_type_id, factor100, cap)
@@ -109,7 +112,7 @@ group_points AS (
 SELECT g.id, g.engagement AS previous,
        coalesce(round(gp.weighted100::numeric / (100 * gp.total), 12), 0) AS engagement
   FROM buying_groups g LEFT JOIN group_points gp ON gp.buying_group_id = g.id
- WHERE g.tenant_id = $1 AND ($2::uuid[] IS NULL OR g.id = ANY($2))"""
+ WHERE g.tenant_id = $1 AND {groups}"""
 
 
 def _apply(scores: str, day: str, previous: bool) -> str:
@@ -139,10 +142,12 @@ history AS (
 SELECT {result} FROM updated"""
 
 
-_REFRESH_SOME = (f"WITH scores AS ({_scores(partial=True)}\n),"
+_REFRESH_SOME = (f"WITH scores AS ({_scores('SOME')}\n),"
                  f"{_apply('scores s', '$7', previous=True)}")
+_REFRESH_ONE = (f"WITH scores AS ({_scores('ONE')}\n),"
+                f"{_apply('scores s', '$7', previous=True)}")
 _SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
-              f"{_scores(partial=False)}")
+              f"{_scores('ALL')}")
 _WRITE = "WITH " + _apply("unnest($2::uuid[], $3::numeric[]) AS s (id, engagement)", "$4",
                           previous=False)
 
@@ -176,7 +181,16 @@ def scoring_parameters(inputs: ScoringInputs) -> tuple[Any, ...]:
 async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringInputs,
                              group_ids: Sequence[UUID]) -> list[ScoreChange]:
     """Rescore these groups and record today's snapshot, in one statement."""
-    rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), *scoring_parameters(inputs))
+    parameters = scoring_parameters(inputs)
+    if len(group_ids) == 1:  # a membership change: its cached plan is the right one
+        rows = await conn.fetch(_REFRESH_ONE, tenant_id, group_ids[0], *parameters)
+    else:
+        # Planned for these groups every time: a cached generic plan, made for "some groups",
+        # may hash-join the tenant's whole rollup (seconds) where a few groups need a few
+        # index lookups; planning costs a few milliseconds.
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), *parameters)
+        await conn.execute("RESET plan_cache_mode")
     return [ScoreChange(r["id"], r["previous"], r["engagement"], r["solution_interest_id"])
             for r in rows]
 

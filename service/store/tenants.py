@@ -17,9 +17,10 @@ class Tenant:
     created_at: datetime
 
 
-async def create_tenant(conn: Connection, name: str) -> Tenant:
+async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC") -> Tenant:
     """A new tenant with its starting catalogue (default roles, activity types, scoring model)."""
-    row = await conn.fetchrow("INSERT INTO tenants (name) VALUES ($1) RETURNING *", name.strip())
+    row = await conn.fetchrow("INSERT INTO tenants (name, time_zone) VALUES ($1, $2) RETURNING *",
+                              name.strip(), time_zone)
     assert row is not None
     await conn.execute("SELECT seed_tenant($1)", row["id"])
     return Tenant(**dict(row))
@@ -34,4 +35,14 @@ async def find_tenant_by_name(conn: Connection, name: str) -> Tenant | None:
 
 async def get_tenant(conn: Connection, tenant_id: UUID) -> Tenant | None:
     row = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
+    return Tenant(**dict(row)) if row else None
+
+
+async def set_time_zone(conn: Connection, tenant_id: UUID, time_zone: str) -> Tenant | None:
+    """Change the tenant's time zone; None when PostgreSQL does not know the name (its zone
+    database may lag Python's)."""
+    row = await conn.fetchrow(
+        """UPDATE tenants SET time_zone = $2 WHERE id = $1
+              AND EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $2) RETURNING *""",
+        tenant_id, time_zone)
     return Tenant(**dict(row)) if row else None
