@@ -32,6 +32,11 @@ class SourceError(Exception):
     could not be called at all."""
 
 
+class SourceUnavailable(SourceError):
+    """The source did not answer usefully within the attempts or the time a sync has (5xx,
+    timeouts, broken connections): another attempt later may succeed."""
+
+
 class Refused(SourceError):
     """The source answered with an HTTP status that retrying will not change."""
 
@@ -174,7 +179,7 @@ class ActivityApi:
                 await self._backoff(attempt)
                 continue
             raise SourceError(f"the activity source answered {code}: {message}")
-        raise SourceError(f"gave up after {self._max_attempts} attempts: {last_problem}")
+        raise SourceUnavailable(f"gave up after {self._max_attempts} attempts: {last_problem}")
 
     async def activity_types(self) -> list[dict[str, Any]]:
         body = await self.call("/rest/v1/activities/types.json", {})

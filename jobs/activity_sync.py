@@ -18,9 +18,15 @@ from uuid import UUID
 import asyncpg
 from arq.connections import ArqRedis
 
-from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi, Page, SourceError
+from jobs.activity_api import (
+    MAX_TYPES_PER_CALL,
+    ActivityApi,
+    Page,
+    SourceError,
+    SourceUnavailable,
+)
 from jobs.call_rate import call_rate
-from jobs.run import JobFailed, JobRun
+from jobs.run import JobFailed, JobRetry, JobRun
 from service.config import Settings
 from service.db import Database, retrying
 from service.domain.activity_screen import screen_page
@@ -33,7 +39,7 @@ from service.store import jobs as job_store
 from service.store import overview as overview_store
 from service.store import stages as stage_store
 from service.store.buying_groups import ScoreChange
-from service.store.jobs import JobKind
+from service.store.jobs import EVERYTHING, JobKind
 from service.store.scoring_models import active_model
 
 log = logging.getLogger(__name__)
@@ -97,6 +103,7 @@ class SyncOutcome:
     leads: set[str] = field(default_factory=set)
     latest: datetime | None = None
     remapped: bool = False  # a catalogue entry now stands for another source type
+    truncated: bool = False  # stopped at ACTIVITY_SYNC_MAX_SECONDS; the next run goes on
 
 
 async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) -> int:
@@ -228,32 +235,47 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
             with contextlib.suppress(asyncio.CancelledError):
                 await fetcher
 
-    rate = call_rate(redis, source.base_url, settings.activity_api_max_calls,
-                     settings.activity_api_rate_window_seconds, settings.activity_api_daily_calls)
-    async with ActivityApi(source.base_url, source.client_id, source.client_secret,
-                           backoff_base=settings.activity_api_backoff_seconds,
-                           timeout=settings.activity_api_timeout_seconds, rate=rate,
-                           allowed=None if source.operators else settings.allowed_hosts) as api:
-        types = await api.activity_types()
-        outcome.remapped = await map_types(db, tenant_id, types) > 0
-        type_ids = sorted(source.type_ids or [int(t["id"]) for t in types])
-        chunks = [type_ids[i:i + MAX_TYPES_PER_CALL]
-                  for i in range(0, len(type_ids), MAX_TYPES_PER_CALL)]
-        slots = asyncio.Semaphore(CONCURRENT_CHUNKS)
+    async def read_source() -> None:
+        rate = call_rate(redis, source.base_url, settings.activity_api_max_calls,
+                         settings.activity_api_rate_window_seconds,
+                         settings.activity_api_daily_calls)
+        allowed = None if source.operators else settings.allowed_hosts
+        async with ActivityApi(source.base_url, source.client_id, source.client_secret,
+                               backoff_base=settings.activity_api_backoff_seconds,
+                               timeout=settings.activity_api_timeout_seconds, rate=rate,
+                               allowed=allowed) as api:
+            types = await api.activity_types()
+            outcome.remapped = await map_types(db, tenant_id, types) > 0
+            type_ids = sorted(source.type_ids or [int(t["id"]) for t in types])
+            chunks = [type_ids[i:i + MAX_TYPES_PER_CALL]
+                      for i in range(0, len(type_ids), MAX_TYPES_PER_CALL)]
+            slots = asyncio.Semaphore(CONCURRENT_CHUNKS)
 
-        async def bounded(chunk: list[int]) -> None:
-            async with slots:
-                await sync_chunk(api, chunk)
+            async def bounded(chunk: list[int]) -> None:
+                async with slots:
+                    await sync_chunk(api, chunk)
 
-        running = [asyncio.create_task(bounded(chunk)) for chunk in chunks]
-        try:
-            await asyncio.gather(*running)
-        finally:
-            # One chunk's failure ends the others (their committed pages stay) before the
-            # client closes under them.
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+            running = [asyncio.create_task(bounded(chunk)) for chunk in chunks]
+            try:
+                await asyncio.gather(*running)
+            finally:
+                # One chunk's failure ends the others (their committed pages stay) before the
+                # client closes under them.
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+
+    try:
+        async with asyncio.timeout(settings.activity_sync_max_seconds):
+            await read_source()
+    except TimeoutError:
+        # Bounded: what was written stays, with its cursors, and the next run goes on from
+        # there. A source that gave nothing in all that time fails the attempt (retried).
+        if outcome.pages == 0:
+            limit = settings.activity_sync_max_seconds
+            raise SourceUnavailable(
+                f"the activity source did not answer within {limit:g} s") from None
+        outcome.truncated = True
     return outcome
 
 
@@ -340,6 +362,9 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
 
 
 async def sync_activities(run: JobRun) -> None:
+    """Read what is new from the tenant's source, then rescore the groups it touches. Safe to
+    run again: pages are stored once each (by source id) with their cursor in one transaction,
+    so another attempt goes on from the last committed page and counts nothing twice."""
     tenant_id = run.job.tenant_id
 
     async def report(outcome: SyncOutcome) -> None:
@@ -351,6 +376,8 @@ async def sync_activities(run: JobRun) -> None:
         message = redact(str(exc))
         async with run.db.tenant(tenant_id) as conn:
             await activity_store.record_sync(conn, tenant_id, error=message, cursor_at=None)
+        if isinstance(exc, SourceUnavailable | PageNotStored):
+            raise JobRetry(message) from exc  # the source or the database may be back soon
         raise JobFailed(message) from exc
     async with run.db.tenant(tenant_id) as conn:
         await activity_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
@@ -391,8 +418,9 @@ async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: s
     queued = 0
     for row in tenants:
         async with db.tenant(row["id"]) as conn:
-            job = await job_store.create_job(conn, row["id"], kind)
-        queued += bool(await enqueue(redis, queue_name, job.id))
+            job, new = await job_store.create_job_once(conn, row["id"], kind,
+                                                       dedup_key=EVERYTHING)
+        queued += new and bool(await enqueue(redis, queue_name, job.id))
     return queued
 
 

@@ -44,6 +44,8 @@ async def _interest_and_template(
 
 
 async def create_buying_groups(run: JobRun) -> None:
+    """Safe to run again: a group per (account, solution interest) is a database constraint,
+    chunks commit one by one, and another attempt creates (and scores) only what is missing."""
     tenant_id = run.job.tenant_id
     interest_id = UUID(run.job.payload["solution_interest_id"])
     list_id = UUID(run.job.payload["account_list_id"])
@@ -95,6 +97,8 @@ async def create_buying_groups(run: JobRun) -> None:
 
 
 async def maintain_buying_groups(run: JobRun) -> None:
+    """Safe to run again: it moves every group towards what the rules say, so a chunk done
+    twice changes nothing the second time."""
     tenant_id = run.job.tenant_id
     interest_id = UUID(run.job.payload["solution_interest_id"])
     _, template = await _interest_and_template(run, interest_id)
@@ -138,10 +142,11 @@ async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -
     queued = 0
     for row in rows:
         async with db.tenant(row["tenant_id"]) as conn:
-            job = await job_store.create_job(
+            job, new = await job_store.create_job_once(
                 conn, row["tenant_id"], JobKind.MAINTAIN,
-                {"solution_interest_id": str(row["id"])}, solution_interest_id=row["id"])
-        if await enqueue(redis, queue_name, job.id):
+                {"solution_interest_id": str(row["id"])}, solution_interest_id=row["id"],
+                dedup_key=str(row["id"]))
+        if new and await enqueue(redis, queue_name, job.id):
             queued += 1
     if queued:
         log.info("queued %d maintenance job(s)", queued)

@@ -3,12 +3,16 @@ renews its lease), and the two ways it can end a job early."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
+from redis.exceptions import RedisError
+
 from service.config import Settings
-from service.db import Database
+from service.db import TRANSIENT_ERRORS, Database, PoolExhausted
 from service.events import publish_job
 from service.store import jobs as job_store
 from service.store.jobs import Job
@@ -19,7 +23,38 @@ class JobCancelled(Exception):
 
 
 class JobFailed(Exception):
-    """A handler's way to end a job as FAILED with a message meant for the user."""
+    """A handler's way to end a job as FAILED with a message meant for the user: a permanent
+    problem (refused credentials, a spent quota, data that no longer exists)."""
+
+
+class JobRetry(Exception):
+    """A handler's way to say the attempt failed for a passing reason (the source did not
+    answer): the job is tried again later, up to JOB_MAX_ATTEMPTS, with the message kept."""
+
+
+# Failures that another attempt may not meet: the database or Redis briefly away, a conflict
+# PostgreSQL resolves by aborting one side, a timeout. Anything else is a bug or a permanent
+# problem: retrying it would only repeat it.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    JobRetry, OSError,  # ConnectionError, TimeoutError and a name that did not resolve
+    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, *TRANSIENT_ERRORS,
+    asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError, PoolExhausted, RedisError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Worth another attempt; a group of errors (side-by-side tasks) when all of them are."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(is_transient(e) for e in error.exceptions)
+    return isinstance(error, TRANSIENT)
+
+
+def retry_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds before attempt `attempt + 1`: exponential from `base`, capped, with jitter (a
+    random half of it) so that jobs that failed together do not return together."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass

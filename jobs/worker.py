@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from uuid import UUID
 
 from arq import cron
 from arq.connections import RedisSettings
@@ -17,6 +16,8 @@ from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
 from service.db import Database, create_pool
 from service.queue import RUN_JOB
+from service.store import history as history_store
+from service.store import jobs as job_store
 from service.store import overview as overview_store
 from service.store.jobs import JobKind
 
@@ -26,11 +27,11 @@ log = logging.getLogger(__name__)
 TALLY_ROWS_BEFORE_COMPACTION = 500
 
 
-async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
+async def run_job(ctx: dict[str, Any], job_id: str) -> int:
+    """A message names a job, but the worker runs jobs fairly: the next of the tenant served
+    least recently, then the next, until none may start (see jobs/runner.py)."""
     settings: Settings = ctx["settings"]
-    status = await runner.run_job(ctx["db"], UUID(job_id), settings.job_lease_seconds, settings,
-                                  ctx["redis"])
-    return str(status) if status else None
+    return await runner.run_available(ctx["db"], settings, ctx["redis"])
 
 
 run_job.__qualname__ = RUN_JOB
@@ -39,8 +40,22 @@ run_job.__qualname__ = RUN_JOB
 async def sweep(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     return await sweeper.sweep(
-        ctx["db"], ctx["redis"], settings.queue_name, settings.sweeper_interval_seconds
-    )
+        ctx["db"], ctx["redis"], settings.queue_name, settings.sweeper_interval_seconds,
+        settings.job_max_attempts)
+
+
+async def retention(ctx: dict[str, Any]) -> int:
+    """Daily: finished jobs after JOB_RETENTION_DAYS, score and stage history after
+    HISTORY_RETENTION_DAYS."""
+    settings: Settings = ctx["settings"]
+    db: Database = ctx["db"]
+    async with db.system() as conn:
+        jobs = await job_store.delete_finished_before(conn, settings.job_retention_days)
+        history = await history_store.delete_history_before(conn,
+                                                            settings.history_retention_days)
+    if jobs or history:
+        log.info("retention: deleted %d finished job(s), %d history row(s)", jobs, history)
+    return jobs + history
 
 
 async def maintain(ctx: dict[str, Any]) -> int:
@@ -114,6 +129,7 @@ def build_worker(
             # Nightly: every score, so activity leaving the window lowers scores too.
             cron(rescore_all, hour={settings.rescore_hour_utc}, minute={15}, unique=True),
             cron(compact_tallies, second={45}, unique=True),
+            cron(retention, hour={settings.rescore_hour_utc}, minute={45}, unique=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=settings.queue_name,

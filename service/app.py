@@ -49,7 +49,9 @@ from service.metrics import (
     ACTIVITIES_REJECTED,
     ACTIVITY_SYNC_AGE,
     ACTIVITY_SYNCS,
+    DEAD_JOBS,
     HTTP_REQUESTS,
+    JOB_RETRIES,
     JOBS,
     REGISTRY,
 )
@@ -363,10 +365,16 @@ async def metrics(request: Request) -> Response:
     try:
         async with services.db.system() as conn:
             counts = await job_store.job_counts(conn)
+            retries = await job_store.retry_counts(conn)
             health = await activity_store.sync_health(conn)
         JOBS.clear()
         for kind, status, n in counts:
             JOBS.labels(kind, status).set(n)
+        JOB_RETRIES.clear()
+        DEAD_JOBS.clear()
+        for kind, retried, dead in retries:
+            JOB_RETRIES.labels(kind).set(retried)
+            DEAD_JOBS.labels(kind).set(dead)
         ACTIVITIES_INGESTED.set(health.activities_ingested)
         ACTIVITIES_REJECTED.set(health.activities_rejected)
         ACTIVITY_SYNCS.labels("ok").set(health.tenants_ok)

@@ -69,6 +69,17 @@ class Settings(BaseSettings):
     # A running job renews its lease; the sweeper re-enqueues jobs whose lease ran out.
     job_lease_seconds: int = Field(default=120, ge=5)
     sweeper_interval_seconds: int = Field(default=60, ge=1)
+    # Attempts a job gets: transient failures (connections, deadlocks, Redis, the source's 5xx
+    # and timeouts) and workers that died count; the wait doubles from the base, with jitter.
+    job_max_attempts: int = Field(default=5, ge=1)
+    job_retry_base_seconds: float = Field(default=5, gt=0)
+    job_retry_max_seconds: float = Field(default=600, gt=0)
+    # Jobs of one tenant running at once (all workers together); the next job goes to the
+    # tenant served least recently.
+    jobs_per_tenant: int = Field(default=2, ge=1)
+    # Retention: finished jobs; daily score snapshots and stage history.
+    job_retention_days: int = Field(default=30, ge=1)
+    history_retention_days: int = Field(default=400, ge=1)
     maintenance_hour_utc: int = Field(default=3, ge=0, le=23)
     # Activity sync from the activity-log API, and the nightly rescoring of every group.
     activity_sync_interval_seconds: int = Field(default=300, ge=10)
@@ -89,6 +100,9 @@ class Settings(BaseSettings):
     # (comma-separated): every other tenant-configured URL must resolve to public addresses.
     outbound_allowed_hosts: str = ""
     activity_api_timeout_seconds: float = Field(default=30, gt=0)
+    # A sync stops after this long with its cursors saved and goes on at the next run; a
+    # source that does not answer fails the attempt (retried later) by this deadline.
+    activity_sync_max_seconds: float = Field(default=120, gt=0)
 
 
     @property

@@ -35,6 +35,15 @@ JOBS = Gauge(
     "bg_jobs", "Background jobs by kind and status (all tenants), read from PostgreSQL at scrape.",
     ["kind", "status"], registry=REGISTRY,
 )
+JOB_RETRIES = Gauge(
+    "bg_job_retries", "Attempts beyond the first, by kind, over the jobs kept (a retry after a "
+    "passing failure or after a worker died), read from PostgreSQL at scrape.",
+    ["kind"], registry=REGISTRY,
+)
+DEAD_JOBS = Gauge(
+    "bg_jobs_dead", "Jobs that gave up after their last attempt, by kind, over the jobs kept: "
+    "alert when it grows.", ["kind"], registry=REGISTRY,
+)
 
 ACTIVITIES_INGESTED = Gauge(
     "bg_activities_ingested",

@@ -76,6 +76,8 @@ def settings(
         log_level="WARNING",
         expose_sql_statements=True,
         activity_api_backoff_seconds=0.01,
+        job_retry_base_seconds=0.01,  # retries in milliseconds: tests wait for none
+        job_retry_max_seconds=0.05,
         activity_api_timeout_seconds=5,
         activity_api_max_calls=0,  # the simulator does not limit unless a test says so
         # Tenants' sources in tests are the simulator on 127.0.0.1; every other local or

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -276,6 +279,16 @@ async def sync(gql: GraphQLClient, settings: Settings, key: str) -> dict[str, An
     return result
 
 
+async def synced_activity(gql: GraphQLClient, settings: Settings, tenant: TenantKeys,
+                          simulator: str, activities: list[dict[str, Any]]) -> None:
+    """The simulator, reset, as the tenant's source holding exactly `activities`, synced."""
+    await sim(simulator, "/_sim/config", {"reset": True})
+    await use_simulator(gql, tenant, simulator)
+    await sim(simulator, "/_sim/activities", activities)
+    synced = await sync(gql, settings, tenant.write)
+    assert synced["status"] == "SUCCEEDED", synced
+
+
 def at(day_offset: int, second: int = 0) -> str:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     moment = today + timedelta(days=day_offset, seconds=second)
@@ -330,3 +343,21 @@ async def live_model(gql: GraphQLClient, key: str, stages: list[dict[str, Any]] 
     assert published["publishStageModel"]["userErrors"] == []
     model: dict[str, Any] = made["stageModel"]
     return model
+
+
+# --- a real worker process
+
+def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
+    """The real worker (`buying-groups worker`) as its own process, on the tests' queue, with a
+    short job lease and a sweeper every second so a dead worker's job is taken up quickly;
+    `env` adds or overrides settings (JOB_MAX_ATTEMPTS="2")."""
+    assert settings.database_url and settings.redis_url
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "worker"],
+        env={**os.environ, "DATABASE_URL": settings.database_url,
+             "REDIS_URL": settings.redis_url, "QUEUE_NAME": settings.queue_name,
+             "JOB_LEASE_SECONDS": "5", "SWEEPER_INTERVAL_SECONDS": "1",
+             "ACTIVITY_API_BACKOFF_SECONDS": "0.01", "LOG_LEVEL": "WARNING",
+             "JOB_RETRY_BASE_SECONDS": "0.01", "JOB_RETRY_MAX_SECONDS": "0.05",
+             "OUTBOUND_ALLOWED_HOSTS": settings.outbound_allowed_hosts,
+             "DATA_DIR": str(settings.data_dir), **env})

@@ -4,10 +4,7 @@ the worked example end to end, exactly-once ingestion under every fault, resumab
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,6 +36,7 @@ from tests.support import (
     role_ids,
     sim,
     source_with_visits,
+    start_worker,
     stats,
     sync,
     upsert_accounts,
@@ -250,20 +248,6 @@ async def test_a_spent_daily_call_budget_stops_the_sync_clearly_keeping_what_it_
     # Types, paging token and two pages fitted in the budget: those stay stored.
     assert state["activitiesIngested"] == 600
     assert (await stats(simulator))["calls"] == 4
-
-
-def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """The real worker (`buying-groups worker`) as its own process, on the tests' queue, with a
-    short job lease and a sweeper every second so a dead worker's job is taken up quickly."""
-    assert settings.database_url and settings.redis_url
-    return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker"],
-        env={**os.environ, "DATABASE_URL": settings.database_url,
-             "REDIS_URL": settings.redis_url, "QUEUE_NAME": settings.queue_name,
-             "JOB_LEASE_SECONDS": "5", "SWEEPER_INTERVAL_SECONDS": "1",
-             "ACTIVITY_API_BACKOFF_SECONDS": "0.01", "LOG_LEVEL": "WARNING",
-             "OUTBOUND_ALLOWED_HOSTS": settings.outbound_allowed_hosts,
-             "DATA_DIR": str(settings.data_dir)})
 
 
 async def test_a_worker_process_killed_mid_sync_loses_and_duplicates_nothing(

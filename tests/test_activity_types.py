@@ -15,9 +15,8 @@ from tests.support import (
     generate,
     groups,
     setup_catalogue,
-    sim,
     sync,
-    use_simulator,
+    synced_activity,
 )
 
 CHANGE_DATA_VALUE = 40  # the simulator's type the seeded catalogue does not know
@@ -51,13 +50,10 @@ async def test_a_custom_type_is_mapped_by_the_next_sync_and_scored(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str
 ) -> None:
     cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await sim(simulator, "/_sim/config", {"reset": True})
-    await use_simulator(gql, tenant, simulator)
-    await sim(simulator, "/_sim/activities", [
+    await synced_activity(gql, settings, tenant, simulator, [
         {"leadId": "A0-ceo", "activityTypeId": type_id, "activityDate": at(-day, i)}
         for i, (type_id, day) in enumerate([(VISIT, 1), (CHANGE_DATA_VALUE, 1),
                                             (CHANGE_DATA_VALUE, 2), (CHANGE_DATA_VALUE, 3)])])
-    assert (synced := await sync(gql, settings, tenant.write))["status"] == "SUCCEEDED", synced
     await generate(gql, settings, tenant.write, cat["si"], cat["list"])
     [group] = await groups(gql, tenant.read)
     ceo = cat["people"]["A0-ceo"]

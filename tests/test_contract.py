@@ -86,7 +86,7 @@ def test_every_mutation_that_starts_a_job_returns_the_same_payload() -> None:
     assert set(payloads.values()) == {"BuyingGroupJobPayload"}, payloads
     payload = sdl.get_type("BuyingGroupJobPayload")
     assert isinstance(payload, graphql.GraphQLObjectType)
-    assert set(payload.fields) == {"job", "userErrors"}
+    assert set(payload.fields) == {"job", "deduplicated", "userErrors"}
 
 
 async def test_nodes_answers_in_the_order_asked_with_nulls(gql: GraphQLClient,

@@ -21,9 +21,7 @@ from tests.support import (
     generate,
     live_model,
     setup_catalogue,
-    sim,
-    sync,
-    use_simulator,
+    synced_activity,
 )
 
 THRESHOLD = 6  # engagement that moves a group from "cold" to "warm" by itself
@@ -67,13 +65,10 @@ async def test_stored_engagement_is_the_explained_engagement_from_the_first_mome
     rng = random.Random(seed)
     cat = await setup_catalogue(gql, tenant.write, accounts=5)
     # Activity first, groups after: the order in which the lag used to show.
-    await sim(simulator, "/_sim/config", {"reset": True})
-    await use_simulator(gql, tenant, simulator)
     leads = list(cat["people"])
-    await sim(simulator, "/_sim/activities", [
+    await synced_activity(gql, settings, tenant, simulator, [
         {"leadId": rng.choice(leads), "activityTypeId": rng.choice([VISIT, DOWNLOAD, CLICK]),
          "activityDate": at(-rng.randrange(0, 25), i)} for i in range(rng.randrange(60, 160))])
-    assert (synced := await sync(gql, settings, tenant.write))["status"] == "SUCCEEDED", synced
     model = await live_model(gql, tenant.write, STAGES, name=f"Temperature {seed}")
     template = (await gql.data("query($id: ID!) { node(id: $id) { ... on SolutionInterest { "
                                "roleTemplate { id } } } }", {"id": cat["si"]},
@@ -110,12 +105,9 @@ async def test_a_membership_change_rescores_in_its_own_transaction(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str
 ) -> None:
     cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await sim(simulator, "/_sim/config", {"reset": True})
-    await use_simulator(gql, tenant, simulator)
-    await sim(simulator, "/_sim/activities", [
+    await synced_activity(gql, settings, tenant, simulator, [
         {"leadId": "A0-intern", "activityTypeId": DOWNLOAD, "activityDate": at(-1, i)}
         for i in range(5)])
-    assert (synced := await sync(gql, settings, tenant.write))["status"] == "SUCCEEDED", synced
     job = await generate(gql, settings, tenant.write, cat["si"], cat["list"])
     assert job["status"] == "SUCCEEDED"
     [group] = (await gql.data(SCORES, {"si": cat["si"]}, key=tenant.read))["buyingGroups"][

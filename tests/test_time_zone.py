@@ -19,9 +19,7 @@ from tests.support import (
     generate,
     groups,
     setup_catalogue,
-    sim,
-    sync,
-    use_simulator,
+    synced_activity,
 )
 
 UPDATE = """mutation($tz: String) { updateTenantSettings(input: {timeZone: $tz}) {
@@ -64,12 +62,9 @@ async def test_a_new_time_zone_moves_days_window_and_score_together(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str
 ) -> None:
     cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await sim(simulator, "/_sim/config", {"reset": True})
-    await use_simulator(gql, tenant, simulator)
-    await sim(simulator, "/_sim/activities", [
+    await synced_activity(gql, settings, tenant, simulator, [
         {"leadId": "A0-ceo", "activityTypeId": VISIT, "activityDate": at(day, second)}
         for day, second in VISITS])
-    assert (synced := await sync(gql, settings, tenant.write))["status"] == "SUCCEEDED", synced
     await generate(gql, settings, tenant.write, cat["si"], cat["list"])
     [group] = await groups(gql, tenant.read)
     for zone in ("UTC", "Asia/Tokyo", "America/Los_Angeles"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -31,7 +32,7 @@ from service.outbound import destination_problem, url_problem
 from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
-from service.store.jobs import JobKind
+from service.store.jobs import EVERYTHING, JobKind
 
 if TYPE_CHECKING:
     from service.api.people import Person
@@ -286,10 +287,12 @@ class EngagementMutations:
                          description="Queue a rescoring of the given groups, or of all groups.")
     async def refresh_scores(self, info: strawberry.Info, input: RefreshScoresInput
                              ) -> BuyingGroupJobPayload:
-        ids = [str(decode_id(gid, "BuyingGroup", ["input", "buyingGroupIds", str(i)]))
-               for i, gid in enumerate(input.buying_group_ids or [])]
+        ids = sorted({str(decode_id(gid, "BuyingGroup", ["input", "buyingGroupIds", str(i)]))
+                      for i, gid in enumerate(input.buying_group_ids or [])})
+        # One of a kind per set of groups (or all of them).
+        key = hashlib.sha256(",".join(ids).encode()).hexdigest() if ids else EVERYTHING
         return await start_job(info, JobKind.REFRESH_SCORES,
-                               {"buying_group_ids": ids} if ids else {})
+                               {"buying_group_ids": ids} if ids else {}, dedup_key=key)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue an activity sync now (it also runs every few "
@@ -301,7 +304,7 @@ class EngagementMutations:
             tenant_id = info.context.tenant_principal.tenant_id
             async with info.context.write() as conn:
                 await activity_store.reset_cursors(conn, tenant_id)
-        return await start_job(info, JobKind.SYNC_ACTIVITIES, {})
+        return await start_job(info, JobKind.SYNC_ACTIVITIES, {}, dedup_key=EVERYTHING)
 
     @strawberry.mutation(permission_classes=[RequireAdmin],
                          description="Point this tenant at its own activity-log API.")

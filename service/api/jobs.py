@@ -64,8 +64,14 @@ class BuyingGroupJob(relay.Node):
     progress: JobProgress
     buying_groups_created: int
     buying_groups_updated: int
-    error: str | None
-    attempts: int
+    error: str | None = strawberry.field(description="Why it FAILED, for people.")
+    attempts: int = strawberry.field(description="Attempts started so far (a retry after a "
+                                     "passing failure, or after its worker died, is one more).")
+    max_attempts: int = strawberry.field(description="Attempts it gets (JOB_MAX_ATTEMPTS).")
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When a QUEUED job that failed for a passing reason is tried again.")
+    last_error: str | None = strawberry.field(
+        description="The last attempt's failure, also while it waits to be retried.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -82,7 +88,7 @@ class BuyingGroupJob(relay.Node):
         return SolutionInterest.from_row(row) if row else None
 
     @classmethod
-    def from_row(cls, job: Job) -> BuyingGroupJob:
+    def from_row(cls, job: Job, max_attempts: int) -> BuyingGroupJob:
         return cls(
             id=str(job.id),
             kind=JobKind(job.kind),
@@ -92,6 +98,9 @@ class BuyingGroupJob(relay.Node):
             buying_groups_updated=job.buying_groups_updated,
             error=job.error,
             attempts=job.attempts,
+            max_attempts=max_attempts,
+            next_attempt_at=job.next_attempt_at,
+            last_error=job.last_error,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
@@ -106,7 +115,8 @@ class BuyingGroupJob(relay.Node):
         # Kinds this API does not know (internal ones) are not visible as nodes.
         known = {k.value for k in JobKind}
         visible = [j if j is not None and j.kind in known else None for j in jobs]
-        return convert_all(visible, cls.from_row)
+        return convert_all(visible, lambda j: cls.from_row(
+            j, info.context.settings.job_max_attempts))
 
 
 async def queue_job(info: strawberry.Info, job: Job) -> None:
@@ -141,7 +151,7 @@ async def buying_group_jobs(
             status=filter.status.value if filter and filter.status else None,
             kinds=[filter.kind.value] if filter and filter.kind else [k.value for k in JobKind],
             limit=limit, after=cursor)
-    return to_connection(page, BuyingGroupJob.from_row, lambda j: (j.created_at, j.id),
+    return to_connection(page, lambda j: job_of(info, j), lambda j: (j.created_at, j.id),
                          has_previous=cursor is not None)
 
 
@@ -159,7 +169,10 @@ class MaintainBuyingGroupsInput:
 @strawberry.type(description="What a mutation that starts (or stops) a job returns.")
 class BuyingGroupJobPayload:
     job: BuyingGroupJob | None
-    user_errors: list[UserError]
+    deduplicated: bool = strawberry.field(default=False, description=(
+        "True when an equal job was already queued or running: `job` is that one, and no new "
+        "job was made."))
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -173,16 +186,23 @@ class DeleteBuyingGroupJobPayload:
     user_errors: list[UserError]
 
 
+def job_of(info: strawberry.Info, job: Job) -> BuyingGroupJob:
+    return BuyingGroupJob.from_row(job, info.context.settings.job_max_attempts)
+
+
 async def start_job(info: strawberry.Info, kind: JobKind, payload: dict[str, Any], *,
-                    solution_interest_id: UUID | None = None) -> BuyingGroupJobPayload:
+                    dedup_key: str, solution_interest_id: UUID | None = None
+                    ) -> BuyingGroupJobPayload:
     """Record a job in the request's write transaction, then hand it to the workers: what every
-    mutation that starts a job returns."""
+    mutation that starts a job returns. One of a kind: while a job of this kind and
+    `dedup_key` is queued or running, that job is the answer (`deduplicated`)."""
     tenant_id = info.context.tenant_principal.tenant_id
     async with info.context.write() as conn:
-        job = await job_store.create_job(conn, tenant_id, kind, payload,
-                                         solution_interest_id=solution_interest_id)
-    await queue_job(info, job)
-    return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
+        job, new = await job_store.create_job_once(conn, tenant_id, kind, payload,
+                                                   solution_interest_id, dedup_key)
+    if new:
+        await queue_job(info, job)
+    return BuyingGroupJobPayload(job=job_of(info, job), deduplicated=not new, user_errors=[])
 
 
 @strawberry.type
@@ -209,7 +229,7 @@ class JobMutations:
         return await start_job(
             info, JobKind.CREATE,
             {"solution_interest_id": str(interest_id), "account_list_id": str(list_id)},
-            solution_interest_id=interest_id)
+            dedup_key=f"{interest_id}:{list_id}", solution_interest_id=interest_id)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue a job that re-applies the template's rules to the "
@@ -225,7 +245,7 @@ class JobMutations:
                               "no such solution interest")
         return await start_job(info, JobKind.MAINTAIN,
                                {"solution_interest_id": str(interest_id)},
-                               solution_interest_id=interest_id)
+                               dedup_key=str(interest_id), solution_interest_id=interest_id)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Stop a queued or running job; what it did stays done.")
@@ -242,7 +262,7 @@ class JobMutations:
                     return failed(BuyingGroupJobPayload, path, ErrorCode.NOT_FOUND, "no such job")
                 return failed(BuyingGroupJobPayload, path, ErrorCode.INVALID_VALUE,
                               f"the job has already ended ({current.status})")
-        return BuyingGroupJobPayload(job=BuyingGroupJob.from_row(job), user_errors=[])
+        return BuyingGroupJobPayload(job=job_of(info, job), user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Delete a job record; the groups it created stay.")

@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 
 from graphql import GraphQLError
 from service.api.buying_groups import BuyingGroup
-from service.api.jobs import BuyingGroupJob
+from service.api.jobs import BuyingGroupJob, job_of
 from service.api.key_watch import REVOKED_CLOSE_CODE
 from service.api.key_watch import close as close_socket
 from service.api.nodes import decode_id, parse_uuid
@@ -168,7 +168,7 @@ class Subscription:
             job = await current()
             if job is None:
                 raise GraphQLError("no such job", extensions={"code": "NOT_FOUND"})
-            yield BuyingGroupJob.from_row(job)
+            yield job_of(info, job)
             while job.status not in job_store.FINISHED:
                 try:
                     message = await subscription.next()
@@ -184,4 +184,4 @@ class Subscription:
                     job = fresh
                     if not await _key_live(info, job.updated_at):
                         return
-                    yield BuyingGroupJob.from_row(job)
+                    yield job_of(info, job)

@@ -11,7 +11,7 @@ from strawberry import relay
 
 from service.api.api_keys import ApiKey, ApiKeyScope
 from service.api.errors import ErrorCode, UserError, failed
-from service.api.jobs import BuyingGroupJob, queue_job
+from service.api.jobs import BuyingGroupJob, job_of, queue_job
 from service.api.nodes import parse_uuid
 from service.api.permissions import RequireAdmin
 from service.domain.time_zones import time_zone_problem
@@ -125,4 +125,4 @@ class TenantMutations:
             info.context.loaders.reset()
         return UpdateTenantSettingsPayload(
             tenant=Tenant.from_row(tenant),
-            job=BuyingGroupJob.from_row(job) if job else None, user_errors=[])
+            job=job_of(info, job) if job else None, user_errors=[])

@@ -82,6 +82,10 @@ def _scores(scope: str) -> str:
     targets = {"SOME": "AND m.buying_group_id = ANY($2)", "ONE": "AND m.buying_group_id = $2",
                "ALL": ""}[scope]
     groups = {"SOME": "g.id = ANY($2)", "ONE": "g.id = $2", "ALL": "$2::uuid[] IS NULL"}[scope]
+    # A few groups: each step once, whatever the planner believes (on tables without
+    # statistics it re-ran the whole aggregate for every group: seconds for 80 groups).
+    # Everything: no fence, so PostgreSQL may run the steps in parallel.
+    fence = "" if scope == "ALL" else "MATERIALIZED "
     return f"""
 WITH scored AS (
     SELECT * FROM unnest($3::int[], $4::int[], $5::int[]) AS s (source_type_id, factor100, cap)
@@ -90,7 +94,7 @@ template_weights AS (
     SELECT * FROM unnest($8::uuid[], $9::uuid[], $10::int[], $11::int[])
         AS tw (role_template_id, role_id, value, total)
 ),
-member_weights AS (
+member_weights AS {fence}(
     SELECT m.buying_group_id, p.external_id AS lead_id, tw.value, tw.total
       FROM buying_group_members m
       JOIN people p ON p.tenant_id = $1 AND p.id = m.person_id
@@ -99,7 +103,7 @@ member_weights AS (
         ON tw.role_template_id = g.role_template_id AND tw.role_id = m.role_id
      WHERE m.tenant_id = $1 AND NOT m.is_removed {targets}
 ),
-group_points AS (
+group_points AS {fence}(
     SELECT mw.buying_group_id,
            sum(least(d.count, s.cap)::bigint * s.factor100 * mw.value) AS weighted100,
            max(mw.total) AS total

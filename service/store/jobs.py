@@ -28,6 +28,7 @@ class JobStatus(enum.StrEnum):
 
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+EVERYTHING = "all"  # the dedup key of a sync, and of a rescoring of every group
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    dedup_key: str | None = None
+    gave_up: bool = False  # FAILED because its attempts ran out: a dead job
 
 
 def _job(row: Any) -> Job:
@@ -64,16 +69,35 @@ async def create_job(
     kind: JobKind,
     payload: dict[str, Any] | None = None,
     solution_interest_id: UUID | None = None,
+    dedup_key: str | None = None,
 ) -> Job:
-    row = await conn.fetchrow(
-        """INSERT INTO jobs (tenant_id, kind, payload, solution_interest_id)
-           VALUES ($1, $2, $3, $4) RETURNING *""",
-        tenant_id,
-        kind,
-        payload or {},
-        solution_interest_id,
-    )
-    return _job(row)
+    """A new QUEUED job. With `dedup_key`, one of a kind: while a job of this tenant, kind and
+    key is queued or running, that job is returned instead (see `created`)."""
+    job, _ = await create_job_once(conn, tenant_id, kind, payload, solution_interest_id,
+                                   dedup_key)
+    return job
+
+
+async def create_job_once(
+    conn: Connection, tenant_id: UUID, kind: JobKind, payload: dict[str, Any] | None = None,
+    solution_interest_id: UUID | None = None, dedup_key: str | None = None,
+) -> tuple[Job, bool]:
+    """The job and whether it is new (False: an equal one was queued or running already)."""
+    while True:
+        row = await conn.fetchrow(
+            """INSERT INTO jobs (tenant_id, kind, payload, solution_interest_id, dedup_key)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (tenant_id, kind, dedup_key)
+                  WHERE status IN ('QUEUED', 'RUNNING') AND dedup_key IS NOT NULL DO NOTHING
+               RETURNING *""",
+            tenant_id, kind, payload or {}, solution_interest_id, dedup_key)
+        if row is not None:
+            return _job(row), True
+        existing = await conn.fetchrow(
+            """SELECT * FROM jobs WHERE tenant_id = $1 AND kind = $2 AND dedup_key = $3
+                 AND status IN ('QUEUED', 'RUNNING')""", tenant_id, kind, dedup_key)
+        if existing is not None:  # else it finished in between: insert again
+            return _job(existing), False
 
 
 async def jobs_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, Job]:
@@ -90,19 +114,58 @@ async def mark_enqueued(conn: Connection, job_ids: list[UUID]) -> None:
     await conn.execute("UPDATE jobs SET enqueued_at = now() WHERE id = ANY($1)", job_ids)
 
 
-async def claim_job(conn: Connection, job_id: UUID, lease_seconds: int) -> Job | None:
-    """Take a queued job, or a running one whose worker stopped renewing its lease."""
+# A job a worker may start now: queued and due, or running under a lapsed lease (its worker
+# died) with attempts left. `j` is the jobs row; $1 is the attempts cap.
+_STARTABLE = """((j.status = 'QUEUED' AND (j.next_attempt_at IS NULL OR j.next_attempt_at <= now()))
+                 OR (j.status = 'RUNNING' AND j.lease_expires_at < now()))
+                AND j.attempts < $1"""
+
+_CLAIM = """UPDATE jobs
+               SET status = 'RUNNING', attempts = attempts + 1, next_attempt_at = NULL,
+                   lease_expires_at = now() + make_interval(secs => $2),
+                   started_at = coalesce(started_at, now()), updated_at = now()
+             WHERE id = $3 RETURNING *"""
+
+
+async def claim_job(conn: Connection, job_id: UUID, lease_seconds: int,
+                    max_attempts: int = 1_000_000) -> Job | None:
+    """Take this job if it may start now (see _STARTABLE)."""
     row = await conn.fetchrow(
-        """UPDATE jobs
-              SET status = 'RUNNING', attempts = attempts + 1,
-                  lease_expires_at = now() + make_interval(secs => $2),
-                  started_at = coalesce(started_at, now()), updated_at = now()
-            WHERE id = $1
-              AND (status = 'QUEUED' OR (status = 'RUNNING' AND lease_expires_at < now()))
-        RETURNING *""",
-        job_id,
-        lease_seconds,
-    )
+        f"""WITH chosen AS (SELECT j.id FROM jobs j WHERE j.id = $3 AND {_STARTABLE}
+                             FOR UPDATE SKIP LOCKED)
+            {_CLAIM.replace("WHERE id = $3", "WHERE id = (SELECT id FROM chosen)")}""",
+        max_attempts, lease_seconds, job_id)
+    return _job(row) if row else None
+
+
+# Claims are taken one at a time (this advisory lock, per transaction): the per-tenant cap
+# must hold across every worker, and a claim takes a millisecond.
+_CLAIM_LOCK = 0x6A6F6273  # "jobs"
+
+
+async def claim_next(conn: Connection, lease_seconds: int, max_attempts: int,
+                     per_tenant: int) -> Job | None:
+    """Take the next job fairly: among tenants with fewer than `per_tenant` jobs running and a
+    job that may start, the one served least recently, and its oldest such job. A tenant with
+    500 queued jobs so delays another's by at most one slot. Call inside a transaction."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _CLAIM_LOCK)
+    row = await conn.fetchrow(
+        f"""WITH busy AS (
+                SELECT tenant_id, count(*) AS running FROM jobs
+                 WHERE status = 'RUNNING' AND lease_expires_at >= now() GROUP BY tenant_id),
+            startable AS (
+                SELECT j.id, j.tenant_id, j.created_at FROM jobs j
+                  LEFT JOIN busy b ON b.tenant_id = j.tenant_id
+                 WHERE j.status IN ('QUEUED', 'RUNNING') AND {_STARTABLE}
+                   AND coalesce(b.running, 0) < $3),
+            served AS (
+                SELECT j.tenant_id, max(j.started_at) AS last FROM jobs j
+                 WHERE j.tenant_id IN (SELECT tenant_id FROM startable) GROUP BY j.tenant_id),
+            chosen AS (
+                SELECT s.id FROM startable s JOIN served USING (tenant_id)
+                 ORDER BY served.last NULLS FIRST, s.created_at, s.id LIMIT 1)
+            {_CLAIM.replace("WHERE id = $3", "WHERE id = (SELECT id FROM chosen)")}""",
+        max_attempts, lease_seconds, per_tenant)
     return _job(row) if row else None
 
 
@@ -141,21 +204,58 @@ async def record_progress(
 
 async def finish_job(
     conn: Connection, job_id: UUID, status: JobStatus, error: str | None = None,
-    attempt: int | None = None,
+    attempt: int | None = None, *, gave_up: bool = False,
 ) -> Job | None:
     """Record how the job ended; with `attempt`, only if no later attempt took it over."""
     row = await conn.fetchrow(
         """UPDATE jobs
               SET status = $2, error = $3, finished_at = now(), lease_expires_at = NULL,
-                  updated_at = now()
+                  last_error = coalesce($3, last_error), gave_up = $5, updated_at = now()
             WHERE id = $1 AND status = 'RUNNING' AND ($4::int IS NULL OR attempts = $4)
         RETURNING *""",
         job_id,
         str(status),
         error,
         attempt,
+        gave_up,
     )
     return _job(row) if row else None
+
+
+async def retry_later(conn: Connection, job_id: UUID, attempt: int, delay_seconds: float,
+                      error: str) -> Job | None:
+    """Put a job that failed transiently back in the queue, due after `delay_seconds`."""
+    row = await conn.fetchrow(
+        """UPDATE jobs
+              SET status = 'QUEUED', lease_expires_at = NULL, last_error = $3,
+                  next_attempt_at = now() + make_interval(secs => $4), updated_at = now()
+            WHERE id = $1 AND status = 'RUNNING' AND attempts = $2
+        RETURNING *""",
+        job_id, attempt, error, delay_seconds)
+    return _job(row) if row else None
+
+
+async def give_up_lapsed(conn: Connection, max_attempts: int) -> list[Job]:
+    """Fail the jobs whose worker stopped (lease lapsed) on their last attempt: a job that
+    kills its worker is not run forever."""
+    rows = await conn.fetch(
+        """UPDATE jobs
+              SET status = 'FAILED', gave_up = true, finished_at = now(),
+                  lease_expires_at = NULL, updated_at = now(),
+                  error = format('gave up after %s attempts; the last one stopped without an '
+                                 'answer (its worker crashed or was killed)', attempts)
+                          || coalesce('; the one before: ' || last_error, '')
+            WHERE status = 'RUNNING' AND lease_expires_at < now() AND attempts >= $1
+        RETURNING *""", max_attempts)
+    return [_job(r) for r in rows]
+
+
+async def delete_finished_before(conn: Connection, days: int) -> int:
+    """Retention: finished jobs older than `days` days, every tenant."""
+    status = await conn.execute(
+        """DELETE FROM jobs WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
+              AND finished_at < now() - make_interval(days => $1)""", days)
+    return int(status.split()[-1])
 
 
 async def stranded_jobs(conn: Connection, queued_grace_seconds: int) -> list[Job]:
@@ -166,7 +266,8 @@ async def stranded_jobs(conn: Connection, queued_grace_seconds: int) -> list[Job
     rows = await conn.fetch(
         """SELECT * FROM jobs
             WHERE (status = 'QUEUED'
-                   AND coalesce(enqueued_at, created_at) < now() - make_interval(secs => $1))
+                   AND greatest(coalesce(enqueued_at, created_at), next_attempt_at)
+                       < now() - make_interval(secs => $1))
                OR (status = 'RUNNING' AND lease_expires_at < now())
             ORDER BY created_at
             LIMIT 1000""",
@@ -178,6 +279,16 @@ async def stranded_jobs(conn: Connection, queued_grace_seconds: int) -> list[Job
 async def job_counts(conn: Connection) -> list[tuple[str, str, int]]:
     rows = await conn.fetch("SELECT kind, status, count(*) AS n FROM jobs GROUP BY kind, status")
     return [(r["kind"], r["status"], r["n"]) for r in rows]
+
+
+async def retry_counts(conn: Connection) -> list[tuple[str, int, int]]:
+    """Per kind, over the jobs kept: attempts beyond the first (retries, lease take-overs
+    included) and jobs that gave up (dead)."""
+    rows = await conn.fetch(
+        """SELECT kind, sum(greatest(attempts - 1, 0)) AS retries,
+                  count(*) FILTER (WHERE gave_up) AS dead
+             FROM jobs GROUP BY kind""")
+    return [(r["kind"], int(r["retries"]), int(r["dead"])) for r in rows]
 
 
 async def list_jobs(
