@@ -31,6 +31,7 @@ from service.dev.demo import load_demo
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
 from service.store.api_keys import create_api_key
+from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
 
 QUERY = """query Browse($first: Int!) { buyingGroups(first: $first) { totalCount nodes {
@@ -68,7 +69,7 @@ async def main(requests: int, first: int) -> None:
             audience = await conn.fetchrow(
                 "SELECT id FROM account_lists WHERE name = 'Q4 target accounts'")
             job = await job_store.create_job(
-                conn, tenant.id, "CREATE", {"solution_interest_id": str(interest["id"]),
+                conn, tenant.id, JobKind.CREATE, {"solution_interest_id": str(interest["id"]),
                                             "account_list_id": str(audience["id"])},
                 solution_interest_id=interest["id"])
         await run_job(db, job.id, lease_seconds=600)

@@ -20,6 +20,7 @@ from service.store import account_lists as list_store
 from service.store import jobs as job_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
+from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
 
 
@@ -57,7 +58,7 @@ async def main(accounts: int, per_account: int) -> None:
                 conn, tenant.id, name="Bench accounts", description=None, kind="DYNAMIC",
                 filter=ConditionGroup(Match.ALL, ()), account_ids=[])
             job = await job_store.create_job(
-                conn, tenant.id, "CREATE", {"solution_interest_id": str(interest.id),
+                conn, tenant.id, JobKind.CREATE, {"solution_interest_id": str(interest.id),
                                             "account_list_id": str(audience.id)},
                 solution_interest_id=interest.id)
         started = time.perf_counter()

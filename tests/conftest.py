@@ -133,14 +133,26 @@ async def make_tenant(db: Database, name: str) -> TenantKeys:
     return TenantKeys(tenant.id, name, keys[Scope.ADMIN], keys[Scope.WRITE], keys[Scope.READ])
 
 
-@pytest.fixture
-async def tenant(db: Database) -> TenantKeys:
-    return await make_tenant(db, f"Tenant {uuid.uuid4().hex[:6]}")
+async def end_unfinished_jobs(db: Database, tenant_id: uuid.UUID) -> None:
+    """Workers take any tenant's next job (fairly): a job a test queued and never ran must not
+    be run by a later test, under that test's settings."""
+    async with db.system() as conn:
+        await conn.execute("UPDATE jobs SET status = 'CANCELLED', finished_at = now() "
+                           "WHERE tenant_id = $1 AND status IN ('QUEUED', 'RUNNING')", tenant_id)
 
 
 @pytest.fixture
-async def other_tenant(db: Database) -> TenantKeys:
-    return await make_tenant(db, f"Other {uuid.uuid4().hex[:6]}")
+async def tenant(db: Database) -> AsyncIterator[TenantKeys]:
+    keys = await make_tenant(db, f"Tenant {uuid.uuid4().hex[:6]}")
+    yield keys
+    await end_unfinished_jobs(db, keys.id)
+
+
+@pytest.fixture
+async def other_tenant(db: Database) -> AsyncIterator[TenantKeys]:
+    keys = await make_tenant(db, f"Other {uuid.uuid4().hex[:6]}")
+    yield keys
+    await end_unfinished_jobs(db, keys.id)
 
 
 class GraphQLClient:
