@@ -19,13 +19,12 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
-from arq import create_pool
-from arq.connections import RedisSettings
 from websockets.asyncio.client import connect
 
 from bench.common import fresh_database, servers
 from service import events
 from service.auth import Scope
+from service.queue import connect as connect_queue
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 
@@ -96,7 +95,7 @@ async def main(subscribers: int, count: int, gap: float) -> None:
             await asyncio.wait_for(ready.wait(), 120)
             await asyncio.sleep(2)
             idle_after = rss_mib(api.pid)
-            redis = await create_pool(RedisSettings.from_dsn(str(services.redis_url)))
+            redis = await connect_queue(str(services.redis_url))
             for i in range(count):
                 await events.publish(redis, [events.Event.of(
                     "STATUS_CHANGED", tenant.id, uuid.uuid4(), new_value=str(i))])

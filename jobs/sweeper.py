@@ -10,7 +10,7 @@ from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus as ArqStatus
 
 from service.db import Database
-from service.queue import enqueue
+from service.queue import deserialize, enqueue
 from service.store import jobs as job_store
 from service.store.jobs import JobStatus
 
@@ -30,7 +30,8 @@ async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_sec
         await forget(redis, queue_name, str(job.id))
     requeued = []
     for job in stranded:
-        state = await ArqJob(str(job.id), redis, _queue_name=queue_name).status()
+        state = await ArqJob(str(job.id), redis, _queue_name=queue_name,
+                             _deserializer=deserialize).status()
         if state in (ArqStatus.queued, ArqStatus.deferred):
             continue  # arq will deliver it
         if state is ArqStatus.in_progress and job.status is not JobStatus.RUNNING:

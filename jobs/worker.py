@@ -15,7 +15,7 @@ from arq.worker import Worker
 from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
 from service.db import Database, create_pool
-from service.queue import RUN_JOB
+from service.queue import RUN_JOB, SERIALIZERS
 from service.store import history as history_store
 from service.store import jobs as job_store
 from service.store import overview as overview_store
@@ -137,6 +137,7 @@ def build_worker(
         on_shutdown=on_shutdown,
         burst=burst,
         handle_signals=handle_signals,
+        **SERIALIZERS,
         keep_result=0,
         job_timeout=6 * 3600,
         max_jobs=8,

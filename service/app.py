@@ -14,8 +14,6 @@ from typing import Any
 
 import orjson
 import structlog
-from arq import create_pool as create_redis_pool
-from arq.connections import RedisSettings
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -55,6 +53,7 @@ from service.metrics import (
     JOBS,
     REGISTRY,
 )
+from service.queue import connect as connect_queue
 from service.store import activities as activity_store
 from service.store import api_keys as key_store
 from service.store import jobs as job_store
@@ -409,7 +408,7 @@ def create_app(
         pool = await create_pool(
             database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
-        redis = await create_redis_pool(RedisSettings.from_dsn(redis_url))
+        redis = await connect_queue(redis_url)
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
         try:

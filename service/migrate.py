@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from service.db import Connection
+from service.db import APP_ROLE, Connection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # An arbitrary constant shared by every process that migrates this database.
@@ -107,11 +107,36 @@ async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                         migration.checksum,
                     )
                 applied.append(f"{migration.version}_{migration.name}")
+            await check_app_role(conn)
             return applied
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
     finally:
         await conn.close()
+
+
+async def check_app_role(conn: Connection, role: str = APP_ROLE) -> None:
+    """Fail loudly when row-level security could be stepped around through the app role: it
+    must exist, not bypass RLS, not be a superuser, and the migrating login must be able to
+    switch to it (every tenant transaction does). Checked on every `migrate`, not only when the
+    first migration created the role, because an operator may have changed it since."""
+    row = await conn.fetchrow(
+        """SELECT r.rolbypassrls, r.rolsuper, r.rolcanlogin,
+                  pg_has_role(current_user, r.oid, 'MEMBER') AS member,
+                  (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS i_am_super
+             FROM pg_roles r WHERE r.rolname = $1""", role)
+    if row is None:
+        raise MigrationError(f"the role {role} does not exist; migration 0001 creates it")
+    if row["rolbypassrls"] or row["rolsuper"]:
+        raise MigrationError(
+            f"the role {role} can bypass row-level security (BYPASSRLS or SUPERUSER), so tenants "
+            f"would not be fenced: ALTER ROLE {role} NOBYPASSRLS NOSUPERUSER; then migrate again")
+    if row["rolcanlogin"]:
+        raise MigrationError(f"the role {role} can log in; it is only ever switched to: "
+                             f"ALTER ROLE {role} NOLOGIN")
+    if not (row["member"] or row["i_am_super"]):
+        raise MigrationError(f"this login cannot switch to {role} (SET ROLE): GRANT {role} TO "
+                             "this login, as the owner of the database")
 
 
 async def is_current(conn: Connection) -> bool:

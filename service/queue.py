@@ -1,12 +1,39 @@
-"""Putting job ids on the arq queue. Jobs go by name, so the API never imports worker code."""
+"""Putting job ids on the arq queue. Jobs go by name, so the API never imports worker code.
+
+Messages are JSON (a job id and arq's bookkeeping), never pickles: arq's default would run
+whatever code a pickle in Redis names, so anyone able to write to Redis would run code in the
+worker. A message that is not JSON is dropped unread."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from arq.connections import ArqRedis
+import orjson
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
 
 RUN_JOB = "run_job"
+
+
+def serialize(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message)
+
+
+def deserialize(data: bytes) -> dict[str, Any]:
+    message: dict[str, Any] = orjson.loads(data)
+    if not isinstance(message, dict):
+        raise ValueError("an arq message is a JSON object")
+    return message
+
+
+# What Worker and create_pool take, so both ends speak JSON.
+SERIALIZERS: dict[str, Any] = {"job_serializer": serialize, "job_deserializer": deserialize}
+
+
+async def connect(redis_url: str) -> ArqRedis:
+    """A Redis pool whose arq messages are JSON."""
+    return await create_pool(RedisSettings.from_dsn(redis_url), **SERIALIZERS)
 
 
 async def enqueue(redis: ArqRedis, queue_name: str, job_id: UUID) -> bool:

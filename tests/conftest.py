@@ -14,8 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from arq import create_pool as create_redis_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
@@ -31,6 +30,7 @@ from service.db import (
 )
 from service.embedded import EmbeddedServices, start_missing, with_database
 from service.migrate import migrate
+from service.queue import connect as connect_queue
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 
@@ -96,7 +96,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture(scope="session")
 async def redis(redis_url: str) -> AsyncIterator[ArqRedis]:
-    pool = await create_redis_pool(RedisSettings.from_dsn(redis_url))
+    pool = await connect_queue(redis_url)
     yield pool
     await pool.aclose()
 

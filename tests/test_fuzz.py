@@ -22,8 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-from arq import create_pool as create_redis_pool
-from arq.connections import RedisSettings
 from arq.constants import job_key_prefix
 from asgi_lifespan import LifespanManager
 from hypothesis import HealthCheck, given, settings
@@ -37,6 +35,7 @@ from service.auth import Scope
 from service.config import Settings
 from service.db import Database, create_pool
 from service.dev.demo import load_demo
+from service.queue import connect as connect_queue
 from service.store.activities import ensure_partitions, ingest_page, month_start
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
@@ -183,7 +182,7 @@ class Target:
                                     "AND status IN ('QUEUED', 'RUNNING') RETURNING id",
                                     self.tenant)
         assert self.settings.redis_url
-        redis = await create_redis_pool(RedisSettings.from_dsn(self.settings.redis_url))
+        redis = await connect_queue(self.settings.redis_url)
         await redis.delete(self.settings.queue_name,
                            *(f"{job_key_prefix}{job['id']}" for job in jobs))
         await redis.aclose()

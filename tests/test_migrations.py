@@ -13,7 +13,13 @@ import pytest
 
 from service.db import drop_database, ensure_database
 from service.embedded import EmbeddedServices, with_database
-from service.migrate import MIGRATIONS_DIR, MigrationError, load_migrations, migrate
+from service.migrate import (
+    MIGRATIONS_DIR,
+    MigrationError,
+    check_app_role,
+    load_migrations,
+    migrate,
+)
 
 
 @pytest.fixture
@@ -108,3 +114,29 @@ def test_badly_named_migration_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_x.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         load_migrations(tmp_path)
+
+
+@pytest.mark.parametrize(("attributes", "complaint"), [
+    ("NOLOGIN BYPASSRLS", "can bypass row-level security"),
+    ("LOGIN NOBYPASSRLS", "can log in"),
+    ("NOLOGIN NOBYPASSRLS", None),
+])
+async def test_a_misconfigured_app_role_fails_migrate_loudly(
+    empty_database: str, attributes: str, complaint: str | None
+) -> None:
+    await migrate(empty_database)
+    role = f"bg_role_check_{uuid.uuid4().hex[:8]}"  # roles are cluster-wide: a scratch one
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await conn.execute(f"CREATE ROLE {role} {attributes}")
+        await conn.execute(f"GRANT {role} TO current_user")
+        if complaint is None:
+            await check_app_role(conn, role)
+        else:
+            with pytest.raises(MigrationError, match=complaint):
+                await check_app_role(conn, role)
+        with pytest.raises(MigrationError, match="does not exist"):
+            await check_app_role(conn, f"{role}_missing")
+    finally:
+        await conn.execute(f"DROP ROLE IF EXISTS {role}")
+        await conn.close()
