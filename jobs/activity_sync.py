@@ -33,6 +33,7 @@ from service.domain.activity_screen import screen_page
 from service.events import EventKind, publish, score_changes, stage_changes
 from service.outbound import redact
 from service.queue import enqueue
+from service.secrets import SecretsUnavailable
 from service.store import activities as activity_store
 from service.store import engagement as engagement_store
 from service.store import jobs as job_store
@@ -66,7 +67,11 @@ async def tenant_source(db: Database, tenant_id: UUID, settings: Settings) -> So
     if not own.client_id or not own.client_secret:
         raise SourceError("the tenant's activity source has no client secret: configure it "
                           "again with its clientSecret")
-    return Source(own.base_url, own.client_id, own.client_secret, own.activity_type_ids, False)
+    try:
+        secret = settings.secrets.open(own.client_secret)
+    except SecretsUnavailable as exc:
+        raise SourceError(f"the tenant's client secret cannot be read: {exc}") from exc
+    return Source(own.base_url, own.client_id, secret, own.activity_type_ids, False)
 
 
 def retention_horizon(today: date, months: int) -> date:

@@ -83,6 +83,37 @@ async def create_tenant_with_key(database_url: str, name: str, time_zone: str = 
         await pool.close()
 
 
+def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> None:
+    from service.secrets import new_key
+
+    print(new_key())
+
+
+def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
+    from service.db import Database, create_pool
+    from service.secrets import SecretsUnavailable
+    from service.store.activities import reseal_secrets
+
+    box = settings.secrets
+    if not box.available:
+        sys.exit("SECRET_KEY is not set: it is the key to encrypt with")
+
+    async def rotate() -> int:
+        pool = await create_pool(_require(settings.database_url, "DATABASE_URL"), min_size=1,
+                                 max_size=1)
+        try:
+            async with Database(pool).system() as conn:
+                return await reseal_secrets(conn, box.reseal)
+        finally:
+            await pool.close()
+
+    try:
+        count = asyncio.run(rotate())
+    except SecretsUnavailable as exc:
+        sys.exit(f"nothing changed: {exc}")
+    print(f"{count} secret(s) re-encrypted with SECRET_KEY; SECRET_KEY_PREVIOUS may go now")
+
+
 def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
     name = args.name.strip()
     if not name or len(name) > 200:
@@ -211,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8100)
     sim.set_defaults(fn=cmd_simulator)
+
+    secrets = sub.add_parser("secrets", help="the key that encrypts secrets at rest")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    secrets_sub.add_parser("new-key", help="print a new SECRET_KEY").set_defaults(
+        fn=cmd_secrets_new_key)
+    secrets_sub.add_parser(
+        "rotate", help="re-encrypt every stored secret with SECRET_KEY (old keys in "
+        "SECRET_KEY_PREVIOUS)").set_defaults(fn=cmd_secrets_rotate)
 
     dev = sub.add_parser("dev", help="everything at once, with embedded servers when needed")
     dev.add_argument("--host")

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.outbound import AllowedHosts
+from service.secrets import SecretBox
 
 
 class Settings(BaseSettings):
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     activity_api_url: str = "http://127.0.0.1:8100"
     activity_api_client_id: str = "demo-client"
     activity_api_client_secret: str = "demo-secret"
+    # Encrypts secrets at rest (a Fernet key: `buying-groups secrets new-key`); keys in
+    # SECRET_KEY_PREVIOUS (comma-separated) still decrypt until `secrets rotate` has run.
+    secret_key: str | None = None
+    secret_key_previous: str = ""
 
     data_dir: Path = Path(".data")
     # Name of the embedded database, and of the arq queue: tests set their own so runs never meet.
@@ -104,6 +109,10 @@ class Settings(BaseSettings):
     # source that does not answer fails the attempt (retried later) by this deadline.
     activity_sync_max_seconds: float = Field(default=120, gt=0)
 
+
+    @property
+    def secrets(self) -> SecretBox:
+        return SecretBox(self.secret_key, self.secret_key_previous)
 
     @property
     def allowed_hosts(self) -> AllowedHosts:

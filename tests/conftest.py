@@ -31,6 +31,7 @@ from service.db import (
 from service.embedded import EmbeddedServices, start_missing, with_database
 from service.migrate import migrate
 from service.queue import connect as connect_queue
+from service.secrets import new_key
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 
@@ -64,6 +65,9 @@ def redis_url(servers: EmbeddedServices) -> str:
     return servers.redis_url
 
 
+SECRET_KEY = new_key()
+
+
 @pytest.fixture(scope="session")
 def settings(
     database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -76,6 +80,7 @@ def settings(
         log_level="WARNING",
         expose_sql_statements=True,
         activity_api_backoff_seconds=0.01,
+        secret_key=SECRET_KEY,
         job_retry_base_seconds=0.01,  # retries in milliseconds: tests wait for none
         job_retry_max_seconds=0.05,
         activity_api_timeout_seconds=5,

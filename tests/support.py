@@ -360,4 +360,5 @@ def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
              "ACTIVITY_API_BACKOFF_SECONDS": "0.01", "LOG_LEVEL": "WARNING",
              "JOB_RETRY_BASE_SECONDS": "0.01", "JOB_RETRY_MAX_SECONDS": "0.05",
              "OUTBOUND_ALLOWED_HOSTS": settings.outbound_allowed_hosts,
+             "SECRET_KEY": settings.secret_key or "",
              "DATA_DIR": str(settings.data_dir), **env})

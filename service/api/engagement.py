@@ -346,8 +346,14 @@ class EngagementMutations:
                         ["input", "clientSecret"], ErrorCode.SECRET_REQUIRED,
                         "a new baseUrl or clientId needs its clientSecret again: a secret is "
                         "only ever sent where it was given"))
+            box = info.context.settings.secrets
+            if secret is not None and not box.available and not errors:
+                errors.append(user_error(
+                    ["input", "clientSecret"], ErrorCode.SERVICE_UNAVAILABLE,
+                    "this service has no SECRET_KEY to encrypt secrets with; ask its operator"))
             if errors:
                 return ActivitySourcePayload(activity_sync=None, user_errors=errors)
             await activity_store.configure_source(conn, tenant_id, activity_store.SourceSettings(
-                base_url, client_id, secret, input.activity_type_ids))
+                base_url, client_id, box.seal(secret) if secret is not None else None,
+                input.activity_type_ids))
         return ActivitySourcePayload(activity_sync=await activity_sync(info), user_errors=[])

@@ -21,6 +21,7 @@ from service.db import Connection, Database, create_pool, ensure_database
 from service.dev.demo import load_demo
 from service.embedded import start_missing, with_database
 from service.migrate import migrate
+from service.secrets import new_key
 from service.store import api_keys as key_store
 from service.store import tenants as tenant_store
 
@@ -189,6 +190,15 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
         # A tenant may point its own source at the local simulator, and nowhere else local.
         settings = settings.model_copy(
             update={"outbound_allowed_hosts": f"{sim_url.hostname}:{sim_url.port or 80}"})
+    if settings.secret_key is None:
+        # Development: a key of its own under .data/, kept across runs (secrets stay readable).
+        key_file = settings.data_dir / "secret-key"
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            key_file.write_text(new_key())
+            key_file.chmod(0o600)
+        settings = settings.model_copy(update={"secret_key": key_file.read_text().strip()})
+        os.environ.setdefault("SECRET_KEY", settings.secret_key or "")
     services = None
     try:
         services = start_missing(settings.data_dir, settings.database_url, settings.redis_url)

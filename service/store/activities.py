@@ -4,7 +4,7 @@ together with the paging cursor that produced the page."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -334,3 +334,13 @@ async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: s
         """SELECT count(*) FROM activities WHERE tenant_id = $1 AND lead_id = $2
               AND ($3::timestamptz IS NULL OR activity_date >= $3)""", tenant_id, lead_id, since)
     return count
+
+
+async def reseal_secrets(conn: Connection, reseal: Callable[[str], str]) -> int:
+    """Every tenant's stored client secret, re-encrypted (`secrets rotate`); how many."""
+    rows = await conn.fetch("SELECT tenant_id, client_secret FROM activity_sources "
+                            "WHERE client_secret IS NOT NULL FOR UPDATE")
+    for row in rows:
+        await conn.execute("UPDATE activity_sources SET client_secret = $2 WHERE tenant_id = $1",
+                           row["tenant_id"], reseal(row["client_secret"]))
+    return len(rows)
