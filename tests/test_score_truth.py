@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from service.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,
     CLICK,
@@ -123,3 +123,37 @@ async def test_a_membership_change_rescores_in_its_own_transaction(
     # The payload, read right after the commit, already holds the new score.
     assert after["value"] > before
     assert after["value"] == pytest.approx(explained(payload["buyingGroup"]), abs=1e-9)
+
+
+async def test_a_new_scoring_model_or_weight_rescores_every_group(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str
+) -> None:
+    """The breakdown always uses the catalogue as it is: a change to it rescores every group,
+    so the stored score follows within a job, not at the nightly pass."""
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    await synced_activity(gql, settings, tenant, simulator, [
+        {"leadId": lead, "activityTypeId": kind, "activityDate": at(-1, i)}
+        for i, (lead, kind) in enumerate([("A0-ceo", VISIT), ("A0-vp", DOWNLOAD),
+                                          ("A1-ceo", CLICK), ("A1-eng", VISIT)] * 3)])
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    before = {g["id"]: g["engagement"]["value"] for g in await check(gql, tenant.read, cat["si"])}
+    made = await gql.data("""mutation { createScoringModel(input: {name: "Weighted",
+      mode: WEIGHTED}) { scoringModel { id } userErrors { code } } }""", key=tenant.write)
+    model = made["createScoringModel"]["scoringModel"]["id"]
+    active = (await gql.data("""mutation($id: ID!) { activateScoringModel(input: {id: $id}) {
+      scoringModel { status } rescoring { kind status } userErrors { code } } }""",
+                             {"id": model}, key=tenant.write))["activateScoringModel"]
+    assert active["scoringModel"] == {"status": "ACTIVE"}
+    assert active["rescoring"] == {"kind": "REFRESH_SCORES", "status": "QUEUED"}
+    await run_jobs(settings)
+    after = {g["id"]: g["engagement"]["value"] for g in await check(gql, tenant.read, cat["si"])}
+    assert after != before  # WEIGHTED counts weight/100 where COUNT counted 1
+    types = (await gql.data("{ activityTypes { nodes { id name } } }", key=tenant.read))[
+        "activityTypes"]["nodes"]
+    visit = next(t["id"] for t in types if t["name"] == "Visit Webpage")
+    changed = (await gql.data("""mutation($id: ID!) { updateActivityType(input: {id: $id,
+      weight: 0}) { rescoring { kind } userErrors { code } } }""", {"id": visit},
+                              key=tenant.write))["updateActivityType"]
+    assert changed == {"rescoring": {"kind": "REFRESH_SCORES"}, "userErrors": []}
+    await run_jobs(settings)
+    await check(gql, tenant.read, cat["si"])  # stored = explained again, visits now unscored

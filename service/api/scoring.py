@@ -12,6 +12,7 @@ import strawberry
 from strawberry import UNSET, relay
 
 from service.api.errors import ErrorCode, UserError, failed, user_error
+from service.api.jobs import BuyingGroupJob, start_job
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
@@ -20,8 +21,11 @@ from service.db import Connection as Db
 from service.domain.scoring import activity_factor
 from service.store import activity_types as type_store
 from service.store import scoring_models as model_store
+from service.store.jobs import JobKind
 
 MAX_WINDOW_DAYS = 365
+# One rescoring at a time after catalogue changes (a sync's or a tenant's is another).
+CATALOGUE_CHANGED = "catalogue"
 
 
 @strawberry.type(description="A kind of activity from the activity log, with its scoring.")
@@ -158,10 +162,15 @@ class UpdateActivityTypeInput:
     max_daily_frequency: int | None = None
 
 
+RESCORING = ("The rescoring of every group this change started (scores follow the catalogue "
+             "within seconds, as the breakdown does at once); null when nothing changed.")
+
+
 @strawberry.type
 class ActivityTypePayload:
     activity_type: ActivityType | None
-    user_errors: list[UserError]
+    rescoring: BuyingGroupJob | None = strawberry.field(default=None, description=RESCORING)
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input
@@ -199,7 +208,14 @@ class ActivateScoringModelInput:
 @strawberry.type
 class ScoringModelPayload:
     scoring_model: ScoringModel | None
-    user_errors: list[UserError]
+    rescoring: BuyingGroupJob | None = strawberry.field(default=None, description=RESCORING)
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+async def rescore_all(info: strawberry.Info) -> BuyingGroupJob | None:
+    """After a change to how activity scores: rescore every group (one such job at a time)."""
+    started = await start_job(info, JobKind.REFRESH_SCORES, {}, dedup_key=CATALOGUE_CHANGED)
+    return started.job
 
 
 def _weight_problem(weight: int, path: list[str]) -> list[UserError]:
@@ -290,7 +306,10 @@ class ScoringMutations:
         if row is None:
             return ActivityTypePayload(activity_type=None, user_errors=[
                 user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such activity type")])
-        return ActivityTypePayload(activity_type=ActivityType.from_row(row), user_errors=[])
+        job = await rescore_all(info) if (input.weight, input.max_daily_frequency) != (
+            None, None) else None
+        return ActivityTypePayload(activity_type=ActivityType.from_row(row), rescoring=job,
+                                   user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="A new DRAFT model, numbered after the latest version.")
@@ -354,4 +373,5 @@ class ScoringMutations:
                 return failed(ScoringModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
                               "no such scoring model")
             row = await model_store.activate_model(conn, tenant_id, model_id)
-        return ScoringModelPayload(scoring_model=ScoringModel.from_row(row), user_errors=[])
+        return ScoringModelPayload(scoring_model=ScoringModel.from_row(row),
+                                   rescoring=await rescore_all(info), user_errors=[])
