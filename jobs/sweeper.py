@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_seconds: int,
-                max_attempts: int = 1_000_000) -> int:
+                max_attempts: int) -> int:
     """Fail the jobs whose worker died on their last attempt (no poison loops), then put back
     on the queue what no worker will otherwise run. Returns how many were re-enqueued."""
     async with db.system() as conn:

@@ -202,7 +202,8 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
         await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
                            "WHERE kind = 'SYNC_ACTIVITIES'")
     await redis.delete(settings.queue_name)
-    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60)
+    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60,
+                   max_attempts=settings.job_max_attempts)
     await run_jobs(settings)
     done = (await gql.data(JOB, {"id": job["id"]}, key=tenant.read))["node"]
     assert done["status"] == "SUCCEEDED"

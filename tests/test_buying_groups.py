@@ -102,7 +102,8 @@ async def test_a_job_killed_half_way_finishes_with_one_group_per_account(
     # … and Redis forgot it, too.
     await redis.delete(settings.queue_name, f"arq:job:{decode_id(job['id'], 'BuyingGroupJob', [])}",
                        f"arq:in-progress:{decode_id(job['id'], 'BuyingGroupJob', [])}")
-    assert await sweep(db, redis, settings.queue_name, queued_grace_seconds=60) >= 1
+    assert await sweep(db, redis, settings.queue_name, queued_grace_seconds=60,
+                   max_attempts=settings.job_max_attempts) >= 1
     await run_jobs(settings)
     done = (await gql.data(JOB, {"id": job["id"]}, key=tenant.read))["node"]
     assert done["status"] == "SUCCEEDED" and done["buyingGroupsCreated"] == 5

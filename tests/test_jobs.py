@@ -81,7 +81,8 @@ async def test_the_sweeper_requeues_a_job_lost_from_redis(
             "UPDATE jobs SET created_at = now() - interval '10 minutes' WHERE id = $1", job.id
         )
     assert await arq_status(redis, settings, job.id) is ArqStatus.not_found
-    assert await sweep(db, redis, settings.queue_name, queued_grace_seconds=60) >= 1
+    assert await sweep(db, redis, settings.queue_name, queued_grace_seconds=60,
+                   max_attempts=settings.job_max_attempts) >= 1
     assert await arq_status(redis, settings, job.id) is ArqStatus.queued
     await run_worker_until_idle(settings)
     assert (await job_row(db, job.id)).status is JobStatus.SUCCEEDED
@@ -99,7 +100,8 @@ async def test_a_job_whose_worker_died_is_run_again(
                    lease_expires_at = now() - interval '1 second' WHERE id = $1""",
             job.id,
         )
-    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60)
+    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60,
+                   max_attempts=settings.job_max_attempts)
     await run_worker_until_idle(settings)
     done = await job_row(db, job.id)
     assert done.status is JobStatus.SUCCEEDED and done.attempts == 2
@@ -116,7 +118,8 @@ async def test_a_job_with_a_live_lease_is_left_alone(
                    created_at = now() - interval '1 hour' WHERE id = $1""",
             job.id,
         )
-    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60)
+    await sweep(db, redis, settings.queue_name, queued_grace_seconds=60,
+                   max_attempts=settings.job_max_attempts)
     assert await arq_status(redis, settings, job.id) is ArqStatus.not_found
     # A worker handed the id anyway does not run it twice.
     assert await runner.run_job(db, job.id, lease_seconds=60) is None
@@ -170,13 +173,14 @@ async def test_a_job_cancelled_while_running_stops_at_its_next_progress_report(
 
 
 async def test_a_worker_that_lost_its_lease_cannot_touch_the_job_again(
-    db: Database, tenant: TenantKeys, probe_handler: list[UUID]
+    db: Database, tenant: TenantKeys, probe_handler: list[UUID], settings: Settings
 ) -> None:
     from service.store.jobs import claim_job
 
     job = await new_job(db, tenant)
     async with db.system() as conn:
-        first = await claim_job(conn, job.id, lease_seconds=60)
+        first = await claim_job(conn, job.id, lease_seconds=60,
+                                max_attempts=settings.job_max_attempts)
         assert first is not None
         await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
                            "WHERE id = $1", job.id)

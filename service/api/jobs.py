@@ -200,9 +200,16 @@ async def start_job(info: strawberry.Info, kind: JobKind, payload: dict[str, Any
     async with info.context.write() as conn:
         job, new = await job_store.create_job_once(conn, tenant_id, kind, payload,
                                                    solution_interest_id, dedup_key)
+    return BuyingGroupJobPayload(job=await handed_over(info, job, new), deduplicated=not new,
+                                 user_errors=[])
+
+
+async def handed_over(info: strawberry.Info, job: Job, new: bool) -> BuyingGroupJob:
+    """Once the transaction that recorded `job` (with the change it follows) has committed:
+    a new job goes to the workers; a deduplicated one is already theirs."""
     if new:
         await queue_job(info, job)
-    return BuyingGroupJobPayload(job=job_of(info, job), deduplicated=not new, user_errors=[])
+    return job_of(info, job)
 
 
 @strawberry.type

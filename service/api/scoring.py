@@ -12,7 +12,7 @@ import strawberry
 from strawberry import UNSET, relay
 
 from service.api.errors import ErrorCode, UserError, failed, user_error
-from service.api.jobs import BuyingGroupJob, start_job
+from service.api.jobs import BuyingGroupJob, handed_over
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
@@ -20,8 +20,9 @@ from service.api.roles import name_problems
 from service.db import Connection as Db
 from service.domain.scoring import activity_factor
 from service.store import activity_types as type_store
+from service.store import jobs as job_store
 from service.store import scoring_models as model_store
-from service.store.jobs import JobKind
+from service.store.jobs import Job, JobKind
 
 MAX_WINDOW_DAYS = 365
 # One rescoring at a time after catalogue changes (a sync's or a tenant's is another).
@@ -212,10 +213,12 @@ class ScoringModelPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-async def rescore_all(info: strawberry.Info) -> BuyingGroupJob | None:
-    """After a change to how activity scores: rescore every group (one such job at a time)."""
-    started = await start_job(info, JobKind.REFRESH_SCORES, {}, dedup_key=CATALOGUE_CHANGED)
-    return started.job
+async def record_rescoring(conn: Db, info: strawberry.Info) -> tuple[Job, bool]:
+    """A change to how activity scores, in this transaction: rescore every group (one such job
+    at a time), recorded with the change so neither commits without the other."""
+    return await job_store.create_job_once(conn, info.context.tenant_principal.tenant_id,
+                                           JobKind.REFRESH_SCORES, {},
+                                           dedup_key=CATALOGUE_CHANGED)
 
 
 def _weight_problem(weight: int, path: list[str]) -> list[UserError]:
@@ -300,16 +303,18 @@ class ScoringMutations:
                                      "the daily maximum cannot be negative"))
         if errors:
             return ActivityTypePayload(activity_type=None, user_errors=errors)
+        rescoring = None
         async with info.context.write() as conn:
             row = await type_store.update_activity_type(
                 conn, type_id, weight=input.weight, max_daily_frequency=input.max_daily_frequency)
+            if row is not None and (input.weight, input.max_daily_frequency) != (None, None):
+                rescoring = await record_rescoring(conn, info)
         if row is None:
             return ActivityTypePayload(activity_type=None, user_errors=[
                 user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such activity type")])
-        job = await rescore_all(info) if (input.weight, input.max_daily_frequency) != (
-            None, None) else None
-        return ActivityTypePayload(activity_type=ActivityType.from_row(row), rescoring=job,
-                                   user_errors=[])
+        return ActivityTypePayload(
+            activity_type=ActivityType.from_row(row),
+            rescoring=await handed_over(info, *rescoring) if rescoring else None, user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="A new DRAFT model, numbered after the latest version.")
@@ -373,5 +378,6 @@ class ScoringMutations:
                 return failed(ScoringModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
                               "no such scoring model")
             row = await model_store.activate_model(conn, tenant_id, model_id)
+            job, new = await record_rescoring(conn, info)
         return ScoringModelPayload(scoring_model=ScoringModel.from_row(row),
-                                   rescoring=await rescore_all(info), user_errors=[])
+                                   rescoring=await handed_over(info, job, new), user_errors=[])

@@ -11,7 +11,7 @@ from strawberry import relay
 
 from service.api.api_keys import ApiKey, ApiKeyScope
 from service.api.errors import ErrorCode, UserError, failed
-from service.api.jobs import BuyingGroupJob, job_of, queue_job
+from service.api.jobs import BuyingGroupJob, handed_over
 from service.api.nodes import parse_uuid
 from service.api.permissions import RequireAdmin
 from service.domain.time_zones import time_zone_problem
@@ -121,8 +121,7 @@ class TenantMutations:
                 job = await job_store.create_job(conn, tenant_id, JobKind.REFRESH_SCORES,
                                                  {"rebuild_rollup": True})
         if job is not None:
-            await queue_job(info, job)
             info.context.loaders.reset()
         return UpdateTenantSettingsPayload(
             tenant=Tenant.from_row(tenant),
-            job=job_of(info, job) if job else None, user_errors=[])
+            job=await handed_over(info, job, True) if job else None, user_errors=[])

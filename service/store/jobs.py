@@ -128,7 +128,7 @@ _CLAIM = """UPDATE jobs
 
 
 async def claim_job(conn: Connection, job_id: UUID, lease_seconds: int,
-                    max_attempts: int = 1_000_000) -> Job | None:
+                    max_attempts: int) -> Job | None:
     """Take this job if it may start now (see _STARTABLE)."""
     row = await conn.fetchrow(
         f"""WITH chosen AS (SELECT j.id FROM jobs j WHERE j.id = $3 AND {_STARTABLE}
