@@ -91,7 +91,7 @@ async def throttling(requests: int) -> None:
     services = servers()
     try:
         async with fresh_database(services) as (url, db):
-            async with db.system() as conn:
+            async with db.as_login() as conn:
                 tenant = await create_tenant(conn, "Bench")
                 _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
             rates: dict[str, list[float]] = {"on": [], "off": []}

@@ -59,7 +59,7 @@ class InMemory:
 async def main(requests: int, first: int) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
         async with db.tenant(tenant.id) as conn:

@@ -34,7 +34,7 @@ async def main(interval: int, rounds: int) -> None:
     await sim.post("/_sim/config", json={"synthetic": False, "reset": True})
     try:
         async with fresh_database(services) as (url, db):
-            async with db.system() as conn:
+            async with db.as_login() as conn:
                 tenant = await create_tenant(conn, "Fresh")
             async with db.tenant(tenant.id) as conn:
                 await load_demo(conn, tenant.id)

@@ -27,7 +27,7 @@ from service.store.tenants import create_tenant
 async def main(accounts: int, per_account: int) -> None:
     services = servers()
     async with fresh_database(services) as (_, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
         started = time.perf_counter()
         async with db.tenant(tenant.id) as conn:
@@ -47,7 +47,7 @@ async def main(accounts: int, per_account: int) -> None:
                     for a, j in people[start:start + 1000]])
         # As a running database would have them: the planner's statistics of the new rows
         # (else the plans depend on whether autovacuum happened to analyze them yet).
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             await conn.execute("ANALYZE")
         print(f"set-up: {accounts} accounts, {len(people)} people in "
               f"{time.perf_counter() - started:.1f} s")
@@ -68,7 +68,7 @@ async def main(accounts: int, per_account: int) -> None:
         started = time.perf_counter()
         status = await run_job(db, job.id, lease_seconds=600)
         elapsed = time.perf_counter() - started
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             done = await job_store.get_job(conn, job.id)
             stats = await conn.fetchrow(
                 """SELECT count(*) AS groups, sum(member_count) AS members,

@@ -56,7 +56,7 @@ def run_import(url: str, tenant: str, path: Path) -> tuple[float, int, str]:
 async def main(rows: int) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
         async with db.tenant(tenant.id) as conn:
             await upsert_accounts(conn, tenant.id, [{"externalId": f"A{i}", "name": f"A {i}"}
@@ -67,7 +67,7 @@ async def main(rows: int) -> None:
             write_csv(large, rows)
             small_s, small_rss, _ = run_import(url, str(tenant.id), small)
             large_s, large_rss, summary = run_import(url, str(tenant.id), large)
-            async with db.system() as conn:
+            async with db.as_login() as conn:
                 await conn.execute("CREATE TEMP TABLE scratch (external_id text, account text, "
                                    "first text, last text, email text, title text, dept text, "
                                    "seniority text, country text, source text)")

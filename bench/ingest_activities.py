@@ -123,7 +123,7 @@ async def sync_once(database_url: str, url: str) -> tuple[int, float, float]:
     pool = await create_pool(database_url, min_size=1, max_size=4)
     db = Database(pool)
     try:
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant = await create_tenant(conn, f"Ingest {time.time()}")
         # The connector's own speed: without the call-rate window a real Marketo imposes
         # (100 calls per 20 s, about 1,500 activities/s), which the simulator does not.

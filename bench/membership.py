@@ -39,7 +39,7 @@ def gid(type_name: str, node_id: object) -> str:
 async def main(requests: int) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.WRITE})
         async with db.tenant(tenant.id) as conn:

@@ -71,7 +71,7 @@ async def measure(db: Database, tenant_id: UUID, rounds: int, f: OverviewFilter
 async def main(groups: int, rounds: int) -> None:
     services = servers()
     async with fresh_database(services) as (_, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant_id = await reused(conn, "Overview")
             started = time.perf_counter()
             if tenant_id is None:

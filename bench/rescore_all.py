@@ -38,7 +38,7 @@ async def main(scale: float, connections: int) -> None:
     days_per_person = 10
     services = servers()
     async with fresh_database(services) as (_, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant_id = await reused(conn, "Rescore")
             started = time.perf_counter()
             if tenant_id is None:

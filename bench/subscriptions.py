@@ -55,7 +55,7 @@ async def main(subscribers: int, count: int, gap: float) -> None:
     services = servers()
     port = 18_900 + os.getpid() % 90
     async with fresh_database(services) as (url, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Subs")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": str(services.redis_url),

@@ -40,7 +40,7 @@ def people(call: int) -> list[dict[str, Any]]:
 async def main(calls: int) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.WRITE})
         async with db.tenant(tenant.id) as conn:

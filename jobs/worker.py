@@ -15,6 +15,7 @@ from arq.worker import Worker
 from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
 from service.db import Database, create_pool
+from service.login import check_pool
 from service.queue import RUN_JOB, SERIALIZERS
 from service.store import history as history_store
 from service.store import jobs as job_store
@@ -50,9 +51,13 @@ async def retention(ctx: dict[str, Any]) -> int:
     settings: Settings = ctx["settings"]
     db: Database = ctx["db"]
     async with db.system() as conn:
-        jobs = await job_store.delete_finished_before(conn, settings.job_retention_days)
+        tenants = await job_store.tenants_with_finished_before(conn, settings.job_retention_days)
         history = await history_store.delete_history_before(conn,
                                                             settings.history_retention_days)
+    jobs = 0
+    for tenant_id in tenants:
+        async with db.tenant(tenant_id) as conn:
+            jobs += await job_store.delete_finished_before(conn, settings.job_retention_days)
     if jobs or history:
         log.info("retention: deleted %d finished job(s), %d history row(s)", jobs, history)
     return jobs + history
@@ -102,13 +107,18 @@ def build_worker(
     *,
     burst: bool = False,
     handle_signals: bool = True,
+    crons: bool = True,
 ) -> Worker:
+    """The worker; `crons=False` runs only queued jobs (a burst run in tests: a scheduled sync
+    of every tenant landing inside it would keep it from ever finding the queue empty)."""
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         # Jobs run statements far longer than a request's (scoring every group of a large
         # tenant): a generous timeout; the lease heartbeat keeps such a job claimed meanwhile.
-        ctx["db"] = Database(await create_pool(
-            database_url, min_size=1, max_size=settings.db_pool_max, command_timeout=1800))
+        pool = await create_pool(database_url, min_size=1, max_size=settings.db_pool_max,
+                                 command_timeout=1800)
+        await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
+        ctx["db"] = Database(pool)
         # A restarted worker first picks up whatever its predecessor left behind.
         await sweep(ctx)
 
@@ -121,7 +131,7 @@ def build_worker(
     sync_minutes, sync_seconds = _every(settings.activity_sync_interval_seconds)
     return Worker(
         functions=[run_job],
-        cron_jobs=[
+        cron_jobs=[] if not crons else [
             cron(sweep, second=set(range(0, 60, interval)), run_at_startup=False, unique=True),
             # Daily maintenance of buying groups, at a quiet hour (UTC).
             cron(maintain, hour={settings.maintenance_hour_utc}, minute={0}, unique=True),

@@ -42,6 +42,7 @@ from service.config import Settings, get_settings
 from service.db import Database, Limits, PoolExhausted, ReadSession, create_pool
 from service.domain import json_values
 from service.events import Broker
+from service.login import check_pool
 from service.metrics import (
     ACTIVITIES_INGESTED,
     ACTIVITIES_REJECTED,
@@ -408,6 +409,7 @@ def create_app(
         pool = await create_pool(
             database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
+        await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
         redis = await connect_queue(redis_url)
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()

@@ -24,10 +24,20 @@ def _require(url: str | None, name: str) -> str:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    import asyncpg
+
+    from service.db import login_name
     from service.migrate import MigrationError, migrate
 
+    database_url = _require(settings.database_url, "DATABASE_URL")
+    owner_url = settings.migration_database_url or database_url
     try:
-        applied = asyncio.run(migrate(_require(settings.database_url, "DATABASE_URL")))
+        service_login = (asyncio.run(login_name(database_url))
+                         if owner_url != database_url else None)
+        applied = asyncio.run(migrate(owner_url, service_login=service_login))
+    except asyncpg.InsufficientPrivilegeError as exc:
+        sys.exit(f"migrate: {exc}: migrations run as the owner of the tables; set "
+                 "MIGRATION_DATABASE_URL to its login (DATABASE_URL stays the service's)")
     except MigrationError as exc:
         sys.exit(f"migrate: {exc}")
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
@@ -70,14 +80,12 @@ async def create_tenant_with_key(database_url: str, name: str, time_zone: str = 
                                  ) -> tuple[str, str]:
     from service.auth import Scope
     from service.db import Database, create_pool
-    from service.store.api_keys import create_api_key
-    from service.store.tenants import create_tenant
+    from service.onboarding import create_tenant
 
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
-        async with Database(pool).system() as conn:
-            tenant = await create_tenant(conn, name, time_zone)
-            _, secret = await create_api_key(conn, tenant.id, "initial admin key", {Scope.ADMIN})
+        tenant, [secret] = await create_tenant(
+            Database(pool), name, time_zone, [("initial admin key", frozenset({Scope.ADMIN}))])
         return str(tenant.id), secret
     finally:
         await pool.close()
@@ -92,7 +100,8 @@ def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
     from service.db import Database, create_pool
     from service.secrets import SecretsUnavailable
-    from service.store.activities import reseal_secrets
+    from service.store.activities import reseal_secret
+    from service.store.tenants import tenant_ids
 
     box = settings.secrets
     if not box.available:
@@ -101,16 +110,24 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
     async def rotate() -> int:
         pool = await create_pool(_require(settings.database_url, "DATABASE_URL"), min_size=1,
                                  max_size=1)
+        db = Database(pool)
         try:
-            async with Database(pool).system() as conn:
-                return await reseal_secrets(conn, box.reseal)
+            async with db.system() as conn:
+                tenants = await tenant_ids(conn)
+            count = 0
+            for tenant_id in tenants:  # one tenant at a time, as row-level security has it
+                async with db.tenant(tenant_id) as conn:
+                    count += await reseal_secret(conn, tenant_id, box.reseal)
+            return count
         finally:
             await pool.close()
 
     try:
         count = asyncio.run(rotate())
     except SecretsUnavailable as exc:
-        sys.exit(f"nothing changed: {exc}")
+        # Each tenant's secret is re-encrypted in its own transaction: those done so far are
+        # readable with SECRET_KEY, the rest still with the keys that could read them before.
+        sys.exit(f"stopped, keep SECRET_KEY_PREVIOUS: {exc}")
     print(f"{count} secret(s) re-encrypted with SECRET_KEY; SECRET_KEY_PREVIOUS may go now")
 
 

@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     # Unset means "start the embedded server under data_dir" (dev and tests only).
     database_url: str | None = None
     redis_url: str | None = None
+    # `migrate` logs in as the owner of the tables here (default: DATABASE_URL) and grants
+    # DATABASE_URL's login the roles it switches to; `serve` and `worker` refuse a login that
+    # could step around row-level security unless this is set (the embedded dev server only).
+    migration_database_url: str | None = None
+    allow_privileged_database_login: bool = False
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_level: str = "INFO"

@@ -1,8 +1,10 @@
 """The PostgreSQL pool and the two kinds of transaction the service runs.
 
 Tenant transactions switch to the `buying_groups_app` role, which row-level security applies to,
-and set `app.tenant_id` for the policies. System transactions (authentication, the job sweeper,
-migrations, tenant creation) run as the connecting owner role and see every tenant.
+and set `app.tenant_id` for the policies. System transactions (authentication, job claims and
+leases, the sweeper, retention, metrics) switch to `buying_groups_system`, which sees across
+tenants only what that work needs (migration 0015). The login itself is granted nothing: the
+service refuses to run as one that could step around row-level security (service/login.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tenacity import (
 )
 
 APP_ROLE = "buying_groups_app"
+SYSTEM_ROLE = "buying_groups_system"
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -118,6 +121,15 @@ class Database:
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[Connection]:
+        """A transaction across tenants, as the system role: jobs, key lookups, retention."""
+        async with self._acquire() as conn, conn.transaction():
+            await conn.execute("SELECT set_config('role', $1, true)", SYSTEM_ROLE)
+            yield conn
+
+    @asynccontextmanager
+    async def as_login(self) -> AsyncIterator[Connection]:
+        """A transaction as the connecting login itself, no role switched to: for the owner's
+        tools (tests' and benchmarks' set-up); the service never uses it."""
         async with self._acquire() as conn, conn.transaction():
             yield conn
 
@@ -140,6 +152,15 @@ def retrying(attempts: int = 4,
     return AsyncRetrying(retry=retry_if_exception_type(on),
                          stop=stop_after_attempt(attempts),
                          wait=wait_random_exponential(multiplier=0.05, max=2), reraise=True)
+
+
+async def login_name(dsn: str) -> str:
+    """The role a URL logs in as (its user part may be absent: PGUSER, the OS user...)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return str(await conn.fetchval("SELECT session_user"))
+    finally:
+        await conn.close()
 
 
 async def ensure_database(server_url: str, name: str) -> None:

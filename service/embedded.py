@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from service.watchdog import Watchdog
 
@@ -46,6 +46,14 @@ def with_database(url: str, name: str) -> str:
     """The same server URL pointing at another database."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def with_login(url: str, user: str, password: str) -> str:
+    """The same server and database, logged in as another role."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, f"{quote(user, safe='')}:{quote(password, safe='')}@{host}",
+                       parts.path, parts.query, parts.fragment))
 
 
 def start_postgres(data_dir: Path, watchdog: Watchdog) -> tuple[str, Any]:

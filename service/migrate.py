@@ -13,7 +13,8 @@ from pathlib import Path
 
 import asyncpg
 
-from service.db import APP_ROLE, Connection
+from service.db import APP_ROLE, SYSTEM_ROLE, Connection
+from service.login import PrivilegedLogin, grant_roles
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # An arbitrary constant shared by every process that migrates this database.
@@ -87,8 +88,13 @@ async def pending_migrations(
     return pending
 
 
-async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    """Apply pending migrations; returns the names applied. Safe to run concurrently."""
+async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR, *,
+                  service_login: str | None = None) -> list[str]:
+    """Apply pending migrations; returns the names applied. Safe to run concurrently.
+
+    `dsn` logs in as the owner of the tables. With `service_login` (the role `serve` and
+    `worker` log in as, when it is another), that login is checked to be least-privileged and
+    granted the roles it switches to."""
     migrations = load_migrations(directory)
     conn = await asyncpg.connect(dsn)
     try:
@@ -107,7 +113,14 @@ async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                         migration.checksum,
                     )
                 applied.append(f"{migration.version}_{migration.name}")
-            await check_app_role(conn)
+            for role in (APP_ROLE, SYSTEM_ROLE):
+                await check_app_role(conn, role)
+            if service_login is not None and service_login != await conn.fetchval(
+                    "SELECT current_user"):
+                try:
+                    await grant_roles(conn, service_login)
+                except PrivilegedLogin as exc:
+                    raise MigrationError(str(exc)) from None
             return applied
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
@@ -116,7 +129,8 @@ async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
 
 
 async def check_app_role(conn: Connection, role: str = APP_ROLE) -> None:
-    """Fail loudly when row-level security could be stepped around through the app role: it
+    """Fail loudly when row-level security could be stepped around through a role the
+    service switches to (the app role, the system role): it
     must exist, not bypass RLS, not be a superuser, and the migrating login must be able to
     switch to it (every tenant transaction does). Checked on every `migrate`, not only when the
     first migration created the role, because an operator may have changed it since."""
@@ -126,7 +140,7 @@ async def check_app_role(conn: Connection, role: str = APP_ROLE) -> None:
                   (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS i_am_super
              FROM pg_roles r WHERE r.rolname = $1""", role)
     if row is None:
-        raise MigrationError(f"the role {role} does not exist; migration 0001 creates it")
+        raise MigrationError(f"the role {role} does not exist; the migrations create it")
     if row["rolbypassrls"] or row["rolsuper"]:
         raise MigrationError(
             f"the role {role} can bypass row-level security (BYPASSRLS or SUPERUSER), so tenants "

@@ -4,6 +4,7 @@ and one arq queue per test run, the app behind an httpx client, and tenants with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,12 +29,11 @@ from service.db import (
     drop_database,
     ensure_database,
 )
-from service.embedded import EmbeddedServices, start_missing, with_database
+from service.embedded import EmbeddedServices, start_missing, with_database, with_login
 from service.migrate import migrate
+from service.onboarding import create_tenant
 from service.queue import connect as connect_queue
 from service.secrets import new_key
-from service.store.api_keys import create_api_key
-from service.store.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ID = uuid.uuid4().hex[:8]
@@ -48,15 +48,40 @@ def servers() -> Iterator[EmbeddedServices]:
     services.stop()
 
 
+# The service in tests logs in as production's does: a role of its own that may only switch to
+# the app and system roles (migrate grants them); the owner's URL is for set-up and checks.
+SERVICE_LOGIN = "bg_test_service"
+SERVICE_PASSWORD = "bg-test-service"
+
+
+async def create_service_login(server_url: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        # Cluster-wide, and suites may run side by side.
+        with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+            await conn.execute(f"CREATE ROLE {SERVICE_LOGIN} LOGIN PASSWORD '{SERVICE_PASSWORD}'"
+                               " NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 async def database_url(servers: EmbeddedServices) -> AsyncIterator[str]:
+    """The test database, as its owner (the server's superuser)."""
     assert servers.database_url
     name = f"bg_test_{RUN_ID}"
     await ensure_database(servers.database_url, name)
     url = with_database(servers.database_url, name)
-    await migrate(url)
+    await create_service_login(servers.database_url)
+    await migrate(url, service_login=SERVICE_LOGIN)
     yield url
     await drop_database(servers.database_url, name)
+
+
+@pytest.fixture(scope="session")
+def service_database_url(database_url: str) -> str:
+    """The test database, as the service's least-privileged login."""
+    return with_login(database_url, SERVICE_LOGIN, SERVICE_PASSWORD)
 
 
 @pytest.fixture(scope="session")
@@ -70,10 +95,10 @@ SECRET_KEY = new_key()
 
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    service_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     return Settings(
-        database_url=database_url,
+        database_url=service_database_url,
         redis_url=redis_url,
         queue_name=f"bg-test:{RUN_ID}:queue",
         data_dir=tmp_path_factory.mktemp("data"),
@@ -130,18 +155,16 @@ class TenantKeys:
 
 
 async def make_tenant(db: Database, name: str) -> TenantKeys:
-    async with db.system() as conn:
-        tenant = await create_tenant(conn, name)
-        keys = {}
-        for scope in (Scope.ADMIN, Scope.WRITE, Scope.READ):
-            _, keys[scope] = await create_api_key(conn, tenant.id, f"{scope} key", {scope})
-    return TenantKeys(tenant.id, name, keys[Scope.ADMIN], keys[Scope.WRITE], keys[Scope.READ])
+    scopes = (Scope.ADMIN, Scope.WRITE, Scope.READ)
+    tenant, keys = await create_tenant(db, name, keys=[(f"{s} key", frozenset({s}))
+                                                       for s in scopes])
+    return TenantKeys(tenant.id, name, *keys)
 
 
 async def end_unfinished_jobs(db: Database, tenant_id: uuid.UUID) -> None:
     """Workers take any tenant's next job (fairly): a job a test queued and never ran must not
     be run by a later test, under that test's settings."""
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute("UPDATE jobs SET status = 'CANCELLED', finished_at = now() "
                            "WHERE tenant_id = $1 AND status IN ('QUEUED', 'RUNNING')", tenant_id)
 
@@ -199,7 +222,7 @@ async def run_jobs(settings: Settings) -> None:
 
     assert settings.database_url and settings.redis_url
     worker = build_worker(settings, settings.database_url, settings.redis_url, burst=True,
-                          handle_signals=False)
+                          handle_signals=False, crons=False)
     try:
         await worker.main()
     finally:

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from arq.connections import ArqRedis
 
@@ -141,7 +142,7 @@ async def test_a_name_that_turns_private_after_configure_is_never_called(
 
 
 async def partitions(db: Database) -> set[str]:
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         rows = await conn.fetch(
             """SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
                 JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'activities'""")
@@ -243,7 +244,7 @@ async def test_no_partition_is_created_outside_the_retention_horizon_and_next_mo
     far = activity_store.next_month(activity_store.next_month(
         activity_store.month_start(datetime.now(UTC))))
     before = await partitions(db)
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         for month in (far, datetime(2025, 12, 1, tzinfo=UTC).date()):
             with pytest.raises(ValueError, match="no partition outside"):
                 await activity_store.ensure_partitions(conn, [month], horizon)
@@ -258,7 +259,7 @@ async def test_a_page_the_database_refuses_is_written_again_then_reported_by_pag
     await source_with_visits(gql, tenant, simulator, 50, day=-1, leads=5)
     await use_simulator(gql, tenant, simulator, type_ids=[VISIT])
     name = f"fault_{tenant.id.hex[:8]}"
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute(f"""
             CREATE SEQUENCE {name};
             GRANT USAGE ON SEQUENCE {name} TO PUBLIC;
@@ -278,7 +279,7 @@ async def test_a_page_the_database_refuses_is_written_again_then_reported_by_pag
         assert state["activitiesIngested"] == 50
         await sim(simulator, "/_sim/activities", [
             {"leadId": "V0-late", "activityTypeId": VISIT, "activityDate": at(0, 1)}])
-        async with db.system() as conn:  # from now on every attempt fails
+        async with db.as_login() as conn:  # from now on every attempt fails
             await conn.execute(f"SELECT setval('{name}', 10)")
         job = await sync(gql, settings, tenant.write)
         # The database refusing may pass: the job is retried, and gives up after its last
@@ -290,6 +291,25 @@ async def test_a_page_the_database_refuses_is_written_again_then_reported_by_pag
         state = (await gql.data(STATE, key=tenant.read))["activitySync"]
         assert state["activitiesIngested"] == 50 and state["lastError"] == page
     finally:
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             await conn.execute(f"DROP TRIGGER {name} ON activity_sync_cursors; "
                                f"DROP FUNCTION {name}(); DROP SEQUENCE {name}")
+
+
+async def test_the_partition_function_keeps_its_own_window_and_the_drop_its_floor(
+    db: Database,
+) -> None:
+    """The owner's functions that the system role calls hold their limits themselves: a
+    caller that steps around the store (an injection, say) cannot make or drop tables at will."""
+    this_month = activity_store.month_start(datetime.now(UTC))
+    too_far = activity_store.next_month(activity_store.next_month(this_month))
+    before = await partitions(db)
+    for month in (too_far, this_month.replace(year=this_month.year - 11), this_month.replace(
+            day=2)):
+        with pytest.raises(asyncpg.InvalidParameterValueError, match="no activity partition"):
+            async with db.system() as conn:
+                await conn.execute("SELECT ensure_activity_partitions($1::date[])", [month])
+    with pytest.raises(asyncpg.InvalidParameterValueError, match="two months at least"):
+        async with db.system() as conn:
+            await conn.execute("SELECT drop_activity_partitions_before($1)", this_month)
+    assert await partitions(db) == before

@@ -336,7 +336,7 @@ async def test_retention_drops_old_partitions_and_rollup_days(
     today = datetime.now(UTC).date()
     old = datetime(today.year - 2, today.month, 1, 12, tzinfo=UTC)
     recent = datetime.now(UTC) - timedelta(days=1)
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await activity_store.ensure_partitions(conn, [activity_store.month_start(old)])
     async with db.tenant(tenant.id) as conn:
         for moment, source in ((old, "old-1"), (recent, "new-1")):

@@ -117,12 +117,12 @@ async def test_a_keys_last_use_is_written_at_most_once_a_minute(
     gql: GraphQLClient, tenant: TenantKeys, db: Database
 ) -> None:
     async def last_used() -> Any:
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             return await conn.fetchval("SELECT last_used_at FROM api_keys WHERE tenant_id = $1 "
                                        "AND 'READ' = ANY(scopes)", tenant.id)
 
     async def set_last_used(ago: timedelta) -> Any:
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             return await conn.fetchval(
                 "UPDATE api_keys SET last_used_at = now() - $2::interval WHERE tenant_id = $1 "
                 "AND 'READ' = ANY(scopes) RETURNING last_used_at", tenant.id, ago)

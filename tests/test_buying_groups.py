@@ -96,7 +96,7 @@ async def test_a_job_killed_half_way_finishes_with_one_group_per_account(
     assert half["status"] == "RUNNING" and half["buyingGroupsCreated"] == 2
     assert len(await groups(gql, tenant.read)) == 2
 
-    async with db.system() as conn:  # its lease runs out
+    async with db.as_login() as conn:  # its lease runs out
         await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
                            "WHERE tenant_id = $1 AND kind = 'CREATE'", tenant.id)
     # … and Redis forgot it, too.

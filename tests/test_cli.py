@@ -23,14 +23,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from service.config import Settings
 from service.db import Database, drop_database, ensure_database
 from service.dev.run import READY_LINE
-from service.embedded import EmbeddedServices, start_missing, with_database
+from service.embedded import EmbeddedServices, start_missing, with_database, with_login
 from service.watchdog import sweep_orphans
-from tests.conftest import free_port
+from tests.conftest import SERVICE_LOGIN, SERVICE_PASSWORD, create_service_login, free_port
 
 
-def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": str(settings.database_url),
-           "REDIS_URL": str(settings.redis_url), "LOG_LEVEL": "WARNING"}
+           "REDIS_URL": str(settings.redis_url), "LOG_LEVEL": "WARNING", **more}
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
         env=env, capture_output=True, text=True, timeout=60, check=False,
@@ -70,10 +70,17 @@ async def test_tenant_create_takes_a_time_zone_and_refuses_a_wrong_one(
                                                            "timeZone": "Asia/Tokyo"}
 
 
-def test_migrate_twice_reports_an_up_to_date_database(settings: Settings) -> None:
-    first = run_cli(settings, "migrate")
+def test_migrate_twice_reports_an_up_to_date_database(settings: Settings,
+                                                       database_url: str) -> None:
+    first = run_cli(settings, "migrate", MIGRATION_DATABASE_URL=database_url)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "database is up to date"
+
+
+def test_migrate_as_the_service_login_says_to_use_the_owner(settings: Settings) -> None:
+    refused = run_cli(settings, "migrate")
+    assert refused.returncode != 0
+    assert "MIGRATION_DATABASE_URL" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_serve_without_a_database_url_says_what_to_do() -> None:
@@ -128,7 +135,7 @@ async def test_imported_accounts_keep_their_hierarchy_and_attributes(
                         "C,Child,P,gold\nP,Parent,,\n")
     assert run_cli(settings, "import", "accounts", str(accounts), "--tenant",
                    tenant["tenantId"]).returncode == 0
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         rows = await conn.fetch(
             """SELECT a.external_id, p.external_id AS parent, a.attributes FROM accounts a
                  LEFT JOIN accounts p ON p.id = a.parent_id
@@ -180,8 +187,12 @@ async def dev_env(servers: EmbeddedServices, tmp_path: Path) -> AsyncIterator[di
     assert servers.database_url
     name = f"bg_dev_{uuid.uuid4().hex[:8]}"
     await ensure_database(servers.database_url, name)
+    await create_service_login(servers.database_url)
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(DATABASE_URL=with_database(servers.database_url, name),
+    owner_url = with_database(servers.database_url, name)
+    # Two logins, as in production: dev migrates as the owner and serves as the service's.
+    env.update(MIGRATION_DATABASE_URL=owner_url,
+               DATABASE_URL=with_login(owner_url, SERVICE_LOGIN, SERVICE_PASSWORD),
                DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="WARNING")
     yield env
     await drop_database(servers.database_url, name)

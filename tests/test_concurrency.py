@@ -44,7 +44,7 @@ async def post(client: httpx.AsyncClient, key: str, query: str,
 async def test_a_burst_of_two_mutation_documents_cannot_wedge_the_pool(
     small_pool: httpx.AsyncClient, tenant: TenantKeys, db: Database
 ) -> None:
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await load_demo(conn, tenant.id)
     groups = (await post(small_pool, tenant.read, "{ buyingGroups(first: 80) { nodes { id } } }"
                          )).json()["data"]["buyingGroups"]["nodes"]

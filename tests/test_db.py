@@ -14,7 +14,7 @@ async def test_a_transaction_that_lost_a_deadlock_runs_again(db: Database) -> No
     other_holds_1, main_holds_2 = asyncio.Event(), asyncio.Event()
 
     async def other() -> None:  # takes lock 1, then waits for lock 2
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             await conn.execute("SET LOCAL deadlock_timeout = '10s'")  # never the victim
             await conn.execute("SELECT pg_advisory_xact_lock(1)")
             other_holds_1.set()
@@ -26,7 +26,7 @@ async def test_a_transaction_that_lost_a_deadlock_runs_again(db: Database) -> No
     attempts = 0
     async for attempt in retrying():
         with attempt:
-            async with db.system() as conn:  # takes lock 2, then waits for lock 1: a cycle
+            async with db.as_login() as conn:  # takes lock 2, then waits for lock 1: a cycle
                 attempts += 1
                 await conn.execute("SET LOCAL deadlock_timeout = '50ms'")
                 await conn.execute("SELECT pg_advisory_xact_lock(2)")

@@ -157,7 +157,7 @@ async def test_the_nightly_pass_writes_every_group_in_slices(
     db: Database, redis: ArqRedis, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(activity_sync, "WRITE_SLICE", 7)  # 30 groups: five slices, 3 writers
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
                            "SELECT id, row_number() OVER (ORDER BY name) AS n "
                            "FROM activity_types WHERE tenant_id = $1) t "

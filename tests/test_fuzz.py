@@ -35,10 +35,10 @@ from service.auth import Scope
 from service.config import Settings
 from service.db import Database, create_pool
 from service.dev.demo import load_demo
+from service.onboarding import create_tenant
 from service.queue import connect as connect_queue
 from service.store.activities import ensure_partitions, ingest_page, month_start
 from service.store.api_keys import create_api_key
-from service.store.tenants import create_tenant
 from tests.conftest import ROOT
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
@@ -114,8 +114,11 @@ class Target:
         assert self.settings.database_url
         self.pool = await create_pool(self.settings.database_url, min_size=1, max_size=2)
         self.db = Database(self.pool)
+        self.tenant = (await create_tenant(self.db, f"Fuzz {uuid.uuid4().hex[:6]}"))[0].id
+        now = datetime.now(UTC)
         async with self.db.system() as conn:
-            self.tenant = (await create_tenant(conn, f"Fuzz {uuid.uuid4().hex[:6]}")).id
+            await ensure_partitions(conn, {month_start(now.date())}, month_start(now.date()))
+        async with self.db.tenant(self.tenant) as conn:
             await load_demo(conn, self.tenant)
             await self._activities(conn)
         await self.new_keys()
@@ -124,7 +127,7 @@ class Target:
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.manager.app),
                                       base_url="http://testserver")
         self.resident = asyncio.all_tasks()  # the app's own: lifespan, event broker
-        async with self.db.system() as conn:
+        async with self.db.tenant(self.tenant) as conn:
             for type_name, table in TABLES.items():
                 rows = await conn.fetch(
                     f"SELECT id FROM {table} WHERE tenant_id = $1 ORDER BY id LIMIT 6",
@@ -141,7 +144,6 @@ class Target:
         leads = await conn.fetch("SELECT external_id FROM people WHERE tenant_id = $1 "
                                  "ORDER BY external_id LIMIT 5", self.tenant)
         now = datetime.now(UTC)
-        await ensure_partitions(conn, {month_start(now.date())}, month_start(now.date()))
         await ingest_page(conn, self.tenant, [
             {"id": f"{i}", "activityDate": (now - timedelta(minutes=i)).isoformat(),
              "leadId": lead["external_id"], "activityTypeId": 1,
@@ -149,7 +151,7 @@ class Target:
             for i, lead in enumerate(leads)])
 
     async def new_keys(self) -> None:
-        async with self.db.system() as conn:
+        async with self.db.tenant(self.tenant) as conn:
             for scope in (Scope.ADMIN, Scope.READ):
                 _, self.keys[scope] = await create_api_key(conn, self.tenant, "fuzz", {scope})
 

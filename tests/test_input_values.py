@@ -222,7 +222,7 @@ async def test_an_argument_id_of_the_wrong_type_is_invalid_id(
 async def test_an_error_nulling_a_parent_does_not_cancel_a_shared_loader(
     gql: GraphQLClient, tenant: TenantKeys, db: Database
 ) -> None:
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await load_demo(conn, tenant.id)
     # An account with two children and two groups: the page-size error under its second
     # child nulls the account while its `buyingGroups`, asked for by both groups, waits on

@@ -42,7 +42,7 @@ async def failing_writes(db: Database, times: int, *, sleep: float = 0) -> Async
     connection broke (SQLSTATE 08006: transient, and not one a transaction retries inline);
     with `sleep`, each row first waits that long (a job that hangs)."""
     name = f"blip_{uuid.uuid4().hex[:8]}"
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute(f"""
             CREATE SEQUENCE {name};
             CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -58,7 +58,7 @@ async def failing_writes(db: Database, times: int, *, sleep: float = 0) -> Async
     try:
         yield name
     finally:
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             await conn.execute(f"DROP TRIGGER {name} ON buying_group_score_history; "
                                f"DROP FUNCTION {name}(); DROP SEQUENCE {name}")
 
@@ -139,7 +139,7 @@ async def test_a_job_that_kills_its_worker_is_not_run_forever(
             finally:
                 if worker.poll() is None:
                     worker.kill()
-            async with db.system() as conn:  # its lease lapses (as after JOB_LEASE_SECONDS)
+            async with db.as_login() as conn:  # its lease lapses (as after JOB_LEASE_SECONDS)
                 await conn.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
                                    "WHERE query LIKE '%buying_group_score_history%' "
                                    "AND pid <> pg_backend_pid()")
@@ -218,7 +218,7 @@ async def test_one_of_a_kind_while_queued_or_running(
 async def test_a_tenant_with_many_jobs_delays_another_by_at_most_one_slot(
     settings: Settings, db: Database, tenant: TenantKeys
 ) -> None:
-    async with db.system() as conn:  # a second tenant, and nothing else queued
+    async with db.as_login() as conn:  # a second tenant, and nothing else queued
         await conn.execute("UPDATE jobs SET status = 'CANCELLED' "
                            "WHERE status IN ('QUEUED', 'RUNNING')")
         other = await conn.fetchval("INSERT INTO tenants (name) VALUES ('Busy') RETURNING id")
@@ -231,7 +231,7 @@ async def test_a_tenant_with_many_jobs_delays_another_by_at_most_one_slot(
     one_at_a_time = settings.model_copy(update={"jobs_per_tenant": 2})
     while (status := await runner.run_next(db, one_at_a_time)) is not None:
         assert status == "SUCCEEDED"
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             last = await conn.fetchval(
                 "SELECT id FROM jobs WHERE status = 'SUCCEEDED' ORDER BY finished_at DESC "
                 "LIMIT 1")
@@ -243,13 +243,13 @@ async def test_a_tenant_with_many_jobs_delays_another_by_at_most_one_slot(
 async def test_a_worker_runs_at_most_jobs_per_tenant_of_one_tenant_at_once(
     settings: Settings, db: Database, tenant: TenantKeys
 ) -> None:
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute("UPDATE jobs SET status = 'CANCELLED' "
                            "WHERE status IN ('QUEUED', 'RUNNING')")
     async with db.tenant(tenant.id) as conn:
         jobs = [await job_store.create_job(conn, tenant.id, JobKind.REFRESH_SCORES)
                 for _ in range(3)]
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         claimed = [await job_store.claim_next(conn, 60, 5, per_tenant=2) for _ in range(3)]
     assert [c is not None for c in claimed] == [True, True, False]
     assert {c.id for c in claimed if c} <= {j.id for j in jobs}
@@ -275,7 +275,7 @@ async def test_retention_deletes_old_finished_jobs_and_history(
         old = await job_store.create_job(conn, tenant.id, JobKind.REFRESH_SCORES)
         young = await job_store.create_job(conn, tenant.id, JobKind.REFRESH_SCORES)
         waiting = await job_store.create_job(conn, tenant.id, JobKind.SYNC_ACTIVITIES)
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute(
             "UPDATE jobs SET status = 'SUCCEEDED', finished_at = now() - $2 * interval '1 day' "
             "WHERE id = $1", old.id, settings.job_retention_days + 1)
@@ -283,11 +283,21 @@ async def test_retention_deletes_old_finished_jobs_and_history(
                            "WHERE id = $1", young.id)
         await conn.execute("UPDATE jobs SET created_at = now() - interval '400 days' "
                            "WHERE id = $1", waiting.id)
+        # The CREATE job that made the group: deleting it unlinks the group (which moves the
+        # overview's tallies: the tenant's to write, not the system role's).
+        creator = await conn.fetchval(
+            "UPDATE jobs SET finished_at = now() - $2 * interval '1 day' "
+            "WHERE id = (SELECT created_by_job_id FROM buying_groups WHERE id = $1) RETURNING id",
+            group, settings.job_retention_days + 1)
+    assert creator is not None
     await retention({"settings": settings, "db": db})
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         left = {r["id"] for r in await conn.fetch("SELECT id FROM jobs WHERE id = ANY($1)",
-                                                  [old.id, young.id, waiting.id])}
+                                                  [old.id, young.id, waiting.id, creator])}
+        unlinked = await conn.fetchval(
+            "SELECT created_by_job_id IS NULL FROM buying_groups WHERE id = $1", group)
     assert left == {young.id, waiting.id}  # unfinished jobs stay, however old
+    assert unlinked is True  # the group stays, no longer pointing at a deleted job
     async with db.tenant(tenant.id) as conn:
         kept = [r["day"] for r in await conn.fetch(
             "SELECT day FROM buying_group_score_history WHERE day < current_date ORDER BY day")]

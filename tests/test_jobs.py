@@ -40,7 +40,7 @@ async def new_job(db: Database, tenant: TenantKeys, kind: str = TEST_KIND) -> Jo
 
 
 async def job_row(db: Database, job_id: UUID) -> Job:
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         job = await get_job(conn, job_id)
     assert job is not None
     return job
@@ -76,7 +76,7 @@ async def test_the_sweeper_requeues_a_job_lost_from_redis(
 ) -> None:
     job = await new_job(db, tenant)
     # Never reached Redis (or Redis restarted since): only the row knows about it.
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute(
             "UPDATE jobs SET created_at = now() - interval '10 minutes' WHERE id = $1", job.id
         )
@@ -112,7 +112,7 @@ async def test_a_job_with_a_live_lease_is_left_alone(
     probe_handler: list[UUID],
 ) -> None:
     job = await new_job(db, tenant)
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         await conn.execute(
             """UPDATE jobs SET status = 'RUNNING', lease_expires_at = now() + interval '1 hour',
                    created_at = now() - interval '1 hour' WHERE id = $1""",
@@ -162,7 +162,7 @@ async def test_a_job_cancelled_while_running_stops_at_its_next_progress_report(
     job = await new_job(db, tenant)
 
     async def cancelled_midway(run: runner.JobRun) -> None:
-        async with db.system() as conn:
+        async with db.as_login() as conn:
             await conn.execute("UPDATE jobs SET status = 'CANCELLED' WHERE id = $1", run.job.id)
         await run.progress(processed=1)
         raise AssertionError("progress() should have stopped the handler")
@@ -178,7 +178,7 @@ async def test_a_worker_that_lost_its_lease_cannot_touch_the_job_again(
     from service.store.jobs import claim_job
 
     job = await new_job(db, tenant)
-    async with db.system() as conn:
+    async with db.as_login() as conn:
         first = await claim_job(conn, job.id, lease_seconds=60,
                                 max_attempts=settings.job_max_attempts)
         assert first is not None
@@ -200,7 +200,7 @@ async def test_the_lease_is_renewed_while_a_handler_works_without_reporting(
 
     async def one_long_statement(run: runner.JobRun) -> None:
         for _ in range(4):  # 2 s in all, twice the lease, and no progress report
-            async with db.system() as conn:
+            async with db.as_login() as conn:
                 await conn.execute("SELECT pg_sleep(0.5)")
                 seen.append(await conn.fetchval(
                     "SELECT lease_expires_at > now() FROM jobs WHERE id = $1", job.id))

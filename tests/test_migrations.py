@@ -6,13 +6,16 @@ import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from service.db import drop_database, ensure_database
-from service.embedded import EmbeddedServices, with_database
+from service.auth import Scope
+from service.db import APP_ROLE, SYSTEM_ROLE, Database, create_pool, drop_database, ensure_database
+from service.embedded import EmbeddedServices, with_database, with_login
+from service.login import PrivilegedLogin, check_login
 from service.migrate import (
     MIGRATIONS_DIR,
     MigrationError,
@@ -20,6 +23,9 @@ from service.migrate import (
     load_migrations,
     migrate,
 )
+from service.onboarding import create_tenant
+from service.store.activities import ensure_partitions, month_start
+from service.store.api_keys import authenticate
 
 
 @pytest.fixture
@@ -140,3 +146,56 @@ async def test_a_misconfigured_app_role_fails_migrate_loudly(
     finally:
         await conn.execute(f"DROP ROLE IF EXISTS {role}")
         await conn.close()
+
+
+async def test_a_managed_postgresql_owner_migrates_and_the_service_runs_as_its_own_login(
+    servers: EmbeddedServices,
+) -> None:
+    """As on a managed PostgreSQL: the database belongs to a login with CREATEROLE but no
+    superuser; it migrates (and is then held to row-level security itself, FORCEd), grants the
+    service's login the two roles, and the service does its work as that login."""
+    assert servers.database_url
+    tag = uuid.uuid4().hex[:8]
+    owner, login, name = f"bg_owner_{tag}", f"bg_service_{tag}", f"bg_managed_{tag}"
+    admin = await asyncpg.connect(servers.database_url)
+    try:
+        await admin.execute(f"CREATE ROLE {owner} LOGIN PASSWORD 'owner' CREATEROLE")
+        await admin.execute(f"CREATE ROLE {login} LOGIN PASSWORD 'service'")
+        # The service roles are cluster-wide and exist already (other test databases); on a
+        # fresh server the owner's first migration creates them and may grant them (ADMIN).
+        for role in (APP_ROLE, SYSTEM_ROLE):
+            await admin.execute(f"GRANT {role} TO {owner} WITH ADMIN OPTION")
+        await admin.execute(f"CREATE DATABASE {name} OWNER {owner}")
+        url = with_database(servers.database_url, name)
+        applied = await migrate(with_login(url, owner, "owner"), service_login=login)
+        assert applied[-1] == "0015_least_privilege"
+
+        pool = await create_pool(with_login(url, login, "service"), min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await check_login(conn, allow_privileged=False)  # refuses unless least
+            db = Database(pool)
+            tenant, [key] = await create_tenant(db, "Managed", keys=[
+                ("admin", frozenset({Scope.ADMIN}))])
+            async with db.system() as conn:
+                principal = await authenticate(conn, key)
+                assert principal is not None and principal.tenant_id == tenant.id
+                await ensure_partitions(conn, [month_start(datetime.now(UTC))])
+            async with db.tenant(tenant.id) as conn:
+                assert await conn.fetchval("SELECT count(*) FROM roles") > 0
+        finally:
+            await pool.close()
+        as_owner = await asyncpg.connect(with_login(url, owner, "owner"))
+        try:
+            # FORCE: the owner sees no tenant's catalogue unless it binds a tenant, as the app
+            # does (the service's roles are granted to it, so it reads what they read).
+            assert await as_owner.fetchval("SELECT count(*) FROM roles") == 0
+            with pytest.raises(PrivilegedLogin, match="owns tables"):
+                await check_login(as_owner, allow_privileged=False)
+        finally:
+            await as_owner.close()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"DROP ROLE IF EXISTS {login}")
+        await admin.execute(f"DROP ROLE IF EXISTS {owner}")
+        await admin.close()

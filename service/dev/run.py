@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from service import onboarding
 from service.auth import Scope
 from service.config import Settings
-from service.db import Connection, Database, create_pool, ensure_database
+from service.db import Database, create_pool, ensure_database, login_name
 from service.dev.demo import load_demo
 from service.embedded import start_missing, with_database
 from service.migrate import migrate
@@ -35,10 +36,13 @@ async def demo_api_key(database_url: str, saved: str) -> str:
     """The demo tenant's ADMIN key: the saved one while it still works, else a new one."""
     pool = await create_pool(database_url, min_size=1, max_size=2)
     try:
-        async with Database(pool).system() as conn:
-            if saved and await key_store.authenticate(conn, saved):
-                return saved
-            tenant = await demo_tenant(conn)
+        db = Database(pool)
+        if saved:
+            async with db.system() as conn:
+                if await key_store.authenticate(conn, saved):
+                    return saved
+        tenant = await demo_tenant(db)
+        async with db.tenant(tenant.id) as conn:
             _, secret = await key_store.create_api_key(
                 conn, tenant.id, "demo key (buying-groups dev)", {Scope.ADMIN}
             )
@@ -47,17 +51,17 @@ async def demo_api_key(database_url: str, saved: str) -> str:
         await pool.close()
 
 
-async def demo_tenant(conn: Connection) -> tenant_store.Tenant:
-    tenant = await tenant_store.find_tenant_by_name(conn, DEMO_TENANT)
-    return tenant or await tenant_store.create_tenant(conn, DEMO_TENANT)
+async def demo_tenant(db: Database) -> tenant_store.Tenant:
+    async with db.system() as conn:
+        tenant = await tenant_store.find_tenant_by_name(conn, DEMO_TENANT)
+    return tenant or (await onboarding.create_tenant(db, DEMO_TENANT))[0]
 
 
 async def load_demo_data(database_url: str) -> bool:
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
         db = Database(pool)
-        async with db.system() as conn:
-            tenant = await demo_tenant(conn)
+        tenant = await demo_tenant(db)
         async with db.tenant(tenant.id) as conn:
             return await load_demo(conn, tenant.id)
     finally:
@@ -107,7 +111,10 @@ class Stopper:
 def prepare(settings: Settings, database_url: str, stopper: Stopper) -> str:
     """Migrate and load the demo data, then return the demo key (saved under the data
     directory for the next start)."""
-    stopper.run(migrate(database_url))
+    owner_url = settings.migration_database_url or database_url
+    service_login = (stopper.run(login_name(database_url)) if owner_url != database_url
+                     else None)
+    stopper.run(migrate(owner_url, service_login=service_login))
     if stopper.run(load_demo_data(database_url)):
         log.info("demo data loaded into tenant %r", DEMO_TENANT)
     key_file = settings.data_dir / "demo-api-key"
@@ -207,6 +214,10 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
         if settings.database_url is None:
             stopper.run(ensure_database(database_url, settings.database_name))
             database_url = with_database(database_url, settings.database_name)
+            # The embedded server's one login is its superuser, on a machine of one developer:
+            # the only place the service runs as a login that could step around row-level
+            # security (tests run the embedded path as a least-privileged login, as in prod).
+            settings = settings.model_copy(update={"allow_privileged_database_login": True})
         key = prepare(settings, database_url, stopper)
         # Child processes started later (simulator, CLI calls from the README) find the servers.
         os.environ.setdefault("DATABASE_URL", database_url)

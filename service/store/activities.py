@@ -3,14 +3,11 @@ together with the paging cursor that produced the page."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
-
-import asyncpg
 
 from service.db import Connection
 
@@ -35,40 +32,22 @@ async def ensure_partitions(conn: Connection, months: Iterable[date],
                             horizon: date | None = None) -> None:
     """Create the monthly partitions (UTC months) that rows of these months go to; with a
     horizon, only months from it to next month (a source must not make the database create
-    tables at will). DDL: needs the owning role, so a system connection."""
+    tables at will). DDL takes the owner: migration 0015's function does it for the system
+    role, within a window of its own (ten years back to next month)."""
     wanted = sorted(set(months))
     if horizon is not None:
         last = next_month(month_start(datetime.now(UTC)))
         outside = [m for m in wanted if not month_start(horizon) <= m <= last]
         if outside:
             raise ValueError(f"no partition outside {horizon:%Y-%m} .. {last:%Y-%m}: {outside}")
-    for start in wanted:
-        name = f"activities_y{start.year:04d}m{start.month:02d}"
-        end = next_month(start)
-        with contextlib.suppress(asyncpg.DuplicateTableError, asyncpg.UniqueViolationError):
-            await conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF activities "
-                f"FOR VALUES FROM ('{start.isoformat()} 00:00+00') "
-                f"TO ('{end.isoformat()} 00:00+00')"
-            )
+    await conn.execute("SELECT ensure_activity_partitions($1::date[])", wanted)
 
 
 async def drop_partitions_before(conn: Connection, cutoff: date) -> list[str]:
-    """Drop whole monthly partitions that end before `cutoff` (retention)."""
-    rows = await conn.fetch(
-        """SELECT c.relname FROM pg_inherits i
-             JOIN pg_class c ON c.oid = i.inhrelid
-             JOIN pg_class p ON p.oid = i.inhparent
-            WHERE p.relname = 'activities' AND c.relname ~ '^activities_y[0-9]{4}m[0-9]{2}$'"""
-    )
-    dropped = []
-    for row in rows:
-        name = row["relname"]
-        start = date(int(name[12:16]), int(name[17:19]), 1)
-        if next_month(start) <= cutoff:
-            await conn.execute(f"DROP TABLE IF EXISTS {name}")
-            dropped.append(name)
-    return dropped
+    """Drop whole monthly partitions that end before `cutoff` (retention; migration 0015's
+    function, as the owner, refuses a cutoff less than two months back)."""
+    rows = await conn.fetch("SELECT drop_activity_partitions_before($1) AS name", cutoff)
+    return [r["name"] for r in rows]
 
 
 # The page goes in as the source sent it (Marketo's field names): mapping in SQL spares a
@@ -336,11 +315,13 @@ async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: s
     return count
 
 
-async def reseal_secrets(conn: Connection, reseal: Callable[[str], str]) -> int:
-    """Every tenant's stored client secret, re-encrypted (`secrets rotate`); how many."""
-    rows = await conn.fetch("SELECT tenant_id, client_secret FROM activity_sources "
-                            "WHERE client_secret IS NOT NULL FOR UPDATE")
-    for row in rows:
-        await conn.execute("UPDATE activity_sources SET client_secret = $2 WHERE tenant_id = $1",
-                           row["tenant_id"], reseal(row["client_secret"]))
-    return len(rows)
+async def reseal_secret(conn: Connection, tenant_id: UUID,
+                        reseal: Callable[[str], str]) -> bool:
+    """The tenant's stored client secret, re-encrypted (`secrets rotate`); whether it had one."""
+    secret = await conn.fetchval("SELECT client_secret FROM activity_sources "
+                                 "WHERE tenant_id = $1 FOR UPDATE", tenant_id)
+    if secret is None:
+        return False
+    await conn.execute("UPDATE activity_sources SET client_secret = $2 WHERE tenant_id = $1",
+                       tenant_id, reseal(secret))
+    return True

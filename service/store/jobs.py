@@ -250,8 +250,20 @@ async def give_up_lapsed(conn: Connection, max_attempts: int) -> list[Job]:
     return [_job(r) for r in rows]
 
 
+async def tenants_with_finished_before(conn: Connection, days: int) -> list[UUID]:
+    """Retention, across tenants (a system transaction): whose finished jobs are older than
+    `days` days."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT tenant_id FROM jobs
+            WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
+              AND finished_at < now() - make_interval(days => $1)""", days)
+    return [r["tenant_id"] for r in rows]
+
+
 async def delete_finished_before(conn: Connection, days: int) -> int:
-    """Retention: finished jobs older than `days` days, every tenant."""
+    """Retention, in the tenant's own transaction: its finished jobs older than `days` days.
+    Not as the system role: a deleted CREATE job unlinks the groups it made, and that update
+    of the groups moves the overview's tallies, which are the tenant's to write."""
     status = await conn.execute(
         """DELETE FROM jobs WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
               AND finished_at < now() - make_interval(days => $1)""", days)

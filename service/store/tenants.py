@@ -17,13 +17,24 @@ class Tenant:
     created_at: datetime
 
 
-async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC") -> Tenant:
-    """A new tenant with its starting catalogue (default roles, activity types, scoring model)."""
-    row = await conn.fetchrow("INSERT INTO tenants (name, time_zone) VALUES ($1, $2) RETURNING *",
-                              name.strip(), time_zone)
+async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC",
+                        tenant_id: UUID | None = None) -> Tenant:
+    """A new tenant with its starting catalogue (default roles, activity types, scoring model).
+
+    The service creates one in a transaction already bound to its new id (row-level security
+    lets a tenant transaction create only its own tenant: service/onboarding.py); the owner's
+    tools may leave the id to the database."""
+    row = await conn.fetchrow(
+        "INSERT INTO tenants (id, name, time_zone) VALUES (coalesce($3, gen_random_uuid()), $1, $2)"
+        " RETURNING *", name.strip(), time_zone, tenant_id)
     assert row is not None
     await conn.execute("SELECT seed_tenant($1)", row["id"])
     return Tenant(**dict(row))
+
+
+async def tenant_ids(conn: Connection) -> list[UUID]:
+    """Every tenant, oldest first (a system transaction)."""
+    return [r["id"] for r in await conn.fetch("SELECT id FROM tenants ORDER BY created_at, id")]
 
 
 async def find_tenant_by_name(conn: Connection, name: str) -> Tenant | None:
