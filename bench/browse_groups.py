@@ -75,7 +75,9 @@ async def main(requests: int, first: int) -> None:
         await run_job(db, job.id, lease_seconds=600)
 
         settings = Settings(database_url=url, redis_url=services.redis_url, _env_file=None,
-                            log_level="WARNING", expose_sql_statements=True)  # type: ignore[call-arg]
+                            log_level="WARNING", expose_sql_statements=True,
+                            # The bench's login owns its database.
+                            allow_privileged_database_login=True)  # type: ignore[call-arg]
         # The same data, in memory.
         async with db.tenant(tenant.id) as conn:
             from service.store.accounts import accounts_by_ids

@@ -24,7 +24,6 @@ from websockets.asyncio.client import connect
 from bench.common import fresh_database, servers
 from service import events
 from service.auth import Scope
-from service.queue import connect as connect_queue
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 
@@ -59,7 +58,7 @@ async def main(subscribers: int, count: int, gap: float) -> None:
             tenant = await create_tenant(conn, "Subs")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": str(services.redis_url),
-               "LOG_LEVEL": "WARNING"}
+               "LOG_LEVEL": "WARNING", "ALLOW_PRIVILEGED_DATABASE_LOGIN": "true"}
         api = await asyncio.to_thread(start_api, port, env)
         try:
             await asyncio.sleep(1)
@@ -95,13 +94,13 @@ async def main(subscribers: int, count: int, gap: float) -> None:
             await asyncio.wait_for(ready.wait(), 120)
             await asyncio.sleep(2)
             idle_after = rss_mib(api.pid)
-            redis = await connect_queue(str(services.redis_url))
-            for i in range(count):
-                await events.publish(redis, [events.Event.of(
-                    "STATUS_CHANGED", tenant.id, uuid.uuid4(), new_value=str(i))])
+            for i in range(count):  # committed as a change would, relayed by the API process
+                async with db.tenant(tenant.id) as conn:
+                    await events.record(conn, tenant.id, [events.Event.of(
+                        events.EventKind.STATUS_CHANGED, tenant.id, uuid.uuid4(),
+                        new_value=str(i))])
                 await asyncio.sleep(gap)
             await asyncio.wait_for(asyncio.gather(*tasks), 120)
-            await redis.aclose()
         finally:
             api.terminate()
             api.wait(timeout=10)

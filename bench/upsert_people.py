@@ -48,7 +48,8 @@ async def main(calls: int) -> None:
                                                     for i in range(200)])
         statements: list[str] = []
         settings = Settings(database_url=url, redis_url=services.redis_url, _env_file=None,
-                            log_level="WARNING")  # type: ignore[call-arg]
+                            log_level="WARNING",  # the bench's login owns its database:
+                            allow_privileged_database_login=True)  # type: ignore[call-arg]
         app = create_app(settings)
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)

@@ -30,7 +30,7 @@ from jobs.run import JobFailed, JobRetry, JobRun
 from service.config import Settings
 from service.db import Database, retrying
 from service.domain.activity_screen import screen_page
-from service.events import EventKind, publish, score_changes, stage_changes
+from service.events import EventKind, record, score_changes, stage_changes
 from service.outbound import redact
 from service.queue import enqueue
 from service.secrets import SecretsUnavailable
@@ -300,8 +300,7 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
 WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
 
 
-async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
-                             redis: Any = None) -> int:
+async def rescore_everything(db: Database, tenant_id: UUID, connections: int) -> int:
     """Score every group in one statement (PostgreSQL runs it in parallel), then write the
     scores in slices on `connections` connections side by side: PostgreSQL never runs a
     writing statement in parallel, and updating every group through its indexes is as much
@@ -320,8 +319,9 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
                 with attempt:
                     async with db.tenant(tenant_id) as conn:
                         stored = await engagement_store.write_scores(conn, tenant_id, part, day)
+                        await record(conn, tenant_id, score_changes(
+                            EventKind.ENGAGEMENT_CHANGED, tenant_id, stored))
             written += len(stored)
-            await publish(redis, score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, stored))
 
     async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
@@ -338,20 +338,20 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
     return written
 
 
-async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
-                  redis: Any = None, *, connections: int = 2) -> int:
+async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *,
+                  connections: int = 2) -> int:
     """Rescore the groups (None: all, on up to `connections` connections), then let stage
-    entry rules move them (one set-based pass); publish what changed once it has committed."""
+    entry rules move them (one set-based pass); each transaction records its events."""
     if group_ids is None:
-        rescored = await rescore_everything(db, tenant_id, connections, redis)
+        rescored = await rescore_everything(db, tenant_id, connections)
         async for attempt in retrying():
             with attempt:
                 async with db.tenant(tenant_id) as conn:
                     moves = await stage_store.apply_entry_rules(conn, tenant_id, None)
+                    await record(conn, tenant_id, stage_changes(tenant_id, moves))
         # Every group moved through the tallies: fold them right away.
         async with db.tenant(tenant_id) as conn:
             await overview_store.compact_tallies(conn, tenant_id)
-        await publish(redis, stage_changes(tenant_id, moves))
         return rescored
     async for attempt in retrying():
         with attempt:
@@ -360,9 +360,10 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None,
                 changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
                                                                     group_ids)
                 moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-    interest_of = {c.buying_group_id: c.solution_interest_id for c in changes}
-    await publish(redis, score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes)
-                  + stage_changes(tenant_id, moves, interest_of))
+                interest_of = {c.buying_group_id: c.solution_interest_id for c in changes}
+                await record(conn, tenant_id, [
+                    *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes),
+                    *stage_changes(tenant_id, moves, interest_of)])
     return len(changes)
 
 
@@ -387,11 +388,11 @@ async def sync_activities(run: JobRun) -> None:
     async with run.db.tenant(tenant_id) as conn:
         await activity_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
     if outcome.remapped:  # stored activity scores differently now: every group
-        updated = await rescore(run.db, tenant_id, None, run.redis,
+        updated = await rescore(run.db, tenant_id, None,
                                 connections=run.settings.rescore_connections)
     else:
         changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
-        updated = await rescore(run.db, tenant_id, changed, run.redis) if changed else 0
+        updated = await rescore(run.db, tenant_id, changed) if changed else 0
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
     log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored",
              tenant_id, outcome.received, outcome.ingested, outcome.rejected, updated)
@@ -407,7 +408,7 @@ async def refresh_scores(run: JobRun) -> None:
     ids = run.job.payload.get("buying_group_ids")
     group_ids = [UUID(i) for i in ids] if ids else None
     await run.progress(total=len(group_ids) if group_ids else 0, processed=0)
-    updated = await rescore(run.db, tenant_id, group_ids, run.redis,
+    updated = await rescore(run.db, tenant_id, group_ids,
                             connections=run.settings.rescore_connections)
     await run.progress(total=updated, processed=updated, updated=updated)
 

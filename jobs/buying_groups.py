@@ -13,7 +13,7 @@ from arq.connections import ArqRedis
 from jobs.run import JobFailed, JobRun
 from service import groups
 from service.db import Database
-from service.events import Event, EventKind, publish, stage_global_id
+from service.events import Event, EventKind, record, stage_global_id
 from service.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
@@ -84,11 +84,12 @@ async def create_buying_groups(run: JobRun) -> None:
                 "WHERE tenant_id = $1 AND created_by_job_id = $2",
                 tenant_id, run.job.id,
             )
-        await publish(run.redis, [
-            *(Event.of(EventKind.CREATED, tenant_id, group_id, solution_interest_id=interest.id,
-                       new_value=stage_global_id(entry_stage.id) if entry_stage else None)
-              for group_id in chunk.changed),
-            *settled])
+            await record(conn, tenant_id, [
+                *(Event.of(EventKind.CREATED, tenant_id, group_id,
+                           solution_interest_id=interest.id,
+                           new_value=stage_global_id(entry_stage.id) if entry_stage else None)
+                  for group_id in chunk.changed),
+                *settled])
         if chunk.processed == 0:
             break
         processed += chunk.processed
@@ -114,11 +115,11 @@ async def maintain_buying_groups(run: JobRun) -> None:
                 after=after, limit=CHUNK,
             )
             settled = await groups.settle(conn, tenant_id, chunk.changed, inputs=inputs)
-        await publish(run.redis, [
-            *(Event.of(MEMBER_CHANGES[change], tenant_id, group,
-                       solution_interest_id=interest_id, person_id=person, role_id=role)
-              for group, person, role, change in chunk.member_changes),
-            *settled])
+            await record(conn, tenant_id, [
+                *(Event.of(MEMBER_CHANGES[change], tenant_id, group,
+                           solution_interest_id=interest_id, person_id=person, role_id=role)
+                  for group, person, role, change in chunk.member_changes),
+                *settled])
         if chunk.processed == 0:
             break
         processed += chunk.processed

@@ -15,12 +15,15 @@ from arq.worker import Worker
 from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
 from service.db import Database, create_pool
+from service.event_relay import EventRelay
 from service.login import check_pool
 from service.queue import RUN_JOB, SERIALIZERS
+from service.store import event_log
 from service.store import history as history_store
 from service.store import jobs as job_store
 from service.store import overview as overview_store
 from service.store.jobs import JobKind
+from service.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +50,23 @@ async def sweep(ctx: dict[str, Any]) -> int:
 
 async def retention(ctx: dict[str, Any]) -> int:
     """Daily: finished jobs after JOB_RETENTION_DAYS, score and stage history after
-    HISTORY_RETENTION_DAYS."""
+    HISTORY_RETENTION_DAYS, the event log (and its webhook deliveries) after
+    EVENT_RETENTION_DAYS."""
     settings: Settings = ctx["settings"]
     db: Database = ctx["db"]
     async with db.system() as conn:
         tenants = await job_store.tenants_with_finished_before(conn, settings.job_retention_days)
         history = await history_store.delete_history_before(conn,
                                                             settings.history_retention_days)
+        events = await event_log.delete_before(conn, settings.event_retention_days)
     jobs = 0
     for tenant_id in tenants:
         async with db.tenant(tenant_id) as conn:
             jobs += await job_store.delete_finished_before(conn, settings.job_retention_days)
-    if jobs or history:
-        log.info("retention: deleted %d finished job(s), %d history row(s)", jobs, history)
-    return jobs + history
+    if jobs or history or events:
+        log.info("retention: deleted %d finished job(s), %d history row(s), %d event(s)",
+                 jobs, history, events)
+    return jobs + history + events
 
 
 async def maintain(ctx: dict[str, Any]) -> int:
@@ -118,11 +124,22 @@ def build_worker(
         pool = await create_pool(database_url, min_size=1, max_size=settings.db_pool_max,
                                  command_timeout=1800)
         await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
-        ctx["db"] = Database(pool)
+        ctx["db"] = db = Database(pool)
+        # The outbox relay and the webhook sender run beside the jobs: a deployment with no
+        # API process running still publishes and delivers.
+        ctx["relay"] = relay = EventRelay(db, ctx["redis"], database_url,
+                                          sweep_seconds=settings.event_relay_sweep_seconds)
+        await relay.start()
+        if not burst:
+            ctx["webhooks"] = sender = WebhookSender(db, settings, database_url)
+            await sender.start()
         # A restarted worker first picks up whatever its predecessor left behind.
         await sweep(ctx)
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        for name in ("webhooks", "relay"):
+            if (service := ctx.get(name)) is not None:
+                await service.stop()
         db: Database | None = ctx.get("db")
         if db is not None:
             await db.pool.close()

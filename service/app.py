@@ -41,6 +41,7 @@ from service.auth import Principal, bearer_token
 from service.config import Settings, get_settings
 from service.db import Database, Limits, PoolExhausted, ReadSession, create_pool
 from service.domain import json_values
+from service.event_relay import EventRelay
 from service.events import Broker
 from service.login import check_pool
 from service.metrics import (
@@ -413,8 +414,11 @@ def create_app(
         redis = await connect_queue(redis_url)
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
+        db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
+        relay = EventRelay(db, redis, database_url,
+                           sweep_seconds=settings.event_relay_sweep_seconds)
+        await relay.start()
         try:
-            db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
             sockets = Sockets(redis, settings.queue_name, settings.max_connections_per_key,
                               lapse_seconds=3 * settings.ws_key_check_seconds)
             throttle = Throttle(redis, settings.rate_limit_points,
@@ -424,6 +428,7 @@ def create_app(
             yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker,
                                         throttle=throttle, sockets=sockets)}
         finally:
+            await relay.stop()
             await broker.stop()
             await redis.aclose()
             await pool.close()

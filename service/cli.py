@@ -102,6 +102,7 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
     from service.secrets import SecretsUnavailable
     from service.store.activities import reseal_secret
     from service.store.tenants import tenant_ids
+    from service.store.webhooks import reseal_secrets
 
     box = settings.secrets
     if not box.available:
@@ -118,6 +119,7 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
             for tenant_id in tenants:  # one tenant at a time, as row-level security has it
                 async with db.tenant(tenant_id) as conn:
                     count += await reseal_secret(conn, tenant_id, box.reseal)
+                    count += await reseal_secrets(conn, box.reseal)
             return count
         finally:
             await pool.close()

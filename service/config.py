@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.outbound import AllowedHosts
@@ -113,7 +113,29 @@ class Settings(BaseSettings):
     # A sync stops after this long with its cursors saved and goes on at the next run; a
     # source that does not answer fails the attempt (retried later) by this deadline.
     activity_sync_max_seconds: float = Field(default=120, gt=0)
+    # The event log: how long events stay (a cursor older than this is refused with
+    # CURSOR_EXPIRED), and how often each relay looks for events a lost notification hid.
+    event_retention_days: int = Field(default=7, ge=1)
+    event_relay_sweep_seconds: float = Field(default=2, gt=0)
+    # Webhooks: the waits before each retry of a failed delivery (seconds, comma-separated;
+    # the event is given up after the last), the time a receiver has to answer, how long an
+    # endpoint may fail before it is disabled, and deliveries in flight per worker.
+    webhook_retry_seconds: str = "5,30,120,600,1800,3600,7200,14400,28800"
+    webhook_timeout_seconds: float = Field(default=10, gt=0)
+    webhook_disable_after_hours: float = Field(default=72, gt=0)
+    webhook_concurrency: int = Field(default=32, ge=1)
 
+    @field_validator("webhook_retry_seconds")
+    @classmethod
+    def _retry_schedule(cls, value: str) -> str:
+        waits = [part.strip() for part in value.split(",") if part.strip()]
+        if not waits or not all(w.isdigit() for w in waits):
+            raise ValueError("a comma-separated list of whole seconds, e.g. 5,30,120")
+        return ",".join(waits)
+
+    @property
+    def webhook_retry_schedule(self) -> list[int]:
+        return [int(w) for w in self.webhook_retry_seconds.split(",")]
 
     @property
     def secrets(self) -> SecretBox:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -142,6 +143,37 @@ class Database:
 # nightly rescoring and a sync's rescoring of the same groups, say) or a serializable one that
 # lost a race; running it again is the remedy.
 TRANSIENT_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
+                 connected: Callable[[], None] | None = None, what: str = "LISTEN") -> None:
+    """Call `notified(payload)` for each NOTIFY on `channel`, on a connection of its own, until
+    cancelled; reconnects when the connection is lost (`connected` runs after each connect:
+    notifications sent meanwhile are gone, the caller looks for their work another way)."""
+    log = logging.getLogger(__name__)
+    while True:
+        conn: Any = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+
+            def callback(_conn: Any, _pid: int, _channel: str, payload: object) -> None:
+                notified(str(payload))
+
+            await conn.add_listener(channel, callback)
+            if connected is not None:
+                connected()
+            await lost.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("%s: lost its connection; reconnecting", what, exc_info=True)
+        finally:
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
+        await asyncio.sleep(1)
 
 
 def retrying(attempts: int = 4,

@@ -1,5 +1,6 @@
-"""Change events: published over Redis pub/sub after the change commits, by whichever API
-process or worker made it, and delivered by every API process to its own subscribers.
+"""Change events. A change records its events in the tenant's event log in its own transaction
+(`record`, service/store/event_log.py); the relay (service/event_relay.py) publishes what
+committed over Redis pub/sub, and every API process delivers them to its own subscribers.
 
 Each subscriber has a bounded queue; one that falls behind is dropped (its subscription ends
 with a clear error) instead of slowing the others."""
@@ -11,7 +12,7 @@ import base64
 import contextlib
 import enum
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,8 @@ from uuid import UUID
 import orjson
 from redis.asyncio import Redis
 
+from service.db import Connection
+from service.store import event_log
 from service.store.buying_groups import ScoreChange
 
 log = logging.getLogger(__name__)
@@ -59,10 +62,51 @@ class Event:
         return cls(kind, str(tenant_id), str(buying_group_id), **plain)
 
 
+def global_id(type_name: str, value: UUID | str) -> str:
+    """An object's global id as the API writes it (base64 of "<Type>:<uuid>")."""
+    return base64.b64encode(f"{type_name}:{value}".encode()).decode()
+
+
 def stage_global_id(stage_id: UUID | None) -> str | None:
-    """A stage's global id as the API writes it (base64 of "Stage:<uuid>"): the values of
-    STAGE_CHANGED events."""
-    return base64.b64encode(f"Stage:{stage_id}".encode()).decode() if stage_id else None
+    """A stage's global id: the values of STAGE_CHANGED events."""
+    return global_id("Stage", stage_id) if stage_id else None
+
+
+_CURSOR_PREFIX = "event:"
+
+
+def event_cursor(position: int) -> str:
+    """The opaque cursor of the event at this position of its tenant's log."""
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode()
+
+
+def cursor_position(cursor: str) -> int | None:
+    """The position an event cursor carries, or None when it is not one."""
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode("ascii")
+    except (ValueError, UnicodeError):
+        return None
+    digits = text.removeprefix(_CURSOR_PREFIX)
+    if not text.startswith(_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
+        return None
+    return int(digits)
+
+
+def webhook_body(event: Mapping[str, Any]) -> bytes:
+    """An event (the relay's payload) as a webhook POSTs it: the Standard Webhooks envelope
+    around the fields of the API's BuyingGroupEvent, ids as the API writes them."""
+    def gid(type_name: str, key: str) -> str | None:
+        value = event.get(key)
+        return global_id(type_name, value) if value else None
+
+    data = {"cursor": event_cursor(int(event["position"])), "kind": event["kind"],
+            "buyingGroupId": gid("BuyingGroup", "buying_group_id"),
+            "solutionInterestId": gid("SolutionInterest", "solution_interest_id"),
+            "personId": gid("Person", "person_id"), "roleId": gid("Role", "role_id"),
+            "previousValue": event.get("previous_value"), "newValue": event.get("new_value"),
+            "occurredAt": event["occurred_at"]}
+    return orjson.dumps({"type": f"buying_group.{str(event['kind']).lower()}",
+                         "timestamp": event["occurred_at"], "data": data})
 
 
 def stage_changes(tenant_id: UUID, moves: Iterable[tuple[UUID, UUID | None, UUID]],
@@ -85,17 +129,26 @@ def score_changes(kind: EventKind, tenant_id: UUID, changes: Iterable[ScoreChang
             for c in changes if c.previous != c.current]
 
 
-async def publish(redis: Redis | None, events: Iterable[Event]) -> None:
-    """Send events; call after the transaction that made the change has committed."""
-    if redis is None:
-        return
-    try:
-        async with redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.publish(f"{EVENTS}:{event.tenant_id}", orjson.dumps(asdict(event)))
-            await pipe.execute()
-    except Exception:  # the change is committed; a lost event must not fail it
-        log.warning("could not publish change events", exc_info=True)
+async def record(conn: Connection, tenant_id: UUID, events: Sequence[Event]) -> int | None:
+    """Append the change's events to the tenant's log, in the change's own transaction: the
+    events commit exactly when the change does. Call it last, just before the commit (it holds
+    the tenant's log position until then, see service/store/event_log.py). The position of the
+    last event (None: no events)."""
+    if not events:
+        return None
+    rows = [{k: v for k, v in asdict(e).items() if k != "tenant_id"} for e in events]
+    if any(e.tenant_id != str(tenant_id) for e in events):
+        raise ValueError("an event of another tenant")
+    return await event_log.append(conn, tenant_id, rows)
+
+
+async def publish(redis: Redis, tenant_id: UUID, payloads: Sequence[bytes]) -> None:
+    """Send committed events (the relay's JSON) to every API process; raises when Redis does
+    not take them, so the relay tries again instead of marking them published."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for payload in payloads:
+            pipe.publish(f"{EVENTS}:{tenant_id}", payload)
+        await pipe.execute()
 
 
 async def publish_job(redis: Redis | None, tenant_id: UUID, job_id: UUID) -> None:

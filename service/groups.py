@@ -2,7 +2,7 @@
 
 Each use case checks its input against the stored state, makes the change inside the caller's
 transaction and returns a `Change`: the changed rows or the problems that stopped it (nothing
-written then), and the events to publish once the transaction has committed. `settle` is the
+written then), and the events the caller records in that same transaction. `settle` is the
 one step that follows any change to a group's members, whoever made it: both scores, entry
 rules, and the events they cause."""
 
@@ -33,7 +33,8 @@ T = TypeVar("T")
 @dataclass
 class Change(Generic[T]):
     """What a use case did: `value` when it changed something, else `problems` (paths are
-    relative to the mutation's input); `events` to publish after commit."""
+    relative to the mutation's input); `events` to record in the same transaction
+    (`service.events.record`)."""
 
     value: T | None = None
     problems: list[Problem] = field(default_factory=list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,8 @@ from strawberry import relay
 
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
+from service.db import Database
+from tests.conftest import GraphQLClient, TenantKeys, free_port, run_jobs
 
 # --- accounts and people
 
@@ -362,3 +364,64 @@ def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
              "OUTBOUND_ALLOWED_HOSTS": settings.outbound_allowed_hosts,
              "SECRET_KEY": settings.secret_key or "",
              "DATA_DIR": str(settings.data_dir), **env})
+
+
+# --- API processes, the event log and webhooks
+
+def start_api(settings: Settings, count: int, **env: str) -> tuple[list[str],
+                                                                   list[subprocess.Popen[bytes]]]:
+    """API processes on the test database and Redis, once they answer /readyz."""
+    environment = {**os.environ, "DATABASE_URL": str(settings.database_url),
+                   "REDIS_URL": str(settings.redis_url), "QUEUE_NAME": settings.queue_name,
+                   "LOG_LEVEL": "WARNING", **env}
+    ports = [free_port() for _ in range(count)]
+    processes = [subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",
+                                   str(p)], env=environment) for p in ports]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    for url in urls:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            stop(processes)
+            raise RuntimeError(f"{url} did not start")
+    return urls, processes
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def commit_events(db: Database, tenant_id: Any, values: list[str]) -> None:
+    """STATUS_CHANGED events committed to the tenant's log, as a change would (the API
+    processes' relays publish them)."""
+    import uuid
+
+    from service import events
+
+    async with db.tenant(tenant_id) as conn:
+        await events.record(conn, tenant_id, [events.Event.of(
+            events.EventKind.STATUS_CHANGED, tenant_id, uuid.uuid4(), new_value=value)
+            for value in values])
+
+
+CREATE_WEBHOOK = """mutation($input: CreateWebhookEndpointInput!) {
+  createWebhookEndpoint(input: $input) {
+    signingSecret webhookEndpoint { id url kinds status } userErrors { field code message } } }"""
+
+
+async def create_endpoint(gql: GraphQLClient, tenant: TenantKeys, url: str,
+                          **extra: Any) -> tuple[str, str]:
+    done = (await gql.data(CREATE_WEBHOOK, {"input": {"url": url, **extra}},
+                           key=tenant.admin))["createWebhookEndpoint"]
+    assert done["userErrors"] == [], done
+    assert done["signingSecret"].startswith("whsec_")
+    return done["webhookEndpoint"]["id"], done["signingSecret"]
+
+

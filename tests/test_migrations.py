@@ -168,7 +168,7 @@ async def test_a_managed_postgresql_owner_migrates_and_the_service_runs_as_its_o
         await admin.execute(f"CREATE DATABASE {name} OWNER {owner}")
         url = with_database(servers.database_url, name)
         applied = await migrate(with_login(url, owner, "owner"), service_login=login)
-        assert applied[-1] == "0015_least_privilege"
+        assert applied[-1] == sorted(MIGRATIONS_DIR.glob("*.sql"))[-1].stem  # all of them
 
         pool = await create_pool(with_login(url, login, "service"), min_size=1, max_size=2)
         try:

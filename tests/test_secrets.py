@@ -14,7 +14,7 @@ from service.config import Settings
 from service.db import Database
 from service.secrets import PREFIX, SecretBox, SecretsUnavailable, new_key
 from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import app_with, source_with_visits, sync
+from tests.support import app_with, create_endpoint, source_with_visits, sync
 
 
 def test_sealed_secrets_open_with_listed_keys_only() -> None:
@@ -47,6 +47,9 @@ async def test_a_stored_secret_is_encrypted_and_rotates(
     stored = await stored_secret(db, tenant)
     assert stored.startswith(PREFIX) and "demo-secret" not in stored
     assert (await sync(gql, settings, tenant.write))["status"] == "SUCCEEDED"
+    _, signing_secret = await create_endpoint(gql, tenant, "http://127.0.0.1:9/hook")
+    async with db.tenant(tenant.id) as conn:
+        sealed_signing = await conn.fetchval("SELECT signing_secret FROM webhook_endpoints")
     new = new_key()
     rotated = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "service.cli", "secrets", "rotate"],
@@ -57,6 +60,9 @@ async def test_a_stored_secret_is_encrypted_and_rotates(
     assert "re-encrypted" in rotated.stdout
     after = await stored_secret(db, tenant)
     assert after != stored and SecretBox(new).open(after) == "demo-secret"
+    async with db.tenant(tenant.id) as conn:  # webhook signing secrets too
+        resealed = await conn.fetchval("SELECT signing_secret FROM webhook_endpoints")
+    assert resealed != sealed_signing and SecretBox(new).open(resealed) == signing_secret
     only_new = settings.model_copy(update={"secret_key": new, "secret_key_previous": ""})
     assert (await sync(gql, only_new, tenant.write))["status"] == "SUCCEEDED"
     # The old key alone no longer reads it: the job says so instead of sending garbage.

@@ -1,6 +1,6 @@
 """Changes to one buying group through GraphQL: membership, status, stage, deletion. Each
 resolver decodes its input, calls the use case in `service.groups` inside the request's write
-transaction, maps problems to `userErrors`, and publishes the events once committed."""
+transaction, records its events in that same transaction, and maps problems to `userErrors`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from service.api.buying_groups import BuyingGroup, BuyingGroupMember
 from service.api.errors import UserError, from_problems
 from service.api.nodes import decode_id
 from service.api.permissions import RequireWrite
-from service.events import publish
+from service.db import Connection
+from service.events import record
 from service.store import buying_groups as group_store
 
 T = TypeVar("T")
@@ -78,10 +79,18 @@ class DeleteBuyingGroupPayload:
     user_errors: list[UserError]
 
 
-async def _done(info: strawberry.Info, change: groups.Change[T]) -> T | None:
-    """After commit: announce what changed, and let later fields read the new state."""
+async def _recorded(info: strawberry.Info, conn: Connection, change: groups.Change[T]
+                    ) -> groups.Change[T]:
+    """The change's events into the tenant's event log, as the transaction's last statement
+    (a refused change wrote nothing and has none)."""
     if change.value is not None:
-        await publish(info.context.services.redis, change.events)
+        await record(conn, info.context.tenant_principal.tenant_id, change.events)
+    return change
+
+
+async def _done(info: strawberry.Info, change: groups.Change[T]) -> T | None:
+    """After commit: let later fields read the new state."""
+    if change.value is not None:
         info.context.loaders.reset()
     return change.value
 
@@ -117,8 +126,8 @@ class BuyingGroupMutations:
         person_id = decode_id(input.person_id, "Person", ["input", "personId"])
         role_id = decode_id(input.role_id, "Role", ["input", "roleId"])
         async with info.context.write() as conn:
-            change = await groups.assign_member(conn, info.context.tenant_principal, group_id,
-                                                person_id, role_id)
+            change = await _recorded(info, conn, await groups.assign_member(
+                conn, info.context.tenant_principal, group_id, person_id, role_id))
         return await _membership(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -130,8 +139,8 @@ class BuyingGroupMutations:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         person_id = decode_id(input.person_id, "Person", ["input", "personId"])
         async with info.context.write() as conn:
-            change = await groups.remove_member(conn, info.context.tenant_principal, group_id,
-                                                person_id)
+            change = await _recorded(info, conn, await groups.remove_member(
+                conn, info.context.tenant_principal, group_id, person_id))
         return await _membership(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])
@@ -140,7 +149,8 @@ class BuyingGroupMutations:
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         async with info.context.write() as conn:
-            change = await groups.set_status(conn, group_id, input.status)
+            change = await _recorded(info, conn,
+                                     await groups.set_status(conn, group_id, input.status))
         return await _group(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])
@@ -149,7 +159,8 @@ class BuyingGroupMutations:
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
         async with info.context.write() as conn:
-            change = await groups.rename(conn, group_id, input.name)
+            change = await _recorded(info, conn,
+                                     await groups.rename(conn, group_id, input.name))
         return await _group(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -160,8 +171,8 @@ class BuyingGroupMutations:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         stage_id = decode_id(input.stage_id, "Stage", ["input", "stageId"])
         async with info.context.write() as conn:
-            change = await groups.move_to_stage(conn, info.context.tenant_principal, group_id,
-                                                stage_id)
+            change = await _recorded(info, conn, await groups.move_to_stage(
+                conn, info.context.tenant_principal, group_id, stage_id))
         return await _group(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])
@@ -170,7 +181,7 @@ class BuyingGroupMutations:
     ) -> DeleteBuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
         async with info.context.write() as conn:
-            change = await groups.delete_group(conn, group_id)
+            change = await _recorded(info, conn, await groups.delete_group(conn, group_id))
         if await _done(info, change) is None:
             return DeleteBuyingGroupPayload(deleted_buying_group_id=None,
                                             user_errors=from_problems(change.problems, "input"))

@@ -80,6 +80,7 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     ("ScoringModel", "weights"): CATALOGUE,
     ("Stage", "nextStages"): CATALOGUE,
     ("Query", "nodes"): "ids",
+    ("Query", "webhookEndpoints"): 20,  # service/api/webhooks.py: MAX_ENDPOINTS
     ("StageModel", "stages"): CATALOGUE,
     ("UpsertAccountsPayload", "accounts"): MAX_BATCH,
     ("UpsertPeoplePayload", "people"): MAX_BATCH,

@@ -56,9 +56,10 @@ from service.api.solution_interests import (
     solution_interests,
 )
 from service.api.stages import Stage, StageModel, StageMutations, stage_models
-from service.api.subscriptions import Subscription
+from service.api.subscriptions import BuyingGroupEvent, Subscription, buying_group_event_log
 from service.api.values import SCALARS, TextScreen
 from service.api.viewer import Tenant, TenantMutations, Viewer, resolve_viewer
+from service.api.webhooks import WebhookEndpoint, WebhookMutations, webhook_endpoints
 from service.config import Settings, get_settings
 from service.metrics import OperationMetrics, StatementCount
 
@@ -147,6 +148,16 @@ class Query:
         resolver=api_keys,
         description="This tenant's API keys, oldest first (ADMIN scope).",
     )
+    webhook_endpoints: list[WebhookEndpoint] = strawberry.field(
+        resolver=webhook_endpoints,
+        description="Where this tenant's events are POSTed, oldest first (ADMIN scope).",
+    )
+    buying_group_event_log: Connection[BuyingGroupEvent] = strawberry.field(
+        resolver=buying_group_event_log, description=(
+            "The tenant's change events, oldest first, for partners that poll over HTTP: the "
+            "same events buyingGroupEvents delivers live. Go on from pageInfo.endCursor; the "
+            "log keeps EVENT_RETENTION_DAYS (a cursor older than that: CURSOR_EXPIRED)."),
+    )
 
 
 @strawberry.type
@@ -163,6 +174,7 @@ class Mutation(
     EngagementMutations,
     ScoringMutations,
     ApiKeyMutations,
+    WebhookMutations,
     TenantMutations,
 ):
     pass
@@ -227,6 +239,7 @@ class MaskInternalErrors(MaskErrors):
 NODE_TYPES = [
     Tenant, ApiKey, BuyingGroupJob, Account, Person, AccountList, Role, RoleTemplate,
     SolutionInterest, ActivityType, ScoringModel, BuyingGroup, StageModel, Stage,
+    WebhookEndpoint,
 ]
 NODE_TYPE_NAMES = frozenset(get_object_definition(t, strict=True).name for t in NODE_TYPES)
 

@@ -15,14 +15,17 @@ from strawberry.scalars import JSON
 
 from graphql import GraphQLError
 from service.api.buying_groups import BuyingGroup
+from service.api.errors import ClientError, ErrorCode
 from service.api.jobs import BuyingGroupJob, job_of
 from service.api.key_watch import REVOKED_CLOSE_CODE
 from service.api.key_watch import close as close_socket
 from service.api.nodes import decode_id, parse_uuid
+from service.api.pagination import Connection, Edge, PageInfo, check_first
 from service.api.people import Person
 from service.api.roles import Role
-from service.events import EVENTS, JOBS, EventKind, SlowSubscriber
+from service.events import EVENTS, JOBS, EventKind, SlowSubscriber, cursor_position, event_cursor
 from service.store import buying_groups as group_store
+from service.store import event_log
 from service.store import jobs as job_store
 from service.store.people import people_by_ids
 from service.store.roles import roles_by_ids
@@ -38,7 +41,20 @@ class BuyingGroupEvent:
     previous_value: JSON | None
     new_value: JSON | None
     occurred_at: datetime
+    cursor: str = strawberry.field(description=(
+        "Where this event stands in the tenant's event log (opaque): give it as `after` to "
+        "buyingGroupEvents or buyingGroupEventLog to go on from here after a disconnect."))
     raw: strawberry.Private[dict[str, Any]]
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> BuyingGroupEvent:
+        """From the relay's payload (service/store/event_log.py: payload)."""
+        return cls(kind=EventKind(event["kind"]),
+                   buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"]),
+                   previous_value=event.get("previous_value"),
+                   new_value=event.get("new_value"),
+                   occurred_at=datetime.fromisoformat(event["occurred_at"]),
+                   cursor=event_cursor(int(event["position"])), raw=event)
 
     @strawberry.field(description="The group as it is now (null once deleted).")
     async def buying_group(self, info: strawberry.Info) -> BuyingGroup | None:
@@ -73,16 +89,78 @@ class BuyingGroupEventFilter:
     kinds: list[EventKind] | None = None
 
 
-def _ids(values: list[relay.GlobalID] | None, type_name: str) -> set[str] | None:
+def _ids(values: list[relay.GlobalID] | None, type_name: str) -> list[UUID] | None:
     if not values:
         return None
-    return {str(i) for v in values if v.type_name == type_name
-            and (i := parse_uuid(v.node_id)) is not None}
+    return [i for v in values if v.type_name == type_name
+            and (i := parse_uuid(v.node_id)) is not None]
+
+
+def event_filter(f: BuyingGroupEventFilter | None) -> event_log.EventFilter:
+    f = f or BuyingGroupEventFilter()
+    return event_log.EventFilter(
+        kinds=[k.value for k in f.kinds] if f.kinds else None,
+        buying_group_ids=_ids(f.buying_group_ids, "BuyingGroup"),
+        solution_interest_ids=_ids(f.solution_interest_ids, "SolutionInterest"))
+
+
+def _matches(event: dict[str, Any], where: event_log.EventFilter) -> bool | None:
+    """Whether a published event matches; None when only the database can tell (a filter on
+    solution interests, and an event that does not name its group's)."""
+    if where.kinds is not None and event["kind"] not in where.kinds:
+        return False
+    if where.buying_group_ids is not None and \
+            UUID(event["buying_group_id"]) not in where.buying_group_ids:
+        return False
+    if where.solution_interest_ids is not None:
+        if not event.get("solution_interest_id"):
+            return None
+        return UUID(event["solution_interest_id"]) in where.solution_interest_ids
+    return True
+
+
+def resume_position(after: str, extent: event_log.Extent) -> int:
+    """The position a client's cursor carries, checked against what the log still holds."""
+    position = cursor_position(after)
+    if position is None or position > extent.last:
+        raise ClientError("`after` is not a cursor of this event log; use the `cursor` of an "
+                          "event you received.", ErrorCode.INVALID_CURSOR)
+    if extent.expired(position):
+        raise ClientError(
+            "Events after this cursor were dropped (the event log keeps "
+            "EVENT_RETENTION_DAYS); read the current state again, then subscribe without "
+            "`after`.", ErrorCode.CURSOR_EXPIRED)
+    return position
+
+
+REPLAY_BATCH = 500
+
+
+async def buying_group_event_log(
+    info: strawberry.Info, filter: BuyingGroupEventFilter | None = None, first: int = 100,
+    after: str | None = None,
+) -> Connection[BuyingGroupEvent]:
+    """The event log for partners that poll: oldest first, from the oldest event kept or after
+    a cursor; `pageInfo.endCursor` is where the next poll goes on (an empty page keeps the
+    cursor given)."""
+    limit = check_first(first, info.context.settings.max_page_size)
+    where = event_filter(filter)
+    tenant_id = info.context.tenant_principal.tenant_id
+    async with info.context.read() as conn:
+        extent = await event_log.extent(conn, tenant_id)
+        position = 0 if after is None else resume_position(after, extent)
+        rows = await event_log.events_after(conn, tenant_id, position, limit + 1, where)
+        total = await event_log.count_events(conn, tenant_id, where)
+    events = [BuyingGroupEvent.of(event_log.payload(r)) for r in rows[:limit]]
+    edges = [Edge(cursor=e.cursor, node=e) for e in events]
+    return Connection(
+        edges=edges, nodes=events, total_count=total,
+        page_info=PageInfo(has_next_page=len(rows) > limit, has_previous_page=position > 0,
+                           start_cursor=edges[0].cursor if edges else None,
+                           end_cursor=edges[-1].cursor if edges else after))
 
 
 async def _solution_interest_of(info: strawberry.Info, event: dict[str, Any]) -> str | None:
-    if event.get("solution_interest_id"):
-        return str(event["solution_interest_id"])
     group_id = UUID(event["buying_group_id"])
     async with info.context.read() as conn:
         row = (await group_store.groups_by_ids(conn, [group_id])).get(group_id)
@@ -117,41 +195,68 @@ def _broker(info: strawberry.Info) -> Any:
 
 @strawberry.type
 class Subscription:
-    @strawberry.subscription(description="Changes to the tenant's buying groups as they commit, "
-                             "from any API process or worker.")
+    @strawberry.subscription(description=(
+        "Changes to the tenant's buying groups as they commit, from any API process or "
+        "worker. With `after` (an event's cursor), first every matching event committed since "
+        "then, oldest first, then live ones: no gap and no repeat at the seam. A cursor older "
+        "than the event log keeps is refused with CURSOR_EXPIRED."))
     async def buying_group_events(
-        self, info: strawberry.Info, filter: BuyingGroupEventFilter | None = None
+        self, info: strawberry.Info, filter: BuyingGroupEventFilter | None = None,
+        after: str | None = None,
     ) -> AsyncGenerator[BuyingGroupEvent, None]:
-        f = filter or BuyingGroupEventFilter()
-        groups = _ids(f.buying_group_ids, "BuyingGroup")
-        interests = _ids(f.solution_interest_ids, "SolutionInterest")
-        kinds = {k.value for k in f.kinds} if f.kinds else None
+        where = event_filter(filter)
         tenant_id = info.context.tenant_principal.tenant_id
+
+        async def stored(seen: int, upto: int) -> list[dict[str, Any]]:
+            async with info.context.read() as conn:
+                rows = await event_log.events_after(conn, tenant_id, seen, REPLAY_BATCH, where,
+                                                    upto)
+            return [event_log.payload(r) for r in rows]
+
+        async def interest_matches(event: dict[str, Any]) -> bool:
+            return await _solution_interest_of(info, event) in {
+                str(i) for i in where.solution_interest_ids or ()}
+
+        # Subscribed before the log is read: an event committed meanwhile is in both, and the
+        # position tells the repeat.
         async with _broker(info).subscribe(EVENTS, tenant_id) as subscription:
+            async with info.context.read() as conn:
+                extent = await event_log.extent(conn, tenant_id)
+            seen = extent.last if after is None else resume_position(after, extent)
+            upto = extent.last
             while True:
+                # From the log: the replay, or events the live stream lost (a gap).
+                while seen < upto:
+                    batch = await stored(seen, upto)
+                    for event in batch:
+                        if not await _key_live(info, datetime.fromisoformat(event["occurred_at"])):
+                            return
+                        yield BuyingGroupEvent.of(event)
+                    seen = batch[-1]["position"] if len(batch) == REPLAY_BATCH else upto
                 try:
                     event = await subscription.next()
                 except SlowSubscriber:
                     await drop_slow(info)
                     raise
-                if event["tenant_id"] != str(tenant_id):
+                if event["tenant_id"] != str(tenant_id) or event["position"] <= seen:
                     continue
-                if kinds is not None and event["kind"] not in kinds:
-                    continue
-                if groups is not None and event["buying_group_id"] not in groups:
-                    continue
-                if interests is not None and await _solution_interest_of(info, event) \
-                        not in interests:
+                if event["position"] > seen + 1:  # published events went missing: the log has
+                    upto = event["position"] - 1  # them (and this one after them)
+                    while seen < upto:
+                        batch = await stored(seen, upto)
+                        for missed in batch:
+                            yield BuyingGroupEvent.of(missed)
+                        seen = batch[-1]["position"] if len(batch) == REPLAY_BATCH else upto
+                seen = upto = event["position"]
+                match = _matches(event, where)
+                if match is None:
+                    match = await interest_matches(event)
+                if not match:
                     continue
                 occurred_at = datetime.fromisoformat(event["occurred_at"])
                 if not await _key_live(info, occurred_at):
                     return
-                yield BuyingGroupEvent(
-                    kind=EventKind(event["kind"]),
-                    buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"]),
-                    previous_value=event.get("previous_value"),
-                    new_value=event.get("new_value"),
-                    occurred_at=occurred_at, raw=event)
+                yield BuyingGroupEvent.of(event)
 
     @strawberry.subscription(description="The job each time it changes, until it ends.")
     async def job_progress(

@@ -1,0 +1,110 @@
+"""The relay: publishes what the event log committed, oldest first, and queues each event's
+webhook deliveries.
+
+Every API process and worker runs one. A relay wakes when a change commits (the append's
+NOTIFY, on a connection of its own) and, in case a notification was lost, sweeps for tenants
+with unpublished events every few seconds. Relays of several processes take turns per tenant
+on the tenant's relay row, so each event is published in order, and once unless a relay dies
+between publishing and committing (subscribers drop repeats by position). Publishing and
+queueing commit together with the relayed position: what is not marked relayed is done again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from uuid import UUID
+
+import orjson
+from redis.asyncio import Redis
+
+from service.db import Database, listen
+from service.events import publish
+from service.store import event_log
+from service.store import webhooks as webhook_store
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+
+
+class EventRelay:
+    def __init__(self, db: Database, redis: Redis, dsn: str, *, sweep_seconds: float = 2.0,
+                 batch: int = BATCH) -> None:
+        self._db = db
+        self._redis = redis
+        self._dsn = dsn
+        self._sweep_seconds = sweep_seconds
+        self._batch = batch
+        self._due: set[UUID] = set()
+        self._sweep_due = True
+        self._wake = asyncio.Event()
+        self._listening = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._run())]
+        with contextlib.suppress(TimeoutError):  # the sweep covers a slow LISTEN connection
+            await asyncio.wait_for(self._listening.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _notified(self, payload: str) -> None:
+        try:
+            self._due.add(UUID(payload))
+        except ValueError:
+            return
+        self._wake.set()
+
+    def _connected(self) -> None:
+        self._listening.set()
+        self._sweep_due = True  # whatever committed while no one listened
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        await listen(self._dsn, event_log.NOTIFY_CHANNEL, self._notified,
+                     connected=self._connected, what="event relay")
+
+    async def _run(self) -> None:
+        next_sweep = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(),
+                                       timeout=max(0.0, next_sweep - time.monotonic()))
+            self._wake.clear()
+            tenants, self._due = self._due, set()
+            try:
+                if self._sweep_due or time.monotonic() >= next_sweep:
+                    self._sweep_due = False
+                    next_sweep = time.monotonic() + self._sweep_seconds
+                    async with self._db.system() as conn:
+                        tenants.update(await event_log.pending_tenants(conn))
+                for tenant_id in tenants:
+                    await self.relay(tenant_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis or the database away: the next sweep tries again
+                log.warning("event relay: could not publish; trying again", exc_info=True)
+                await asyncio.sleep(min(1.0, self._sweep_seconds))
+
+    async def relay(self, tenant_id: UUID) -> int:
+        """Publish the tenant's committed events not yet relayed; how many."""
+        published = 0
+        async with self._db.tenant(tenant_id) as conn:
+            after = start = await event_log.claim_relay(conn, tenant_id)
+            while rows := await event_log.unrelayed(conn, tenant_id, after, self._batch):
+                await publish(self._redis, tenant_id,
+                              [orjson.dumps(event_log.payload(row)) for row in rows])
+                after = rows[-1]["position"]
+                published += len(rows)
+            if published:
+                await webhook_store.queue_deliveries(conn, tenant_id, start, after)
+                await event_log.mark_relayed(conn, tenant_id, after)
+        return published

@@ -1,0 +1,173 @@
+"""Webhook delivery: each event POSTed as JSON to every matching endpoint, signed the Standard
+Webhooks way, at least once.
+
+The worker runs a `WebhookSender`: it wakes when the relay queues deliveries (NOTIFY) and once a
+second for retries that came due, claims what is due (leased, so senders of several workers
+share the work and one that dies hands its deliveries on), and posts them side by side. A
+non-2xx answer, a timeout or a refused connection is retried on WEBHOOK_RETRY_SECONDS under the
+same webhook-id; an endpoint that keeps failing for WEBHOOK_DISABLE_AFTER_HOURS is disabled.
+Endpoint URLs follow the outbound rule (service/outbound.py), checked again at each dial.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import secrets
+from datetime import UTC, datetime
+
+import httpx
+from standardwebhooks.webhooks import Webhook
+
+from service.config import Settings
+from service.db import Database, listen
+from service.events import webhook_body
+from service.outbound import AddressNotAllowed, GuardedTransport
+from service.store import event_log
+from service.store import webhooks as webhook_store
+from service.store.webhooks import Due
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+LEASE_SECONDS = 60
+USER_AGENT = "buying-groups-webhooks/1"
+
+
+def new_signing_secret() -> str:
+    """A signing secret as Standard Webhooks writes one: whsec_ and 32 random bytes, base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signed_headers(signing_secret: str, message_id: str, body: bytes,
+                   at: datetime | None = None) -> dict[str, str]:
+    moment = at or datetime.now(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(moment.timestamp())),
+        "webhook-signature": Webhook(signing_secret).sign(message_id, moment, body),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+
+
+class WebhookSender:
+    def __init__(self, db: Database, settings: Settings, dsn: str | None = None, *,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self._db = db
+        self._settings = settings
+        self._dsn = dsn
+        self._schedule = settings.webhook_retry_schedule
+        self._client = client or httpx.AsyncClient(
+            timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False,
+            transport=GuardedTransport(settings.allowed_hosts))
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._in_flight = asyncio.Semaphore(settings.webhook_concurrency)
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run())]
+        if self._dsn:
+            self._tasks.append(asyncio.create_task(self._listen()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._client.aclose()
+
+    async def _listen(self) -> None:
+        assert self._dsn is not None
+        await listen(self._dsn, webhook_store.NOTIFY_CHANNEL, lambda _: self._wake.set(),
+                     connected=self._wake.set, what="webhooks")
+
+    async def _run(self) -> None:
+        running: set[asyncio.Task[None]] = set()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1)
+            self._wake.clear()
+            try:
+                while True:
+                    free = self._settings.webhook_concurrency - len(running)
+                    if free <= 0:
+                        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                        continue
+                    async with self._db.system() as conn:
+                        due = await webhook_store.claim_due(conn, free, LEASE_SECONDS)
+                    for item in due:
+                        task = asyncio.create_task(self.send(item))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                    if len(due) < free:
+                        break
+            except asyncio.CancelledError:
+                for task in running:
+                    task.cancel()
+                raise
+            except Exception:
+                log.warning("webhooks: could not claim deliveries", exc_info=True)
+
+    async def deliver_due(self) -> int:
+        """Send everything due now and wait for the outcomes (tests, a one-off run); how many
+        attempts were made."""
+        sent = 0
+        while True:
+            async with self._db.system() as conn:
+                due = await webhook_store.claim_due(conn, self._settings.webhook_concurrency,
+                                                    LEASE_SECONDS)
+            if not due:
+                return sent
+            await asyncio.gather(*(self.send(item) for item in due))
+            sent += len(due)
+
+    async def send(self, due: Due) -> None:
+        async with self._in_flight:
+            try:
+                await self._send(due)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the lease runs out and another attempt follows
+                log.exception("webhooks: delivery %s failed unexpectedly", due.id)
+
+    async def _send(self, due: Due) -> None:
+        async with self._db.tenant(due.tenant_id) as conn:
+            target = await webhook_store.target(conn, due)
+            if target is not None and not target.active:
+                await webhook_store.abandon(conn, due, "the endpoint is disabled")
+                return
+        if target is None:
+            return  # the endpoint or the event is gone (the delivery went with it)
+        body = webhook_body(event_log.payload(target.event))
+        secret = self._settings.secrets.open(target.sealed_secret)
+        status: int | None = None
+        try:
+            response = await self._client.post(
+                target.url, content=body, headers=signed_headers(secret, due.id, body))
+            status = response.status_code
+            error = None if 200 <= status < 300 else f"the endpoint answered HTTP {status}"
+        except AddressNotAllowed as exc:
+            error = f"not sent: {exc}"
+        except httpx.TimeoutException:
+            error = (f"the endpoint did not answer within "
+                     f"{self._settings.webhook_timeout_seconds:g} s")
+        except httpx.HTTPError:
+            # One text for every way a connection fails: no port-scanning through lastError.
+            error = "could not reach the endpoint"
+        async with self._db.tenant(due.tenant_id) as conn:
+            if error is None:
+                assert status is not None
+                await webhook_store.delivered(conn, due, status)
+                return
+            attempt = due.attempts + 1
+            retry_in = self._schedule[due.attempts] if attempt <= len(self._schedule) else None
+            disabled = await webhook_store.failed(
+                conn, due, status=status, error=error, retry_in=retry_in,
+                disable_after_seconds=self._settings.webhook_disable_after_hours * 3600)
+        if disabled:
+            log.warning("webhooks: endpoint %s disabled after failing for %g hours",
+                        due.endpoint_id, self._settings.webhook_disable_after_hours)

@@ -1,0 +1,236 @@
+"""Webhooks (#20): endpoints through the API (ADMIN), deliveries signed the Standard Webhooks
+way, retried under the same webhook-id, an endpoint disabled after failing for days, replay."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from standardwebhooks.webhooks import Webhook
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service.config import Settings
+from service.db import Database
+from service.event_relay import EventRelay
+from service.webhooks import WebhookSender
+from tests.conftest import GraphQLClient, TenantKeys, free_port
+from tests.support import CREATE_WEBHOOK, commit_events, create_endpoint
+
+UPDATE = """mutation($input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $input) {
+  webhookEndpoint { id status disabledAt consecutiveFailures } userErrors { code } } }"""
+
+DELETE = """mutation($id: ID!) { deleteWebhookEndpoint(input: {id: $id}) {
+  deletedWebhookEndpointId userErrors { code } } }"""
+
+REPLAY = """mutation($input: ReplayWebhookEventsInput!) { replayWebhookEvents(input: $input) {
+  queued userErrors { field code } } }"""
+
+ENDPOINTS = """{ webhookEndpoints { id url kinds status lastDeliveryAt lastError
+  consecutiveFailures disabledAt } }"""
+
+
+@dataclass
+class Receiver:
+    """A partner's endpoint on 127.0.0.1: answers each POST with the next status planned
+    (200 once the plan runs out) and keeps what it received."""
+    url: str
+    plan: list[int] = field(default_factory=list)
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    got = Receiver(f"http://127.0.0.1:{port}/hook")
+
+    async def hook(request: Request) -> Response:
+        got.received.append((dict(request.headers), await request.body()))
+        return Response(status_code=got.plan.pop(0) if got.plan else 200)
+
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/hook", hook,
+                                                                   methods=["POST"])]),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.01)
+    try:
+        yield got
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def relayed(db: Database, redis: Any, settings: Settings, tenant: TenantKeys) -> None:
+    """Publish and queue what the tenant committed, now (the app's relay may beat us to it;
+    they take turns)."""
+    assert settings.database_url
+    await EventRelay(db, redis, settings.database_url).relay(tenant.id)
+
+
+@pytest.fixture
+def quick(settings: Settings) -> Settings:
+    """Retries due at once, so one deliver_due() makes every attempt."""
+    return settings.model_copy(update={"webhook_retry_seconds": "0,0,0"})
+
+
+async def test_a_receiver_that_fails_twice_gets_the_same_event_a_third_time_validly_signed(
+    gql: GraphQLClient, db: Database, redis: Any, quick: Settings, tenant: TenantKeys
+) -> None:
+    async with receiver() as partner:
+        endpoint, secret = await create_endpoint(gql, tenant, partner.url)
+        partner.plan = [500, 503]
+        await commit_events(db, tenant.id, ["open"])
+        await relayed(db, redis, quick, tenant)
+        sender = WebhookSender(db, quick)
+        try:
+            assert await sender.deliver_due() == 3
+            assert await sender.deliver_due() == 0  # delivered: once
+        finally:
+            await sender.stop()
+    assert len(partner.received) == 3
+    ids = {headers["webhook-id"] for headers, _ in partner.received}
+    assert len(ids) == 1 and next(iter(ids)).startswith("msg_")
+    for headers, body in partner.received:
+        payload = Webhook(secret).verify(body, headers)  # raises on a bad signature
+        assert payload["type"] == "buying_group.status_changed"
+        assert payload["data"]["kind"] == "STATUS_CHANGED"
+        assert payload["data"]["newValue"] == "open"
+        assert payload["data"]["cursor"]
+    with pytest.raises(Exception, match="signature"):
+        Webhook("whsec_" + "A" * 43).verify(partner.received[0][1], partner.received[0][0])
+    shown = (await gql.data(ENDPOINTS, key=tenant.admin))["webhookEndpoints"]
+    assert [(e["id"], e["status"], e["consecutiveFailures"], e["lastError"]) for e in shown] \
+        == [(endpoint, "ACTIVE", 0, None)]
+    assert shown[0]["lastDeliveryAt"] is not None
+
+
+async def test_an_endpoint_failing_for_three_days_is_disabled_and_sent_nothing_more(
+    gql: GraphQLClient, db: Database, redis: Any, settings: Settings, tenant: TenantKeys
+) -> None:
+    async with receiver() as partner:
+        endpoint, _ = await create_endpoint(gql, tenant, partner.url)
+        partner.plan = [500] * 10
+        await commit_events(db, tenant.id, ["one"])
+        await relayed(db, redis, settings, tenant)
+        sender = WebhookSender(db, settings)
+        try:
+            assert await sender.deliver_due() == 1  # the retry waits 5 s: not due yet
+            shown = (await gql.data(ENDPOINTS, key=tenant.admin))["webhookEndpoints"][0]
+            assert (shown["status"], shown["consecutiveFailures"]) == ("ACTIVE", 1)
+            assert shown["lastError"] == "the endpoint answered HTTP 500"
+            # It has been failing for three days by now.
+            async with db.as_login() as conn:
+                await conn.execute(
+                    "UPDATE webhook_endpoints SET failing_since = now() - interval '73 hours' "
+                    "WHERE tenant_id = $1", tenant.id)
+                await conn.execute("UPDATE webhook_deliveries SET next_attempt_at = now() "
+                                   "WHERE tenant_id = $1", tenant.id)
+            assert await sender.deliver_due() == 1
+            shown = (await gql.data(ENDPOINTS, key=tenant.admin))["webhookEndpoints"][0]
+            assert shown["status"] == "DISABLED" and shown["disabledAt"] is not None
+            # Later events are not queued for it; nothing is sent.
+            await commit_events(db, tenant.id, ["two"])
+            await relayed(db, redis, settings, tenant)
+            assert await sender.deliver_due() == 0
+            assert len(partner.received) == 2
+            # Enabled again and replayed: what it missed arrives.
+            partner.plan = []
+            enabled = (await gql.data(UPDATE, {"input": {"id": endpoint, "status": "ACTIVE"}},
+                                      key=tenant.admin))["updateWebhookEndpoint"]
+            assert enabled["webhookEndpoint"]["status"] == "ACTIVE"
+            assert enabled["webhookEndpoint"]["consecutiveFailures"] == 0
+            replay = (await gql.data(REPLAY, {"input": {"endpointId": endpoint}},
+                                     key=tenant.admin))["replayWebhookEvents"]
+            assert replay == {"queued": 2, "userErrors": []}
+            assert await sender.deliver_due() == 2
+        finally:
+            await sender.stop()
+    values = [b for _, b in partner.received[2:]]
+    assert [httpx.Response(200, content=b).json()["data"]["newValue"] for b in values] \
+        == ["one", "two"]
+
+
+async def test_replay_after_a_cursor_sends_those_events_again_under_their_webhook_ids(
+    gql: GraphQLClient, db: Database, redis: Any, settings: Settings, tenant: TenantKeys
+) -> None:
+    async with receiver() as partner:
+        endpoint, _ = await create_endpoint(gql, tenant, partner.url, kinds=["STATUS_CHANGED"])
+        await commit_events(db, tenant.id, ["a", "b", "c"])
+        await relayed(db, redis, settings, tenant)
+        sender = WebhookSender(db, settings)
+        try:
+            assert await sender.deliver_due() == 3
+            first = {httpx.Response(200, content=b).json()["data"]["newValue"]: (h, b)
+                     for h, b in partner.received}
+            cursor = httpx.Response(200, content=first["a"][1]).json()["data"]["cursor"]
+            replay = (await gql.data(REPLAY, {"input": {"endpointId": endpoint,
+                                                        "after": cursor}},
+                                     key=tenant.admin))["replayWebhookEvents"]
+            assert replay == {"queued": 2, "userErrors": []}
+            assert await sender.deliver_due() == 2
+        finally:
+            await sender.stop()
+    again = partner.received[3:]
+    assert sorted(httpx.Response(200, content=b).json()["data"]["newValue"]
+                  for _, b in again) == ["b", "c"]
+    for headers, body in again:
+        value = httpx.Response(200, content=body).json()["data"]["newValue"]
+        assert headers["webhook-id"] == first[value][0]["webhook-id"]
+    bad = (await gql.data(REPLAY, {"input": {"endpointId": endpoint, "after": "nonsense"}},
+                          key=tenant.admin))["replayWebhookEvents"]
+    assert bad["userErrors"] == [{"field": ["input", "after"], "code": "INVALID_CURSOR"}]
+
+
+async def test_endpoints_only_deliver_the_kinds_they_ask_for(
+    gql: GraphQLClient, db: Database, redis: Any, settings: Settings, tenant: TenantKeys
+) -> None:
+    async with receiver() as partner:
+        await create_endpoint(gql, tenant, partner.url, kinds=["CREATED"])
+        await commit_events(db, tenant.id, ["not for it"])
+        await relayed(db, redis, settings, tenant)
+        sender = WebhookSender(db, settings)
+        try:
+            assert await sender.deliver_due() == 0
+        finally:
+            await sender.stop()
+    assert partner.received == []
+
+
+@pytest.mark.parametrize("url", [
+    "http://10.0.0.1/hook", "http://169.254.169.254/latest/meta-data", "http://localhost:1/x",
+    "http://[::1]:8080/", "file:///etc/passwd", "http://user:pw@example.com/",
+])
+async def test_an_endpoint_must_be_a_public_address_unless_the_operator_allows_it(
+    gql: GraphQLClient, tenant: TenantKeys, url: str
+) -> None:
+    done = (await gql.data(CREATE_WEBHOOK, {"input": {"url": url}},
+                           key=tenant.admin))["createWebhookEndpoint"]
+    assert done["webhookEndpoint"] is None and done["signingSecret"] is None
+    assert done["userErrors"][0]["field"] == ["input", "url"]
+    assert done["userErrors"][0]["code"] in ("ADDRESS_NOT_ALLOWED", "INVALID_VALUE")
+
+
+async def test_webhooks_are_for_admin_keys_and_their_secret_is_never_stored_in_clear(
+    gql: GraphQLClient, db: Database, tenant: TenantKeys
+) -> None:
+    body = await gql(CREATE_WEBHOOK, {"input": {"url": "http://127.0.0.1:9/x"}}, key=tenant.write)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = await gql(ENDPOINTS, key=tenant.write)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    endpoint, secret = await create_endpoint(gql, tenant, "http://127.0.0.1:9/x")
+    async with db.as_login() as conn:
+        stored = await conn.fetchval("SELECT signing_secret FROM webhook_endpoints "
+                                     "WHERE tenant_id = $1", tenant.id)
+    assert secret not in stored and secret.removeprefix("whsec_") not in stored
+    deleted = (await gql.data(DELETE, {"id": endpoint}, key=tenant.admin))
+    assert deleted["deleteWebhookEndpoint"]["deletedWebhookEndpointId"] == endpoint
+    assert (await gql.data(ENDPOINTS, key=tenant.admin))["webhookEndpoints"] == []
