@@ -15,19 +15,21 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 
 import httpx
 from websockets.asyncio.client import connect
 
-from bench.common import fresh_database, servers
+from bench.common import build_groups, fresh_database, servers
 from service import events
 from service.auth import Scope
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 
-QUERY = "subscription { buyingGroupEvents { kind newValue occurredAt } }"
+# The nested selection of #21: each event's group read for each subscriber.
+QUERY = """subscription { buyingGroupEvents(filter: {kinds: [STATUS_CHANGED]}) {
+  kind newValue occurredAt cursor
+  buyingGroup { id name completeness { value } engagement { value } } } }"""
 
 
 def rss_mib(pid: int) -> float:
@@ -57,8 +59,13 @@ async def main(subscribers: int, count: int, gap: float) -> None:
         async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Subs")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
+        async with db.tenant(tenant.id) as conn:
+            await build_groups(conn, tenant.id, groups=1, per_group=3, days_per_person=2)
+            group = await conn.fetchval("SELECT id FROM buying_groups")
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": str(services.redis_url),
-               "LOG_LEVEL": "WARNING", "ALLOW_PRIVILEGED_DATABASE_LOGIN": "true"}
+               "LOG_LEVEL": "WARNING", "ALLOW_PRIVILEGED_DATABASE_LOGIN": "true",
+               # one key holds every subscriber here; the per-key cap guards abuse
+               "MAX_CONNECTIONS_PER_KEY": str(subscribers + 100)}
         api = await asyncio.to_thread(start_api, port, env)
         try:
             await asyncio.sleep(1)
@@ -86,6 +93,7 @@ async def main(subscribers: int, count: int, gap: float) -> None:
                         if message.get("type") != "next":
                             continue
                         event = message["payload"]["data"]["buyingGroupEvents"]
+                        assert event["buyingGroup"]["id"], message
                         sent = datetime.fromisoformat(event["occurredAt"])
                         latencies.append((datetime.now(UTC) - sent).total_seconds())
                         received += 1
@@ -97,7 +105,7 @@ async def main(subscribers: int, count: int, gap: float) -> None:
             for i in range(count):  # committed as a change would, relayed by the API process
                 async with db.tenant(tenant.id) as conn:
                     await events.record(conn, tenant.id, [events.Event.of(
-                        events.EventKind.STATUS_CHANGED, tenant.id, uuid.uuid4(),
+                        events.EventKind.STATUS_CHANGED, tenant.id, group,
                         new_value=str(i))])
                 await asyncio.sleep(gap)
             await asyncio.wait_for(asyncio.gather(*tasks), 120)

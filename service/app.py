@@ -37,7 +37,7 @@ from service.api.key_watch import (
 )
 from service.api.key_watch import close as close_socket
 from service.api.schema import MASKED_MESSAGE, build_schema
-from service.auth import Principal, bearer_token
+from service.auth import Principal, PrincipalCache, bearer_token, hash_api_key
 from service.config import Settings, get_settings
 from service.db import Database, Limits, PoolExhausted, ReadSession, create_pool
 from service.domain import json_values
@@ -56,6 +56,7 @@ from service.metrics import (
     REGISTRY,
 )
 from service.queue import connect as connect_queue
+from service.response_cache import ResponseCache, cacheable
 from service.store import activities as activity_store
 from service.store import api_keys as key_store
 from service.store import jobs as job_store
@@ -86,8 +87,20 @@ async def authenticate(services: Services, authorization: str | None) -> Princip
     token = bearer_token(authorization)
     if token is None:
         return None
-    async with services.db.system() as conn:
-        return await key_store.authenticate(conn, token)
+    known = services.principals
+    key_hash = hash_api_key(token)
+    if known is not None and (principal := known.get(key_hash)) is not None:
+        return principal
+    db = services.db
+    async with db.system(unseen=True) as conn:
+        principal = await key_store.authenticate(conn, token)
+    if principal is None:
+        return None
+    if principal.recorded_use and db.on_write is not None:
+        await db.on_write(principal.tenant_id)  # apiKeys { lastUsedAt } moved
+    if known is not None:
+        known.put(key_hash, principal)
+    return principal
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -153,6 +166,8 @@ class GraphQLApp(GraphQL[Context, None]):
         state["principal"], state["read_session"] = principal, session
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
         try:
+            if services.cache is not None and request.method == "POST":
+                return await self._cached(scope, receive, principal, services.cache)
             return await self.run(Request(scope, _limited(receive, limit)))
         except _BodyTooLarge:
             return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
@@ -169,6 +184,27 @@ class GraphQLApp(GraphQL[Context, None]):
             return self._last_resort(scope)
         finally:
             await session.close()
+
+    async def _cached(self, scope: Scope, receive: Receive, principal: Principal,
+                      cache: ResponseCache) -> Response:
+        """A query answered from the response cache, or run and kept for the next time."""
+        body = await _read_body(receive, self.settings.max_body_bytes)
+        replay = _replay(body)
+        material = _cache_material(body, principal)
+        lookup = await cache.lookup(principal.tenant_id, material) if material else None
+        if lookup is not None and lookup.data is not None:
+            return Response(b'{"data":' + lookup.data + b',"extensions":{"cache":"HIT"}}',
+                            media_type="application/json")
+        response = await self.run(Request(scope, replay))
+        if lookup is None or response.status_code != 200:
+            return response
+        answer = orjson.loads(bytes(response.body))
+        if not isinstance(answer, dict) or answer.get("errors") or "data" not in answer:
+            return response
+        await cache.store(lookup, orjson.dumps(answer["data"]))
+        answer.setdefault("extensions", {})["cache"] = "MISS"
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        return Response(orjson.dumps(answer), status_code=200, headers=headers)
 
     def _last_resort(self, scope: Scope) -> Response:
         """What no exception of the execution machinery may reach: the ASGI server, which
@@ -276,6 +312,52 @@ def _too_many_failures(throttle: Throttle) -> JSONResponse:
     return json_error(
         429, "Too many failed authentications from this address; wait a minute.", "THROTTLED",
         **{"Retry-After": str(throttle.auth_window)})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPException(400, "The client disconnected before sending the whole body.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A receive that hands the body read already to the GraphQL view."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _cache_material(body: bytes, principal: Principal) -> list[Any] | None:
+    """What identifies the request's answer in the cache, or None when it may not be cached
+    (not a single query, or a body the view will refuse anyway)."""
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(request, dict):
+        return None
+    query, name = request.get("query"), request.get("operationName")
+    variables = request.get("variables") or {}
+    if not isinstance(query, str) or not isinstance(name, str | None) or \
+            not isinstance(variables, dict) or not cacheable(query, name):
+        return None
+    return [query, name, variables, list(principal.audience(query))]
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -414,7 +496,11 @@ def create_app(
         redis = await connect_queue(redis_url)
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
-        db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
+        # Every write moves its tenant's cached answers out of reach, whether or not this
+        # process serves from the cache.
+        cache = ResponseCache(redis, settings.queue_name, settings.response_cache_ttl_seconds)
+        db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds,
+                      on_write=cache.bump)
         relay = EventRelay(db, redis, database_url,
                            sweep_seconds=settings.event_relay_sweep_seconds)
         await relay.start()
@@ -426,7 +512,9 @@ def create_app(
                                 settings.auth_failures_per_minute,
                                 namespace=settings.queue_name)
             yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker,
-                                        throttle=throttle, sockets=sockets)}
+                                        throttle=throttle, sockets=sockets,
+                                        cache=cache if settings.response_cache else None,
+                                        principals=PrincipalCache(settings.auth_cache_seconds))}
         finally:
             await relay.stop()
             await broker.stop()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from uuid import UUID
 
 KEY_PREFIX = "bgk_"
@@ -42,6 +43,9 @@ class Principal:
     scopes: frozenset[Scope]
     # Membership changes by an integration's key are recorded as source API, a user's as MANUAL.
     is_integration: bool = False
+    # This authentication wrote the key's last use (once a minute): cached answers that show
+    # it are out of date.
+    recorded_use: bool = field(default=False, compare=False)
 
     @property
     def member_source(self) -> str:
@@ -49,6 +53,14 @@ class Principal:
 
     def allows(self, scope: Scope) -> bool:
         return scope in effective_scopes(self.scopes)
+
+    def audience(self, document: str) -> tuple[str, ...]:
+        """Who else gets the same answer to this document (with the same variables, in this
+        tenant): every key with the same scopes, or only this key when it asks for `viewer`.
+        Shared answers (the response cache, multiplexed subscriptions) are keyed by it."""
+        if "viewer" in document:
+            return (str(self.api_key_id),)
+        return tuple(sorted(scope.value for scope in self.scopes))
 
 
 def new_api_key() -> str:
@@ -58,6 +70,38 @@ def new_api_key() -> str:
 
 def hash_api_key(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
+
+
+class PrincipalCache:
+    """Recent authentications of this process, for `seconds` (AUTH_CACHE_SECONDS): a request
+    is then answered without a database round trip for its key. A revocation through this
+    process takes effect at once; through another, within `seconds`."""
+
+    def __init__(self, seconds: float, size: int = 10_000) -> None:
+        self.seconds = seconds
+        self._size = size
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+
+    def get(self, key_hash: bytes) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._entries.pop(key_hash, None)
+            return None
+        return entry[1]
+
+    def put(self, key_hash: bytes, principal: Principal) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._entries) >= self._size:
+            self._entries.clear()  # a flood of distinct keys: start afresh, never grow
+        self._entries[key_hash] = (time.monotonic() + self.seconds, principal)
+
+    def forget(self, api_key_id: UUID) -> None:
+        for key_hash, (_, principal) in list(self._entries.items()):
+            if principal.api_key_id == api_key_id:
+                self._entries.pop(key_hash, None)
 
 
 def display_prefix(key: str) -> str:

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
     # A sync stops after this long with its cursors saved and goes on at the next run; a
     # source that does not answer fails the attempt (retried later) by this deadline.
     activity_sync_max_seconds: float = Field(default=120, gt=0)
+    # A key's authentication is reused this long by the process that made it (0: never): a
+    # revocation through another API process takes effect within this time.
+    auth_cache_seconds: float = Field(default=2, ge=0, le=60)
+    # Repeated queries answered from Redis (never stale: every committed write moves its
+    # tenant's version); entries live at most this long.
+    response_cache: bool = True
+    response_cache_ttl_seconds: int = Field(default=300, ge=1)
     # The event log: how long events stay (a cursor older than this is refused with
     # CURSOR_EXPIRED), and how often each relay looks for events a lost notification hid.
     event_retention_days: int = Field(default=7, ge=1)

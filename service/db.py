@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -86,9 +86,18 @@ class Limits:
 class Database:
     """Hands out transactions; the only place that knows how a tenant is bound to one."""
 
-    def __init__(self, pool: Pool, acquire_timeout: float | None = None) -> None:
+    def __init__(self, pool: Pool, acquire_timeout: float | None = None,
+                 on_write: Callable[[UUID | None], Awaitable[None]] | None = None) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
+        # Called after a transaction that wrote something commits, before its caller goes on:
+        # with its tenant, or None for a system transaction (the response cache's versions).
+        self.on_write = on_write
+
+    async def _wrote(self, conn: Connection) -> bool:
+        """Whether this transaction wrote anything (it has a transaction id only then)."""
+        return bool(await conn.fetchval(
+            "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"))
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[Connection]:
@@ -104,13 +113,17 @@ class Database:
 
     @asynccontextmanager
     async def tenant(self, tenant_id: UUID, *, readonly: bool = False,
-                     limits: Limits | None = None) -> AsyncIterator[Connection]:
+                     limits: Limits | None = None, unseen: bool = False
+                     ) -> AsyncIterator[Connection]:
+        """A transaction bound to the tenant; `unseen`: it writes only what no API answer shows
+        (the relay's bookkeeping), so cached answers stay valid."""
+        wrote = False
         async with self._acquire() as conn, conn.transaction(readonly=readonly):
             # One round trip: the settings are local to this transaction.
             if limits is None:
                 await conn.execute(
-                    "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)",
-                    APP_ROLE, str(tenant_id))
+                    "SELECT set_config('role', $1, true), "
+                    "set_config('app.tenant_id', $2, true)", APP_ROLE, str(tenant_id))
             else:
                 await conn.execute(
                     "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true),"
@@ -119,13 +132,25 @@ class Database:
                     APP_ROLE, str(tenant_id), str(limits.statement_timeout_ms),
                     str(limits.idle_in_transaction_timeout_ms))
             yield conn
+            if self.on_write is not None and not readonly and not unseen:
+                wrote = await self._wrote(conn)
+        if wrote:
+            assert self.on_write is not None
+            await self.on_write(tenant_id)
 
     @asynccontextmanager
-    async def system(self) -> AsyncIterator[Connection]:
-        """A transaction across tenants, as the system role: jobs, key lookups, retention."""
+    async def system(self, *, unseen: bool = False) -> AsyncIterator[Connection]:
+        """A transaction across tenants, as the system role: jobs, key lookups, retention.
+        `unseen` as for `tenant`."""
+        wrote = False
         async with self._acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('role', $1, true)", SYSTEM_ROLE)
             yield conn
+            if self.on_write is not None and not unseen:
+                wrote = await self._wrote(conn)
+        if wrote:
+            assert self.on_write is not None
+            await self.on_write(None)
 
     @asynccontextmanager
     async def as_login(self) -> AsyncIterator[Connection]:

@@ -84,7 +84,7 @@ class EventRelay:
                 if self._sweep_due or time.monotonic() >= next_sweep:
                     self._sweep_due = False
                     next_sweep = time.monotonic() + self._sweep_seconds
-                    async with self._db.system() as conn:
+                    async with self._db.system(unseen=True) as conn:
                         tenants.update(await event_log.pending_tenants(conn))
                 for tenant_id in tenants:
                     await self.relay(tenant_id)
@@ -97,7 +97,7 @@ class EventRelay:
     async def relay(self, tenant_id: UUID) -> int:
         """Publish the tenant's committed events not yet relayed; how many."""
         published = 0
-        async with self._db.tenant(tenant_id) as conn:
+        async with self._db.tenant(tenant_id, unseen=True) as conn:
             after = start = await event_log.claim_relay(conn, tenant_id)
             while rows := await event_log.unrelayed(conn, tenant_id, after, self._batch):
                 await publish(self._redis, tenant_id,

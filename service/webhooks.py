@@ -97,7 +97,7 @@ class WebhookSender:
                     if free <= 0:
                         await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                         continue
-                    async with self._db.system() as conn:
+                    async with self._db.system(unseen=True) as conn:
                         due = await webhook_store.claim_due(conn, free, LEASE_SECONDS)
                     for item in due:
                         task = asyncio.create_task(self.send(item))
@@ -117,7 +117,7 @@ class WebhookSender:
         attempts were made."""
         sent = 0
         while True:
-            async with self._db.system() as conn:
+            async with self._db.system(unseen=True) as conn:
                 due = await webhook_store.claim_due(conn, self._settings.webhook_concurrency,
                                                     LEASE_SECONDS)
             if not due:

@@ -373,7 +373,8 @@ def start_api(settings: Settings, count: int, **env: str) -> tuple[list[str],
     """API processes on the test database and Redis, once they answer /readyz."""
     environment = {**os.environ, "DATABASE_URL": str(settings.database_url),
                    "REDIS_URL": str(settings.redis_url), "QUEUE_NAME": settings.queue_name,
-                   "LOG_LEVEL": "WARNING", **env}
+                   "LOG_LEVEL": "WARNING", "RESPONSE_CACHE": "false",
+                   "AUTH_CACHE_SECONDS": "0", **env}
     ports = [free_port() for _ in range(count)]
     processes = [subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",
                                    str(p)], env=environment) for p in ports]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
+from strawberry import relay
 
+from service.config import Settings
 from service.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import CREATE_KEY, REVOKE_KEY
+from tests.support import CREATE_KEY, REVOKE_KEY, app_with
 
 VIEWER = "{ viewer { tenant { id name } scopes } }"
 
@@ -137,3 +141,27 @@ async def test_a_keys_last_use_is_written_at_most_once_a_minute(
     stale = await set_last_used(timedelta(minutes=2))
     await gql.data(VIEWER, key=tenant.read)
     assert await last_used() > stale
+
+
+async def test_an_authentication_is_reused_briefly_and_a_revocation_here_ends_it_at_once(
+    settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    async with app_with(settings, auth_cache_seconds=0.5) as client:
+        gql = GraphQLClient(client)
+        created = (await gql.data(CREATE_KEY, {"input": {"name": "brief", "scopes": ["READ"]}},
+                                  key=tenant.admin))["createApiKey"]
+        await gql.data(VIEWER, key=created["secret"])
+        # Revoked behind this process's back: the reused authentication still answers ...
+        async with db.as_login() as conn:
+            await conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = $1",
+                               UUID(relay.GlobalID.from_id(created["apiKey"]["id"]).node_id))
+        assert (await gql.raw(VIEWER, key=created["secret"])).status_code == 200
+        # ... for AUTH_CACHE_SECONDS at most.
+        await asyncio.sleep(0.6)
+        assert (await gql.raw(VIEWER, key=created["secret"])).status_code == 401
+        # Revoked through this process: refused at once.
+        other = (await gql.data(CREATE_KEY, {"input": {"name": "other", "scopes": ["READ"]}},
+                                key=tenant.admin))["createApiKey"]
+        await gql.data(VIEWER, key=other["secret"])
+        await gql.data(REVOKE_KEY, {"id": other["apiKey"]["id"]}, key=tenant.admin)
+        assert (await gql.raw(VIEWER, key=other["secret"])).status_code == 401

@@ -230,3 +230,57 @@ def api_processes(settings: Settings) -> Any:
         yield [url]
     finally:
         stop(processes)
+
+
+async def test_events_the_live_stream_lost_are_filled_in_from_the_log(
+    tenant: TenantKeys, db: Database, api_processes: list[str]
+) -> None:
+    await commit_events(db, tenant.id, ["before"])
+    async with db.tenant(tenant.id, readonly=True) as conn:
+        last = (await event_log.extent(conn, tenant.id)).last
+    async with feed(api_processes[0], tenant.read) as live:
+        # The next two are never published (as if Redis dropped them): the relay believes it
+        # has already sent them.
+        async with db.as_login() as conn:
+            await conn.execute(
+                "INSERT INTO event_relay (tenant_id, relayed_position) VALUES ($1, $2) "
+                "ON CONFLICT (tenant_id) DO UPDATE SET relayed_position = $2",
+                tenant.id, last + 2)
+        await commit_events(db, tenant.id, ["lost 1", "lost 2"])
+        await live.nothing_for(0.5)
+        await commit_events(db, tenant.id, ["published"])
+        got = [(await live.next())["newValue"] for _ in range(3)]
+        await live.nothing_for(0.3)
+    assert got == ["lost 1", "lost 2", "published"]
+
+
+async def test_the_subscribers_of_one_event_share_its_nested_reads() -> None:
+    from contextlib import asynccontextmanager as reader
+    from types import SimpleNamespace
+
+    from service.api.subscriptions import BuyingGroupEvent
+
+    calls: list[str] = []
+
+    class Context:
+        @reader
+        async def read(self) -> AsyncIterator[None]:
+            yield None
+
+    def event(tenant: str, position: int) -> BuyingGroupEvent:
+        return BuyingGroupEvent.of({
+            "tenant_id": tenant, "position": position, "kind": "STATUS_CHANGED",
+            "buying_group_id": str(uuid4()), "occurred_at": "2026-12-04T00:00:00+00:00"})
+
+    async def read(_conn: Any) -> str:
+        calls.append("read")
+        await asyncio.sleep(0.01)
+        return "row"
+
+    info: Any = SimpleNamespace(context=Context())
+    first = event("t1", 7)
+    rows = await asyncio.gather(*(first._shared(info, "group", read) for _ in range(200)))
+    assert rows == ["row"] * 200 and len(calls) == 1  # one read for 200 subscribers
+    await event("t2", 7)._shared(info, "group", read)  # another tenant reads its own
+    await event("t1", 8)._shared(info, "group", read)  # and so does another event
+    assert len(calls) == 3

@@ -154,6 +154,8 @@ class ApiKeyMutations:
         key_id = decode_id(input.id, "ApiKey", ["input", "id"])
         async with info.context.write() as conn:
             key = await key_store.revoke_api_key(conn, key_id)
+        if (known := info.context.services.principals) is not None:
+            known.forget(key_id)  # this process at once; others within AUTH_CACHE_SECONDS
         if key is None:
             return RevokeApiKeyPayload(
                 api_key=None,

@@ -14,10 +14,11 @@ from starlette.websockets import WebSocket
 
 from service.api.key_watch import Sockets
 from service.api.loaders import Loaders
-from service.auth import Principal, Scope
+from service.auth import Principal, PrincipalCache, Scope
 from service.config import Settings
 from service.db import Connection, Database, Limits, ReadSession
 from service.events import Broker
+from service.response_cache import ResponseCache
 from service.throttle import Throttle
 
 
@@ -31,6 +32,8 @@ class Services:
     broker: Broker | None = None
     throttle: Throttle | None = None
     sockets: Sockets | None = None
+    cache: ResponseCache | None = None
+    principals: PrincipalCache | None = None
 
 
 @dataclass

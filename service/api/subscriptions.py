@@ -4,6 +4,7 @@ lives as long as the connection."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
@@ -56,11 +57,33 @@ class BuyingGroupEvent:
                    occurred_at=datetime.fromisoformat(event["occurred_at"]),
                    cursor=event_cursor(int(event["position"])), raw=event)
 
+    async def _shared(self, info: strawberry.Info, what: str, read: Any) -> Any:
+        """One read per event and process, whatever the number of subscribers that select it
+        (a thousand subscribers of one group would otherwise read it a thousand times). The
+        tenant is part of the key: row-level security binds the read to it."""
+        key = (self.raw["tenant_id"], self.raw.get("position"), what)
+        task = _SHARED.get(key)
+        if task is None:
+            async def load() -> Any:
+                async with info.context.read() as conn:
+                    return await read(conn)
+
+            task = _SHARED[key] = asyncio.ensure_future(load())
+            # A failed read is not shared: the next subscriber tries again.
+            task.add_done_callback(
+                lambda done: done.cancelled() or done.exception() is None
+                or _SHARED.pop(key, None))
+            asyncio.get_running_loop().call_later(SHARED_READ_SECONDS, _SHARED.pop, key, None)
+        return await asyncio.shield(task)
+
     @strawberry.field(description="The group as it is now (null once deleted).")
     async def buying_group(self, info: strawberry.Info) -> BuyingGroup | None:
         group_id = UUID(self.raw["buying_group_id"])
-        async with info.context.read() as conn:
-            row = (await group_store.groups_by_ids(conn, [group_id])).get(group_id)
+
+        async def read(conn: Any) -> Any:
+            return (await group_store.groups_by_ids(conn, [group_id])).get(group_id)
+
+        row = await self._shared(info, "group", read)
         return BuyingGroup.from_row(row) if row else None
 
     @strawberry.field
@@ -68,8 +91,11 @@ class BuyingGroupEvent:
         if not self.raw.get("person_id"):
             return None
         person_id = UUID(self.raw["person_id"])
-        async with info.context.read() as conn:
-            row = (await people_by_ids(conn, [person_id])).get(person_id)
+
+        async def read(conn: Any) -> Any:
+            return (await people_by_ids(conn, [person_id])).get(person_id)
+
+        row = await self._shared(info, "person", read)
         return Person.from_row(row) if row else None
 
     @strawberry.field
@@ -77,9 +103,18 @@ class BuyingGroupEvent:
         if not self.raw.get("role_id"):
             return None
         role_id = UUID(self.raw["role_id"])
-        async with info.context.read() as conn:
-            row = (await roles_by_ids(conn, [role_id])).get(role_id)
+
+        async def read(conn: Any) -> Any:
+            return (await roles_by_ids(conn, [role_id])).get(role_id)
+
+        row = await self._shared(info, "role", read)
         return Role.from_row(row) if row else None
+
+
+# Reads shared by the subscribers of one event (see BuyingGroupEvent._shared); kept a few
+# seconds, long enough for every subscriber of the event to have asked.
+SHARED_READ_SECONDS = 5.0
+_SHARED: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
 
 @strawberry.input

@@ -77,6 +77,7 @@ async def authenticate(conn: Connection, secret: str) -> Principal | None:
         api_key_id=row["id"],
         scopes=frozenset(Scope(s) for s in row["scopes"]),
         is_integration=row["is_integration"],
+        recorded_use=row["stale"],
     )
 
 

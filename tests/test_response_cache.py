@@ -1,0 +1,200 @@
+"""The response cache (#21): a repeated query is answered from Redis, and never with an answer
+from before a write that completed, whether an API mutation or a job made it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
+
+from service.app import create_app
+from service.config import Settings
+from service.db import Database, create_pool
+from tests.conftest import GraphQLClient, TenantKeys, make_tenant, run_jobs
+from tests.support import (
+    GROUPS,
+    REMOVE,
+    app_with,
+    generate,
+    groups,
+    setup_catalogue,
+)
+
+STATUS = """mutation($id: ID!, $status: String) {
+  setBuyingGroupStatus(input: {buyingGroupId: $id, status: $status}) { userErrors { code } } }"""
+RENAME = """mutation($id: ID!, $name: String) {
+  renameBuyingGroup(input: {id: $id, name: $name}) { userErrors { code } } }"""
+REFRESH = "mutation { refreshScores(input: {}) { job { id } userErrors { code } } }"
+OVERVIEW = "{ buyingGroupsOverview { total averageCompleteness } }"
+VIEWER = "{ viewer { apiKey { name } } }"
+
+
+async def cache_state(gql: GraphQLClient, query: str, key: str,
+                      variables: dict[str, Any] | None = None) -> tuple[str | None, Any]:
+    body = await gql(query, variables, key=key)
+    assert not body.get("errors"), body
+    return (body.get("extensions") or {}).get("cache"), body["data"]
+
+
+async def test_a_repeated_query_is_a_hit_until_a_mutation_or_a_job_writes(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    async with app_with(settings, response_cache=True) as client:
+        gql = GraphQLClient(client)
+        cat = await setup_catalogue(gql, tenant.write, accounts=2)
+        await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+        miss = await cache_state(gql, GROUPS, tenant.read)
+        hit = await cache_state(gql, GROUPS, tenant.read)
+        assert (miss[0], hit[0]) == ("MISS", "HIT") and miss[1] == hit[1]
+        group = miss[1]["buyingGroups"]["nodes"][0]
+        # A mutation: the next read runs again and shows it.
+        await gql.data(STATUS, {"id": group["id"], "status": "Hot"}, key=tenant.write)
+        after = await cache_state(gql, GROUPS, tenant.read)
+        assert after[0] == "MISS"
+        assert [g["status"] for g in after[1]["buyingGroups"]["nodes"]
+                if g["id"] == group["id"]] == ["Hot"]
+        # A job's write (the worker's transactions) moves the version too.
+        assert (await cache_state(gql, GROUPS, tenant.read))[0] == "HIT"
+        await gql.data(REMOVE, {"group": group["id"], "person": cat["people"]["A0-vp"]},
+                       key=tenant.write)
+        await cache_state(gql, GROUPS, tenant.read)
+        assert (await cache_state(gql, GROUPS, tenant.read))[0] == "HIT"
+        await gql.data(REFRESH, key=tenant.write)
+        await run_jobs(settings)
+        assert (await cache_state(gql, GROUPS, tenant.read))[0] == "MISS"
+
+
+async def test_answers_are_kept_apart_by_tenant_scopes_variables_and_key_for_viewer(
+    settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    async with app_with(settings, response_cache=True) as client:
+        gql = GraphQLClient(client)
+        await cache_state(gql, OVERVIEW, tenant.read)
+        assert (await cache_state(gql, OVERVIEW, tenant.read))[0] == "HIT"
+        assert (await cache_state(gql, OVERVIEW, tenant.write))[0] == "MISS"  # other scopes
+        assert (await cache_state(gql, OVERVIEW, other_tenant.read))[0] == "MISS"
+        assert (await cache_state(gql, GROUPS, tenant.read, {"filter": None}))[0] == "MISS"
+        assert (await cache_state(gql, GROUPS, tenant.read,
+                                  {"filter": {"status": ["Hot"]}}))[0] == "MISS"
+        mine = await cache_state(gql, VIEWER, tenant.read)
+        assert (await cache_state(gql, VIEWER, tenant.read))[0] == "HIT"
+        assert (await cache_state(gql, VIEWER, tenant.admin))[1] != mine[1]
+
+
+async def test_mutations_errors_and_a_switched_off_cache_are_never_served_from_it(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    async with app_with(settings, response_cache=True) as client:
+        gql = GraphQLClient(client)
+        for _ in range(2):
+            body = await gql(REFRESH, key=tenant.write)
+            assert "cache" not in (body.get("extensions") or {})
+        for _ in range(2):
+            body = await gql("{ buyingGroups(first: 1000) { totalCount } }", key=tenant.read)
+            assert body["errors"] and "cache" not in (body.get("extensions") or {})
+    async with app_with(settings, response_cache=False) as client:
+        gql = GraphQLClient(client)
+        for _ in range(2):
+            body = await gql(OVERVIEW, key=tenant.read)
+            assert "cache" not in (body.get("extensions") or {})
+
+
+# --- never stale: random writes and reads, every cached answer equal to a fresh one --------
+
+READS = [GROUPS, OVERVIEW, "{ buyingGroups(first: 5, orderBy: {field: COMPLETENESS_SCORE}) "
+                           "{ nodes { name status completeness { value } } } }"]
+
+
+class Harness:
+    """Two apps on one loop of their own (hypothesis runs tests synchronously): one answers
+    from the cache, the other never does."""
+
+    def __init__(self, own: Settings, database_url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.settings = own
+        self.database_url = database_url
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    async def start(self) -> None:
+        self.db = Database(await create_pool(self.database_url, min_size=1, max_size=2))
+        self.managers = [LifespanManager(create_app(self.settings.model_copy(
+            update={"response_cache": on}))) for on in (True, False)]
+        clients = []
+        for manager in self.managers:
+            await manager.__aenter__()
+            clients.append(httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app),
+                                             base_url="http://testserver", timeout=60))
+        self.clients = clients
+        self.cached, self.fresh = (GraphQLClient(c) for c in clients)
+        self.tenant = await make_tenant(self.db, "Cache")
+        cat = await setup_catalogue(self.cached, self.tenant.write, accounts=3)
+        await generate(self.cached, self.settings, self.tenant.write, cat["si"], cat["list"])
+        self.people = cat["people"]
+        self.groups = [g["id"] for g in await groups(self.cached, self.tenant.write)]
+
+    async def stop(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+        for manager in self.managers:
+            await manager.__aexit__(None, None, None)
+        await self.db.pool.close()
+
+    async def step(self, op: tuple[Any, ...]) -> None:
+        key = self.tenant.write
+        match op:
+            case ("status", g, value):
+                await self.cached.data(STATUS, {"id": self.groups[g], "status": value}, key=key)
+            case ("rename", g, value):
+                await self.cached.data(RENAME, {"id": self.groups[g], "name": value}, key=key)
+            case ("remove", g, who):
+                await self.fresh.data(REMOVE, {"group": self.groups[g],
+                                               "person": self.people[f"A{g}-{who}"]}, key=key)
+            case ("job",):
+                await self.cached.data(REFRESH, key=key)
+                await run_jobs(self.settings)
+            case ("read", q):
+                seen = await self.cached(READS[q], key=self.tenant.read)
+                truth = await self.fresh(READS[q], key=self.tenant.read)
+                assert seen["data"] == truth["data"], op
+
+
+OPS = st.one_of(
+    st.tuples(st.just("status"), st.integers(0, 2), st.sampled_from(["Hot", "Cold", None])),
+    st.tuples(st.just("rename"), st.integers(0, 2), st.sampled_from(["X", "Y", None])),
+    st.tuples(st.just("remove"), st.integers(0, 2), st.sampled_from(["vp", "ceo"])),
+    st.tuples(st.just("job")),
+    st.tuples(st.just("read"), st.integers(0, len(READS) - 1)),
+)
+
+
+@pytest.fixture(scope="module")
+def harness(settings: Settings, database_url: str) -> Iterator[Harness]:
+    own = settings.model_copy(update={"queue_name": f"{settings.queue_name}:cache",
+                                      "rate_limit_points": 0})
+    harness = Harness(own, database_url)
+    harness.run(harness.start())
+    try:
+        yield harness
+    finally:
+        harness.run(harness.stop())
+        harness.loop.close()
+
+
+@examples(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(OPS, min_size=1, max_size=10))
+def test_a_cached_answer_always_equals_a_fresh_one(harness: Harness,
+                                                   ops: list[tuple[Any, ...]]) -> None:
+    async def run() -> None:
+        for op in [*ops, ("read", 0), ("read", 1)]:
+            await harness.step(op)
+    harness.run(run())
