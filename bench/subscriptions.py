@@ -1,8 +1,10 @@
 """1,000 concurrent subscribers on one API process: latency from a change's commit (its event's
 publication) to delivery at every subscriber, p50 and p99 (goal p99 <= 1 s), and the API
-process's memory per idle subscription.
+process's memory per idle subscription. Run twice: multiplexed (each event executed once for
+all subscribers of the same document, variables, tenant and scopes), then with
+SUBSCRIPTION_MULTIPLEX=false (executed per subscriber), the baseline.
 
-    .venv/bin/python -m bench.subscriptions [--subscribers 1000] [--events 20]
+    .venv/bin/python -m bench.subscriptions [--subscribers 1000] [--events 40] [--gap 0.05]
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def start_api(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     raise RuntimeError("the API did not start")
 
 
-async def main(subscribers: int, count: int, gap: float) -> None:
+async def run(subscribers: int, count: int, gap: float, multiplex: bool) -> float:
     services = servers()
     port = 18_900 + os.getpid() % 90
     async with fresh_database(services) as (url, db):
@@ -65,7 +67,8 @@ async def main(subscribers: int, count: int, gap: float) -> None:
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": str(services.redis_url),
                "LOG_LEVEL": "WARNING", "ALLOW_PRIVILEGED_DATABASE_LOGIN": "true",
                # one key holds every subscriber here; the per-key cap guards abuse
-               "MAX_CONNECTIONS_PER_KEY": str(subscribers + 100)}
+               "MAX_CONNECTIONS_PER_KEY": str(subscribers + 100),
+               "SUBSCRIPTION_MULTIPLEX": str(multiplex).lower()}
         api = await asyncio.to_thread(start_api, port, env)
         try:
             await asyncio.sleep(1)
@@ -115,18 +118,22 @@ async def main(subscribers: int, count: int, gap: float) -> None:
     services.stop()
     ordered = sorted(latencies)
     p99 = ordered[int(0.99 * (len(ordered) - 1))]
-    print(f"{subscribers} subscribers x {count} events = {len(latencies)} deliveries: "
+    print("multiplexed:" if multiplex else "baseline, executed per subscriber:")
+    print(f"  {subscribers} subscribers x {count} events = {len(latencies)} deliveries: "
           f"p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
           f"(goal p99 <= 1000 ms)")
-    print(f"API process memory: {idle_before:.0f} MiB before, {idle_after:.0f} MiB with "
+    print(f"  API process memory: {idle_before:.0f} MiB before, {idle_after:.0f} MiB with "
           f"{subscribers} idle subscriptions = "
           f"{(idle_after - idle_before) * 1024 / subscribers:.0f} KiB each")
+    return p99
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--events", type=int, default=20)
-    parser.add_argument("--gap", type=float, default=1.0, help="seconds between events")
+    parser.add_argument("--events", type=int, default=40)
+    parser.add_argument("--gap", type=float, default=0.05, help="seconds between events")
     args = parser.parse_args()
-    asyncio.run(main(args.subscribers, args.events, args.gap))
+    multiplexed, baseline = (asyncio.run(run(args.subscribers, args.events, args.gap, m))
+                             for m in (True, False))
+    print(f"p99 multiplexed / baseline: {multiplexed / baseline:.2f}x")

@@ -56,6 +56,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         log_config=None,
         proxy_headers=True,
+        ws_per_message_deflate=settings.ws_compression,
     )
 
 

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     ws_key_check_seconds: float = Field(default=30, gt=0)
     # Events waiting for one subscriber; when they overflow, it is closed with 4410.
     subscription_queue_size: int = Field(default=1000, ge=1)
+    # permessage-deflate on WebSockets: events are small, and compressing each one for each
+    # subscriber costs more CPU than the bytes it saves on a LAN.
+    ws_compression: bool = False
+    # Execute each subscription event once per (document, variables, tenant, scopes) and send
+    # that answer to every such subscriber (api/multiplex.py); off executes it per subscriber.
+    subscription_multiplex: bool = True
     # Report each request's SQL statement count in the response extensions (tests, benches).
     expose_sql_statements: bool = False
     # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.

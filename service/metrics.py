@@ -31,6 +31,12 @@ GRAPHQL_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SUBSCRIPTION_EXECUTIONS = Counter(
+    "bg_subscription_event_executions_total",
+    "Subscription events by how their answer was made: executed, or shared with subscribers "
+    "of the same document, variables, tenant and scopes (multiplexed).",
+    ["outcome"], registry=REGISTRY,
+)
 JOBS = Gauge(
     "bg_jobs", "Background jobs by kind and status (all tenants), read from PostgreSQL at scrape.",
     ["kind", "status"], registry=REGISTRY,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -295,3 +296,79 @@ async def test_a_key_holds_at_most_max_connections_per_key_sockets(
             pass
     finally:
         stop(processes)
+
+
+MULTIPLEXED = """subscription($filter: BuyingGroupEventFilter) {
+  buyingGroupEvents(filter: $filter) { kind buyingGroupId previousValue newValue cursor
+  buyingGroup { id name memberCount completeness { value } engagement { value } }
+  person { externalId } role { name } } }"""
+
+
+def executions(url: str) -> dict[str, float]:
+    """The process's subscription executions by outcome (executed, shared), from /metrics."""
+    text = httpx.get(f"{url}/metrics").text
+    found = {"executed": 0.0, "shared": 0.0}
+    for line in text.splitlines():
+        if line.startswith("bg_subscription_event_executions_total{"):
+            labels, value = line.rsplit(" ", 1)
+            found[labels.split('"')[1]] = float(value)
+    return found
+
+
+async def drain(subscriber: Subscriber, quiet: float = 1.0) -> list[dict[str, Any]]:
+    """Every event that arrives until none has for `quiet` seconds."""
+    received = []
+    while True:
+        try:
+            message = json.loads(await asyncio.wait_for(subscriber.ws.recv(), quiet))
+        except TimeoutError:
+            return received
+        assert message["type"] == "next", message
+        received.append(message["payload"])
+
+
+async def test_multiplexed_deliveries_equal_individually_executed_ones(
+    settings: Settings, tenant: TenantKeys, gql: Any,
+) -> None:
+    """The same subscribers on a process that multiplexes and on one that executes every
+    event per subscriber get the same payloads; the first executes once per audience."""
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    # Three subscribers share everything; one has other scopes, one other variables.
+    audiences = [(tenant.read, None)] * 3 + [(tenant.write, None)] + [
+        (tenant.read, {"filter": {"kinds": ["MEMBER_REMOVED", "CREATED"]}})]
+    (multiplexed,), processes = start_api(settings, 1)
+    (individual,), more = start_api(settings, 1, SUBSCRIPTION_MULTIPLEX="false")
+    processes += more
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            feeds = {url: [await stack.enter_async_context(
+                contextlib.asynccontextmanager(subscribe)(url, key, variables, MULTIPLEXED))
+                for key, variables in audiences] for url in (multiplexed, individual)}
+            everyone = feeds[multiplexed] + feeds[individual]
+            # A job creates the group; then a member leaves it through the API. All
+            # subscribers have had the first change before the second is made.
+            await asyncio.to_thread(post, multiplexed, tenant.write, CREATE_GROUPS,
+                                    {"si": cat["si"], "list": cat["list"]})
+            await run_jobs(settings)
+            created = await asyncio.gather(*(drain(f) for f in everyone))
+            group = created[0][0]["data"]["buyingGroupEvents"]["buyingGroupId"]
+            await asyncio.to_thread(post, individual, tenant.write, REMOVE, {
+                "group": group, "person": cat["people"]["A0-vp"]})
+            removed = await asyncio.gather(*(drain(f) for f in everyone))
+        counted = {url: executions(url) for url in (multiplexed, individual)}
+    finally:
+        stop(processes)
+    received = [a + b for a, b in zip(created, removed, strict=True)]
+    got, expected = received[:len(audiences)], received[len(audiences):]
+    assert got == expected
+    kinds = [[e["data"]["buyingGroupEvents"]["kind"] for e in r] for r in got]
+    assert kinds[0][:1] == ["CREATED"] and "MEMBER_REMOVED" in kinds[0], kinds
+    assert "COMPLETENESS_CHANGED" in kinds[0] and kinds[4] == ["CREATED", "MEMBER_REMOVED"]
+    assert got[0][-1]["data"]["buyingGroupEvents"]["buyingGroup"]["memberCount"] == 2
+    assert not any("errors" in e for r in got for e in r)
+    # Executed once per event and audience (READ, WRITE, READ with a filter); the two other
+    # READ subscribers were sent the first one's answer.
+    everything = len(got[0])
+    assert counted[multiplexed] == {"executed": 2 * everything + len(got[4]),
+                                    "shared": 2 * everything}
+    assert counted[individual] == {"executed": 0, "shared": 0}

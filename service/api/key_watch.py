@@ -6,9 +6,11 @@ sockets across all API processes (4429 beyond)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,30 +24,69 @@ TOO_MANY_CLOSE_CODE = 4429
 KEY_CACHE_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class _Answer:
+    live: bool
+    at: datetime | None  # the database's time when it was given
+    clock: float         # this process's monotonic time then
+
+    def covers(self, occurred_at: datetime | None) -> bool:
+        return (time.monotonic() - self.clock < KEY_CACHE_SECONDS and self.at is not None
+                and (occurred_at is None or occurred_at <= self.at))
+
+
 class KeyWatch:
+    """Whether a key may still receive events, asked by every socket of the key in this
+    process; the database is asked at most once at a time per key, and a thousand sockets of
+    one key waiting for the same event share that one answer."""
+
+    _answers: dict[tuple[int, UUID], _Answer] = {}
+    _asking: dict[tuple[int, UUID], asyncio.Future[_Answer]] = {}
+
     def __init__(self, db: Database, key_id: UUID) -> None:
         self.db = db
         self.key_id = key_id
-        self.alive = True
-        self._checked_at: datetime | None = None  # the database's time of the last answer
-        self._checked_clock = 0.0
+        self._key = (id(db), key_id)
+
+    @property
+    def alive(self) -> bool:
+        answer = self._answers.get(self._key)
+        return answer is None or answer.live
 
     async def live(self, occurred_at: datetime | None = None) -> bool:
         """Whether the key may still receive what occurred at `occurred_at` (None: now)."""
-        if not self.alive:
-            return False
-        recent = time.monotonic() - self._checked_clock < KEY_CACHE_SECONDS
-        if recent and self._checked_at is not None and (
-                occurred_at is None or occurred_at <= self._checked_at):
-            return True
-        async with self.db.system() as conn:
-            row = await conn.fetchrow(
-                "SELECT revoked_at IS NULL AS live, now() AS at FROM api_keys WHERE id = $1",
-                self.key_id)
-        self._checked_clock = time.monotonic()
-        self._checked_at = row["at"] if row else None
-        self.alive = bool(row and row["live"])
-        return self.alive
+        answer = self._answers.get(self._key)
+        if answer is not None and (not answer.live or answer.covers(occurred_at)):
+            return answer.live
+        asking = self._asking.get(self._key)
+        if asking is not None:
+            await asyncio.wait([asking])  # its failure is not ours: we then ask ourselves
+            if not asking.cancelled() and asking.exception() is None:
+                answer = asking.result()
+                if not answer.live or answer.covers(occurred_at):
+                    return answer.live
+        return (await self._ask()).live
+
+    async def _ask(self) -> _Answer:
+        asking = self._asking[self._key] = asyncio.get_running_loop().create_future()
+        try:
+            async with self.db.system() as conn:
+                row = await conn.fetchrow(
+                    "SELECT revoked_at IS NULL AS live, now() AS at FROM api_keys WHERE id = $1",
+                    self.key_id)
+            answer = _Answer(live=bool(row and row["live"]), at=row["at"] if row else None,
+                             clock=time.monotonic())
+        except BaseException:
+            asking.cancel()  # those waiting ask again themselves
+            raise
+        finally:
+            if self._asking.get(self._key) is asking:
+                del self._asking[self._key]
+        if len(self._answers) > 10_000:  # keys long gone; a revoked one is asked again
+            self._answers.clear()
+        self._answers[self._key] = answer
+        asking.set_result(answer)
+        return answer
 
 
 # KEYS[1] the key's sockets (a sorted set: member a socket, score when its entry lapses);

@@ -38,6 +38,7 @@ from service.api.errors import (
     operational_error,
 )
 from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
+from service.api.multiplex import ExtensionsRunner, MultiplexingExecutionContext
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection, check_first
 from service.api.people import Person, PersonMutations, people
@@ -181,6 +182,11 @@ class Mutation(
 
 
 class Schema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> ExtensionsRunner:
+        return ExtensionsRunner(execution_context, extensions)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -213,6 +219,13 @@ class MaskInternalErrors(MaskErrors):
         yield
         for error in self.execution_context.pre_execution_errors or ():
             ensure_code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED)
+
+    def _process_result(self, result: object) -> None:
+        # The base class asks isinstance() of a runtime Protocol, which costs more than the
+        # rest of a subscription event's delivery; every result here has `errors`.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         told = [operational_error(e) or e for e in errors]
@@ -267,6 +280,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         types=NODE_TYPES,
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=MultiplexingExecutionContext,
     )
 
 

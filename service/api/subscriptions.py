@@ -47,9 +47,27 @@ class BuyingGroupEvent:
         "buyingGroupEvents or buyingGroupEventLog to go on from here after a disconnect."))
     raw: strawberry.Private[dict[str, Any]]
 
+    @property
+    def multiplex_key(self) -> tuple[str, int]:
+        """What the event is, for executions shared by its subscribers (api/multiplex.py)."""
+        return self.raw["tenant_id"], int(self.raw["position"])
+
     @classmethod
     def of(cls, event: dict[str, Any]) -> BuyingGroupEvent:
-        """From the relay's payload (service/store/event_log.py: payload)."""
+        """From the relay's payload (service/store/event_log.py: payload); one instance per
+        event for all its subscribers in this process."""
+        if event.get("position") is None:
+            return cls._of(event)
+        key = (event["tenant_id"], event["position"])
+        made = _EVENTS.get(key)
+        if made is None:
+            made = _EVENTS[key] = cls._of(event)
+            if len(_EVENTS) > 4096:
+                del _EVENTS[next(iter(_EVENTS))]
+        return made
+
+    @classmethod
+    def _of(cls, event: dict[str, Any]) -> BuyingGroupEvent:
         return cls(kind=EventKind(event["kind"]),
                    buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"]),
                    previous_value=event.get("previous_value"),
@@ -111,6 +129,7 @@ class BuyingGroupEvent:
         return Role.from_row(row) if row else None
 
 
+_EVENTS: dict[tuple[Any, ...], BuyingGroupEvent] = {}
 # Reads shared by the subscribers of one event (see BuyingGroupEvent._shared); kept a few
 # seconds, long enough for every subscriber of the event to have asked.
 SHARED_READ_SECONDS = 5.0

@@ -1,0 +1,160 @@
+"""Multiplexed subscriptions (#21): an event is executed once per audience, not per subscriber.
+
+A thousand subscribers of one group with the same document would otherwise run the same nested
+selection a thousand times for every change. Hasura's live-query multiplexing is the model:
+subscribers whose answers must be equal share one execution. Two answers are equal when the
+event, the document, the operation, the variables, the tenant and the audience (the key's
+scopes, or the key itself when the document asks for `viewer`; see Principal.audience) are;
+each of those is in the key below, so a subscriber never receives an answer executed for
+anyone it could not have been executed for.
+
+Only events that say what they are (`multiplex_key`: the tenant's log position) are shared;
+every other source payload (job progress) is executed per subscriber as before. A shared
+execution is kept a few seconds, long enough for every subscriber of the event to ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Iterator
+from typing import Any, cast
+
+import orjson
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import StreamResultContextManager
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types import ExecutionContext
+from strawberry.utils.await_maybe import await_maybe
+
+from graphql import ExecutionResult
+from service.metrics import SUBSCRIPTION_EXECUTIONS
+
+KEEP_SECONDS = 5.0
+_RESULTS: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+
+
+def _variables(values: dict[str, Any]) -> bytes:
+    # Coerced values (global ids, enums, lists): their text is what the resolvers see.
+    return orjson.dumps(values, default=str, option=orjson.OPT_SORT_KEYS)
+
+
+class MultiplexingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    _audience: tuple[Any, ...] | None = None
+
+    def _audience_key(self) -> tuple[Any, ...] | None:
+        event = getattr(self.root_value, "multiplex_key", None)
+        if event is None:
+            return None
+        if self._audience is None:  # the same for every event of the subscription
+            principal = getattr(self.context_value, "principal", None)
+            operation = self.operation
+            if principal is None or operation.loc is None or \
+                    not self.context_value.settings.subscription_multiplex:
+                return None
+            document = operation.loc.source.body
+            self._audience = (principal.tenant_id, principal.audience(document), document,
+                              operation.name.value if operation.name else None,
+                              _variables(self.variable_values.coerced))
+        return (event, *self._audience)
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        # An answer already made for this audience needs no executor of its own (graphql-core
+        # copies the executor for every event and subscriber).
+        self.root_value, subscribed = payload, self.root_value
+        try:
+            key = self._audience_key()
+        finally:
+            self.root_value = subscribed
+        shared = _RESULTS.get(key) if key is not None else None
+        if shared is not None:
+            return _Shared(shared)
+        return super().build_per_event_executor(payload)
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        key = self._audience_key()
+        if key is None:
+            return super().execute_operation(serially)
+        shared = _RESULTS.get(key)
+        if shared is not None:
+            return _Shared(shared).execute_operation(serially)
+        SUBSCRIPTION_EXECUTIONS.labels("executed").inc()
+        result = super().execute_operation(serially)
+        loop = asyncio.get_running_loop()
+        if inspect.isawaitable(result):
+            shared = asyncio.ensure_future(result)
+        else:
+            shared = loop.create_future()
+            shared.set_result(result)
+        _RESULTS[key] = shared
+        # A failed execution is not shared: the next subscriber executes again.
+        shared.add_done_callback(
+            lambda done: done.cancelled() or done.exception() is None
+            or _RESULTS.pop(key, None))
+        loop.call_later(KEEP_SECONDS, _RESULTS.pop, key, None)
+        return _result(shared)
+
+
+async def _result(shared: Awaitable[ExecutionResult]) -> ExecutionResult:
+    # A subscriber that leaves while it waits must not cancel the others' execution.
+    return await asyncio.shield(shared)
+
+
+class _Shared:
+    """Stands in for a per-event executor whose answer was already made."""
+
+    def __init__(self, shared: asyncio.Future[ExecutionResult]) -> None:
+        self.shared = shared
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        SUBSCRIPTION_EXECUTIONS.labels("shared").inc()
+        return _result(self.shared)
+
+
+class ExtensionsRunner(SchemaExtensionsRunner):
+    """Strawberry's runner, minus the calls that cannot do anything: every result of every
+    subscriber asks each extension for its results and its stream-result hook, although only
+    one or two have them (a tenth of an event's delivery cost for a thousand subscribers)."""
+
+    def __init__(self, execution_context: ExecutionContext,
+                 extensions: list[SchemaExtension] | None = None) -> None:
+        super().__init__(execution_context, extensions)
+        self._reporting = [e for e in self.extensions
+                           if type(e).get_results is not SchemaExtension.get_results]
+        self._streaming = [e for e in self.extensions
+                           if type(e).on_stream_result is not SchemaExtension.on_stream_result]
+
+    def on_stream_result(self, result: Any) -> Any:
+        if all(inspect.isgeneratorfunction(type(e).on_stream_result) for e in self._streaming):
+            return _StreamHooks(self._streaming, result)
+        return StreamResultContextManager(self._streaming, result)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for extension in self._reporting:
+            data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
+class _StreamHooks:
+    """The extensions' `on_stream_result` generator hooks around one result: what
+    StreamResultContextManager does, without wrapping each hook anew for every result."""
+
+    def __init__(self, extensions: list[SchemaExtension], result: Any) -> None:
+        self.extensions = extensions
+        self.result = result
+        self.running: list[Any] = []
+
+    async def __aenter__(self) -> None:
+        for extension in self.extensions:
+            hook = cast("Iterator[None]", extension.on_stream_result(self.result))
+            next(hook)
+            self.running.append(hook)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        # Hooks run their rest after the result was handed on, whatever became of it (no
+        # hook of ours looks at what the transport did).
+        for hook in reversed(self.running):
+            next(hook, None)
