@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+	@$(BIN)/python -m service.dev.web_assets
 
 ## Start everything (embedded PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL are set).
 run: install

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import uuid
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,15 +19,24 @@ import structlog
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
-from service import migrate
+from graphql import OperationType
+from service import graphiql, migrate
 from service.api.context import Context, Services
 from service.api.errors import OVERLOADED_MESSAGE, RETRY_AFTER_OVERLOAD_SECONDS
 from service.api.key_watch import (
@@ -55,8 +66,9 @@ from service.metrics import (
     JOBS,
     REGISTRY,
 )
+from service.persisted_queries import PersistedQueries, PersistedQueryError
 from service.queue import connect as connect_queue
-from service.response_cache import ResponseCache, cacheable
+from service.response_cache import ResponseCache, cacheable, operation_type
 from service.store import activities as activity_store
 from service.store import api_keys as key_store
 from service.store import jobs as job_store
@@ -103,12 +115,47 @@ async def authenticate(services: Services, authorization: str | None) -> Princip
     return principal
 
 
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with persisted queries: a subscribe message may carry
+    `extensions.persistedQuery` instead of its document, as an HTTP request may."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        persisted = self.context.services.persisted
+        payload = message.get("payload")
+        if self.connection_acknowledged and persisted is not None and isinstance(payload, dict):
+            try:
+                resolved = await persisted.resolve(dict(payload))
+            except PersistedQueryError as exc:
+                await self.send_message({"id": message["id"], "type": "error", "payload": [
+                    {"message": exc.message, "extensions": {"code": exc.code}}]})
+                return
+            message = {**message, "payload": resolved}  # type: ignore[typeddict-item]
+        await super().handle_subscribe(message)
+
+
+class TextWebSocket(ASGIWebSocketAdapter):
+    """Every message in a text frame, as the protocol says: a browser's WebSocket hands a
+    binary frame over as a Blob, which the graphql-ws client cannot read ("Message is missing
+    the 'type' property"); our JSON encoder makes bytes."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with our authentication, body limit and JSON error responses."""
 
+    graphql_transport_ws_handler_class = TransportWSHandler
+    websocket_adapter_class = TextWebSocket
+
     def __init__(self, settings: Settings) -> None:
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
-        if settings.legacy_graphql_ws:
+        # The legacy protocol knows no persisted queries: a locked-down service speaks only
+        # the one that does.
+        if settings.legacy_graphql_ws and not settings.persisted_queries_only:
             protocols.append(GRAPHQL_WS_PROTOCOL)
         super().__init__(
             build_schema(settings),
@@ -117,6 +164,8 @@ class GraphQLApp(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=15,
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            # Pages of other origins may open sockets only where CORS lets them call at all.
+            allowed_origins=settings.cors_origins,
         )
         self.settings = settings
 
@@ -134,7 +183,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def _respond(self, request: Request, scope: Scope, receive: Receive) -> Response:
         if self._wants_ide(request):
-            return await self.render_graphql_ide(request)
+            return graphiql.page(request)
         length = request.headers.get("content-length", "")
         limit = self.settings.max_body_bytes
         if length.isdigit() and int(length) > limit:
@@ -166,9 +215,18 @@ class GraphQLApp(GraphQL[Context, None]):
         state["principal"], state["read_session"] = principal, session
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
         try:
-            if services.cache is not None and request.method == "POST":
-                return await self._cached(scope, receive, principal, services.cache)
-            return await self.run(Request(scope, _limited(receive, limit)))
+            prepared = await self._prepare(request, scope, receive, services)
+            if isinstance(prepared, Response):
+                return prepared
+            scope, body = prepared
+            if services.cache is not None:
+                response = await self._cached(scope, body, principal, services.cache)
+            else:
+                response = await self.run(Request(scope, _replay(body)))
+            return _revalidated(request, response) if request.method == "GET" else response
+        except PersistedQueryError as exc:
+            refused = json_error(exc.status, exc.message, exc.code)
+            return _revalidated(request, refused) if request.method == "GET" else refused
         except _BodyTooLarge:
             return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
         except HTTPException as exc:
@@ -185,10 +243,52 @@ class GraphQLApp(GraphQL[Context, None]):
         finally:
             await session.close()
 
-    async def _cached(self, scope: Scope, receive: Receive, principal: Principal,
+    async def _prepare(self, request: Request, scope: Scope, receive: Receive,
+                       services: Services) -> tuple[Scope, bytes] | Response:
+        """The request as the GraphQL view takes it: a JSON POST with its document (a
+        persisted query's looked up, a GET's turned into the POST it stands for)."""
+        fields: dict[str, Any] | None
+        body = b""
+        if request.method == "GET":
+            got = _get_fields(request)
+            if isinstance(got, Response):
+                return got
+            fields = got
+        elif request.method == "POST":
+            body = await _read_body(receive, self.settings.max_body_bytes)
+            fields = _json_object(body)
+            if fields is None:  # not one JSON object: the view answers it as it is
+                if services.persisted is not None and services.persisted.only:
+                    raise PersistedQueryError(
+                        "Send one operation as a JSON object (PERSISTED_QUERIES_ONLY).",
+                        "PERSISTED_QUERY_NOT_IN_LIST", 400)
+                return scope, body
+        else:
+            return json_error(405, "Send GraphQL requests with POST, or queries with GET.",
+                              "BAD_REQUEST", Allow="GET, POST")
+        if services.persisted is not None:
+            resolved = await services.persisted.resolve(fields)
+            if request.method == "POST" and resolved is not fields:
+                body = json.dumps(resolved).encode()
+            fields = resolved
+        if request.method == "POST":
+            return scope, body
+        query, name = fields.get("query"), fields.get("operationName")
+        if isinstance(query, str) and isinstance(name, str | None) and \
+                operation_type(query, name) not in (None, OperationType.QUERY):
+            return json_error(405, "Only queries may be sent with GET; send mutations with "
+                              "POST and subscriptions over the WebSocket.", "BAD_REQUEST",
+                              Allow="POST")
+        headers = [(k, v) for k, v in scope["headers"]
+                   if k not in (b"content-type", b"content-length")]
+        body = json.dumps(fields).encode()  # exact integers, as the view reads them
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode())]
+        return {**scope, "method": "POST", "headers": headers}, body
+
+    async def _cached(self, scope: Scope, body: bytes, principal: Principal,
                       cache: ResponseCache) -> Response:
         """A query answered from the response cache, or run and kept for the next time."""
-        body = await _read_body(receive, self.settings.max_body_bytes)
         replay = _replay(body)
         material = _cache_material(body, principal)
         lookup = await cache.lookup(principal.tenant_id, material) if material else None
@@ -341,6 +441,50 @@ def _replay(body: bytes) -> Receive:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        request = json_values.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def _get_fields(request: Request) -> dict[str, Any] | Response:
+    """A GET's query parameters as the JSON object a POST would carry."""
+    params = request.query_params
+    fields: dict[str, Any] = {"query": params.get("query"),
+                              "operationName": params.get("operationName")}
+    for name in ("variables", "extensions"):
+        if name in params:
+            try:
+                value = json_values.loads(params[name])
+            except (ValueError, RecursionError):
+                value = None
+            if not isinstance(value, dict):
+                return json_error(400, f"`{name}` must be a JSON object.", "BAD_REQUEST")
+            fields[name] = value
+    return fields
+
+
+def _revalidated(request: Request, response: Response) -> Response:
+    """A GET's answer with an ETag of what it says (its data, not the per-request
+    extensions), and 304 Not Modified when the client holds that already."""
+    answer = orjson.loads(bytes(response.body)) if response.status_code == 200 else None
+    if not isinstance(answer, dict) or answer.get("errors") or "data" not in answer:
+        # Errors are not kept: the next try (after registering a persisted query, say) runs.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    said = orjson.dumps(answer["data"])
+    etag = f'"{hashlib.sha256(said).hexdigest()[:32]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, max-age=0", "Vary": "Authorization"}
+    held = {tag.strip().removeprefix("W/") for tag in
+            request.headers.get("if-none-match", "").split(",")}
+    if etag in held:
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return response
 
 
 def _cache_material(body: bytes, principal: Principal) -> list[Any] | None:
@@ -514,7 +658,12 @@ def create_app(
             yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker,
                                         throttle=throttle, sockets=sockets,
                                         cache=cache if settings.response_cache else None,
-                                        principals=PrincipalCache(settings.auth_cache_seconds))}
+                                        principals=PrincipalCache(settings.auth_cache_seconds),
+                                        persisted=PersistedQueries(
+                                            redis, settings.queue_name,
+                                            settings.persisted_query_ttl_seconds,
+                                            only=settings.persisted_queries_only,
+                                            max_document_bytes=settings.max_document_bytes))}
         finally:
             await relay.stop()
             await broker.stop()
@@ -530,8 +679,18 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            Mount("/static", StaticFiles(directory=graphiql.STATIC, check_dir=False)),
         ],
         lifespan=lifespan,
     )
+    if settings.cors_origins:
+        # Inside the request-id middleware: preflight answers carry an id too. Keys travel in
+        # the Authorization header, never in cookies: credentials stay off.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type",
+                                                          "X-Request-Id"],
+            expose_headers=["ETag", "Retry-After", "X-Request-Id"],
+            allow_credentials=False, max_age=settings.cors_max_age_seconds)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -138,6 +139,30 @@ class Settings(BaseSettings):
     webhook_disable_after_hours: float = Field(default=72, gt=0)
     webhook_concurrency: int = Field(default=32, ge=1)
 
+    # Web pages of these origins may call the API from a browser (comma-separated, e.g.
+    # https://app.example.com,http://localhost:5173; `*` for any); empty: none may.
+    cors_allow_origins: str = ""
+    cors_max_age_seconds: int = Field(default=600, ge=0)
+    # Persisted queries (Apollo's automatic persisted queries): documents registered by hash
+    # are kept this long after their last registration.
+    persisted_query_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # Only the operations shipped in graphql/operations/ run (by hash or by their exact text);
+    # any other document, and registering one, is refused.
+    persisted_queries_only: bool = False
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        origins = [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], or *)")
+        return ",".join(origins)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return self.cors_allow_origins.split(",") if self.cors_allow_origins else []
+
     @field_validator("webhook_retry_seconds")
     @classmethod
     def _retry_schedule(cls, value: str) -> str:
@@ -157,6 +182,9 @@ class Settings(BaseSettings):
     @property
     def allowed_hosts(self) -> AllowedHosts:
         return AllowedHosts.parse(self.outbound_allowed_hosts)
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
 @lru_cache(maxsize=1)

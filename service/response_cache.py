@@ -47,16 +47,22 @@ return {entry, redis.call('GET', entry)}
 
 
 @lru_cache(maxsize=512)
-def cacheable(document: str, operation_name: str | None) -> bool:
-    """Whether the document's chosen operation is a query (never a mutation or subscription)."""
+def operation_type(document: str, operation_name: str | None) -> OperationType | None:
+    """The type of the operation the request runs; None when the document does not parse or
+    names no single operation (the view refuses it)."""
     try:
         parsed = parse(document)
     except (GraphQLSyntaxError, RecursionError):
-        return False
+        return None
     operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    return len(operations) == 1 and operations[0].operation == OperationType.QUERY
+    return operations[0].operation if len(operations) == 1 else None
+
+
+def cacheable(document: str, operation_name: str | None) -> bool:
+    """Whether the document's chosen operation is a query (never a mutation or subscription)."""
+    return operation_type(document, operation_name) == OperationType.QUERY
 
 
 @dataclass(frozen=True)

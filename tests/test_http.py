@@ -67,6 +67,16 @@ async def test_graphiql_is_served_on_get_without_a_key(client: httpx.AsyncClient
     response = await client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+    # Its scripts come from the service itself, and only they (and its own inline one) run.
+    assert "https://" not in response.text and "http://" not in response.text
+    assert 'src="static/graphiql.min.js"' in response.text
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self' 'nonce-" in policy and "unsafe-eval" not in policy
+    nonce = policy.split("'nonce-")[1].split("'")[0]
+    assert f'<script nonce="{nonce}">' in response.text
+    for asset in ("graphiql.min.js", "graphiql-plugin-explorer.umd.js", "react.production.min.js"):
+        served = await client.get(f"/static/{asset}")
+        assert served.status_code == 200 and len(served.content) > 1000, asset
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from service.auth import Principal, PrincipalCache, Scope
 from service.config import Settings
 from service.db import Connection, Database, Limits, ReadSession
 from service.events import Broker
+from service.persisted_queries import PersistedQueries
 from service.response_cache import ResponseCache
 from service.throttle import Throttle
 
@@ -34,6 +35,7 @@ class Services:
     sockets: Sockets | None = None
     cache: ResponseCache | None = None
     principals: PrincipalCache | None = None
+    persisted: PersistedQueries | None = None
 
 
 @dataclass
