@@ -3,13 +3,14 @@ stages, and browsing. Changes are in `buying_group_mutations`, jobs in `jobs`.""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -18,6 +19,7 @@ from strawberry import relay
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.conditions import ConditionMatch
+from service.api.lookahead import node_paths, ready, ready_all
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -29,7 +31,7 @@ from service.api.pagination import (
 )
 from service.api.people import Person
 from service.api.role_templates import RoleTemplate, Weighting
-from service.api.roles import Role, role_by_id
+from service.api.roles import Role
 from service.api.solution_interests import SolutionInterest
 from service.api.stages import Stage, stage_by_id
 from service.api.values import moment
@@ -39,6 +41,7 @@ from service.store import buying_groups as group_store
 from service.store.paging import Page
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @strawberry.enum(description="Who last changed a membership: MANUAL > API > SYSTEM.")
@@ -61,21 +64,20 @@ class BuyingGroupMember:
         return cls(source=MemberSource(row.source), is_removed=row.is_removed,
                    assigned_at=row.assigned_at, removed_at=row.removed_at, row=row)
 
+    # Nested fields answer at once from what a page looked ahead for (api/lookahead.py).
     @strawberry.field
-    async def person(self, info: strawberry.Info) -> Person:
-        person = await info.context.loaders.person.load(self.row.person_id)
-        assert person is not None  # memberships go with their person
-        return Person.from_row(person)
+    def person(self, info: strawberry.Info) -> Person:
+        # Memberships go with their person.
+        return ready(info.context.loaders.person, self.row.person_id, _existing(Person.from_row))
 
     @strawberry.field
-    async def role(self, info: strawberry.Info) -> Role:
-        return await role_by_id(info, self.row.role_id)
+    def role(self, info: strawberry.Info) -> Role:
+        return ready(info.context.loaders.role, self.row.role_id, _existing(Role.from_row))
 
     @strawberry.field
-    async def buying_group(self, info: strawberry.Info) -> BuyingGroup:
-        group = await info.context.loaders.buying_group.load(self.row.buying_group_id)
-        assert group is not None
-        return BuyingGroup.from_row(group)
+    def buying_group(self, info: strawberry.Info) -> BuyingGroup:
+        return ready(info.context.loaders.buying_group, self.row.buying_group_id,
+                     _existing(BuyingGroup.from_row))
 
 
 @strawberry.type(description="One role of the group's template, with the people in it.")
@@ -90,8 +92,8 @@ class BuyingGroupRole:
     active: strawberry.Private[list[BuyingGroupMember]]
 
     @strawberry.field
-    async def role(self, info: strawberry.Info) -> Role:
-        return await role_by_id(info, self.role_id)
+    def role(self, info: strawberry.Info) -> Role:
+        return ready(info.context.loaders.role, self.role_id, _existing(Role.from_row))
 
     @strawberry.field(description="The first `first` (at most 100) active members; "
                       "memberCount tells how many there are.")
@@ -192,22 +194,19 @@ class BuyingGroup(relay.Node):
                            cls.from_row)
 
     @strawberry.field
-    async def account(self, info: strawberry.Info) -> Account:
-        row = await info.context.loaders.account.load(self.row.account_id)
-        assert row is not None
-        return Account.from_row(row)
+    def account(self, info: strawberry.Info) -> Account:
+        return ready(info.context.loaders.account, self.row.account_id,
+                     _existing(Account.from_row))
 
     @strawberry.field
-    async def solution_interest(self, info: strawberry.Info) -> SolutionInterest:
-        row = await info.context.loaders.solution_interest.load(self.row.solution_interest_id)
-        assert row is not None
-        return SolutionInterest.from_row(row)
+    def solution_interest(self, info: strawberry.Info) -> SolutionInterest:
+        return ready(info.context.loaders.solution_interest, self.row.solution_interest_id,
+                     _existing(SolutionInterest.from_row))
 
     @strawberry.field
-    async def role_template(self, info: strawberry.Info) -> RoleTemplate:
-        row = await info.context.loaders.role_template.load(self.row.role_template_id)
-        assert row is not None
-        return RoleTemplate.from_row(row)
+    def role_template(self, info: strawberry.Info) -> RoleTemplate:
+        return ready(info.context.loaders.role_template, self.row.role_template_id,
+                     _existing(RoleTemplate.from_row))
 
     async def _members(self, info: strawberry.Info) -> list[group_store.Member]:
         members: list[group_store.Member] = await info.context.loaders.group_members.load(
@@ -215,42 +214,36 @@ class BuyingGroup(relay.Node):
         return members
 
     @strawberry.field(description="Members, active first; removed ones only when asked for.")
-    async def members(
+    def members(
         self, info: strawberry.Info, role_id: relay.GlobalID | None = None,
         include_removed: bool = False, first: int = 50, after: str | None = None,
     ) -> Connection[BuyingGroupMember]:
-        rows = await self._members(info)
-        if role_id is not None:
-            wanted = decode_id(role_id, "Role", ["roleId"])
-            rows = [m for m in rows if m.role_id == wanted]
-        if not include_removed:
-            rows = [m for m in rows if not m.is_removed]
-        return connection_from_list(rows, BuyingGroupMember.from_row, lambda m: m.person_id,
-                                    first=first, after=after,
-                                    maximum=info.context.settings.max_page_size)
+        wanted = decode_id(role_id, "Role", ["roleId"]) if role_id is not None else None
+
+        def page(rows: list[group_store.Member]) -> Connection[BuyingGroupMember]:
+            if wanted is not None:
+                rows = [m for m in rows if m.role_id == wanted]
+            if not include_removed:
+                rows = [m for m in rows if not m.is_removed]
+            return connection_from_list(rows, BuyingGroupMember.from_row,
+                                        lambda m: m.person_id, first=first, after=after,
+                                        maximum=info.context.settings.max_page_size)
+
+        return ready(info.context.loaders.group_members, self.row.id, page)
 
     @strawberry.field(description="Each role of the template with its active members.")
-    async def roles(self, info: strawberry.Info) -> list[BuyingGroupRole]:
-        template = await info.context.loaders.role_template.load(self.row.role_template_id)
-        assert template is not None
-        members = [m for m in await self._members(info) if not m.is_removed]
-        weights = role_weights([e.weighting for e in template.entries])
-        result = []
-        for entry, weight in zip(template.entries, weights, strict=True):
-            in_role = [m for m in members if m.role_id == entry.role_id]
-            result.append(BuyingGroupRole(
-                weighting=Weighting(entry.weighting), weight_percent=weight_percent(weight),
-                members_required=entry.members_required,
-                counts_toward_completeness=entry.counts_toward_completeness,
-                member_count=len(in_role),
-                active=[BuyingGroupMember.from_row(m) for m in in_role],
-                is_filled=len(in_role) >= entry.members_required, role_id=entry.role_id,
-            ))
-        return result
+    def roles(self, info: strawberry.Info) -> list[BuyingGroupRole]:
+        loaders = info.context.loaders
+        return ready_all([(loaders.role_template, self.row.role_template_id),
+                          (loaders.group_members, self.row.id)], _roles)
 
     @strawberry.field(description="The current stage (null without a stage model).")
-    async def stage(self, info: strawberry.Info) -> Stage | None:
-        return await stage_by_id(info, self.row.stage_id)
+    def stage(self, info: strawberry.Info) -> Stage | None:
+        if self.row.stage_id is None:
+            return None
+        return ready(info.context.loaders.stage, self.row.stage_id,
+                     lambda row: Stage.from_row(row) if row else None)
+
 
     @strawberry.field(description="The last `last` (at most 100) stage changes, oldest first.")
     async def stage_history(self, info: strawberry.Info, last: int = 50
@@ -273,6 +266,59 @@ class BuyingGroup(relay.Node):
         counts = Counter(m.role_id for m in await self._members(info) if not m.is_removed)
         roles = await info.context.loaders.role.load_many(missing_roles(template.entries, counts))
         return [Role.from_row(r) for r in roles if r is not None]
+
+
+async def look_ahead(loaders: Any, groups: list[group_store.BuyingGroup],
+                     paths: frozenset[str]) -> None:
+    """Loads at once what the selected nested fields of a page of groups will ask for, so
+    they answer without waiting: one statement per kind, as the loaders batch them (members
+    bring their people and roles, templates their roles)."""
+    loads = []
+    if "account" in paths:
+        loads.append(loaders.account.load_many({g.account_id for g in groups}))
+    if "solutionInterest" in paths:
+        loads.append(loaders.solution_interest.load_many(
+            {g.solution_interest_id for g in groups}))
+    if paths & {"roleTemplate", "roles", "missingRoles"}:
+        loads.append(loaders.role_template.load_many({g.role_template_id for g in groups}))
+    if paths & {"members", "roles", "missingRoles"}:
+        loads.append(loaders.group_members.load_many([g.id for g in groups]))
+    if "stage" in paths:
+        loads.append(loaders.stage.load_many(
+            {g.stage_id for g in groups if g.stage_id is not None}))
+    if loads:
+        await asyncio.gather(*loads)
+
+
+def _existing(convert: Callable[[Any], T]) -> Callable[[Any | None], T]:
+    """`convert` of a row that must exist (a group's account, a member's person: rows that
+    cannot go while something refers to them)."""
+
+    def converted(row: Any | None) -> T:
+        assert row is not None
+        return convert(row)
+
+    return converted
+
+
+def _roles(template: Any, members: list[group_store.Member]) -> list[BuyingGroupRole]:
+    """Each role of the group's template with its active members."""
+    assert template is not None
+    active = [m for m in members if not m.is_removed]
+    weights = role_weights([e.weighting for e in template.entries])
+    result = []
+    for entry, weight in zip(template.entries, weights, strict=True):
+        in_role = [m for m in active if m.role_id == entry.role_id]
+        result.append(BuyingGroupRole(
+            weighting=Weighting(entry.weighting), weight_percent=weight_percent(weight),
+            members_required=entry.members_required,
+            counts_toward_completeness=entry.counts_toward_completeness,
+            member_count=len(in_role),
+            active=[BuyingGroupMember.from_row(m) for m in in_role],
+            is_filled=len(in_role) >= entry.members_required, role_id=entry.role_id,
+        ))
+    return result
+
 
 
 # --- browse ----------------------------------------------------------------------------------
@@ -385,6 +431,7 @@ async def buying_groups(
             limit=limit, after=cursor)
     for group in groups:  # the page is already loaded: spare its nested fields a lookup
         context.loaders.buying_group.prime(group.id, group)
+    await look_ahead(context.loaders, groups, node_paths(info))
     return to_connection(
         Page(groups, has_next, total), BuyingGroup.from_row,
         lambda g: (str(v) if isinstance(v := group_store.sort_value(g, order), Decimal) else v,
