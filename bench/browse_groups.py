@@ -78,7 +78,7 @@ def graphql_core_floor(data: dict[str, Any], first: int, runs: int) -> list[floa
     return times
 
 
-async def main(requests: int, first: int) -> None:
+async def main(requests: int, first: int, http_only: bool = False) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
         async with db.as_login() as conn:
@@ -166,11 +166,16 @@ async def main(requests: int, first: int) -> None:
                     http_ms = (time.perf_counter() - started) * 1000
                     result = response.json()
                     assert "errors" not in result, result["errors"]
+                    if http_only:  # for a profiler: nothing but the HTTP path
+                        continue
                     memory_ms, memory_data = await run_in_memory()
                     if i >= 10:  # a new connection's first use asks about types once
                         http_times.append(http_ms)
                         memory_times.append(memory_ms)
                         statements.add(result["extensions"]["sqlStatements"])
+                if http_only:
+                    print(f"HTTP p50 {statistics.median(http_times):.1f} ms")
+                    return
                 assert memory_data == result["data"], "in-memory run must give the same answer"
                 small = await client.post("/graphql", json={"query": QUERY,
                                                             "variables": {"first": 5}},
@@ -212,5 +217,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--first", type=int, default=50)
+    parser.add_argument("--http-only", action="store_true",
+                        help="only the HTTP requests, then stop (to run under a profiler)")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.first))
+    asyncio.run(main(args.requests, args.first, args.http_only))

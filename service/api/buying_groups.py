@@ -19,7 +19,7 @@ from strawberry import relay
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.conditions import ConditionMatch
-from service.api.lookahead import node_paths, ready, ready_all
+from service.api.lookahead import lean, node_paths, ready, ready_all
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -67,17 +67,15 @@ class BuyingGroupMember:
     # Nested fields answer at once from what a page looked ahead for (api/lookahead.py).
     @strawberry.field
     def person(self, info: strawberry.Info) -> Person:
-        # Memberships go with their person.
-        return ready(info.context.loaders.person, self.row.person_id, _existing(Person.from_row))
+        return _member_person(self, info.context)
 
     @strawberry.field
     def role(self, info: strawberry.Info) -> Role:
-        return ready(info.context.loaders.role, self.row.role_id, _existing(Role.from_row))
+        return _member_role(self, info.context)
 
     @strawberry.field
     def buying_group(self, info: strawberry.Info) -> BuyingGroup:
-        return ready(info.context.loaders.buying_group, self.row.buying_group_id,
-                     _existing(BuyingGroup.from_row))
+        return _member_group(self, info.context)
 
 
 @strawberry.type(description="One role of the group's template, with the people in it.")
@@ -93,7 +91,7 @@ class BuyingGroupRole:
 
     @strawberry.field
     def role(self, info: strawberry.Info) -> Role:
-        return ready(info.context.loaders.role, self.role_id, _existing(Role.from_row))
+        return _role_role(self, info.context)
 
     @strawberry.field(description="The first `first` (at most 100) active members; "
                       "memberCount tells how many there are.")
@@ -195,18 +193,15 @@ class BuyingGroup(relay.Node):
 
     @strawberry.field
     def account(self, info: strawberry.Info) -> Account:
-        return ready(info.context.loaders.account, self.row.account_id,
-                     _existing(Account.from_row))
+        return _group_account(self, info.context)
 
     @strawberry.field
     def solution_interest(self, info: strawberry.Info) -> SolutionInterest:
-        return ready(info.context.loaders.solution_interest, self.row.solution_interest_id,
-                     _existing(SolutionInterest.from_row))
+        return _group_interest(self, info.context)
 
     @strawberry.field
     def role_template(self, info: strawberry.Info) -> RoleTemplate:
-        return ready(info.context.loaders.role_template, self.row.role_template_id,
-                     _existing(RoleTemplate.from_row))
+        return _group_template(self, info.context)
 
     async def _members(self, info: strawberry.Info) -> list[group_store.Member]:
         members: list[group_store.Member] = await info.context.loaders.group_members.load(
@@ -233,16 +228,11 @@ class BuyingGroup(relay.Node):
 
     @strawberry.field(description="Each role of the template with its active members.")
     def roles(self, info: strawberry.Info) -> list[BuyingGroupRole]:
-        loaders = info.context.loaders
-        return ready_all([(loaders.role_template, self.row.role_template_id),
-                          (loaders.group_members, self.row.id)], _roles)
+        return _group_roles(self, info.context)
 
     @strawberry.field(description="The current stage (null without a stage model).")
     def stage(self, info: strawberry.Info) -> Stage | None:
-        if self.row.stage_id is None:
-            return None
-        return ready(info.context.loaders.stage, self.row.stage_id,
-                     lambda row: Stage.from_row(row) if row else None)
+        return _group_stage(self, info.context)
 
 
     @strawberry.field(description="The last `last` (at most 100) stage changes, oldest first.")
@@ -288,6 +278,62 @@ async def look_ahead(loaders: Any, groups: list[group_store.BuyingGroup],
             {g.stage_id for g in groups if g.stage_id is not None}))
     if loads:
         await asyncio.gather(*loads)
+
+
+# The nested fields a browse page selects, answered at once from what it loaded ahead.
+
+@lean("BuyingGroup", "account")
+def _group_account(group: BuyingGroup, context: Any) -> Account:
+    return ready(context.loaders.account, group.row.account_id, _existing(Account.from_row))
+
+
+@lean("BuyingGroup", "solutionInterest")
+def _group_interest(group: BuyingGroup, context: Any) -> SolutionInterest:
+    return ready(context.loaders.solution_interest, group.row.solution_interest_id,
+                 _existing(SolutionInterest.from_row))
+
+
+@lean("BuyingGroup", "roleTemplate")
+def _group_template(group: BuyingGroup, context: Any) -> RoleTemplate:
+    return ready(context.loaders.role_template, group.row.role_template_id,
+                 _existing(RoleTemplate.from_row))
+
+
+@lean("BuyingGroup", "roles")
+def _group_roles(group: BuyingGroup, context: Any) -> list[BuyingGroupRole]:
+    loaders = context.loaders
+    return ready_all([(loaders.role_template, group.row.role_template_id),
+                      (loaders.group_members, group.row.id)], _roles)
+
+
+@lean("BuyingGroup", "stage")
+def _group_stage(group: BuyingGroup, context: Any) -> Stage | None:
+    if group.row.stage_id is None:
+        return None
+    return ready(context.loaders.stage, group.row.stage_id,
+                 lambda row: Stage.from_row(row) if row else None)
+
+
+@lean("BuyingGroupRole", "role")
+def _role_role(slot: BuyingGroupRole, context: Any) -> Role:
+    return ready(context.loaders.role, slot.role_id, _existing(Role.from_row))
+
+
+@lean("BuyingGroupMember", "person")
+def _member_person(member: BuyingGroupMember, context: Any) -> Person:
+    # Memberships go with their person.
+    return ready(context.loaders.person, member.row.person_id, _existing(Person.from_row))
+
+
+@lean("BuyingGroupMember", "role")
+def _member_role(member: BuyingGroupMember, context: Any) -> Role:
+    return ready(context.loaders.role, member.row.role_id, _existing(Role.from_row))
+
+
+@lean("BuyingGroupMember", "buyingGroup")
+def _member_group(member: BuyingGroupMember, context: Any) -> BuyingGroup:
+    return ready(context.loaders.buying_group, member.row.buying_group_id,
+                 _existing(BuyingGroup.from_row))
 
 
 def _existing(convert: Callable[[Any], T]) -> Callable[[Any | None], T]:

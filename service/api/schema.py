@@ -38,6 +38,7 @@ from service.api.errors import (
     operational_error,
 )
 from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
+from service.api.lookahead import install_lean_resolvers
 from service.api.multiplex import ExtensionsRunner, MultiplexingExecutionContext
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection, check_first
@@ -273,7 +274,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         extensions.append(DisableIntrospection)
     if settings.expose_sql_statements:
         extensions.append(StatementCount)
-    return Schema(
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -282,6 +283,8 @@ def build_schema(settings: Settings | None = None) -> Schema:
         config=StrawberryConfig(scalar_map=SCALARS),
         execution_context_class=MultiplexingExecutionContext,
     )
+    install_lean_resolvers(built._schema)
+    return built
 
 
 schema = build_schema(Settings())
