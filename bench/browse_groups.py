@@ -167,6 +167,7 @@ async def main(requests: int, first: int, http_only: bool = False) -> None:
                     result = response.json()
                     assert "errors" not in result, result["errors"]
                     if http_only:  # for a profiler: nothing but the HTTP path
+                        http_times.append(http_ms)
                         continue
                     memory_ms, memory_data = await run_in_memory()
                     if i >= 10:  # a new connection's first use asks about types once
