@@ -218,9 +218,9 @@ class GraphQLApp(GraphQL[Context, None]):
             prepared = await self._prepare(request, scope, receive, services)
             if isinstance(prepared, Response):
                 return prepared
-            scope, body = prepared
+            scope, body, fields = prepared
             if services.cache is not None:
-                response = await self._cached(scope, body, principal, services.cache)
+                response = await self._cached(scope, body, fields, principal, services.cache)
             else:
                 response = await self.run(Request(scope, _replay(body)))
             return _revalidated(request, response) if request.method == "GET" else response
@@ -244,9 +244,11 @@ class GraphQLApp(GraphQL[Context, None]):
             await session.close()
 
     async def _prepare(self, request: Request, scope: Scope, receive: Receive,
-                       services: Services) -> tuple[Scope, bytes] | Response:
+                       services: Services
+                       ) -> tuple[Scope, bytes, dict[str, Any] | None] | Response:
         """The request as the GraphQL view takes it: a JSON POST with its document (a
-        persisted query's looked up, a GET's turned into the POST it stands for)."""
+        persisted query's looked up, a GET's turned into the POST it stands for), and the
+        body's fields (None when it is not one JSON object)."""
         fields: dict[str, Any] | None
         body = b""
         if request.method == "GET":
@@ -262,7 +264,7 @@ class GraphQLApp(GraphQL[Context, None]):
                     raise PersistedQueryError(
                         "Send one operation as a JSON object (PERSISTED_QUERIES_ONLY).",
                         "PERSISTED_QUERY_NOT_IN_LIST", 400)
-                return scope, body
+                return scope, body, None
         else:
             return json_error(405, "Send GraphQL requests with POST, or queries with GET.",
                               "BAD_REQUEST", Allow="GET, POST")
@@ -272,7 +274,7 @@ class GraphQLApp(GraphQL[Context, None]):
                 body = json.dumps(resolved).encode()
             fields = resolved
         if request.method == "POST":
-            return scope, body
+            return scope, body, fields
         query, name = fields.get("query"), fields.get("operationName")
         if isinstance(query, str) and isinstance(name, str | None) and \
                 operation_type(query, name) not in (None, OperationType.QUERY):
@@ -284,13 +286,13 @@ class GraphQLApp(GraphQL[Context, None]):
         body = json.dumps(fields).encode()  # exact integers, as the view reads them
         headers += [(b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode())]
-        return {**scope, "method": "POST", "headers": headers}, body
+        return {**scope, "method": "POST", "headers": headers}, body, fields
 
-    async def _cached(self, scope: Scope, body: bytes, principal: Principal,
-                      cache: ResponseCache) -> Response:
+    async def _cached(self, scope: Scope, body: bytes, fields: dict[str, Any] | None,
+                      principal: Principal, cache: ResponseCache) -> Response:
         """A query answered from the response cache, or run and kept for the next time."""
         replay = _replay(body)
-        material = _cache_material(body, principal)
+        material = _cache_material(fields, principal) if fields is not None else None
         lookup = await cache.lookup(principal.tenant_id, material) if material else None
         if lookup is not None and lookup.data is not None:
             return Response(b'{"data":' + lookup.data + b',"extensions":{"cache":"HIT"}}',
@@ -487,35 +489,19 @@ def _revalidated(request: Request, response: Response) -> Response:
     return response
 
 
-def _cache_material(body: bytes, principal: Principal) -> list[Any] | None:
+def _cache_material(request: dict[str, Any], principal: Principal) -> bytes | None:
     """What identifies the request's answer in the cache, or None when it may not be cached
-    (not a single query, or a body the view will refuse anyway)."""
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(request, dict):
-        return None
+    (not a single query, or a request the view will refuse anyway)."""
     query, name = request.get("query"), request.get("operationName")
     variables = request.get("variables") or {}
     if not isinstance(query, str) or not isinstance(name, str | None) or \
             not isinstance(variables, dict) or not cacheable(query, name):
         return None
-    return [query, name, variables, list(principal.audience(query))]
-
-
-def _limited(receive: Receive, limit: int) -> Receive:
-    seen = 0
-
-    async def wrapped() -> Message:
-        nonlocal seen
-        message = await receive()
-        seen += len(message.get("body", b""))
-        if seen > limit:
-            raise _BodyTooLarge
-        return message
-
-    return wrapped
+    try:
+        return orjson.dumps([query, name, variables, list(principal.audience(query))],
+                            option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits: the view refuses it, uncached
+        return None
 
 
 class RequestContextMiddleware:

@@ -20,10 +20,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 from uuid import UUID
 
-import orjson
 from redis.asyncio import Redis
 
 from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
@@ -90,10 +88,10 @@ class ResponseCache:
             log.error("response cache: could not bump the version of %s", tenant_id or "all",
                       exc_info=True)
 
-    async def lookup(self, tenant_id: UUID, material: Any) -> Lookup | None:
-        """The cached answer for this request, or where to store one; None when Redis fails
-        (the request runs uncached)."""
-        digest = hashlib.sha256(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    async def lookup(self, tenant_id: UUID, material: bytes) -> Lookup | None:
+        """The cached answer for the request `material` identifies, or where to store one;
+        None when Redis fails (the request runs uncached)."""
+        digest = hashlib.sha256(material).hexdigest()
         try:
             key, data = await self._lookup(
                 keys=[self._version_key(None), self._version_key(tenant_id)],
