@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Iterator
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from strawberry.extensions import SchemaExtension
@@ -31,6 +31,7 @@ from strawberry.utils.await_maybe import await_maybe
 from graphql import ExecutionResult
 from service.metrics import SUBSCRIPTION_EXECUTIONS
 
+T = TypeVar("T")
 KEEP_SECONDS = 5.0
 _RESULTS: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
@@ -80,20 +81,25 @@ class MultiplexingExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if shared is not None:
             return _Shared(shared).execute_operation(serially)
         SUBSCRIPTION_EXECUTIONS.labels("executed").inc()
-        result = super().execute_operation(serially)
-        loop = asyncio.get_running_loop()
-        if inspect.isawaitable(result):
-            shared = asyncio.ensure_future(result)
-        else:
-            shared = loop.create_future()
-            shared.set_result(result)
-        _RESULTS[key] = shared
-        # A failed execution is not shared: the next subscriber executes again.
-        shared.add_done_callback(
-            lambda done: done.cancelled() or done.exception() is None
-            or _RESULTS.pop(key, None))
-        loop.call_later(KEEP_SECONDS, _RESULTS.pop, key, None)
-        return _result(shared)
+        result: Any = super().execute_operation(serially)
+        if not inspect.isawaitable(result):
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(result)
+            result = done
+        return _result(share(_RESULTS, key, result, KEEP_SECONDS))
+
+
+def share(table: dict[Any, asyncio.Future[Any]], key: Any, work: Awaitable[T],
+          seconds: float) -> asyncio.Future[T]:
+    """`work` as a future kept in `table` under `key` for `seconds`, for every caller with the
+    same key to await instead of doing the work again. A failure is not kept: the next caller
+    works again."""
+    future = asyncio.ensure_future(work)
+    table[key] = future
+    future.add_done_callback(
+        lambda done: done.cancelled() or done.exception() is None or table.pop(key, None))
+    asyncio.get_running_loop().call_later(seconds, table.pop, key, None)
+    return future
 
 
 async def _result(shared: Awaitable[ExecutionResult]) -> ExecutionResult:

@@ -20,6 +20,7 @@ from service.api.errors import ClientError, ErrorCode
 from service.api.jobs import BuyingGroupJob, job_of
 from service.api.key_watch import REVOKED_CLOSE_CODE
 from service.api.key_watch import close as close_socket
+from service.api.multiplex import share
 from service.api.nodes import decode_id, parse_uuid
 from service.api.pagination import Connection, Edge, PageInfo, check_first
 from service.api.people import Person
@@ -86,12 +87,7 @@ class BuyingGroupEvent:
                 async with info.context.read() as conn:
                     return await read(conn)
 
-            task = _SHARED[key] = asyncio.ensure_future(load())
-            # A failed read is not shared: the next subscriber tries again.
-            task.add_done_callback(
-                lambda done: done.cancelled() or done.exception() is None
-                or _SHARED.pop(key, None))
-            asyncio.get_running_loop().call_later(SHARED_READ_SECONDS, _SHARED.pop, key, None)
+            task = share(_SHARED, key, load(), SHARED_READ_SECONDS)
         return await asyncio.shield(task)
 
     @strawberry.field(description="The group as it is now (null once deleted).")
