@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import lru_cache
 from pathlib import Path
 
 from starlette.requests import Request
@@ -26,11 +27,16 @@ a CDN, and were not fetched: run <code>make install</code> (or
 reload. The API itself at this address works without them.</p></body></html>"""
 
 
+@lru_cache(maxsize=1)
+def _template() -> str:
+    return (WEB / "graphiql.html").read_text()
+
+
 def page(request: Request) -> Response:
     if not all((STATIC / name).is_file() for name in ASSETS):
         return HTMLResponse(MISSING, status_code=503)
     nonce = secrets.token_urlsafe(16)
-    html = (WEB / "graphiql.html").read_text().replace("__NONCE__", nonce)
+    html = _template().replace("__NONCE__", nonce)
     host = request.headers.get("host", "")
     host = host if _HOST.fullmatch(host) else "localhost"  # no directive smuggled in
     # Only our own scripts and the page's one inline script run; it talks to this host only.

@@ -153,7 +153,8 @@ async def serve_all(
                 announce_ready()
 
     app = create_app(settings, database_url=database_url, redis_url=redis_url)
-    server = AnnouncingServer(uvicorn.Config(app, host=host, port=port, log_config=None))
+    server = AnnouncingServer(uvicorn.Config(app, host=host, port=port, log_config=None,
+                                             ws_per_message_deflate=settings.ws_compression))
     # The activity simulator on the port of ACTIVITY_API_URL, unless that points elsewhere.
     sim_url = urlsplit(settings.activity_api_url)
     simulator = None
