@@ -74,6 +74,11 @@ async def test_graphiql_is_served_on_get_without_a_key(client: httpx.AsyncClient
     assert "script-src 'self' 'nonce-" in policy and "unsafe-eval" not in policy
     nonce = policy.split("'nonce-")[1].split("'")[0]
     assert f'<script nonce="{nonce}">' in response.text
+    # A Host header cannot smuggle a directive into the policy.
+    hostile = await client.get("/graphql", headers={"Accept": "text/html",
+                                                    "Host": "x; script-src *"})
+    assert "script-src *" not in hostile.headers["content-security-policy"]
+    assert "connect-src 'self' ws://localhost" in hostile.headers["content-security-policy"]
     for asset in ("graphiql.min.js", "graphiql-plugin-explorer.umd.js", "react.production.min.js"):
         served = await client.get(f"/static/{asset}")
         assert served.status_code == 200 and len(served.content) > 1000, asset

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from service.config import Settings
 from service.persisted_queries import OPERATIONS, shipped_documents
@@ -107,6 +108,25 @@ async def test_a_query_is_registered_once_then_sent_by_its_hash(
     assert (version.status_code, code(version)) == (400, "PERSISTED_QUERY_NOT_SUPPORTED")
 
 
+async def test_only_documents_that_could_run_are_registered(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    big = "{ viewer { scopes } } #" + "x" * 2000
+    broken = f"{{ viewer {{ scopes }} # {uuid.uuid4()}"
+    async with app_with(settings, max_document_bytes=1000) as c:
+        too_big = await c.post("/graphql", json={"query": big, "extensions": persisted(big)},
+                               headers=auth(tenant.read))
+        assert too_big.status_code == 413
+        unparsable = await c.post("/graphql", json={"query": broken,
+                                                    "extensions": persisted(broken)},
+                                  headers=auth(tenant.read))
+        assert code(unparsable) == "GRAPHQL_PARSE_FAILED"
+        for document in (big, broken):  # neither was kept
+            again = await c.post("/graphql", json={"extensions": persisted(document)},
+                                 headers=auth(tenant.read))
+            assert code(again) == "PERSISTED_QUERY_NOT_FOUND"
+
+
 async def test_the_shipped_operations_are_known_by_hash_from_the_start(
     client: httpx.AsyncClient, tenant: TenantKeys
 ) -> None:
@@ -194,10 +214,18 @@ async def test_a_subscription_may_be_sent_by_hash_and_is_locked_down_too(
     assert sha256(progress) in shipped_documents()
     job = (await gql.data("mutation { refreshScores(input: {}) { job { id } } }",
                           key=tenant.write))["refreshScores"]["job"]["id"]
-    (url,), processes = start_api(settings, 1, PERSISTED_QUERIES_ONLY="true")
+    (url,), processes = start_api(settings, 1, PERSISTED_QUERIES_ONLY="true",
+                                  CORS_ALLOW_ORIGINS=ORIGIN)
     try:
         ws_url = url.replace("http://", "ws://") + "/graphql"
-        async with connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        # A page of another origin than the allowed one may not open a socket at all.
+        with pytest.raises(InvalidStatus) as refused_origin:
+            async with connect(ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                               origin="https://evil.example"):  # type: ignore[arg-type]
+                pass
+        assert refused_origin.value.response.status_code == 403
+        async with connect(ws_url, subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                           origin=ORIGIN) as ws:  # type: ignore[arg-type]
             await ws.send(json.dumps({"type": "connection_init",
                                       "payload": {"Authorization": f"Bearer {tenant.read}"}}))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
