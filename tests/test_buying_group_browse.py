@@ -173,3 +173,56 @@ async def test_engagement_explanations_of_a_page_cost_the_same_for_1_or_3_groups
         assert len(body["data"]["buyingGroups"]["nodes"]) == size
         counts[size] = body["extensions"]["sqlStatements"]
     assert counts[1] == counts[3], counts
+
+
+MEMBERS = """query($group: ID!, $role: ID, $removed: Boolean! = false, $first: Int! = 50,
+                  $after: String, $inRole: Int! = 10) { node(id: $group) { ... on BuyingGroup {
+  members(roleId: $role, includeRemoved: $removed, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges { cursor node { isRemoved person { externalId } role { name } } } }
+  roles { role { name } memberCount members(first: $inRole) { person { externalId } } } } } }"""
+
+
+async def test_the_arguments_of_nested_members(gql: GraphQLClient, settings: Settings,
+                                               tenant: TenantKeys) -> None:
+    cat = await spread(gql, settings, tenant.write)
+    key, group = tenant.read, cat["groups"]["Cloud for Account 3"]
+
+    async def members(**variables: Any) -> dict[str, Any]:
+        data = await gql.data(MEMBERS, {"group": group, **variables}, key=key)
+        return data["node"]  # type: ignore[no-any-return]
+
+    def people(page: dict[str, Any]) -> list[str]:
+        return [e["node"]["person"]["externalId"] for e in page["members"]["edges"]]
+
+    everyone = await members(removed=True)
+    active = await members()
+    assert sorted(people(everyone)) == sorted([*people(active), "A3-ceo", "A3-vp"])
+    assert all(not e["node"]["isRemoved"] for e in active["members"]["edges"])
+    practitioner = cat["roles"]["Practitioner"]
+    in_role = await members(role=practitioner)
+    assert {e["node"]["role"]["name"] for e in in_role["members"]["edges"]} == {"Practitioner"}
+    assert in_role["members"]["totalCount"] == next(
+        r["memberCount"] for r in active["roles"] if r["role"]["name"] == "Practitioner")
+    # Paged: one at a time, each page's cursor leads on.
+    first = await members(removed=True, first=1)
+    page = first["members"]
+    assert page["pageInfo"]["startCursor"] == page["pageInfo"]["endCursor"] == \
+        page["edges"][0]["cursor"]
+    assert page["pageInfo"]["hasNextPage"] and not page["pageInfo"]["hasPreviousPage"]
+    second = await members(removed=True, first=1, after=page["pageInfo"]["endCursor"])
+    assert people(second) == people(everyone)[1:2]
+    assert second["members"]["pageInfo"]["hasPreviousPage"]
+    # A role's members are cut at `first`.
+    assert all(len(r["members"]) <= 1 for r in (await members(inRole=1))["roles"])
+    assert {len(r["members"]) for r in (await members(inRole=0))["roles"]} == {0}
+
+    async def code(**variables: Any) -> str:
+        body = await gql(MEMBERS, {"group": group, **variables}, key=key)
+        return str(body["errors"][0]["extensions"]["code"])
+
+    assert await code(role="not-an-id") == "INVALID_ID"
+    assert await code(role=group) == "INVALID_ID"  # a group's id is no role's
+    assert await code(first=101) == "PAGE_SIZE_EXCEEDED"
+    assert await code(inRole=-1) == "PAGE_SIZE_EXCEEDED"
+    assert await code(after="bad") == "INVALID_CURSOR"

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 import graphql
-from service.api.cost import LIST_SIZES, requested_cost
+from service.api.cost import LIST_SIZES, Pricing, requested_cost
 from service.config import Settings
 from tests.conftest import ROOT, GraphQLClient, TenantKeys
 from tests.support import app_with
@@ -55,6 +55,29 @@ def test_a_connection_costs_first_times_its_selection() -> None:
                    fragment G on BuyingGroup { name missingRoles { name } }""") == (
         1 + 1 + 1 + LIST_SIZES[("BuyingGroup", "missingRoles")] * 1)
     assert cost(HUGE) > 10**8
+
+
+def test_the_actual_cost_counts_what_came_back() -> None:
+    """Priced per item returned: connections by their edges or nodes, lists by their items,
+    aliases and fragments as selected, nulls as one field."""
+    document = graphql.parse("""query { page: buyingGroups(first: 50) { totalCount
+      nodes { ...G roles { memberCount members(first: 5) { person { fullName } } } } } }
+      fragment G on BuyingGroup { name stage { name } members { edges { node { source } } } }""")
+    member = {"person": {"fullName": "A"}}
+    group = {"name": "g", "stage": None,
+             "members": {"edges": [{"node": {"source": "API"}}] * 3},
+             "roles": [{"memberCount": 2, "members": [member] * 2}, {"memberCount": 0,
+                                                                     "members": []}]}
+    data = {"page": {"totalCount": 9, "nodes": [group, group]}}
+    pricing = Pricing.of(SCHEMA, document)
+    assert pricing is not None
+    # Per group: name, stage (null), members + 3 edges x (edge, node, source), roles + the
+    # first role (memberCount, members + 2 x (person, fullName)) + the second (2 fields). A
+    # list's items are priced by their fields, a connection's by one more each, as requested.
+    per_group = 1 + 1 + (1 + 3 * 3) + 1 + (1 + 1 + 2 * 2) + 2
+    assert pricing.actual(data) == 1 + 2 * 1 + 2 * (1 + per_group)
+    assert pricing.actual({"page": {"totalCount": 0, "nodes": []}}) == 1 + 0
+    assert pricing.actual(None) == 0
 
 
 async def test_a_document_above_the_maximum_cost_is_refused_before_any_sql(

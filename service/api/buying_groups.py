@@ -19,7 +19,7 @@ from strawberry import relay
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.conditions import ConditionMatch
-from service.api.lookahead import lean, node_paths, ready, ready_all
+from service.api.lookahead import lean, node_paths, ready, ready_all, shared
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -36,7 +36,7 @@ from service.api.solution_interests import SolutionInterest
 from service.api.stages import Stage, stage_by_id
 from service.api.values import moment
 from service.domain.completeness import missing_roles
-from service.domain.templates import role_weights, round_half_up, weight_percent
+from service.domain.templates import round_half_up, weight_percents
 from service.store import buying_groups as group_store
 from service.store.paging import Page
 
@@ -96,7 +96,7 @@ class BuyingGroupRole:
     @strawberry.field(description="The first `first` (at most 100) active members; "
                       "memberCount tells how many there are.")
     def members(self, info: strawberry.Info, first: int = 10) -> list[BuyingGroupMember]:
-        return self.active[:check_first(first, info.context.settings.max_page_size)]
+        return _role_members(self, info.context, first)
 
 
 @strawberry.type
@@ -213,18 +213,7 @@ class BuyingGroup(relay.Node):
         self, info: strawberry.Info, role_id: relay.GlobalID | None = None,
         include_removed: bool = False, first: int = 50, after: str | None = None,
     ) -> Connection[BuyingGroupMember]:
-        wanted = decode_id(role_id, "Role", ["roleId"]) if role_id is not None else None
-
-        def page(rows: list[group_store.Member]) -> Connection[BuyingGroupMember]:
-            if wanted is not None:
-                rows = [m for m in rows if m.role_id == wanted]
-            if not include_removed:
-                rows = [m for m in rows if not m.is_removed]
-            return connection_from_list(rows, BuyingGroupMember.from_row,
-                                        lambda m: m.person_id, first=first, after=after,
-                                        maximum=info.context.settings.max_page_size)
-
-        return ready(info.context.loaders.group_members, self.row.id, page)
+        return _group_members(self, info.context, role_id, include_removed, first, after)
 
     @strawberry.field(description="Each role of the template with its active members.")
     def roles(self, info: strawberry.Info) -> list[BuyingGroupRole]:
@@ -284,19 +273,36 @@ async def look_ahead(loaders: Any, groups: list[group_store.BuyingGroup],
 
 @lean("BuyingGroup", "account")
 def _group_account(group: BuyingGroup, context: Any) -> Account:
-    return ready(context.loaders.account, group.row.account_id, _existing(Account.from_row))
+    return shared(context.loaders.account, group.row.account_id, _account)
 
 
 @lean("BuyingGroup", "solutionInterest")
 def _group_interest(group: BuyingGroup, context: Any) -> SolutionInterest:
-    return ready(context.loaders.solution_interest, group.row.solution_interest_id,
-                 _existing(SolutionInterest.from_row))
+    return shared(context.loaders.solution_interest, group.row.solution_interest_id,
+                  _interest)
 
 
 @lean("BuyingGroup", "roleTemplate")
 def _group_template(group: BuyingGroup, context: Any) -> RoleTemplate:
-    return ready(context.loaders.role_template, group.row.role_template_id,
-                 _existing(RoleTemplate.from_row))
+    return shared(context.loaders.role_template, group.row.role_template_id, _template)
+
+
+@lean("BuyingGroup", "members")
+def _group_members(group: BuyingGroup, context: Any, role_id: relay.GlobalID | str | None = None,
+                   include_removed: bool = False, first: int = 50, after: str | None = None
+                   ) -> Connection[BuyingGroupMember]:
+    wanted = decode_id(role_id, "Role", ["roleId"]) if role_id is not None else None
+
+    def page(rows: list[group_store.Member]) -> Connection[BuyingGroupMember]:
+        if wanted is not None:
+            rows = [m for m in rows if m.role_id == wanted]
+        if not include_removed:
+            rows = [m for m in rows if not m.is_removed]
+        return connection_from_list(rows, BuyingGroupMember.from_row, lambda m: m.person_id,
+                                    first=first, after=after,
+                                    maximum=context.settings.max_page_size)
+
+    return ready(context.loaders.group_members, group.row.id, page)
 
 
 @lean("BuyingGroup", "roles")
@@ -310,30 +316,34 @@ def _group_roles(group: BuyingGroup, context: Any) -> list[BuyingGroupRole]:
 def _group_stage(group: BuyingGroup, context: Any) -> Stage | None:
     if group.row.stage_id is None:
         return None
-    return ready(context.loaders.stage, group.row.stage_id,
-                 lambda row: Stage.from_row(row) if row else None)
+    return shared(context.loaders.stage, group.row.stage_id, _stage)
 
 
 @lean("BuyingGroupRole", "role")
 def _role_role(slot: BuyingGroupRole, context: Any) -> Role:
-    return ready(context.loaders.role, slot.role_id, _existing(Role.from_row))
+    return shared(context.loaders.role, slot.role_id, _role)
+
+
+@lean("BuyingGroupRole", "members")
+def _role_members(slot: BuyingGroupRole, context: Any, first: int = 10
+                  ) -> list[BuyingGroupMember]:
+    return slot.active[:check_first(first, context.settings.max_page_size)]
 
 
 @lean("BuyingGroupMember", "person")
 def _member_person(member: BuyingGroupMember, context: Any) -> Person:
     # Memberships go with their person.
-    return ready(context.loaders.person, member.row.person_id, _existing(Person.from_row))
+    return shared(context.loaders.person, member.row.person_id, _person)
 
 
 @lean("BuyingGroupMember", "role")
 def _member_role(member: BuyingGroupMember, context: Any) -> Role:
-    return ready(context.loaders.role, member.row.role_id, _existing(Role.from_row))
+    return shared(context.loaders.role, member.row.role_id, _role)
 
 
 @lean("BuyingGroupMember", "buyingGroup")
 def _member_group(member: BuyingGroupMember, context: Any) -> BuyingGroup:
-    return ready(context.loaders.buying_group, member.row.buying_group_id,
-                 _existing(BuyingGroup.from_row))
+    return shared(context.loaders.buying_group, member.row.buying_group_id, _group)
 
 
 def _existing(convert: Callable[[Any], T]) -> Callable[[Any | None], T]:
@@ -347,16 +357,32 @@ def _existing(convert: Callable[[Any], T]) -> Callable[[Any | None], T]:
     return converted
 
 
+_account = _existing(Account.from_row)
+_interest = _existing(SolutionInterest.from_row)
+_template = _existing(RoleTemplate.from_row)
+_role = _existing(Role.from_row)
+_person = _existing(Person.from_row)
+
+
+def _stage(row: Any | None) -> Stage | None:
+    return Stage.from_row(row) if row else None
+
+
+def _group(row: Any | None) -> BuyingGroup:
+    assert row is not None
+    return BuyingGroup.from_row(row)
+
+
 def _roles(template: Any, members: list[group_store.Member]) -> list[BuyingGroupRole]:
     """Each role of the group's template with its active members."""
     assert template is not None
     active = [m for m in members if not m.is_removed]
-    weights = role_weights([e.weighting for e in template.entries])
+    percents = weight_percents(tuple(e.weighting for e in template.entries))
     result = []
-    for entry, weight in zip(template.entries, weights, strict=True):
+    for entry, percent in zip(template.entries, percents, strict=True):
         in_role = [m for m in active if m.role_id == entry.role_id]
         result.append(BuyingGroupRole(
-            weighting=Weighting(entry.weighting), weight_percent=weight_percent(weight),
+            weighting=Weighting(entry.weighting), weight_percent=percent,
             members_required=entry.members_required,
             counts_toward_completeness=entry.counts_toward_completeness,
             member_count=len(in_role),

@@ -112,6 +112,7 @@ class _Walk:
         self.fragments = fragments
         self.variables = variables
         self.defaults = defaults
+        self._plans: dict[tuple[int, Any], _Plan] = {}
 
     def _fields(self, selection_set: SelectionSetNode, parent: Any,
                 seen: frozenset[str] = frozenset()) -> list[tuple[FieldNode, Any]]:
@@ -187,49 +188,90 @@ class _Walk:
         """The same sum over the returned data: lists count their items."""
         if selection_set is None or not isinstance(parent, _COMPOSITE) or data is None:
             return 0
+        return self._count(self._plan(selection_set, parent), data)
+
+    def _plan(self, selection_set: SelectionSetNode, parent: Any) -> _Plan:
+        """What `actual` looks for in each object of this selection: worked out once per
+        selection, not once per returned object (a page holds thousands)."""
+        key = (id(selection_set), parent)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = []
+            for node, owner in self._fields(selection_set, parent):
+                field = _fields_of(owner).get(node.name.value)
+                inner = node.selection_set
+                type_ = get_named_type(field.type) if field is not None else None
+                if field is None or inner is None or not isinstance(type_, _COMPOSITE):
+                    step: _Step = (_key(node), _LEAF, None)
+                elif is_connection(field.type):
+                    step = (_key(node), _CONNECTION, self._connection_plan(inner, type_))
+                else:
+                    step = (_key(node), _OBJECT, self._plan(inner, type_))
+                plan.append(step)
+            self._plans[key] = plan
+        return plan
+
+    def _connection_plan(self, selection_set: SelectionSetNode, connection: Any) -> _Plan:
+        plan: _Plan = []
+        for node, owner in self._fields(selection_set, connection):
+            field = _fields_of(owner).get(node.name.value)
+            type_ = get_named_type(field.type) if field is not None else None
+            inner = (self._plan(node.selection_set, type_) if node.selection_set is not None
+                     and isinstance(type_, _COMPOSITE) else [])
+            kind = _ITEMS if node.name.value in ("edges", "nodes") else _OBJECT
+            plan.append((_key(node), kind, inner))
+        return plan
+
+    def _count(self, plan: _Plan, data: Any) -> int:
         if isinstance(data, list):
-            return sum(self.actual(selection_set, parent, item) for item in data)
+            return sum(self._count(plan, item) for item in data)
         if not isinstance(data, dict):
             return 0
         total = 0
-        for node, owner in self._fields(selection_set, parent):
-            key = node.alias.value if node.alias else node.name.value
+        for key, kind, inner in plan:
             if key not in data:
                 continue
             total += 1
-            field = _fields_of(owner).get(node.name.value)
-            if field is None or node.selection_set is None:
-                continue
             value = data[key]
-            if is_connection(field.type) and isinstance(value, dict):
-                total += self._connection(node.selection_set, get_named_type(field.type), value)
+            if value is None or inner is None:
+                continue
+            if kind is _CONNECTION:
+                if isinstance(value, dict):
+                    total += self._count_connection(inner, value)
             else:
-                total += self.actual(node.selection_set, get_named_type(field.type), value)
+                total += self._count(inner, value)
         return total
 
-    def _connection(self, selection_set: SelectionSetNode, connection: Any,
-                    value: dict[str, Any]) -> int:
+    def _count_connection(self, plan: _Plan, value: dict[str, Any]) -> int:
         """A connection's selection priced per item returned, as `requested` prices it per
         item asked for (`first`)."""
-        selected = self._fields(selection_set, connection)
         items = 0
-        for node, _ in selected:
-            returned = value.get(node.alias.value if node.alias else node.name.value)
-            if node.name.value in ("edges", "nodes") and isinstance(returned, list):
+        for key, kind, _ in plan:
+            returned = value.get(key)
+            if kind is _ITEMS and isinstance(returned, list):
                 items = max(items, len(returned))
         total = 0
-        for node, owner in selected:
-            key = node.alias.value if node.alias else node.name.value
+        for key, kind, inner in plan:
             if key not in value:
                 continue
-            field = _fields_of(owner).get(node.name.value)
-            inner = get_named_type(field.type) if field is not None else None
-            if node.name.value in ("edges", "nodes") and isinstance(value[key], list):
-                total += sum(1 + self.actual(node.selection_set, inner, item)
-                             for item in value[key])
+            returned = value[key]
+            if kind is _ITEMS and isinstance(returned, list):
+                total += sum(1 + self._count(inner, item) if item is not None else 1
+                             for item in returned)
             else:
-                total += items * (1 + self.actual(node.selection_set, inner, value[key]))
+                total += items * (1 + (self._count(inner, returned)
+                                       if returned is not None and inner else 0))
         return total
+
+
+# A plan step: the answer's key, what kind of field it is, and the plan of its selection.
+_LEAF, _OBJECT, _CONNECTION, _ITEMS = "leaf", "object", "connection", "items"
+_Step = tuple[str, str, Any]
+_Plan = list[_Step]
+
+
+def _key(node: FieldNode) -> str:
+    return node.alias.value if node.alias else node.name.value
 
 
 def _default(arg: Any) -> Any:

@@ -13,14 +13,7 @@ from strawberry import relay
 from service.api.errors import ErrorCode, UserError, user_error
 from service.api.jobs import BuyingGroupJobPayload, start_job
 from service.api.nodes import decode_id, graph_type
-from service.api.pagination import (
-    Connection,
-    Edge,
-    PageInfo,
-    check_first,
-    decode_cursor,
-    encode_cursor,
-)
+from service.api.pagination import Connection, check_first, decode_cursor, make_connection
 from service.api.permissions import RequireAdmin, RequireWrite
 from service.api.role_templates import Weighting
 from service.api.roles import Role, role_by_id
@@ -235,14 +228,13 @@ async def person_activities(info: strawberry.Info, lead_id: str, first: int, aft
         items, has_next = await activity_store.activities_of_lead(
             conn, tenant_id, lead_id, since=since, limit=limit, after=cursor)
         total = await activity_store.count_activities_of_lead(conn, tenant_id, lead_id, since)
-    edges = [Edge(cursor=encode_cursor([a.activity_date, a.source_id]), node=PersonActivity(
-        activity_date=a.activity_date, source_id=a.source_id, source_type_id=a.source_type_id,
-        primary_attribute_value=a.primary_attribute_value, attributes=a.attributes))
-        for a in items]
-    return Connection(edges=edges, nodes=[e.node for e in edges], page_info=PageInfo(
-        has_next_page=has_next, has_previous_page=cursor is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None), total_count=total)
+    return make_connection(
+        [PersonActivity(activity_date=a.activity_date, source_id=a.source_id,
+                        source_type_id=a.source_type_id,
+                        primary_attribute_value=a.primary_attribute_value,
+                        attributes=a.attributes) for a in items],
+        [[a.activity_date, a.source_id] for a in items], has_next=has_next,
+        has_previous=cursor is not None, total_count=total)
 
 
 @strawberry.input

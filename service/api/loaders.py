@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
@@ -60,6 +60,10 @@ class Loader(DataLoader[K, V]):
 
     def load(self, key: K) -> Awaitable[V]:
         return asyncio.shield(super().load(key))
+
+    def load_many(self, keys: Iterable[K]) -> Awaitable[list[V]]:
+        # One shield around them all: a page's look-ahead asks for hundreds of keys at once.
+        return asyncio.shield(asyncio.gather(*map(super().load, keys)))
 
 
 def by_key(context: Context, fetch: Fetch[K, V]) -> DataLoader[K, V | None]:

@@ -14,9 +14,16 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar, cast
 
 import strawberry
+from strawberry import relay
 from strawberry.dataloader import DataLoader
+from strawberry.relay.utils import to_base64
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.nodes import SelectedField, Selection
+from strawberry.utils.str_converters import to_snake_case
 
+from graphql import GraphQLObjectType, get_named_type, is_scalar_type
+
+DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 R = TypeVar("R")
 T = TypeVar("T")
 
@@ -41,6 +48,21 @@ def ready(loader: DataLoader[Any, R], key: Hashable, convert: Callable[[R], T]) 
         return convert(await loader.load(key))
 
     return cast(T, later())
+
+
+def shared(loader: DataLoader[Any, R], key: Hashable, convert: Callable[[R], T]) -> T:
+    """`ready` for an object that appears many times in one answer (a role in every group, a
+    person in both a group's roles and its members): converted once per request. `convert`
+    must be one function for all calls (not a new closure), as it is part of the memo's key."""
+    found, value = held(loader, key)
+    if not found:
+        return ready(loader, key, convert)
+    memo: dict[tuple[Any, Hashable], Any] = loader.__dict__.setdefault("_converted", {})
+    try:
+        return cast(T, memo[convert, key])
+    except KeyError:
+        converted = memo[convert, key] = convert(value)
+        return converted
 
 
 def ready_all(needs: Iterable[tuple[DataLoader[Any, Any], Hashable]],
@@ -88,29 +110,79 @@ def _collect(selections: list[Selection], prefix: str, paths: set[str]) -> None:
         _collect(field.selections, path + ".", paths)
 
 
-# Fields answered by a plain function of (source, context) on the hot path: graphql-core calls
-# it directly, without strawberry's per-call argument conversion and Info object, which cost
-# more than the rest of such a field. Only fields without arguments; the strawberry method of
-# the same field calls the same function, so both paths agree.
-_LEAN: dict[tuple[str, str], Callable[[Any, Any], Any]] = {}
+# Fields answered by a plain function of (source, context, **arguments) on the hot path:
+# graphql-core calls it directly, without strawberry's per-call argument conversion and Info
+# object, which cost more than the rest of such a field. The strawberry method of the same
+# field calls the same function, so both paths agree. Arguments arrive as graphql-core coerced
+# them, under their Python names: scalars only (a global id as its text), no input objects.
+_LEAN: dict[tuple[str, str], Callable[..., Any]] = {}
 
 
-def lean(type_name: str, field_name: str) -> Callable[[Callable[[Any, Any], T]],
-                                                     Callable[[Any, Any], T]]:
-    def register(function: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
+def lean(type_name: str, field_name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    def register(function: Callable[..., T]) -> Callable[..., T]:
         _LEAN[(type_name, field_name)] = function
         return function
 
     return register
 
 
+# The same for a field of every type made from one generic class (Connection[T].edges).
+_LEAN_GENERIC: dict[tuple[type, str], Callable[..., Any]] = {}
+
+
+def lean_generic(generic: type, field_name: str) -> Callable[[Callable[..., T]],
+                                                              Callable[..., T]]:
+    def register(function: Callable[..., T]) -> Callable[..., T]:
+        _LEAN_GENERIC[(generic, field_name)] = function
+        return function
+
+    return register
+
+
 def install_lean_resolvers(schema: Any) -> None:
-    """Puts the lean functions in place on a built graphql-core schema."""
+    """Puts the lean functions in place on a built graphql-core schema, and answers every
+    node's `id` the same way."""
     for (type_name, field_name), function in _LEAN.items():
         field = schema.type_map[type_name].fields[field_name]
-        assert not field.args, f"{type_name}.{field_name} takes arguments"
+        field.resolve = _lean_resolver(function, field.args)
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType):
+            continue
+        if any(i.name == "Node" for i in type_.interfaces):
+            type_.fields["id"].resolve = _global_id(type_)
+        definition = (type_.extensions or {}).get(DEFINITION_BACKREF)
+        generic = getattr(getattr(definition, "concrete_of", None), "origin", None)
+        for (origin, field_name), function in _LEAN_GENERIC.items():
+            if generic is origin:
+                field = type_.fields[field_name]
+                field.resolve = _lean_resolver(function, field.args)
 
-        def resolve(source: Any, info: Any, _function: Any = function) -> Any:
-            return _function(source, info.context)
 
-        field.resolve = resolve
+def _lean_resolver(function: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    for name, argument in arguments.items():
+        assert is_scalar_type(get_named_type(argument.type)), f"{name}: scalars only"
+    if not arguments:
+        def resolve(source: Any, info: Any) -> Any:
+            return function(source, info.context)
+
+        return resolve
+    names = {name: to_snake_case(name) for name in arguments}
+
+    def resolve_with(source: Any, info: Any, **given: Any) -> Any:
+        return function(source, info.context, **{names[k]: v for k, v in given.items()})
+
+    return resolve_with
+
+
+def _global_id(type_: GraphQLObjectType) -> Callable[[Any, Any], str]:
+    """A node's global id straight from its id attribute, as relay.Node's resolver makes it
+    (without its Info object and GlobalID per node)."""
+    origin = type_.extensions[DEFINITION_BACKREF].origin
+    # Only the default resolve_id reads the attribute; a type with its own keeps strawberry's.
+    assert origin.resolve_id.__func__ is vars(relay.Node)["resolve_id"].__func__, type_.name
+    attribute, name = origin.resolve_id_attr(), type_.name
+
+    def resolve(source: Any, info: Any) -> str:
+        return to_base64(name, getattr(source, attribute))
+
+    return resolve

@@ -15,6 +15,7 @@ from uuid import UUID
 import strawberry
 
 from service.api.errors import ClientError, ErrorCode
+from service.api.lookahead import lean_generic
 from service.api.values import moment, nul_path
 from service.store.paging import Page
 
@@ -37,12 +38,41 @@ class Edge(Generic[T]):
     node: T
 
 
+def connection_edges(connection: Connection[T], context: Any = None) -> list[Edge[T]]:
+    cursor_of = connection.cursor_of
+    return [Edge(cursor=cursor_of(key), node=node)
+            for node, key in zip(connection.nodes, connection.keys, strict=True)]
+
+
 @strawberry.type
 class Connection(Generic[T]):
-    edges: list[Edge[T]]
+    # Cursors are made of each node's sort key only when `edges` is selected: a page that
+    # asks for `nodes` alone needs none but pageInfo's two.
+    edges: list[Edge[T]] = strawberry.field(resolver=lambda root: connection_edges(root))
     nodes: list[T]
     page_info: PageInfo
     total_count: int
+    keys: strawberry.Private[Sequence[Any]]
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+
+lean_generic(Connection, "edges")(connection_edges)
+
+
+def make_connection(nodes: list[T], keys: Sequence[Any], *, has_next: bool, has_previous: bool,
+                    total_count: int, cursor_of: Callable[[Any], str] | None = None,
+                    end_cursor: str | None = None) -> Connection[T]:
+    """A page of `nodes` whose cursors are `cursor_of` their `keys` (encode_cursor unless
+    told); `end_cursor` stands in for an empty page's."""
+    cursor_of = cursor_of or encode_cursor
+    return Connection(
+        nodes=nodes, keys=keys, cursor_of=cursor_of, total_count=total_count,
+        page_info=PageInfo(
+            has_next_page=has_next, has_previous_page=has_previous,
+            start_cursor=cursor_of(keys[0]) if keys else None,
+            end_cursor=cursor_of(keys[-1]) if keys else end_cursor,
+        ),
+    )
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -100,18 +130,9 @@ def to_connection(
     page: Page[S], convert: Callable[[S], T], sort_key: Callable[[S], Sequence[Any]], *,
     has_previous: bool
 ) -> Connection[T]:
-    edges = [Edge(cursor=encode_cursor(sort_key(item)), node=convert(item)) for item in page.items]
-    return Connection(
-        edges=edges,
-        nodes=[e.node for e in edges],
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=has_previous,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
-        ),
-        total_count=page.total_count,
-    )
+    return make_connection([convert(item) for item in page.items],
+                           [sort_key(item) for item in page.items], has_next=page.has_next,
+                           has_previous=has_previous, total_count=page.total_count)
 
 
 def connection_from_list(

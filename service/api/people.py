@@ -15,6 +15,7 @@ from service.api.accounts import Account
 from service.api.engagement import PersonActivity, person_activities
 from service.api.errors import UserError
 from service.api.inputs import bulk_upsert
+from service.api.lookahead import lean
 from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -31,6 +32,11 @@ def person_key(raw: list[Any]) -> tuple[str, str, UUID]:
     if not isinstance(last, str) or not isinstance(first, str):
         raise ValueError("name")
     return last, first, UUID(id_)
+
+
+@lean("Person", "fullName")
+def _full_name(person: Person, context: Any = None) -> str:
+    return " ".join(p for p in (person.first_name, person.last_name) if p)
 
 
 @strawberry.type(description="A person at an account; can be a member of many buying groups.")
@@ -68,7 +74,7 @@ class Person(relay.Node):
 
     @strawberry.field
     def full_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p)
+        return _full_name(self)
 
     @strawberry.field
     async def account(self, info: strawberry.Info) -> Account:

@@ -22,7 +22,7 @@ from service.api.key_watch import REVOKED_CLOSE_CODE
 from service.api.key_watch import close as close_socket
 from service.api.multiplex import share
 from service.api.nodes import decode_id, parse_uuid
-from service.api.pagination import Connection, Edge, PageInfo, check_first
+from service.api.pagination import Connection, check_first, make_connection
 from service.api.people import Person
 from service.api.roles import Role
 from service.events import EVENTS, JOBS, EventKind, SlowSubscriber, cursor_position, event_cursor
@@ -202,12 +202,9 @@ async def buying_group_event_log(
         rows = await event_log.events_after(conn, tenant_id, position, limit + 1, where)
         total = await event_log.count_events(conn, tenant_id, where)
     events = [BuyingGroupEvent.of(event_log.payload(r)) for r in rows[:limit]]
-    edges = [Edge(cursor=e.cursor, node=e) for e in events]
-    return Connection(
-        edges=edges, nodes=events, total_count=total,
-        page_info=PageInfo(has_next_page=len(rows) > limit, has_previous_page=position > 0,
-                           start_cursor=edges[0].cursor if edges else None,
-                           end_cursor=edges[-1].cursor if edges else after))
+    return make_connection(events, [e.cursor for e in events], has_next=len(rows) > limit,
+                           has_previous=position > 0, total_count=total, cursor_of=str,
+                           end_cursor=after)
 
 
 async def _solution_interest_of(info: strawberry.Info, event: dict[str, Any]) -> str | None:

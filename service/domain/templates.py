@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -45,6 +46,13 @@ def round_half_up(value: Fraction | Decimal | float, places: int = 0) -> Decimal
 def weight_percent(weight: Fraction) -> float:
     """A role weight as the API shows it: percent with two decimals (100/240 → 41.67)."""
     return float(round_half_up(weight * 100, 2))
+
+
+@lru_cache(maxsize=1024)
+def weight_percents(weightings: tuple[str, ...]) -> tuple[float, ...]:
+    """weight_percent of each role of a template with these weightings: the same few
+    templates are shown for every group of a page."""
+    return tuple(weight_percent(w) for w in role_weights(weightings))
 
 
 @dataclass(frozen=True)
