@@ -376,11 +376,14 @@ def _group(row: Any | None) -> BuyingGroup:
 def _roles(template: Any, members: list[group_store.Member]) -> list[BuyingGroupRole]:
     """Each role of the group's template with its active members."""
     assert template is not None
-    active = [m for m in members if not m.is_removed]
+    by_role: dict[UUID, list[group_store.Member]] = {}
+    for member in members:
+        if not member.is_removed:
+            by_role.setdefault(member.role_id, []).append(member)
     percents = weight_percents(tuple(e.weighting for e in template.entries))
     result = []
     for entry, percent in zip(template.entries, percents, strict=True):
-        in_role = [m for m in active if m.role_id == entry.role_id]
+        in_role = by_role.get(entry.role_id, [])
         result.append(BuyingGroupRole(
             weighting=Weighting(entry.weighting), weight_percent=percent,
             members_required=entry.members_required,

@@ -148,6 +148,9 @@ def install_lean_resolvers(schema: Any) -> None:
     for type_ in schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType):
             continue
+        for field in type_.fields.values():
+            if getattr(field.resolve, "_is_default", False):  # strawberry's attribute read
+                field.resolve = _attribute(field.extensions[DEFINITION_BACKREF])
         if any(i.name == "Node" for i in type_.interfaces):
             type_.fields["id"].resolve = _global_id(type_)
         definition = (type_.extensions or {}).get(DEFINITION_BACKREF)
@@ -172,6 +175,20 @@ def _lean_resolver(function: Callable[..., Any], arguments: dict[str, Any]) -> A
         return function(source, info.context, **{names[k]: v for k, v in given.items()})
 
     return resolve_with
+
+
+def _attribute(field: Any) -> Callable[[Any, Any], Any]:
+    """A field without resolver, extensions or exception handlers: its attribute, read as
+    strawberry's own resolver reads it but in one call instead of three (a page reads
+    thousands)."""
+    assert field.base_resolver is None and not field.extensions
+    assert field.default_resolver is getattr, "a custom default resolver is not supported"
+    name = field.python_name
+
+    def resolve(source: Any, info: Any) -> Any:
+        return getattr(source, name)
+
+    return resolve
 
 
 def _global_id(type_: GraphQLObjectType) -> Callable[[Any, Any], str]:

@@ -12,10 +12,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+import orjson
 import strawberry
 
 from service.api.errors import ClientError, ErrorCode
-from service.api.lookahead import lean_generic
+from service.api.lookahead import lean, lean_generic
 from service.api.values import moment, nul_path
 from service.store.paging import Page
 
@@ -24,12 +25,28 @@ K = TypeVar("K")
 S = TypeVar("S")
 
 
+def page_start(info: PageInfo, context: Any = None) -> str | None:
+    return info.cursor_of(info.keys[0]) if info.keys else None
+
+
+def page_end(info: PageInfo, context: Any = None) -> str | None:
+    return info.cursor_of(info.keys[-1]) if info.keys else info.end_when_empty
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    # Made only when asked for, like the edges' cursors.
+    start_cursor: str | None = strawberry.field(resolver=lambda root: page_start(root))
+    end_cursor: str | None = strawberry.field(resolver=lambda root: page_end(root))
+    keys: strawberry.Private[Sequence[Any]]
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+    end_when_empty: strawberry.Private[str | None]
+
+
+lean("PageInfo", "startCursor")(page_start)
+lean("PageInfo", "endCursor")(page_end)
 
 
 @strawberry.type
@@ -67,18 +84,15 @@ def make_connection(nodes: list[T], keys: Sequence[Any], *, has_next: bool, has_
     cursor_of = cursor_of or encode_cursor
     return Connection(
         nodes=nodes, keys=keys, cursor_of=cursor_of, total_count=total_count,
-        page_info=PageInfo(
-            has_next_page=has_next, has_previous_page=has_previous,
-            start_cursor=cursor_of(keys[0]) if keys else None,
-            end_cursor=cursor_of(keys[-1]) if keys else end_cursor,
-        ),
+        page_info=PageInfo(has_next_page=has_next, has_previous_page=has_previous, keys=keys,
+                           cursor_of=cursor_of, end_when_empty=end_cursor),
     )
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
     plain = [v.isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, UUID) else v
              for v in values]
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
+    return base64.urlsafe_b64encode(orjson.dumps(plain)).decode()
 
 
 def decode_cursor(cursor: str | None, parse: Callable[[list[Any]], K]) -> K | None:

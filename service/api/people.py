@@ -36,7 +36,8 @@ def person_key(raw: list[Any]) -> tuple[str, str, UUID]:
 
 @lean("Person", "fullName")
 def _full_name(person: Person, context: Any = None) -> str:
-    return " ".join(p for p in (person.first_name, person.last_name) if p)
+    first, last = person.first_name, person.last_name
+    return f"{first} {last}" if first and last else first or last or ""
 
 
 @strawberry.type(description="A person at an account; can be a member of many buying groups.")
