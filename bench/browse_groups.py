@@ -4,7 +4,9 @@ the floor (#21): graphql-core's `execute` of the same document on graphql/schema
 the response data held as plain dicts (default resolvers), what Python GraphQL execution
 itself costs; and the same strawberry schema and resolvers fed from memory. Prints p50/p90, the
 ratio to the floor (goal <= 1.5x) and SQL statements per request (goal <= 6, the same for any
-page size).
+page size). Then pages of 50 people (account, memberships with group and role, the first 5
+activities) and of 50 accounts (parent, the first 10 people, the first 5 children, buying
+groups), each next to its own floor.
 
     .venv/bin/python -m bench.browse_groups [--requests 200]
 """
@@ -45,6 +47,17 @@ QUERY = """query Browse($first: Int!) { buyingGroups(first: $first) { totalCount
   members { nodes { person { fullName jobTitle email } role { name } source } }
   completeness { value display rolesFilled rolesTotal } engagement { value display } } } }"""
 
+PEOPLE = """query People($first: Int!) { people(first: $first) { totalCount nodes {
+  id fullName jobTitle email seniority account { name industry }
+  buyingGroupMemberships { source role { name } buyingGroup { name completeness { value } } }
+  activities(first: 5) { totalCount nodes { activityDate sourceId primaryAttributeValue } } } } }"""
+
+ACCOUNTS = """query Accounts($first: Int!) { accounts(first: $first) { totalCount nodes {
+  id name industry region employeeCount parent { name }
+  people(first: 10) { totalCount nodes { fullName jobTitle email } }
+  children(first: 5) { totalCount nodes { name } }
+  buyingGroups { name completeness { value } engagement { value } } } } }"""
+
 
 class InMemory:
     """Loaders answering from dicts: the same schema and resolvers, no database."""
@@ -61,11 +74,12 @@ class InMemory:
         return DataLoader(load_fn=load)
 
 
-def graphql_core_floor(data: dict[str, Any], first: int, runs: int) -> list[float]:
+def graphql_core_floor(data: dict[str, Any], first: int, runs: int,
+                       query: str = QUERY) -> list[float]:
     """graphql-core executing the document over the answer's own data as dicts: no resolver
     of ours, no database (the document parsed and validated once, as a cache would)."""
     schema = graphql.build_schema((ROOT / "graphql" / "schema.graphql").read_text())
-    document = graphql.parse(QUERY)
+    document = graphql.parse(query)
     assert not graphql.validate(schema, document)
     times = []
     for _ in range(runs):
@@ -78,7 +92,63 @@ def graphql_core_floor(data: dict[str, Any], first: int, runs: int) -> list[floa
     return times
 
 
-async def main(requests: int, first: int, http_only: bool = False) -> None:
+async def seed_activities(db: Any, tenant_id: UUID) -> None:
+    """Eight activities for each person, a day apart: the people page's nested connection."""
+    async with db.tenant(tenant_id) as conn:
+        await conn.execute(
+            """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,
+                                       source_type_id, primary_attribute_value)
+               SELECT $1, now() - make_interval(days => n), p.external_id || '-' || n,
+                      p.external_id, 1, 'https://example.com/page/' || n
+                 FROM people p CROSS JOIN generate_series(1, 8) AS n""", tenant_id)
+
+
+async def page_times(client: httpx.AsyncClient, headers: dict[str, str], query: str,
+                     first: int, requests: int) -> tuple[list[float], set[int], Any]:
+    """HTTP times of a page after ten warm-up requests, its statement counts, its data."""
+    times, statements, data = [], set(), None
+    for i in range(requests + 10):
+        started = time.perf_counter()
+        response = await client.post("/graphql", json={"query": query,
+                                                        "variables": {"first": first}},
+                                     headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        data = body["data"]
+        if i >= 10:
+            times.append(elapsed)
+            statements.add(body["extensions"]["sqlStatements"])
+    return times, statements, data
+
+
+async def other_pages(settings: Settings, key: str, requests: int, first: int,
+                      only: str | None = None) -> list[str]:
+    """The people and accounts pages, each next to its floor."""
+    lines = []
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            headers = {"Authorization": f"Bearer {key}"}
+            for name, query in (("people", PEOPLE), ("accounts", ACCOUNTS)):
+                if only is not None and name != only:
+                    continue
+                times, statements, data = await page_times(client, headers, query, first,
+                                                           requests)
+                p50 = statistics.median(times)
+                if only is not None:  # for a profiler
+                    lines.append(f"HTTP p50 {p50:.1f} ms")
+                    continue
+                floor = statistics.median(graphql_core_floor(data, first, requests, query))
+                lines.append(
+                    f"{first} {name} over HTTP + PostgreSQL: p50 {p50:.1f} ms, p90 "
+                    f"{percentile(times, 0.9):.1f} ms; floor {floor:.1f} ms; ratio "
+                    f"{p50 / floor:.2f}x (goal <= 1.5x); SQL statements {sorted(statements)}")
+    return lines
+
+
+async def main(requests: int, first: int, http_only: bool = False,
+               only: str | None = None) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
         async with db.as_login() as conn:
@@ -95,12 +165,16 @@ async def main(requests: int, first: int, http_only: bool = False) -> None:
                                             "account_list_id": str(audience["id"])},
                 solution_interest_id=interest["id"])
         await run_job(db, job.id, lease_seconds=600)
+        await seed_activities(db, tenant.id)
 
         settings = Settings(database_url=url, redis_url=services.redis_url, _env_file=None,
                             log_level="WARNING", expose_sql_statements=True, rate_limit_points=0,
                             response_cache=False,  # measured on its own below
                             # The bench's login owns its database.
                             allow_privileged_database_login=True)  # type: ignore[call-arg]
+        if only in ("people", "accounts"):
+            print("\n".join(await other_pages(settings, key, requests, first, only)))
+            return
         # The same data, in memory.
         async with db.tenant(tenant.id) as conn:
             from service.store.accounts import accounts_by_ids
@@ -198,6 +272,7 @@ async def main(requests: int, first: int, http_only: bool = False) -> None:
                     if i:
                         cached_times.append(elapsed)
         floor_times = graphql_core_floor(result["data"], first, requests)
+        pages = await other_pages(settings, key, requests, first)
     http_p50, memory_p50 = statistics.median(http_times), statistics.median(memory_times)
     floor_p50 = statistics.median(floor_times)
     print(f"browse {first} groups over HTTP + PostgreSQL: p50 {http_p50:.1f} ms, "
@@ -211,6 +286,7 @@ async def main(requests: int, first: int, http_only: bool = False) -> None:
           f"{cached_p50 / floor_p50:.2f}x the floor (goal <= 0.1x)")
     print(f"SQL statements per request: {sorted(statements)} for {first} groups, "
           f"{statements_small} for 5 (goal <= 6)")
+    print("\n".join(pages))
     services.stop()
 
 
@@ -220,5 +296,7 @@ if __name__ == "__main__":
     parser.add_argument("--first", type=int, default=50)
     parser.add_argument("--http-only", action="store_true",
                         help="only the HTTP requests, then stop (to run under a profiler)")
+    parser.add_argument("--only", choices=["people", "accounts"],
+                        help="only this page's HTTP requests (to run under a profiler)")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.first, args.http_only))
+    asyncio.run(main(args.requests, args.first, args.http_only, args.only))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import upsert_accounts, upsert_people
 
@@ -193,3 +195,82 @@ async def test_accounts_page_by_name(gql: GraphQLClient, tenant: TenantKeys) -> 
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == ["A", "b", "c"]
+
+
+PEOPLE_PAGE = """query($first: Int!, $size: Int!, $since: DateTime) { people(first: $first) {
+  nodes { externalId account { name }
+    recent: activities(first: $size) { totalCount pageInfo { hasNextPage endCursor }
+                                       nodes { sourceId } }
+    lately: activities(first: 5, since: $since) { totalCount nodes { sourceId } } } } }"""
+
+ACCOUNTS_PAGE = """query($first: Int!) { accounts(first: $first) { nodes { name parent { name }
+  people(first: 2) { totalCount nodes { externalId } }
+  few: people(first: 1) { nodes { externalId } }
+  children(first: 1) { totalCount nodes { name } } buyingGroups { name } } } }"""
+
+
+async def test_pages_of_people_and_accounts_read_nested_lists_set_based(
+        gql: GraphQLClient, db: Database, tenant: TenantKeys) -> None:
+    """Their nested lists come in a fixed number of statements whatever the page's size, and
+    say what they say one by one: each person's newest activities, in the sizes and windows
+    asked for (aliases), and each account's first people and children."""
+    await upsert_accounts(gql, tenant.write, [
+        {"externalId": "A0", "name": "Account 0"},
+        {"externalId": "A1", "name": "Account 1", "parentExternalId": "A0"},
+        {"externalId": "A2", "name": "Account 2", "parentExternalId": "A0"}])
+    await upsert_people(gql, tenant.write, [
+        {"externalId": f"p{i}", "accountExternalId": f"A{i % 3}", "lastName": f"L{i}"}
+        for i in range(6)])
+    now = datetime.now(UTC)
+    async with db.tenant(tenant.id) as conn:  # person i has i + 1 activities, a day apart
+        await conn.executemany(
+            """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,
+                                       source_type_id) VALUES ($1, $2, $3, $4, 1)""",
+            [(tenant.id, now - timedelta(days=day, hours=1), f"p{i}-{day}", f"p{i}")
+             for i in range(6) for day in range(i + 1)])
+    variables = {"size": 2, "since": (now - timedelta(days=2)).isoformat()}
+    counts = {}
+    for first in (1, 6, 6):  # the first request of a connection asks about types
+        body = await gql(PEOPLE_PAGE, {**variables, "first": first}, key=tenant.read)
+        assert "errors" not in body, body["errors"]
+        counts[first] = body["extensions"]["sqlStatements"]
+    assert counts[1] == counts[6], counts
+    for person in body["data"]["people"]["nodes"]:
+        i = int(person["externalId"][1:])
+        recent, lately = person["recent"], person["lately"]
+        assert recent["totalCount"] == i + 1
+        assert [n["sourceId"] for n in recent["nodes"]] == [f"p{i}-{d}"
+                                                            for d in range(min(i + 1, 2))]
+        assert recent["pageInfo"]["hasNextPage"] is (i + 1 > 2)
+        assert [n["sourceId"] for n in lately["nodes"]] == [f"p{i}-{d}"
+                                                           for d in range(min(i + 1, 2))]
+        assert lately["totalCount"] == min(i + 1, 2)
+        assert person["account"]["name"] == f"Account {i % 3}"
+        if recent["pageInfo"]["hasNextPage"]:  # the next page, one person at a time
+            rest = await gql.data("""query($id: ID!, $after: String) { node(id: $id) {
+              ... on Person { activities(first: 10, after: $after) { nodes { sourceId } } } } }""",
+                                  {"id": await person_id(gql, tenant, person["externalId"]),
+                                   "after": recent["pageInfo"]["endCursor"]}, key=tenant.read)
+            assert [n["sourceId"] for n in rest["node"]["activities"]["nodes"]] == [
+                f"p{i}-{d}" for d in range(2, i + 1)]
+    accounts = {}
+    for first in (2, 3, 2):  # the first two: one with a parent, one without
+        body = await gql(ACCOUNTS_PAGE, {"first": first}, key=tenant.read)
+        assert "errors" not in body, body["errors"]
+        accounts[first] = body["extensions"]["sqlStatements"]
+    assert accounts[2] == accounts[3], accounts
+    body = await gql(ACCOUNTS_PAGE, {"first": 3}, key=tenant.read)
+    by_name = {a["name"]: a for a in body["data"]["accounts"]["nodes"]}
+    top = by_name["Account 0"]
+    assert top["parent"] is None and by_name["Account 1"]["parent"] == {"name": "Account 0"}
+    assert top["people"] == {"totalCount": 2, "nodes": [{"externalId": "p0"},
+                                                        {"externalId": "p3"}]}
+    assert top["few"] == {"nodes": [{"externalId": "p0"}]}
+    assert top["children"] == {"totalCount": 2, "nodes": [{"name": "Account 1"}]}
+    assert by_name["Account 2"]["children"] == {"totalCount": 0, "nodes": []}
+
+
+async def person_id(gql: GraphQLClient, tenant: TenantKeys, external_id: str) -> str:
+    data = await gql.data("query($s: String) { people(filter: {search: $s}) { nodes { id } } }",
+                          {"s": external_id}, key=tenant.read)
+    return str(data["people"]["nodes"][0]["id"])

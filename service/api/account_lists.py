@@ -73,7 +73,8 @@ class AccountList(relay.Node):
         after: str | None = None,
     ) -> Connection[Account]:
         return await browse_accounts(
-            info, replace(to_account_filter(filter), account_list=self.row), first, after)
+            info.context, replace(to_account_filter(filter), account_list=self.row), first,
+            after, info)
 
 
 @strawberry.input

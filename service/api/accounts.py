@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
 import strawberry
@@ -13,6 +14,7 @@ from strawberry.scalars import JSON
 
 from service.api.errors import ClientError, ErrorCode, UserError
 from service.api.inputs import bulk_upsert
+from service.api.lookahead import lean, node_arguments, node_paths, ready, shared
 from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -20,6 +22,7 @@ from service.catalogue import upsert_accounts as bulk_upsert_accounts
 from service.domain.records import MAX_BATCH
 from service.store import accounts as account_store
 from service.store import people as people_store
+from service.store.paging import Page
 from service.store.people import sort_key as people_sort_key
 
 if TYPE_CHECKING:
@@ -66,45 +69,84 @@ class Account(relay.Node):
         return convert_all(await load_nodes(info.context.loaders.account, node_ids), cls.from_row)
 
     @strawberry.field(description="The corporate parent, if any.")
-    async def parent(self, info: strawberry.Info) -> Account | None:
-        if self.row.parent_id is None:
-            return None
-        parent = await info.context.loaders.account.load(self.row.parent_id)
-        return Account.from_row(parent) if parent else None
+    def parent(self, info: strawberry.Info) -> Account | None:
+        return _parent(self, info.context)
 
     @strawberry.field(description="Direct subsidiaries or divisions, by name.")
-    async def children(
+    def children(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> Connection[Account]:
-        limit = check_first(first, info.context.settings.max_page_size)
-        if after is None:
-            page = await info.context.loaders.account_children.load((self.row.id, limit))
-            return to_connection(page, Account.from_row, _sort_key, has_previous=False)
-        return await browse_accounts(
-            info, account_store.AccountFilter(parent_ids=[self.row.id]), first, after)
+        return _children(self, info.context, first, after)
 
     @strawberry.field(description="The people of this account, by last then first name.")
-    async def people(
+    def people(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> Connection[Annotated[Person, strawberry.lazy("service.api.people")]]:
         person = graph_type(info, "Person")
         limit = check_first(first, info.context.settings.max_page_size)
-        if after is None:
-            page = await info.context.loaders.account_people.load((self.row.id, limit))
-            return to_connection(page, person.from_row, people_sort_key, has_previous=False)
-        found: Connection[Person] = await person.browse(
-            info, people_store.PersonFilter(account_ids=[self.row.id]), first, after)
+        if after is None:  # the first pages of a page of accounts come in one statement
+            return ready(info.context.loaders.account_people, (self.row.id, limit),
+                         lambda page: to_connection(page, person.from_row, people_sort_key,
+                                                    has_previous=False))
+        found: Connection[Person] = cast(Connection[Person], person.browse(
+            info, people_store.PersonFilter(account_ids=[self.row.id]), first, after))
         return found
 
     @strawberry.field(description="The account's buying groups, one per solution interest "
                       "(the first `first`, at most 100).")
-    async def buying_groups(
+    def buying_groups(
         self, info: strawberry.Info, first: int = 20
     ) -> list[Annotated[BuyingGroup, strawberry.lazy("service.api.buying_groups")]]:
         group = graph_type(info, "BuyingGroup")
         count = check_first(first, info.context.settings.max_page_size)
-        rows = await info.context.loaders.groups_of_account.load(self.row.id)
-        return [group.from_row(r) for r in rows[:count]]
+        return ready(info.context.loaders.groups_of_account, self.row.id,
+                     lambda rows: [group.from_row(r) for r in rows[:count]])
+
+
+@lean("Account", "parent")
+def _parent(account: Account, context: Any) -> Account | None:
+    if account.row.parent_id is None:
+        return None
+    return shared(context.loaders.account, account.row.parent_id, _account)
+
+
+def _account(row: account_store.Account | None) -> Account | None:
+    return Account.from_row(row) if row else None
+
+
+@lean("Account", "children")
+def _children(account: Account, context: Any, first: int = 20, after: str | None = None
+              ) -> Connection[Account]:
+    limit = check_first(first, context.settings.max_page_size)
+    if after is None:  # the first pages of a page of accounts come in one statement
+        return ready(context.loaders.account_children, (account.row.id, limit), _first_children)
+    return cast(Connection[Account], browse_accounts(
+        context, account_store.AccountFilter(parent_ids=[account.row.id]), first, after))
+
+
+def _first_children(page: Page[account_store.Account]) -> Connection[Account]:
+    return to_connection(page, Account.from_row, _sort_key, has_previous=False)
+
+
+async def look_ahead(context: Any, rows: list[account_store.Account], info: strawberry.Info
+                     ) -> None:
+    """Loads at once what a page of accounts' selected nested fields will ask for: parents,
+    buying groups, and the first pages of people and children in the sizes asked for."""
+    loaders, loads, paths = context.loaders, [], node_paths(info)
+    if "parent" in paths:
+        loads.append(loaders.account.load_many({a.parent_id for a in rows
+                                                if a.parent_id is not None}))
+    if "buyingGroups" in paths:
+        loads.append(loaders.groups_of_account.load_many([a.id for a in rows]))
+    for field, loader in (("people", loaders.account_people),
+                          ("children", loaders.account_children)):
+        for arguments in node_arguments(info, field):
+            first = arguments.get("first")
+            if arguments.get("after") is None and isinstance(first, int) and \
+                    0 <= first <= context.settings.max_page_size:
+                loads.append(loader.load_many([(a.id, first) for a in rows]))
+    if loads:
+        await asyncio.gather(*loads)
 
 
 def _sort_key(row: account_store.Account) -> tuple[str, UUID]:
@@ -134,14 +176,18 @@ def to_account_filter(f: AccountFilterInput | None) -> account_store.AccountFilt
 
 
 async def browse_accounts(
-    info: strawberry.Info, f: account_store.AccountFilter, first: int, after: str | None
+    context: Any, f: account_store.AccountFilter, first: int, after: str | None,
+    info: strawberry.Info | None = None,
 ) -> Connection[Account]:
-    context = info.context
+    """A page of accounts; the selection of the connection `info` is for says what to load
+    ahead for them."""
     limit = check_first(first, context.settings.max_page_size)
     cursor = decode_cursor(after, name_id_key)
     async with context.read() as conn:
         page = await account_store.list_accounts(
             conn, context.tenant_principal.tenant_id, f, limit=limit, after=cursor)
+    if info is not None:
+        await look_ahead(context, page.items, info)
     return to_connection(page, Account.from_row, _sort_key, has_previous=cursor is not None)
 
 
@@ -151,7 +197,7 @@ async def accounts(
     first: int = 20,
     after: str | None = None,
 ) -> Connection[Account]:
-    return await browse_accounts(info, to_account_filter(filter), first, after)
+    return await browse_accounts(info.context, to_account_filter(filter), first, after, info)
 
 
 async def account(

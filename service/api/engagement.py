@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
 import strawberry
@@ -12,6 +12,7 @@ from strawberry import relay
 
 from service.api.errors import ErrorCode, UserError, user_error
 from service.api.jobs import BuyingGroupJobPayload, start_job
+from service.api.lookahead import ready
 from service.api.nodes import decode_id, graph_type
 from service.api.pagination import Connection, check_first, decode_cursor, make_connection
 from service.api.permissions import RequireAdmin, RequireWrite
@@ -26,6 +27,7 @@ from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store.jobs import EVERYTHING, JobKind
+from service.store.paging import Page
 
 if TYPE_CHECKING:
     from service.api.people import Person
@@ -215,26 +217,45 @@ class PersonActivity:
         return ActivityType.from_row(row) if row else None
 
 
-async def person_activities(info: strawberry.Info, lead_id: str, first: int, after: str | None,
-                            since: datetime | None) -> Connection[PersonActivity]:
-    limit = check_first(first, info.context.settings.max_page_size)
+def person_activities(context: Any, lead_id: str, first: int, after: str | None,
+                      since: datetime | None) -> Connection[PersonActivity]:
+    """A person's activities, newest first. The first page of a page of people is read for
+    all of them in one statement (the loader), and answers at once when loaded ahead."""
+    limit = check_first(first, context.settings.max_page_size)
+    if after is None:
+        return ready(context.loaders.lead_activities, (lead_id, limit, since),
+                     _first_activity_page)
+    return cast(Connection[PersonActivity],
+                _later_activity_page(context, lead_id, limit, after, since))
 
+
+def _first_activity_page(page: Page[activity_store.Activity]) -> Connection[PersonActivity]:
+    return _activity_connection(page.items, page.has_next, False, page.total_count)
+
+
+async def _later_activity_page(context: Any, lead_id: str, limit: int, after: str,
+                               since: datetime | None) -> Connection[PersonActivity]:
     def parse(raw: list[Any]) -> tuple[datetime, str]:
         return moment(raw[0]), str(raw[1])
 
     cursor = decode_cursor(after, parse)
-    tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.read() as conn:
+    tenant_id = context.tenant_principal.tenant_id
+    async with context.read() as conn:
         items, has_next = await activity_store.activities_of_lead(
             conn, tenant_id, lead_id, since=since, limit=limit, after=cursor)
         total = await activity_store.count_activities_of_lead(conn, tenant_id, lead_id, since)
+    return _activity_connection(items, has_next, cursor is not None, total)
+
+
+def _activity_connection(items: list[activity_store.Activity], has_next: bool,
+                         has_previous: bool, total: int) -> Connection[PersonActivity]:
     return make_connection(
         [PersonActivity(activity_date=a.activity_date, source_id=a.source_id,
                         source_type_id=a.source_type_id,
                         primary_attribute_value=a.primary_attribute_value,
                         attributes=a.attributes) for a in items],
         [[a.activity_date, a.source_id] for a in items], has_next=has_next,
-        has_previous=cursor is not None, total_count=total)
+        has_previous=has_previous, total_count=total)
 
 
 @strawberry.input

@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from service.db import Connection
 from service.domain.engagement import ActivityCount
 from service.store.account_lists import AccountList, account_counts, lists_by_ids
 from service.store.accounts import Account, accounts_by_ids, children_pages
+from service.store.activities import Activity, first_pages_of_leads
 from service.store.activity_types import ActivityType, activity_types_by_ids
 from service.store.api_keys import ApiKey, api_keys_by_ids
 from service.store.buying_groups import (
@@ -100,6 +102,28 @@ def by_key_list(context: Context, fetch: Fetch[K, list[V]]) -> DataLoader[K, lis
         async with context.read() as conn:
             found = await fetch(conn, list(keys))
         return [found.get(k, []) for k in keys]
+
+    return Loader(load_fn=load)
+
+
+def first_activity_pages(context: Context
+                         ) -> DataLoader[tuple[str, int, datetime | None], Page[Activity]]:
+    """The first page of many people's activities, keyed by (lead id, size, since): one
+    statement per size and `since` asked for."""
+
+    async def load(keys: list[tuple[str, int, datetime | None]]) -> list[Page[Activity]]:
+        asked: dict[tuple[int, datetime | None], list[str]] = defaultdict(list)
+        for lead, size, since in keys:
+            asked[(size, since)].append(lead)
+        tenant_id = context.tenant_principal.tenant_id
+        pages: dict[tuple[str, int, datetime | None], Page[Activity]] = {}
+        async with context.read() as conn:
+            for (size, since), leads in asked.items():
+                found = await first_pages_of_leads(conn, tenant_id, leads, since=since,
+                                                   limit=size)
+                for lead, page in found.items():
+                    pages[(lead, size, since)] = page
+        return [pages[k] for k in keys]
 
     return Loader(load_fn=load)
 
@@ -207,6 +231,7 @@ class Loaders:
     stage_history: DataLoader[UUID, list[StageChange]]
     scoring_inputs: DataLoader[UUID, ScoringInputs]
     person_activity: DataLoader[UUID, list[ActivityCount]]
+    lead_activities: DataLoader[tuple[str, int, datetime | None], Page[Activity]]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -238,4 +263,5 @@ class Loaders:
             stage_history=by_key_list(context, history_of_groups),
             scoring_inputs=tenant_scoring_inputs(context),
             person_activity=activity_of_persons(context),
+            lead_activities=first_activity_pages(context),
         )

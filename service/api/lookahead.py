@@ -14,14 +14,23 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar, cast
 
 import strawberry
+from graphql.execution.values import VariableValues, get_argument_values
 from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.relay.utils import to_base64
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.nodes import SelectedField, Selection
 from strawberry.utils.str_converters import to_snake_case
 
-from graphql import GraphQLObjectType, get_named_type, is_scalar_type
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLObjectType,
+    InlineFragmentNode,
+    SelectionSetNode,
+    get_named_type,
+    is_scalar_type,
+)
 
 DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 R = TypeVar("R")
@@ -57,12 +66,15 @@ def shared(loader: DataLoader[Any, R], key: Hashable, convert: Callable[[R], T])
     found, value = held(loader, key)
     if not found:
         return ready(loader, key, convert)
-    memo: dict[tuple[Any, Hashable], Any] = loader.__dict__.setdefault("_converted", {})
-    try:
-        return cast(T, memo[convert, key])
-    except KeyError:
-        converted = memo[convert, key] = convert(value)
-        return converted
+    memo: dict[tuple[Any, Hashable], tuple[Any, Any]] = loader.__dict__.setdefault(
+        "_converted", {})
+    kept = memo.get((convert, key))
+    # Only while the loader holds the same value: a write in the request clears it.
+    if kept is not None and kept[0] is value:
+        return cast(T, kept[1])
+    converted = convert(value)
+    memo[convert, key] = (value, converted)
+    return converted
 
 
 def ready_all(needs: Iterable[tuple[DataLoader[Any, Any], Hashable]],
@@ -81,33 +93,84 @@ def ready_all(needs: Iterable[tuple[DataLoader[Any, Any], Hashable]],
 
 def node_paths(info: strawberry.Info) -> frozenset[str]:
     """The dotted paths a connection's nodes select (`edges { node { … } }` and `nodes { … }`
-    alike), fragments included: {"account", "account.name", "members.nodes.person", …}."""
+    alike), fragments included: {"account", "account.name", "members.nodes.person", …}.
+    Read from the document itself: strawberry's selected_fields converts every argument on
+    the way, which cost more than the rest of the look-ahead."""
+    raw = info._raw_info
     paths: set[str] = set()
-    for connection in info.selected_fields:
-        for field in _fields(connection.selections):
-            if field.name == "nodes":
-                _collect(field.selections, "", paths)
-            elif field.name == "edges":
-                for edge in _fields(field.selections):
-                    if edge.name == "node":
-                        _collect(edge.selections, "", paths)
+    for connection in raw.field_nodes:
+        for field in _ast_fields(connection.selection_set, raw.fragments):
+            if field.name.value == "nodes":
+                _collect(field.selection_set, "", paths, raw.fragments)
+            elif field.name.value == "edges":
+                for edge in _ast_fields(field.selection_set, raw.fragments):
+                    if edge.name.value == "node":
+                        _collect(edge.selection_set, "", paths, raw.fragments)
     # A nested connection's edges are its nodes here too.
     return frozenset(p.replace("edges.node", "nodes") for p in paths)
 
 
-def _fields(selections: list[Selection]) -> Iterable[SelectedField]:
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            yield selection
-        else:  # a fragment: its fields count as the enclosing selection's
-            yield from _fields(selection.selections)
-
-
-def _collect(selections: list[Selection], prefix: str, paths: set[str]) -> None:
-    for field in _fields(selections):
-        path = prefix + field.name
+def _collect(selection_set: SelectionSetNode | None, prefix: str, paths: set[str],
+             fragments: dict[str, Any]) -> None:
+    for field in _ast_fields(selection_set, fragments):
+        path = prefix + field.name.value
         paths.add(path)
-        _collect(field.selections, path + ".", paths)
+        _collect(field.selection_set, path + ".", paths, fragments)
+
+
+def node_arguments(info: strawberry.Info, field_name: str) -> list[dict[str, Any]]:
+    """The arguments of each selection of the nodes' field `field_name` (with aliases, one
+    field may be selected several times), coerced as execution will coerce them, with Python
+    names; a selection whose arguments do not coerce is left to execution to refuse."""
+    raw = info._raw_info
+    connection = get_named_type(raw.return_type)
+    nodes_field = connection.fields.get("nodes") if isinstance(connection, GraphQLObjectType) \
+        else None
+    node_type = get_named_type(nodes_field.type) if nodes_field is not None else None
+    if not isinstance(node_type, GraphQLObjectType) or field_name not in node_type.fields:
+        return []
+    definition = node_type.fields[field_name]
+    # Strawberry hands resolvers the coerced values alone; graphql-core's own are wrapped.
+    given: Any = raw.variable_values
+    variables = VariableValues(sources={}, coerced=getattr(given, "coerced", given) or {})
+    found = []
+    for field_node in _node_selections(raw.field_nodes, raw.fragments, field_name):
+        try:
+            values = get_argument_values(definition, field_node, variables)
+        except GraphQLError:
+            continue
+        found.append({to_snake_case(k): v for k, v in values.items()})
+    return found
+
+
+def _node_selections(field_nodes: list[FieldNode], fragments: dict[str, Any],
+                     name: str) -> Iterable[FieldNode]:
+    for connection in field_nodes:
+        for field in _ast_fields(connection.selection_set, fragments):
+            if field.name.value == "nodes":
+                inner = [field]
+            elif field.name.value == "edges":
+                inner = [f for f in _ast_fields(field.selection_set, fragments)
+                         if f.name.value == "node"]
+            else:
+                continue
+            for node in inner:
+                yield from (f for f in _ast_fields(node.selection_set, fragments)
+                            if f.name.value == name)
+
+
+def _ast_fields(selection_set: SelectionSetNode | None, fragments: dict[str, Any],
+                seen: frozenset[str] = frozenset()) -> Iterable[FieldNode]:
+    for selection in selection_set.selections if selection_set is not None else ():
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _ast_fields(selection.selection_set, fragments, seen)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                yield from _ast_fields(fragment.selection_set, fragments,
+                                       seen | {selection.name.value})
 
 
 # Fields answered by a plain function of (source, context, **arguments) on the hot path:

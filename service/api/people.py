@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,7 +16,7 @@ from service.api.accounts import Account
 from service.api.engagement import PersonActivity, person_activities
 from service.api.errors import UserError
 from service.api.inputs import bulk_upsert
-from service.api.lookahead import lean
+from service.api.lookahead import lean, node_arguments, node_paths, ready, shared
 from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -78,29 +79,30 @@ class Person(relay.Node):
         return _full_name(self)
 
     @strawberry.field
-    async def account(self, info: strawberry.Info) -> Account:
-        row = await info.context.loaders.account.load(self.row.account_id)
-        assert row is not None  # people cascade with their account
-        return Account.from_row(row)
+    def account(self, info: strawberry.Info) -> Account:
+        return _person_account(self, info.context)
 
 
     @strawberry.field(description="The buying groups this person is (or was) a member of "
                       "(the first `first`, at most 100).")
-    async def buying_group_memberships(
+    def buying_group_memberships(
         self, info: strawberry.Info, include_removed: bool = False, first: int = 20
     ) -> list[Annotated[BuyingGroupMember, strawberry.lazy("service.api.buying_groups")]]:
         member = graph_type(info, "BuyingGroupMember")
         count = check_first(first, info.context.settings.max_page_size)
-        rows = await info.context.loaders.memberships_of_person.load(self.row.id)
-        kept = [m for m in rows if include_removed or not m.is_removed]
-        return [member.from_row(m) for m in kept[:count]]
+
+        def memberships(rows: list[Any]) -> list[BuyingGroupMember]:
+            kept = [m for m in rows if include_removed or not m.is_removed]
+            return [member.from_row(m) for m in kept[:count]]
+
+        return ready(info.context.loaders.memberships_of_person, self.row.id, memberships)
 
     @strawberry.field(description="Activity from the activity log, newest first.")
-    async def activities(
+    def activities(
         self, info: strawberry.Info, first: int = 20, after: str | None = None,
         since: datetime | None = None,
     ) -> Connection[PersonActivity]:
-        return await person_activities(info, self.external_id, first, after, since)
+        return _activities(self, info.context, first, after, since)
 
     @classmethod
     async def browse(cls, info: strawberry.Info, f: people_store.PersonFilter, first: int,
@@ -111,8 +113,58 @@ class Person(relay.Node):
         async with context.read() as conn:
             page = await people_store.list_people(
                 conn, context.tenant_principal.tenant_id, f, limit=limit, after=cursor)
+        await look_ahead(context, page.items, info)
         return to_connection(page, cls.from_row, people_store.sort_key,
                              has_previous=cursor is not None)
+
+
+async def look_ahead(context: Any, rows: list[people_store.Person], info: strawberry.Info
+                     ) -> None:
+    """Loads at once what a page of people's selected nested fields will ask for: their
+    accounts, their memberships (with the groups and roles those show) and the first pages of
+    their activities in the sizes asked for, one statement per kind."""
+    loaders, loads, paths = context.loaders, [], node_paths(info)
+    if "account" in paths:
+        loads.append(loaders.account.load_many({p.account_id for p in rows}))
+    if "buyingGroupMemberships" in paths:
+        loads.append(_memberships_ahead(context, rows, paths))
+    for arguments in node_arguments(info, "activities"):
+        first, since = arguments.get("first"), arguments.get("since")
+        if arguments.get("after") is None and isinstance(first, int) and \
+                0 <= first <= context.settings.max_page_size:
+            loads.append(loaders.lead_activities.load_many(
+                [(p.external_id, first, since) for p in rows]))
+    if loads:
+        await asyncio.gather(*loads)
+
+
+async def _memberships_ahead(context: Any, rows: list[people_store.Person],
+                             paths: frozenset[str]) -> None:
+    loaders = context.loaders
+    found = await loaders.memberships_of_person.load_many([p.id for p in rows])
+    members = [m for memberships in found for m in memberships]
+    more = []
+    if "buyingGroupMemberships.buyingGroup" in paths:
+        more.append(loaders.buying_group.load_many({m.buying_group_id for m in members}))
+    if "buyingGroupMemberships.role" in paths:
+        more.append(loaders.role.load_many({m.role_id for m in members}))
+    await asyncio.gather(*more)
+
+
+@lean("Person", "account")
+def _person_account(person: Person, context: Any) -> Account:
+    return shared(context.loaders.account, person.row.account_id, _account)
+
+
+def _account(row: Any | None) -> Account:
+    assert row is not None  # people cascade with their account
+    return Account.from_row(row)
+
+
+@lean("Person", "activities")
+def _activities(person: Person, context: Any, first: int = 20, after: str | None = None,
+                since: datetime | None = None) -> Connection[PersonActivity]:
+    return person_activities(context, person.external_id, first, after, since)
 
 
 @strawberry.input

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from service.db import Connection
+from service.store.paging import Page
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,38 @@ async def activities_of_lead(
     )
     items = [Activity(**dict(r)) for r in rows]
     return items[:limit], len(items) > limit
+
+
+async def first_pages_of_leads(
+    conn: Connection, tenant_id: UUID, lead_ids: list[str], *, since: datetime | None,
+    limit: int,
+) -> dict[str, Page[Activity]]:
+    """The first page of activities_of_lead for many people at once, with each one's count:
+    one statement for a page of people instead of two per person."""
+    rows = await conn.fetch(
+        """SELECT activity_date, source_id, lead_id, source_type_id, primary_attribute_value,
+                  attributes, position, total
+             FROM (SELECT a.*, row_number() OVER (PARTITION BY lead_id
+                                                  ORDER BY activity_date DESC, source_id DESC)
+                                AS position,
+                          count(*) OVER (PARTITION BY lead_id) AS total
+                     FROM activities a
+                    WHERE tenant_id = $1 AND lead_id = ANY($2::text[])
+                      AND ($3::timestamptz IS NULL OR activity_date >= $3)) ranked
+            WHERE position <= $4 ORDER BY lead_id, position""",
+        tenant_id, lead_ids, since, limit + 1,
+    )
+    found: dict[str, list[Activity]] = {lead: [] for lead in lead_ids}
+    totals: dict[str, int] = {}
+    for row in rows:
+        found[row["lead_id"]].append(Activity(
+            activity_date=row["activity_date"], source_id=row["source_id"],
+            lead_id=row["lead_id"], source_type_id=row["source_type_id"],
+            primary_attribute_value=row["primary_attribute_value"],
+            attributes=row["attributes"]))
+        totals[row["lead_id"]] = row["total"]
+    return {lead: Page(items[:limit], len(items) > limit, totals.get(lead, 0))
+            for lead, items in found.items()}
 
 
 async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: str,
