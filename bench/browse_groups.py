@@ -34,6 +34,7 @@ from service.api.schema import build_schema
 from service.app import create_app
 from service.auth import Principal, Scope
 from service.config import Settings
+from service.db import ReadSession
 from service.dev.demo import load_demo
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
@@ -92,6 +93,50 @@ def graphql_core_floor(data: dict[str, Any], first: int, runs: int,
     return times
 
 
+class Statements:
+    """The SQL statements one request sends (caught on its read session), to be replayed bare:
+    what reading the page's data costs without any of our code around it."""
+
+    def __init__(self) -> None:
+        self.caught: list[tuple[str, tuple[Any, ...]]] | None = None
+        original = ReadSession._count
+
+        def count(session: ReadSession, record: Any) -> None:
+            if self.caught is not None:
+                self.caught.append((record.query, record.args))
+            original(session, record)
+
+        ReadSession._count = count  # type: ignore[method-assign]
+
+    async def catch(self, client: httpx.AsyncClient, headers: dict[str, str], query: str,
+                    first: int) -> list[tuple[str, tuple[Any, ...]]]:
+        self.caught = []
+        await client.post("/graphql", json={"query": query, "variables": {"first": first}},
+                          headers=headers)
+        caught, self.caught = self.caught, None
+        # The statement binding the tenant is db.tenant's own, replayed by it.
+        return [(q, a) for q, a in caught if "set_config" not in q]
+
+    @staticmethod
+    async def replay(db: Any, tenant_id: UUID, statements: list[tuple[str, tuple[Any, ...]]],
+                     runs: int) -> list[float]:
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            async with db.tenant(tenant_id, readonly=True) as conn:
+                for query, args in statements:
+                    await conn.fetch(query, *args)
+            times.append((time.perf_counter() - started) * 1000)
+        return times
+
+
+def floors_line(name: str, p50: float, floor: float, sql: list[float], count: int) -> str:
+    bare = statistics.median(sql)
+    return (f"  {name}: floor {floor:.1f} ms, the page's {count} statements bare (asyncpg, "
+            f"rows not converted) {bare:.1f} ms; ratio to floor + bare SQL "
+            f"{p50 / (floor + bare):.2f}x")
+
+
 async def seed_activities(db: Any, tenant_id: UUID) -> None:
     """Eight activities for each person, a day apart: the people page's nested connection."""
     async with db.tenant(tenant_id) as conn:
@@ -123,8 +168,9 @@ async def page_times(client: httpx.AsyncClient, headers: dict[str, str], query: 
 
 
 async def other_pages(settings: Settings, key: str, requests: int, first: int,
+                      db: Any, tenant_id: UUID, statements: Statements,
                       only: str | None = None) -> list[str]:
-    """The people and accounts pages, each next to its floor."""
+    """The people and accounts pages, each next to its floors."""
     lines = []
     async with LifespanManager(create_app(settings)) as manager:
         transport = httpx.ASGITransport(app=manager.app)
@@ -133,17 +179,19 @@ async def other_pages(settings: Settings, key: str, requests: int, first: int,
             for name, query in (("people", PEOPLE), ("accounts", ACCOUNTS)):
                 if only is not None and name != only:
                     continue
-                times, statements, data = await page_times(client, headers, query, first,
-                                                           requests)
+                times, counts, data = await page_times(client, headers, query, first, requests)
                 p50 = statistics.median(times)
                 if only is not None:  # for a profiler
                     lines.append(f"HTTP p50 {p50:.1f} ms")
                     continue
                 floor = statistics.median(graphql_core_floor(data, first, requests, query))
+                caught = await statements.catch(client, headers, query, first)
+                bare = await Statements.replay(db, tenant_id, caught, requests)
                 lines.append(
                     f"{first} {name} over HTTP + PostgreSQL: p50 {p50:.1f} ms, p90 "
-                    f"{percentile(times, 0.9):.1f} ms; floor {floor:.1f} ms; ratio "
-                    f"{p50 / floor:.2f}x (goal <= 1.5x); SQL statements {sorted(statements)}")
+                    f"{percentile(times, 0.9):.1f} ms; ratio to the floor {p50 / floor:.2f}x "
+                    f"(goal <= 1.5x); SQL statements {sorted(counts)}")
+                lines.append(floors_line(name, p50, floor, bare, len(caught)))
     return lines
 
 
@@ -172,8 +220,10 @@ async def main(requests: int, first: int, http_only: bool = False,
                             response_cache=False,  # measured on its own below
                             # The bench's login owns its database.
                             allow_privileged_database_login=True)  # type: ignore[call-arg]
+        sql = Statements()
         if only in ("people", "accounts"):
-            print("\n".join(await other_pages(settings, key, requests, first, only)))
+            print("\n".join(await other_pages(settings, key, requests, first, db, tenant.id,
+                                              sql, only)))
             return
         # The same data, in memory.
         async with db.tenant(tenant.id) as conn:
@@ -256,6 +306,8 @@ async def main(requests: int, first: int, http_only: bool = False,
                                                             "variables": {"first": 5}},
                                           headers=headers)
                 statements_small = small.json()["extensions"]["sqlStatements"]
+                caught = await sql.catch(client, headers, QUERY, first)
+        bare_sql = await Statements.replay(db, tenant.id, caught, requests)
         # A repeated page from the response cache.
         cached_times = []
         async with LifespanManager(create_app(settings.model_copy(
@@ -272,7 +324,7 @@ async def main(requests: int, first: int, http_only: bool = False,
                     if i:
                         cached_times.append(elapsed)
         floor_times = graphql_core_floor(result["data"], first, requests)
-        pages = await other_pages(settings, key, requests, first)
+        pages = await other_pages(settings, key, requests, first, db, tenant.id, sql)
     http_p50, memory_p50 = statistics.median(http_times), statistics.median(memory_times)
     floor_p50 = statistics.median(floor_times)
     print(f"browse {first} groups over HTTP + PostgreSQL: p50 {http_p50:.1f} ms, "
@@ -286,6 +338,7 @@ async def main(requests: int, first: int, http_only: bool = False,
           f"{cached_p50 / floor_p50:.2f}x the floor (goal <= 0.1x)")
     print(f"SQL statements per request: {sorted(statements)} for {first} groups, "
           f"{statements_small} for 5 (goal <= 6)")
+    print(floors_line("groups", http_p50, floor_p50, bare_sql, len(caught)))
     print("\n".join(pages))
     services.stop()
 

@@ -85,13 +85,17 @@ class MembersOfGroups:
 async def members_by_groups(conn: Connection, group_ids: list[UUID]) -> MembersOfGroups:
     """Every membership (removed ones too) of the groups, with their people and roles, in one
     statement."""
+    # Each role comes once, with the first of its memberships: a page's few roles would
+    # otherwise be encoded and decoded as JSON for every membership (most of the statement).
     rows = await conn.fetch(
         f"""SELECT m.buying_group_id, m.person_id, m.role_id, m.source, m.is_removed,
                    m.assigned_at, m.removed_at, {', '.join('p.' + c for c in PERSON_COLUMNS)},
-                   to_jsonb(r) AS role_row
+                   CASE WHEN row_number() OVER (PARTITION BY m.role_id) = 1
+                        THEN (SELECT to_jsonb(r) FROM roles r
+                               WHERE r.tenant_id = m.tenant_id AND r.id = m.role_id)
+                   END AS role_row
               FROM buying_group_members m
               JOIN people p ON p.tenant_id = m.tenant_id AND p.id = m.person_id
-              JOIN roles r ON r.tenant_id = m.tenant_id AND r.id = m.role_id
              WHERE m.buying_group_id = ANY($1)
              ORDER BY m.buying_group_id, m.is_removed, m.assigned_at, m.person_id""",
         group_ids,
@@ -100,7 +104,7 @@ async def members_by_groups(conn: Connection, group_ids: list[UUID]) -> MembersO
     for row in rows:
         result.members[row["buying_group_id"]].append(member_from(row))
         result.people[row["person_id"]] = person_from(row)
-        if row["role_id"] not in result.roles:
+        if row["role_row"] is not None:
             result.roles[row["role_id"]] = role_from_json(row["role_row"])
     return result
 
