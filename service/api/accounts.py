@@ -14,7 +14,14 @@ from strawberry.scalars import JSON
 
 from service.api.errors import ClientError, ErrorCode, UserError
 from service.api.inputs import bulk_upsert
-from service.api.lookahead import lean, node_arguments, node_paths, ready, shared
+from service.api.lookahead import (
+    lean,
+    node_arguments,
+    node_paths,
+    object_class,
+    ready,
+    shared,
+)
 from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
@@ -82,12 +89,10 @@ class Account(relay.Node):
     def people(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> Connection[Annotated[Person, strawberry.lazy("service.api.people")]]:
+        if after is None:
+            return _first_people(self, info.context, first)
         person = graph_type(info, "Person")
-        limit = check_first(first, info.context.settings.max_page_size)
-        if after is None:  # the first pages of a page of accounts come in one statement
-            return ready(info.context.loaders.account_people, (self.row.id, limit),
-                         lambda page: to_connection(page, person.from_row, people_sort_key,
-                                                    has_previous=False))
+        check_first(first, info.context.settings.max_page_size)
         found: Connection[Person] = cast(Connection[Person], person.browse(
             info, people_store.PersonFilter(account_ids=[self.row.id]), first, after))
         return found
@@ -97,10 +102,24 @@ class Account(relay.Node):
     def buying_groups(
         self, info: strawberry.Info, first: int = 20
     ) -> list[Annotated[BuyingGroup, strawberry.lazy("service.api.buying_groups")]]:
-        group = graph_type(info, "BuyingGroup")
-        count = check_first(first, info.context.settings.max_page_size)
-        return ready(info.context.loaders.groups_of_account, self.row.id,
-                     lambda rows: [group.from_row(r) for r in rows[:count]])
+        return _buying_groups(self, info.context, first)
+
+
+def _first_people(account: Account, context: Any, first: int) -> Connection[Person]:
+    """The first page of an account's people: one statement for a page of accounts."""
+    person = object_class("Person")
+    limit = check_first(first, context.settings.max_page_size)
+    return ready(context.loaders.account_people, (account.row.id, limit),
+                 lambda page: to_connection(page, person.from_row, people_sort_key,
+                                            has_previous=False))
+
+
+@lean("Account", "buyingGroups")
+def _buying_groups(account: Account, context: Any, first: int = 20) -> list[BuyingGroup]:
+    group = object_class("BuyingGroup")
+    count = check_first(first, context.settings.max_page_size)
+    return ready(context.loaders.groups_of_account, account.row.id,
+                 lambda rows: [group.from_row(r) for r in rows[:count]])
 
 
 @lean("Account", "parent")

@@ -202,9 +202,22 @@ def lean_generic(generic: type, field_name: str) -> Callable[[Callable[..., T]],
     return register
 
 
+# The class behind each object type, for lean functions of fields that point back up the
+# module order (a Person's memberships are BuyingGroupMembers; see nodes.graph_type).
+_CLASSES: dict[str, type] = {}
+
+
+def object_class(name: str) -> Any:
+    return _CLASSES[name]
+
+
 def install_lean_resolvers(schema: Any) -> None:
     """Puts the lean functions in place on a built graphql-core schema, and answers every
     node's `id` the same way."""
+    for type_ in schema.type_map.values():
+        origin = getattr((type_.extensions or {}).get(DEFINITION_BACKREF), "origin", None)
+        if isinstance(type_, GraphQLObjectType) and isinstance(origin, type):
+            _CLASSES.setdefault(type_.name, origin)
     for (type_name, field_name), function in _LEAN.items():
         field = schema.type_map[type_name].fields[field_name]
         field.resolve = _lean_resolver(function, field.args)

@@ -16,8 +16,15 @@ from service.api.accounts import Account
 from service.api.engagement import PersonActivity, person_activities
 from service.api.errors import UserError
 from service.api.inputs import bulk_upsert
-from service.api.lookahead import lean, node_arguments, node_paths, ready, shared
-from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
+from service.api.lookahead import (
+    lean,
+    node_arguments,
+    node_paths,
+    object_class,
+    ready,
+    shared,
+)
+from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.catalogue import upsert_people as bulk_upsert_people
@@ -88,14 +95,7 @@ class Person(relay.Node):
     def buying_group_memberships(
         self, info: strawberry.Info, include_removed: bool = False, first: int = 20
     ) -> list[Annotated[BuyingGroupMember, strawberry.lazy("service.api.buying_groups")]]:
-        member = graph_type(info, "BuyingGroupMember")
-        count = check_first(first, info.context.settings.max_page_size)
-
-        def memberships(rows: list[Any]) -> list[BuyingGroupMember]:
-            kept = [m for m in rows if include_removed or not m.is_removed]
-            return [member.from_row(m) for m in kept[:count]]
-
-        return ready(info.context.loaders.memberships_of_person, self.row.id, memberships)
+        return _memberships(self, info.context, include_removed, first)
 
     @strawberry.field(description="Activity from the activity log, newest first.")
     def activities(
@@ -159,6 +159,19 @@ def _person_account(person: Person, context: Any) -> Account:
 def _account(row: Any | None) -> Account:
     assert row is not None  # people cascade with their account
     return Account.from_row(row)
+
+
+@lean("Person", "buyingGroupMemberships")
+def _memberships(person: Person, context: Any, include_removed: bool = False, first: int = 20
+                 ) -> list[BuyingGroupMember]:
+    member = object_class("BuyingGroupMember")
+    count = check_first(first, context.settings.max_page_size)
+
+    def memberships(rows: list[Any]) -> list[BuyingGroupMember]:
+        kept = [m for m in rows if include_removed or not m.is_removed]
+        return [member.from_row(m) for m in kept[:count]]
+
+    return ready(context.loaders.memberships_of_person, person.row.id, memberships)
 
 
 @lean("Person", "activities")
