@@ -19,6 +19,7 @@ import contextlib
 import statistics
 import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -38,6 +39,7 @@ from service.db import ReadSession
 from service.dev.demo import load_demo
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
+from service.store.activities import ensure_partitions, month_start
 from service.store.api_keys import create_api_key
 from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
@@ -139,6 +141,10 @@ def floors_line(name: str, p50: float, floor: float, sql: list[float], count: in
 
 async def seed_activities(db: Any, tenant_id: UUID) -> None:
     """Eight activities for each person, a day apart: the people page's nested connection."""
+    today = datetime.now(UTC).date()
+    async with db.system() as conn:
+        await ensure_partitions(conn, {month_start(today - timedelta(days=n))
+                                       for n in range(1, 9)})
     async with db.tenant(tenant_id) as conn:
         await conn.execute(
             """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Execute each subscription event once per (document, variables, tenant, scopes) and send
     # that answer to every such subscriber (api/multiplex.py); off executes it per subscriber.
     subscription_multiplex: bool = True
+    # Selections executed by plans made once per request (api/compiled.py); false: by
+    # graphql-core field by field.
+    compiled_execution: bool = True
     # Report each request's SQL statement count in the response extensions (tests, benches).
     expose_sql_statements: bool = False
     # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.db import Database
+from service.store.activities import ensure_partitions, month_start
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import upsert_accounts, upsert_people
 
@@ -222,11 +223,14 @@ async def test_pages_of_people_and_accounts_read_nested_lists_set_based(
         {"externalId": f"p{i}", "accountExternalId": f"A{i % 3}", "lastName": f"L{i}"}
         for i in range(6)])
     now = datetime.now(UTC)
+    dates = [now - timedelta(days=day, hours=1) for day in range(6)]
+    async with db.system() as conn:  # rows go to their month's partition, as ingestion's do
+        await ensure_partitions(conn, {month_start(d) for d in dates})
     async with db.tenant(tenant.id) as conn:  # person i has i + 1 activities, a day apart
         await conn.executemany(
             """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,
                                        source_type_id) VALUES ($1, $2, $3, $4, 1)""",
-            [(tenant.id, now - timedelta(days=day, hours=1), f"p{i}-{day}", f"p{i}")
+            [(tenant.id, dates[day], f"p{i}-{day}", f"p{i}")
              for i in range(6) for day in range(i + 1)])
     variables = {"size": 2, "since": (now - timedelta(days=2)).isoformat()}
     counts = {}

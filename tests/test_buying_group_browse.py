@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from graphql.execution.executor import Executor
+
 from service.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import generate, setup_catalogue, spread
+from tests.support import app_with, generate, setup_catalogue, spread
 
 BROWSE = """query($filter: BuyingGroupFilter, $order: BuyingGroupOrder, $first: Int!,
                   $after: String) {
@@ -226,3 +229,27 @@ async def test_the_arguments_of_nested_members(gql: GraphQLClient, settings: Set
     assert await code(first=101) == "PAGE_SIZE_EXCEEDED"
     assert await code(inRole=-1) == "PAGE_SIZE_EXCEEDED"
     assert await code(after="bad") == "INVALID_CURSOR"
+
+
+async def test_a_page_runs_as_one_compiled_plan(gql: GraphQLClient, settings: Settings,
+                                                tenant: TenantKeys,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below the root field, graphql-core executes no field of the page: a plan made once for
+    the request does (api/compiled.py), with the answer graphql-core gives field by field."""
+    await spread(gql, settings, tenant.write)
+    executed: list[str] = []
+    execute_field = Executor.execute_field
+
+    def counting(self: Any, parent_type: Any, *args: Any, **kwargs: Any) -> Any:
+        executed.append(parent_type.name)
+        return execute_field(self, parent_type, *args, **kwargs)
+
+    monkeypatch.setattr(Executor, "execute_field", counting)
+    compiled = await gql.data(PAGE, {"first": 4}, key=tenant.read)
+    assert executed == ["Query"]
+    executed.clear()
+    async with app_with(settings, compiled_execution=False) as client:
+        response = await client.post("/graphql", json={"query": PAGE, "variables": {"first": 4}},
+                                     headers={"Authorization": f"Bearer {tenant.read}"})
+    assert response.json()["data"] == compiled
+    assert len(executed) > 100  # field by field

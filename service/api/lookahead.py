@@ -31,6 +31,7 @@ from graphql import (
     get_named_type,
     is_scalar_type,
 )
+from service.api.compiled import READER
 
 DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 R = TypeVar("R")
@@ -212,62 +213,68 @@ def object_class(name: str) -> Any:
 
 
 def install_lean_resolvers(schema: Any) -> None:
-    """Puts the lean functions in place on a built graphql-core schema, and answers every
-    node's `id` the same way."""
+    """Puts the lean functions in place on a built graphql-core schema, answers every node's
+    `id` and every field without a resolver the same way, and tells compiled execution how
+    each of those fields reads (compiled.READER)."""
     for type_ in schema.type_map.values():
         origin = getattr((type_.extensions or {}).get(DEFINITION_BACKREF), "origin", None)
         if isinstance(type_, GraphQLObjectType) and isinstance(origin, type):
             _CLASSES.setdefault(type_.name, origin)
     for (type_name, field_name), function in _LEAN.items():
-        field = schema.type_map[type_name].fields[field_name]
-        field.resolve = _lean_resolver(function, field.args)
+        _lean_field(schema.type_map[type_name].fields[field_name], function)
     for type_ in schema.type_map.values():
         if not isinstance(type_, GraphQLObjectType):
             continue
         for field in type_.fields.values():
             if getattr(field.resolve, "_is_default", False):  # strawberry's attribute read
-                field.resolve = _attribute(field.extensions[DEFINITION_BACKREF])
+                _attribute(field)
         if any(i.name == "Node" for i in type_.interfaces):
-            type_.fields["id"].resolve = _global_id(type_)
+            _global_id(type_)
         definition = (type_.extensions or {}).get(DEFINITION_BACKREF)
         generic = getattr(getattr(definition, "concrete_of", None), "origin", None)
         for (origin, field_name), function in _LEAN_GENERIC.items():
             if generic is origin:
-                field = type_.fields[field_name]
-                field.resolve = _lean_resolver(function, field.args)
+                _lean_field(type_.fields[field_name], function)
 
 
-def _lean_resolver(function: Callable[..., Any], arguments: dict[str, Any]) -> Any:
-    for name, argument in arguments.items():
+def _read_by(field: Any, resolve: Callable[..., Any], *reader: Any) -> None:
+    field.resolve = resolve
+    field.extensions = {**(field.extensions or {}), READER: reader}
+
+
+def _lean_field(field: Any, function: Callable[..., Any]) -> None:
+    for name, argument in field.args.items():
         assert is_scalar_type(get_named_type(argument.type)), f"{name}: scalars only"
-    if not arguments:
+    names = {name: to_snake_case(name) for name in field.args}
+    if not names:
         def resolve(source: Any, info: Any) -> Any:
             return function(source, info.context)
 
-        return resolve
-    names = {name: to_snake_case(name) for name in arguments}
+        _read_by(field, resolve, "lean", function, names)
+        return
 
     def resolve_with(source: Any, info: Any, **given: Any) -> Any:
         return function(source, info.context, **{names[k]: v for k, v in given.items()})
 
-    return resolve_with
+    _read_by(field, resolve_with, "lean", function, names)
 
 
-def _attribute(field: Any) -> Callable[[Any, Any], Any]:
+def _attribute(field: Any) -> None:
     """A field without resolver, extensions or exception handlers: its attribute, read as
     strawberry's own resolver reads it but in one call instead of three (a page reads
     thousands)."""
-    assert field.base_resolver is None and not field.extensions
-    assert field.default_resolver is getattr, "a custom default resolver is not supported"
-    name = field.python_name
+    definition = field.extensions[DEFINITION_BACKREF]
+    assert definition.base_resolver is None and not definition.extensions
+    assert definition.default_resolver is getattr, "a custom default resolver is not supported"
+    name = definition.python_name
 
     def resolve(source: Any, info: Any) -> Any:
         return getattr(source, name)
 
-    return resolve
+    _read_by(field, resolve, "attribute", name)
 
 
-def _global_id(type_: GraphQLObjectType) -> Callable[[Any, Any], str]:
+def _global_id(type_: GraphQLObjectType) -> None:
     """A node's global id straight from its id attribute, as relay.Node's resolver makes it
     (without its Info object and GlobalID per node)."""
     origin = type_.extensions[DEFINITION_BACKREF].origin
@@ -275,7 +282,10 @@ def _global_id(type_: GraphQLObjectType) -> Callable[[Any, Any], str]:
     assert origin.resolve_id.__func__ is vars(relay.Node)["resolve_id"].__func__, type_.name
     attribute, name = origin.resolve_id_attr(), type_.name
 
-    def resolve(source: Any, info: Any) -> str:
+    def read(source: Any) -> str:
         return to_base64(name, getattr(source, attribute))
 
-    return resolve
+    def resolve(source: Any, info: Any) -> str:
+        return read(source)
+
+    _read_by(type_.fields["id"], resolve, "id", read)

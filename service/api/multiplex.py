@@ -29,6 +29,7 @@ from strawberry.types import ExecutionContext
 from strawberry.utils.await_maybe import await_maybe
 
 from graphql import ExecutionResult
+from service.api.compiled import GiveUp, Plans
 from service.metrics import SUBSCRIPTION_EXECUTIONS
 
 T = TypeVar("T")
@@ -42,7 +43,30 @@ def _variables(values: dict[str, Any]) -> bytes:
 
 
 class MultiplexingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor with multiplexed subscriptions (below) and compiled selections
+    (api/compiled.py)."""
+
     _audience: tuple[Any, ...] | None = None
+    _plans: Plans | None = None
+
+    def collect_and_execute_subfields(self, return_type: Any, field_details_list: Any,
+                                      path: Any, result: Any, position_context: Any) -> Any:
+        plans = self._plans
+        if plans is None or plans.executor is not self:
+            settings = getattr(self.context_value, "settings", None)
+            middleware = getattr(self.middleware_manager, "_middleware_resolvers", None)
+            if settings is None or not settings.compiled_execution or middleware:
+                return super().collect_and_execute_subfields(
+                    return_type, field_details_list, path, result, position_context)
+            plans = self._plans = Plans(self)
+        plan = plans.plan(return_type, field_details_list)
+        if plan is not None:
+            try:
+                return plan(result)
+            except GiveUp:
+                pass  # graphql-core answers for this object, errors and all
+        return super().collect_and_execute_subfields(
+            return_type, field_details_list, path, result, position_context)
 
     def _audience_key(self) -> tuple[Any, ...] | None:
         event = getattr(self.root_value, "multiplex_key", None)
