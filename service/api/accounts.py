@@ -22,7 +22,7 @@ from service.api.lookahead import (
     ready,
     shared,
 )
-from service.api.nodes import convert_all, decode_id, graph_type, load_nodes
+from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.catalogue import upsert_accounts as bulk_upsert_accounts
@@ -89,13 +89,7 @@ class Account(relay.Node):
     def people(
         self, info: strawberry.Info, first: int = 20, after: str | None = None
     ) -> Connection[Annotated[Person, strawberry.lazy("service.api.people")]]:
-        if after is None:
-            return _first_people(self, info.context, first)
-        person = graph_type(info, "Person")
-        check_first(first, info.context.settings.max_page_size)
-        found: Connection[Person] = cast(Connection[Person], person.browse(
-            info, people_store.PersonFilter(account_ids=[self.row.id]), first, after))
-        return found
+        return _people(self, info.context, first, after)
 
     @strawberry.field(description="The account's buying groups, one per solution interest "
                       "(the first `first`, at most 100).")
@@ -105,13 +99,17 @@ class Account(relay.Node):
         return _buying_groups(self, info.context, first)
 
 
-def _first_people(account: Account, context: Any, first: int) -> Connection[Person]:
-    """The first page of an account's people: one statement for a page of accounts."""
+@lean("Account", "people")
+def _people(account: Account, context: Any, first: int = 20, after: str | None = None
+            ) -> Connection[Person]:
     person = object_class("Person")
     limit = check_first(first, context.settings.max_page_size)
-    return ready(context.loaders.account_people, (account.row.id, limit),
-                 lambda page: to_connection(page, person.from_row, people_sort_key,
-                                            has_previous=False))
+    if after is None:  # the first pages of a page of accounts come in one statement
+        return ready(context.loaders.account_people, (account.row.id, limit),
+                     lambda page: to_connection(page, person.from_row, people_sort_key,
+                                                has_previous=False))
+    return cast(Connection[Person], person.browse(
+        context, people_store.PersonFilter(account_ids=[account.row.id]), first, after))
 
 
 @lean("Account", "buyingGroups")

@@ -105,15 +105,18 @@ class Person(relay.Node):
         return _activities(self, info.context, first, after, since)
 
     @classmethod
-    async def browse(cls, info: strawberry.Info, f: people_store.PersonFilter, first: int,
-                     after: str | None) -> Connection[Person]:
-        context = info.context
+    async def browse(cls, context: Any, f: people_store.PersonFilter, first: int,
+                     after: str | None, info: strawberry.Info | None = None
+                     ) -> Connection[Person]:
+        """A page of people; the selection of the connection `info` is for says what to load
+        ahead for them."""
         limit = check_first(first, context.settings.max_page_size)
         cursor = decode_cursor(after, person_key)
         async with context.read() as conn:
             page = await people_store.list_people(
                 conn, context.tenant_principal.tenant_id, f, limit=limit, after=cursor)
-        await look_ahead(context, page.items, info)
+        if info is not None:
+            await look_ahead(context, page.items, info)
         return to_connection(page, cls.from_row, people_store.sort_key,
                              has_previous=cursor is not None)
 
@@ -212,7 +215,7 @@ async def people(
     first: int = 20,
     after: str | None = None,
 ) -> Connection[Person]:
-    return await Person.browse(info, to_person_filter(filter), first, after)
+    return await Person.browse(info.context, to_person_filter(filter), first, after, info)
 
 
 @strawberry.input(description="A person keyed by externalId; fields left out keep their value.")
