@@ -25,7 +25,6 @@ from graphql.pyutils import Undefined
 from strawberry.execution import optimized_is_awaitable
 
 from graphql import (
-    GraphQLError,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -62,7 +61,7 @@ class Plans:
             return known[1]
         try:
             made = self._make(type_, field_group)
-        except GraphQLError:  # an argument that does not coerce: graphql-core will say so
+        except Exception:  # e.g. an argument that does not coerce: graphql-core will say so
             made = None
         # The field group is kept with its plan so that its id is not reused meanwhile.
         self.plans[key] = (field_group, made)
