@@ -1,6 +1,9 @@
 # One image for the api, worker, migrate and simulator services (see docker-compose.yml).
 FROM python:3.12-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# PYTHONPATH: the service runs from /app, next to migrations/ and graphql/operations/ (found
+# beside the package); `pip install .` below brings the dependencies and the command, but its
+# copy of the package in site-packages would find neither.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PYTHONPATH=/app
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY service ./service
