@@ -7,7 +7,7 @@ import asyncio
 import enum
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ from strawberry import relay
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.conditions import ConditionMatch
-from service.api.lookahead import lean, node_paths, ready, ready_all, shared
+from service.api.lookahead import existing, lean, node_paths, ready, ready_all, shared
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -346,22 +346,11 @@ def _member_group(member: BuyingGroupMember, context: Any) -> BuyingGroup:
     return shared(context.loaders.buying_group, member.row.buying_group_id, _group)
 
 
-def _existing(convert: Callable[[Any], T]) -> Callable[[Any | None], T]:
-    """`convert` of a row that must exist (a group's account, a member's person: rows that
-    cannot go while something refers to them)."""
-
-    def converted(row: Any | None) -> T:
-        assert row is not None
-        return convert(row)
-
-    return converted
-
-
-_account = _existing(Account.from_row)
-_interest = _existing(SolutionInterest.from_row)
-_template = _existing(RoleTemplate.from_row)
-_role = _existing(Role.from_row)
-_person = _existing(Person.from_row)
+_account = existing(Account.from_row)
+_interest = existing(SolutionInterest.from_row)
+_template = existing(RoleTemplate.from_row)
+_role = existing(Role.from_row)
+_person = existing(Person.from_row)
 
 
 def _stage(row: Any | None) -> Stage | None:

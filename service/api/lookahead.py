@@ -79,6 +79,17 @@ def shared(loader: DataLoader[Any, R], key: Hashable, convert: Callable[[R], T])
     return converted
 
 
+def existing(convert: Callable[[Any], T]) -> Callable[[Any | None], T]:
+    """`convert` of a row that must exist (a group's account, a member's person: rows that
+    cannot go while something refers to them); one function to pass to `shared` for good."""
+
+    def converted(row: Any | None) -> T:
+        assert row is not None
+        return convert(row)
+
+    return converted
+
+
 def ready_all(needs: Iterable[tuple[DataLoader[Any, Any], Hashable]],
               convert: Callable[..., T]) -> T:
     """`convert(*values)` of several loaded values; at once when all are loaded."""

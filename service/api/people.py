@@ -17,6 +17,7 @@ from service.api.engagement import PersonActivity, person_activities
 from service.api.errors import UserError
 from service.api.inputs import bulk_upsert
 from service.api.lookahead import (
+    existing,
     lean,
     node_arguments,
     node_paths,
@@ -159,9 +160,7 @@ def _person_account(person: Person, context: Any) -> Account:
     return shared(context.loaders.account, person.row.account_id, _account)
 
 
-def _account(row: Any | None) -> Account:
-    assert row is not None  # people cascade with their account
-    return Account.from_row(row)
+_account = existing(Account.from_row)  # people cascade with their account
 
 
 @lean("Person", "buyingGroupMemberships")
