@@ -6,11 +6,12 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
+
+from service.persisted_queries import OPERATIONS
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -74,8 +75,7 @@ ACTIVITY_SYNC_AGE = Gauge(
 
 
 def _shipped_operations() -> frozenset[str]:
-    folder = Path(__file__).resolve().parent.parent / "graphql" / "operations"
-    return frozenset(match.group(1) for path in folder.glob("*.graphql")
+    return frozenset(match.group(1) for path in OPERATIONS.glob("*.graphql")
                      for match in _OPERATION.finditer(path.read_text()))
 
 
