@@ -20,7 +20,7 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.relay.utils import to_base64
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.utils.str_converters import to_snake_case
+from strawberry.utils.str_converters import to_camel_case, to_snake_case
 
 from graphql import (
     FieldNode,
@@ -200,6 +200,22 @@ def lean(type_name: str, field_name: str) -> Callable[[Callable[..., T]], Callab
         return function
 
     return register
+
+
+def row_field(type_name: str, name: str, *, convert: Callable[[Any], Any] | None = None,
+              **options: Any) -> Any:
+    """A field of `type_name` that reads `row.<name>` from its object (through `convert`):
+    objects made of thousands of rows per page are built from their row alone instead of
+    copying every column into a field first."""
+    if convert is None:
+        def read(source: Any, context: Any = None) -> Any:
+            return getattr(source.row, name)
+    else:
+        def read(source: Any, context: Any = None) -> Any:
+            return convert(getattr(source.row, name))
+
+    lean(type_name, to_camel_case(name))(read)
+    return strawberry.field(resolver=lambda root: read(root), **options)
 
 
 # The same for a field of every type made from one generic class (Connection[T].edges).

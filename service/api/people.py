@@ -23,6 +23,7 @@ from service.api.lookahead import (
     node_paths,
     object_class,
     ready,
+    row_field,
     shared,
 )
 from service.api.nodes import convert_all, decode_id, load_nodes
@@ -45,36 +46,32 @@ def person_key(raw: list[Any]) -> tuple[str, str, UUID]:
 
 @lean("Person", "fullName")
 def _full_name(person: Person, context: Any = None) -> str:
-    first, last = person.first_name, person.last_name
+    first, last = person.row.first_name, person.row.last_name
     return f"{first} {last}" if first and last else first or last or ""
 
 
 @strawberry.type(description="A person at an account; can be a member of many buying groups.")
 class Person(relay.Node):
+    # The columns are read from the row (lookahead.row_field): a page shows hundreds of people.
     id: relay.NodeID[str]
-    external_id: str = strawberry.field(description="The activity source's lead id.")
-    email: str | None
-    first_name: str | None
-    last_name: str | None
-    job_title: str | None
-    department: str | None
-    seniority: str | None
-    city: str | None
-    country: str | None
-    attributes: JSON
-    created_at: datetime
-    updated_at: datetime
+    external_id: str = row_field("Person", "external_id",
+                                 description="The activity source's lead id.")
+    email: str | None = row_field("Person", "email")
+    first_name: str | None = row_field("Person", "first_name")
+    last_name: str | None = row_field("Person", "last_name")
+    job_title: str | None = row_field("Person", "job_title")
+    department: str | None = row_field("Person", "department")
+    seniority: str | None = row_field("Person", "seniority")
+    city: str | None = row_field("Person", "city")
+    country: str | None = row_field("Person", "country")
+    attributes: JSON = row_field("Person", "attributes")
+    created_at: datetime = row_field("Person", "created_at")
+    updated_at: datetime = row_field("Person", "updated_at")
     row: strawberry.Private[people_store.Person]
 
     @classmethod
     def from_row(cls, row: people_store.Person) -> Person:
-        return cls(
-            id=str(row.id), external_id=row.external_id, email=row.email,
-            first_name=row.first_name, last_name=row.last_name, job_title=row.job_title,
-            department=row.department, seniority=row.seniority, city=row.city,
-            country=row.country, attributes=JSON(row.attributes), created_at=row.created_at,
-            updated_at=row.updated_at, row=row,
-        )
+        return cls(id=str(row.id), row=row)
 
     @classmethod
     async def resolve_nodes(
@@ -179,7 +176,7 @@ def _memberships(person: Person, context: Any, include_removed: bool = False, fi
 @lean("Person", "activities")
 def _activities(person: Person, context: Any, first: int = 20, after: str | None = None,
                 since: datetime | None = None) -> Connection[PersonActivity]:
-    return person_activities(context, person.external_id, first, after, since)
+    return person_activities(context, person.row.external_id, first, after, since)
 
 
 @strawberry.input
