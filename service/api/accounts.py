@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from service.api.lookahead import (
     node_paths,
     object_class,
     ready,
+    row_field,
     shared,
 )
 from service.api.nodes import convert_all, decode_id, load_nodes
@@ -44,30 +46,29 @@ def name_id_key(raw: list[Any]) -> tuple[str, UUID]:
     return name, UUID(id_)
 
 
+def _float(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
 @strawberry.type(description="A company (or a division of one) that people belong to.")
 class Account(relay.Node):
+    # The columns are read from the row (lookahead.row_field): a page shows hundreds.
     id: relay.NodeID[str]
-    external_id: str
-    name: str
-    industry: str | None
-    region: str | None
-    country: str | None
-    annual_revenue: float | None
-    employee_count: int | None
-    attributes: JSON
-    created_at: datetime
-    updated_at: datetime
+    external_id: str = row_field("Account", "external_id")
+    name: str = row_field("Account", "name")
+    industry: str | None = row_field("Account", "industry")
+    region: str | None = row_field("Account", "region")
+    country: str | None = row_field("Account", "country")
+    annual_revenue: float | None = row_field("Account", "annual_revenue", convert=_float)
+    employee_count: int | None = row_field("Account", "employee_count")
+    attributes: JSON = row_field("Account", "attributes")
+    created_at: datetime = row_field("Account", "created_at")
+    updated_at: datetime = row_field("Account", "updated_at")
     row: strawberry.Private[account_store.Account]
 
     @classmethod
     def from_row(cls, row: account_store.Account) -> Account:
-        return cls(
-            id=str(row.id), external_id=row.external_id, name=row.name, industry=row.industry,
-            region=row.region, country=row.country,
-            annual_revenue=float(row.annual_revenue) if row.annual_revenue is not None else None,
-            employee_count=row.employee_count, attributes=JSON(row.attributes),
-            created_at=row.created_at, updated_at=row.updated_at, row=row,
-        )
+        return cls(id=str(row.id), row=row)
 
     @classmethod
     async def resolve_nodes(
