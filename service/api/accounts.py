@@ -17,6 +17,7 @@ from service.api.errors import ClientError, ErrorCode, UserError
 from service.api.inputs import bulk_upsert
 from service.api.lookahead import (
     lean,
+    load_ahead,
     node_arguments,
     node_paths,
     object_class,
@@ -152,17 +153,17 @@ async def look_ahead(context: Any, rows: list[account_store.Account], info: stra
     buying groups, and the first pages of people and children in the sizes asked for."""
     loaders, loads, paths = context.loaders, [], node_paths(info)
     if "parent" in paths:
-        loads.append(loaders.account.load_many({a.parent_id for a in rows
+        loads.append(load_ahead(loaders.account, {a.parent_id for a in rows
                                                 if a.parent_id is not None}))
     if "buyingGroups" in paths:
-        loads.append(loaders.groups_of_account.load_many([a.id for a in rows]))
+        loads.append(load_ahead(loaders.groups_of_account, [a.id for a in rows]))
     for field, loader in (("people", loaders.account_people),
                           ("children", loaders.account_children)):
         for arguments in node_arguments(info, field):
             first = arguments.get("first")
             if arguments.get("after") is None and isinstance(first, int) and \
                     0 <= first <= context.settings.max_page_size:
-                loads.append(loader.load_many([(a.id, first) for a in rows]))
+                loads.append(load_ahead(loader, [(a.id, first) for a in rows]))
     if loads:
         await asyncio.gather(*loads)
 

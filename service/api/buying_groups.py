@@ -19,7 +19,15 @@ from strawberry import relay
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.conditions import ConditionMatch
-from service.api.lookahead import existing, lean, node_paths, ready, ready_all, shared
+from service.api.lookahead import (
+    existing,
+    lean,
+    load_ahead,
+    node_paths,
+    ready,
+    ready_all,
+    shared,
+)
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -254,17 +262,17 @@ async def look_ahead(loaders: Any, groups: list[group_store.BuyingGroup],
     bring their people and roles, templates their roles)."""
     loads = []
     if "account" in paths:
-        loads.append(loaders.account.load_many({g.account_id for g in groups}))
+        loads.append(load_ahead(loaders.account, {g.account_id for g in groups}))
     if "solutionInterest" in paths:
-        loads.append(loaders.solution_interest.load_many(
-            {g.solution_interest_id for g in groups}))
+        loads.append(load_ahead(loaders.solution_interest,
+                                {g.solution_interest_id for g in groups}))
     if paths & {"roleTemplate", "roles", "missingRoles"}:
-        loads.append(loaders.role_template.load_many({g.role_template_id for g in groups}))
+        loads.append(load_ahead(loaders.role_template, {g.role_template_id for g in groups}))
     if paths & {"members", "roles", "missingRoles"}:
-        loads.append(loaders.group_members.load_many([g.id for g in groups]))
+        loads.append(load_ahead(loaders.group_members, [g.id for g in groups]))
     if "stage" in paths:
-        loads.append(loaders.stage.load_many(
-            {g.stage_id for g in groups if g.stage_id is not None}))
+        loads.append(load_ahead(loaders.stage,
+                                {g.stage_id for g in groups if g.stage_id is not None}))
     if loads:
         await asyncio.gather(*loads)
 

@@ -35,8 +35,28 @@ from graphql import (
 from service.api.compiled import READER
 
 DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
+K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
 T = TypeVar("T")
+V = TypeVar("V")
+
+
+async def load_ahead(loader: DataLoader[K, V], keys: Iterable[K]) -> list[V]:
+    """The loader's values for `keys`, what it does not hold yet fetched in one call of its
+    batch function and primed: `load_many` without a future, a batch entry and a callback per
+    key (a page's look-ahead asks for hundreds at once)."""
+    keys = list(keys)
+    cache = loader.cache_map
+    missing = [k for k in dict.fromkeys(keys) if cache.get(k) is None]
+    if missing:
+        values = await loader.load_fn(missing)
+        # A key the batch function failed for is left to load_many below, which raises it.
+        loader.prime_many({k: v for k, v in zip(missing, values, strict=True)
+                           if not isinstance(v, BaseException)})
+    futures = [cache.get(k) for k in keys]
+    if any(f is None or not f.done() for f in futures):  # a load of them is under way
+        return await loader.load_many(keys)
+    return [f.result() for f in futures if f is not None]
 
 
 def held(loader: DataLoader[Any, Any], key: Hashable) -> tuple[bool, Any]:

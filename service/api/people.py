@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from service.api.inputs import bulk_upsert
 from service.api.lookahead import (
     existing,
     lean,
+    load_ahead,
     node_arguments,
     node_paths,
     object_class,
@@ -124,17 +125,18 @@ async def look_ahead(context: Any, rows: list[people_store.Person], info: strawb
     """Loads at once what a page of people's selected nested fields will ask for: their
     accounts, their memberships (with the groups and roles those show) and the first pages of
     their activities in the sizes asked for, one statement per kind."""
-    loaders, loads, paths = context.loaders, [], node_paths(info)
+    loaders, paths = context.loaders, node_paths(info)
+    loads: list[Awaitable[Any]] = []
     if "account" in paths:
-        loads.append(loaders.account.load_many({p.account_id for p in rows}))
+        loads.append(load_ahead(loaders.account, {p.account_id for p in rows}))
     if "buyingGroupMemberships" in paths:
         loads.append(_memberships_ahead(context, rows, paths))
     for arguments in node_arguments(info, "activities"):
         first, since = arguments.get("first"), arguments.get("since")
         if arguments.get("after") is None and isinstance(first, int) and \
                 0 <= first <= context.settings.max_page_size:
-            loads.append(loaders.lead_activities.load_many(
-                [(p.external_id, first, since) for p in rows]))
+            loads.append(load_ahead(loaders.lead_activities,
+                                    [(p.external_id, first, since) for p in rows]))
     if loads:
         await asyncio.gather(*loads)
 
@@ -142,13 +144,13 @@ async def look_ahead(context: Any, rows: list[people_store.Person], info: strawb
 async def _memberships_ahead(context: Any, rows: list[people_store.Person],
                              paths: frozenset[str]) -> None:
     loaders = context.loaders
-    found = await loaders.memberships_of_person.load_many([p.id for p in rows])
+    found = await load_ahead(loaders.memberships_of_person, [p.id for p in rows])
     members = [m for memberships in found for m in memberships]
     more = []
     if "buyingGroupMemberships.buyingGroup" in paths:
-        more.append(loaders.buying_group.load_many({m.buying_group_id for m in members}))
+        more.append(load_ahead(loaders.buying_group, {m.buying_group_id for m in members}))
     if "buyingGroupMemberships.role" in paths:
-        more.append(loaders.role.load_many({m.role_id for m in members}))
+        more.append(load_ahead(loaders.role, {m.role_id for m in members}))
     await asyncio.gather(*more)
 
 
