@@ -202,11 +202,13 @@ PEOPLE_PAGE = """query($first: Int!, $size: Int!, $since: DateTime) { people(fir
   nodes { externalId account { name }
     recent: activities(first: $size) { totalCount pageInfo { hasNextPage endCursor }
                                        nodes { sourceId } }
-    lately: activities(first: 5, since: $since) { totalCount nodes { sourceId } } } } }"""
+    lately: activities(first: 5, since: $since) { totalCount nodes { sourceId } }
+    none: activities(first: 0) { totalCount pageInfo { hasNextPage } nodes { sourceId } } } } }"""
 
 ACCOUNTS_PAGE = """query($first: Int!) { accounts(first: $first) { nodes { name parent { name }
   people(first: 2) { totalCount nodes { externalId } }
   few: people(first: 1) { nodes { externalId } }
+  none: people(first: 0) { totalCount pageInfo { hasNextPage } nodes { externalId } }
   children(first: 1) { totalCount nodes { name } } buyingGroups { name } } } }"""
 
 
@@ -249,6 +251,9 @@ async def test_pages_of_people_and_accounts_read_nested_lists_set_based(
         assert [n["sourceId"] for n in lately["nodes"]] == [f"p{i}-{d}"
                                                            for d in range(min(i + 1, 2))]
         assert lately["totalCount"] == min(i + 1, 2)
+        # An empty page still says how many there are and that more follow.
+        assert person["none"] == {"totalCount": i + 1, "pageInfo": {"hasNextPage": True},
+                                  "nodes": []}
         assert person["account"]["name"] == f"Account {i % 3}"
         if recent["pageInfo"]["hasNextPage"]:  # the next page, one person at a time
             rest = await gql.data("""query($id: ID!, $after: String) { node(id: $id) {
@@ -270,6 +275,7 @@ async def test_pages_of_people_and_accounts_read_nested_lists_set_based(
     assert top["people"] == {"totalCount": 2, "nodes": [{"externalId": "p0"},
                                                         {"externalId": "p3"}]}
     assert top["few"] == {"nodes": [{"externalId": "p0"}]}
+    assert top["none"] == {"totalCount": 2, "pageInfo": {"hasNextPage": True}, "nodes": []}
     assert top["children"] == {"totalCount": 2, "nodes": [{"name": "Account 1"}]}
     assert by_name["Account 2"]["children"] == {"totalCount": 0, "nodes": []}
 

@@ -12,7 +12,7 @@ from strawberry import relay
 
 from service.api.errors import ErrorCode, UserError, user_error
 from service.api.jobs import BuyingGroupJobPayload, start_job
-from service.api.lookahead import ready
+from service.api.lookahead import ready, row_field
 from service.api.nodes import decode_id, graph_type
 from service.api.pagination import Connection, check_first, decode_cursor, make_connection
 from service.api.permissions import RequireAdmin, RequireWrite
@@ -199,18 +199,23 @@ async def activity_sync(info: strawberry.Info) -> ActivitySync:
 
 @strawberry.type
 class PersonActivity:
-    activity_date: datetime
-    source_id: str = strawberry.field(description="marketoGUID (or id) at the source.")
-    source_type_id: int = strawberry.field(description="The source's id for its type.")
-    primary_attribute_value: str | None
-    attributes: strawberry.scalars.JSON | None
+    # The columns are read from the row (lookahead.row_field): a page of people shows
+    # hundreds of activities.
+    activity_date: datetime = row_field("PersonActivity", "activity_date")
+    source_id: str = row_field("PersonActivity", "source_id",
+                               description="marketoGUID (or id) at the source.")
+    source_type_id: int = row_field("PersonActivity", "source_type_id",
+                                    description="The source's id for its type.")
+    primary_attribute_value: str | None = row_field("PersonActivity", "primary_attribute_value")
+    attributes: strawberry.scalars.JSON | None = row_field("PersonActivity", "attributes")
+    row: strawberry.Private[activity_store.Activity]
 
     @strawberry.field(description="The catalogue entry of this activity's type; null while the "
                       "catalogue has none for it (such activity is kept, unscored).")
     async def activity_type(self, info: strawberry.Info) -> ActivityType | None:
         inputs: engagement_store.ScoringInputs = await info.context.loaders.scoring_inputs.load(
             info.context.tenant_principal.tenant_id)
-        type_id = inputs.source_types.get(self.source_type_id)
+        type_id = inputs.source_types.get(self.row.source_type_id)
         if type_id is None:
             return None
         row = await info.context.loaders.activity_type.load(type_id)
@@ -250,10 +255,7 @@ async def _later_activity_page(context: Any, lead_id: str, limit: int, after: st
 def _activity_connection(items: list[activity_store.Activity], has_next: bool,
                          has_previous: bool, total: int) -> Connection[PersonActivity]:
     return make_connection(
-        [PersonActivity(activity_date=a.activity_date, source_id=a.source_id,
-                        source_type_id=a.source_type_id,
-                        primary_attribute_value=a.primary_attribute_value,
-                        attributes=a.attributes) for a in items],
+        [PersonActivity(row=a) for a in items],
         [[a.activity_date, a.source_id] for a in items], has_next=has_next,
         has_previous=has_previous, total_count=total)
 

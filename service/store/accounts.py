@@ -202,6 +202,6 @@ async def children_pages(
                   SELECT a.*, count(*) OVER () AS total FROM accounts a
                    WHERE a.tenant_id = $1 AND a.parent_id = p.parent
                    ORDER BY lower(a.name), a.id LIMIT $3) c""",
-        tenant_id, parent_ids, limit + 1,
+        tenant_id, parent_ids, max(limit, 1),  # one row at least: it carries the count
     )
     return group_pages(rows, parent_ids, "parent", account_from, limit)

@@ -325,7 +325,7 @@ async def first_pages_of_leads(
                     WHERE tenant_id = $1 AND lead_id = ANY($2::text[])
                       AND ($3::timestamptz IS NULL OR activity_date >= $3)) ranked
             WHERE position <= $4 ORDER BY lead_id, position""",
-        tenant_id, lead_ids, since, limit + 1,
+        tenant_id, lead_ids, since, max(limit, 1),  # one row at least: it carries the count
     )
     found: dict[str, list[Activity]] = {lead: [] for lead in lead_ids}
     totals: dict[str, int] = {}
@@ -336,7 +336,8 @@ async def first_pages_of_leads(
             primary_attribute_value=row["primary_attribute_value"],
             attributes=row["attributes"]))
         totals[row["lead_id"]] = row["total"]
-    return {lead: Page(items[:limit], len(items) > limit, totals.get(lead, 0))
+    # Each count is of all the lead's rows, so it tells whether more follow the page.
+    return {lead: Page(items[:limit], totals.get(lead, 0) > limit, totals.get(lead, 0))
             for lead, items in found.items()}
 
 

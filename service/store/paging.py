@@ -27,14 +27,15 @@ def group_pages(
     rows: Sequence[Any], keys: Sequence[K], key_field: str, convert: Callable[[Any], T],
     limit: int,
 ) -> dict[K, Page[T]]:
-    """Rows of a LATERAL "first limit+1 per key" query (each with a `total` column) → a page per
-    key, empty pages included."""
+    """Rows of a LATERAL "first `limit` per key" query (each with a `total` column counting all
+    the key's rows, so whether more follow) → a page per key, empty pages included."""
     grouped: dict[K, list[T]] = {k: [] for k in keys}
     totals: dict[K, int] = {}
     for row in rows:
         grouped[row[key_field]].append(convert(row))
         totals[row[key_field]] = row["total"]
-    return {k: Page(*split_page(items, limit), totals.get(k, 0)) for k, items in grouped.items()}
+    return {k: Page(items[:limit], totals.get(k, 0) > limit, totals.get(k, 0))
+            for k, items in grouped.items()}
 
 
 async def page_by_name(

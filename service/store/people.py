@@ -174,6 +174,6 @@ async def people_pages_by_account(
                   SELECT p.*, count(*) OVER () AS total FROM people p
                    WHERE p.tenant_id = $1 AND p.account_id = q.account
                    ORDER BY {_ORDER} LIMIT $3) c""",
-        tenant_id, account_ids, limit + 1,
+        tenant_id, account_ids, max(limit, 1),  # one row at least: it carries the count
     )
     return group_pages(rows, account_ids, "account", person_from, limit)
