@@ -131,14 +131,8 @@ def node_paths(info: strawberry.Info) -> frozenset[str]:
     the way, which cost more than the rest of the look-ahead."""
     raw = info._raw_info
     paths: set[str] = set()
-    for connection in raw.field_nodes:
-        for field in _ast_fields(connection.selection_set, raw.fragments):
-            if field.name.value == "nodes":
-                _collect(field.selection_set, "", paths, raw.fragments)
-            elif field.name.value == "edges":
-                for edge in _ast_fields(field.selection_set, raw.fragments):
-                    if edge.name.value == "node":
-                        _collect(edge.selection_set, "", paths, raw.fragments)
+    for selection in _node_selection_sets(raw.field_nodes, raw.fragments):
+        _collect(selection, "", paths, raw.fragments)
     # A nested connection's edges are its nodes here too.
     return frozenset(p.replace("edges.node", "nodes") for p in paths)
 
@@ -167,29 +161,29 @@ def node_arguments(info: strawberry.Info, field_name: str) -> list[dict[str, Any
     given: Any = raw.variable_values
     variables = VariableValues(sources={}, coerced=getattr(given, "coerced", given) or {})
     found = []
-    for field_node in _node_selections(raw.field_nodes, raw.fragments, field_name):
-        try:
-            values = get_argument_values(definition, field_node, variables)
-        except GraphQLError:
-            continue
-        found.append({to_snake_case(k): v for k, v in values.items()})
+    for selection in _node_selection_sets(raw.field_nodes, raw.fragments):
+        for field_node in _ast_fields(selection, raw.fragments):
+            if field_node.name.value != field_name:
+                continue
+            try:
+                values = get_argument_values(definition, field_node, variables)
+            except GraphQLError:
+                continue
+            found.append({to_snake_case(k): v for k, v in values.items()})
     return found
 
 
-def _node_selections(field_nodes: list[FieldNode], fragments: dict[str, Any],
-                     name: str) -> Iterable[FieldNode]:
+def _node_selection_sets(field_nodes: list[FieldNode], fragments: dict[str, Any]
+                         ) -> Iterable[SelectionSetNode | None]:
+    """What a connection's nodes select: under `nodes`, and under `edges { node }`."""
     for connection in field_nodes:
         for field in _ast_fields(connection.selection_set, fragments):
             if field.name.value == "nodes":
-                inner = [field]
+                yield field.selection_set
             elif field.name.value == "edges":
-                inner = [f for f in _ast_fields(field.selection_set, fragments)
-                         if f.name.value == "node"]
-            else:
-                continue
-            for node in inner:
-                yield from (f for f in _ast_fields(node.selection_set, fragments)
-                            if f.name.value == name)
+                for edge in _ast_fields(field.selection_set, fragments):
+                    if edge.name.value == "node":
+                        yield edge.selection_set
 
 
 def _ast_fields(selection_set: SelectionSetNode | None, fragments: dict[str, Any],

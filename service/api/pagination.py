@@ -56,9 +56,10 @@ class Edge(Generic[T]):
 
 
 def connection_edges(connection: Connection[T], context: Any = None) -> list[Edge[T]]:
-    cursor_of = connection.cursor_of
+    page = connection.page_info  # it holds the nodes' sort keys and how cursors are made
+    cursor_of = page.cursor_of
     return [Edge(cursor=cursor_of(key), node=node)
-            for node, key in zip(connection.nodes, connection.keys, strict=True)]
+            for node, key in zip(connection.nodes, page.keys, strict=True)]
 
 
 @strawberry.type
@@ -69,8 +70,6 @@ class Connection(Generic[T]):
     nodes: list[T]
     page_info: PageInfo
     total_count: int
-    keys: strawberry.Private[Sequence[Any]]
-    cursor_of: strawberry.Private[Callable[[Any], str]]
 
 
 lean_generic(Connection, "edges")(connection_edges)
@@ -83,7 +82,7 @@ def make_connection(nodes: list[T], keys: Sequence[Any], *, has_next: bool, has_
     told); `end_cursor` stands in for an empty page's."""
     cursor_of = cursor_of or encode_cursor
     return Connection(
-        nodes=nodes, keys=keys, cursor_of=cursor_of, total_count=total_count,
+        nodes=nodes, total_count=total_count,
         page_info=PageInfo(has_next_page=has_next, has_previous_page=has_previous, keys=keys,
                            cursor_of=cursor_of, end_when_empty=end_cursor),
     )
