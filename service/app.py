@@ -241,7 +241,7 @@ class GraphQLApp(GraphQL[Context, None]):
         except Exception:
             return self._last_resort(scope)
         finally:
-            await session.close()
+            session.close_later()
 
     async def _prepare(self, request: Request, scope: Scope, receive: Receive,
                        services: Services
@@ -654,6 +654,7 @@ def create_app(
             await relay.stop()
             await broker.stop()
             await redis.aclose()
+            await db.drain()
             await pool.close()
 
     graphql_app = GraphQLApp(settings)

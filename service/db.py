@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -83,6 +84,46 @@ class Limits:
         return cls(settings.db_statement_timeout_ms, settings.db_idle_in_transaction_timeout_ms)
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _binding(tenant_id: UUID, limits: Limits | None) -> str:
+    """The statement binding a transaction to a tenant: its settings are local to the
+    transaction, so they end with it whatever happens. Written as literals (every value is a
+    name, a UUID or a number, checked below) so that it can share a message with BEGIN."""
+    if not isinstance(tenant_id, UUID):
+        raise TypeError(f"a tenant is bound by its UUID, not by {type(tenant_id).__name__}")
+    settings = {"role": APP_ROLE, "app.tenant_id": str(tenant_id)}
+    if limits is not None:
+        settings["statement_timeout"] = str(int(limits.statement_timeout_ms))
+        settings["idle_in_transaction_session_timeout"] = str(
+            int(limits.idle_in_transaction_timeout_ms))
+    for value in settings.values():
+        if not _PLAIN.fullmatch(value):
+            raise ValueError(f"not a plain setting value: {value!r}")
+    return "SELECT " + ", ".join(f"set_config('{name}', '{value}', true)"
+                                 for name, value in settings.items())
+
+
+@asynccontextmanager
+async def _read_only(conn: Connection, binding: str) -> AsyncIterator[None]:
+    """A read-only transaction begun and bound to its tenant in one round trip: BEGIN and the
+    binding go as one simple-protocol message, where asyncpg's `transaction()` would send BEGIN
+    on its own. Reads take no savepoints, so asyncpg need not know of this transaction (a
+    `conn.transaction()` inside it fails loudly)."""
+    try:
+        await conn.execute(f"BEGIN READ ONLY; {binding}")
+        yield
+    except BaseException:
+        if not conn.is_closed():
+            # The original error matters; one from a broken connection does not (the pool
+            # closes a connection whose reset fails).
+            with contextlib.suppress(Exception):
+                await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
 class Database:
     """Hands out transactions; the only place that knows how a tenant is bound to one."""
 
@@ -93,6 +134,25 @@ class Database:
         # Called after a transaction that wrote something commits, before its caller goes on:
         # with its tenant, or None for a system transaction (the response cache's versions).
         self.on_write = on_write
+        self._later: set[asyncio.Task[None]] = set()
+
+    def later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Runs `work` without the caller waiting for it (ending a request's read transaction
+        after its response has gone); `drain` waits for all of it."""
+        task = asyncio.create_task(work)
+        self._later.add(task)
+        task.add_done_callback(self._done_later)
+
+    def _done_later(self, task: asyncio.Task[None]) -> None:
+        self._later.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logging.getLogger(__name__).error("background database work failed",
+                                              exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Waits for the work handed to `later` (before the pool closes)."""
+        while self._later:
+            await asyncio.wait(set(self._later))
 
     async def _wrote(self, conn: Connection) -> bool:
         """Whether this transaction wrote anything (it has a transaction id only then)."""
@@ -117,22 +177,16 @@ class Database:
                      ) -> AsyncIterator[Connection]:
         """A transaction bound to the tenant; `unseen`: it writes only what no API answer shows
         (the relay's bookkeeping), so cached answers stay valid."""
+        binding = _binding(tenant_id, limits)
+        if readonly:
+            async with self._acquire() as conn, _read_only(conn, binding):
+                yield conn
+            return
         wrote = False
-        async with self._acquire() as conn, conn.transaction(readonly=readonly):
-            # One round trip: the settings are local to this transaction.
-            if limits is None:
-                await conn.execute(
-                    "SELECT set_config('role', $1, true), "
-                    "set_config('app.tenant_id', $2, true)", APP_ROLE, str(tenant_id))
-            else:
-                await conn.execute(
-                    "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true),"
-                    " set_config('statement_timeout', $3, true),"
-                    " set_config('idle_in_transaction_session_timeout', $4, true)",
-                    APP_ROLE, str(tenant_id), str(limits.statement_timeout_ms),
-                    str(limits.idle_in_transaction_timeout_ms))
+        async with self._acquire() as conn, conn.transaction():
+            await conn.execute(binding)
             yield conn
-            if self.on_write is not None and not readonly and not unseen:
+            if self.on_write is not None and not unseen:
                 wrote = await self._wrote(conn)
         if wrote:
             assert self.on_write is not None
@@ -284,6 +338,15 @@ class ReadSession:
         """End the transaction and give its connection back; a later read begins another."""
         async with self._lock:
             await self._end()
+
+    def close_later(self) -> None:
+        """`close`, without the caller waiting (its response is on the way): ending a
+        read-only transaction and resetting its connection, two round trips, change nothing
+        the response says."""
+        if self._conn is None and not self._lock.locked():
+            self._closed = True
+        else:
+            self._db.later(self.close())
 
     async def close(self) -> None:
         async with self._lock:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from service.db import Database, retrying
+from service.db import (
+    APP_ROLE,
+    Database,
+    Limits,
+    ReadSession,
+    create_pool,
+    login_name,
+    retrying,
+)
+from tests.conftest import TenantKeys
 
 
 async def test_a_transaction_that_lost_a_deadlock_runs_again(db: Database) -> None:
@@ -45,3 +55,72 @@ async def test_other_errors_are_not_retried(db: Database) -> None:
                 attempts += 1
                 await db.fetchval("SELECT 1 / 0")
     assert attempts == 1
+
+
+@pytest.fixture
+async def one_connection(database_url: str) -> AsyncIterator[Database]:
+    """A database over a pool of one connection: each transaction reuses the last one's."""
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    yield Database(pool)
+    await pool.close()
+
+
+async def left_on_the_connection(db: Database) -> tuple[bool, str, str | None]:
+    async with db.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT current_user AS role, "
+                                  "nullif(current_setting('app.tenant_id', true), '') AS tenant")
+        return conn.is_in_transaction(), row["role"], row["tenant"]
+
+
+async def test_a_read_only_tenant_transaction_binds_in_one_go_and_leaves_nothing_behind(
+    one_connection: Database, tenant: TenantKeys, database_url: str
+) -> None:
+    """BEGIN and the binding travel as one message; the settings are the transaction's own, so
+    they end with it, on success and on error alike, and the next user of the connection finds
+    the login's role and no tenant."""
+    db = one_connection
+    login = await login_name(database_url)
+    async with db.tenant(tenant.id, readonly=True, limits=Limits(1234, 5678)) as conn:
+        row = await conn.fetchrow(
+            "SELECT current_user AS role, current_setting('app.tenant_id') AS tenant, "
+            "current_setting('statement_timeout') AS statement, "
+            "current_setting('idle_in_transaction_session_timeout') AS idle, "
+            "current_setting('transaction_read_only') AS read_only")
+        assert dict(row) == {"role": APP_ROLE, "tenant": str(tenant.id), "statement": "1234ms",
+                             "idle": "5678ms", "read_only": "on"}
+    assert await left_on_the_connection(db) == (False, login, None)
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):  # the caller's error, unchanged
+        async with db.tenant(tenant.id, readonly=True) as conn:
+            await conn.execute("UPDATE tenants SET name = name")
+    assert await left_on_the_connection(db) == (False, login, None)
+    with pytest.raises(KeyError):
+        async with db.tenant(tenant.id, readonly=True):
+            raise KeyError("not the database's")
+    assert await left_on_the_connection(db) == (False, login, None)
+
+
+async def test_a_tenant_is_bound_by_its_uuid_alone(db: Database) -> None:
+    """The binding is written as literals: anything but a UUID is refused before it is sent."""
+    for readonly in (True, False):
+        with pytest.raises(TypeError):
+            async with db.tenant("00000000-0000-0000-0000-000000000000'); RESET ROLE; --",
+                                 readonly=readonly):  # type: ignore[arg-type]
+                pass
+
+
+async def test_a_read_session_closed_later_gives_its_connection_back(
+    one_connection: Database, tenant: TenantKeys, database_url: str
+) -> None:
+    """A request's read transaction ends after its response has gone (close_later), and no
+    read can open another once it is closed."""
+    db = one_connection
+    session = ReadSession(db, tenant.id)
+    async with session.connection() as conn:
+        assert await conn.fetchval("SELECT current_setting('app.tenant_id')") == str(tenant.id)
+    session.close_later()
+    await db.drain()
+    assert db.pool.get_idle_size() == db.pool.get_size() == 1
+    assert await left_on_the_connection(db) == (False, await login_name(database_url), None)
+    with pytest.raises(RuntimeError, match="closed"):
+        async with session.connection():
+            pass
