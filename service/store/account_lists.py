@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,9 +30,13 @@ class AccountList:
 
 
 def list_from(row: Any) -> AccountList:
-    data = dict(row)
+    data = {f: row[f] for f in _FIELDS}
     data["filter"] = ConditionGroup.from_json(data["filter"]) if data["filter"] else None
     return AccountList(**data)
+
+
+_FIELDS = [f.name for f in fields(AccountList)]
+_COLUMNS = ", ".join("l." + f for f in _FIELDS)
 
 
 class NameTaken(Exception):
@@ -81,7 +85,7 @@ async def list_lists(
     if kind:
         where += f" AND l.kind = {params.add(kind)}"
     return await page_by_name(conn, table="account_lists", alias="l",
-                              select="SELECT l.* FROM account_lists l", where=where,
+                              columns=_COLUMNS, where=where,
                               params=params, convert=list_from, limit=limit, after=after)
 
 

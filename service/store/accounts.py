@@ -187,7 +187,7 @@ async def list_accounts(
     where = filter_sql(tenant_id, f, params)
     return await page_by_name(
         conn, table="accounts", alias="a",
-        select=f"SELECT {', '.join('a.' + c for c in _FIELDS)} FROM accounts a", where=where,
+        columns=", ".join("a." + c for c in _FIELDS), where=where,
         params=params, convert=account_from, limit=limit, after=after)
 
 

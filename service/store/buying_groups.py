@@ -14,6 +14,7 @@ from service.db import Connection
 from service.domain.conditions import PERSON_FIELDS
 from service.domain.templates import Entry
 from service.store.conditions_sql import compile_sql
+from service.store.paging import counted_page
 from service.store.people import FIELDS as PERSON_COLUMNS
 from service.store.people import Person, person_from
 from service.store.roles import Role, role_from_json
@@ -524,30 +525,17 @@ async def list_groups(
     where = group_filter_sql(tenant_id, f, params)
     expression, bind, _ = ORDERS[order]
     direction = "DESC" if descending else "ASC"
-    page_where = where
-    if after is not None:
+    def past(params: SqlParams) -> str:
+        assert after is not None
         value = bind.format(params.add(after[0]))
         comparison = "<" if descending else ">"
-        page_where += f" AND ({expression}, g.id) {comparison} ({value}, {params.add(after[1])})"
-    rows = await conn.fetch(
-        f"""SELECT g.*, count(*) OVER () AS page_total FROM buying_groups g
-             WHERE {page_where}
-             ORDER BY {expression} {direction}, g.id {direction}
-             LIMIT {params.add(limit + 1)}""",
-        *params.values,
-    )
-    groups = [group_from(r) for r in rows]
-    if after is None and rows:
-        total = rows[0]["page_total"]
-    else:
-        # After a cursor the window counts only the rows past it; count the whole set.
-        count_params = SqlParams()
-        total = await conn.fetchval(
-            f"SELECT count(*) FROM buying_groups g "
-            f"WHERE {group_filter_sql(tenant_id, f, count_params)}",
-            *count_params.values,
-        )
-    return groups[:limit], len(groups) > limit, total
+        return f"({expression}, g.id) {comparison} ({value}, {params.add(after[1])})"
+
+    rows, has_next, total = await counted_page(
+        conn, columns="g.*", source="buying_groups g", where=where, params=params,
+        after=past if after is not None else None,
+        order=f"{expression} {direction}, g.id {direction}", limit=limit)
+    return [group_from(r) for r in rows], has_next, total
 
 
 def sort_value(group: BuyingGroup, order: str) -> Any:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from service.store.sql import SqlParams
+
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
@@ -38,21 +40,44 @@ def group_pages(
             for k, items in grouped.items()}
 
 
+async def counted_page(
+    conn: Any, *, columns: str, source: str, where: str, params: SqlParams,
+    after: Callable[[SqlParams], str] | None, order: str, limit: int,
+) -> tuple[list[Any], bool, int]:
+    """The rows of a keyset page (`where` with its `params`; `after` writes the condition past
+    the cursor, adding its own values), whether more follow, and the count of all rows
+    matching `where`, in one statement. The count is a scalar subquery, which PostgreSQL runs
+    once beside the page's LIMIT; a window count (`count(*) OVER ()`) would read and sort every
+    matching row for a page of fifty. An empty page carries no count: only a page past the
+    last row costs a second statement."""
+    count = f"SELECT count(*) FROM {source} WHERE {where}"
+    used_by_where = len(params.values)
+    page_where = where if after is None else f"{where} AND {after(params)}"
+    rows = await conn.fetch(
+        f"SELECT ({count}) AS total_of_all, {columns} FROM {source} WHERE {page_where} "
+        f"ORDER BY {order} LIMIT {params.add(limit + 1)}", *params.values)
+    if rows:
+        total = rows[0]["total_of_all"]
+    elif after is None:
+        total = 0
+    else:
+        total = await conn.fetchval(count, *params.values[:used_by_where])
+    return list(rows[:limit]), len(rows) > limit, total
+
+
 async def page_by_name(
-    conn: Any, *, table: str, alias: str, select: str, where: str, params: Any,
+    conn: Any, *, table: str, alias: str, columns: str, where: str, params: SqlParams,
     convert: Callable[[Any], T], limit: int, after: tuple[str, Any] | None,
 ) -> Page[T]:
-    """A keyset page of a named catalogue (ordered by name ignoring case, then id): `select`
-    reads rows of `table alias` (no WHERE), `where` filters them with bound `params`."""
-    total = await conn.fetchval(f"SELECT count(*) FROM {table} {alias} WHERE {where}",
-                                *params.values)
-    if after is not None:
-        where += (f" AND (lower({alias}.name), {alias}.id) > "
-                  f"(lower({params.add(after[0])}), {params.add(after[1])}::uuid)")
-    rows = await conn.fetch(
-        f"{select} WHERE {where} ORDER BY lower({alias}.name), {alias}.id "
-        f"LIMIT {params.add(limit + 1)}",
-        *params.values,
-    )
-    items, has_next = split_page([convert(r) for r in rows], limit)
-    return Page(items, has_next, total)
+    """A keyset page of a named catalogue (ordered by name ignoring case, then id): `columns`
+    of `table alias`, `where` filters them with bound `params`."""
+    def past(params: SqlParams) -> str:
+        assert after is not None
+        return (f"(lower({alias}.name), {alias}.id) > "
+                f"(lower({params.add(after[0])}), {params.add(after[1])}::uuid)")
+
+    rows, has_next, total = await counted_page(
+        conn, columns=columns, source=f"{table} {alias}", where=where, params=params,
+        after=past if after is not None else None, order=f"lower({alias}.name), {alias}.id",
+        limit=limit)
+    return Page([convert(r) for r in rows], has_next, total)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from service.db import Connection
 from service.domain.problems import Problem
-from service.store.paging import Page, group_pages, split_page
+from service.store.paging import Page, counted_page, group_pages
 from service.store.sql import SqlParams, like_pattern
 from service.store.upsert import Column, run_upsert, upsert_sql
 
@@ -114,6 +114,7 @@ class PersonFilter:
 
 
 _ORDER = "lower(coalesce(p.last_name, '')), lower(coalesce(p.first_name, '')), p.id"
+_COLUMNS = ", ".join("p." + f for f in FIELDS)
 
 
 def filter_sql(tenant_id: UUID, f: PersonFilter, params: SqlParams) -> str:
@@ -148,19 +149,16 @@ async def list_people(
     """The tenant's people matching `f`, by last then first name (case-insensitive), then id."""
     params = SqlParams()
     where = filter_sql(tenant_id, f, params)
-    total = await conn.fetchval(f"SELECT count(*) FROM people p WHERE {where}", *params.values)
-    page_where = where
-    if after is not None:
+    def past(params: SqlParams) -> str:
+        assert after is not None
         last, first, last_id = (params.add(after[0]), params.add(after[1]),
                                 params.add(after[2]))
-        page_where += f" AND ({_ORDER}) > (lower({last}), lower({first}), {last_id}::uuid)"
-    rows = await conn.fetch(
-        f"""SELECT {', '.join('p.' + f for f in FIELDS)} FROM people p WHERE {page_where}
-             ORDER BY {_ORDER} LIMIT {params.add(limit + 1)}""",
-        *params.values,
-    )
-    items, has_next = split_page([person_from(r) for r in rows], limit)
-    return Page(items, has_next, total)
+        return f"({_ORDER}) > (lower({last}), lower({first}), {last_id}::uuid)"
+
+    rows, has_next, total = await counted_page(
+        conn, columns=_COLUMNS, source="people p", where=where, params=params,
+        after=past if after is not None else None, order=_ORDER, limit=limit)
+    return Page([person_from(r) for r in rows], has_next, total)
 
 
 async def people_pages_by_account(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -36,21 +36,20 @@ class TemplateNameTaken(Exception):
     pass
 
 
-_SELECT = """
-SELECT t.*, coalesce((
+_COLUMNS = """
+t.*, coalesce((
     SELECT jsonb_agg(jsonb_build_object(
                'role_id', e.role_id, 'weighting', e.weighting,
                'members_required', e.members_required,
                'counts_toward_completeness', e.counts_toward_completeness,
                'conditions', e.conditions) ORDER BY e.position)
       FROM role_template_entries e
-     WHERE e.tenant_id = t.tenant_id AND e.role_template_id = t.id), '[]') AS entries
-  FROM role_templates t
-"""
+     WHERE e.tenant_id = t.tenant_id AND e.role_template_id = t.id), '[]') AS entries"""
+_SELECT = f"SELECT {_COLUMNS} FROM role_templates t"
 
 
 def template_from(row: Any) -> RoleTemplate:
-    data = dict(row)
+    data = {f.name: row[f.name] for f in fields(RoleTemplate)}
     data["entries"] = tuple(
         Entry(
             role_id=UUID(e["role_id"]), weighting=e["weighting"],
@@ -107,7 +106,7 @@ async def list_templates(
         where += f" AND t.name ILIKE {params.add(like_pattern(search))}"
     if status:
         where += f" AND t.status = {params.add(status)}"
-    return await page_by_name(conn, table="role_templates", alias="t", select=_SELECT,
+    return await page_by_name(conn, table="role_templates", alias="t", columns=_COLUMNS,
                               where=where, params=params, convert=template_from, limit=limit,
                               after=after)
 

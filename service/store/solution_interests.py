@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -29,7 +29,11 @@ class SolutionInterest:
 
 
 def interest_from(row: Any) -> SolutionInterest:
-    return SolutionInterest(**dict(row))
+    return SolutionInterest(**{f: row[f] for f in _FIELDS})
+
+
+_FIELDS = [f.name for f in fields(SolutionInterest)]
+_COLUMNS = ", ".join("s." + f for f in _FIELDS)
 
 
 class NameTaken(Exception):
@@ -56,7 +60,7 @@ async def list_interests(
         where += (f" AND (s.name ILIKE {pattern} OR s.description ILIKE {pattern} OR EXISTS "
                   f"(SELECT 1 FROM unnest(s.products) p WHERE p ILIKE {pattern}))")
     return await page_by_name(conn, table="solution_interests", alias="s",
-                              select="SELECT s.* FROM solution_interests s", where=where,
+                              columns=_COLUMNS, where=where,
                               params=params, convert=interest_from, limit=limit, after=after)
 
 
