@@ -247,3 +247,47 @@ async def test_deleting_groups_and_jobs(gql: GraphQLClient, settings: Settings,
     assert person["node"]["buyingGroupMemberships"] == [
         {"buyingGroup": {"name": "Cloud for Account 1"}, "role": {"name": "Decision Maker"},
          "source": "SYSTEM"}]
+
+
+async def test_a_page_of_people_brings_memberships_groups_and_roles_in_one_statement(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+) -> None:
+    """A people page's memberships come with the groups and roles selected of them in one
+    statement, whatever the page's size, and say what each person's own lookup says."""
+    cat = await setup_catalogue(gql, tenant.write)
+    assert (await generate(gql, settings, tenant.write, cat["si"], cat["list"]))["status"] == \
+        "SUCCEEDED"
+    # Someone removed still shows, as removed, where removed memberships are asked for.
+    group = (await groups(gql, tenant.read))[0]
+    ceo = cat["people"][group["account"]["externalId"] + "-ceo"]
+    removed = await gql.data(REMOVE, {"group": group["id"], "person": ceo}, key=tenant.write)
+    assert removed["removeBuyingGroupMember"]["userErrors"] == []
+    selections = {
+        "both": "buyingGroup { name } role { name } source isRemoved",
+        "groups": "buyingGroup { name status }",
+        "roles": "role { name } source",
+        "neither": "source assignedAt",
+    }
+    for name, selection in selections.items():
+        page = f"""query($first: Int!) {{ people(first: $first) {{ nodes {{ id
+            buyingGroupMemberships(includeRemoved: true) {{ {selection} }} }} }} }}"""
+        plain = "query($first: Int!) { people(first: $first) { nodes { id } } }"
+        counts = {}
+        for first in (2, 12, 12):  # the first request of a connection asks about types
+            body = await gql(page, {"first": first}, key=tenant.read)
+            assert "errors" not in body, body["errors"]
+            bare = await gql(plain, {"first": first}, key=tenant.read)
+            counts[first] = (body["extensions"]["sqlStatements"]
+                             - bare["extensions"]["sqlStatements"])
+        assert counts[2] == counts[12] == 1, (name, counts)
+        people = body["data"]["people"]["nodes"]
+        assert len(people) == 12 and sum(len(p["buyingGroupMemberships"]) for p in people) > 3
+        for person in people:
+            alone = await gql.data(f"""query($id: ID!) {{ node(id: $id) {{ ... on Person {{
+                buyingGroupMemberships(includeRemoved: true) {{ {selection} }} }} }} }}""",
+                                   {"id": person["id"]}, key=tenant.read)
+            assert person["buyingGroupMemberships"] == \
+                alone["node"]["buyingGroupMemberships"], name
+        if name == "both":
+            assert [m["isRemoved"] for p in people for m in p["buyingGroupMemberships"]
+                    ].count(True) == 1

@@ -32,6 +32,7 @@ from service.api.pagination import Connection, check_first, decode_cursor, to_co
 from service.api.permissions import RequireWrite
 from service.catalogue import upsert_people as bulk_upsert_people
 from service.domain.records import MAX_BATCH
+from service.store import buying_groups as group_store
 from service.store import people as people_store
 
 if TYPE_CHECKING:
@@ -143,13 +144,26 @@ async def look_ahead(context: Any, rows: list[people_store.Person], info: strawb
 
 async def _memberships_ahead(context: Any, rows: list[people_store.Person],
                              paths: frozenset[str]) -> None:
+    """The people's memberships, with the groups and roles selected of them: one statement for
+    all three (primed into their loaders), or what is missing once the memberships are held."""
     loaders = context.loaders
-    found = await load_ahead(loaders.memberships_of_person, [p.id for p in rows])
-    members = [m for memberships in found for m in memberships]
+    groups = "buyingGroupMemberships.buyingGroup" in paths
+    roles = "buyingGroupMemberships.role" in paths
+    cached = loaders.memberships_of_person.cache_map
+    missing = [p.id for p in rows if cached.get(p.id) is None]
+    if missing:
+        async with context.read() as conn:
+            found = await group_store.memberships_of_people(conn, list(dict.fromkeys(missing)),
+                                                            groups=groups, roles=roles)
+        loaders.memberships_of_person.prime_many(found.members)
+        loaders.buying_group.prime_many(found.groups)
+        loaders.role.prime_many(found.roles)
+    held = await load_ahead(loaders.memberships_of_person, [p.id for p in rows])
+    members = [m for memberships in held for m in memberships]
     more = []
-    if "buyingGroupMemberships.buyingGroup" in paths:
+    if groups:
         more.append(load_ahead(loaders.buying_group, {m.buying_group_id for m in members}))
-    if "buyingGroupMemberships.role" in paths:
+    if roles:
         more.append(load_ahead(loaders.role, {m.role_id for m in members}))
     await asyncio.gather(*more)
 

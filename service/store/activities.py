@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from service.db import Connection
-from service.store.paging import Page
+from service.store.paging import Page, group_pages
 
 
 @dataclass(frozen=True)
@@ -313,32 +313,27 @@ async def first_pages_of_leads(
     limit: int,
 ) -> dict[str, Page[Activity]]:
     """The first page of activities_of_lead for many people at once, with each one's count:
-    one statement for a page of people instead of two per person."""
+    one statement for a page of people instead of two per person. Each lead's page is read
+    through its index (newest first, LIMIT); the set of the leads' rows is never sorted."""
     rows = await conn.fetch(
-        """SELECT activity_date, source_id, lead_id, source_type_id, primary_attribute_value,
-                  attributes, position, total
-             FROM (SELECT a.*, row_number() OVER (PARTITION BY lead_id
-                                                  ORDER BY activity_date DESC, source_id DESC)
-                                AS position,
-                          count(*) OVER (PARTITION BY lead_id) AS total
-                     FROM activities a
-                    WHERE tenant_id = $1 AND lead_id = ANY($2::text[])
-                      AND ($3::timestamptz IS NULL OR activity_date >= $3)) ranked
-            WHERE position <= $4 ORDER BY lead_id, position""",
+        """SELECT q.lead AS lead_id, c.total, c.activity_date, c.source_id, c.source_type_id,
+                  c.primary_attribute_value, c.attributes
+             FROM unnest($2::text[]) AS q (lead)
+             CROSS JOIN LATERAL (
+                 SELECT a.*, count(*) OVER () AS total FROM activities a
+                  WHERE a.tenant_id = $1 AND a.lead_id = q.lead
+                    AND ($3::timestamptz IS NULL OR a.activity_date >= $3)
+                  ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4) c""",
         tenant_id, lead_ids, since, max(limit, 1),  # one row at least: it carries the count
     )
-    found: dict[str, list[Activity]] = {lead: [] for lead in lead_ids}
-    totals: dict[str, int] = {}
-    for row in rows:
-        found[row["lead_id"]].append(Activity(
-            activity_date=row["activity_date"], source_id=row["source_id"],
-            lead_id=row["lead_id"], source_type_id=row["source_type_id"],
-            primary_attribute_value=row["primary_attribute_value"],
-            attributes=row["attributes"]))
-        totals[row["lead_id"]] = row["total"]
-    # Each count is of all the lead's rows, so it tells whether more follow the page.
-    return {lead: Page(items[:limit], totals.get(lead, 0) > limit, totals.get(lead, 0))
-            for lead, items in found.items()}
+    return group_pages(rows, lead_ids, "lead_id", _activity_from, limit)
+
+
+def _activity_from(row: Any) -> Activity:
+    return Activity(activity_date=row["activity_date"], source_id=row["source_id"],
+                    lead_id=row["lead_id"], source_type_id=row["source_type_id"],
+                    primary_attribute_value=row["primary_attribute_value"],
+                    attributes=row["attributes"])
 
 
 async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: str,

@@ -83,18 +83,21 @@ class MembersOfGroups:
     roles: dict[UUID, Role]
 
 
+# Each role of memberships comes once, with the first of them: a page's few roles would
+# otherwise be encoded and decoded as JSON for every membership (most of the statement).
+_ROLE_ONCE = """CASE WHEN row_number() OVER (PARTITION BY m.role_id) = 1
+                     THEN (SELECT to_jsonb(r) FROM roles r
+                            WHERE r.tenant_id = m.tenant_id AND r.id = m.role_id)
+                END AS role_row"""
+
+
 async def members_by_groups(conn: Connection, group_ids: list[UUID]) -> MembersOfGroups:
     """Every membership (removed ones too) of the groups, with their people and roles, in one
     statement."""
-    # Each role comes once, with the first of its memberships: a page's few roles would
-    # otherwise be encoded and decoded as JSON for every membership (most of the statement).
     rows = await conn.fetch(
         f"""SELECT m.buying_group_id, m.person_id, m.role_id, m.source, m.is_removed,
                    m.assigned_at, m.removed_at, {', '.join('p.' + c for c in PERSON_COLUMNS)},
-                   CASE WHEN row_number() OVER (PARTITION BY m.role_id) = 1
-                        THEN (SELECT to_jsonb(r) FROM roles r
-                               WHERE r.tenant_id = m.tenant_id AND r.id = m.role_id)
-                   END AS role_row
+                   {_ROLE_ONCE}
               FROM buying_group_members m
               JOIN people p ON p.tenant_id = m.tenant_id AND p.id = m.person_id
              WHERE m.buying_group_id = ANY($1)
@@ -119,6 +122,44 @@ async def groups_by_accounts(conn: Connection, account_ids: list[UUID]
     result: dict[UUID, list[BuyingGroup]] = {a: [] for a in account_ids}
     for row in rows:
         result[row["account_id"]].append(group_from(row))
+    return result
+
+
+@dataclass(frozen=True)
+class MembershipsOfPeople:
+    members: dict[UUID, list[Member]]
+    groups: dict[UUID, BuyingGroup]
+    roles: dict[UUID, Role]
+
+
+async def memberships_of_people(conn: Connection, person_ids: list[UUID], *, groups: bool,
+                                roles: bool) -> MembershipsOfPeople:
+    """Every membership of the people (as groups_of_people), with their groups and roles
+    when asked for, in one statement."""
+    columns = [f"m.{f}" for f in Member.__dataclass_fields__]
+    joins = ""
+    if groups:
+        columns += [f"g.{f} AS group_{f}" for f in GROUP_FIELDS]
+        joins = "JOIN buying_groups g ON g.tenant_id = m.tenant_id AND g.id = m.buying_group_id"
+    if roles:
+        columns.append(_ROLE_ONCE)
+    # The memberships first (through their people's index), then each one's group by its key:
+    # joined plainly, the planner may walk every group of the tenant to find the few.
+    rows = await conn.fetch(
+        f"""WITH m AS MATERIALIZED (
+                SELECT * FROM buying_group_members WHERE person_id = ANY($1))
+            SELECT {', '.join(columns)} FROM m {joins}
+             ORDER BY m.assigned_at, m.buying_group_id""",
+        person_ids,
+    )
+    result = MembershipsOfPeople({p: [] for p in person_ids}, {}, {})
+    for row in rows:
+        result.members[row["person_id"]].append(member_from(row))
+        if groups:
+            result.groups[row["buying_group_id"]] = BuyingGroup(
+                **{f: row[f"group_{f}"] for f in GROUP_FIELDS})
+        if roles and row["role_row"] is not None:
+            result.roles[row["role_id"]] = role_from_json(row["role_row"])
     return result
 
 
