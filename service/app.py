@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -634,6 +635,9 @@ def create_app(
         relay = EventRelay(db, redis, database_url,
                            sweep_seconds=settings.event_relay_sweep_seconds)
         await relay.start()
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         try:
             sockets = Sockets(redis, settings.queue_name, settings.max_connections_per_key,
                               lapse_seconds=3 * settings.ws_key_check_seconds)
@@ -651,6 +655,8 @@ def create_app(
                                             only=settings.persisted_queries_only,
                                             max_document_bytes=settings.max_document_bytes))}
         finally:
+            if settings.gc_freeze:
+                gc.unfreeze()
             await relay.stop()
             await broker.stop()
             await redis.aclose()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
+from service.app import create_app
+from service.config import Settings
 from service.db import Database
 from service.store import activities as activity_store
 from tests.conftest import GraphQLClient, TenantKeys
@@ -134,3 +139,16 @@ async def test_unexpected_exceptions_are_masked_and_logged_with_the_request_id(
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-42"}
     assert "req-42" in error["message"]
     assert any("req-42" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_what_lives_from_start_up_is_kept_out_of_the_collectors_sight(
+    settings: Settings
+) -> None:
+    """GC_FREEZE: the objects alive once the app has started (modules, the schema, clients)
+    are frozen, so that collections during requests do not walk them; shutdown thaws them."""
+    gc.unfreeze()
+    async with LifespanManager(create_app(settings)):
+        assert gc.get_freeze_count() > 10_000
+    assert gc.get_freeze_count() == 0
+    async with LifespanManager(create_app(settings.model_copy(update={"gc_freeze": False}))):
+        assert gc.get_freeze_count() == 0

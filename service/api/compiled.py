@@ -25,9 +25,13 @@ from graphql.pyutils import Undefined
 from strawberry.execution import optimized_is_awaitable
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLString,
     is_leaf_type,
 )
 
@@ -43,6 +47,9 @@ class GiveUp(Exception):
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None), list, tuple, dict})
+_UNCHANGED: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool,
+                               GraphQLInt: int}
+_INT_LIMIT = 2**31
 
 
 class Plans:
@@ -155,8 +162,15 @@ class Plans:
             return listed
         if is_leaf_type(type_):
             coerce = type_.coerce_output_value
+            # What graphql-core's own coercion returns unchanged: a str as a String or an ID,
+            # a bool as a Boolean, an int within 32 bits as an Int (scalars.py); most of a
+            # page's leaves, answered without a call.
+            same = _UNCHANGED.get(type_)
 
             def leaf(value: Any) -> Any:
+                kind = type(value)
+                if kind is same and (kind is not int or -_INT_LIMIT <= value < _INT_LIMIT):
+                    return value
                 if value is None:
                     return None
                 if isinstance(value, Exception):
