@@ -621,7 +621,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         pool = await create_pool(
-            database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            database_url, min_size=min(settings.db_pool_min, settings.db_pool_max),
+            max_size=settings.db_pool_max
         )
         await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
         redis = await connect_queue(redis_url)

@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.
     legacy_graphql_ws: bool = False
 
-    db_pool_min: int = 2
+    # Idle connections let a page's look-ahead read its lists side by side (ReadSession).
+    db_pool_min: int = 4
     db_pool_max: int = 10
     # A request waits at most this long for a pooled connection, then gets HTTP 503.
     db_acquire_timeout_seconds: float = Field(default=10, gt=0)

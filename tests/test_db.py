@@ -124,3 +124,41 @@ async def test_a_read_session_closed_later_gives_its_connection_back(
     with pytest.raises(RuntimeError, match="closed"):
         async with session.connection():
             pass
+
+
+@pytest.mark.parametrize(("size", "beside"), [(3, True), (1, False)])
+async def test_a_read_that_would_wait_its_turn_runs_beside_on_an_idle_connection(
+    database_url: str, tenant: TenantKeys, size: int, beside: bool
+) -> None:
+    """While one read holds the session's connection, another takes an idle pooled one,
+    bound to the same tenant and as read-only; with none idle it waits its turn instead (it
+    never waits for a free connection while holding one)."""
+    pool = await create_pool(database_url, min_size=size, max_size=size)
+    db = Database(pool)
+    session = ReadSession(db, tenant.id)
+    first_holds, seen = asyncio.Event(), {}
+
+    async def first() -> None:
+        async with session.connection() as conn:
+            seen["first"] = await conn.fetchval("SELECT pg_backend_pid()")
+            first_holds.set()
+            await asyncio.sleep(0.2)
+
+    async def second() -> None:
+        await first_holds.wait()
+        async with session.connection() as conn:
+            seen["second"] = await conn.fetchrow(
+                "SELECT pg_backend_pid() AS pid, current_user AS role, "
+                "current_setting('app.tenant_id') AS tenant, "
+                "current_setting('transaction_read_only') AS read_only")
+
+    await asyncio.gather(first(), second())
+    assert (seen["second"]["pid"] != seen["first"]) is beside
+    assert dict(seen["second"]) | {"pid": 0} == {"pid": 0, "role": APP_ROLE,
+                                                 "tenant": str(tenant.id), "read_only": "on"}
+    # Statements, the session's binding included; another connection's is not counted.
+    assert session.statements == 3
+    session.close_later()
+    await db.drain()
+    assert pool.get_idle_size() == pool.get_size() == size
+    await pool.close()
