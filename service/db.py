@@ -321,6 +321,11 @@ async def drop_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
+# Reads of one request running beside its connection at once: a document of many aliased
+# lists must not take every idle connection of the pool from the other requests.
+BESIDE_AT_MOST = 2
+
+
 class ReadSession:
     """One read-only transaction that a request's resolvers share, taking turns on its
     connection: a query's nested lists then cost one statement each, not one transaction each.
@@ -338,6 +343,7 @@ class ReadSession:
         self._stack: contextlib.AsyncExitStack | None = None
         self._conn: Connection | None = None
         self._closed = False
+        self._beside = 0  # reads running beside on idle connections now
         # Statements sent on this session, the one binding the tenant included (a cost figure
         # for tests and benchmarks; BEGIN, COMMIT and idle connections' bindings are not
         # counted, so the figure does not depend on how many were idle; nor is asyncpg's
@@ -352,21 +358,25 @@ class ReadSession:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        if self._lock.locked() and not self._closed:
-            beside = contextlib.AsyncExitStack()
-            conn = await beside.enter_async_context(
-                self._db.idle_read(self._tenant_id, self._limits))
-            if conn is not None:
-                conn.add_query_logger(self._count)
-                beside.callback(conn.remove_query_logger, self._count)
-                try:
-                    yield conn
-                except BaseException:
-                    await beside.__aexit__(*sys.exc_info())
-                    raise
-                self._db.later(beside.aclose())  # after the caller goes on, as close_later
-                return
-            await beside.aclose()
+        if self._lock.locked() and not self._closed and self._beside < BESIDE_AT_MOST:
+            self._beside += 1  # taken before waiting for anything: the limit holds meanwhile
+            try:
+                beside = contextlib.AsyncExitStack()
+                conn = await beside.enter_async_context(
+                    self._db.idle_read(self._tenant_id, self._limits))
+                if conn is not None:
+                    conn.add_query_logger(self._count)
+                    beside.callback(conn.remove_query_logger, self._count)
+                    try:
+                        yield conn
+                    except BaseException:
+                        await beside.__aexit__(*sys.exc_info())
+                        raise
+                    self._db.later(beside.aclose())  # after the caller goes on
+                    return
+                await beside.aclose()
+            finally:
+                self._beside -= 1
         async with self._lock:
             if self._closed:
                 # graphql-core settles the resolvers of an abandoned sibling field in the

@@ -10,6 +10,7 @@ import pytest
 
 from service.db import (
     APP_ROLE,
+    BESIDE_AT_MOST,
     Database,
     Limits,
     ReadSession,
@@ -161,4 +162,30 @@ async def test_a_read_that_would_wait_its_turn_runs_beside_on_an_idle_connection
     session.close_later()
     await db.drain()
     assert pool.get_idle_size() == pool.get_size() == size
+    await pool.close()
+
+
+async def test_one_request_reads_beside_its_connection_on_two_idle_ones_at_most(
+    database_url: str, tenant: TenantKeys
+) -> None:
+    """A document of many lists must not take every idle connection from other requests:
+    five reads at once use the session's connection and two idle ones, out of six."""
+    pool = await create_pool(database_url, min_size=6, max_size=6)
+    db = Database(pool)
+    session = ReadSession(db, tenant.id)
+    holding = asyncio.Event()
+
+    async def read(first: bool) -> int:
+        if not first:
+            await holding.wait()
+        async with session.connection() as conn:
+            pid: int = await conn.fetchval("SELECT pg_backend_pid()")
+            holding.set()
+            await asyncio.sleep(0.2)  # each holds its connection while the others ask
+            return pid
+
+    pids = await asyncio.gather(read(True), *(read(False) for _ in range(4)))
+    assert len(set(pids)) == 1 + BESIDE_AT_MOST == 3
+    session.close_later()
+    await db.drain()
     await pool.close()
