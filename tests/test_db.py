@@ -189,3 +189,37 @@ async def test_one_request_reads_beside_its_connection_on_two_idle_ones_at_most(
     session.close_later()
     await db.drain()
     await pool.close()
+
+
+async def test_a_read_beside_that_fails_raises_its_error_and_gives_back_a_clean_connection(
+    database_url: str, tenant: TenantKeys
+) -> None:
+    pool = await create_pool(database_url, min_size=2, max_size=2)
+    db = Database(pool)
+    session = ReadSession(db, tenant.id)
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        async with session.connection() as conn:
+            await conn.fetchval("SELECT 1")
+            holding.set()
+            await asyncio.sleep(0.2)
+
+    async def fail() -> None:
+        await holding.wait()
+        async with session.connection() as conn:
+            await conn.fetchval("SELECT 1 / 0")
+
+    results = await asyncio.gather(hold(), fail(), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], asyncpg.DivisionByZeroError)
+    session.close_later()
+    await db.drain()
+    assert pool.get_idle_size() == 2
+    # Both connections: no transaction open, no tenant, the login's role.
+    async with pool.acquire() as a, pool.acquire() as b:
+        for conn in (a, b):
+            assert not conn.is_in_transaction()
+            assert await conn.fetchval(
+                "SELECT nullif(current_setting('app.tenant_id', true), '')") is None
+            assert await conn.fetchval("SELECT current_user") == await login_name(database_url)
+    await pool.close()
