@@ -314,19 +314,26 @@ async def first_pages_of_leads(
 ) -> dict[str, Page[Activity]]:
     """The first page of activities_of_lead for many people at once, with each one's count:
     one statement for a page of people instead of two per person. Each lead's page is read
-    through its index (newest first, LIMIT); the set of the leads' rows is never sorted."""
+    through its index (newest first, LIMIT) and its count from the index alone; the set of the
+    leads' rows is never sorted, nor is every row of a lead read to count them."""
     rows = await conn.fetch(
-        """SELECT q.lead AS lead_id, c.total, c.activity_date, c.source_id, c.source_type_id,
+        """SELECT q.lead AS lead_id, n.total, c.activity_date, c.source_id, c.source_type_id,
                   c.primary_attribute_value, c.attributes
              FROM unnest($2::text[]) AS q (lead)
              CROSS JOIN LATERAL (
-                 SELECT a.*, count(*) OVER () AS total FROM activities a
+                 SELECT count(*) AS total FROM activities a
+                  WHERE a.tenant_id = $1 AND a.lead_id = q.lead
+                    AND ($3::timestamptz IS NULL OR a.activity_date >= $3)) n
+             LEFT JOIN LATERAL (
+                 SELECT a.* FROM activities a
                   WHERE a.tenant_id = $1 AND a.lead_id = q.lead
                     AND ($3::timestamptz IS NULL OR a.activity_date >= $3)
-                  ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4) c""",
-        tenant_id, lead_ids, since, max(limit, 1),  # one row at least: it carries the count
+                  ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4) c ON true""",
+        tenant_id, lead_ids, since, limit,
     )
-    return group_pages(rows, lead_ids, "lead_id", _activity_from, limit)
+    # A lead with no activity on the page still has its row, for the count.
+    return group_pages(rows, lead_ids, "lead_id", _activity_from, limit,
+                       counted_only=lambda row: row["source_id"] is None)
 
 
 def _activity_from(row: Any) -> Activity:
