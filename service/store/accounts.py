@@ -194,14 +194,19 @@ async def list_accounts(
 async def children_pages(
     conn: Connection, tenant_id: UUID, parent_ids: list[UUID], limit: int
 ) -> dict[UUID, Page[Account]]:
-    """The first `limit` children of each parent, in one statement."""
+    """The first `limit` children of each parent, with each one's count, in one statement
+    (both from the index, migration 0017)."""
     rows = await conn.fetch(
-        f"""SELECT p.parent, c.total, {', '.join('c.' + f for f in _FIELDS)}
+        f"""SELECT p.parent, n.total, {', '.join('c.' + f for f in _FIELDS)}
               FROM unnest($2::uuid[]) AS p (parent)
               CROSS JOIN LATERAL (
-                  SELECT a.*, count(*) OVER () AS total FROM accounts a
+                  SELECT count(*) AS total FROM accounts a
+                   WHERE a.tenant_id = $1 AND a.parent_id = p.parent) n
+              LEFT JOIN LATERAL (
+                  SELECT a.* FROM accounts a
                    WHERE a.tenant_id = $1 AND a.parent_id = p.parent
-                   ORDER BY lower(a.name), a.id LIMIT $3) c""",
-        tenant_id, parent_ids, max(limit, 1),  # one row at least: it carries the count
+                   ORDER BY lower(a.name), a.id LIMIT $3) c ON true""",
+        tenant_id, parent_ids, limit,
     )
-    return group_pages(rows, parent_ids, "parent", account_from, limit)
+    return group_pages(rows, parent_ids, "parent", account_from, limit,
+                       counted_only=lambda row: row["id"] is None)

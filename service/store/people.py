@@ -164,14 +164,20 @@ async def list_people(
 async def people_pages_by_account(
     conn: Connection, tenant_id: UUID, account_ids: list[UUID], limit: int
 ) -> dict[UUID, Page[Person]]:
-    """The first `limit` people of each account, in one statement."""
+    """The first `limit` people of each account, with each one's count, in one statement:
+    both read in name order from the index (migration 0017), not every person of the
+    account."""
     rows = await conn.fetch(
-        f"""SELECT q.account, c.total, {', '.join('c.' + f for f in FIELDS)}
+        f"""SELECT q.account, n.total, {', '.join('c.' + f for f in FIELDS)}
               FROM unnest($2::uuid[]) AS q (account)
               CROSS JOIN LATERAL (
-                  SELECT p.*, count(*) OVER () AS total FROM people p
+                  SELECT count(*) AS total FROM people p
+                   WHERE p.tenant_id = $1 AND p.account_id = q.account) n
+              LEFT JOIN LATERAL (
+                  SELECT p.* FROM people p
                    WHERE p.tenant_id = $1 AND p.account_id = q.account
-                   ORDER BY {_ORDER} LIMIT $3) c""",
-        tenant_id, account_ids, max(limit, 1),  # one row at least: it carries the count
+                   ORDER BY {_ORDER} LIMIT $3) c ON true""",
+        tenant_id, account_ids, limit,
     )
-    return group_pages(rows, account_ids, "account", person_from, limit)
+    return group_pages(rows, account_ids, "account", person_from, limit,
+                       counted_only=lambda row: row["id"] is None)
