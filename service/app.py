@@ -211,7 +211,8 @@ class GraphQLApp(GraphQL[Context, None]):
                 "UNAUTHENTICATED",
                 **{"WWW-Authenticate": "Bearer"},
             )
-        session = ReadSession(services.db, principal.tenant_id, Limits.of(self.settings))
+        session = ReadSession(services.db, principal.tenant_id, Limits.of(self.settings),
+                              beside_at_most=self.settings.db_reads_beside)
         state = scope.setdefault("state", {})
         state["principal"], state["read_session"] = principal, session
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))

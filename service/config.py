@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     # The legacy `graphql-ws` subscription protocol; graphql-transport-ws is always on.
     legacy_graphql_ws: bool = False
 
-    # Idle connections let a page's look-ahead read its lists side by side (ReadSession).
+    # Idle connections let a page's look-ahead read its lists side by side (ReadSession): up
+    # to this many reads of one request beside its own connection (0: they take turns on it).
+    db_reads_beside: int = Field(default=2, ge=0, le=8)
     db_pool_min: int = 4
     db_pool_max: int = 10
     # A request waits at most this long for a pooled connection, then gets HTTP 503.

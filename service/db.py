@@ -321,8 +321,8 @@ async def drop_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
-# Reads of one request running beside its connection at once: a document of many aliased
-# lists must not take every idle connection of the pool from the other requests.
+# Reads of one request running beside its connection at once, by default (DB_READS_BESIDE): a
+# document of many aliased lists must not take every idle connection from other requests.
 BESIDE_AT_MOST = 2
 
 
@@ -335,8 +335,10 @@ class ReadSession:
     to finish with the connection (a page's look-ahead asks for several lists at once) runs
     beside it on an idle pooled connection instead, seeing no less than it would have."""
 
-    def __init__(self, db: Database, tenant_id: UUID, limits: Limits | None = None) -> None:
+    def __init__(self, db: Database, tenant_id: UUID, limits: Limits | None = None,
+                 beside_at_most: int = BESIDE_AT_MOST) -> None:
         self._db = db
+        self._beside_at_most = beside_at_most
         self._tenant_id = tenant_id
         self._limits = limits
         self._lock = asyncio.Lock()
@@ -358,7 +360,7 @@ class ReadSession:
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
-        if self._lock.locked() and not self._closed and self._beside < BESIDE_AT_MOST:
+        if self._lock.locked() and not self._closed and self._beside < self._beside_at_most:
             self._beside += 1  # taken before waiting for anything: the limit holds meanwhile
             try:
                 beside = contextlib.AsyncExitStack()
