@@ -15,6 +15,7 @@ from service.domain.hierarchy import creates_cycle
 from service.domain.problems import Problem
 from service.store.account_lists import AccountList, membership_sql
 from service.store.paging import Page, group_pages, page_by_name
+from service.store.rows import converter
 from service.store.sql import SqlParams, like_pattern
 from service.store.upsert import Column, run_upsert, upsert_sql
 
@@ -43,8 +44,7 @@ COLUMNS = (
 _FIELDS = [f.strip() for f in COLUMNS.split(",")]
 
 
-def account_from(row: Any) -> Account:
-    return Account(**{f: row[f] for f in _FIELDS})
+account_from = converter(Account)
 
 
 _UPSERT = upsert_sql(

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from service.db import Connection
 from service.store.paging import Page, group_pages
+from service.store.rows import converter
 
 
 @dataclass(frozen=True)
@@ -336,11 +337,7 @@ async def first_pages_of_leads(
                        counted_only=lambda row: row["source_id"] is None)
 
 
-def _activity_from(row: Any) -> Activity:
-    return Activity(activity_date=row["activity_date"], source_id=row["source_id"],
-                    lead_id=row["lead_id"], source_type_id=row["source_type_id"],
-                    primary_attribute_value=row["primary_attribute_value"],
-                    attributes=row["attributes"])
+_activity_from = converter(Activity)
 
 
 async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: str,

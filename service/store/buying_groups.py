@@ -18,6 +18,7 @@ from service.store.paging import counted_page
 from service.store.people import FIELDS as PERSON_COLUMNS
 from service.store.people import Person, person_from
 from service.store.roles import Role, role_from_json
+from service.store.rows import converter
 from service.store.sql import SqlParams, like_pattern
 
 
@@ -49,8 +50,7 @@ class BuyingGroup:
 GROUP_FIELDS = [f for f in BuyingGroup.__dataclass_fields__]
 
 
-def group_from(row: Any) -> BuyingGroup:
-    return BuyingGroup(**{f: row[f] for f in GROUP_FIELDS})
+group_from = converter(BuyingGroup)
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,7 @@ class Member:
     removed_at: datetime | None
 
 
-def member_from(row: Any) -> Member:
-    return Member(**{f: row[f] for f in Member.__dataclass_fields__})
+member_from = converter(Member)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -156,11 +155,13 @@ async def memberships_of_people(conn: Connection, person_ids: list[UUID], *, gro
     for row in rows:
         result.members[row["person_id"]].append(member_from(row))
         if groups:
-            result.groups[row["buying_group_id"]] = BuyingGroup(
-                **{f: row[f"group_{f}"] for f in GROUP_FIELDS})
+            result.groups[row["buying_group_id"]] = _prefixed_group(row)
         if roles and row["role_row"] is not None:
             result.roles[row["role_id"]] = role_from_json(row["role_row"])
     return result
+
+
+_prefixed_group = converter(BuyingGroup, prefix="group_")
 
 
 async def groups_of_people(conn: Connection, person_ids: list[UUID]) -> dict[UUID, list[Member]]:

@@ -11,6 +11,7 @@ from uuid import UUID
 from service.db import Connection
 from service.domain.problems import Problem
 from service.store.paging import Page, counted_page, group_pages
+from service.store.rows import converter
 from service.store.sql import SqlParams, like_pattern
 from service.store.upsert import Column, run_upsert, upsert_sql
 
@@ -51,8 +52,7 @@ FIELDS = [
 COLUMNS = ", ".join(FIELDS)
 
 
-def person_from(row: Any) -> Person:
-    return Person(**{f: row[f] for f in FIELDS})
+person_from = converter(Person)
 
 
 _UPSERT = upsert_sql(

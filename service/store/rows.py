@@ -1,0 +1,30 @@
+"""Rows to the frozen dataclasses the store returns, by column name."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def converter(cls: type[T], prefix: str = "") -> Callable[[Any], T]:
+    """A function from a row (an asyncpg Record, or any mapping) holding a column for each of
+    `cls`'s fields (named `prefix` + the field) to an instance of `cls`. The instance is built
+    without `__init__`: a frozen dataclass's sets every field through object.__setattr__,
+    which cost more than the rest of a page's handling of its rows (about 2.8 against 1.2 µs a
+    person). Every field is read from the row, so the object is the one `__init__` would make
+    as long as `cls` has no __post_init__ to run (checked here)."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__") or \
+            hasattr(cls, "__slots__"):
+        raise TypeError(f"{cls.__name__}: not a plain dataclass")
+    columns = [(f.name, prefix + f.name) for f in dataclasses.fields(cls)]
+    new = object.__new__
+
+    def convert(row: Any) -> T:
+        made = new(cls)
+        made.__dict__.update({name: row[column] for name, column in columns})
+        return made
+
+    return convert
