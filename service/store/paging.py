@@ -64,7 +64,8 @@ async def counted_page(
         total = 0
     else:
         total = await conn.fetchval(count, *params.values[:used_by_where])
-    return list(rows[:limit]), len(rows) > limit, total
+    items, has_next = split_page(rows, limit)
+    return items, has_next, total
 
 
 async def page_by_name(
