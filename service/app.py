@@ -637,6 +637,9 @@ def create_app(
         relay = EventRelay(db, redis, database_url,
                            sweep_seconds=settings.event_relay_sweep_seconds)
         await relay.start()
+        thresholds = gc.get_threshold()
+        if settings.gc_threshold:
+            gc.set_threshold(settings.gc_threshold, *thresholds[1:])
         if settings.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -659,6 +662,7 @@ def create_app(
         finally:
             if settings.gc_freeze:
                 gc.unfreeze()
+            gc.set_threshold(*thresholds)
             await relay.stop()
             await broker.stop()
             await redis.aclose()

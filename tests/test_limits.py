@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from service.api.schema import limits
+from service.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 
 
@@ -24,6 +26,16 @@ async def test_too_many_aliases_are_refused(gql: GraphQLClient, tenant: TenantKe
     query = "{ " + " ".join(f"a{i}: viewer {{ scopes }}" for i in range(31)) + " }"
     body = await gql(query, key=tenant.read)
     assert "aliases found" in body["errors"][0]["message"].lower()
+
+
+def test_the_depth_and_alias_rules_are_made_once(settings: Settings) -> None:
+    """Every request gets the limits' extension anew, with the same rule classes: making a
+    class for every request costs time and leaves garbage for the cycle collector."""
+    made = limits(settings)
+    first, second = made(), made()
+    assert first is not second
+    assert len(first.validation_rules) == 2  # type: ignore[attr-defined]
+    assert first.validation_rules == second.validation_rules  # type: ignore[attr-defined]
 
 
 async def test_too_many_tokens_are_refused(gql: GraphQLClient, tenant: TenantKeys) -> None:

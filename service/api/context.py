@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from arq.connections import ArqRedis
 from starlette.requests import Request
@@ -55,7 +56,11 @@ class Context:
     _writing: Connection | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders.for_context(self)
+        # The loaders reach their context through a weak reference. A strong one makes the
+        # context and its loaders a reference cycle: everything the request loaded would then
+        # wait for the cycle collector instead of going when the request does (#21: 3,800
+        # objects a page of people, about 1 ms of collection a request).
+        self.loaders = Loaders.for_context(cast(Context, weakref.proxy(self)))
 
     @property
     def db(self) -> Database:

@@ -68,6 +68,17 @@ class MultiplexingExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().collect_and_execute_subfields(
             return_type, field_details_list, path, result, position_context)
 
+    def run_async_work_finished_hook(self) -> None:
+        # graphql-core calls this as the response is built. The executor is a reference cycle
+        # (its async_helpers hold its own bound methods; its plans hold it) that keeps the
+        # context, and with it all the request loaded, for the cycle collector. Once no work
+        # runs on in the background (abandoned fields of a failed non-null field still
+        # resolve), nothing needs either: the cycle is cut and it all goes at once.
+        super().run_async_work_finished_hook()
+        if not self.background_futures:
+            self.async_helpers = None  # type: ignore[assignment]
+            self._plans = None
+
     def _audience_key(self) -> tuple[Any, ...] | None:
         event = getattr(self.root_value, "multiplex_key", None)
         if event is None:
