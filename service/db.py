@@ -281,6 +281,18 @@ async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
         await asyncio.sleep(1)
 
 
+async def woken(event: asyncio.Event, seconds: float) -> bool:
+    """Wait at most `seconds` for `event`; whether it was set. Not asyncio.wait_for: on Python
+    3.11 it loses a cancellation that arrives as the event is set (CPython gh-86296), and a
+    loop cancelled at that moment runs on while whoever stopped it waits forever."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def retrying(attempts: int = 4,
              on: tuple[type[BaseException], ...] = TRANSIENT_ERRORS) -> AsyncRetrying:
     """Attempts at a transaction, again after a transient error (or any of `on`), with

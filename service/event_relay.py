@@ -20,7 +20,7 @@ from uuid import UUID
 import orjson
 from redis.asyncio import Redis
 
-from service.db import Database, listen
+from service.db import Database, listen, woken
 from service.events import publish
 from service.store import event_log
 from service.store import webhooks as webhook_store
@@ -75,9 +75,7 @@ class EventRelay:
     async def _run(self) -> None:
         next_sweep = time.monotonic()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(),
-                                       timeout=max(0.0, next_sweep - time.monotonic()))
+            await woken(self._wake, max(0.0, next_sweep - time.monotonic()))
             self._wake.clear()
             tenants, self._due = self._due, set()
             try:

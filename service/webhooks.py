@@ -22,7 +22,7 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from service.config import Settings
-from service.db import Database, listen
+from service.db import Database, listen, woken
 from service.events import webhook_body
 from service.outbound import AddressNotAllowed, GuardedTransport
 from service.store import event_log
@@ -88,8 +88,7 @@ class WebhookSender:
     async def _run(self) -> None:
         running: set[asyncio.Task[None]] = set()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1)
+            await woken(self._wake, 1)
             self._wake.clear()
             try:
                 while True:

@@ -17,6 +17,7 @@ from service.db import (
     create_pool,
     login_name,
     retrying,
+    woken,
 )
 from tests.conftest import TenantKeys
 
@@ -223,3 +224,31 @@ async def test_a_read_beside_that_fails_raises_its_error_and_gives_back_a_clean_
                 "SELECT nullif(current_setting('app.tenant_id', true), '')") is None
             assert await conn.fetchval("SELECT current_user") == await login_name(database_url)
     await pool.close()
+
+
+async def test_woken_says_whether_the_event_came() -> None:
+    event = asyncio.Event()
+    assert await woken(event, 0.01) is False
+    asyncio.get_running_loop().call_later(0.01, event.set)
+    assert await woken(event, 5) is True
+
+
+@pytest.mark.parametrize("turns", range(4))
+async def test_a_loop_cancelled_as_its_event_is_set_stops(turns: int) -> None:
+    """The event relay's and the webhook dispatcher's loops wait for a wake-up and are stopped
+    by cancellation. With asyncio.wait_for (Python 3.11), a cancel that came as the event was
+    set was lost: the loop ran on and the app's shutdown waited for it forever."""
+    event = asyncio.Event()
+
+    async def loop() -> None:
+        while True:
+            await woken(event, 60)
+            event.clear()
+
+    task = asyncio.create_task(loop())
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    event.set()
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=2)
+    assert done and task.cancelled()
