@@ -190,14 +190,17 @@ async def test_what_a_request_loaded_goes_with_it_not_with_the_cycle_collector(
         "SUCCEEDED"
     people = (await gql.data(PAGES, key=tenant.read))["people"]["nodes"]
     assert len(people) > 5 and any(p["buyingGroupMemberships"] for p in people)
-    requests = 4
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(requests):
-            await gql.data(PAGES, key=tenant.read)
-        left = gc.collect()
-    finally:
-        gc.enable()
+    requests, rounds = 4, []
+    # The least of three rounds: a round may also catch a first use of something else (a
+    # pooled connection's first statement, say) that is garbage of its own.
+    for _ in range(3):
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(requests):
+                await gql.data(PAGES, key=tenant.read)
+            rounds.append(gc.collect())
+        finally:
+            gc.enable()
     # What is left is the HTTP client's (a response and its stream refer to each other).
-    assert left / requests < 60, left
+    assert min(rounds) / requests < 60, rounds
