@@ -3,6 +3,7 @@ the shortcut for values it returns unchanged (tests/test_fuzz.py compares whole 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -42,3 +43,25 @@ def test_a_leaf_completes_as_graphql_core_coerces_it(value: Any) -> None:
         else:
             completed = complete(value)
             assert (type(completed), completed) == (type(expected), expected), scalar
+
+
+def test_a_row_field_is_read_from_its_row_in_one_step() -> None:
+    """Fields read from an object's row (lookahead.row_field) tell compiled execution their
+    path, which it reads with one attrgetter; the value is the field's own resolver's."""
+    from datetime import UTC, datetime
+
+    from service.api.compiled import READER
+    from service.api.engagement import PersonActivity
+    from service.api.schema import schema
+    from service.store.activities import Activity
+
+    fields = schema._schema.type_map["PersonActivity"].fields
+    assert fields["activityDate"].extensions[READER] == ("attribute", "row.activity_date")
+    assert fields["sourceId"].extensions[READER] == ("attribute", "row.source_id")
+    when = datetime(2026, 12, 4, tzinfo=UTC)
+    activity = PersonActivity(row=Activity(
+        lead_id="7", source_id="a-1", source_type_id=2, activity_date=when,
+        primary_attribute_value=None, attributes=None))
+    read = Plans(_Executor())._reader(fields["activityDate"].extensions[READER], None, None)
+    info = SimpleNamespace(context=None)
+    assert read(activity) == when == fields["activityDate"].resolve(activity, info)

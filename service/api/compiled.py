@@ -18,6 +18,7 @@ side effects (they answer from what the request loaded), so reading twice is har
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, cast
 
 from graphql.execution.values import get_argument_values
@@ -120,9 +121,8 @@ class Plans:
     def _reader(self, reader: tuple[Any, ...], definition: Any, first: Any
                 ) -> Callable[[Any], Any]:
         kind = reader[0]
-        if kind == "attribute":
-            name = reader[1]
-            return lambda source: getattr(source, name)
+        if kind == "attribute":  # a name or a dotted path ("row.name")
+            return attrgetter(reader[1])
         if kind == "id":
             return reader[1]  # type: ignore[no-any-return]
         function, names = reader[1], reader[2]
