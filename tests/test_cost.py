@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphql
 from service.api.cost import LIST_SIZES, Pricing, requested_cost
@@ -55,6 +57,79 @@ def test_a_connection_costs_first_times_its_selection() -> None:
                    fragment G on BuyingGroup { name missingRoles { name } }""") == (
         1 + 1 + 1 + LIST_SIZES[("BuyingGroup", "missingRoles")] * 1)
     assert cost(HUGE) > 10**8
+
+
+def _plain_count(plan: list[Any], data: Any) -> int:
+    """The actual cost as first written: a recursive walk of the plan over the data (the
+    specification the counters made once per plan must agree with)."""
+    if isinstance(data, list):
+        return sum(_plain_count(plan, item) for item in data)
+    if not isinstance(data, dict):
+        return 0
+    total = 0
+    for key, kind, inner in plan:
+        if key not in data:
+            continue
+        total += 1
+        value = data[key]
+        if value is None or inner is None:
+            continue
+        if kind == "connection":
+            if isinstance(value, dict):
+                items = max((len(v) for k, kd, _ in inner if kd == "items"
+                             and isinstance(v := value.get(k), list)), default=0)
+                for k, kd, sub in inner:
+                    if k not in value:
+                        continue
+                    returned = value[k]
+                    if kd == "items" and isinstance(returned, list):
+                        total += sum(1 + _plain_count(sub, item) if item is not None else 1
+                                     for item in returned)
+                    else:
+                        total += items * (1 + (_plain_count(sub, returned)
+                                               if returned is not None and sub else 0))
+        else:
+            total += _plain_count(inner, value)
+    return total
+
+
+COUNTED = """query { people(first: 3) { totalCount pageInfo { hasNextPage }
+  edges { cursor node { id } }
+  nodes { id fullName fullName account { name parent { name } }
+    buyingGroupMemberships { source role { name } buyingGroup { name completeness { value } } }
+    activities(first: 2) { totalCount nodes { sourceId activityDate } } } }
+  node(id: "x") { id ... on Account { name } ... on Person { email } } }"""
+
+
+def _answer(plan: list[Any], depth: int = 0) -> st.SearchStrategy[Any]:
+    """Answers shaped like the plan's selection, with fields left out (@skip, another type's
+    fragment), nulls, lists of objects and values of the wrong shape."""
+    def value(kind: str, inner: Any) -> st.SearchStrategy[Any]:
+        if inner is None or depth > 4:
+            return st.one_of(st.none(), st.integers(0, 3), st.text(max_size=2))
+        if kind == "connection":
+            return st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+                key: value(k, sub) if k != "items" else
+                st.lists(st.one_of(st.none(), _answer(sub, depth + 1)), max_size=3)
+                for key, k, sub in inner}))
+        one = _answer(inner, depth + 1)
+        return st.one_of(st.none(), one, st.lists(st.one_of(st.none(), one), max_size=3))
+
+    return st.fixed_dictionaries({}, optional={key: value(kind, inner)
+                                               for key, kind, inner in plan})
+
+
+_PRICING = Pricing.of(SCHEMA, graphql.parse(COUNTED))
+assert _PRICING is not None
+_ROOT = SCHEMA.query_type
+_PLAN = _PRICING._walk._plan(graphql.parse(COUNTED).definitions[0].selection_set, _ROOT)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_answer(_PLAN))
+def test_the_actual_cost_is_the_plain_walk_of_the_answer(data: dict[str, Any]) -> None:
+    assert _PRICING is not None
+    assert _PRICING.actual(data) == _plain_count(_PLAN, data)
 
 
 def test_the_actual_cost_counts_what_came_back() -> None:
