@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any, cast
 from uuid import UUID
 
@@ -14,7 +15,13 @@ from service.api.errors import ErrorCode, UserError, user_error
 from service.api.jobs import BuyingGroupJobPayload, start_job
 from service.api.lookahead import ready, row_field
 from service.api.nodes import decode_id, graph_type
-from service.api.pagination import Connection, check_first, decode_cursor, make_connection
+from service.api.pagination import (
+    Connection,
+    SortKeys,
+    check_first,
+    decode_cursor,
+    make_connection,
+)
 from service.api.permissions import RequireAdmin, RequireWrite
 from service.api.role_templates import Weighting
 from service.api.roles import Role, role_by_id
@@ -255,9 +262,11 @@ async def _later_activity_page(context: Any, lead_id: str, limit: int, after: st
 def _activity_connection(items: list[activity_store.Activity], has_next: bool,
                          has_previous: bool, total: int) -> Connection[PersonActivity]:
     return make_connection(
-        [PersonActivity(row=a) for a in items],
-        [[a.activity_date, a.source_id] for a in items], has_next=has_next,
-        has_previous=has_previous, total_count=total)
+        [PersonActivity(row=a) for a in items], SortKeys(items, _activity_key),
+        has_next=has_next, has_previous=has_previous, total_count=total)
+
+
+_activity_key = attrgetter("activity_date", "source_id")
 
 
 @strawberry.input

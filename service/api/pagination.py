@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 from uuid import UUID
 
 import orjson
@@ -139,12 +139,40 @@ def check_first(first: int, maximum: int, name: str = "first") -> int:
     return first
 
 
+class SortKeys(Sequence[Any]):
+    """The sort keys of a page's items, each worked out when a cursor is made of it: most
+    nested lists select no cursor, and a page of people holds hundreds of them."""
+
+    __slots__ = ("_items", "_key")
+
+    def __init__(self, items: Sequence[S], key: Callable[[S], Any]) -> None:
+        self._items: Sequence[Any] = items
+        self._key: Callable[[Any], Any] = key
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self._key(item) for item in self._items[index]]
+        return self._key(self._items[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self._key, self._items)
+
+
 def to_connection(
     page: Page[S], convert: Callable[[S], T], sort_key: Callable[[S], Sequence[Any]], *,
     has_previous: bool
 ) -> Connection[T]:
     return make_connection([convert(item) for item in page.items],
-                           [sort_key(item) for item in page.items], has_next=page.has_next,
+                           SortKeys(page.items, sort_key), has_next=page.has_next,
                            has_previous=has_previous, total_count=page.total_count)
 
 
