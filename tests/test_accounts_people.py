@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.db import Database
-from service.store.activities import ensure_partitions, month_start
+import pytest
+
+from service.db import Database, ReadSession
+from service.store.activities import ensure_partitions, first_pages_of_leads, month_start
+from service.store.paging import NOT_COUNTED
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import upsert_accounts, upsert_people
 
@@ -212,11 +215,10 @@ ACCOUNTS_PAGE = """query($first: Int!) { accounts(first: $first) { nodes { name 
   children(first: 1) { totalCount nodes { name } } buyingGroups { name } } } }"""
 
 
-async def test_pages_of_people_and_accounts_read_nested_lists_set_based(
-        gql: GraphQLClient, db: Database, tenant: TenantKeys) -> None:
-    """Their nested lists come in a fixed number of statements whatever the page's size, and
-    say what they say one by one: each person's newest activities, in the sizes and windows
-    asked for (aliases), and each account's first people and children."""
+async def people_with_activities(gql: GraphQLClient, db: Database, tenant: TenantKeys
+                                 ) -> datetime:
+    """Accounts A0 (parent of A1 and A2) and people p0..p5, person i in account A(i % 3) with
+    i + 1 activities a day apart; the time they were made."""
     await upsert_accounts(gql, tenant.write, [
         {"externalId": "A0", "name": "Account 0"},
         {"externalId": "A1", "name": "Account 1", "parentExternalId": "A0"},
@@ -228,12 +230,21 @@ async def test_pages_of_people_and_accounts_read_nested_lists_set_based(
     dates = [now - timedelta(days=day, hours=1) for day in range(6)]
     async with db.system() as conn:  # rows go to their month's partition, as ingestion's do
         await ensure_partitions(conn, {month_start(d) for d in dates})
-    async with db.tenant(tenant.id) as conn:  # person i has i + 1 activities, a day apart
+    async with db.tenant(tenant.id) as conn:
         await conn.executemany(
             """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,
                                        source_type_id) VALUES ($1, $2, $3, $4, 1)""",
             [(tenant.id, dates[day], f"p{i}-{day}", f"p{i}")
              for i in range(6) for day in range(i + 1)])
+    return now
+
+
+async def test_pages_of_people_and_accounts_read_nested_lists_set_based(
+        gql: GraphQLClient, db: Database, tenant: TenantKeys) -> None:
+    """Their nested lists come in a fixed number of statements whatever the page's size, and
+    say what they say one by one: each person's newest activities, in the sizes and windows
+    asked for (aliases), and each account's first people and children."""
+    now = await people_with_activities(gql, db, tenant)
     variables = {"size": 2, "since": (now - timedelta(days=2)).isoformat()}
     counts = {}
     for first in (1, 6, 6):  # the first request of a connection asks about types
@@ -284,3 +295,60 @@ async def person_id(gql: GraphQLClient, tenant: TenantKeys, external_id: str) ->
     data = await gql.data("query($s: String) { people(filter: {search: $s}) { nodes { id } } }",
                           {"s": external_id}, key=tenant.read)
     return str(data["people"]["nodes"][0]["id"])
+
+
+ACTIVITY_COUNT = "count(*) AS total FROM activities"
+
+
+async def test_activities_are_counted_only_where_a_count_may_be_shown(
+        gql: GraphQLClient, db: Database, tenant: TenantKeys,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person's count of activities walks all of their history: a page of people whose
+    document selects no `totalCount` of activities reads none, and answers the same pages."""
+    await people_with_activities(gql, db, tenant)
+    sent: list[str] = []
+    counting = ReadSession._count
+
+    def count(session: ReadSession, record: Any) -> None:
+        sent.append(record.query)
+        counting(session, record)
+
+    monkeypatch.setattr(ReadSession, "_count", count)
+    uncounted = PEOPLE_PAGE.replace("totalCount ", "")
+    assert "totalCount" not in uncounted
+    variables = {"first": 6, "size": 2, "since": None}
+    counted = await gql.data(PEOPLE_PAGE, variables, key=tenant.read)
+    assert any(ACTIVITY_COUNT in q for q in sent)
+    sent.clear()
+    plain = await gql.data(uncounted, variables, key=tenant.read)
+    assert sent and not any(ACTIVITY_COUNT in q for q in sent)
+    for person in counted["people"]["nodes"]:
+        for alias in ("recent", "lately", "none"):
+            del person[alias]["totalCount"]
+    assert plain == counted
+    # A count anywhere (here in a fragment, under another person field) is read.
+    sent.clear()
+    fragment = uncounted.replace("} } } } }", "} } ...Counted } } }") + (
+        " fragment Counted on Person { again: activities(first: 2) { ...Total } }"
+        " fragment Total on PersonActivityConnection { totalCount }")
+    body = await gql.data(fragment, variables, key=tenant.read)
+    assert any(ACTIVITY_COUNT in q for q in sent)
+    assert [p["again"]["totalCount"] for p in body["people"]["nodes"]] == [1, 2, 3, 4, 5, 6]
+
+
+async def test_uncounted_first_pages_hold_what_counted_ones_hold(
+        gql: GraphQLClient, db: Database, tenant: TenantKeys) -> None:
+    await people_with_activities(gql, db, tenant)
+    leads = [f"p{i}" for i in range(6)] + ["nobody"]
+    async with db.tenant(tenant.id, readonly=True) as conn:
+        for limit in (0, 1, 3, 6, 7):
+            counted = await first_pages_of_leads(conn, tenant.id, leads, since=None,
+                                                 limit=limit)
+            plain = await first_pages_of_leads(conn, tenant.id, leads, since=None,
+                                               limit=limit, counted=False)
+            assert set(plain) == set(counted) == set(leads)
+            for lead in leads:
+                assert plain[lead].items == counted[lead].items, (lead, limit)
+                assert plain[lead].has_next is counted[lead].has_next, (lead, limit)
+                assert plain[lead].total_count is NOT_COUNTED is None
+            assert counted["p5"].total_count == 6 and counted["nobody"].total_count == 0

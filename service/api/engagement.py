@@ -34,7 +34,7 @@ from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store.jobs import EVERYTHING, JobKind
-from service.store.paging import Page
+from service.store.paging import NOT_COUNTED, Page
 
 if TYPE_CHECKING:
     from service.api.people import Person
@@ -255,7 +255,8 @@ async def _later_activity_page(context: Any, lead_id: str, limit: int, after: st
     async with context.read() as conn:
         items, has_next = await activity_store.activities_of_lead(
             conn, tenant_id, lead_id, since=since, limit=limit, after=cursor)
-        total = await activity_store.count_activities_of_lead(conn, tenant_id, lead_id, since)
+        total = await activity_store.count_activities_of_lead(
+            conn, tenant_id, lead_id, since) if context.activity_counts else NOT_COUNTED
     return _activity_connection(items, has_next, cursor is not None, total)
 
 

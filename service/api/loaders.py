@@ -109,7 +109,8 @@ def by_key_list(context: Context, fetch: Fetch[K, list[V]]) -> DataLoader[K, lis
 def first_activity_pages(context: Context
                          ) -> DataLoader[tuple[str, int, datetime | None], Page[Activity]]:
     """The first page of many people's activities, keyed by (lead id, size, since): one
-    statement per size and `since` asked for."""
+    statement per size and `since` asked for; counted unless the document selects no count
+    of them (Context.activity_counts)."""
 
     async def load(keys: list[tuple[str, int, datetime | None]]) -> list[Page[Activity]]:
         asked: dict[tuple[int, datetime | None], list[str]] = defaultdict(list)
@@ -120,7 +121,7 @@ def first_activity_pages(context: Context
         async with context.read() as conn:
             for (size, since), leads in asked.items():
                 found = await first_pages_of_leads(conn, tenant_id, leads, since=since,
-                                                   limit=size)
+                                                   limit=size, counted=context.activity_counts)
                 for lead, page in found.items():
                     pages[(lead, size, since)] = page
         return [pages[k] for k in keys]

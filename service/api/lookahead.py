@@ -173,6 +173,29 @@ def node_arguments(info: strawberry.Info, field_name: str) -> list[dict[str, Any
     return found
 
 
+def selects(info: strawberry.Info, field_name: str, inner: str) -> bool:
+    """Whether any field named `field_name` anywhere in the operation or its fragments selects
+    `inner` (directly or through fragments): read from the text of the document, so a `yes`
+    may be too cautious but a `no` is sure. Each selection set is visited once, without
+    recursion (a document nests as deep as its size allows)."""
+    raw = info._raw_info
+    fragments = raw.fragments
+    stack: list[SelectionSetNode | None] = [raw.operation.selection_set]
+    stack += [fragment.selection_set for fragment in fragments.values()]
+    while stack:
+        selection_set = stack.pop()
+        for selection in selection_set.selections if selection_set is not None else ():
+            if isinstance(selection, FieldNode):
+                if selection.name.value == field_name and any(
+                        f.name.value == inner
+                        for f in _ast_fields(selection.selection_set, fragments)):
+                    return True
+                stack.append(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+    return False
+
+
 def _node_selection_sets(field_nodes: list[FieldNode], fragments: dict[str, Any]
                          ) -> Iterable[SelectionSetNode | None]:
     """What a connection's nodes select: under `nodes`, and under `edges { node }`."""

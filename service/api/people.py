@@ -25,6 +25,7 @@ from service.api.lookahead import (
     object_class,
     ready,
     row_field,
+    selects,
     shared,
 )
 from service.api.nodes import convert_all, decode_id, load_nodes
@@ -127,6 +128,8 @@ async def look_ahead(context: Any, rows: list[people_store.Person], info: strawb
     accounts, their memberships (with the groups and roles those show) and the first pages of
     their activities in the sizes asked for, one statement per kind."""
     loaders, paths = context.loaders, node_paths(info)
+    # A person's count walks all of their activity: read only where it may be shown.
+    context.activity_counts = selects(info, "activities", "totalCount")
     loads: list[Awaitable[Any]] = []
     if "account" in paths:
         loads.append(load_ahead(loaders.account, {p.account_id for p in rows}))

@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from service.db import Connection
-from service.store.paging import Page, group_pages
+from service.store.paging import NOT_COUNTED, Page, group_pages, split_page
 from service.store.rows import converter
 
 
@@ -311,12 +311,31 @@ async def activities_of_lead(
 
 async def first_pages_of_leads(
     conn: Connection, tenant_id: UUID, lead_ids: list[str], *, since: datetime | None,
-    limit: int,
+    limit: int, counted: bool = True,
 ) -> dict[str, Page[Activity]]:
     """The first page of activities_of_lead for many people at once, with each one's count:
     one statement for a page of people instead of two per person. Each lead's page is read
     through its index (newest first, LIMIT) and its count from the index alone; the set of the
-    leads' rows is never sorted, nor is every row of a lead read to count them."""
+    leads' rows is never sorted, nor is every row of a lead read to count them. Not `counted`:
+    no count is read (a person's count walks all of their history, partition by partition),
+    and the pages' totals are NOT_COUNTED."""
+    if not counted:
+        rows = await conn.fetch(
+            """SELECT q.lead AS lead_id, c.activity_date, c.source_id, c.source_type_id,
+                      c.primary_attribute_value, c.attributes
+                 FROM unnest($2::text[]) AS q (lead)
+                 CROSS JOIN LATERAL (
+                     SELECT a.* FROM activities a
+                      WHERE a.tenant_id = $1 AND a.lead_id = q.lead
+                        AND ($3::timestamptz IS NULL OR a.activity_date >= $3)
+                      ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4) c""",
+            tenant_id, lead_ids, since, limit + 1,
+        )
+        found: dict[str, list[Activity]] = {lead: [] for lead in lead_ids}
+        for row in rows:
+            found[row["lead_id"]].append(_activity_from(row))
+        return {lead: Page(*split_page(items, limit), NOT_COUNTED)
+                for lead, items in found.items()}
     rows = await conn.fetch(
         """SELECT q.lead AS lead_id, n.total, c.activity_date, c.source_id, c.source_type_id,
                   c.primary_attribute_value, c.attributes

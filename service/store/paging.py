@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from service.store.sql import SqlParams
 
@@ -18,6 +18,11 @@ class Page(Generic[T]):
     items: list[T]
     has_next: bool
     total_count: int
+
+
+# The total of a page whose count nobody asked for (the document selects no `totalCount` of
+# it): not a number, so that reading it as one (a non-null Int) fails instead of lying.
+NOT_COUNTED = cast(int, None)
 
 
 def split_page(rows: Sequence[T], limit: int) -> tuple[list[T], bool]:
