@@ -334,6 +334,16 @@ async def test_activities_are_counted_only_where_a_count_may_be_shown(
     body = await gql.data(fragment, variables, key=tenant.read)
     assert any(ACTIVITY_COUNT in q for q in sent)
     assert [p["again"]["totalCount"] for p in body["people"]["nodes"]] == [1, 2, 3, 4, 5, 6]
+    # Nor does a later page of a page of people's activities count them, unless selected.
+    later = """query($after: String) { people(first: 6) { nodes { externalId
+      activities(first: 10, after: $after) { %s nodes { sourceId } } } } }"""
+    cursor = plain["people"]["nodes"][5]["recent"]["pageInfo"]["endCursor"]
+    for selection, counts in (("", False), ("totalCount", True)):
+        sent.clear()
+        rest = await gql.data(later % selection, {"after": cursor}, key=tenant.read)
+        assert [n["sourceId"] for n in rest["people"]["nodes"][5]["activities"]["nodes"]] == [
+            f"p5-{d}" for d in range(2, 6)]
+        assert any("count(*)" in q and "activities" in q for q in sent) is counts
 
 
 async def test_uncounted_first_pages_hold_what_counted_ones_hold(

@@ -51,9 +51,6 @@ class Context:
     # HTTP requests share one read transaction; subscriptions read per call (they live long).
     read_session: ReadSession | None = None
     loaders: Loaders = field(init=False)
-    # Whether the document may select a person's activities' totalCount: a people page's
-    # look-ahead finds out (lookahead.selects); until then, and without it, they are counted.
-    activity_counts: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
     # The open write transaction of the mutation running now, if any: reads go to it.
     _writing: Connection | None = field(default=None, init=False, repr=False)

@@ -230,15 +230,17 @@ class PersonActivity:
 
 
 def person_activities(context: Any, lead_id: str, first: int, after: str | None,
-                      since: datetime | None) -> Connection[PersonActivity]:
+                      since: datetime | None, *, counted: bool = True
+                      ) -> Connection[PersonActivity]:
     """A person's activities, newest first. The first page of a page of people is read for
-    all of them in one statement (the loader), and answers at once when loaded ahead."""
+    all of them in one statement (the loader), and answers at once when loaded ahead. Not
+    `counted`: no totalCount is read (none is selected)."""
     limit = check_first(first, context.settings.max_page_size)
     if after is None:
-        return ready(context.loaders.lead_activities, (lead_id, limit, since),
+        return ready(context.loaders.lead_activities, (lead_id, limit, since, counted),
                      _first_activity_page)
     return cast(Connection[PersonActivity],
-                _later_activity_page(context, lead_id, limit, after, since))
+                _later_activity_page(context, lead_id, limit, after, since, counted))
 
 
 def _first_activity_page(page: Page[activity_store.Activity]) -> Connection[PersonActivity]:
@@ -246,7 +248,8 @@ def _first_activity_page(page: Page[activity_store.Activity]) -> Connection[Pers
 
 
 async def _later_activity_page(context: Any, lead_id: str, limit: int, after: str,
-                               since: datetime | None) -> Connection[PersonActivity]:
+                               since: datetime | None, counted: bool
+                               ) -> Connection[PersonActivity]:
     def parse(raw: list[Any]) -> tuple[datetime, str]:
         return moment(raw[0]), str(raw[1])
 
@@ -256,7 +259,7 @@ async def _later_activity_page(context: Any, lead_id: str, limit: int, after: st
         items, has_next = await activity_store.activities_of_lead(
             conn, tenant_id, lead_id, since=since, limit=limit, after=cursor)
         total = await activity_store.count_activities_of_lead(
-            conn, tenant_id, lead_id, since) if context.activity_counts else NOT_COUNTED
+            conn, tenant_id, lead_id, since) if counted else NOT_COUNTED
     return _activity_connection(items, has_next, cursor is not None, total)
 
 

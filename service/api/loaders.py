@@ -107,23 +107,22 @@ def by_key_list(context: Context, fetch: Fetch[K, list[V]]) -> DataLoader[K, lis
 
 
 def first_activity_pages(context: Context
-                         ) -> DataLoader[tuple[str, int, datetime | None], Page[Activity]]:
-    """The first page of many people's activities, keyed by (lead id, size, since): one
-    statement per size and `since` asked for; counted unless the document selects no count
-    of them (Context.activity_counts)."""
+                         ) -> DataLoader[tuple[str, int, datetime | None, bool], Page[Activity]]:
+    """The first page of many people's activities, keyed by (lead id, size, since, counted):
+    one statement per size, `since` and whether they are counted."""
 
-    async def load(keys: list[tuple[str, int, datetime | None]]) -> list[Page[Activity]]:
-        asked: dict[tuple[int, datetime | None], list[str]] = defaultdict(list)
-        for lead, size, since in keys:
-            asked[(size, since)].append(lead)
+    async def load(keys: list[tuple[str, int, datetime | None, bool]]) -> list[Page[Activity]]:
+        asked: dict[tuple[int, datetime | None, bool], list[str]] = defaultdict(list)
+        for lead, size, since, counted in keys:
+            asked[(size, since, counted)].append(lead)
         tenant_id = context.tenant_principal.tenant_id
-        pages: dict[tuple[str, int, datetime | None], Page[Activity]] = {}
+        pages: dict[tuple[str, int, datetime | None, bool], Page[Activity]] = {}
         async with context.read() as conn:
-            for (size, since), leads in asked.items():
+            for (size, since, counted), leads in asked.items():
                 found = await first_pages_of_leads(conn, tenant_id, leads, since=since,
-                                                   limit=size, counted=context.activity_counts)
+                                                   limit=size, counted=counted)
                 for lead, page in found.items():
-                    pages[(lead, size, since)] = page
+                    pages[(lead, size, since, counted)] = page
         return [pages[k] for k in keys]
 
     return Loader(load_fn=load)
@@ -232,7 +231,7 @@ class Loaders:
     stage_history: DataLoader[UUID, list[StageChange]]
     scoring_inputs: DataLoader[UUID, ScoringInputs]
     person_activity: DataLoader[UUID, list[ActivityCount]]
-    lead_activities: DataLoader[tuple[str, int, datetime | None], Page[Activity]]
+    lead_activities: DataLoader[tuple[str, int, datetime | None, bool], Page[Activity]]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""

@@ -71,6 +71,9 @@ class Person(relay.Node):
     created_at: datetime = row_field("Person", "created_at")
     updated_at: datetime = row_field("Person", "updated_at")
     row: strawberry.Private[people_store.Person]
+    # False on a page of people whose document selects no activities totalCount (people's
+    # look_ahead): their pages of activities are read without counts.
+    count_activities: strawberry.Private[bool] = True
 
     @classmethod
     def from_row(cls, row: people_store.Person) -> Person:
@@ -116,20 +119,26 @@ class Person(relay.Node):
         async with context.read() as conn:
             page = await people_store.list_people(
                 conn, context.tenant_principal.tenant_id, f, limit=limit, after=cursor)
+        counted = True
         if info is not None:
-            await look_ahead(context, page.items, info)
-        return to_connection(page, cls.from_row, people_store.sort_key,
-                             has_previous=cursor is not None)
+            counted = await look_ahead(context, page.items, info)
+        connection = to_connection(page, cls.from_row, people_store.sort_key,
+                                   has_previous=cursor is not None)
+        if not counted:
+            for person in connection.nodes:
+                person.count_activities = False
+        return connection
 
 
 async def look_ahead(context: Any, rows: list[people_store.Person], info: strawberry.Info
-                     ) -> None:
+                     ) -> bool:
     """Loads at once what a page of people's selected nested fields will ask for: their
     accounts, their memberships (with the groups and roles those show) and the first pages of
-    their activities in the sizes asked for, one statement per kind."""
+    their activities in the sizes asked for, one statement per kind. Whether those pages are
+    counted: only when the document selects an activities totalCount somewhere (a person's
+    count walks all of their history)."""
     loaders, paths = context.loaders, node_paths(info)
-    # A person's count walks all of their activity: read only where it may be shown.
-    context.activity_counts = selects(info, "activities", "totalCount")
+    counted = selects(info, "activities", "totalCount")
     loads: list[Awaitable[Any]] = []
     if "account" in paths:
         loads.append(load_ahead(loaders.account, {p.account_id for p in rows}))
@@ -140,9 +149,10 @@ async def look_ahead(context: Any, rows: list[people_store.Person], info: strawb
         if arguments.get("after") is None and isinstance(first, int) and \
                 0 <= first <= context.settings.max_page_size:
             loads.append(load_ahead(loaders.lead_activities,
-                                    [(p.external_id, first, since) for p in rows]))
+                                    [(p.external_id, first, since, counted) for p in rows]))
     if loads:
         await asyncio.gather(*loads)
+    return counted
 
 
 async def _memberships_ahead(context: Any, rows: list[people_store.Person],
@@ -195,7 +205,8 @@ def _memberships(person: Person, context: Any, include_removed: bool = False, fi
 @lean("Person", "activities")
 def _activities(person: Person, context: Any, first: int = 20, after: str | None = None,
                 since: datetime | None = None) -> Connection[PersonActivity]:
-    return person_activities(context, person.row.external_id, first, after, since)
+    return person_activities(context, person.row.external_id, first, after, since,
+                             counted=person.count_activities)
 
 
 @strawberry.input
