@@ -236,21 +236,23 @@ class _Walk:
         nested = [(key, self._connection_counter(inner) if kind is _CONNECTION
                    else self._counter(inner)) for key, kind, inner in plan if inner is not None]
 
-        # Every leaf is there unless skipped (@skip, or another type's fragment); the test
-        # is written out in both functions below, a call each would cost a tenth of the walk.
+        # Every leaf is there unless skipped (@skip, or another type's fragment). A counter
+        # takes one object; lists go through _listed, so that no counter refers to itself (a
+        # closure that does is a reference cycle, left to the cycle collector every request).
         def count(data: Any) -> int:
             if type(data) is not dict and not isinstance(data, dict):
-                return sum(map(count, data)) if isinstance(data, list) else 0
+                return 0
             total = leaf_count if leaf_set <= data.keys() else sum(k in data for k in leaves)
             for key, inner in nested:
                 if key in data:
                     value = data[key]
-                    total += 1 if value is None else 1 + inner(value)
+                    total += 1 if value is None else 1 + (
+                        _listed(inner, value) if isinstance(value, list) else inner(value))
             return total
 
         def count_leaves(data: Any) -> int:  # the same for a selection of leaves alone
             if type(data) is not dict and not isinstance(data, dict):
-                return sum(map(count_leaves, data)) if isinstance(data, list) else 0
+                return 0
             return leaf_count if leaf_set <= data.keys() else sum(k in data for k in leaves)
 
         made = count if nested else count_leaves
@@ -278,10 +280,12 @@ class _Walk:
                     continue
                 returned = value[key]
                 if is_items and isinstance(returned, list):
-                    total += len(returned) + sum(map(inner, returned))
+                    total += len(returned) + _listed(inner, returned)
+                elif returned is not None and selects:
+                    total += items * (1 + (_listed(inner, returned)
+                                           if isinstance(returned, list) else inner(returned)))
                 else:
-                    total += items * (1 + (inner(returned) if returned is not None and selects
-                                           else 0))
+                    total += items
             return total
 
         return count
@@ -292,6 +296,14 @@ _LEAF, _OBJECT, _CONNECTION, _ITEMS = "leaf", "object", "connection", "items"
 _Step = tuple[str, str, Any]
 _Plan = list[_Step]
 _Count = Callable[[Any], int]
+
+
+def _listed(count: _Count, items: list[Any]) -> int:
+    """A counter's sum over a list (of objects, nulls or lists again)."""
+    total = 0
+    for item in items:
+        total += _listed(count, item) if isinstance(item, list) else count(item)
+    return total
 
 
 def _key(node: FieldNode) -> str:
