@@ -14,7 +14,7 @@ from arq.worker import Worker
 
 from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
-from service.db import Database, create_pool
+from service.db import Database, close_pool, create_pool
 from service.event_relay import EventRelay
 from service.login import check_pool
 from service.queue import RUN_JOB, SERIALIZERS
@@ -146,7 +146,7 @@ def build_worker(
                 await service.stop()
         db: Database | None = ctx.get("db")
         if db is not None:
-            await db.pool.close()
+            await close_pool(db.pool)
 
     interval = max(1, min(60, settings.sweeper_interval_seconds))
     sync_minutes, sync_seconds = _every(settings.activity_sync_interval_seconds)

@@ -51,7 +51,14 @@ from service.api.key_watch import close as close_socket
 from service.api.schema import MASKED_MESSAGE, build_schema
 from service.auth import Principal, PrincipalCache, bearer_token, hash_api_key
 from service.config import Settings, get_settings
-from service.db import Database, Limits, PoolExhausted, ReadSession, create_pool
+from service.db import (
+    Database,
+    Limits,
+    PoolExhausted,
+    ReadSession,
+    close_pool,
+    create_pool,
+)
 from service.domain import json_values
 from service.event_relay import EventRelay
 from service.events import Broker
@@ -667,7 +674,7 @@ def create_app(
             await broker.stop()
             await redis.aclose()
             await db.drain()
-            await pool.close()
+            await close_pool(pool)
 
     graphql_app = GraphQLApp(settings)
     app = Starlette(

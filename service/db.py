@@ -169,8 +169,12 @@ class Database:
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[Connection]:
+        # asyncio.timeout, not acquire's own timeout: that one waits in asyncio.wait_for, which
+        # on Python 3.11 can drop a connection acquired just as the caller is cancelled (the
+        # connection never returns to the pool, and closing the pool then waits forever).
         try:
-            conn = await self.pool.acquire(timeout=self.acquire_timeout)
+            async with asyncio.timeout(self.acquire_timeout):
+                conn = await self.pool.acquire()
         except TimeoutError:
             raise PoolExhausted(
                 f"no database connection came free within {self.acquire_timeout} s") from None
@@ -279,6 +283,22 @@ async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=2)
         await asyncio.sleep(1)
+
+
+POOL_CLOSE_SECONDS = 10.0
+
+
+async def close_pool(pool: Pool, seconds: float = POOL_CLOSE_SECONDS) -> None:
+    """Close the pool once its connections are back, or after `seconds` close them anyway: a
+    connection that never comes back (held by work that cannot end) must not hold shutdown
+    up forever, which asyncpg's close() would."""
+    try:
+        async with asyncio.timeout(seconds):
+            await pool.close()
+    except TimeoutError:
+        logging.getLogger(__name__).warning(
+            "database pool: connections still in use after %s s; closing them", seconds)
+        pool.terminate()
 
 
 async def woken(event: asyncio.Event, seconds: float) -> bool:

@@ -14,6 +14,7 @@ from service.db import (
     Database,
     Limits,
     ReadSession,
+    close_pool,
     create_pool,
     login_name,
     retrying,
@@ -252,3 +253,20 @@ async def test_a_loop_cancelled_as_its_event_is_set_stops(turns: int) -> None:
     task.cancel()
     done, _ = await asyncio.wait([task], timeout=2)
     assert done and task.cancelled()
+
+
+async def test_a_connection_that_never_comes_back_does_not_hold_up_shutdown(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """asyncpg's close() waits for every connection to come back; close_pool waits a while,
+    then closes them anyway and says so."""
+    pool = await create_pool(database_url, min_size=1, max_size=2)
+    kept = await pool.acquire()
+    async with asyncio.timeout(5):
+        await close_pool(pool, seconds=0.2)
+    assert pool.is_closing() and kept is not None
+    assert any("still in use" in r.getMessage() for r in caplog.records)
+    free = await create_pool(database_url, min_size=1, max_size=1)
+    async with asyncio.timeout(5):
+        await close_pool(free, seconds=5)  # nothing held: closed at once, nothing said
+    assert free.is_closing() and sum("still in use" in r.getMessage() for r in caplog.records) == 1
