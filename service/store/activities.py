@@ -10,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from service.db import Connection
-from service.store.paging import NOT_COUNTED, Page, group_pages, split_page
+from service.store.paging import Page, group_pages
 from service.store.rows import converter
 
 
@@ -321,39 +321,33 @@ async def first_pages_of_leads(
     and the pages' totals are NOT_COUNTED."""
     if not counted:
         rows = await conn.fetch(
-            """SELECT q.lead AS lead_id, c.activity_date, c.source_id, c.source_type_id,
-                      c.primary_attribute_value, c.attributes
-                 FROM unnest($2::text[]) AS q (lead)
-                 CROSS JOIN LATERAL (
-                     SELECT a.* FROM activities a
-                      WHERE a.tenant_id = $1 AND a.lead_id = q.lead
-                        AND ($3::timestamptz IS NULL OR a.activity_date >= $3)
-                      ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4) c""",
-            tenant_id, lead_ids, since, limit + 1,
-        )
-        found: dict[str, list[Activity]] = {lead: [] for lead in lead_ids}
-        for row in rows:
-            found[row["lead_id"]].append(_activity_from(row))
-        return {lead: Page(*split_page(items, limit), NOT_COUNTED)
-                for lead, items in found.items()}
+            f"""SELECT q.lead AS lead_id, {_PAGE_COLUMNS}
+                  FROM unnest($2::text[]) AS q (lead)
+                  CROSS JOIN LATERAL ({_FIRST_OF_LEAD}) c""",
+            tenant_id, lead_ids, since, limit + 1)
+        return group_pages(rows, lead_ids, "lead_id", _activity_from, limit, counted=False)
     rows = await conn.fetch(
-        """SELECT q.lead AS lead_id, n.total, c.activity_date, c.source_id, c.source_type_id,
-                  c.primary_attribute_value, c.attributes
-             FROM unnest($2::text[]) AS q (lead)
-             CROSS JOIN LATERAL (
-                 SELECT count(*) AS total FROM activities a
-                  WHERE a.tenant_id = $1 AND a.lead_id = q.lead
-                    AND ($3::timestamptz IS NULL OR a.activity_date >= $3)) n
-             LEFT JOIN LATERAL (
-                 SELECT a.* FROM activities a
-                  WHERE a.tenant_id = $1 AND a.lead_id = q.lead
-                    AND ($3::timestamptz IS NULL OR a.activity_date >= $3)
-                  ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4) c ON true""",
+        f"""SELECT q.lead AS lead_id, n.total, {_PAGE_COLUMNS}
+              FROM unnest($2::text[]) AS q (lead)
+              CROSS JOIN LATERAL (
+                  SELECT count(*) AS total FROM activities a
+                   WHERE a.tenant_id = $1 AND a.lead_id = q.lead
+                     AND ($3::timestamptz IS NULL OR a.activity_date >= $3)) n
+              LEFT JOIN LATERAL ({_FIRST_OF_LEAD}) c ON true""",
         tenant_id, lead_ids, since, limit,
     )
     # A lead with no activity on the page still has its row, for the count.
     return group_pages(rows, lead_ids, "lead_id", _activity_from, limit,
                        counted_only=lambda row: row["source_id"] is None)
+
+
+# The first $4 activities of the lead q.lead (since $3), newest first, through its index.
+_FIRST_OF_LEAD = """SELECT a.* FROM activities a
+                     WHERE a.tenant_id = $1 AND a.lead_id = q.lead
+                       AND ($3::timestamptz IS NULL OR a.activity_date >= $3)
+                     ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4"""
+_PAGE_COLUMNS = ("c.activity_date, c.source_id, c.source_type_id, c.primary_attribute_value, "
+                 "c.attributes")
 
 
 _activity_from = converter(Activity)

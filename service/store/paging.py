@@ -32,17 +32,22 @@ def split_page(rows: Sequence[T], limit: int) -> tuple[list[T], bool]:
 
 def group_pages(
     rows: Sequence[Any], keys: Sequence[K], key_field: str, convert: Callable[[Any], T],
-    limit: int, counted_only: Callable[[Any], bool] | None = None,
+    limit: int, counted_only: Callable[[Any], bool] | None = None, *, counted: bool = True,
 ) -> dict[K, Page[T]]:
     """Rows of a LATERAL "first `limit` per key" query (each with a `total` column counting all
     the key's rows, so whether more follow) → a page per key, empty pages included.
-    `counted_only`: which rows carry a key's count and no item (an outer join's)."""
+    `counted_only`: which rows carry a key's count and no item (an outer join's). Not
+    `counted`: the query has no `total` and reads `limit + 1` rows per key to tell whether
+    more follow; the pages' totals are NOT_COUNTED."""
     grouped: dict[K, list[T]] = {k: [] for k in keys}
     totals: dict[K, int] = {}
     for row in rows:
-        totals[row[key_field]] = row["total"]
+        if counted:
+            totals[row[key_field]] = row["total"]
         if counted_only is None or not counted_only(row):
             grouped[row[key_field]].append(convert(row))
+    if not counted:
+        return {k: Page(*split_page(items, limit), NOT_COUNTED) for k, items in grouped.items()}
     return {k: Page(items[:limit], totals.get(k, 0) > limit, totals.get(k, 0))
             for k, items in grouped.items()}
 
