@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 5000
+    # Fields a document selects with its fragments written out where spread (api/written_out.py).
+    max_fields: int = Field(default=5000, ge=1)
     max_document_bytes: int = 64 * 1024
     # The whole HTTP body, variables included: 1,000 people in one upsert is about 200 KB.
     max_body_bytes: int = 8 * 1024 * 1024

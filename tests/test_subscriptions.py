@@ -372,3 +372,18 @@ async def test_multiplexed_deliveries_equal_individually_executed_ones(
     assert counted[multiplexed] == {"executed": 2 * everything + len(got[4]),
                                     "shared": 2 * everything}
     assert counted[individual] == {"executed": 0, "shared": 0}
+
+
+async def test_a_subscription_is_weighed_before_it_is_validated(
+    api_processes: list[str], tenant: TenantKeys
+) -> None:
+    """The fragment bomb of tests/test_limits.py, over the socket: refused at once."""
+    fragments = " ".join(
+        f"fragment F{i} on BuyingGroupEvent {{ {' '.join([f'...F{i + 1}'] * 10)} }}"
+        for i in range(7)) + " fragment F7 on BuyingGroupEvent { kind }"
+    query = "subscription { buyingGroupEvents { ...F0 } } " + fragments
+    async for subscriber in subscribe(api_processes[0], tenant.read, query=query):
+        message = json.loads(await asyncio.wait_for(subscriber.ws.recv(), 10))
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+        assert "written out" in message["payload"][0]["message"]

@@ -64,6 +64,7 @@ from service.api.subscriptions import BuyingGroupEvent, Subscription, buying_gro
 from service.api.values import SCALARS, TextScreen
 from service.api.viewer import Tenant, TenantMutations, Viewer, resolve_viewer
 from service.api.webhooks import WebhookEndpoint, WebhookMutations, webhook_endpoints
+from service.api.written_out import DocumentWeight
 from service.config import Settings, get_settings
 from service.metrics import OperationMetrics, StatementCount
 
@@ -276,6 +277,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     extensions: list[Callable[[], SchemaExtension]] = [
         partial(DocumentCache, Documents()),
         TextScreen,
+        partial(DocumentWeight, settings.max_fields),
         limits(settings),
         partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
         CostLimit,
