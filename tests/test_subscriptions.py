@@ -387,3 +387,85 @@ async def test_a_subscription_is_weighed_before_it_is_validated(
         assert message["type"] == "error", message
         assert message["payload"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
         assert "written out" in message["payload"][0]["message"]
+
+
+MEMBERS = """subscription($filter: BuyingGroupEventFilter) { buyingGroupEvents(filter: $filter) {
+  person { externalId }
+  buyingGroup { memberCount members { totalCount nodes { person { externalId } } } } } }"""
+MEMBER_NAMES = """query($id: ID!) { node(id: $id) { ... on BuyingGroup {
+  members { nodes { person { externalId } } } } } }"""
+
+
+async def operation(subscriber: Subscriber, op_id: str, query: str,
+                    variables: dict[str, Any]) -> dict[str, Any]:
+    """A query or mutation sent over the subscriber's socket, and its one result (read up to
+    its `complete`, so the subscriber's next message is an event again)."""
+    await subscriber.ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {
+        "query": query, "variables": variables}}))
+    payload: dict[str, Any] = {}
+    while True:
+        message = json.loads(await asyncio.wait_for(subscriber.ws.recv(), 10))
+        assert message.get("id") == op_id, message
+        if message["type"] == "next":
+            payload = message["payload"]
+        elif message["type"] == "complete":
+            return payload
+
+
+async def test_every_event_and_operation_on_a_socket_reads_afresh(
+    api_processes: list[str], settings: Settings, tenant: TenantKeys, gql: Any
+) -> None:
+    """One socket's operations shared one set of loaders: the second removal's event showed
+    the group's members as the first event had loaded them (A0-eng still there, totalCount 2
+    beside memberCount 1), and a query sent again showed what it showed the first time."""
+    a, b = api_processes
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await asyncio.to_thread(post, a, tenant.write, CREATE_GROUPS,
+                            {"si": cat["si"], "list": cat["list"]})
+    await run_jobs(settings)
+    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
+                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    async for feed in subscribe(b, tenant.read, {"filter": {"kinds": ["MEMBER_REMOVED"]}},
+                                query=MEMBERS):
+        before = await operation(feed, "q1", MEMBER_NAMES, {"id": group})
+        assert len(before["data"]["node"]["members"]["nodes"]) == 3
+        seen = []
+        for person in ("A0-vp", "A0-eng"):
+            await asyncio.to_thread(post, a, tenant.write, REMOVE,
+                                    {"group": group, "person": cat["people"][person]})
+            event = await feed.next_event()
+            members = event["buyingGroup"]["members"]
+            assert members["totalCount"] == event["buyingGroup"]["memberCount"]
+            seen.append(sorted(n["person"]["externalId"] for n in members["nodes"]))
+        assert seen == [["A0-ceo", "A0-eng"], ["A0-ceo"]]
+        after = await operation(feed, "q2", MEMBER_NAMES, {"id": group})
+        assert after["data"]["node"]["members"]["nodes"] == [{"person": {"externalId": "A0-ceo"}}]
+
+
+async def test_mutations_sent_together_over_one_socket_each_have_their_own_transaction(
+    api_processes: list[str], settings: Settings, tenant: TenantKeys, gql: Any
+) -> None:
+    """They shared the connection's context, and with it its one open write: the second
+    failed with an internal error while the first held its transaction."""
+    a, b = api_processes
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await asyncio.to_thread(post, a, tenant.write, CREATE_GROUPS,
+                            {"si": cat["si"], "list": cat["list"]})
+    await run_jobs(settings)
+    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
+                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    async for socket in subscribe(b, tenant.write, {"filter": {"kinds": ["CREATED"]}}):
+        people = ("A0-vp", "A0-eng", "A0-ceo")
+        for person in people:
+            await socket.ws.send(json.dumps({"id": person, "type": "subscribe", "payload": {
+                "query": REMOVE, "variables": {"group": group,
+                                               "person": cat["people"][person]}}}))
+        results: dict[str, Any] = {}
+        while len(results) < len(people):
+            message = json.loads(await asyncio.wait_for(socket.ws.recv(), 10))
+            if message["type"] == "next":
+                results[message["id"]] = message["payload"]
+        for person, payload in results.items():
+            assert "errors" not in payload, (person, payload)
+            removed = payload["data"]["removeBuyingGroupMember"]
+            assert removed["userErrors"] == [] and removed["member"]["isRemoved"], removed

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -12,6 +13,7 @@ from arq.connections import ArqRedis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
 
 from service.api.key_watch import Sockets
 from service.api.loaders import Loaders
@@ -113,5 +115,24 @@ class Context:
             finally:
                 self._writing = None
 
+    def fresh(self) -> Context:
+        """A copy for one operation, or one event of a subscription, on a WebSocket: with
+        loaders of its own (the connection's would answer later operations with what earlier
+        ones loaded) and no open write of another operation. The connection's own state
+        (principal, its key watch in `extra`) is shared."""
+        return dataclasses.replace(self)
+
     def allows(self, scope: Scope) -> bool:
         return self.principal is not None and self.principal.allows(scope)
+
+
+class OperationContext(SchemaExtension):
+    """Gives every operation on a WebSocket a context of its own (`Context.fresh`); an HTTP
+    request's context already is one operation's."""
+
+    def on_operation(self) -> Iterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if isinstance(context, Context) and isinstance(context.request, WebSocket):
+            execution.context = context.fresh()
+        yield

@@ -106,7 +106,13 @@ class MultiplexingExecutionContext(StrawberryGraphQLCoreExecutionContext):
         shared = _RESULTS.get(key) if key is not None else None
         if shared is not None:
             return _Shared(shared)
-        return super().build_per_event_executor(payload)
+        executor = super().build_per_event_executor(payload)
+        # Each event is read afresh: the operation's loaders still hold the previous event's
+        # rows (a group's members as they were before this change).
+        fresh = getattr(self.context_value, "fresh", None)
+        if fresh is not None:
+            executor.context_value = fresh()
+        return executor
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         key = self._audience_key()

@@ -28,6 +28,7 @@ from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
 from service.api.buying_group_mutations import BuyingGroupMutations
 from service.api.buying_groups import BuyingGroup, buying_groups
+from service.api.context import OperationContext
 from service.api.cost import CostLimit
 from service.api.document_cache import DocumentCache, Documents
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
@@ -275,6 +276,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     settings = settings or get_settings()
     # Factories, not instances: strawberry builds the extensions anew for every request.
     extensions: list[Callable[[], SchemaExtension]] = [
+        OperationContext,
         partial(DocumentCache, Documents()),
         TextScreen,
         partial(DocumentWeight, settings.max_fields),
