@@ -19,7 +19,7 @@ from service.event_relay import EventRelay
 from service.login import check_pool
 from service.queue import RUN_JOB, SERIALIZERS
 from service.response_cache import ResponseCache
-from service.store import event_log
+from service.store import event_log, row_tallies
 from service.store import history as history_store
 from service.store import jobs as job_store
 from service.store import overview as overview_store
@@ -90,14 +90,19 @@ async def rescore_all(ctx: dict[str, Any]) -> int:
 
 
 async def compact_tallies(ctx: dict[str, Any]) -> int:
-    """Fold the overview's tally deltas of busy tenants (see migration 0007)."""
+    """Fold the tally deltas of busy tenants: the overview's (migration 0007) and the row
+    counts' (0018)."""
     db: Database = ctx["db"]
     async with db.system() as conn:
-        tenants = await overview_store.tenants_to_compact(conn, TALLY_ROWS_BEFORE_COMPACTION)
-    for tenant_id in tenants:
+        groups = await overview_store.tenants_to_compact(conn, TALLY_ROWS_BEFORE_COMPACTION)
+        rows = await row_tallies.tenants_to_compact(conn, TALLY_ROWS_BEFORE_COMPACTION)
+    for tenant_id in groups:
         async with db.tenant(tenant_id) as conn:
             await overview_store.compact_tallies(conn, tenant_id)
-    return len(tenants)
+    for tenant_id in rows:
+        async with db.tenant(tenant_id) as conn:
+            await row_tallies.compact(conn, tenant_id)
+    return len(groups) + len(rows)
 
 
 def _every(seconds: int) -> tuple[set[int] | None, set[int]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -148,12 +149,10 @@ async def test_a_misconfigured_app_role_fails_migrate_loudly(
         await conn.close()
 
 
-async def test_a_managed_postgresql_owner_migrates_and_the_service_runs_as_its_own_login(
-    servers: EmbeddedServices,
-) -> None:
-    """As on a managed PostgreSQL: the database belongs to a login with CREATEROLE but no
-    superuser; it migrates (and is then held to row-level security itself, FORCEd), grants the
-    service's login the two roles, and the service does its work as that login."""
+@contextlib.asynccontextmanager
+async def managed_database(servers: EmbeddedServices) -> AsyncIterator[tuple[str, str, str]]:
+    """As on a managed PostgreSQL: a database that belongs to a login with CREATEROLE but no
+    superuser, and a login for the service: (its URL, the owner, the service's login)."""
     assert servers.database_url
     tag = uuid.uuid4().hex[:8]
     owner, login, name = f"bg_owner_{tag}", f"bg_service_{tag}", f"bg_managed_{tag}"
@@ -166,7 +165,20 @@ async def test_a_managed_postgresql_owner_migrates_and_the_service_runs_as_its_o
         for role in (APP_ROLE, SYSTEM_ROLE):
             await admin.execute(f"GRANT {role} TO {owner} WITH ADMIN OPTION")
         await admin.execute(f"CREATE DATABASE {name} OWNER {owner}")
-        url = with_database(servers.database_url, name)
+        yield with_database(servers.database_url, name), owner, login
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"DROP ROLE IF EXISTS {login}")
+        await admin.execute(f"DROP ROLE IF EXISTS {owner}")
+        await admin.close()
+
+
+async def test_a_managed_postgresql_owner_migrates_and_the_service_runs_as_its_own_login(
+    servers: EmbeddedServices,
+) -> None:
+    """The owner migrates (and is then held to row-level security itself, FORCEd), grants the
+    service's login the two roles, and the service does its work as that login."""
+    async with managed_database(servers) as (url, owner, login):
         applied = await migrate(with_login(url, owner, "owner"), service_login=login)
         assert applied[-1] == sorted(MIGRATIONS_DIR.glob("*.sql"))[-1].stem  # all of them
 
@@ -194,8 +206,45 @@ async def test_a_managed_postgresql_owner_migrates_and_the_service_runs_as_its_o
                 await check_login(as_owner, allow_privileged=False)
         finally:
             await as_owner.close()
-    finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.execute(f"DROP ROLE IF EXISTS {login}")
-        await admin.execute(f"DROP ROLE IF EXISTS {owner}")
-        await admin.close()
+
+
+async def test_the_row_tallies_begin_with_every_tenants_rows_under_a_managed_owner(
+    servers: EmbeddedServices, tmp_path: Path
+) -> None:
+    """Migration 0018 counts the people and accounts already there, which the owner, held to
+    row-level security since 0015, cannot see without lifting it for that transaction."""
+    earlier = tmp_path / "migrations"
+    earlier.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < "0018":
+            shutil.copy(path, earlier / path.name)
+    async with managed_database(servers) as (url, owner, login):
+        await migrate(with_login(url, owner, "owner"), earlier, service_login=login)
+        pool = await create_pool(with_login(url, login, "service"), min_size=1, max_size=2)
+        try:
+            db = Database(pool)
+            tenants = [(await create_tenant(db, f"T{n}", keys=[]))[0].id for n in range(2)]
+            for n, tenant_id in enumerate(tenants):
+                async with db.tenant(tenant_id) as conn:
+                    account = await conn.fetchval(
+                        "INSERT INTO accounts (tenant_id, external_id, name) "
+                        "VALUES ($1, 'a', 'A') RETURNING id", tenant_id)
+                    await conn.execute(
+                        "INSERT INTO people (tenant_id, external_id, account_id) "
+                        "SELECT $1, 'p' || i, $2 FROM generate_series(1, $3) AS i",
+                        tenant_id, account, 3 + n)
+            await migrate(with_login(url, owner, "owner"), service_login=login)
+            for n, tenant_id in enumerate(tenants):
+                async with db.tenant(tenant_id, readonly=True) as conn:
+                    rows = await conn.fetch("SELECT table_name, rows FROM row_tallies ORDER BY 1")
+                    assert [tuple(r) for r in rows] == [("accounts", 1), ("people", 3 + n)]
+            as_owner = await asyncpg.connect(with_login(url, owner, "owner"))
+            try:
+                forced = await as_owner.fetch(
+                    "SELECT relname FROM pg_class WHERE relname IN ('people', 'accounts', "
+                    "'row_tallies') AND relforcerowsecurity ORDER BY 1")
+                assert [r["relname"] for r in forced] == ["accounts", "people", "row_tallies"]
+            finally:
+                await as_owner.close()
+        finally:
+            await pool.close()

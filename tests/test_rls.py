@@ -91,7 +91,8 @@ async def test_tenant_transactions_run_as_the_app_role(db: Database, tenant: Ten
 SYSTEM_READS = {
     "activity_daily", "activity_sync_state", "api_keys", "buying_group_score_history",
     "buying_group_stage_history", "buying_group_tallies", "event_positions", "event_relay",
-    "events", "jobs", "schema_migrations", "solution_interests", "tenants", "webhook_deliveries",
+    "events", "jobs", "row_tallies", "schema_migrations", "solution_interests", "tenants",
+    "webhook_deliveries",
 }
 
 

@@ -15,6 +15,7 @@ from service.domain.hierarchy import creates_cycle
 from service.domain.problems import Problem
 from service.store.account_lists import AccountList, membership_sql
 from service.store.paging import Page, group_pages, page_by_name
+from service.store.row_tallies import tally_sql
 from service.store.rows import converter
 from service.store.sql import SqlParams, like_pattern
 from service.store.upsert import Column, run_upsert, upsert_sql
@@ -188,7 +189,8 @@ async def list_accounts(
     return await page_by_name(
         conn, table="accounts", alias="a",
         columns=", ".join("a." + c for c in _FIELDS), where=where,
-        params=params, convert=account_from, limit=limit, after=after)
+        params=params, convert=account_from, limit=limit, after=after,
+        count=tally_sql("accounts", "$1") if f == AccountFilter() else None)
 
 
 async def children_pages(

@@ -18,6 +18,7 @@ from service.store.paging import counted_page
 from service.store.people import FIELDS as PERSON_COLUMNS
 from service.store.people import Person, person_from
 from service.store.roles import Role, role_from_json
+from service.store.row_tallies import tally_sql
 from service.store.rows import converter
 from service.store.sql import SqlParams, like_pattern
 
@@ -576,7 +577,8 @@ async def list_groups(
     rows, has_next, total = await counted_page(
         conn, columns="g.*", source="buying_groups g", where=where, params=params,
         after=past if after is not None else None,
-        order=f"{expression} {direction}, g.id {direction}", limit=limit)
+        order=f"{expression} {direction}, g.id {direction}", limit=limit,
+        count=tally_sql("buying_groups", "$1") if f == GroupFilter() else None)
     return [group_from(r) for r in rows], has_next, total
 
 

@@ -54,15 +54,16 @@ def group_pages(
 
 async def counted_page(
     conn: Any, *, columns: str, source: str, where: str, params: SqlParams,
-    after: Callable[[SqlParams], str] | None, order: str, limit: int,
+    after: Callable[[SqlParams], str] | None, order: str, limit: int, count: str | None = None,
 ) -> tuple[list[Any], bool, int]:
     """The rows of a keyset page (`where` with its `params`; `after` writes the condition past
     the cursor, adding its own values), whether more follow, and the count of all rows
     matching `where`, in one statement. The count is a scalar subquery, which PostgreSQL runs
     once beside the page's LIMIT; a window count (`count(*) OVER ()`) would read and sort every
     matching row for a page of fifty. An empty page carries no count: only a page past the
-    last row costs a second statement."""
-    count = f"SELECT count(*) FROM {source} WHERE {where}"
+    last row costs a second statement. `count` replaces the count of `where` (a maintained
+    tally, `row_tallies.tally_sql`; its parameters among `where`'s)."""
+    count = count or f"SELECT count(*) FROM {source} WHERE {where}"
     used_by_where = len(params.values)
     page_where = where if after is None else f"{where} AND {after(params)}"
     rows = await conn.fetch(
@@ -81,6 +82,7 @@ async def counted_page(
 async def page_by_name(
     conn: Any, *, table: str, alias: str, columns: str, where: str, params: SqlParams,
     convert: Callable[[Any], T], limit: int, after: tuple[str, Any] | None,
+    count: str | None = None,
 ) -> Page[T]:
     """A keyset page of a named catalogue (ordered by name ignoring case, then id): `columns`
     of `table alias`, `where` filters them with bound `params`."""
@@ -92,5 +94,5 @@ async def page_by_name(
     rows, has_next, total = await counted_page(
         conn, columns=columns, source=f"{table} {alias}", where=where, params=params,
         after=past if after is not None else None, order=f"lower({alias}.name), {alias}.id",
-        limit=limit)
+        limit=limit, count=count)
     return Page([convert(r) for r in rows], has_next, total)

@@ -11,6 +11,7 @@ from uuid import UUID
 from service.db import Connection
 from service.domain.problems import Problem
 from service.store.paging import Page, counted_page, group_pages
+from service.store.row_tallies import tally_sql
 from service.store.rows import converter
 from service.store.sql import SqlParams, like_pattern
 from service.store.upsert import Column, run_upsert, upsert_sql
@@ -157,7 +158,8 @@ async def list_people(
 
     rows, has_next, total = await counted_page(
         conn, columns=_COLUMNS, source="people p", where=where, params=params,
-        after=past if after is not None else None, order=_ORDER, limit=limit)
+        after=past if after is not None else None, order=_ORDER, limit=limit,
+        count=tally_sql("people", "$1") if f == PersonFilter() else None)
     return Page([person_from(r) for r in rows], has_next, total)
 
 

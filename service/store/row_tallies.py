@@ -1,0 +1,33 @@
+"""How many rows a tenant has in a table, from the running tallies of migration 0018 (people
+and accounts) and 0007 (buying groups): an unfiltered page counts its rows from a few tally
+rows instead of scanning the table, in the page's own snapshot."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from service.db import Connection
+
+Tallied = Literal["people", "accounts", "buying_groups"]
+
+
+def tally_sql(table: Tallied, tenant: str) -> str:
+    """A statement giving the tenant's row count of `table` (`tenant`: its bound parameter)."""
+    if table == "buying_groups":
+        return ("SELECT coalesce(sum(groups), 0)::bigint FROM buying_group_tallies "
+                f"WHERE tenant_id = {tenant}")
+    return (f"SELECT coalesce(sum(rows), 0)::bigint FROM row_tallies WHERE tenant_id = {tenant} "
+            f"AND table_name = '{table}'")
+
+
+async def compact(conn: Connection, tenant_id: UUID) -> None:
+    """Fold the tenant's deltas into one row per table."""
+    await conn.execute("SELECT compact_row_tallies($1)", tenant_id)
+
+
+async def tenants_to_compact(conn: Connection, min_rows: int) -> list[UUID]:
+    """Tenants whose tallies hold more than `min_rows` rows (deltas waiting to be folded)."""
+    rows = await conn.fetch(
+        "SELECT tenant_id FROM row_tallies GROUP BY tenant_id HAVING count(*) > $1", min_rows)
+    return [r["tenant_id"] for r in rows]
