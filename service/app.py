@@ -69,17 +69,24 @@ from service.metrics import (
     ACTIVITY_SYNC_AGE,
     ACTIVITY_SYNCS,
     DEAD_JOBS,
+    EVENT_RELAY_AGE,
+    EVENT_RELAY_LAG,
     HTTP_REQUESTS,
     JOB_RETRIES,
     JOBS,
     REGISTRY,
+    WEBHOOK_ABANDONED,
+    WEBHOOK_AGE,
+    WEBHOOK_PENDING,
 )
 from service.persisted_queries import PersistedQueries, PersistedQueryError
 from service.queue import connect as connect_queue
 from service.response_cache import ResponseCache, cacheable, operation_type
 from service.store import activities as activity_store
 from service.store import api_keys as key_store
+from service.store import event_log
 from service.store import jobs as job_store
+from service.store import webhooks as webhook_store
 from service.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -589,6 +596,8 @@ async def metrics(request: Request) -> Response:
             counts = await job_store.job_counts(conn)
             retries = await job_store.retry_counts(conn)
             health = await activity_store.sync_health(conn)
+            lag = await event_log.relay_lag(conn)
+            backlog = await webhook_store.backlog(conn)
         JOBS.clear()
         for kind, status, n in counts:
             JOBS.labels(kind, status).set(n)
@@ -602,8 +611,13 @@ async def metrics(request: Request) -> Response:
         ACTIVITY_SYNCS.labels("ok").set(health.tenants_ok)
         ACTIVITY_SYNCS.labels("failing").set(health.tenants_failing)
         ACTIVITY_SYNC_AGE.set(health.oldest_success_age_seconds or 0)
+        EVENT_RELAY_LAG.set(lag.events)
+        EVENT_RELAY_AGE.set(lag.oldest_seconds or 0)
+        WEBHOOK_PENDING.set(backlog.pending)
+        WEBHOOK_AGE.set(backlog.oldest_pending_seconds or 0)
+        WEBHOOK_ABANDONED.set(backlog.abandoned)
     except Exception:
-        log.warning("could not read job and sync figures for /metrics", exc_info=True)
+        log.warning("could not read job, sync and event figures for /metrics", exc_info=True)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

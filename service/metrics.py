@@ -72,6 +72,31 @@ ACTIVITY_SYNC_AGE = Gauge(
     "Seconds since the least recent successful sync of any tenant: alert when it exceeds a few "
     "sync intervals.", registry=REGISTRY,
 )
+EVENT_RELAY_LAG = Gauge(
+    "bg_event_relay_lag_events",
+    "Committed events (all tenants) the relay has not yet published to subscribers and "
+    "webhooks, read at scrape.", registry=REGISTRY,
+)
+EVENT_RELAY_AGE = Gauge(
+    "bg_event_relay_oldest_unpublished_age_seconds",
+    "Seconds the oldest unpublished event has waited (0: none waits): alert when it exceeds a "
+    "few seconds, as subscribers and webhooks then fall behind.", registry=REGISTRY,
+)
+WEBHOOK_PENDING = Gauge(
+    "bg_webhook_deliveries_pending",
+    "Webhook deliveries (all tenants) not yet made: due now or waiting for a retry, read at "
+    "scrape.", registry=REGISTRY,
+)
+WEBHOOK_AGE = Gauge(
+    "bg_webhook_oldest_pending_age_seconds",
+    "Seconds the oldest pending webhook delivery has waited (0: none): an endpoint that fails "
+    "for hours shows here before its deliveries are given up.", registry=REGISTRY,
+)
+WEBHOOK_ABANDONED = Gauge(
+    "bg_webhook_deliveries_abandoned",
+    "Webhook deliveries given up (retries ran out, or the endpoint was disabled), over the "
+    "deliveries kept.", registry=REGISTRY,
+)
 
 
 def _shipped_operations() -> frozenset[str]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,8 +13,10 @@ from asgi_lifespan import LifespanManager
 
 from service.app import create_app
 from service.config import Settings
-from service.db import Database
+from service.db import APP_ROLE, SYSTEM_ROLE, Database
 from service.store import activities as activity_store
+from service.store import event_log
+from service.store import webhooks as webhook_store
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import generate, setup_catalogue
 
@@ -61,6 +66,55 @@ async def test_metrics_report_activity_syncs_across_tenants(
     failing = 'bg_activity_sync_tenants{outcome="failing"}'
     assert gauge(after, failing) == gauge(before, failing) + 1
     assert gauge(after, "bg_activity_sync_oldest_success_age_seconds") >= 0
+
+
+async def test_metrics_report_the_relays_lag_and_the_webhook_backlog(
+    client: httpx.AsyncClient, db: Database, tenant: TenantKeys
+) -> None:
+    """Read by the system role across tenants. One repeatable-read transaction, rolled back:
+    what other tests commit meanwhile does not move the figures between the two reads."""
+    async with db.pool.acquire() as conn:
+        with contextlib.suppress(Rollback):
+            async with conn.transaction(isolation="repeatable_read"):
+                await conn.execute(f"SET LOCAL ROLE {SYSTEM_ROLE}")
+                lag, backlog = await event_log.relay_lag(conn), await webhook_store.backlog(conn)
+                await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
+                hour_ago = datetime.now(UTC) - timedelta(hours=1)
+                await event_log.append(conn, tenant.id, [
+                    {"kind": "CREATED", "buying_group_id": str(uuid.uuid4()),
+                     "occurred_at": (hour_ago + timedelta(minutes=i)).isoformat()}
+                    for i in range(3)])
+                await conn.execute("INSERT INTO event_relay VALUES ($1, 1)", tenant.id)  # 2 wait
+                endpoint = await conn.fetchval(
+                    "INSERT INTO webhook_endpoints (tenant_id, url, signing_secret) "
+                    "VALUES ($1, 'https://hooks.example/in', 'sealed') RETURNING id", tenant.id)
+                await conn.execute(
+                    "INSERT INTO webhook_deliveries (tenant_id, endpoint_id, position, id, "
+                    "created_at, abandoned_at) VALUES "
+                    "($1, $2, 1, 'msg_1', now() - interval '2 hours', NULL), "
+                    "($1, $2, 2, 'msg_2', now(), now()), ($1, $2, 3, 'msg_3', now(), NULL)",
+                    tenant.id, endpoint)
+                await conn.execute(f"SET LOCAL ROLE {SYSTEM_ROLE}")
+                lag_after = await event_log.relay_lag(conn)
+                backlog_after = await webhook_store.backlog(conn)
+                assert lag_after.events == lag.events + 2
+                # Position 2 waits, 59 minutes old.
+                assert lag_after.oldest_seconds is not None and lag_after.oldest_seconds > 3500
+                assert backlog_after.pending == backlog.pending + 2
+                assert backlog_after.abandoned == backlog.abandoned + 1
+                assert backlog_after.oldest_pending_seconds is not None
+                assert backlog_after.oldest_pending_seconds >= 7200
+                raise Rollback
+    text = (await client.get("/metrics")).text
+    for name in ("bg_event_relay_lag_events", "bg_event_relay_oldest_unpublished_age_seconds",
+                 "bg_webhook_deliveries_pending", "bg_webhook_oldest_pending_age_seconds",
+                 "bg_webhook_deliveries_abandoned"):
+        assert gauge(text, name) >= 0, name
+
+
+class Rollback(Exception):
+    pass
 
 
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:

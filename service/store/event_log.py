@@ -186,3 +186,26 @@ async def unrelayed(conn: Connection, tenant_id: UUID, after: int, limit: int
 async def mark_relayed(conn: Connection, tenant_id: UUID, position: int) -> None:
     await conn.execute("UPDATE event_relay SET relayed_position = $2 WHERE tenant_id = $1",
                        tenant_id, position)
+
+
+@dataclass(frozen=True)
+class RelayLag:
+    """Across tenants: committed events the relay has not published yet, and how long the
+    oldest of them has waited (None: none waits)."""
+
+    events: int
+    oldest_seconds: float | None
+
+
+async def relay_lag(conn: Connection) -> RelayLag:
+    """For /metrics (a system transaction)."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(sum(p.last_position - coalesce(r.relayed_position, 0)), 0) AS behind,
+                  extract(epoch FROM now() - min(e.occurred_at))::float8 AS age
+             FROM event_positions p
+             LEFT JOIN event_relay r ON r.tenant_id = p.tenant_id
+             LEFT JOIN events e ON e.tenant_id = p.tenant_id
+                               AND e.position = coalesce(r.relayed_position, 0) + 1
+            WHERE p.last_position > coalesce(r.relayed_position, 0)""")
+    assert row is not None
+    return RelayLag(int(row["behind"]), row["age"])

@@ -249,3 +249,25 @@ async def abandon(conn: Connection, due: Due, reason: str) -> None:
               SET abandoned_at = now(), last_error = $4, lease_expires_at = NULL
             WHERE tenant_id = $1 AND endpoint_id = $2 AND position = $3""",
         due.tenant_id, due.endpoint_id, due.position, reason)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Across tenants, over the deliveries kept: those still to be made (due or waiting for a
+    retry), how long the oldest of them has waited (None: none), and those given up."""
+
+    pending: int
+    oldest_pending_seconds: float | None
+    abandoned: int
+
+
+async def backlog(conn: Connection) -> Backlog:
+    """For /metrics (a system transaction)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE delivered_at IS NULL AND abandoned_at IS NULL) AS pending,
+                  extract(epoch FROM now() - min(created_at) FILTER (
+                      WHERE delivered_at IS NULL AND abandoned_at IS NULL))::float8 AS age,
+                  count(*) FILTER (WHERE abandoned_at IS NOT NULL) AS abandoned
+             FROM webhook_deliveries""")
+    assert row is not None
+    return Backlog(row["pending"], row["age"], row["abandoned"])
