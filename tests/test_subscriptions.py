@@ -412,6 +412,18 @@ async def operation(subscriber: Subscriber, op_id: str, query: str,
             return payload
 
 
+async def one_group(url: str, settings: Settings, tenant: TenantKeys, gql: Any
+                    ) -> tuple[dict[str, Any], str]:
+    """The catalogue of tests/support.py for one account, and its group (CEO, VP, engineer)."""
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await asyncio.to_thread(post, url, tenant.write, CREATE_GROUPS,
+                            {"si": cat["si"], "list": cat["list"]})
+    await run_jobs(settings)
+    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
+                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    return cat, group
+
+
 async def test_every_event_and_operation_on_a_socket_reads_afresh(
     api_processes: list[str], settings: Settings, tenant: TenantKeys, gql: Any
 ) -> None:
@@ -419,12 +431,7 @@ async def test_every_event_and_operation_on_a_socket_reads_afresh(
     the group's members as the first event had loaded them (A0-eng still there, totalCount 2
     beside memberCount 1), and a query sent again showed what it showed the first time."""
     a, b = api_processes
-    cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await asyncio.to_thread(post, a, tenant.write, CREATE_GROUPS,
-                            {"si": cat["si"], "list": cat["list"]})
-    await run_jobs(settings)
-    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
-                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    cat, group = await one_group(a, settings, tenant, gql)
     async for feed in subscribe(b, tenant.read, {"filter": {"kinds": ["MEMBER_REMOVED"]}},
                                 query=MEMBERS):
         before = await operation(feed, "q1", MEMBER_NAMES, {"id": group})
@@ -448,12 +455,7 @@ async def test_mutations_sent_together_over_one_socket_each_have_their_own_trans
     """They shared the connection's context, and with it its one open write: the second
     failed with an internal error while the first held its transaction."""
     a, b = api_processes
-    cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await asyncio.to_thread(post, a, tenant.write, CREATE_GROUPS,
-                            {"si": cat["si"], "list": cat["list"]})
-    await run_jobs(settings)
-    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
-                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    cat, group = await one_group(a, settings, tenant, gql)
     async for socket in subscribe(b, tenant.write, {"filter": {"kinds": ["CREATED"]}}):
         people = ("A0-vp", "A0-eng", "A0-ceo")
         for person in people:
