@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
 
 Fetch = Callable[[Connection, list[K]], Awaitable[dict[K, V]]]
 PageFetch = Callable[[Connection, UUID, list[UUID], int], Awaitable[dict[UUID, Page[V]]]]
@@ -61,11 +62,25 @@ class Loader(DataLoader[K, V]):
     would get a CancelledError that no resolver expects."""
 
     def load(self, key: K) -> Awaitable[V]:
-        return asyncio.shield(super().load(key))
+        return asyncio.shield(_owned(asyncio.ensure_future(super().load(key))))
 
     def load_many(self, keys: Iterable[K]) -> Awaitable[list[V]]:
         # One shield around them all: a page's look-ahead asks for hundreds of keys at once.
-        return asyncio.shield(asyncio.gather(*map(super().load, keys)))
+        return asyncio.shield(_owned(asyncio.gather(*map(super().load, keys))))
+
+
+def _owned(future: asyncio.Future[T]) -> asyncio.Future[T]:
+    """The future, its failure taken note of once it ends. A load whose awaiters were all
+    cancelled (the answer was complete without them) may still fail, typically as its batch
+    outlives the request's context; nobody is left to read that failure, and asyncio would log
+    it as an error ("exception was never retrieved"). An awaiter still gets it as before."""
+    future.add_done_callback(_note_failure)
+    return future
+
+
+def _note_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def by_key(context: Context, fetch: Fetch[K, V]) -> DataLoader[K, V | None]:

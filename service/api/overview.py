@@ -68,7 +68,8 @@ class BuyingGroupsOverview:
     engagement_bands: list[ScoreBand]
     stagnant_count: int = strawberry.field(
         description="Groups with completeness >= 75 and no stage change in 30 days.")
-    role_coverage: list[RoleCoverage]
+    role_coverage: list[RoleCoverage] = strawberry.field(
+        description="Per role of the groups' templates, in the role catalogue's order.")
     top_engaged_ids: strawberry.Private[list[UUID]]
     stagnant_ids: strawberry.Private[list[UUID]]
 

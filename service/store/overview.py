@@ -163,20 +163,23 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
 
 async def _role_coverage(conn: Connection, tenant_id: UUID, rows: list[Any]
                          ) -> list[tuple[UUID, int, int]]:
-    """Per role: groups whose template has it, and of those the groups that filled it, from
-    the counts per (template, filled roles)."""
+    """Per role, in the catalogue's order: groups whose template has it, and of those the
+    groups that filled it, from the counts per (template, filled roles). The order is fixed:
+    two reads of the same tallies answer alike (a cached answer, a client's diff)."""
     entries = await conn.fetch(
-        "SELECT role_template_id, role_id FROM role_template_entries "
-        "WHERE tenant_id = $1 AND role_template_id = ANY($2)",
+        "SELECT e.role_template_id, e.role_id FROM role_template_entries e "
+        "JOIN roles r ON r.tenant_id = e.tenant_id AND r.id = e.role_id "
+        "WHERE e.tenant_id = $1 AND e.role_template_id = ANY($2) ORDER BY r.position, r.id",
         tenant_id, list({r["role_template_id"] for r in rows}))
     roles_of: dict[UUID, list[UUID]] = {}
+    # Every role listed first in the catalogue's order, whatever order the rows come in.
+    coverage: dict[UUID, list[int]] = {e["role_id"]: [0, 0] for e in entries}
     for e in entries:
         roles_of.setdefault(e["role_template_id"], []).append(e["role_id"])
-    coverage: dict[UUID, list[int]] = {}
     for r in rows:
         filled = set(r["filled_role_ids"])
         for role in roles_of.get(r["role_template_id"], []):
-            counts = coverage.setdefault(role, [0, 0])
+            counts = coverage[role]
             counts[0] += r["n"]
             counts[1] += r["n"] if role in filled else 0
     return [(role, groups, filled) for role, (groups, filled) in coverage.items()]
