@@ -56,11 +56,10 @@ class _Place:
 @dataclass
 class _Text:
     """What a definition holds: its fields (nested ones included), the fragments spread
-    anywhere in it, its top level, and every selection set in it."""
+    anywhere in it, and every selection set in it, its top level first."""
 
     fields: int = 0
     spreads: Counter[str] = field(default_factory=Counter)
-    top: _Place = field(default_factory=_Place)
     places: list[_Place] = field(default_factory=list)
 
 
@@ -92,8 +91,6 @@ def _read(selection_set: SelectionSetNode) -> _Text:
     stack = [selection_set]
     while stack:
         place, nested = _place(stack.pop())
-        if not text.places:
-            text.top = place
         text.places.append(place)
         stack += nested
     # Counted apart: an inline fragment's fields belong to two places above.
@@ -147,7 +144,7 @@ def weigh(document: DocumentNode, cap: int) -> Weight:
 
     for name in _dependencies_first(texts):
         size[name] = written_out(texts[name])
-        names[name] = brought(texts[name].top)
+        names[name] = brought(texts[name].places[0])
 
     def pairs(places: Iterable[_Place]) -> int:
         total = 0
