@@ -9,8 +9,11 @@ activities) and of 50 accounts (parent, the first 10 people, the first 5 childre
 groups), each next to its own floor. For each page the statements one request sent are also
 replayed bare (asyncpg in the same kind of transaction, rows not converted), and the ratio to
 floor + bare SQL says how much is left of ours once execution and data access are paid for.
+Each person has 8 activities; `--history-months 12` gives each a year of them instead (about
+120, in 12 monthly partitions), where counting a person's activities and finding their newest
+across partitions show (migration 0019).
 
-    .venv/bin/python -m bench.browse_groups [--requests 200]
+    .venv/bin/python -m bench.browse_groups [--requests 200] [--only people] [--history-months 12]
 """
 
 from __future__ import annotations
@@ -149,19 +152,23 @@ def floors_line(name: str, p50: float, floor: float, sql: list[float], count: in
             f"{p50 / (floor + bare):.2f}x")
 
 
-async def seed_activities(db: Any, tenant_id: UUID) -> None:
-    """Eight activities for each person, a day apart: the people page's nested connection."""
+async def seed_activities(db: Any, tenant_id: UUID, history_months: int = 0) -> None:
+    """Eight activities for each person, a day apart: the people page's nested connection.
+    With `history_months`, a longer history instead: one activity every three days (about 10
+    a month) for that many months, each month in its own partition."""
     today = datetime.now(UTC).date()
+    days = [float(n) for n in (range(3, 30 * history_months + 1, 3) if history_months
+                               else range(1, 9))]
     async with db.system() as conn:
         await ensure_partitions(conn, {month_start(today - timedelta(days=n))
-                                       for n in range(1, 9)})
+                                       for n in range(0, int(max(days)) + 2)})
     async with db.tenant(tenant_id) as conn:
         await conn.execute(
             """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,
                                        source_type_id, primary_attribute_value)
-               SELECT $1, now() - make_interval(days => n), p.external_id || '-' || n,
+               SELECT $1, now() - make_interval(secs => n * 86400), p.external_id || '-' || n,
                       p.external_id, 1, 'https://example.com/page/' || n
-                 FROM people p CROSS JOIN generate_series(1, 8) AS n""", tenant_id)
+                 FROM people p CROSS JOIN unnest($2::float8[]) AS n""", tenant_id, days)
 
 
 async def page_times(client: httpx.AsyncClient, headers: dict[str, str], query: str,
@@ -220,7 +227,7 @@ async def other_pages(settings: Settings, key: str, requests: int, first: int,
 
 
 async def main(requests: int, first: int, http_only: bool = False,
-               only: str | None = None) -> None:
+               only: str | None = None, history_months: int = 0) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
         async with db.as_login() as conn:
@@ -237,7 +244,7 @@ async def main(requests: int, first: int, http_only: bool = False,
                                             "account_list_id": str(audience["id"])},
                 solution_interest_id=interest["id"])
         await run_job(db, job.id, lease_seconds=600)
-        await seed_activities(db, tenant.id)
+        await seed_activities(db, tenant.id, history_months)
         # What autovacuum does to a running service's tables: statistics (plans made without
         # them, a table estimated at one row, are not the ones it gets) and the visibility map
         # (without it an index-only scan, as of a count, reads the heap). Outside a transaction.
@@ -391,5 +398,9 @@ if __name__ == "__main__":
                         help="only the HTTP requests, then stop (to run under a profiler)")
     parser.add_argument("--only", choices=["people", "accounts"],
                         help="only this page's HTTP requests (to run under a profiler)")
+    parser.add_argument("--history-months", type=int, default=0,
+                        help="give each person an activity every 3 days for this many months "
+                             "(default: 8 activities, a day apart)")
     args = parser.parse_args()
-    asyncio.run(main(args.requests, args.first, args.http_only, args.only))
+    asyncio.run(main(args.requests, args.first, args.http_only, args.only,
+                     args.history_months))

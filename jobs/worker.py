@@ -6,7 +6,9 @@ Shared clients live in the worker ctx, opened in on_startup and closed in on_shu
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 from arq import cron
 from arq.connections import RedisSettings
@@ -14,11 +16,12 @@ from arq.worker import Worker
 
 from jobs import activity_sync, buying_groups, runner, sweeper
 from service.config import Settings
-from service.db import Database, close_pool, create_pool
+from service.db import Connection, Database, close_pool, create_pool
 from service.event_relay import EventRelay
 from service.login import check_pool
 from service.queue import RUN_JOB, SERIALIZERS
 from service.response_cache import ResponseCache
+from service.store import activities as activity_store
 from service.store import event_log, row_tallies
 from service.store import history as history_store
 from service.store import jobs as job_store
@@ -89,20 +92,26 @@ async def rescore_all(ctx: dict[str, Any]) -> int:
     return queued
 
 
+# Each table of tally deltas, with how a tenant's are folded.
+COMPACTIONS: dict[row_tallies.DeltaTable, Callable[[Connection, UUID], Awaitable[None]]] = {
+    "buying_group_tallies": overview_store.compact_tallies,
+    "row_tallies": row_tallies.compact,
+    "activity_tally_deltas": activity_store.compact_tallies,
+}
+
+
 async def compact_tallies(ctx: dict[str, Any]) -> int:
-    """Fold the tally deltas of busy tenants: the overview's (migration 0007) and the row
-    counts' (0018)."""
+    """Fold the tally deltas of busy tenants: the overview's (migration 0007), the row
+    counts' (0018) and the activity counts' (0019). Returns how many foldings ran."""
     db: Database = ctx["db"]
     async with db.system() as conn:
-        groups = await overview_store.tenants_to_compact(conn, TALLY_ROWS_BEFORE_COMPACTION)
-        rows = await row_tallies.tenants_to_compact(conn, TALLY_ROWS_BEFORE_COMPACTION)
-    for tenant_id in groups:
+        due = [(fold, tenant_id) for table, fold in COMPACTIONS.items()
+               for tenant_id in await row_tallies.tenants_to_compact(
+                   conn, table, TALLY_ROWS_BEFORE_COMPACTION)]
+    for fold, tenant_id in due:
         async with db.tenant(tenant_id) as conn:
-            await overview_store.compact_tallies(conn, tenant_id)
-    for tenant_id in rows:
-        async with db.tenant(tenant_id) as conn:
-            await row_tallies.compact(conn, tenant_id)
-    return len(groups) + len(rows)
+            await fold(conn, tenant_id)
+    return len(due)
 
 
 def _every(seconds: int) -> tuple[set[int] | None, set[int]]:

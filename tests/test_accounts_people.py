@@ -303,9 +303,11 @@ ACTIVITY_COUNT = "count(*) AS total FROM activities"
 async def test_activities_are_counted_only_where_a_count_may_be_shown(
         gql: GraphQLClient, db: Database, tenant: TenantKeys,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """A person's count of activities walks all of their history: a page of people whose
-    document selects no `totalCount` of activities reads none, and answers the same pages."""
-    await people_with_activities(gql, db, tenant)
+    """A person's count of activities since a moment walks their rows since then: a page of
+    people whose document selects no `totalCount` of such activities reads none, and answers
+    the same pages. A count of all their activities comes from the tallies (migration 0019),
+    and no statement counts rows for it."""
+    now = await people_with_activities(gql, db, tenant)
     sent: list[str] = []
     counting = ReadSession._count
 
@@ -314,9 +316,15 @@ async def test_activities_are_counted_only_where_a_count_may_be_shown(
         counting(session, record)
 
     monkeypatch.setattr(ReadSession, "_count", count)
+    everything = await gql.data(PEOPLE_PAGE, {"first": 6, "size": 2, "since": None},
+                                key=tenant.read)
+    assert sent and not any("count(*)" in q and "activities" in q for q in sent)
+    assert [p["recent"]["totalCount"] for p in everything["people"]["nodes"]] == [
+        1, 2, 3, 4, 5, 6]
     uncounted = PEOPLE_PAGE.replace("totalCount ", "")
     assert "totalCount" not in uncounted
-    variables = {"first": 6, "size": 2, "since": None}
+    variables = {"first": 6, "size": 2, "since": (now - timedelta(days=30)).isoformat()}
+    sent.clear()
     counted = await gql.data(PEOPLE_PAGE, variables, key=tenant.read)
     assert any(ACTIVITY_COUNT in q for q in sent)
     sent.clear()
@@ -329,18 +337,20 @@ async def test_activities_are_counted_only_where_a_count_may_be_shown(
     # A count anywhere (here in a fragment, under another person field) is read.
     sent.clear()
     fragment = uncounted.replace("} } } } }", "} } ...Counted } } }") + (
-        " fragment Counted on Person { again: activities(first: 2) { ...Total } }"
-        " fragment Total on PersonActivityConnection { totalCount }")
+        " fragment Counted on Person { again: activities(first: 2, since: $since) {"
+        " ...Total } } fragment Total on PersonActivityConnection { totalCount }")
     body = await gql.data(fragment, variables, key=tenant.read)
     assert any(ACTIVITY_COUNT in q for q in sent)
     assert [p["again"]["totalCount"] for p in body["people"]["nodes"]] == [1, 2, 3, 4, 5, 6]
     # Nor does a later page of a page of people's activities count them, unless selected.
-    later = """query($after: String) { people(first: 6) { nodes { externalId
-      activities(first: 10, after: $after) { %s nodes { sourceId } } } } }"""
+    later = """query($after: String, $since: DateTime) { people(first: 6) { nodes {
+      externalId activities(first: 10, after: $after, since: $since) {
+      %s nodes { sourceId } } } } }"""
     cursor = plain["people"]["nodes"][5]["recent"]["pageInfo"]["endCursor"]
     for selection, counts in (("", False), ("totalCount", True)):
         sent.clear()
-        rest = await gql.data(later % selection, {"after": cursor}, key=tenant.read)
+        rest = await gql.data(later % selection,
+                              {"after": cursor, "since": variables["since"]}, key=tenant.read)
         assert [n["sourceId"] for n in rest["people"]["nodes"][5]["activities"]["nodes"]] == [
             f"p5-{d}" for d in range(2, 6)]
         assert any("count(*)" in q and "activities" in q for q in sent) is counts
@@ -348,17 +358,25 @@ async def test_activities_are_counted_only_where_a_count_may_be_shown(
 
 async def test_uncounted_first_pages_hold_what_counted_ones_hold(
         gql: GraphQLClient, db: Database, tenant: TenantKeys) -> None:
-    await people_with_activities(gql, db, tenant)
+    """Pages since a moment (rows counted, or not counted) and pages of all activities (the
+    tallies) hold the same rows when the moment precedes them all."""
+    now = await people_with_activities(gql, db, tenant)
     leads = [f"p{i}" for i in range(6)] + ["nobody"]
+    long_ago = now - timedelta(days=3650)
     async with db.tenant(tenant.id, readonly=True) as conn:
         for limit in (0, 1, 3, 6, 7):
-            counted = await first_pages_of_leads(conn, tenant.id, leads, since=None,
+            tallied = await first_pages_of_leads(conn, tenant.id, leads, since=None,
                                                  limit=limit)
-            plain = await first_pages_of_leads(conn, tenant.id, leads, since=None,
+            counted = await first_pages_of_leads(conn, tenant.id, leads, since=long_ago,
+                                                 limit=limit)
+            plain = await first_pages_of_leads(conn, tenant.id, leads, since=long_ago,
                                                limit=limit, counted=False)
-            assert set(plain) == set(counted) == set(leads)
+            assert set(plain) == set(counted) == set(tallied) == set(leads)
             for lead in leads:
-                assert plain[lead].items == counted[lead].items, (lead, limit)
+                assert plain[lead].items == counted[lead].items == tallied[lead].items, (
+                    lead, limit)
                 assert plain[lead].has_next is counted[lead].has_next, (lead, limit)
+                assert tallied[lead].has_next is counted[lead].has_next, (lead, limit)
+                assert tallied[lead].total_count == counted[lead].total_count, (lead, limit)
                 assert plain[lead].total_count is NOT_COUNTED is None
             assert counted["p5"].total_count == 6 and counted["nobody"].total_count == 0

@@ -339,19 +339,31 @@ async def test_retention_drops_old_partitions_and_rollup_days(
     async with db.as_login() as conn:
         await activity_store.ensure_partitions(conn, [activity_store.month_start(old)])
     async with db.tenant(tenant.id) as conn:
-        for moment, source in ((old, "old-1"), (recent, "new-1")):
+        for moment, source in ((old, "old-1"), (recent, "new-1"), (old, "old-2")):
             await conn.execute(
                 "INSERT INTO activities (tenant_id, activity_date, source_id, lead_id, "
                 "source_type_id) VALUES ($1, $2, $3, 'L', 1)", tenant.id, moment, source)
-            await conn.execute(
-                "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count) "
-                "VALUES ($1, 'L', 1, $2, 1)", tenant.id, moment.date())
+            if source == "new-1":  # the old month's tally folded, and a delta of it after
+                await activity_store.compact_tallies(conn, tenant.id)
+        await conn.execute(
+            "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count) "
+            "VALUES ($1, 'L', 1, $2, 2), ($1, 'L', 1, $3, 1)", tenant.id, old.date(),
+            recent.date())
+        assert await activity_store.count_activities_of_lead(conn, tenant.id, "L", None) == 3
     dropped = await activity_sync.drop_old_activity(db, 13)
     assert f"activities_y{old.year:04d}m{old.month:02d}" in dropped
     async with db.tenant(tenant.id) as conn:
         assert await conn.fetchval("SELECT array_agg(source_id) FROM activities") == ["new-1"]
         assert await conn.fetchval("SELECT array_agg(day) FROM activity_daily") == [
             recent.date()]
+        # The dropped month's tallies went with it (migration 0019), folded and delta alike.
+        assert await activity_store.count_activities_of_lead(conn, tenant.id, "L", None) == 1
+        page = (await activity_store.first_pages_of_leads(
+            conn, tenant.id, ["L"], since=None, limit=5))["L"]
+        assert [a.source_id for a in page.items] == ["new-1"] and page.total_count == 1
+        months = await conn.fetch("SELECT month FROM activity_tallies UNION ALL "
+                                  "SELECT month FROM activity_tally_deltas")
+        assert {r["month"] for r in months} == {activity_store.month_start(recent)}
 
 
 def test_activity_months_are_utc_months() -> None:

@@ -208,11 +208,12 @@ async def test_a_managed_postgresql_owner_migrates_and_the_service_runs_as_its_o
             await as_owner.close()
 
 
-async def test_the_row_tallies_begin_with_every_tenants_rows_under_a_managed_owner(
+async def test_the_tallies_begin_with_every_tenants_rows_under_a_managed_owner(
     servers: EmbeddedServices, tmp_path: Path
 ) -> None:
-    """Migration 0018 counts the people and accounts already there, which the owner, held to
-    row-level security since 0015, cannot see without lifting it for that transaction."""
+    """Migrations 0018 and 0019 count the people, accounts and activities already there, which
+    the owner, held to row-level security since 0015, cannot see without lifting it for that
+    transaction."""
     earlier = tmp_path / "migrations"
     earlier.mkdir()
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
@@ -224,6 +225,9 @@ async def test_the_row_tallies_begin_with_every_tenants_rows_under_a_managed_own
         try:
             db = Database(pool)
             tenants = [(await create_tenant(db, f"T{n}", keys=[]))[0].id for n in range(2)]
+            now = datetime.now(UTC)
+            async with db.system() as conn:
+                await ensure_partitions(conn, [month_start(now)])
             for n, tenant_id in enumerate(tenants):
                 async with db.tenant(tenant_id) as conn:
                     account = await conn.fetchval(
@@ -233,17 +237,29 @@ async def test_the_row_tallies_begin_with_every_tenants_rows_under_a_managed_own
                         "INSERT INTO people (tenant_id, external_id, account_id) "
                         "SELECT $1, 'p' || i, $2 FROM generate_series(1, $3) AS i",
                         tenant_id, account, 3 + n)
+                    await conn.execute(
+                        "INSERT INTO activities (tenant_id, activity_date, source_id, lead_id, "
+                        "source_type_id) SELECT $1, $2, 's' || i, 'p' || (i % 2), 1 "
+                        "FROM generate_series(1, $3) AS i", tenant_id, now, 5 + n)
             await migrate(with_login(url, owner, "owner"), service_login=login)
             for n, tenant_id in enumerate(tenants):
                 async with db.tenant(tenant_id, readonly=True) as conn:
                     rows = await conn.fetch("SELECT table_name, rows FROM row_tallies ORDER BY 1")
                     assert [tuple(r) for r in rows] == [("accounts", 1), ("people", 3 + n)]
+                    rows = await conn.fetch(
+                        "SELECT lead_id, month, activities FROM activity_tallies ORDER BY 1")
+                    this_month = month_start(now)
+                    assert [tuple(r) for r in rows] == [("p0", this_month, 2 + n),
+                                                        ("p1", this_month, 3)]
             as_owner = await asyncpg.connect(with_login(url, owner, "owner"))
             try:
                 forced = await as_owner.fetch(
                     "SELECT relname FROM pg_class WHERE relname IN ('people', 'accounts', "
-                    "'row_tallies') AND relforcerowsecurity ORDER BY 1")
-                assert [r["relname"] for r in forced] == ["accounts", "people", "row_tallies"]
+                    "'row_tallies', 'activities', 'activity_tallies', 'activity_tally_deltas') "
+                    "AND relforcerowsecurity ORDER BY 1")
+                assert [r["relname"] for r in forced] == [
+                    "accounts", "activities", "activity_tallies", "activity_tally_deltas",
+                    "people", "row_tallies"]
             finally:
                 await as_owner.close()
         finally:

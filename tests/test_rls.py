@@ -89,10 +89,10 @@ async def test_tenant_transactions_run_as_the_app_role(db: Database, tenant: Ten
 # What the system role may read across tenants: the job machinery, key lookups, retention,
 # sync health, and whether migrations are current (migration 0015). Anything more is a leak.
 SYSTEM_READS = {
-    "activity_daily", "activity_sync_state", "api_keys", "buying_group_score_history",
-    "buying_group_stage_history", "buying_group_tallies", "event_positions", "event_relay",
-    "events", "jobs", "row_tallies", "schema_migrations", "solution_interests", "tenants",
-    "webhook_deliveries",
+    "activity_daily", "activity_sync_state", "activity_tallies", "activity_tally_deltas",
+    "api_keys", "buying_group_score_history", "buying_group_stage_history",
+    "buying_group_tallies", "event_positions", "event_relay", "events", "jobs", "row_tallies",
+    "schema_migrations", "solution_interests", "tenants", "webhook_deliveries",
 }
 
 

@@ -135,8 +135,9 @@ async def look_ahead(context: Any, rows: list[people_store.Person], info: strawb
     """Loads at once what a page of people's selected nested fields will ask for: their
     accounts, their memberships (with the groups and roles those show) and the first pages of
     their activities in the sizes asked for, one statement per kind. Whether those pages are
-    counted: only when the document selects an activities totalCount somewhere (a person's
-    count walks all of their history)."""
+    counted: only when the document selects an activities totalCount somewhere (a count of a
+    person's activities `since` a moment walks their rows since then; a count of all of them
+    comes from the tallies either way)."""
     loaders, paths = context.loaders, node_paths(info)
     counted = selects(info, "activities", "totalCount")
     loads: list[Awaitable[Any]] = []

@@ -47,9 +47,29 @@ async def ensure_partitions(conn: Connection, months: Iterable[date],
 
 async def drop_partitions_before(conn: Connection, cutoff: date) -> list[str]:
     """Drop whole monthly partitions that end before `cutoff` (retention; migration 0015's
-    function, as the owner, refuses a cutoff less than two months back)."""
+    function, as the owner, refuses a cutoff less than two months back), and their months'
+    tallies (0019) in the same transaction. Only the months of dropped partitions: rows of
+    other months that sit in the default partition stay, and so do their tallies."""
     rows = await conn.fetch("SELECT drop_activity_partitions_before($1) AS name", cutoff)
-    return [r["name"] for r in rows]
+    dropped = [r["name"] for r in rows]
+    months = [partition_month(name) for name in dropped]
+    if months:
+        # A compaction under way would write a dropped month back after these deletes: wait
+        # for it, and keep the next one out until this commits.
+        await conn.execute("LOCK TABLE activity_tallies IN SHARE ROW EXCLUSIVE MODE")
+        for table in ("activity_tallies", "activity_tally_deltas"):
+            await conn.execute(f"DELETE FROM {table} WHERE month = ANY($1::date[])", months)
+    return dropped
+
+
+def partition_month(name: str) -> date:
+    """The month of a monthly partition, from its name (activities_y2026m11)."""
+    return date(int(name[-7:-3]), int(name[-2:]), 1)
+
+
+async def compact_tallies(conn: Connection, tenant_id: UUID) -> None:
+    """Move the tenant's activity tally deltas into one row per person and month (0019)."""
+    await conn.execute("SELECT compact_activity_tallies($1)", tenant_id)
 
 
 # The page goes in as the source sent it (Marketo's field names): mapping in SQL spares a
@@ -315,39 +335,65 @@ async def first_pages_of_leads(
 ) -> dict[str, Page[Activity]]:
     """The first page of activities_of_lead for many people at once, with each one's count:
     one statement for a page of people instead of two per person. Each lead's page is read
-    through its index (newest first, LIMIT) and its count from the index alone; the set of the
-    leads' rows is never sorted, nor is every row of a lead read to count them. Not `counted`:
-    no count is read (a person's count walks all of their history, partition by partition),
-    and the pages' totals are NOT_COUNTED."""
+    through its index, newest first, and the set of the leads' rows is never sorted.
+
+    Without `since`, the tallies (migration 0019) give each lead's count and the month from
+    which its first page lies: the page's query is bounded there, and every partition before
+    it is pruned as the statement runs. With `since`, a lead's count reads its rows since
+    then from the index, partition by partition, unless not `counted`: then the pages' totals
+    are NOT_COUNTED."""
+    if since is None:
+        rows = await conn.fetch(
+            f"""SELECT q.lead AS lead_id, t.total, {_PAGE_COLUMNS}
+                  FROM unnest($2::text[]) AS q (lead)
+                  CROSS JOIN LATERAL ({_TALLY_OF_LEAD}) t
+                  LEFT JOIN LATERAL ({_FIRST_OF_LEAD.format(since="t.bound")}) c ON true""",
+            tenant_id, lead_ids, limit)
+        return group_pages(rows, lead_ids, "lead_id", _activity_from, limit,
+                           counted_only=lambda row: row["source_id"] is None)
     if not counted:
         rows = await conn.fetch(
             f"""SELECT q.lead AS lead_id, {_PAGE_COLUMNS}
                   FROM unnest($2::text[]) AS q (lead)
-                  CROSS JOIN LATERAL ({_FIRST_OF_LEAD}) c""",
-            tenant_id, lead_ids, since, limit + 1)
+                  CROSS JOIN LATERAL ({_FIRST_OF_LEAD.format(since="$4")}) c""",
+            tenant_id, lead_ids, limit + 1, since)
         return group_pages(rows, lead_ids, "lead_id", _activity_from, limit, counted=False)
     rows = await conn.fetch(
         f"""SELECT q.lead AS lead_id, n.total, {_PAGE_COLUMNS}
               FROM unnest($2::text[]) AS q (lead)
               CROSS JOIN LATERAL (
                   SELECT count(*) AS total FROM activities a
-                   WHERE a.tenant_id = $1 AND a.lead_id = q.lead
-                     AND ($3::timestamptz IS NULL OR a.activity_date >= $3)) n
-              LEFT JOIN LATERAL ({_FIRST_OF_LEAD}) c ON true""",
-        tenant_id, lead_ids, since, limit,
+                   WHERE a.tenant_id = $1 AND a.lead_id = q.lead AND a.activity_date >= $4) n
+              LEFT JOIN LATERAL ({_FIRST_OF_LEAD.format(since="$4")}) c ON true""",
+        tenant_id, lead_ids, limit, since,
     )
     # A lead with no activity on the page still has its row, for the count.
     return group_pages(rows, lead_ids, "lead_id", _activity_from, limit,
                        counted_only=lambda row: row["source_id"] is None)
 
 
-# The first $4 activities of the lead q.lead (since $3), newest first, through its index.
+# The first $3 activities of the lead q.lead from {since} on, newest first, through its index.
 _FIRST_OF_LEAD = """SELECT a.* FROM activities a
-                     WHERE a.tenant_id = $1 AND a.lead_id = q.lead
-                       AND ($3::timestamptz IS NULL OR a.activity_date >= $3)
-                     ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $4"""
+                     WHERE a.tenant_id = $1 AND a.lead_id = q.lead AND a.activity_date >= {since}
+                     ORDER BY a.activity_date DESC, a.source_id DESC LIMIT $3"""
 _PAGE_COLUMNS = ("c.activity_date, c.source_id, c.source_type_id, c.primary_attribute_value, "
                  "c.attributes")
+
+# The lead q.lead's count of activities, and the start of the newest month from which it has
+# $3 of them (of its oldest month when it has fewer; NULL when it has none, and so no page):
+# its first page lies within, and older partitions need not be read. The running sum's frame
+# (RANGE, the default) ends with the current row's month, every row of that month included,
+# so the rows of a month need not be grouped first.
+_TALLY_OF_LEAD = """
+    SELECT coalesce(sum(activities), 0)::bigint AS total,
+           (coalesce(max(month) FILTER (WHERE newer >= $3), min(month))::timestamp
+            AT TIME ZONE 'UTC') AS bound
+      FROM (SELECT month, activities, sum(activities) OVER (ORDER BY month DESC) AS newer
+              FROM (SELECT month, activities FROM activity_tallies
+                     WHERE tenant_id = $1 AND lead_id = q.lead
+                    UNION ALL
+                    SELECT month, activities FROM activity_tally_deltas
+                     WHERE tenant_id = $1 AND lead_id = q.lead) AS kept) AS running"""
 
 
 _activity_from = converter(Activity)
@@ -355,9 +401,20 @@ _activity_from = converter(Activity)
 
 async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: str,
                                    since: datetime | None) -> int:
-    count: int = await conn.fetchval(
-        """SELECT count(*) FROM activities WHERE tenant_id = $1 AND lead_id = $2
-              AND ($3::timestamptz IS NULL OR activity_date >= $3)""", tenant_id, lead_id, since)
+    """From the tallies without `since`; else counting the rows since then."""
+    if since is None:
+        count: int = await conn.fetchval(
+            """SELECT coalesce(sum(activities), 0)::bigint
+                 FROM (SELECT activities FROM activity_tallies
+                        WHERE tenant_id = $1 AND lead_id = $2
+                       UNION ALL
+                       SELECT activities FROM activity_tally_deltas
+                        WHERE tenant_id = $1 AND lead_id = $2) AS kept""", tenant_id, lead_id)
+        return count
+    count = await conn.fetchval(
+        """SELECT count(*) FROM activities
+            WHERE tenant_id = $1 AND lead_id = $2 AND activity_date >= $3""",
+        tenant_id, lead_id, since)
     return count
 
 

@@ -188,11 +188,3 @@ async def _role_coverage(conn: Connection, tenant_id: UUID, rows: list[Any]
 async def compact_tallies(conn: Connection, tenant_id: UUID) -> None:
     """Fold the tenant's tally deltas into one row per cell (see migration 0007)."""
     await conn.execute("SELECT compact_tallies($1)", tenant_id)
-
-
-async def tenants_to_compact(conn: Connection, min_rows: int) -> list[UUID]:
-    """Tenants whose tallies hold more than `min_rows` rows (deltas waiting to be folded)."""
-    rows = await conn.fetch(
-        "SELECT tenant_id FROM buying_group_tallies GROUP BY tenant_id HAVING count(*) > $1",
-        min_rows)
-    return [r["tenant_id"] for r in rows]

@@ -1,6 +1,7 @@
 """How many rows a tenant has in a table, from the running tallies of migration 0018 (people
 and accounts) and 0007 (buying groups): an unfiltered page counts its rows from a few tally
-rows instead of scanning the table, in the page's own snapshot."""
+rows instead of scanning the table, in the page's own snapshot. And which tenants' tally
+deltas are due to be folded."""
 
 from __future__ import annotations
 
@@ -26,8 +27,14 @@ async def compact(conn: Connection, tenant_id: UUID) -> None:
     await conn.execute("SELECT compact_row_tallies($1)", tenant_id)
 
 
-async def tenants_to_compact(conn: Connection, min_rows: int) -> list[UUID]:
-    """Tenants whose tallies hold more than `min_rows` rows (deltas waiting to be folded)."""
+# The tables of deltas that compaction folds: the overview's (0007), the row counts' (0018)
+# and the activity counts' (0019).
+DeltaTable = Literal["buying_group_tallies", "row_tallies", "activity_tally_deltas"]
+
+
+async def tenants_to_compact(conn: Connection, table: DeltaTable, min_rows: int) -> list[UUID]:
+    """Tenants with more than `min_rows` rows in `table` (deltas waiting to be folded); the
+    system role may read only the tenant column of these tables."""
     rows = await conn.fetch(
-        "SELECT tenant_id FROM row_tallies GROUP BY tenant_id HAVING count(*) > $1", min_rows)
+        f"SELECT tenant_id FROM {table} GROUP BY tenant_id HAVING count(*) > $1", min_rows)
     return [r["tenant_id"] for r in rows]
