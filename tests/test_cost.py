@@ -208,6 +208,35 @@ async def test_an_empty_bucket_gets_429_with_retry_after(
         assert (await post(c, other_tenant.read, query)).status_code == 200
 
 
+async def test_checking_a_new_document_costs_its_weight_refused_or_not(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    """A document the process has not validated costs a point per field written out (and per
+    pair of same-name fields) before it is checked. A refused one is never kept, so sending it
+    again costs as much again: without the charge, a key could keep a process validating for
+    free (validation errors cost no operation points)."""
+    refused = "{ " + " ".join(f"nope{i}" for i in range(300)) + " }"
+    valid = "{ roles(first: 1) { nodes { id } } }"  # 1 + 3 points to run
+    async with app_with(settings, rate_limit_points=1000, rate_limit_restore_per_second=1) as c:
+        first = await post(c, tenant.read, valid)
+        assert first.json()["extensions"]["cost"]["documentCost"] == 3  # roles, nodes, id
+        again = await post(c, tenant.read, valid)  # validated before: free to check
+        assert "documentCost" not in again.json()["extensions"]["cost"]
+        for _ in range(3):
+            answer = await post(c, tenant.read, refused)
+            assert answer.status_code == 200
+            assert answer.json()["errors"][0]["extensions"]["code"] == \
+                "GRAPHQL_VALIDATION_FAILED"
+            assert answer.json()["extensions"]["cost"] == {"documentCost": 300}
+        throttled = await post(c, tenant.read, refused)
+        assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 100
+        [error] = throttled.json()["errors"]
+        assert error["extensions"]["code"] == "THROTTLED"
+        assert "checking this new document needs 300 points" in error["message"]
+        # The valid document, known, still runs on what is left.
+        assert (await post(c, tenant.read, valid)).status_code == 200
+
+
 async def test_failed_authentication_is_limited_per_address(
     settings: Settings, tenant: TenantKeys
 ) -> None:

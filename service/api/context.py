@@ -56,6 +56,8 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     # The open write transaction of the mutation running now, if any: reads go to it.
     _writing: Connection | None = field(default=None, init=False, repr=False)
+    # The points checking this operation's document took (cost.charge_document), if new.
+    document_cost: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         # The loaders reach their context through a weak reference. A strong one makes the

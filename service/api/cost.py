@@ -36,7 +36,7 @@ from graphql import (
 )
 from service.api.errors import answer_with
 from service.domain.records import MAX_BATCH
-from service.throttle import Bucket
+from service.throttle import Bucket, Throttle
 
 # A template holds at most 26 roles (six defaults and 20 custom ones); its role lists are
 # priced as 10, the usual upper end: at 26 the engagement explanation of one group would be
@@ -368,6 +368,33 @@ def requested_cost(schema: GraphQLSchema, document: Any, operation_name: str | N
     return pricing.requested() if pricing is not None else 0
 
 
+async def charge_document(context: Any, points: int) -> GraphQLError | None:
+    """Checking a document this process has not validated before (parsing, weighing,
+    validation; service/api/written_out.py) costs its key `points`, valid or not: a refused
+    document costs no less to check than one that runs, and is never cached. Told as
+    `extensions.cost.documentCost`. The THROTTLED error when the bucket holds too few."""
+    context.document_cost = points
+    throttle = context.services.throttle
+    if throttle is None or not throttle.enabled or context.principal is None or points <= 0:
+        return None
+    bucket = await throttle.take(context.principal.api_key_id, points)
+    if bucket.taken:
+        return None
+    return throttled(context, throttle, bucket, points, "checking this new document")
+
+
+def throttled(context: Any, throttle: Throttle, bucket: Bucket, cost: int,
+              what: str) -> GraphQLError:
+    """The answer to a request whose key's bucket holds fewer than `cost` points: HTTP 429
+    with Retry-After."""
+    wait = bucket.retry_after(cost)
+    answer_with(context, 429, retry_after=wait)
+    return GraphQLError(
+        f"Throttled: {what} needs {cost} points and this key has {int(bucket.available)}; "
+        f"{throttle.restore_rate:g} come back each second.",
+        extensions={"code": "THROTTLED", "retryAfterSeconds": wait})
+
+
 class CostLimit(SchemaExtension):
     """Prices each operation before it runs: above MAX_QUERY_COST it is refused
     (MAX_COST_EXCEEDED); otherwise its points come out of the key's bucket (HTTP 429 THROTTLED
@@ -399,12 +426,7 @@ class CostLimit(SchemaExtension):
         self.bucket = await throttle.take(context.principal.api_key_id, self.requested)
         if self.bucket.taken:
             return None
-        wait = self.bucket.retry_after(self.requested)
-        answer_with(context, 429, retry_after=wait)
-        return GraphQLError(
-            f"Throttled: this operation needs {self.requested} points and this key has "
-            f"{int(self.bucket.available)}; {throttle.restore_rate:g} come back each second.",
-            extensions={"code": "THROTTLED", "retryAfterSeconds": wait})
+        return throttled(context, throttle, self.bucket, self.requested, "this operation")
 
     async def on_execute(self) -> AsyncIterator[None]:
         # Here, not before validation: only a valid document is priced, and a refused one
@@ -426,10 +448,12 @@ class CostLimit(SchemaExtension):
             self.bucket = await throttle.take(execution.context.principal.api_key_id, -refund)
 
     def get_results(self) -> dict[str, Any]:
+        document = getattr(self.execution_context.context, "document_cost", 0)
+        charged = {"documentCost": document} if document else {}
         if self.requested is None:
-            return {}
+            return {"cost": charged} if charged else {}
         cost: dict[str, Any] = {"requestedQueryCost": self.requested,
-                                "actualQueryCost": self.actual}
+                                "actualQueryCost": self.actual, **charged}
         if self.bucket is not None:
             cost["throttleStatus"] = {
                 "maximumAvailable": self.bucket.capacity,

@@ -18,12 +18,14 @@ graphql-core would execute them in linear time:
   selections itself ("Validation aborted."), not these.
 
 Both are counted in time linear in the text: each fragment is counted once, without
-recursion, as a document nests as deep as its size allows."""
+recursion, as a document nests as deep as its size allows. Checking a document costs about
+10-20 µs per field or pair, and a refused document was free to send again and again: the
+weight of a new document is taken from its key's bucket of points before it is checked."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from strawberry.extensions import SchemaExtension
@@ -38,6 +40,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from service.api.cost import charge_document
 from service.api.errors import ErrorCode
 
 # About 40 ms of comparisons at the dearest pair measured; far above what front ends send.
@@ -187,29 +190,38 @@ def _dependencies_first(texts: dict[str, _Text]) -> Iterator[str]:
 
 
 class DocumentWeight(SchemaExtension):
-    """Refuses, before validation, a document that selects more than `most` fields once its
-    fragments are written out, or selects the same names too often in one place (a document
-    validated before is not weighed again)."""
+    """Weighs, before validation, a document this process has not validated before
+    (DocumentCache): checking it costs the key one point per field written out and per pair
+    of same-name fields (service/api/cost.py, `charge_document`), and it is refused when it
+    selects more than `most` fields written out, or the same names too often in one place."""
 
     def __init__(self, most: int) -> None:
         self.most = most
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
         # Set already: a known valid document (DocumentCache), or one refused before.
         if context.pre_execution_errors is None and document is not None:
             weight = weigh(document, max(self.most, MAX_SAME_NAME_PAIRS))
-            if weight.fields > self.most:
-                context.pre_execution_errors = [GraphQLError(
-                    f"This document selects more than {self.most} fields once each fragment "
-                    "is written out where it is spread: spread fragments fewer times.",
-                    extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value,
-                                "maximumFields": self.most})]
-            elif weight.same_name_pairs > MAX_SAME_NAME_PAIRS:
-                context.pre_execution_errors = [GraphQLError(
-                    "This document selects the same field names too many times in one "
-                    f"place (more than {MAX_SAME_NAME_PAIRS} pairs to compare): select each "
-                    "field once.",
-                    extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value})]
+            refusal = await charge_document(context.context,
+                                            weight.fields + weight.same_name_pairs)
+            if refusal is None:
+                refusal = self._refusal(weight)
+            if refusal is not None:
+                context.pre_execution_errors = [refusal]
         yield
+
+    def _refusal(self, weight: Weight) -> GraphQLError | None:
+        if weight.fields > self.most:
+            return GraphQLError(
+                f"This document selects more than {self.most} fields once each fragment is "
+                "written out where it is spread: spread fragments fewer times.",
+                extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value,
+                            "maximumFields": self.most})
+        if weight.same_name_pairs > MAX_SAME_NAME_PAIRS:
+            return GraphQLError(
+                "This document selects the same field names too many times in one place "
+                f"(more than {MAX_SAME_NAME_PAIRS} pairs to compare): select each field once.",
+                extensions={"code": ErrorCode.GRAPHQL_VALIDATION_FAILED.value})
+        return None
