@@ -13,6 +13,7 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from graphql import (
     FieldNode,
@@ -448,7 +449,10 @@ class CostLimit(SchemaExtension):
             self.bucket = await throttle.take(execution.context.principal.api_key_id, -refund)
 
     def get_results(self) -> dict[str, Any]:
-        document = getattr(self.execution_context.context, "document_cost", 0)
+        execution = self.execution_context
+        # A subscription's events are answers to one checked document: none tells it again.
+        document = 0 if execution.operation_type is OperationType.SUBSCRIPTION else getattr(
+            execution.context, "document_cost", 0)
         charged = {"documentCost": document} if document else {}
         if self.requested is None:
             return {"cost": charged} if charged else {}
