@@ -160,7 +160,8 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                     async with partitions:
                         months = activity_months(rows) - ensured
                         if months:
-                            async with db.system() as conn:
+                            # Partitions change no answer; the rows they will hold do.
+                            async with db.system(unseen=True) as conn:
                                 await activity_store.ensure_partitions(conn, months,
                                                                        earliest.date())
                             ensured.update(months)

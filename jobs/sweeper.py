@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
@@ -12,7 +13,7 @@ from arq.jobs import JobStatus as ArqStatus
 from service.db import Database
 from service.queue import deserialize, enqueue
 from service.store import jobs as job_store
-from service.store.jobs import JobStatus
+from service.store.jobs import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +22,16 @@ async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_sec
                 max_attempts: int) -> int:
     """Fail the jobs whose worker died on their last attempt (no poison loops), then put back
     on the queue what no worker will otherwise run. Returns how many were re-enqueued."""
-    async with db.system() as conn:
+    touched: set[UUID] = set()
+    async with db.system(touched=touched) as conn:
         dead = await job_store.give_up_lapsed(conn, max_attempts)
+        touched.update(job.tenant_id for job in dead)
         stranded = await job_store.stranded_jobs(conn, queued_grace_seconds)
     for job in dead:
         log.warning("job %s (%s) gave up: %s", job.id, job.kind, job.error)
         # The dead worker's arq records would hold the message "in progress" for hours.
         await forget(redis, queue_name, str(job.id))
-    requeued = []
+    requeued: list[Job] = []
     for job in stranded:
         state = await ArqJob(str(job.id), redis, _queue_name=queue_name,
                              _deserializer=deserialize).status()
@@ -40,10 +43,10 @@ async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_sec
         # hangs; the lease fencing stops it when it wakes). Forget arq's records and retry.
         await forget(redis, queue_name, str(job.id))
         if await enqueue(redis, queue_name, job.id):
-            requeued.append(job.id)
+            requeued.append(job)
     if requeued:
-        async with db.system() as conn:
-            await job_store.mark_enqueued(conn, requeued)
+        async with db.system(touched={job.tenant_id for job in requeued}) as conn:
+            await job_store.mark_enqueued(conn, [job.id for job in requeued])
         log.warning("sweeper re-enqueued %d stranded job(s)", len(requeued))
     return len(requeued)
 

@@ -223,9 +223,13 @@ class Database:
             await self.pool.release(conn)
 
     @asynccontextmanager
-    async def system(self, *, unseen: bool = False) -> AsyncIterator[Connection]:
+    async def system(self, *, unseen: bool = False, touched: set[UUID] | None = None
+                     ) -> AsyncIterator[Connection]:
         """A transaction across tenants, as the system role: jobs, key lookups, retention.
-        `unseen` as for `tenant`."""
+        `unseen` as for `tenant`. A write may change any tenant's answers, unless the caller
+        names in `touched` (as it learns them, before the transaction ends) every tenant whose
+        rows it writes: then only theirs. A job's progress would otherwise make every tenant's
+        cached answers stale (the response cache)."""
         wrote = False
         async with self._acquire() as conn, conn.transaction():
             await conn.execute("SELECT set_config('role', $1, true)", SYSTEM_ROLE)
@@ -234,7 +238,8 @@ class Database:
                 wrote = await self._wrote(conn)
         if wrote:
             assert self.on_write is not None
-            await self.on_write(None)
+            for tenant_id in touched or [None]:
+                await self.on_write(tenant_id)
 
     @asynccontextmanager
     async def as_login(self) -> AsyncIterator[Connection]:

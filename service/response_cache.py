@@ -3,7 +3,9 @@
 An answer is stored under the tenant's version and a global version, both read in the same
 step as the lookup. Every transaction that wrote something bumps a version after it commits and
 before its caller goes on (the hook `Database` calls): a tenant's own transaction bumps its
-tenant, a system transaction (job claims and progress, the last use of a key) the global one.
+tenant; a system transaction bumps the tenants it names as the ones it wrote for (a job's
+claim, progress and end; the last use of a key), and the global version when it names none
+(retention, across tenants).
 So a client that saw a write complete never reads an answer from before it: the entry it would
 read is under a version that no longer exists. Versions are random tokens, never counters, so a
 version key that Redis lost cannot come back as an old one. Entries also expire

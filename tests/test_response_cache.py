@@ -71,6 +71,29 @@ async def test_a_repeated_query_is_a_hit_until_a_mutation_or_a_job_writes(
         assert (await cache_state(gql, GROUPS, tenant.read))[0] == "MISS"
 
 
+JOBS = "{ buyingGroupJobs(first: 5) { nodes { kind status progress { processed } } } }"
+
+
+async def test_a_jobs_writes_make_only_its_tenants_answers_stale(
+    settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    """The worker's transactions (claim, progress, heartbeat, finish) run as the system role
+    but name the tenant whose job they write: another tenant's cached answers stay."""
+    async with app_with(settings, response_cache=True) as client:
+        gql = GraphQLClient(client)
+        await cache_state(gql, OVERVIEW, other_tenant.read)
+        assert (await cache_state(gql, OVERVIEW, other_tenant.read))[0] == "HIT"
+        await gql.data(REFRESH, key=tenant.write)
+        queued = await cache_state(gql, JOBS, tenant.read)
+        assert (await cache_state(gql, JOBS, tenant.read))[0] == "HIT"
+        await run_jobs(settings)
+        done = await cache_state(gql, JOBS, tenant.read)
+        assert done[0] == "MISS" and queued[1]["buyingGroupJobs"]["nodes"][0]["status"] == \
+            "QUEUED"
+        assert done[1]["buyingGroupJobs"]["nodes"][0]["status"] == "SUCCEEDED"
+        assert (await cache_state(gql, OVERVIEW, other_tenant.read))[0] == "HIT"
+
+
 async def test_answers_are_kept_apart_by_tenant_scopes_variables_and_key_for_viewer(
     settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys
 ) -> None:
