@@ -450,9 +450,11 @@ class CostLimit(SchemaExtension):
 
     def get_results(self) -> dict[str, Any]:
         execution = self.execution_context
-        # A subscription's events are answers to one checked document: none tells it again.
-        document = 0 if execution.operation_type is OperationType.SUBSCRIPTION else getattr(
-            execution.context, "document_cost", 0)
+        document = getattr(execution.context, "document_cost", 0)
+        # Only a parsed document is charged. A subscription's events are answers to one
+        # checked document: none tells its cost again.
+        if document and execution.operation_type is OperationType.SUBSCRIPTION:
+            document = 0
         charged = {"documentCost": document} if document else {}
         if self.requested is None:
             return {"cost": charged} if charged else {}
