@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from service.config import Settings
-from service.db import Database
+from service.db import Database, ReadSession
 from service.events import cursor_position, event_cursor
 from service.store import event_log
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
@@ -284,3 +284,27 @@ async def test_the_subscribers_of_one_event_share_its_nested_reads() -> None:
     await event("t2", 7)._shared(info, "group", read)  # another tenant reads its own
     await event("t1", 8)._shared(info, "group", read)  # and so does another event
     assert len(calls) == 3
+
+
+async def test_a_poll_counts_the_log_only_when_it_asks_for_totalCount(
+    gql: GraphQLClient, tenant: TenantKeys, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partners poll often, and counting walks every event kept: a poll that selects no
+    totalCount sends no count."""
+    await commit_events(db, tenant.id, [str(i) for i in range(3)])
+    sent: list[str] = []
+    counting = ReadSession._count
+
+    def count(session: ReadSession, record: Any) -> None:
+        sent.append(record.query)
+        counting(session, record)
+
+    monkeypatch.setattr(ReadSession, "_count", count)
+    poll = LOG.replace("totalCount ", "")
+    page = (await gql.data(poll, {"first": 2}, key=tenant.read))["buyingGroupEventLog"]
+    assert [e["node"]["newValue"] for e in page["edges"]] == ["0", "1"]
+    assert sent and not any("count(*)" in q for q in sent)
+    sent.clear()
+    counted = (await gql.data(LOG, {"first": 2}, key=tenant.read))["buyingGroupEventLog"]
+    assert counted["totalCount"] == 3 and any("count(*)" in q for q in sent)
+    assert counted["edges"] == page["edges"]

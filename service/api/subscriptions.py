@@ -20,6 +20,7 @@ from service.api.errors import ClientError, ErrorCode
 from service.api.jobs import BuyingGroupJob, job_of
 from service.api.key_watch import REVOKED_CLOSE_CODE
 from service.api.key_watch import close as close_socket
+from service.api.lookahead import selects
 from service.api.multiplex import share
 from service.api.nodes import decode_id, parse_uuid
 from service.api.pagination import Connection, check_first, make_connection
@@ -29,6 +30,7 @@ from service.events import EVENTS, JOBS, EventKind, SlowSubscriber, cursor_posit
 from service.store import buying_groups as group_store
 from service.store import event_log
 from service.store import jobs as job_store
+from service.store.paging import NOT_COUNTED
 from service.store.people import people_by_ids
 from service.store.roles import roles_by_ids
 
@@ -192,7 +194,8 @@ async def buying_group_event_log(
 ) -> Connection[BuyingGroupEvent]:
     """The event log for partners that poll: oldest first, from the oldest event kept or after
     a cursor; `pageInfo.endCursor` is where the next poll goes on (an empty page keeps the
-    cursor given)."""
+    cursor given). Counted only when a totalCount is selected: a count walks every event
+    kept, and a poll is a page after a cursor."""
     limit = check_first(first, info.context.settings.max_page_size)
     where = event_filter(filter)
     tenant_id = info.context.tenant_principal.tenant_id
@@ -200,7 +203,8 @@ async def buying_group_event_log(
         extent = await event_log.extent(conn, tenant_id)
         position = 0 if after is None else resume_position(after, extent)
         rows = await event_log.events_after(conn, tenant_id, position, limit + 1, where)
-        total = await event_log.count_events(conn, tenant_id, where)
+        total = (await event_log.count_events(conn, tenant_id, where)
+                 if selects(info, "buyingGroupEventLog", "totalCount") else NOT_COUNTED)
     events = [BuyingGroupEvent.of(event_log.payload(r)) for r in rows[:limit]]
     return make_connection(events, [e.cursor for e in events], has_next=len(rows) > limit,
                            has_previous=position > 0, total_count=total, cursor_of=str,
