@@ -13,7 +13,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -36,9 +36,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
-from graphql import OperationType
+from graphql import GraphQLError, OperationType
 from service import graphiql, migrate
 from service.api.context import Context, Services
+from service.api.cost import parse_points, throttled
+from service.api.document_cache import Documents
 from service.api.errors import OVERLOADED_MESSAGE, RETRY_AFTER_OVERLOAD_SECONDS
 from service.api.key_watch import (
     REVOKED_CLOSE_CODE,
@@ -136,7 +138,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         persisted = self.context.services.persisted
-        payload = message.get("payload")
+        payload: Any = message.get("payload")
         if self.connection_acknowledged and persisted is not None and isinstance(payload, dict):
             try:
                 resolved = await persisted.resolve(dict(payload))
@@ -145,6 +147,16 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     {"message": exc.message, "extensions": {"code": exc.code}}]})
                 return
             message = {**message, "payload": resolved}  # type: ignore[typeddict-item]
+            payload = resolved
+        view = cast(GraphQLApp, self.view)
+        if self.connection_acknowledged and isinstance(payload, dict) and \
+                isinstance(query := payload.get("query"), str):
+            _, refusal = await view.charge_new_document(self.context.services,
+                                                        self.context.principal, query)
+            if refusal is not None:
+                await self.send_message({"id": message["id"], "type": "error",
+                                         "payload": [refusal.formatted]})
+                return
         await super().handle_subscribe(message)
 
 
@@ -167,13 +179,15 @@ class GraphQLApp(GraphQL[Context, None]):
     websocket_adapter_class = TextWebSocket
 
     def __init__(self, settings: Settings) -> None:
+        # The documents the schema validated: a new one costs its key before it is parsed.
+        self.documents = Documents()
         protocols = [GRAPHQL_TRANSPORT_WS_PROTOCOL]
         # The legacy protocol knows no persisted queries: a locked-down service speaks only
         # the one that does.
         if settings.legacy_graphql_ws and not settings.persisted_queries_only:
             protocols.append(GRAPHQL_WS_PROTOCOL)
         super().__init__(
-            build_schema(settings),
+            build_schema(settings, self.documents),
             graphql_ide="graphiql" if settings.graphiql else None,
             subscription_protocols=protocols,
             keep_alive=True,
@@ -289,6 +303,15 @@ class GraphQLApp(GraphQL[Context, None]):
             if request.method == "POST" and resolved is not fields:
                 body = json.dumps(resolved).encode()
             fields = resolved
+        query = fields.get("query")
+        if isinstance(query, str):
+            state = scope.setdefault("state", {})
+            points, refusal = await self.charge_new_document(services, state["principal"], query)
+            if refusal is not None:
+                wait = (refusal.extensions or {}).get("retryAfterSeconds", 1)
+                return JSONResponse({"data": None, "errors": [refusal.formatted]},
+                                    status_code=429, headers={"Retry-After": str(wait)})
+            state["parse_points"] = points
         if request.method == "POST":
             return scope, body, fields
         query, name = fields.get("query"), fields.get("operationName")
@@ -372,7 +395,7 @@ class GraphQLApp(GraphQL[Context, None]):
 
     async def get_context(self, request: Any, response: Any) -> Context:
         state = request.state
-        return Context(
+        context = Context(
             request=request,
             response=response,
             services=state.services,
@@ -380,6 +403,23 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=getattr(state, "request_id", "-"),
             read_session=getattr(state, "read_session", None),
         )
+        context.document_cost = getattr(state, "parse_points", 0)
+        return context
+
+    async def charge_new_document(self, services: Services, principal: Principal | None,
+                                  query: str) -> tuple[int, GraphQLError | None]:
+        """A document this process has not validated costs its key `parse_points` before
+        anything parses it (the GET check, the response cache, the schema), whether it will
+        parse or not: the points taken, or the THROTTLED error. A known one costs nothing."""
+        if query in self.documents:
+            return 0, None
+        points = parse_points(query, self.settings.max_tokens)
+        throttle = services.throttle
+        if throttle is not None and throttle.enabled and principal is not None:
+            bucket = await throttle.take(principal.api_key_id, points)
+            if not bucket.taken:
+                return 0, throttled(None, throttle, bucket, points, "parsing this new document")
+        return points, None
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}

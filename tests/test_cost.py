@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphql
-from service.api.cost import LIST_SIZES, Pricing, requested_cost
+from service.api.cost import LIST_SIZES, Pricing, parse_points, requested_cost
 from service.config import Settings
 from tests.conftest import ROOT, GraphQLClient, TenantKeys
 from tests.support import app_with
@@ -193,10 +193,11 @@ async def test_an_empty_bucket_gets_429_with_retry_after(
     settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys
 ) -> None:
     query = "{ roles(first: 30) { nodes { id name } } }"  # 91 points requested
-    async with app_with(settings, rate_limit_points=100, rate_limit_restore_per_second=2) as c:
+    assert parse_points(query, 5000) == 11  # and 4 fields to check, once: new to the process
+    async with app_with(settings, rate_limit_points=110, rate_limit_restore_per_second=2) as c:
         first = await post(c, tenant.read, query)
         assert first.status_code == 200 and "errors" not in first.json()
-        # 19 of the 91 points were used (six roles came back): about 81 remain.
+        # 15 points checked it, 19 of the 91 were used (six roles came back): about 76 remain.
         second = await post(c, tenant.read, query)
         assert second.status_code == 429
         assert int(second.headers["retry-after"]) >= 4
@@ -211,15 +212,18 @@ async def test_an_empty_bucket_gets_429_with_retry_after(
 async def test_checking_a_new_document_costs_its_weight_refused_or_not(
     settings: Settings, tenant: TenantKeys
 ) -> None:
-    """A document the process has not validated costs a point per field written out (and per
-    pair of same-name fields) before it is checked. A refused one is never kept, so sending it
-    again costs as much again: without the charge, a key could keep a process validating for
-    free (validation errors cost no operation points)."""
+    """A document the process has not validated costs a point per 4 characters before it is
+    parsed, and a point per field written out (and per pair of same-name fields) before it is
+    validated. A refused one is never kept, so sending it again costs as much again: without
+    the charge, a key could keep a process parsing and validating for free (errors cost no
+    operation points)."""
     refused = "{ " + " ".join(f"nope{i}" for i in range(300)) + " }"
     valid = "{ roles(first: 1) { nodes { id } } }"  # 1 + 3 points to run
-    async with app_with(settings, rate_limit_points=1000, rate_limit_restore_per_second=1) as c:
+    each = parse_points(refused, 5000) + 300
+    assert (parse_points(valid, 5000), parse_points(refused, 5000)) == (9, 574)
+    async with app_with(settings, rate_limit_points=2700, rate_limit_restore_per_second=1) as c:
         first = await post(c, tenant.read, valid)
-        assert first.json()["extensions"]["cost"]["documentCost"] == 3  # roles, nodes, id
+        assert first.json()["extensions"]["cost"]["documentCost"] == 9 + 3  # roles nodes id
         again = await post(c, tenant.read, valid)  # validated before: free to check
         assert "documentCost" not in again.json()["extensions"]["cost"]
         for _ in range(3):
@@ -227,14 +231,42 @@ async def test_checking_a_new_document_costs_its_weight_refused_or_not(
             assert answer.status_code == 200
             assert answer.json()["errors"][0]["extensions"]["code"] == \
                 "GRAPHQL_VALIDATION_FAILED"
-            assert answer.json()["extensions"]["cost"] == {"documentCost": 300}
+            assert answer.json()["extensions"]["cost"] == {"documentCost": each}
+        # About 60 points left: not enough to parse it again.
         throttled = await post(c, tenant.read, refused)
-        assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 100
+        assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 400
         [error] = throttled.json()["errors"]
         assert error["extensions"]["code"] == "THROTTLED"
-        assert "checking this new document needs 300 points" in error["message"]
+        assert error["extensions"]["retryAfterSeconds"] == int(throttled.headers["retry-after"])
+        assert "parsing this new document needs 574 points" in error["message"]
         # The valid document, known, still runs on what is left.
         assert (await post(c, tenant.read, valid)).status_code == 200
+
+
+async def test_a_document_that_does_not_parse_costs_its_length_on_every_path(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    """No weight without a document, yet parsing it was work: charged before anything parses
+    it, over POST, GET (which parses to refuse mutations) and the WebSocket."""
+    broken = "{ " + " ".join(f"field{i:03d}" for i in range(120)) + " "
+    assert parse_points(broken, 5000) == 271  # three fit in 1,000 points, a fourth does not
+    async with app_with(settings, rate_limit_points=1000, rate_limit_restore_per_second=1) as c:
+        for _ in range(2):
+            answer = await post(c, tenant.read, broken)
+            assert answer.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+            assert answer.json()["extensions"]["cost"] == {"documentCost": 271}
+        got = await c.get("/graphql", params={"query": broken},
+                          headers={"Authorization": f"Bearer {tenant.read}"})
+        assert got.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+        for refused in (await post(c, tenant.read, broken),
+                        await c.get("/graphql", params={"query": broken},
+                                    headers={"Authorization": f"Bearer {tenant.read}"})):
+            assert refused.status_code == 429
+            assert refused.json()["errors"][0]["extensions"]["code"] == "THROTTLED"
+    async with app_with(settings, max_tokens=50) as c:
+        long = await post(c, tenant.read, broken * 10)
+        assert long.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+        assert long.json()["extensions"]["cost"] == {"documentCost": 50}
 
 
 async def test_failed_authentication_is_limited_per_address(

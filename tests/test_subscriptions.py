@@ -402,6 +402,31 @@ async def test_a_subscription_is_weighed_before_it_is_validated(
         assert "written out" in message["payload"][0]["message"]
 
 
+async def test_a_new_document_over_the_socket_costs_its_key_before_it_is_parsed(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    """As over HTTP (tests/test_cost.py): a document that does not parse still took parsing,
+    and a key whose bucket is empty gets THROTTLED instead of another parse."""
+    broken = "subscription { " + " ".join(f"field{i:03d}" for i in range(120)) + " "
+    urls, processes = start_api(settings, 1, RATE_LIMIT_POINTS="500",
+                                RATE_LIMIT_RESTORE_PER_SECOND="1")
+    try:
+        # A syntax error closes the socket (4400, as the protocol says), once parsed.
+        async for subscriber in subscribe(urls[0], tenant.read, query=broken):
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(subscriber.ws.recv(), 10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+        # 274 points each: the second finds about 226 left, and is not parsed.
+        async for subscriber in subscribe(urls[0], tenant.read, query=broken):
+            refused = json.loads(await asyncio.wait_for(subscriber.ws.recv(), 10))
+            assert (refused["type"], refused["payload"][0]["extensions"]["code"]) == (
+                "error", "THROTTLED")
+            assert "parsing this new document needs 274 points" in \
+                refused["payload"][0]["message"]
+    finally:
+        stop(processes)
+
+
 MEMBERS = """subscription($filter: BuyingGroupEventFilter) { buyingGroupEvents(filter: $filter) {
   person { externalId }
   buyingGroup { memberCount members { totalCount nodes { person { externalId } } } } } }"""

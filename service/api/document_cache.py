@@ -31,6 +31,10 @@ class Documents:
         self._size = size
         self._valid: OrderedDict[str, DocumentNode] = OrderedDict()
 
+    def __contains__(self, query: object) -> bool:
+        """Known, without counting as a use."""
+        return query in self._valid
+
     def get(self, query: str) -> DocumentNode | None:
         document = self._valid.get(query)
         if document is not None:

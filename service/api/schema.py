@@ -272,12 +272,15 @@ def limits(settings: Settings) -> Callable[[], SchemaExtension]:
     return partial(AddValidationRules, rules)
 
 
-def build_schema(settings: Settings | None = None) -> Schema:
+def build_schema(settings: Settings | None = None, documents: Documents | None = None
+                 ) -> Schema:
+    """The schema; `documents`: where it keeps the documents it validated (its own when
+    left out), which the HTTP edge reads to tell a new document from a known one."""
     settings = settings or get_settings()
     # Factories, not instances: strawberry builds the extensions anew for every request.
     extensions: list[Callable[[], SchemaExtension]] = [
         OperationContext,
-        partial(DocumentCache, Documents()),
+        partial(DocumentCache, documents if documents is not None else Documents()),
         TextScreen,
         partial(DocumentWeight, settings.max_fields),
         limits(settings),
