@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from strawberry import relay
 
 from service.app import create_app
 from service.config import Settings
-from service.db import Database
+from service.db import Database, ReadSession
 from tests.conftest import GraphQLClient, TenantKeys, free_port, run_jobs
 
 # --- accounts and people
@@ -426,3 +427,15 @@ async def create_endpoint(gql: GraphQLClient, tenant: TenantKeys, url: str,
     return done["webhookEndpoint"]["id"], done["signingSecret"]
 
 
+def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The text of every statement requests' read sessions send from now on, in order (the
+    list grows as they are sent; clear it between requests)."""
+    sent: list[str] = []
+    counting = ReadSession._count
+
+    def count(session: ReadSession, record: Any) -> None:
+        sent.append(record.query)
+        counting(session, record)
+
+    monkeypatch.setattr(ReadSession, "_count", count)
+    return sent

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from service.db import Database, ReadSession
+from service.db import Database
 from service.store.activities import ensure_partitions, first_pages_of_leads, month_start
 from service.store.paging import NOT_COUNTED
 from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import upsert_accounts, upsert_people
+from tests.support import statements_sent, upsert_accounts, upsert_people
 
 
 def errors_of(payload: dict[str, Any]) -> set[tuple[str, str]]:
@@ -308,14 +308,7 @@ async def test_activities_are_counted_only_where_a_count_may_be_shown(
     the same pages. A count of all their activities comes from the tallies (migration 0019),
     and no statement counts rows for it."""
     now = await people_with_activities(gql, db, tenant)
-    sent: list[str] = []
-    counting = ReadSession._count
-
-    def count(session: ReadSession, record: Any) -> None:
-        sent.append(record.query)
-        counting(session, record)
-
-    monkeypatch.setattr(ReadSession, "_count", count)
+    sent = statements_sent(monkeypatch)
     everything = await gql.data(PEOPLE_PAGE, {"first": 6, "size": 2, "since": None},
                                 key=tenant.read)
     assert sent and not any("count(*)" in q and "activities" in q for q in sent)

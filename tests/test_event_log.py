@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from service.config import Settings
-from service.db import Database, ReadSession
+from service.db import Database
 from service.events import cursor_position, event_cursor
 from service.store import event_log
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
@@ -25,6 +25,7 @@ from tests.support import (
     global_id,
     setup_catalogue,
     start_api,
+    statements_sent,
     stop,
 )
 
@@ -292,14 +293,7 @@ async def test_a_poll_counts_the_log_only_when_it_asks_for_totalCount(
     """Partners poll often, and counting walks every event kept: a poll that selects no
     totalCount sends no count."""
     await commit_events(db, tenant.id, [str(i) for i in range(3)])
-    sent: list[str] = []
-    counting = ReadSession._count
-
-    def count(session: ReadSession, record: Any) -> None:
-        sent.append(record.query)
-        counting(session, record)
-
-    monkeypatch.setattr(ReadSession, "_count", count)
+    sent = statements_sent(monkeypatch)
     poll = LOG.replace("totalCount ", "")
     page = (await gql.data(poll, {"first": 2}, key=tenant.read))["buyingGroupEventLog"]
     assert [e["node"]["newValue"] for e in page["edges"]] == ["0", "1"]
