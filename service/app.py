@@ -35,6 +35,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
 from graphql import GraphQLError, OperationType
 from service import graphiql, migrate
@@ -160,6 +162,24 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
 
+class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol (LEGACY_GRAPHQL_WS): a new document costs its key before
+    it is parsed, as on graphql-transport-ws."""
+
+    async def handle_start(self, message: StartMessage) -> None:
+        payload: Any = message.get("payload")
+        view = cast(GraphQLApp, self.view)
+        if self.connection_acknowledged and isinstance(payload, dict) and \
+                isinstance(query := payload.get("query"), str):
+            _, refusal = await view.charge_new_document(self.context.services,
+                                                        self.context.principal, query)
+            if refusal is not None:
+                await self.send_message({"type": "error", "id": message["id"],
+                                         "payload": refusal.formatted})
+                return
+        await super().handle_start(message)
+
+
 class TextWebSocket(ASGIWebSocketAdapter):
     """Every message in a text frame, as the protocol says: a browser's WebSocket hands a
     binary frame over as a Blob, which the graphql-ws client cannot read ("Message is missing
@@ -176,6 +196,7 @@ class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with our authentication, body limit and JSON error responses."""
 
     graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
     websocket_adapter_class = TextWebSocket
 
     def __init__(self, settings: Settings) -> None:

@@ -427,6 +427,37 @@ async def test_a_new_document_over_the_socket_costs_its_key_before_it_is_parsed(
         stop(processes)
 
 
+async def test_the_legacy_protocol_charges_a_new_document_too(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    broken = "subscription { " + " ".join(f"field{i:03d}" for i in range(120)) + " "
+    urls, processes = start_api(settings, 1, RATE_LIMIT_POINTS="500",
+                                RATE_LIMIT_RESTORE_PER_SECOND="1", LEGACY_GRAPHQL_WS="true")
+    ws_url = urls[0].replace("http://", "ws://") + "/graphql"
+    try:
+        async with connect(ws_url, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init",
+                                      "payload": {"Authorization": f"Bearer {tenant.read}"}}))
+
+            async def reply() -> dict[str, Any]:
+                while True:  # past the keep-alives
+                    message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if message["type"] != "ka":
+                        return message
+
+            assert (await reply())["type"] == "connection_ack"
+            codes = []
+            for op_id in ("1", "2"):  # 274 points each: the second finds about 226 left
+                await ws.send(json.dumps({"type": "start", "id": op_id,
+                                          "payload": {"query": broken}}))
+                message = await reply()
+                assert (message["type"], message["id"]) == ("error", op_id), message
+                codes.append(message["payload"].get("extensions", {}).get("code"))
+            assert codes[1] == "THROTTLED" and codes[0] != "THROTTLED"
+    finally:
+        stop(processes)
+
+
 MEMBERS = """subscription($filter: BuyingGroupEventFilter) { buyingGroupEvents(filter: $filter) {
   person { externalId }
   buyingGroup { memberCount members { totalCount nodes { person { externalId } } } } } }"""
