@@ -150,16 +150,22 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
             message = {**message, "payload": resolved}  # type: ignore[typeddict-item]
             payload = resolved
-        view = cast(GraphQLApp, self.view)
-        if self.connection_acknowledged and isinstance(payload, dict) and \
-                isinstance(query := payload.get("query"), str):
-            _, refusal = await view.charge_new_document(self.context.services,
-                                                        self.context.principal, query)
-            if refusal is not None:
-                await self.send_message({"id": message["id"], "type": "error",
-                                         "payload": [refusal.formatted]})
-                return
+        if self.connection_acknowledged and \
+                (refusal := await _socket_refusal(self.view, self.context, payload)) is not None:
+            await self.send_message({"id": message["id"], "type": "error",
+                                     "payload": [refusal.formatted]})
+            return
         await super().handle_subscribe(message)
+
+
+async def _socket_refusal(view: Any, context: Context, payload: Any) -> GraphQLError | None:
+    """For a socket's message that starts an operation: THROTTLED when its document is new to
+    the process and costs more than the key's bucket holds (GraphQLApp.charge_new_document)."""
+    if not isinstance(payload, dict) or not isinstance(query := payload.get("query"), str):
+        return None
+    _, refusal = await cast(GraphQLApp, view).charge_new_document(
+        context.services, context.principal, query)
+    return refusal
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -167,16 +173,12 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     it is parsed, as on graphql-transport-ws."""
 
     async def handle_start(self, message: StartMessage) -> None:
-        payload: Any = message.get("payload")
-        view = cast(GraphQLApp, self.view)
-        if self.connection_acknowledged and isinstance(payload, dict) and \
-                isinstance(query := payload.get("query"), str):
-            _, refusal = await view.charge_new_document(self.context.services,
-                                                        self.context.principal, query)
-            if refusal is not None:
-                await self.send_message({"type": "error", "id": message["id"],
-                                         "payload": refusal.formatted})
-                return
+        if self.connection_acknowledged and \
+                (refusal := await _socket_refusal(self.view, self.context,
+                                                  message["payload"])) is not None:
+            await self.send_message({"type": "error", "id": message["id"],
+                                     "payload": refusal.formatted})
+            return
         await super().handle_start(message)
 
 
