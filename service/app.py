@@ -596,7 +596,11 @@ class RequestContextMiddleware:
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        # A state of its own, as uvicorn gives each request a copy of the lifespan's: we keep
+        # the request's principal and read session there. A server that hands every request
+        # the same dict (asgi-lifespan's, which the tests use) would let one request's writes
+        # reach another running at the same time.
+        scope["state"] = {**(scope.get("state") or {}), "request_id": request_id}
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         route = scope.get("path", "")

@@ -41,6 +41,22 @@ async def post(client: httpx.AsyncClient, key: str, query: str,
                              headers={"Authorization": f"Bearer {key}"})
 
 
+async def test_requests_running_at_once_each_keep_their_own_principal_and_session(
+    small_pool: httpx.AsyncClient, tenant: TenantKeys, other_tenant: TenantKeys
+) -> None:
+    """Each request keeps its principal and read session in its scope's state. The test
+    harness (asgi-lifespan) hands every request the same state dict, as a server may: a
+    request that waited (for its body, Redis, the pool) then read another's principal, or
+    another's read session after that one had closed it ("the request has finished")."""
+    keys = [(tenant.read, tenant.name), (other_tenant.read, other_tenant.name)] * 20
+    # New documents: each request awaits Redis for its charge before it runs.
+    answers = await asyncio.gather(*(
+        post(small_pool, key, f"query Q{i} {{ viewer {{ tenant {{ name }} }} }}")
+        for i, (key, _) in enumerate(keys)))
+    assert [a.json().get("data", {}).get("viewer", {}).get("tenant", {}).get("name")
+            for a in answers] == [name for _, name in keys]
+
+
 async def test_a_burst_of_two_mutation_documents_cannot_wedge_the_pool(
     small_pool: httpx.AsyncClient, tenant: TenantKeys, db: Database
 ) -> None:
