@@ -123,7 +123,8 @@ async def run_job(
     touched: set[UUID] = set()
     async with db.system(touched=touched) as conn:
         job = await job_store.claim_job(conn, job_id, lease_seconds, settings.job_max_attempts)
-        touched.update([job.tenant_id] if job else [])
+        if job is not None:
+            touched.add(job.tenant_id)
     if job is None:
         return None  # finished, cancelled, not due, or running elsewhere under a live lease
     return await _run_claimed(db, job, lease_seconds, settings, redis)
@@ -136,7 +137,8 @@ async def run_next(db: Database, settings: Settings, redis: Any = None) -> JobSt
     async with db.system(touched=touched) as conn:
         job = await job_store.claim_next(conn, settings.job_lease_seconds,
                                          settings.job_max_attempts, settings.jobs_per_tenant)
-        touched.update([job.tenant_id] if job else [])
+        if job is not None:
+            touched.add(job.tenant_id)
     if job is None:
         return None
     return await _run_claimed(db, job, settings.job_lease_seconds, settings, redis)

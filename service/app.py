@@ -41,7 +41,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 from graphql import GraphQLError, OperationType
 from service import graphiql, migrate
 from service.api.context import Context, Services
-from service.api.cost import parse_points, throttled
+from service.api.cost import parse_points, take_points
 from service.api.document_cache import Documents
 from service.api.errors import OVERLOADED_MESSAGE, RETRY_AFTER_OVERLOAD_SECONDS
 from service.api.key_watch import (
@@ -437,12 +437,9 @@ class GraphQLApp(GraphQL[Context, None]):
         if query in self.documents:
             return 0, None
         points = parse_points(query, self.settings.max_tokens)
-        throttle = services.throttle
-        if throttle is not None and throttle.enabled and principal is not None:
-            bucket = await throttle.take(principal.api_key_id, points)
-            if not bucket.taken:
-                return 0, throttled(None, throttle, bucket, points, "parsing this new document")
-        return points, None
+        refusal = await take_points(services.throttle, principal, points,
+                                    "parsing this new document")
+        return (0, refusal) if refusal is not None else (points, None)
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = context.connection_params or {}

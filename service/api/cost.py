@@ -376,18 +376,26 @@ def parse_points(query: str, max_tokens: int) -> int:
     return min(max_tokens, -(-len(query) // 4))
 
 
+async def take_points(throttle: Throttle | None, principal: Any, points: int, what: str,
+                      context: Any = None) -> GraphQLError | None:
+    """Take `points` for `what` from the key's bucket: the THROTTLED error (HTTP 429 on the
+    context's response, if any) when it holds too few; nothing to take with throttling off."""
+    if throttle is None or not throttle.enabled or principal is None:
+        return None
+    bucket = await throttle.take(principal.api_key_id, points)
+    return None if bucket.taken else throttled(context, throttle, bucket, points, what)
+
+
 async def charge_document(context: Any, points: int) -> GraphQLError | None:
     """Checking a document this process has not validated before (parsing, weighing,
     validation; service/api/written_out.py) costs its key `points`, valid or not: a refused
     document costs no less to check than one that runs, and is never cached. Told as
     `extensions.cost.documentCost`. The THROTTLED error when the bucket holds too few."""
-    throttle = context.services.throttle
-    if throttle is not None and throttle.enabled and context.principal is not None:
-        bucket = await throttle.take(context.principal.api_key_id, points)
-        if not bucket.taken:
-            return throttled(context, throttle, bucket, points, "checking this new document")
-    context.document_cost += points
-    return None
+    refusal = await take_points(context.services.throttle, context.principal, points,
+                                "checking this new document", context)
+    if refusal is None:
+        context.document_cost += points
+    return refusal
 
 
 def throttled(context: Any, throttle: Throttle, bucket: Bucket, cost: int,

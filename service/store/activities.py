@@ -379,21 +379,24 @@ _FIRST_OF_LEAD = """SELECT a.* FROM activities a
 _PAGE_COLUMNS = ("c.activity_date, c.source_id, c.source_type_id, c.primary_attribute_value, "
                  "c.attributes")
 
+# A lead's tallies (migration 0019): the folded months and the deltas not folded yet.
+_KEPT = """SELECT month, activities FROM activity_tallies
+            WHERE tenant_id = $1 AND lead_id = {lead}
+           UNION ALL
+           SELECT month, activities FROM activity_tally_deltas
+            WHERE tenant_id = $1 AND lead_id = {lead}"""
+
 # The lead q.lead's count of activities, and the start of the newest month from which it has
 # $3 of them (of its oldest month when it has fewer; NULL when it has none, and so no page):
 # its first page lies within, and older partitions need not be read. The running sum's frame
 # (RANGE, the default) ends with the current row's month, every row of that month included,
 # so the rows of a month need not be grouped first.
-_TALLY_OF_LEAD = """
+_TALLY_OF_LEAD = f"""
     SELECT coalesce(sum(activities), 0)::bigint AS total,
            (coalesce(max(month) FILTER (WHERE newer >= $3), min(month))::timestamp
             AT TIME ZONE 'UTC') AS bound
       FROM (SELECT month, activities, sum(activities) OVER (ORDER BY month DESC) AS newer
-              FROM (SELECT month, activities FROM activity_tallies
-                     WHERE tenant_id = $1 AND lead_id = q.lead
-                    UNION ALL
-                    SELECT month, activities FROM activity_tally_deltas
-                     WHERE tenant_id = $1 AND lead_id = q.lead) AS kept) AS running"""
+              FROM ({_KEPT.format(lead="q.lead")}) AS kept) AS running"""
 
 
 _activity_from = converter(Activity)
@@ -404,12 +407,8 @@ async def count_activities_of_lead(conn: Connection, tenant_id: UUID, lead_id: s
     """From the tallies without `since`; else counting the rows since then."""
     if since is None:
         count: int = await conn.fetchval(
-            """SELECT coalesce(sum(activities), 0)::bigint
-                 FROM (SELECT activities FROM activity_tallies
-                        WHERE tenant_id = $1 AND lead_id = $2
-                       UNION ALL
-                       SELECT activities FROM activity_tally_deltas
-                        WHERE tenant_id = $1 AND lead_id = $2) AS kept""", tenant_id, lead_id)
+            f"""SELECT coalesce(sum(activities), 0)::bigint
+                  FROM ({_KEPT.format(lead="$2")}) AS kept""", tenant_id, lead_id)
         return count
     count = await conn.fetchval(
         """SELECT count(*) FROM activities
