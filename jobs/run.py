@@ -77,7 +77,7 @@ class JobRun:
         created: int | None = None,
         updated: int | None = None,
     ) -> None:
-        async with self.db.system(touched={self.job.tenant_id}) as conn:
+        async with self.db.system() as conn:
             job = await job_store.record_progress(
                 conn,
                 self.job.id,

@@ -42,7 +42,7 @@ async def heartbeat(run: JobRun) -> None:
     while True:
         await asyncio.sleep(run.lease_seconds / 3)
         try:
-            async with run.db.system(touched={run.job.tenant_id}) as conn:
+            async with run.db.system() as conn:
                 job = await job_store.record_progress(conn, run.job.id, run.lease_seconds,
                                                       attempt=run.attempt)
         except Exception:  # a passing database error: the next beat tries again
@@ -90,7 +90,7 @@ async def _run_claimed(db: Database, job: Job, lease_seconds: int, settings: Set
         beat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await beat
-    async with db.system(touched={job.tenant_id}) as conn:
+    async with db.system() as conn:
         await job_store.finish_job(conn, job.id, status, error, attempt=run.attempt,
                                    gave_up=gave_up)
     await publish_job(redis, job.tenant_id, job.id)
@@ -104,7 +104,7 @@ async def _retry_later(run: JobRun, error: BaseException) -> JobStatus:
                         settings.job_retry_max_seconds)
     log.warning("job %s (%s) attempt %d failed (%s); again in %.1f s", job.id, job.kind,
                 run.attempt, _message(error), delay)
-    async with run.db.system(touched={job.tenant_id}) as conn:
+    async with run.db.system() as conn:
         await job_store.retry_later(conn, job.id, run.attempt, delay, _message(error))
     if run.redis is not None:
         with contextlib.suppress(Exception):  # else the sweeper wakes a worker for it
@@ -120,11 +120,8 @@ async def run_job(
     """Run this job if it may start now; its status after the attempt (QUEUED: it will be
     retried), or None if it could not be claimed."""
     settings = settings or Settings()
-    touched: set[UUID] = set()
-    async with db.system(touched=touched) as conn:
+    async with db.system() as conn:
         job = await job_store.claim_job(conn, job_id, lease_seconds, settings.job_max_attempts)
-        if job is not None:
-            touched.add(job.tenant_id)
     if job is None:
         return None  # finished, cancelled, not due, or running elsewhere under a live lease
     return await _run_claimed(db, job, lease_seconds, settings, redis)
@@ -133,12 +130,9 @@ async def run_job(
 async def run_next(db: Database, settings: Settings, redis: Any = None) -> JobStatus | None:
     """Claim the next job fairly (see store.jobs.claim_next) and run it; None when no job may
     start now."""
-    touched: set[UUID] = set()
-    async with db.system(touched=touched) as conn:
+    async with db.system() as conn:
         job = await job_store.claim_next(conn, settings.job_lease_seconds,
                                          settings.job_max_attempts, settings.jobs_per_tenant)
-        if job is not None:
-            touched.add(job.tenant_id)
     if job is None:
         return None
     return await _run_claimed(db, job, settings.job_lease_seconds, settings, redis)

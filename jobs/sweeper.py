@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from uuid import UUID
 
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix
@@ -22,10 +21,8 @@ async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_sec
                 max_attempts: int) -> int:
     """Fail the jobs whose worker died on their last attempt (no poison loops), then put back
     on the queue what no worker will otherwise run. Returns how many were re-enqueued."""
-    touched: set[UUID] = set()
-    async with db.system(touched=touched) as conn:
+    async with db.system() as conn:
         dead = await job_store.give_up_lapsed(conn, max_attempts)
-        touched.update(job.tenant_id for job in dead)
         stranded = await job_store.stranded_jobs(conn, queued_grace_seconds)
     for job in dead:
         log.warning("job %s (%s) gave up: %s", job.id, job.kind, job.error)
@@ -45,7 +42,7 @@ async def sweep(db: Database, redis: ArqRedis, queue_name: str, queued_grace_sec
         if await enqueue(redis, queue_name, job.id):
             requeued.append(job)
     if requeued:
-        async with db.system(touched={job.tenant_id for job in requeued}) as conn:
+        async with db.system() as conn:
             await job_store.mark_enqueued(conn, [job.id for job in requeued])
         log.warning("sweeper re-enqueued %d stranded job(s)", len(requeued))
     return len(requeued)

@@ -20,7 +20,6 @@ from service.db import Connection, Database, close_pool, create_pool
 from service.event_relay import EventRelay
 from service.login import check_pool
 from service.queue import RUN_JOB, SERIALIZERS
-from service.response_cache import ResponseCache
 from service.store import activities as activity_store
 from service.store import event_log, row_tallies
 from service.store import history as history_store
@@ -139,10 +138,9 @@ def build_worker(
         pool = await create_pool(database_url, min_size=1, max_size=settings.db_pool_max,
                                  command_timeout=1800)
         await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
-        # Every write a job commits moves its tenant's cached answers out of reach.
-        cache = ResponseCache(ctx["redis"], settings.queue_name,
-                              settings.response_cache_ttl_seconds)
-        ctx["db"] = db = Database(pool, on_write=cache.bump)
+        # What a job writes makes the API's cached answers stale at its commit (migration
+        # 0020): nothing to do here.
+        ctx["db"] = db = Database(pool)
         # The outbox relay and the webhook sender run beside the jobs: a deployment with no
         # API process running still publishes and delivers.
         ctx["relay"] = relay = EventRelay(db, ctx["redis"], database_url,

@@ -92,6 +92,7 @@ from service.store import event_log
 from service.store import jobs as job_store
 from service.store import webhooks as webhook_store
 from service.throttle import Throttle
+from service.write_notices import WriteNotices
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,12 @@ async def authenticate(services: Services, authorization: str | None) -> Princip
     if known is not None and (principal := known.get(key_hash)) is not None:
         return principal
     db = services.db
-    async with db.system(unseen=True) as conn:
+    # A key's last use is recorded now and then (apiKeys { lastUsedAt }): that write announces
+    # itself to the response cache like any other.
+    async with db.system() as conn:
         principal = await key_store.authenticate(conn, token)
     if principal is None:
         return None
-    if principal.recorded_use and db.on_write is not None:
-        await db.on_write(principal.tenant_id)  # apiKeys { lastUsedAt } moved
     if known is not None:
         known.put(key_hash, principal)
     return principal
@@ -714,11 +715,12 @@ def create_app(
         redis = await connect_queue(redis_url)
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
-        # Every write moves its tenant's cached answers out of reach, whether or not this
-        # process serves from the cache.
-        cache = ResponseCache(redis, settings.queue_name, settings.response_cache_ttl_seconds)
-        db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds,
-                      on_write=cache.bump)
+        db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
+        notices = WriteNotices(database_url) if settings.response_cache else None
+        cache = (ResponseCache(redis, notices, settings.queue_name,
+                               settings.response_cache_ttl_seconds) if notices else None)
+        if notices is not None:
+            await notices.start()
         relay = EventRelay(db, redis, database_url,
                            sweep_seconds=settings.event_relay_sweep_seconds)
         await relay.start()
@@ -737,7 +739,7 @@ def create_app(
                                 namespace=settings.queue_name)
             yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker,
                                         throttle=throttle, sockets=sockets,
-                                        cache=cache if settings.response_cache else None,
+                                        cache=cache,
                                         principals=PrincipalCache(settings.auth_cache_seconds),
                                         persisted=PersistedQueries(
                                             redis, settings.queue_name,
@@ -749,6 +751,8 @@ def create_app(
                 gc.unfreeze()
             gc.set_threshold(*thresholds)
             await relay.stop()
+            if notices is not None:
+                await notices.stop()
             await broker.stop()
             await redis.aclose()
             await db.drain()

@@ -169,8 +169,6 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
 
     from service.db import Database, create_pool
     from service.importer import import_csv
-    from service.queue import connect as connect_queue
-    from service.response_cache import ResponseCache
 
     path = Path(args.file)
     if not path.is_file():
@@ -180,11 +178,9 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
     async def run() -> Any:
         pool = await create_pool(_require(settings.database_url, "DATABASE_URL"),
                                  min_size=1, max_size=2)
-        # Cached answers must not outlive what the import changes.
-        redis = await connect_queue(settings.redis_url) if settings.redis_url else None
         try:
-            cache = ResponseCache(redis, settings.queue_name, 1) if redis else None
-            db = Database(pool, on_write=cache.bump if cache else None)
+            # What the import writes makes cached answers stale at its commit (migration 0020).
+            db = Database(pool)
             tenant_id, tenant_name = await resolve_tenant(db, args.tenant)
             with Progress("[progress.description]{task.description}", BarColumn(),
                           "[progress.percentage]{task.percentage:>3.0f}%", TransferSpeedColumn(),
@@ -197,8 +193,6 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
                 return await import_csv(db, tenant_id, args.kind, path, progress=advance)
         finally:
             await pool.close()
-            if redis is not None:
-                await redis.aclose()
 
     summary = asyncio.run(run())
     console.print(f"{summary.rows} rows read, {summary.written} written, "

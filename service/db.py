@@ -14,7 +14,7 @@ import contextlib
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -95,13 +95,15 @@ class Limits:
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _binding(tenant_id: UUID, limits: Limits | None) -> str:
+def _binding(tenant_id: UUID, limits: Limits | None, *, unseen: bool = False) -> str:
     """The statement binding a transaction to a tenant: its settings are local to the
     transaction, so they end with it whatever happens. Written as literals (every value is a
     name, a UUID or a number, checked below) so that it can share a message with BEGIN."""
     if not isinstance(tenant_id, UUID):
         raise TypeError(f"a tenant is bound by its UUID, not by {type(tenant_id).__name__}")
     settings = {"role": APP_ROLE, "app.tenant_id": str(tenant_id)}
+    if unseen:
+        settings["app.unseen"] = "on"
     if limits is not None:
         settings["statement_timeout"] = str(int(limits.statement_timeout_ms))
         settings["idle_in_transaction_session_timeout"] = str(
@@ -135,13 +137,9 @@ async def _read_only(conn: Connection, binding: str) -> AsyncIterator[None]:
 class Database:
     """Hands out transactions; the only place that knows how a tenant is bound to one."""
 
-    def __init__(self, pool: Pool, acquire_timeout: float | None = None,
-                 on_write: Callable[[UUID | None], Awaitable[None]] | None = None) -> None:
+    def __init__(self, pool: Pool, acquire_timeout: float | None = None) -> None:
         self.pool = pool
         self.acquire_timeout = acquire_timeout
-        # Called after a transaction that wrote something commits, before its caller goes on:
-        # with its tenant, or None for a system transaction (the response cache's versions).
-        self.on_write = on_write
         self._later: set[asyncio.Task[None]] = set()
 
     def later(self, work: Coroutine[Any, Any, None]) -> None:
@@ -161,11 +159,6 @@ class Database:
         """Waits for the work handed to `later` (before the pool closes)."""
         while self._later:
             await asyncio.wait(set(self._later))
-
-    async def _wrote(self, conn: Connection) -> bool:
-        """Whether this transaction wrote anything (it has a transaction id only then)."""
-        return bool(await conn.fetchval(
-            "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"))
 
     @asynccontextmanager
     async def _acquire(self) -> AsyncIterator[Connection]:
@@ -188,21 +181,16 @@ class Database:
                      limits: Limits | None = None, unseen: bool = False
                      ) -> AsyncIterator[Connection]:
         """A transaction bound to the tenant; `unseen`: it writes only what no API answer shows
-        (the relay's bookkeeping), so cached answers stay valid."""
-        binding = _binding(tenant_id, limits)
+        (the relay's bookkeeping), so it announces no write and cached answers stay valid
+        (migration 0020)."""
+        binding = _binding(tenant_id, limits, unseen=unseen)
         if readonly:
             async with self._acquire() as conn, _read_only(conn, binding):
                 yield conn
             return
-        wrote = False
         async with self._acquire() as conn, conn.transaction():
             await conn.execute(binding)
             yield conn
-            if self.on_write is not None and not unseen:
-                wrote = await self._wrote(conn)
-        if wrote:
-            assert self.on_write is not None
-            await self.on_write(tenant_id)
 
     @asynccontextmanager
     async def idle_read(self, tenant_id: UUID, limits: Limits | None = None
@@ -223,23 +211,14 @@ class Database:
             await self.pool.release(conn)
 
     @asynccontextmanager
-    async def system(self, *, unseen: bool = False, touched: set[UUID] | None = None
-                     ) -> AsyncIterator[Connection]:
+    async def system(self, *, unseen: bool = False) -> AsyncIterator[Connection]:
         """A transaction across tenants, as the system role: jobs, key lookups, retention.
-        `unseen` as for `tenant`. A write may change any tenant's answers, unless the caller
-        names in `touched` (as it learns them, before the transaction ends) every tenant whose
-        rows it writes: then only theirs. A job's progress would otherwise make every tenant's
-        cached answers stale (the response cache)."""
-        wrote = False
+        `unseen` as for `tenant`."""
         async with self._acquire() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('role', $1, true)", SYSTEM_ROLE)
+            await conn.execute("SELECT set_config('role', $1, true), "
+                               "set_config('app.unseen', $2, true)",
+                               SYSTEM_ROLE, "on" if unseen else "off")
             yield conn
-            if self.on_write is not None and not unseen:
-                wrote = await self._wrote(conn)
-        if wrote:
-            assert self.on_write is not None
-            for tenant_id in touched or [None]:
-                await self.on_write(tenant_id)
 
     @asynccontextmanager
     async def as_login(self) -> AsyncIterator[Connection]:

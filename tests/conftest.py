@@ -113,8 +113,8 @@ def settings(
         # Tenants' sources in tests are the simulator on 127.0.0.1; every other local or
         # private address stays refused (test_outbound checks 127.0.0.2, localhost, ...).
         outbound_allowed_hosts="127.0.0.1",
-        # Off, because set-up writes straight to the database (no version bump) between
-        # identical queries; tests/test_response_cache.py turns it on.
+        # Off: tests count the statements a query sends, which a cached answer sends none
+        # of; tests/test_response_cache.py turns it on.
         response_cache=False,
         # Likewise: tests revoke keys and age their last use straight in the database;
         # tests/test_auth.py covers the cache.

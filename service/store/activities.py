@@ -59,6 +59,9 @@ async def drop_partitions_before(conn: Connection, cutoff: date) -> list[str]:
         await conn.execute("LOCK TABLE activity_tallies IN SHARE ROW EXCLUSIVE MODE")
         for table in ("activity_tallies", "activity_tally_deltas"):
             await conn.execute(f"DELETE FROM {table} WHERE month = ANY($1::date[])", months)
+        # Dropping a partition fires no trigger: every tenant's cached answers go stale at
+        # this commit (migration 0020).
+        await conn.execute("SELECT pg_notify('response_cache', '*:' || pg_current_xact_id())")
     return dropped
 
 

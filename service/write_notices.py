@@ -1,0 +1,154 @@
+"""What PostgreSQL announces of committed writes: the version of each tenant's data.
+
+Every statement that writes a tenant's rows announces the tenant and its transaction on the
+channel `response_cache` (migration 0020), whoever sent it: the API, a job, the CLI without
+Redis, a psql session. PostgreSQL delivers the notice at commit, to every listener, in commit
+order; so every process that heard the same notices holds the same versions, and a cached answer
+stored under a version by one process is right for all of them.
+
+`current(tenant)` first makes a round trip on the listening connection: the server sends every
+notice it holds for this session before it answers, so every write committed before the call is
+in the version returned ("stale at its commit", not some delivery delay later). Calls made
+while a round trip is under way share the next one. A process that lost its connection heard
+nothing meanwhile: until it is back, `current` raises NotFollowing (answer uncached), and after
+it every version starts from a token of this connection's own, shared with no one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+CHANNEL = "response_cache"
+EVERY_TENANT = "*"  # the payload of a change to every tenant's data (retention)
+
+log = logging.getLogger(__name__)
+
+
+class NotFollowing(Exception):
+    """The notices are not being heard now: no version can be trusted."""
+
+
+class WriteNotices:
+    def __init__(self, dsn: str, *, reconnect_seconds: float = 1.0) -> None:
+        self._dsn = dsn
+        self._reconnect_seconds = reconnect_seconds
+        self._conn: Any = None
+        self._epoch = ""             # this connection's own: versions from before it are void
+        self._everyone = ""          # the last notice of a change to every tenant
+        self._versions: dict[str, str] = {}
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wanted = asyncio.Event()
+        self._connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.heard = 0               # notices heard (tests wait on figures like this)
+
+    async def start(self, wait_seconds: float = 5.0) -> None:
+        """Follow the notices; waits a little for the connection, so that a process serves
+        from its cache from its first request (it answers uncached until then)."""
+        self._tasks = [asyncio.create_task(self._follow(), name="write-notices"),
+                       asyncio.create_task(self._round_trips(), name="write-notices-sync")]
+        await self.connected(wait_seconds)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._fail_waiters()
+
+    async def connected(self, seconds: float) -> bool:
+        """Whether the notices are heard, waiting at most `seconds` for the connection."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._connected.wait()
+        return self._connected.is_set()
+
+    async def current(self, tenant_id: UUID) -> str:
+        """The tenant's version, with every write committed before this call heard."""
+        if not self._connected.is_set():
+            raise NotFollowing
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wanted.set()
+        await waiter
+        tenant = str(tenant_id)
+        return f"{self._epoch}.{self._everyone}.{self._versions.get(tenant, '')}"
+
+    def _heard(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        # Called (call_soon) before the round trip whose answer followed the notice resumes
+        # its waiters: a notice is always in the version they read.
+        tenant, _, transaction = str(payload).partition(":")
+        self.heard += 1
+        if tenant == EVERY_TENANT:
+            self._everyone = transaction
+            self._versions.clear()
+        else:
+            self._versions[tenant] = transaction
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self._dsn)
+            except (OSError, asyncpg.PostgresError):
+                log.warning("write notices: cannot connect; cached answers are not served",
+                            exc_info=True)
+                await asyncio.sleep(self._reconnect_seconds)
+                continue
+            lost = asyncio.Event()
+            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+            try:
+                await conn.add_listener(CHANNEL, self._heard)
+                self._epoch, self._everyone = uuid.uuid4().hex[:12], ""
+                self._versions.clear()
+                self._conn = conn
+                self._connected.set()
+                await lost.wait()
+                log.warning("write notices: connection lost; reconnecting")
+            except (OSError, asyncpg.PostgresError):
+                log.warning("write notices: connection failed; reconnecting", exc_info=True)
+            finally:
+                self._connected.clear()
+                self._conn = None
+                self._fail_waiters()
+                if not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)
+            await asyncio.sleep(self._reconnect_seconds)
+
+    async def _round_trips(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            # Only waiters that came before this round trip is sent are released by it.
+            waiters, self._waiters = self._waiters, []
+            conn = self._conn
+            try:
+                if conn is None:
+                    raise NotFollowing
+                await conn.fetchval("SELECT 1")
+            except asyncio.CancelledError:
+                self._waiters = waiters + self._waiters
+                raise
+            except Exception as exc:
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(NotFollowing(str(exc)))
+                continue
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _fail_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(NotFollowing("the connection was lost"))
