@@ -1,5 +1,6 @@
-"""`buying-groups import accounts|people FILE.csv`: streams a CSV through the same checks and
-set-based upserts as the GraphQL mutations, 1,000 rows per statement, with a progress bar.
+"""`buying-groups import accounts|people FILE.csv`: a CSV through the same checks and set-based
+upserts as the GraphQL mutations, 1,000 rows per statement, with a progress bar. People are
+streamed; accounts are read whole first, so that parents are written before their children.
 
 Headers are the API's field names (externalId, accountExternalId, jobTitle, …; snake_case works
 too); `attributes.<key>` columns fill the attributes object, or an `attributes` column may hold a
@@ -103,79 +104,106 @@ def batches(
 Write = Callable[[Connection, UUID, list[dict[str, Any]]], Any]
 
 
+def _position(handle: TextIO) -> int:
+    """How far into the file the reader is, in bytes (read ahead by a buffer)."""
+    return handle.buffer.tell() if hasattr(handle, "buffer") else 0
+
+
 async def _import_pass(
     db: Database, tenant_id: UUID, handle: TextIO, columns: set[str], write: Write,
-    summary: ImportSummary, progress: Callable[[int], None], *,
-    keep: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda item: item,
-    count_rows: bool = True,
+    summary: ImportSummary, progress: Callable[[int], None],
 ) -> None:
     reader = csv.DictReader(handle)
     for batch in batches(reader, MAX_BATCH):
-        items: list[dict[str, Any]] = []
-        lines: list[int] = []
+        items: list[tuple[int, dict[str, Any]]] = []
         for line, row in batch:
-            if count_rows:
-                summary.rows += 1
+            summary.rows += 1
             item, problem = row_to_item(row, columns)
             if problem:
                 summary.rejected.append(Rejected(line, item.get("externalId", ""),
                                                  "INVALID_VALUE", problem))
-                continue
-            kept = keep(item)
-            if kept is not None:
-                items.append(kept)
-                lines.append(line)
+            else:
+                items.append((line, item))
         if items:
-            async with db.tenant(tenant_id) as conn:
-                result: BulkResult[Any] = await write(conn, tenant_id, items)
-            if count_rows:
-                summary.written += len(result.written)
-            for index, issues in sorted(result.problems.items()):
-                for issue in issues:
-                    summary.rejected.append(Rejected(
-                        lines[index], str(items[index].get("externalId", "")), issue.code,
-                        f"{'.'.join(map(str, issue.path))}: {issue.message}"))
-        progress(handle.buffer.tell() if hasattr(handle, "buffer") else 0)
+            await _write(db, tenant_id, write, items, summary)
+        progress(_position(handle))
+
+
+def parents_first(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """The accounts ordered so that each comes after every row of the file that names its
+    parent (a child may come before its parent in the file). Rows on a loop of parents come
+    last, where the write rejects them (CYCLE, or UNKNOWN_PARENT)."""
+    lines_of: dict[str, list[int]] = {}
+    for position, (_line, item) in enumerate(items):
+        lines_of.setdefault(str(item.get("externalId", "")), []).append(position)
+    children: dict[int, list[int]] = {p: [] for p in range(len(items))}
+    waiting_on = [0] * len(items)
+    for position, (_line, item) in enumerate(items):
+        parent = item.get("parentExternalId")
+        for above in lines_of.get(str(parent), []) if parent else []:
+            children[above].append(position)
+            waiting_on[position] += 1
+    ready = [p for p in range(len(items)) if waiting_on[p] == 0]
+    order: list[int] = []
+    while ready:  # Kahn's order, layer by layer: no recursion, however deep the tree
+        order += ready
+        following: list[int] = []
+        for position in ready:
+            for child in children[position]:
+                waiting_on[child] -= 1
+                if waiting_on[child] == 0:
+                    following.append(child)
+        ready = following
+    looped = [p for p in range(len(items)) if waiting_on[p] > 0]
+    return [items[p] for p in order + looped]
+
+
+async def _write(db: Database, tenant_id: UUID, write: Write,
+                 batch: list[tuple[int, dict[str, Any]]], summary: ImportSummary) -> None:
+    """One batch in one transaction; the summary counts exactly what the write stored."""
+    async with db.tenant(tenant_id) as conn:
+        result: BulkResult[Any] = await write(conn, tenant_id, [item for _, item in batch])
+    summary.written += len(result.written)
+    for index, issues in sorted(result.problems.items()):
+        line, item = batch[index]
+        for issue in issues:
+            summary.rejected.append(Rejected(
+                line, str(item.get("externalId", "")), issue.code,
+                f"{'.'.join(map(str, issue.path))}: {issue.message}"))
 
 
 async def import_csv(
     db: Database, tenant_id: UUID, kind: str, path: Path,
     progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> ImportSummary:
-    """Import the file; `progress(bytes done, bytes to do)` is called after every batch."""
+    """Import the file; `progress(bytes done, bytes to do)` is called after every batch.
+    A row is either stored whole or reported rejected, never both."""
     summary = ImportSummary()
     # The importer runs alone on its event loop, so plain blocking file reads are fine here.
     size = path.stat().st_size  # noqa: ASYNC240
-    passes = 2 if kind == "accounts" else 1
-
-    def in_pass(number: int) -> Callable[[int], None]:
-        return lambda position: progress(number * size + position, passes * size)
-
     if kind == "people":
         with path.open(newline="", encoding="utf-8-sig") as handle:
             await _import_pass(db, tenant_id, handle, PERSON_COLUMNS, upsert_people, summary,
-                               in_pass(0))
+                               lambda position: progress(position, size))
         return summary
-    # Accounts in two passes, so a child may come before its parent in the file: first every
-    # account without its parent, then the parent links.
+    # Accounts are read whole first: a child may come before its parent in the file, and is
+    # written after it, with its parent, in one statement (as upsertAccounts writes it).
+    items: list[tuple[int, dict[str, Any]]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        await _import_pass(
-            db, tenant_id, handle, ACCOUNT_COLUMNS, upsert_accounts, summary, in_pass(0),
-            keep=lambda item: {k: v for k, v in item.items() if k != "parentExternalId"},
-        )
-    failed = {r.line for r in summary.rejected}
-
-    def parent_link(item: dict[str, Any]) -> dict[str, Any] | None:
-        if "parentExternalId" not in item or "name" not in item:
-            return None
-        return {"externalId": item["externalId"], "name": item["name"],
-                "parentExternalId": item["parentExternalId"]}
-
-    links = ImportSummary()
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        await _import_pass(db, tenant_id, handle, ACCOUNT_COLUMNS, upsert_accounts, links,
-                           in_pass(1), keep=parent_link, count_rows=False)
-    summary.rejected += [r for r in links.rejected if r.line not in failed]
-    summary.written -= len({r.line for r in links.rejected if r.line not in failed})
+        for batch in batches(csv.DictReader(handle), MAX_BATCH):
+            for line, row in batch:
+                summary.rows += 1
+                item, problem = row_to_item(row, ACCOUNT_COLUMNS)
+                if problem:
+                    summary.rejected.append(Rejected(line, item.get("externalId", ""),
+                                                     "INVALID_VALUE", problem))
+                else:
+                    items.append((line, item))
+            progress(_position(handle), 2 * size)
+    ordered = parents_first(items)
+    for start in range(0, len(ordered), MAX_BATCH):
+        await _write(db, tenant_id, upsert_accounts, ordered[start:start + MAX_BATCH], summary)
+        progress(size + size * min(start + MAX_BATCH, len(ordered)) // max(len(ordered), 1),
+                 2 * size)
     summary.rejected.sort(key=lambda r: r.line)
     return summary

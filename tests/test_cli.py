@@ -322,3 +322,33 @@ def test_servers_orphaned_with_their_watchdog_are_stopped_at_the_next_start(
     finally:
         if owner.poll() is None:
             owner.kill()
+
+
+async def test_an_account_import_stores_exactly_what_it_reports(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """A row is stored whole or reported rejected, never both, as upsertAccounts does:
+    an unknown parent, a loop of parents in the file, a child of a rejected row."""
+    tenant = json.loads(run_cli(settings, "tenant", "create", "Exact", "--json").stdout)
+    accounts = tmp_path / "accounts.csv"
+    accounts.write_text("externalId,name,parentExternalId\n"
+                        "Z-1,Good Co,\n"
+                        "Z-2,Bad Parent Co,NOPE\n"
+                        "L1,Loop One,L2\n"
+                        "L2,Loop Two,L1\n"
+                        "K1,Kid,Z-2\n"
+                        "G1,Grandkid,C1\n"
+                        "C1,Child,Z-1\n")
+    result = run_cli(settings, "import", "accounts", str(accounts), "--tenant",
+                     tenant["tenantId"])
+    assert result.returncode == 0, result.stderr
+    assert "7 rows read, 3 written, 4 rejected" in result.stderr
+    assert "line 3 (Z-2): UNKNOWN_PARENT" in result.stderr
+    assert "line 6 (K1): UNKNOWN_PARENT" in result.stderr
+    async with db.as_login() as conn:
+        rows = await conn.fetch(
+            """SELECT a.external_id, p.external_id AS parent FROM accounts a
+                 LEFT JOIN accounts p ON p.id = a.parent_id
+                WHERE a.tenant_id = $1 ORDER BY 1""", UUID(tenant["tenantId"]))
+    assert [(r["external_id"], r["parent"]) for r in rows] == [
+        ("C1", "Z-1"), ("G1", "C1"), ("Z-1", None)]
