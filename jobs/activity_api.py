@@ -1,4 +1,4 @@
-"""A client of an activity-log API speaking the Marketo Engage REST protocol (SPEC.md §4):
+"""A client of an activity-log API speaking the Marketo Engage REST protocol (docs/guide.md):
 token handling, paging, and the protocol's errors — re-authentication on 601/602, exponential
 backoff with jitter on rate limits, concurrency limits, 5xx and timeouts (the identity call's too),
 a clear failure on a spent daily quota (after which the instance is left alone until its quota

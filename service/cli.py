@@ -1,4 +1,4 @@
-"""The `buying-groups` command (SPEC.md §8)."""
+"""The `buying-groups` command."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Settings read from the environment (SPEC.md §8); one typed object, built once per process."""
+"""Settings read from the environment; one typed object, built once per process."""
 
 from __future__ import annotations
 

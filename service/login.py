@@ -77,7 +77,7 @@ async def check_login(conn: Connection, *, allow_privileged: bool) -> None:
     if found and not allow_privileged:
         raise PrivilegedLogin(
             "the database login can step around row-level security: " + "; ".join(found)
-            + ". Log in as a role of its own (README: 'The database login'); "
+            + ". Log in as a role of its own (docs/operations.md: 'The database login'); "
             "ALLOW_PRIVILEGED_DATABASE_LOGIN=true is for the embedded development server only")
     missing = await missing_roles(conn)
     if missing and not found:  # a superuser switches to any role

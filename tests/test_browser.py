@@ -2,7 +2,7 @@
 which calls the API with `fetch` (CORS), sends a persisted query over GET (registering it on
 PERSISTED_QUERY_NOT_FOUND, as Apollo's clients do) and subscribes with the graphql-ws client;
 the test reads what the page got. Then GraphiQL, served by the service with no CDN, runs a browse
-query; its screenshot goes to .data/screenshots/graphiql.png (the README's picture).
+query; its screenshot goes to .data/screenshots/graphiql.png (the picture in docs/api.md).
 
 Chromium is Debian's (.ci/run installs it); without it the test is skipped, except where
 REQUIRE_BROWSER is set (CI), where it fails."""

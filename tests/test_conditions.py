@@ -40,7 +40,7 @@ def group(match: str, *rules: tuple[str, str, list[str]]) -> ConditionGroup:
     return built
 
 
-# --- the rules as SPEC.md states them ----------------------------------------------------------
+# --- the rules as docs/guide.md states them ---------------------------------------------
 
 
 def test_starts_with_any_of_several_values() -> None:

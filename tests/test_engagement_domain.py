@@ -1,4 +1,4 @@
-"""The engagement formula (SPEC.md §3) on its own: the worked example, caps, windows, rounding."""
+"""The engagement formula on its own: the worked example, caps, windows, rounding."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def worked_example() -> tuple[dict[UUID, UUID], list[ActivityCount], dict[str, U
     people = {name: uuid4() for name in ("Adam", "Mark", "John", "Bob", "Paul", "Calvin")}
     roles = {"Adam": DM, "Mark": DM, "John": INFLUENCER, "Bob": PRACTITIONER,
              "Paul": PRACTITIONER, "Calvin": PRACTITIONER}
-    table = [  # (member, activity, yesterday, today) — the table of SPEC.md §3
+    table = [  # (member, activity, yesterday, today) — the worked example of docs/guide.md
         ("Adam", VISIT, 37, 15), ("Adam", CLICK, 1, 1),
         ("Mark", VISIT, 5, 3), ("Mark", CLICK, 1, 1), ("Mark", DOWNLOAD, 3, 2),
         ("John", VISIT, 19, 9),

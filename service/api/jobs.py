@@ -1,4 +1,4 @@
-"""Background jobs through GraphQL (BuyingGroupJob, SPEC.md §5): the type, browsing, and the
+"""Background jobs through GraphQL (BuyingGroupJob): the type, browsing, and the
 mutations that start, stop and delete the generation and maintenance jobs."""
 
 from __future__ import annotations

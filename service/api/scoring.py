@@ -1,4 +1,4 @@
-"""Activity types and scoring models through GraphQL (SPEC.md §3)."""
+"""Activity types and scoring models through GraphQL (docs/guide.md)."""
 
 from __future__ import annotations
 

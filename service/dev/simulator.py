@@ -1,5 +1,5 @@
 """`buying-groups simulator`: an activity-log API speaking the Marketo Engage REST protocol
-(SPEC.md §4), for development, demos and tests.
+(docs/guide.md), for development, demos and tests.
 
 Synthetic activity is deterministic: every (lead, calendar day) pair has the same activities on
 every run, so a restarted simulator serves the same history. Tests add exact activities and turn

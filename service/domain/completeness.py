@@ -1,4 +1,4 @@
-"""Completeness score of a buying group (SPEC.md §3): for each role that counts toward
+"""Completeness score of a buying group (docs/guide.md): for each role that counts toward
 completeness, min(active members / members required, 1); the score is 100 times their mean."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The condition engine (SPEC.md §2): one definition of `{match, rules: [{attribute, operator,
+"""The condition engine (docs/guide.md): one definition of `{match, rules: [{attribute, operator,
 values}]}`, evaluated two ways that must agree — in Python here, and compiled to parameterised SQL
 by `service.store.conditions_sql` for set-based work. A property test holds the two to the same
 answers.

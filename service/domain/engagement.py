@@ -1,4 +1,4 @@
-"""Engagement score of a buying group (SPEC.md §3), the reference implementation: exact
+"""Engagement score of a buying group (docs/guide.md), the reference implementation: exact
 (fractions), with the whole breakdown, so any score can be explained. Production computes the
 same number set-based in SQL (service.store.engagement.refresh_engagement); a property test
 (tests/test_engagement_sql.py) holds them equal.

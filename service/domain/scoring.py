@@ -1,4 +1,4 @@
-"""How much one activity counts under a scoring model (SPEC.md §3, step 2)."""
+"""How much one activity counts under a scoring model (docs/guide.md, the engagement score)."""
 
 from __future__ import annotations
 

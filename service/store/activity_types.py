@@ -1,4 +1,4 @@
-"""The activity-type catalogue of a tenant (seeded from SPEC.md §3, editable)."""
+"""The activity-type catalogue of a tenant (seeded with the defaults of docs/guide.md)."""
 
 from __future__ import annotations
 
