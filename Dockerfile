@@ -11,7 +11,7 @@ COPY jobs ./jobs
 COPY migrations ./migrations
 COPY graphql ./graphql
 # GraphiQL's scripts from the npm registry (pinned, hash-checked): the image needs no CDN.
-RUN python -m service.dev.web_assets && test -f service/web/static/graphiql.min.js \
+RUN python -m service.dev.web_assets && test -f service/http/web/static/graphiql.min.js \
     && pip install . && useradd --system --uid 10001 app
 USER app
 EXPOSE 8000

@@ -20,11 +20,11 @@ from asgi_lifespan import LifespanManager
 
 import graphql
 from bench.common import fresh_database, servers
-from service.api.cost import requested_cost
+from service.api.execution.cost import requested_cost
 from service.api.schema import build_schema
 from service.app import create_app
-from service.auth import Scope
-from service.config import Settings
+from service.infra.auth import Scope
+from service.infra.config import Settings
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 

@@ -39,10 +39,10 @@ from jobs.runner import run_job
 from service.api.context import Context, Services
 from service.api.schema import build_schema
 from service.app import create_app
-from service.auth import Principal, Scope
-from service.config import Settings
-from service.db import ReadSession
 from service.dev.demo import load_demo
+from service.infra.auth import Principal, Scope
+from service.infra.config import Settings
+from service.infra.db import ReadSession
 from service.store import buying_groups as group_store
 from service.store import jobs as job_store
 from service.store.activities import ensure_partitions, month_start

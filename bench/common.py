@@ -15,9 +15,9 @@ from uuid import UUID
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.db import Database, create_pool, drop_database, ensure_database  # noqa: E402
-from service.embedded import EmbeddedServices, start_missing, with_database  # noqa: E402
-from service.migrate import migrate  # noqa: E402
+from service.dev.embedded import EmbeddedServices, start_missing, with_database  # noqa: E402
+from service.infra.db import Database, create_pool, drop_database, ensure_database  # noqa: E402
+from service.infra.migrate import migrate  # noqa: E402
 
 
 def servers() -> EmbeddedServices:

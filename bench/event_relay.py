@@ -22,9 +22,9 @@ from typing import Any
 import orjson
 
 from bench.common import fresh_database, percentile, servers
-from service import events
-from service.event_relay import EventRelay
-from service.queue import connect as connect_queue
+from service.events import changes as events
+from service.events.relay import EventRelay
+from service.infra.queue import connect as connect_queue
 from service.store.tenants import create_tenant
 
 

@@ -20,8 +20,8 @@ from bench.common import fresh_database, servers
 from bench.ingest_activities import start_simulator
 from jobs.activity_sync import rescore
 from jobs.worker import build_worker
-from service.config import Settings
 from service.dev.demo import load_demo
+from service.infra.config import Settings
 from service.store.tenants import create_tenant
 
 

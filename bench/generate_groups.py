@@ -13,7 +13,6 @@ import time
 
 from bench.common import fresh_database, servers
 from jobs.runner import run_job
-from service.catalogue import upsert_accounts, upsert_people
 from service.dev.demo import TITLES, load_demo
 from service.domain.conditions import ConditionGroup, Match
 from service.store import account_lists as list_store
@@ -22,6 +21,7 @@ from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
+from service.usecases.catalogue import upsert_accounts, upsert_people
 
 
 async def main(accounts: int, per_account: int) -> None:

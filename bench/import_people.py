@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from bench.common import fresh_database, servers
-from service.catalogue import upsert_accounts
 from service.dev.demo import FIRST, LAST, TITLES
 from service.store.tenants import create_tenant
+from service.usecases.catalogue import upsert_accounts
 
 ACCOUNTS = 1000
 

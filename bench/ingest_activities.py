@@ -26,8 +26,8 @@ import httpx
 from bench.common import fresh_database, servers
 from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi
 from jobs.activity_sync import sync_tenant
-from service.config import Settings
-from service.db import Database, create_pool
+from service.infra.config import Settings
+from service.infra.db import Database, create_pool
 from service.store.tenants import create_tenant
 
 RATE = 0.25  # the simulator's mean activities per lead and day

@@ -20,8 +20,8 @@ from strawberry import relay
 from bench.common import build_groups, fresh_database, percentile, servers
 from service.api import buying_group_mutations as mutations
 from service.app import create_app
-from service.auth import Scope
-from service.config import Settings
+from service.infra.auth import Scope
+from service.infra.config import Settings
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from bench.common import build_groups, fresh_database, reused, servers
-from service.db import Database
+from service.infra.db import Database
 from service.store.buying_groups import recompute_completeness
 from service.store.overview import OverviewFilter, compact_tallies, overview
 from service.store.tenants import create_tenant

@@ -23,8 +23,8 @@ import httpx
 from websockets.asyncio.client import connect
 
 from bench.common import build_groups, fresh_database, servers
-from service import events
-from service.auth import Scope
+from service.events import changes as events
+from service.infra.auth import Scope
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
 

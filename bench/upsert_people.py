@@ -17,12 +17,12 @@ from asgi_lifespan import LifespanManager
 
 from bench.common import fresh_database, percentile, servers
 from service.app import create_app
-from service.auth import Scope
-from service.catalogue import upsert_accounts
-from service.config import Settings
+from service.infra.auth import Scope
+from service.infra.config import Settings
 from service.store.api_keys import create_api_key
 from service.store.people import _UPSERT
 from service.store.tenants import create_tenant
+from service.usecases.catalogue import upsert_accounts
 
 MUTATION = """mutation($people: [PersonInput!]!) { upsertPeople(input: {people: $people}) {
   people { id } userErrors { code } } }"""
@@ -75,7 +75,7 @@ async def main(calls: int) -> None:
                 await conn.fetch(_UPSERT, tenant.id, items)
                 bare.append((time.perf_counter() - started) * 1000)
             statements.clear()
-            from service.catalogue import upsert_people
+            from service.usecases.catalogue import upsert_people
 
             await upsert_people(conn, tenant.id, people(0))
             per_call = len(statements)

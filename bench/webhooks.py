@@ -26,14 +26,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.common import fresh_database, percentile, servers
-from service import events
-from service.config import Settings
-from service.event_relay import EventRelay
-from service.queue import connect as connect_queue
-from service.secrets import new_key
+from service.events import changes as events
+from service.events.relay import EventRelay
+from service.events.webhooks import WebhookSender, new_signing_secret, signed_headers
+from service.infra.config import Settings
+from service.infra.queue import connect as connect_queue
+from service.infra.secrets import new_key
 from service.store import webhooks as webhook_store
 from service.store.tenants import create_tenant
-from service.webhooks import WebhookSender, new_signing_secret, signed_headers
 
 
 def receive(port: int) -> None:

@@ -17,7 +17,7 @@ import httpx
 
 from jobs.call_rate import BudgetSpent, CallRate
 from service.domain import json_values
-from service.outbound import AddressNotAllowed, AllowedHosts, guarded_client
+from service.infra.outbound import AddressNotAllowed, AllowedHosts, guarded_client
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Page:
 
 class ActivityApi:
     """One source instance. `allowed` set: the URL is a tenant's, and every connection goes
-    through the outbound rule (service/outbound.py); None: the operator's own source."""
+    through the outbound rule (service/infra/outbound.py); None: the operator's own source."""
 
     def __init__(self, base_url: str, client_id: str, client_secret: str, *,
                  timeout: float = 30.0, max_attempts: int = 8, backoff_base: float = 0.5,

@@ -27,13 +27,13 @@ from jobs.activity_api import (
 )
 from jobs.call_rate import call_rate
 from jobs.run import JobFailed, JobRetry, JobRun
-from service.config import Settings
-from service.db import Database, retrying
 from service.domain.activity_screen import screen_page
-from service.events import EventKind, record, score_changes, stage_changes
-from service.outbound import redact
-from service.queue import enqueue
-from service.secrets import SecretsUnavailable
+from service.events.changes import EventKind, record, score_changes, stage_changes
+from service.infra.config import Settings
+from service.infra.db import Database, retrying
+from service.infra.outbound import redact
+from service.infra.queue import enqueue
+from service.infra.secrets import SecretsUnavailable
 from service.store import activities as activity_store
 from service.store import engagement as engagement_store
 from service.store import jobs as job_store

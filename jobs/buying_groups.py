@@ -11,10 +11,9 @@ from uuid import UUID
 from arq.connections import ArqRedis
 
 from jobs.run import JobFailed, JobRun
-from service import groups
-from service.db import Database
-from service.events import Event, EventKind, record, stage_global_id
-from service.queue import enqueue
+from service.events.changes import Event, EventKind, record, stage_global_id
+from service.infra.db import Database
+from service.infra.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
@@ -24,6 +23,7 @@ from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
 from service.store.jobs import JobKind
 from service.store.sql import SqlParams
+from service.usecases import groups
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 import asyncpg
 from redis.exceptions import RedisError
 
-from service.config import Settings
-from service.db import TRANSIENT_ERRORS, Database, PoolExhausted
-from service.events import publish_job
+from service.events.changes import publish_job
+from service.infra.config import Settings
+from service.infra.db import TRANSIENT_ERRORS, Database, PoolExhausted
 from service.store import jobs as job_store
 from service.store.jobs import Job
 

@@ -26,10 +26,10 @@ from uuid import UUID
 
 from jobs.handlers import HANDLERS
 from jobs.run import JobCancelled, JobFailed, JobRun, is_transient, retry_delay
-from service.config import Settings
-from service.db import Database
-from service.events import publish_job
-from service.queue import enqueue_wakeup
+from service.events.changes import publish_job
+from service.infra.config import Settings
+from service.infra.db import Database
+from service.infra.queue import enqueue_wakeup
 from service.store import jobs as job_store
 from service.store.jobs import Job, JobStatus
 

@@ -9,8 +9,8 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_pre
 from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus as ArqStatus
 
-from service.db import Database
-from service.queue import deserialize, enqueue
+from service.infra.db import Database
+from service.infra.queue import deserialize, enqueue
 from service.store import jobs as job_store
 from service.store.jobs import Job, JobStatus
 

@@ -15,18 +15,18 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from jobs import activity_sync, buying_groups, runner, sweeper
-from service.config import Settings
-from service.db import Connection, Database, close_pool, create_pool
-from service.event_relay import EventRelay
-from service.login import check_pool
-from service.queue import RUN_JOB, SERIALIZERS
+from service.events.relay import EventRelay
+from service.events.webhooks import WebhookSender
+from service.infra.config import Settings
+from service.infra.db import Connection, Database, close_pool, create_pool
+from service.infra.login import check_pool
+from service.infra.queue import RUN_JOB, SERIALIZERS
 from service.store import activities as activity_store
 from service.store import event_log, row_tallies
 from service.store import history as history_store
 from service.store import jobs as job_store
 from service.store import overview as overview_store
 from service.store.jobs import JobKind
-from service.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 -- that writes a tenant's rows announces the tenant on the channel `response_cache`; PostgreSQL
 -- delivers the notice when (and only if) the transaction commits, once per tenant however many
 -- statements named it. The notice names the transaction too: the API processes key cached
--- answers by the last notice heard for the tenant (service/write_notices.py).
+-- answers by the last notice heard for the tenant (service/infra/write_notices.py).
 --
 -- A transaction that sets `app.unseen` to 'on' writes only bookkeeping no answer shows (the
 -- event relay's position, a webhook attempt's outcome): it announces nothing. The tally tables

@@ -39,11 +39,10 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import StartMessage
 
 from graphql import GraphQLError, OperationType
-from service import graphiql, migrate
 from service.api.context import Context, Services
-from service.api.cost import parse_points, take_points
-from service.api.document_cache import Documents
 from service.api.errors import OVERLOADED_MESSAGE, RETRY_AFTER_OVERLOAD_SECONDS
+from service.api.execution.cost import parse_points, take_points
+from service.api.execution.document_cache import Documents
 from service.api.key_watch import (
     REVOKED_CLOSE_CODE,
     TOO_MANY_CLOSE_CODE,
@@ -53,9 +52,16 @@ from service.api.key_watch import (
 )
 from service.api.key_watch import close as close_socket
 from service.api.schema import MASKED_MESSAGE, build_schema
-from service.auth import Principal, PrincipalCache, bearer_token, hash_api_key
-from service.config import Settings, get_settings
-from service.db import (
+from service.domain import json_values
+from service.events.changes import Broker
+from service.events.relay import EventRelay
+from service.http import graphiql
+from service.http.persisted_queries import PersistedQueries, PersistedQueryError
+from service.http.response_cache import ResponseCache, cacheable, operation_type
+from service.infra import migrate
+from service.infra.auth import Principal, PrincipalCache, bearer_token, hash_api_key
+from service.infra.config import Settings, get_settings
+from service.infra.db import (
     Database,
     Limits,
     PoolExhausted,
@@ -63,11 +69,8 @@ from service.db import (
     close_pool,
     create_pool,
 )
-from service.domain import json_values
-from service.event_relay import EventRelay
-from service.events import Broker
-from service.login import check_pool
-from service.metrics import (
+from service.infra.login import check_pool
+from service.infra.metrics import (
     ACTIVITIES_INGESTED,
     ACTIVITIES_REJECTED,
     ACTIVITY_SYNC_AGE,
@@ -83,16 +86,14 @@ from service.metrics import (
     WEBHOOK_AGE,
     WEBHOOK_PENDING,
 )
-from service.persisted_queries import PersistedQueries, PersistedQueryError
-from service.queue import connect as connect_queue
-from service.response_cache import ResponseCache, cacheable, operation_type
+from service.infra.queue import connect as connect_queue
+from service.infra.throttle import Throttle
+from service.infra.write_notices import WriteNotices
 from service.store import activities as activity_store
 from service.store import api_keys as key_store
 from service.store import event_log
 from service.store import jobs as job_store
 from service.store import webhooks as webhook_store
-from service.throttle import Throttle
-from service.write_notices import WriteNotices
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,10 @@ from arq.connections import ArqRedis
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
-from service.auth import Scope
-from service.config import Settings
-from service.db import (
+from service.dev.embedded import EmbeddedServices, start_missing, with_database, with_login
+from service.infra.auth import Scope
+from service.infra.config import Settings
+from service.infra.db import (
     APP_ROLE,
     Database,
     _init_connection,
@@ -29,11 +30,10 @@ from service.db import (
     drop_database,
     ensure_database,
 )
-from service.embedded import EmbeddedServices, start_missing, with_database, with_login
-from service.migrate import migrate
-from service.onboarding import create_tenant
-from service.queue import connect as connect_queue
-from service.secrets import new_key
+from service.infra.migrate import migrate
+from service.infra.queue import connect as connect_queue
+from service.infra.secrets import new_key
+from service.usecases.onboarding import create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ID = uuid.uuid4().hex[:8]

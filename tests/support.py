@@ -18,8 +18,8 @@ from asgi_lifespan import LifespanManager
 from strawberry import relay
 
 from service.app import create_app
-from service.config import Settings
-from service.db import Database, ReadSession
+from service.infra.config import Settings
+from service.infra.db import Database, ReadSession
 from tests.conftest import GraphQLClient, TenantKeys, free_port, run_jobs
 
 # --- accounts and people
@@ -405,7 +405,7 @@ async def commit_events(db: Database, tenant_id: Any, values: list[str]) -> None
     processes' relays publish them)."""
     import uuid
 
-    from service import events
+    from service.events import changes as events
 
     async with db.tenant(tenant_id) as conn:
         await events.record(conn, tenant_id, [events.Event.of(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.db import Database
+from service.infra.db import Database
 from service.store.activities import ensure_partitions, first_pages_of_leads, month_start
 from service.store.paging import NOT_COUNTED
 from tests.conftest import GraphQLClient, TenantKeys

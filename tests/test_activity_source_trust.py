@@ -14,9 +14,9 @@ import pytest
 from arq.connections import ArqRedis
 
 from jobs.call_rate import CallRate
-from service import outbound
-from service.config import Settings
-from service.db import Database
+from service.infra import outbound
+from service.infra.config import Settings
+from service.infra.db import Database
 from service.store import activities as activity_store
 from tests.conftest import GraphQLClient, Listener, TenantKeys
 from tests.support import (

@@ -16,8 +16,8 @@ from arq.connections import ArqRedis
 from jobs import activity_sync
 from jobs.call_rate import CallRate
 from jobs.sweeper import sweep
-from service.config import Settings
-from service.db import Database
+from service.infra.config import Settings
+from service.infra.db import Database
 from service.store import activities as activity_store
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs.worker import TALLY_ROWS_BEFORE_COMPACTION, compact_tallies
-from service.db import Database
+from service.infra.db import Database
 from service.store import activities as activity_store
 from service.store.activities import month_start
 from tests.conftest import Scenario, TenantKeys

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.config import Settings
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import (
     VISIT,

@@ -10,8 +10,8 @@ from uuid import UUID
 import httpx
 from strawberry import relay
 
-from service.config import Settings
-from service.db import Database
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import CREATE_KEY, REVOKE_KEY, app_with
 

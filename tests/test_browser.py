@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from service.config import Settings
-from service.graphiql import STATIC
+from service.http.graphiql import STATIC
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import free_port, generate, setup_catalogue, start_api, stop
 

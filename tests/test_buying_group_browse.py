@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from graphql.execution.executor import Executor
 
-from service.config import Settings
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import app_with, generate, setup_catalogue, spread
 

@@ -13,8 +13,8 @@ from jobs import buying_groups as group_jobs
 from jobs.run import JobRun
 from jobs.sweeper import sweep
 from service.api.nodes import decode_id
-from service.config import Settings
-from service.db import Database
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,

@@ -20,11 +20,11 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from service.config import Settings
-from service.db import Database, drop_database, ensure_database
+from service.dev.embedded import EmbeddedServices, start_missing, with_database, with_login
 from service.dev.run import READY_LINE
-from service.embedded import EmbeddedServices, start_missing, with_database, with_login
-from service.watchdog import sweep_orphans
+from service.dev.watchdog import sweep_orphans
+from service.infra.config import Settings
+from service.infra.db import Database, drop_database, ensure_database
 from tests.conftest import SERVICE_LOGIN, SERVICE_PASSWORD, create_service_login, free_port
 
 
@@ -299,14 +299,15 @@ def test_servers_orphaned_with_their_watchdog_are_stopped_at_the_next_start(
     """If the watchdog dies with its owner, the next owner of the data directory sweeps."""
     owner = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from service.embedded import start_missing;"
+         "import sys, time; from pathlib import Path; "
+         "from service.dev.embedded import start_missing;"
          "start_missing(Path(sys.argv[1]), 'postgresql://unused', None);"
          "print('up', flush=True); time.sleep(120)", str(tmp_path)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None and owner.stdout.readline().strip() == "up"
         for process in psutil.process_iter(["cmdline"]):
-            if "service.watchdog" in " ".join(process.info["cmdline"] or []) and str(
+            if "service.dev.watchdog" in " ".join(process.info["cmdline"] or []) and str(
                 tmp_path
             ) in " ".join(process.info["cmdline"] or []):
                 process.kill()

@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from graphql import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLString
-from service.api.compiled import GiveUp, Plans
+from service.api.execution.compiled import GiveUp, Plans
 
 
 class _Executor:
@@ -50,8 +50,8 @@ def test_a_row_field_is_read_from_its_row_in_one_step() -> None:
     path, which it reads with one attrgetter; the value is the field's own resolver's."""
     from datetime import UTC, datetime
 
-    from service.api.compiled import READER
     from service.api.engagement import PersonActivity
+    from service.api.execution.compiled import READER
     from service.api.schema import schema
     from service.store.activities import Activity
 

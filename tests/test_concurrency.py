@@ -13,9 +13,9 @@ import asyncpg
 import httpx
 import pytest
 
-from service.config import Settings
-from service.db import Database
 from service.dev.demo import load_demo
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import TenantKeys
 from tests.support import app_with
 
@@ -157,7 +157,7 @@ async def test_a_request_that_gets_no_connection_in_time_is_told_503(
 async def test_a_request_transaction_left_idle_is_ended_by_postgresql(
     db: Database, tenant: TenantKeys
 ) -> None:
-    from service.db import Limits
+    from service.infra.db import Limits
 
     with pytest.raises((asyncpg.IdleInTransactionSessionTimeoutError,
                         asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)):

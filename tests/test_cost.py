@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphql
-from service.api.cost import LIST_SIZES, Pricing, parse_points, requested_cost
-from service.config import Settings
+from service.api.execution.cost import LIST_SIZES, Pricing, parse_points, requested_cost
+from service.infra.config import Settings
 from tests.conftest import ROOT, GraphQLClient, TenantKeys
 from tests.support import app_with
 

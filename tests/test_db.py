@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from service.db import (
+from service.infra.db import (
     APP_ROLE,
     BESIDE_AT_MOST,
     Database,

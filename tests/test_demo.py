@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.db import Database
 from service.dev.demo import load_demo
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 
 

@@ -10,7 +10,7 @@ import pytest
 import strawberry.schema.schema as strawberry_schema
 
 import graphql
-from service.api.document_cache import Documents
+from service.api.execution.document_cache import Documents
 from tests.conftest import GraphQLClient, TenantKeys
 
 

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from bench.common import build_groups
 from jobs import activity_sync
-from service.db import Database
 from service.domain.engagement import ActivityCount, engagement
 from service.domain.templates import WEIGHTINGS, Entry
+from service.infra.db import Database
 from service.store import engagement as engagement_store
 from service.store import event_log
 from tests.conftest import Scenario, TenantKeys

@@ -13,9 +13,9 @@ from uuid import uuid4
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from service.config import Settings
-from service.db import Database
-from service.events import cursor_position, event_cursor
+from service.events.changes import cursor_position, event_cursor
+from service.infra.config import Settings
+from service.infra.db import Database
 from service.store import event_log
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (

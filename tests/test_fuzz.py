@@ -31,14 +31,14 @@ from hypothesis_graphql import strategies as gql_st
 
 import graphql
 from service.app import create_app
-from service.auth import Scope
-from service.config import Settings
-from service.db import Database, create_pool
 from service.dev.demo import load_demo
-from service.onboarding import create_tenant
-from service.queue import connect as connect_queue
+from service.infra.auth import Scope
+from service.infra.config import Settings
+from service.infra.db import Database, create_pool
+from service.infra.queue import connect as connect_queue
 from service.store.activities import ensure_partitions, ingest_page, month_start
 from service.store.api_keys import create_api_key
+from service.usecases.onboarding import create_tenant
 from tests.conftest import ROOT
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))

@@ -3,7 +3,7 @@ a group stays until they clear it."""
 
 from __future__ import annotations
 
-from service.config import Settings
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import generate, setup_catalogue, upsert_accounts
 

@@ -12,8 +12,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
-from service.config import Settings
-from service.db import APP_ROLE, SYSTEM_ROLE, Database
+from service.infra.config import Settings
+from service.infra.db import APP_ROLE, SYSTEM_ROLE, Database
 from service.store import activities as activity_store
 from service.store import event_log
 from service.store import webhooks as webhook_store

@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.importer import parents_first
+from service.cli.importer import parents_first
 
 IDS = st.sampled_from(["A", "B", "C", "D", "E", "F"])
 

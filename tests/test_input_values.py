@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from service.app import GraphQLApp
-from service.db import Database
 from service.dev.demo import load_demo
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 
 UPSERT = """mutation($accounts: [AccountInput!]!) { upsertAccounts(input: {accounts: $accounts}) {

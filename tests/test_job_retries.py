@@ -16,8 +16,8 @@ import httpx
 from jobs import runner
 from jobs.sweeper import sweep
 from service.api.nodes import decode_id
-from service.config import Settings
-from service.db import Database
+from service.infra.config import Settings
+from service.infra.db import Database
 from service.store import jobs as job_store
 from service.store.jobs import JobKind
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs

@@ -12,9 +12,9 @@ from arq.jobs import JobStatus as ArqStatus
 
 from jobs import runner
 from jobs.sweeper import sweep
-from service.config import Settings
-from service.db import Database
-from service.queue import enqueue
+from service.infra.config import Settings
+from service.infra.db import Database
+from service.infra.queue import enqueue
 from service.store.jobs import Job, JobStatus, create_job, get_job
 from tests.conftest import TenantKeys, run_jobs
 
@@ -222,7 +222,7 @@ def test_stage_change_events_name_stages_by_their_global_id() -> None:
 
     from strawberry.relay import GlobalID
 
-    from service.events import EventKind, stage_changes
+    from service.events.changes import EventKind, stage_changes
 
     group, old, new = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     [event] = stage_changes(uuid.uuid4(), [(group, old, new)])

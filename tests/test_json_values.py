@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.api.errors import InvalidValue
-from service.api.values import moment, nul_path
+from service.api.execution.values import moment, nul_path
 from service.domain import json_values
 from service.domain.stages import rule_problems
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from service.api.schema import limits
-from service.config import Settings
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from jobs.activity_api import ActivityApi
-from service.logging import configure_logging
+from service.infra.logging import configure_logging
 
 
 class Collect(logging.Handler):

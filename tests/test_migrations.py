@@ -13,20 +13,27 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service.auth import Scope
-from service.db import APP_ROLE, SYSTEM_ROLE, Database, create_pool, drop_database, ensure_database
-from service.embedded import EmbeddedServices, with_database, with_login
-from service.login import PrivilegedLogin, check_login
-from service.migrate import (
+from service.dev.embedded import EmbeddedServices, with_database, with_login
+from service.infra.auth import Scope
+from service.infra.db import (
+    APP_ROLE,
+    SYSTEM_ROLE,
+    Database,
+    create_pool,
+    drop_database,
+    ensure_database,
+)
+from service.infra.login import PrivilegedLogin, check_login
+from service.infra.migrate import (
     MIGRATIONS_DIR,
     MigrationError,
     check_app_role,
     load_migrations,
     migrate,
 )
-from service.onboarding import create_tenant
 from service.store.activities import ensure_partitions, month_start
 from service.store.api_keys import authenticate
+from service.usecases.onboarding import create_tenant
 
 
 @pytest.fixture

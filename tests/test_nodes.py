@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from service.db import Database
+from service.infra.db import Database
 from service.store.jobs import JobKind, create_job
 from tests.conftest import GraphQLClient, TenantKeys
 

@@ -1,4 +1,4 @@
-"""The outbound rule (service/outbound.py): which addresses a tenant-configured URL may reach,
+"""The outbound rule (service/infra/outbound.py): which addresses a tenant-configured URL may reach,
 checked at configure time and again on the address dialled; and what messages may say."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service import outbound
-from service.logging import RedactingFormatter
-from service.outbound import (
+from service.infra import outbound
+from service.infra.logging import RedactingFormatter
+from service.infra.outbound import (
     AddressNotAllowed,
     AllowedHosts,
     checked_addresses,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.config import Settings
-from service.db import Database
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import spread
 

@@ -12,8 +12,8 @@ import orjson
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix
 
-from service.config import Settings
-from service.queue import RUN_JOB, enqueue
+from service.infra.config import Settings
+from service.infra.queue import RUN_JOB, enqueue
 from tests.conftest import run_jobs
 
 

@@ -19,9 +19,9 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from service.app import create_app
-from service.config import Settings
-from service.db import Database, create_pool
-from service.write_notices import WriteNotices
+from service.infra.config import Settings
+from service.infra.db import Database, create_pool
+from service.infra.write_notices import WriteNotices
 from tests.conftest import GraphQLClient, TenantKeys, make_tenant, run_jobs
 from tests.support import (
     GROUPS,

@@ -11,9 +11,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
-from service.config import Settings
-from service.db import APP_ROLE, SYSTEM_ROLE, Database, create_pool
-from service.login import (
+from service.infra.config import Settings
+from service.infra.db import APP_ROLE, SYSTEM_ROLE, Database, create_pool
+from service.infra.login import (
     PrivilegedLogin,
     grant_roles,
     inherited_roles,

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobs.worker import TALLY_ROWS_BEFORE_COMPACTION, compact_tallies
-from service.db import Database
+from service.infra.db import Database
 from service.store import row_tallies
 from tests.conftest import GraphQLClient, Scenario, TenantKeys
 from tests.support import upsert_accounts, upsert_people

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.config import Settings
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from service.config import Settings
-from service.db import Database
-from service.secrets import PREFIX, SecretBox, SecretsUnavailable, new_key
+from service.infra.config import Settings
+from service.infra.db import Database
+from service.infra.secrets import PREFIX, SecretBox, SecretsUnavailable, new_key
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import app_with, create_endpoint, source_with_visits, sync
 

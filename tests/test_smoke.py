@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from arq.connections import ArqRedis
 
-from service.config import Settings
-from service.db import Database
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 
 pytestmark = pytest.mark.embedded

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from service.config import Settings
-from service.db import Database
 from service.domain.stages import StageSpec, allows, publish_problems
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,

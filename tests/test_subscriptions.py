@@ -16,8 +16,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from service.config import Settings
-from service.db import Database
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import TenantKeys, run_jobs
 from tests.support import (
     CREATE_GROUPS,
@@ -130,7 +130,7 @@ async def test_a_connection_without_a_valid_key_is_refused(api_processes: list[s
 async def test_a_slow_subscriber_is_dropped_without_holding_up_the_others(redis: Any) -> None:
     import uuid
 
-    from service import events
+    from service.events import changes as events
 
     broker = events.Broker(redis, queue_size=5)
     await broker.start()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.config import Settings
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     JOB,

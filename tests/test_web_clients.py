@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from service.config import Settings
-from service.persisted_queries import OPERATIONS, shipped_documents
+from service.http.persisted_queries import OPERATIONS, shipped_documents
+from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import app_with, start_api, stop
 

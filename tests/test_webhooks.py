@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.config import Settings
-from service.db import Database
-from service.event_relay import EventRelay
-from service.webhooks import WebhookSender
+from service.events.relay import EventRelay
+from service.events.webhooks import WebhookSender
+from service.infra.config import Settings
+from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys, free_port
 from tests.support import CREATE_WEBHOOK, commit_events, create_endpoint
 

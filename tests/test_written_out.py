@@ -1,4 +1,4 @@
-"""A document's weight (service/api/written_out.py) against the plain definitions: every
+"""A document's weight (service/api/execution/written_out.py) against the plain definitions: every
 fragment spread written out in its place, and graphql-core's collection of a place's fields."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from graphql import (
     SelectionSetNode,
     parse,
 )
-from service.api.written_out import weigh
+from service.api.execution.written_out import weigh
 
 
 def _fragments(document: DocumentNode) -> dict[str, Any]:

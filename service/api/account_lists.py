@@ -20,8 +20,8 @@ from service.api.pagination import Connection, check_first, decode_cursor, to_co
 from service.api.permissions import RequireWrite
 from service.api.role_templates import name_key
 from service.api.roles import name_problems
-from service.db import Connection as Db
 from service.domain.conditions import ACCOUNT_FIELDS, ConditionGroup, validate
+from service.infra.db import Connection as Db
 from service.store import account_lists as list_store
 
 MAX_STATIC_IDS = 10_000

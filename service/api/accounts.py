@@ -14,8 +14,7 @@ from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 
 from service.api.errors import ClientError, ErrorCode, UserError
-from service.api.inputs import bulk_upsert
-from service.api.lookahead import (
+from service.api.execution.lookahead import (
     lean,
     load_ahead,
     node_arguments,
@@ -25,15 +24,16 @@ from service.api.lookahead import (
     row_field,
     shared,
 )
+from service.api.inputs import bulk_upsert
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
-from service.catalogue import upsert_accounts as bulk_upsert_accounts
 from service.domain.records import MAX_BATCH
 from service.store import accounts as account_store
 from service.store import people as people_store
 from service.store.paging import Page
 from service.store.people import sort_key as people_sort_key
+from service.usecases.catalogue import upsert_accounts as bulk_upsert_accounts
 
 if TYPE_CHECKING:
     from service.api.buying_groups import BuyingGroup

@@ -20,7 +20,7 @@ from service.api.pagination import (
     to_connection,
 )
 from service.api.permissions import RequireAdmin
-from service.auth import Scope
+from service.infra.auth import Scope
 from service.store import api_keys as key_store
 
 

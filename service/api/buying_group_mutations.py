@@ -1,6 +1,7 @@
 """Changes to one buying group through GraphQL: membership, status, stage, deletion. Each
-resolver decodes its input, calls the use case in `service.groups` inside the request's write
-transaction, records its events in that same transaction, and maps problems to `userErrors`."""
+resolver decodes its input, calls the use case in `service.usecases.groups` inside the
+request's write transaction, records its events in that same transaction, and maps problems to
+`userErrors`."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from typing import TypeVar
 import strawberry
 from strawberry import relay
 
-from service import groups
 from service.api.buying_groups import BuyingGroup, BuyingGroupMember
 from service.api.errors import UserError, from_problems
 from service.api.nodes import decode_id
 from service.api.permissions import RequireWrite
-from service.db import Connection
-from service.events import record
+from service.events.changes import record
+from service.infra.db import Connection
 from service.store import buying_groups as group_store
+from service.usecases import groups
 
 T = TypeVar("T")
 

@@ -19,7 +19,7 @@ from strawberry import relay
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
 from service.api.conditions import ConditionMatch
-from service.api.lookahead import (
+from service.api.execution.lookahead import (
     existing,
     lean,
     load_ahead,
@@ -28,6 +28,7 @@ from service.api.lookahead import (
     ready_all,
     shared,
 )
+from service.api.execution.values import moment
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -42,7 +43,6 @@ from service.api.role_templates import RoleTemplate, Weighting
 from service.api.roles import Role
 from service.api.solution_interests import SolutionInterest
 from service.api.stages import Stage, stage_by_id
-from service.api.values import moment
 from service.domain.completeness import missing_roles
 from service.domain.templates import round_half_up, weight_percents
 from service.store import buying_groups as group_store

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from arq.connections import ArqRedis
 from starlette.requests import Request
@@ -17,13 +17,15 @@ from strawberry.extensions import SchemaExtension
 
 from service.api.key_watch import Sockets
 from service.api.loaders import Loaders
-from service.auth import Principal, PrincipalCache, Scope
-from service.config import Settings
-from service.db import Connection, Database, Limits, ReadSession
-from service.events import Broker
-from service.persisted_queries import PersistedQueries
-from service.response_cache import ResponseCache
-from service.throttle import Throttle
+from service.events.changes import Broker
+from service.infra.auth import Principal, PrincipalCache, Scope
+from service.infra.config import Settings
+from service.infra.db import Connection, Database, Limits, ReadSession
+from service.infra.throttle import Throttle
+
+if TYPE_CHECKING:  # built by the HTTP edge, which sits above this layer
+    from service.http.persisted_queries import PersistedQueries
+    from service.http.response_cache import ResponseCache
 
 
 @dataclass

@@ -12,8 +12,9 @@ import strawberry
 from strawberry import relay
 
 from service.api.errors import ErrorCode, UserError, user_error
+from service.api.execution.lookahead import ready, row_field
+from service.api.execution.values import moment
 from service.api.jobs import BuyingGroupJobPayload, start_job
-from service.api.lookahead import ready, row_field
 from service.api.nodes import decode_id, graph_type
 from service.api.pagination import (
     Connection,
@@ -26,10 +27,9 @@ from service.api.permissions import RequireAdmin, RequireWrite
 from service.api.role_templates import Weighting
 from service.api.roles import Role, role_by_id
 from service.api.scoring import ActivityType
-from service.api.values import moment
 from service.domain.engagement import Engagement, engagement
 from service.domain.templates import weight_percent
-from service.outbound import destination_problem, url_problem
+from service.infra.outbound import destination_problem, url_problem
 from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store

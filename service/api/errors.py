@@ -13,8 +13,8 @@ from strawberry.relay import InvalidGlobalIDError
 from strawberry.types import get_object_definition
 
 from graphql import GraphQLError
-from service.db import PoolExhausted
 from service.domain.problems import Problem
+from service.infra.db import PoolExhausted
 
 
 @strawberry.enum(description="Machine-readable reason of a GraphQL error or a userErrors entry.")

@@ -11,9 +11,9 @@ from strawberry import UNSET
 from strawberry.types.base import StrawberryObjectDefinition
 
 from service.api.errors import ErrorCode, UserError, indexed_problems, user_error
-from service.catalogue import BulkResult
-from service.db import Connection
 from service.domain.records import MAX_BATCH
+from service.infra.db import Connection
+from service.usecases.catalogue import BulkResult
 
 
 def provided_fields(value: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from service.api.pagination import (
 )
 from service.api.permissions import RequireWrite
 from service.api.solution_interests import SolutionInterest
-from service.queue import enqueue
+from service.infra.queue import enqueue
 from service.store import account_lists as list_store
 from service.store import jobs as job_store
 from service.store import solution_interests as interest_store

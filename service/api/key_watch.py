@@ -17,7 +17,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
-from service.db import Database
+from service.infra.db import Database
 
 REVOKED_CLOSE_CODE = 4403
 TOO_MANY_CLOSE_CODE = 4429

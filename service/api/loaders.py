@@ -12,8 +12,8 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
-from service.db import Connection
 from service.domain.engagement import ActivityCount
+from service.infra.db import Connection
 from service.store.account_lists import AccountList, account_counts, lists_by_ids
 from service.store.accounts import Account, accounts_by_ids, children_pages
 from service.store.activities import Activity, first_pages_of_leads

@@ -16,8 +16,8 @@ import orjson
 import strawberry
 
 from service.api.errors import ClientError, ErrorCode
-from service.api.lookahead import lean, lean_generic
-from service.api.values import moment, nul_path
+from service.api.execution.lookahead import lean, lean_generic
+from service.api.execution.values import moment, nul_path
 from service.store.paging import Page
 
 T = TypeVar("T")

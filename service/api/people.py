@@ -15,8 +15,7 @@ from strawberry.scalars import JSON
 from service.api.accounts import Account
 from service.api.engagement import PersonActivity, person_activities
 from service.api.errors import UserError
-from service.api.inputs import bulk_upsert
-from service.api.lookahead import (
+from service.api.execution.lookahead import (
     existing,
     lean,
     load_ahead,
@@ -28,13 +27,14 @@ from service.api.lookahead import (
     selects,
     shared,
 )
+from service.api.inputs import bulk_upsert
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
-from service.catalogue import upsert_people as bulk_upsert_people
 from service.domain.records import MAX_BATCH
 from service.store import buying_groups as group_store
 from service.store import people as people_store
+from service.usecases.catalogue import upsert_people as bulk_upsert_people
 
 if TYPE_CHECKING:
     from service.api.buying_groups import BuyingGroupMember

@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from service.auth import Scope
+from service.infra.auth import Scope
 
 
 class _RequireScope(BasePermission):

@@ -17,7 +17,6 @@ from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.api.roles import Role, name_problems, role_by_id
-from service.db import Connection as Db
 from service.domain.templates import (
     WEIGHTINGS,
     Entry,
@@ -26,6 +25,7 @@ from service.domain.templates import (
     role_weights,
     weight_percent,
 )
+from service.infra.db import Connection as Db
 from service.store import role_templates as template_store
 from service.store import roles as role_store
 

@@ -29,8 +29,6 @@ from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
 from service.api.buying_group_mutations import BuyingGroupMutations
 from service.api.buying_groups import BuyingGroup, buying_groups
 from service.api.context import OperationContext
-from service.api.cost import CostLimit
-from service.api.document_cache import DocumentCache, Documents
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
 from service.api.errors import (
     RETRY_AFTER_OVERLOAD_SECONDS,
@@ -40,9 +38,13 @@ from service.api.errors import (
     is_client_error,
     operational_error,
 )
+from service.api.execution.cost import CostLimit
+from service.api.execution.document_cache import DocumentCache, Documents
+from service.api.execution.lookahead import install_lean_resolvers
+from service.api.execution.multiplex import ExtensionsRunner, MultiplexingExecutionContext
+from service.api.execution.values import SCALARS, TextScreen
+from service.api.execution.written_out import DocumentWeight
 from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
-from service.api.lookahead import install_lean_resolvers
-from service.api.multiplex import ExtensionsRunner, MultiplexingExecutionContext
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection, check_first
 from service.api.people import Person, PersonMutations, people
@@ -62,12 +64,10 @@ from service.api.solution_interests import (
 )
 from service.api.stages import Stage, StageModel, StageMutations, stage_models
 from service.api.subscriptions import BuyingGroupEvent, Subscription, buying_group_event_log
-from service.api.values import SCALARS, TextScreen
 from service.api.viewer import Tenant, TenantMutations, Viewer, resolve_viewer
 from service.api.webhooks import WebhookEndpoint, WebhookMutations, webhook_endpoints
-from service.api.written_out import DocumentWeight
-from service.config import Settings, get_settings
-from service.metrics import OperationMetrics, StatementCount
+from service.infra.config import Settings, get_settings
+from service.infra.metrics import OperationMetrics, StatementCount
 
 log = logging.getLogger("service.api")
 

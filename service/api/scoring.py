@@ -17,8 +17,8 @@ from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
 from service.api.roles import name_problems
-from service.db import Connection as Db
 from service.domain.scoring import activity_factor
+from service.infra.db import Connection as Db
 from service.store import activity_types as type_store
 from service.store import jobs as job_store
 from service.store import scoring_models as model_store

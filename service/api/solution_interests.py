@@ -17,7 +17,7 @@ from service.api.permissions import RequireWrite
 from service.api.role_templates import RoleTemplate, name_key
 from service.api.roles import name_problems
 from service.api.stages import StageModel
-from service.db import Connection as Db
+from service.infra.db import Connection as Db
 from service.store import buying_groups as group_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store

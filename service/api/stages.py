@@ -17,8 +17,8 @@ from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
 from service.api.roles import name_problems
-from service.db import Connection as Db
 from service.domain.stages import StageSpec, publish_problems, shape_problems
+from service.infra.db import Connection as Db
 from service.store import stages as stage_store
 
 

@@ -17,16 +17,23 @@ from strawberry.scalars import JSON
 from graphql import GraphQLError
 from service.api.buying_groups import BuyingGroup
 from service.api.errors import ClientError, ErrorCode
+from service.api.execution.lookahead import selects
+from service.api.execution.multiplex import share
 from service.api.jobs import BuyingGroupJob, job_of
 from service.api.key_watch import REVOKED_CLOSE_CODE
 from service.api.key_watch import close as close_socket
-from service.api.lookahead import selects
-from service.api.multiplex import share
 from service.api.nodes import decode_id, parse_uuid
 from service.api.pagination import Connection, check_first, make_connection
 from service.api.people import Person
 from service.api.roles import Role
-from service.events import EVENTS, JOBS, EventKind, SlowSubscriber, cursor_position, event_cursor
+from service.events.changes import (
+    EVENTS,
+    JOBS,
+    EventKind,
+    SlowSubscriber,
+    cursor_position,
+    event_cursor,
+)
 from service.store import buying_groups as group_store
 from service.store import event_log
 from service.store import jobs as job_store

@@ -1,5 +1,5 @@
 """Webhook endpoints through GraphQL (ADMIN): create (the signing secret is shown once),
-update, delete, list, replay. Delivery itself is the worker's (service/webhooks.py)."""
+update, delete, list, replay. Delivery itself is the worker's (service/events/webhooks.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from strawberry import relay
 from service.api.errors import ClientError, ErrorCode, UserError, user_error
 from service.api.nodes import decode_id
 from service.api.permissions import RequireAdmin
-from service.auth import Scope
-from service.events import EventKind, cursor_position
-from service.outbound import destination_problem, url_problem
+from service.events.changes import EventKind, cursor_position
+from service.events.webhooks import new_signing_secret
+from service.infra.auth import Scope
+from service.infra.outbound import destination_problem, url_problem
 from service.store import event_log
 from service.store import webhooks as webhook_store
-from service.webhooks import new_signing_secret
 
 MAX_ENDPOINTS = 20
 MAX_URL_LENGTH = 2048

@@ -11,12 +11,10 @@ import random
 from typing import Any
 from uuid import UUID
 
-from service import groups
-from service.catalogue import upsert_accounts, upsert_people
-from service.db import Connection
 from service.domain.conditions import ACCOUNT_FIELDS, PERSON_FIELDS, ConditionGroup, validate
 from service.domain.stages import StageSpec
 from service.domain.templates import Entry
+from service.infra.db import Connection
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
 from service.store import role_templates as template_store
@@ -24,6 +22,8 @@ from service.store import roles as role_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
 from service.store.sql import SqlParams
+from service.usecases import groups
+from service.usecases.catalogue import upsert_accounts, upsert_people
 
 INDUSTRIES = ["Software", "Financial Services", "Healthcare", "Manufacturing", "Retail",
               "Energy", "Telecommunications", "Education"]

@@ -15,16 +15,16 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
-from service import onboarding
-from service.auth import Scope
-from service.config import Settings
-from service.db import Database, create_pool, ensure_database, login_name
 from service.dev.demo import load_demo
-from service.embedded import start_missing, with_database
-from service.migrate import migrate
-from service.secrets import new_key
+from service.dev.embedded import start_missing, with_database
+from service.infra.auth import Scope
+from service.infra.config import Settings
+from service.infra.db import Database, create_pool, ensure_database, login_name
+from service.infra.migrate import migrate
+from service.infra.secrets import new_key
 from service.store import api_keys as key_store
 from service.store import tenants as tenant_store
+from service.usecases import onboarding
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Connection
 from service.domain.conditions import ACCOUNT_FIELDS, ConditionGroup
+from service.infra.db import Connection
 from service.store.conditions_sql import compile_sql
 from service.store.paging import Page, page_by_name
 from service.store.sql import SqlParams, like_pattern, set_clause

@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from service.db import Connection
 from service.domain.hierarchy import creates_cycle
 from service.domain.problems import Problem
+from service.infra.db import Connection
 from service.store.account_lists import AccountList, membership_sql
 from service.store.paging import Page, group_pages, page_by_name
 from service.store.row_tallies import tally_sql

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from service.db import Connection
+from service.infra.db import Connection
 from service.store.paging import Page, group_pages
 from service.store.rows import converter
 

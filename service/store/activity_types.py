@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Connection
+from service.infra.db import Connection
 
 
 @dataclass(frozen=True)

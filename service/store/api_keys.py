@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from service.auth import Principal, Scope, display_prefix, hash_api_key, new_api_key
-from service.db import Connection
+from service.infra.auth import Principal, Scope, display_prefix, hash_api_key, new_api_key
+from service.infra.db import Connection
 from service.store.paging import Page, split_page
 
 

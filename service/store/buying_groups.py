@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from service.db import Connection
 from service.domain.conditions import PERSON_FIELDS
 from service.domain.templates import Entry
+from service.infra.db import Connection
 from service.store.conditions_sql import compile_sql
 from service.store.paging import counted_page
 from service.store.people import FIELDS as PERSON_COLUMNS
@@ -308,7 +308,7 @@ async def create_groups_chunk(
 ) -> ChunkResult:
     """Create the groups of the next `limit` accounts of the audience (by account id) that have
     none for this solution interest, with their rule-assigned members; their scores are the
-    caller's to settle (`service.groups.settle`)."""
+    caller's to settle (`service.usecases.groups.settle`)."""
     tenant = params.add(tenant_id)
     entry = params.add(entry_stage_id)
     role_case = assignment_sql(entries, params)
@@ -360,7 +360,7 @@ async def maintain_groups_chunk(
     """Re-apply the template's rules to the next `limit` groups of the solution interest:
     add newly matching people, move or remove SYSTEM members that no longer match. Rows a user
     (MANUAL) or an integration (API) set are left as they are, removed ones included. The
-    changed groups' scores are the caller's to settle (`service.groups.settle`)."""
+    changed groups' scores are the caller's to settle (`service.usecases.groups.settle`)."""
     params = SqlParams()
     tenant = params.add(tenant_id)
     role_case = assignment_sql(entries, params)

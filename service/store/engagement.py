@@ -10,10 +10,10 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from service.db import Connection
 from service.domain.engagement import ActivityCount, TypeScoring, window
 from service.domain.scoring import activity_factor
 from service.domain.templates import WEIGHTINGS
+from service.infra.db import Connection
 from service.store.buying_groups import ScoreChange
 from service.store.scoring_models import active_model
 

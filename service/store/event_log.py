@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Connection
+from service.infra.db import Connection
 
 NOTIFY_CHANNEL = "bg_events"
 

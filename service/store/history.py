@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.db import Connection
+from service.infra.db import Connection
 
 
 async def delete_history_before(conn: Connection, days: int) -> int:

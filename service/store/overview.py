@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from service.db import Connection
+from service.infra.db import Connection
 from service.store.sql import SqlParams
 
 BANDS = ((0, 25), (25, 50), (50, 75), (75, 100))

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from service.db import Connection
 from service.domain.problems import Problem
+from service.infra.db import Connection
 from service.store.paging import Page, counted_page, group_pages
 from service.store.row_tallies import tally_sql
 from service.store.rows import converter

@@ -10,9 +10,9 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Connection
 from service.domain.conditions import ConditionGroup
 from service.domain.templates import Entry, entries_to_rows
+from service.infra.db import Connection
 from service.store.paging import Page, page_by_name
 from service.store.roles import Role, role_from_json
 from service.store.sql import SqlParams, like_pattern

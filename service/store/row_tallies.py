@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from service.db import Connection
+from service.infra.db import Connection
 
 Tallied = Literal["people", "accounts", "buying_groups"]
 

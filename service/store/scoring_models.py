@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from service.db import Connection
+from service.infra.db import Connection
 from service.store.sql import SqlParams, set_clause
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Connection
+from service.infra.db import Connection
 from service.store.paging import Page, page_by_name
 from service.store.sql import SqlParams, like_pattern, set_clause
 

@@ -11,8 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Connection
 from service.domain.stages import COMPARISONS, StageSpec
+from service.infra.db import Connection
 from service.store.sql import SqlParams, like_pattern
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from service.db import Connection
+from service.infra.db import Connection
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC",
     """A new tenant with its starting catalogue (default roles, activity types, scoring model).
 
     The service creates one in a transaction already bound to its new id (row-level security
-    lets a tenant transaction create only its own tenant: service/onboarding.py); the owner's
-    tools may leave the id to the database."""
+    lets a tenant transaction create only its own tenant: service/usecases/onboarding.py); the
+    owner's tools may leave the id to the database."""
     row = await conn.fetchrow(
         "INSERT INTO tenants (id, name, time_zone) VALUES (coalesce($3, gen_random_uuid()), $1, $2)"
         " RETURNING *", name.strip(), time_zone, tenant_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from service.db import Connection
+from service.infra.db import Connection
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
-from service.db import Connection
+from service.infra.db import Connection
 from service.store.event_log import events_at
 
 NOTIFY_CHANNEL = "bg_webhooks"

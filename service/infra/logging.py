@@ -7,7 +7,7 @@ import sys
 
 import structlog
 
-from service.outbound import redact
+from service.infra.outbound import redact
 
 
 class RedactingFormatter(structlog.stdlib.ProcessorFormatter):

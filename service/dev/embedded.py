@@ -2,7 +2,7 @@
 
 Used by `buying-groups dev`, the test suite and the benchmarks only when DATABASE_URL / REDIS_URL
 are unset. Both servers live under the data directory and stop when the process that started them
-ends, however it ends (`service.watchdog`).
+ends, however it ends (`service.dev.watchdog`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from service.watchdog import Watchdog
+from service.dev.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 

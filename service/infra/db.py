@@ -4,7 +4,7 @@ Tenant transactions switch to the `buying_groups_app` role, which row-level secu
 and set `app.tenant_id` for the policies. System transactions (authentication, job claims and
 leases, the sweeper, retention, metrics) switch to `buying_groups_system`, which sees across
 tenants only what that work needs (migration 0015). The login itself is granted nothing: the
-service refuses to run as one that could step around row-level security (service/login.py).
+service refuses to run as one that could step around row-level security (service/infra/login.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SYSTEM_ROLE = "buying_groups_system"
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-    from service.config import Settings
+    from service.infra.config import Settings
 
     # Pooled connections are proxies; both kinds answer the same calls.
     Connection: TypeAlias = (

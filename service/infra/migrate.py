@@ -13,10 +13,10 @@ from pathlib import Path
 
 import asyncpg
 
-from service.db import APP_ROLE, SYSTEM_ROLE, Connection
-from service.login import PrivilegedLogin, grant_roles
+from service.infra.db import APP_ROLE, SYSTEM_ROLE, Connection
+from service.infra.login import PrivilegedLogin, grant_roles
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # An arbitrary constant shared by every process that migrates this database.
 ADVISORY_LOCK_KEY = 0x6267_6D69_6772  # "bgmigr"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -29,8 +29,8 @@ from strawberry.types import ExecutionContext
 from strawberry.utils.await_maybe import await_maybe
 
 from graphql import ExecutionResult
-from service.api.compiled import GiveUp, Plans
-from service.metrics import SUBSCRIPTION_EXECUTIONS
+from service.api.execution.compiled import GiveUp, Plans
+from service.infra.metrics import SUBSCRIPTION_EXECUTIONS
 
 T = TypeVar("T")
 KEEP_SECONDS = 5.0

@@ -22,8 +22,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from graphql import GraphQLSyntaxError, OperationDefinitionNode, parse, print_ast
+from service.infra.config import OPERATIONS
 
-OPERATIONS = Path(__file__).resolve().parent.parent / "graphql" / "operations"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 

@@ -5,7 +5,7 @@ to start into a record under the data directory, and a watchdog process in a ses
 waits on a pipe for the owner's end. An owner that stops normally stops its servers and deletes its
 record; one that dies any other way (SIGKILL, a crash, a signal before its handlers were in place)
 leaves the record behind, and the watchdog — or, if that died too, the next start's sweep — stops
-what the record names. Run as `python -m service.watchdog RECORD`.
+what the record names. Run as `python -m service.dev.watchdog RECORD`.
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ class Watchdog:
         # watchdog before the owner. The pipe is not inherited by the servers (close_fds), so it
         # reaches end-of-file exactly when this process is gone.
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "service.watchdog", str(self.path)],
+            [sys.executable, "-m", "service.dev.watchdog", str(self.path)],
             stdin=subprocess.PIPE, start_new_session=True,
         )
 

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
-from service.persisted_queries import OPERATIONS
+from service.infra.config import OPERATIONS
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from service.auth import Principal
-from service.db import Connection
 from service.domain.membership import MAX_STATUS, may_change
 from service.domain.problems import Problem
 from service.domain.stages import allows
-from service.events import Event, EventKind, score_changes, stage_changes, stage_global_id
+from service.events.changes import Event, EventKind, score_changes, stage_changes, stage_global_id
+from service.infra.auth import Principal
+from service.infra.db import Connection
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import people as people_store
@@ -34,7 +34,7 @@ T = TypeVar("T")
 class Change(Generic[T]):
     """What a use case did: `value` when it changed something, else `problems` (paths are
     relative to the mutation's input); `events` to record in the same transaction
-    (`service.events.record`)."""
+    (`service.events.changes.record`)."""
 
     value: T | None = None
     problems: list[Problem] = field(default_factory=list)

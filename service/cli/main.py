@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from service.config import Settings, get_settings
 from service.domain.time_zones import time_zone_problem
-from service.logging import configure_logging
+from service.infra.config import Settings, get_settings
+from service.infra.logging import configure_logging
 
 
 def _require(url: str | None, name: str) -> str:
@@ -26,8 +26,8 @@ def _require(url: str | None, name: str) -> str:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
     import asyncpg
 
-    from service.db import login_name
-    from service.migrate import MigrationError, migrate
+    from service.infra.db import login_name
+    from service.infra.migrate import MigrationError, migrate
 
     database_url = _require(settings.database_url, "DATABASE_URL")
     owner_url = settings.migration_database_url or database_url
@@ -79,9 +79,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
 
 async def create_tenant_with_key(database_url: str, name: str, time_zone: str = "UTC"
                                  ) -> tuple[str, str]:
-    from service.auth import Scope
-    from service.db import Database, create_pool
-    from service.onboarding import create_tenant
+    from service.infra.auth import Scope
+    from service.infra.db import Database, create_pool
+    from service.usecases.onboarding import create_tenant
 
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:
@@ -93,14 +93,14 @@ async def create_tenant_with_key(database_url: str, name: str, time_zone: str = 
 
 
 def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> None:
-    from service.secrets import new_key
+    from service.infra.secrets import new_key
 
     print(new_key())
 
 
 def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
-    from service.db import Database, create_pool
-    from service.secrets import SecretsUnavailable
+    from service.infra.db import Database, create_pool
+    from service.infra.secrets import SecretsUnavailable
     from service.store.activities import reseal_secret
     from service.store.tenants import tenant_ids
     from service.store.webhooks import reseal_secrets
@@ -167,8 +167,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
 
-    from service.db import Database, create_pool
-    from service.importer import import_csv
+    from service.cli.importer import import_csv
+    from service.infra.db import Database, create_pool
 
     path = Path(args.file)
     if not path.is_file():

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
-from service.catalogue import BulkResult, upsert_accounts, upsert_people
-from service.db import Connection, Database
 from service.domain import json_values
 from service.domain.records import MAX_BATCH
+from service.infra.db import Connection, Database
+from service.usecases.catalogue import BulkResult, upsert_accounts, upsert_people
 
 NUMBERS = {"annualRevenue": float, "employeeCount": int}
 ACCOUNT_COLUMNS = {"externalId", "name", "parentExternalId", "industry", "region", "country",

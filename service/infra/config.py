@@ -9,8 +9,12 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.outbound import AllowedHosts
-from service.secrets import SecretBox
+from service.infra.outbound import AllowedHosts
+from service.infra.secrets import SecretBox
+
+# The operations the project ships (graphql/operations/): persisted by their names, and the
+# names /metrics counts operations under.
+OPERATIONS = Path(__file__).resolve().parents[2] / "graphql" / "operations"
 
 
 class Settings(BaseSettings):
@@ -51,7 +55,7 @@ class Settings(BaseSettings):
     # The whole HTTP body, variables included: 1,000 people in one upsert is about 200 KB.
     max_body_bytes: int = 8 * 1024 * 1024
     max_page_size: int = 100
-    # An operation's cost, computed before it runs (see service/api/cost.py).
+    # An operation's cost, computed before it runs (see service/api/execution/cost.py).
     max_query_cost: int = Field(default=50_000, ge=1)
     # Cost points per API key, shared by every API process (0: no throttling), and how many
     # come back each second.

@@ -37,7 +37,7 @@ from graphql import (
 )
 from service.api.errors import answer_with
 from service.domain.records import MAX_BATCH
-from service.throttle import Bucket, Throttle
+from service.infra.throttle import Bucket, Throttle
 
 # A template holds at most 26 roles (six defaults and 20 custom ones); its role lists are
 # priced as 10, the usual upper end: at 26 the engagement explanation of one group would be
@@ -388,8 +388,8 @@ async def take_points(throttle: Throttle | None, principal: Any, points: int, wh
 
 async def charge_document(context: Any, points: int) -> GraphQLError | None:
     """Checking a document this process has not validated before (parsing, weighing,
-    validation; service/api/written_out.py) costs its key `points`, valid or not: a refused
-    document costs no less to check than one that runs, and is never cached. Told as
+    validation; service/api/execution/written_out.py) costs its key `points`, valid or not: a
+    refused document costs no less to check than one that runs, and is never cached. Told as
     `extensions.cost.documentCost`. The THROTTLED error when the bucket holds too few."""
     refusal = await take_points(context.services.throttle, context.principal, points,
                                 "checking this new document", context)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from service.db import APP_ROLE, SYSTEM_ROLE, Connection, Pool
+from service.infra.db import APP_ROLE, SYSTEM_ROLE, Connection, Pool
 
 _ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from service.auth import Scope
-from service.db import Database
+from service.infra.auth import Scope
+from service.infra.db import Database
 from service.store import api_keys as key_store
 from service.store import tenants as tenant_store
 from service.store.tenants import Tenant

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from service.db import Connection
 from service.domain.problems import Problem
 from service.domain.records import (
     account_problems,
@@ -16,6 +15,7 @@ from service.domain.records import (
     normalized,
     person_problems,
 )
+from service.infra.db import Connection
 from service.store import accounts as account_store
 from service.store import buying_groups as group_store
 from service.store import people as people_store

@@ -32,7 +32,7 @@ from graphql import (
     get_named_type,
     is_scalar_type,
 )
-from service.api.compiled import READER
+from service.api.execution.compiled import READER
 
 DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 K = TypeVar("K", bound=Hashable)

@@ -6,7 +6,7 @@ graphql-core would execute them in linear time:
 - **Fragments written out.** A fragment spread ten times, which spreads another fragment ten
   times, and so on, selects ten to the power of its depth fields. Every check that walks the
   document follows each spread: strawberry's depth and alias limits and our cost walk
-  (service/api/cost.py). A 650-byte document of seven such levels kept a process busy for
+  (service/api/execution/cost.py). A 650-byte document of seven such levels kept a process busy for
   9.6 s. Above `MAX_FIELDS` fields written out, a document is refused; the default equals
   `MAX_TOKENS`, so a document can select no more with fragments than it could without.
 - **One name selected many times in one place.** graphql-core's OverlappingFieldsCanBeMerged
@@ -40,8 +40,8 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from service.api.cost import charge_document
 from service.api.errors import ErrorCode
+from service.api.execution.cost import charge_document
 
 # About 40 ms of comparisons at the dearest pair measured; far above what front ends send.
 MAX_SAME_NAME_PAIRS = 2_000
@@ -192,8 +192,9 @@ def _dependencies_first(texts: dict[str, _Text]) -> Iterator[str]:
 class DocumentWeight(SchemaExtension):
     """Weighs, before validation, a document this process has not validated before
     (DocumentCache): checking it costs the key one point per field written out and per pair
-    of same-name fields (service/api/cost.py, `charge_document`), and it is refused when it
-    selects more than `most` fields written out, or the same names too often in one place."""
+    of same-name fields (service/api/execution/cost.py, `charge_document`), and it is refused
+    when it selects more than `most` fields written out, or the same names too often in one
+    place."""
 
     def __init__(self, most: int) -> None:
         self.most = most

@@ -1,7 +1,7 @@
 """The response cache (#21): a repeated query answered from Redis without running it.
 
 An answer is stored under the version of the tenant's data that PostgreSQL announced last
-(service/write_notices.py): every write, whichever process made it, announces its tenant at
+(service/infra/write_notices.py): every write, whichever process made it, announces its tenant at
 commit, and a lookup hears every notice committed before it began. So a client that saw a write
 commit never reads an answer from before it, and no writer has to remember to say so. While the
 notices are not heard (the listening connection is down) nothing is served from the cache.
@@ -23,7 +23,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
-from service.write_notices import NotFollowing, WriteNotices
+from service.infra.write_notices import NotFollowing, WriteNotices
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from uuid import UUID
 import orjson
 from redis.asyncio import Redis
 
-from service.db import Database, listen, woken
-from service.events import publish
+from service.events.changes import publish
+from service.infra.db import Database, listen, woken
 from service.store import event_log
 from service.store import webhooks as webhook_store
 

@@ -6,7 +6,7 @@ second for retries that came due, claims what is due (leased, so senders of seve
 share the work and one that dies hands its deliveries on), and posts them side by side. A
 non-2xx answer, a timeout or a refused connection is retried on WEBHOOK_RETRY_SECONDS under the
 same webhook-id; an endpoint that keeps failing for WEBHOOK_DISABLE_AFTER_HOURS is disabled.
-Endpoint URLs follow the outbound rule (service/outbound.py), checked again at each dial.
+Endpoint URLs follow the outbound rule (service/infra/outbound.py), checked again at each dial.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from service.config import Settings
-from service.db import Database, listen, woken
-from service.events import webhook_body
-from service.outbound import AddressNotAllowed, GuardedTransport
+from service.events.changes import webhook_body
+from service.infra.config import Settings
+from service.infra.db import Database, listen, woken
+from service.infra.outbound import AddressNotAllowed, GuardedTransport
 from service.store import event_log
 from service.store import webhooks as webhook_store
 from service.store.webhooks import Due

@@ -1,0 +1,1 @@
+"""The `buying-groups` command line: its commands, and the CSV importer."""
