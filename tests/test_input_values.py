@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from service.app import GraphQLApp
+from service.http.graphql_view import GraphQLApp
 from service.dev.demo import load_demo
 from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys

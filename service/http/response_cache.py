@@ -18,11 +18,14 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from uuid import UUID
 
+import orjson
 from redis.asyncio import Redis
 
 from graphql import GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
+from service.infra.auth import Principal
 from service.infra.write_notices import NotFollowing, WriteNotices
 
 log = logging.getLogger(__name__)
@@ -81,3 +84,18 @@ class ResponseCache:
             await self._redis.set(lookup.key, data, ex=self._ttl)
         except Exception:
             log.warning("response cache: could not store an answer", exc_info=True)
+
+
+def cache_material(request: dict[str, Any], principal: Principal) -> bytes | None:
+    """What identifies the request's answer in the cache, or None when it may not be cached
+    (not a single query, or a request the view will refuse anyway)."""
+    query, name = request.get("query"), request.get("operationName")
+    variables = request.get("variables") or {}
+    if not isinstance(query, str) or not isinstance(name, str | None) or \
+            not isinstance(variables, dict) or not cacheable(query, name):
+        return None
+    try:
+        return orjson.dumps([query, name, variables, list(principal.audience(query))],
+                            option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits: the view refuses it, uncached
+        return None
