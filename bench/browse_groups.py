@@ -42,8 +42,9 @@ from service.app import create_app
 from service.dev.demo import load_demo
 from service.infra.auth import Principal, Scope
 from service.infra.config import Settings
-from service.infra.db import ReadSession
+from service.infra.read_session import ReadSession
 from service.store import buying_groups as group_store
+from service.store import group_browse as browse_store
 from service.store import jobs as job_store
 from service.store.activities import ensure_partitions, month_start
 from service.store.api_keys import create_api_key
@@ -270,8 +271,8 @@ async def main(requests: int, first: int, http_only: bool = False,
             from service.store.role_templates import templates_with_roles
             from service.store.solution_interests import interests_by_ids
 
-            page_groups, has_next, total = await group_store.list_groups(
-                conn, tenant.id, group_store.GroupFilter(), order="NAME", descending=False,
+            page_groups, has_next, total = await browse_store.list_groups(
+                conn, tenant.id, browse_store.GroupFilter(), order="NAME", descending=False,
                 limit=first, after=None)
             ids = [g.id for g in page_groups]
             found = await group_store.members_by_groups(conn, ids)
@@ -308,15 +309,15 @@ async def main(requests: int, first: int, http_only: bool = False,
             for role_id, role in memory.data["role"].items():
                 loaders.role.prime(role_id, role)
             context.read = no_db  # type: ignore[method-assign]
-            original = group_store.list_groups
-            group_store.list_groups = in_memory_page  # type: ignore[assignment]
+            original = browse_store.list_groups
+            browse_store.list_groups = in_memory_page  # type: ignore[assignment]
             try:
                 started = time.perf_counter()
                 result = await schema.execute(QUERY, variable_values={"first": first},
                                               context_value=context)
                 elapsed = (time.perf_counter() - started) * 1000
             finally:
-                group_store.list_groups = original  # type: ignore[assignment]
+                browse_store.list_groups = original  # type: ignore[assignment]
             assert result.errors is None, result.errors
             return elapsed, result.data
 

@@ -26,20 +26,17 @@ from jobs.activity_api import (
     SourceUnavailable,
 )
 from jobs.call_rate import call_rate
+from jobs.rescoring import groups_of_leads, rescore
 from jobs.run import JobFailed, JobRetry, JobRun
 from service.domain.activity_screen import screen_page
-from service.events.changes import EventKind, record, score_changes, stage_changes
 from service.infra.config import Settings
 from service.infra.db import Database, retrying
 from service.infra.outbound import redact
 from service.infra.queue import enqueue
 from service.infra.secrets import SecretsUnavailable
 from service.store import activities as activity_store
-from service.store import engagement as engagement_store
+from service.store import activity_sync as sync_store
 from service.store import jobs as job_store
-from service.store import overview as overview_store
-from service.store import stages as stage_store
-from service.store.buying_groups import ScoreChange
 from service.store.jobs import EVERYTHING, JobKind
 from service.store.scoring_models import active_model
 
@@ -60,7 +57,7 @@ async def tenant_source(db: Database, tenant_id: UUID, settings: Settings) -> So
     """The tenant's own source, whole, or else the service-wide one, whole: never a mix, so the
     service-wide secret goes nowhere but ACTIVITY_API_URL."""
     async with db.tenant(tenant_id, readonly=True) as conn:
-        own = await activity_store.source_settings(conn, tenant_id)
+        own = await sync_store.source_settings(conn, tenant_id)
     if own.base_url is None:
         return Source(settings.activity_api_url, settings.activity_api_client_id,
                       settings.activity_api_client_secret, own.activity_type_ids, True)
@@ -171,7 +168,7 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                         # disk doubles the rate.
                         await conn.execute("SET LOCAL synchronous_commit = off")
                         result = await activity_store.ingest_page(conn, tenant_id, rows)
-                        await activity_store.save_cursor(
+                        await sync_store.save_cursor(
                             conn, tenant_id, key, pages[-1].next_page_token, result.new,
                             screened.rejected,
                             (rejection.reason, rejection.source_id) if rejection else None)
@@ -193,7 +190,7 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
     async def sync_chunk(api: ActivityApi, chunk: list[int]) -> None:
         key = ",".join(map(str, chunk))
         async with db.tenant(tenant_id, readonly=True) as conn:
-            token = await activity_store.load_cursor(conn, tenant_id, key)
+            token = await sync_store.load_cursor(conn, tenant_id, key)
         if token is None:
             token = await api.paging_token(datetime.now(UTC) - timedelta(days=window_days))
         # Fetched pages wait here (bounded: memory stays flat); None ends, an error is raised.
@@ -285,89 +282,6 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
     return outcome
 
 
-async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> list[UUID]:
-    if not leads:
-        return []
-    async with db.tenant(tenant_id, readonly=True) as conn:
-        rows = await conn.fetch(
-            """SELECT DISTINCT m.buying_group_id FROM people p
-                 JOIN buying_group_members m
-                   ON m.tenant_id = p.tenant_id AND m.person_id = p.id AND NOT m.is_removed
-                WHERE p.tenant_id = $1 AND p.external_id = ANY($2)""",
-            tenant_id, sorted(leads))
-    return [r["buying_group_id"] for r in rows]
-
-
-WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
-
-
-async def rescore_everything(db: Database, tenant_id: UUID, connections: int) -> int:
-    """Score every group in one statement (PostgreSQL runs it in parallel), then write the
-    scores in slices on `connections` connections side by side: PostgreSQL never runs a
-    writing statement in parallel, and updating every group through its indexes is as much
-    work as scoring. The scores stay in the database and come out a slice at a time, so the
-    worker's memory does not grow with the tenant. Each slice commits on its own and announces
-    its changes; a score depends only on the activity, so a pass cut short leaves some scores
-    a day old, never wrong ones. Returns how many groups were scored."""
-    writers = max(1, connections)
-    slices: asyncio.Queue[list[ScoreChange] | None] = asyncio.Queue(maxsize=writers)
-    written = 0
-
-    async def write() -> None:
-        nonlocal written
-        while (part := await slices.get()) is not None:
-            async for attempt in retrying():
-                with attempt:
-                    async with db.tenant(tenant_id) as conn:
-                        stored = await engagement_store.write_scores(conn, tenant_id, part, day)
-                        await record(conn, tenant_id, score_changes(
-                            EventKind.ENGAGEMENT_CHANGED, tenant_id, stored))
-            written += len(stored)
-
-    async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
-        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-        day = inputs.window[1]
-        await engagement_store.score_all(conn, tenant_id, inputs)
-        # A writer that fails ends the group: the others and this reader are cancelled.
-        async with asyncio.TaskGroup() as tasks:
-            for _ in range(writers):
-                tasks.create_task(write())
-            async for part in engagement_store.scored(conn, WRITE_SLICE):
-                await slices.put(part)
-            for _ in range(writers):
-                await slices.put(None)
-    return written
-
-
-async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *,
-                  connections: int = 2) -> int:
-    """Rescore the groups (None: all, on up to `connections` connections), then let stage
-    entry rules move them (one set-based pass); each transaction records its events."""
-    if group_ids is None:
-        rescored = await rescore_everything(db, tenant_id, connections)
-        async for attempt in retrying():
-            with attempt:
-                async with db.tenant(tenant_id) as conn:
-                    moves = await stage_store.apply_entry_rules(conn, tenant_id, None)
-                    await record(conn, tenant_id, stage_changes(tenant_id, moves))
-        # Every group moved through the tallies: fold them right away.
-        async with db.tenant(tenant_id) as conn:
-            await overview_store.compact_tallies(conn, tenant_id)
-        return rescored
-    async for attempt in retrying():
-        with attempt:
-            async with db.tenant(tenant_id) as conn:
-                inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-                changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
-                                                                    group_ids)
-                moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-                interest_of = {c.buying_group_id: c.solution_interest_id for c in changes}
-                await record(conn, tenant_id, [
-                    *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes),
-                    *stage_changes(tenant_id, moves, interest_of)])
-    return len(changes)
-
-
 async def sync_activities(run: JobRun) -> None:
     """Read what is new from the tenant's source, then rescore the groups it touches. Safe to
     run again: pages are stored once each (by source id) with their cursor in one transaction,
@@ -382,12 +296,12 @@ async def sync_activities(run: JobRun) -> None:
     except (SourceError, PageNotStored) as exc:
         message = redact(str(exc))
         async with run.db.tenant(tenant_id) as conn:
-            await activity_store.record_sync(conn, tenant_id, error=message, cursor_at=None)
+            await sync_store.record_sync(conn, tenant_id, error=message, cursor_at=None)
         if isinstance(exc, SourceUnavailable | PageNotStored):
             raise JobRetry(message) from exc  # the source or the database may be back soon
         raise JobFailed(message) from exc
     async with run.db.tenant(tenant_id) as conn:
-        await activity_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
+        await sync_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
     if outcome.remapped:  # stored activity scores differently now: every group
         updated = await rescore(run.db, tenant_id, None,
                                 connections=run.settings.rescore_connections)
@@ -397,21 +311,6 @@ async def sync_activities(run: JobRun) -> None:
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
     log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored",
              tenant_id, outcome.received, outcome.ingested, outcome.rejected, updated)
-
-
-async def refresh_scores(run: JobRun) -> None:
-    """Rescore the given groups (or all); with `rebuild_rollup` (the tenant's time zone
-    changed) count the stored activity into the new zone's days first. Safe to run again."""
-    tenant_id = run.job.tenant_id
-    if run.job.payload.get("rebuild_rollup"):
-        async with run.db.tenant(tenant_id) as conn:
-            await activity_store.rebuild_rollup(conn, tenant_id)
-    ids = run.job.payload.get("buying_group_ids")
-    group_ids = [UUID(i) for i in ids] if ids else None
-    await run.progress(total=len(group_ids) if group_ids else 0, processed=0)
-    updated = await rescore(run.db, tenant_id, group_ids,
-                            connections=run.settings.rescore_connections)
-    await run.progress(total=updated, processed=updated, updated=updated)
 
 
 async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: str,

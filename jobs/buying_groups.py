@@ -15,8 +15,8 @@ from service.events.changes import Event, EventKind, record, stage_global_id
 from service.infra.db import Database
 from service.infra.queue import enqueue
 from service.store import account_lists as list_store
-from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
+from service.store import group_generation as generation_store
 from service.store import jobs as job_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
@@ -60,7 +60,7 @@ async def create_buying_groups(run: JobRun) -> None:
         if audience is None:
             raise JobFailed("the account list no longer exists")
         params = SqlParams()
-        total = await group_store.count_audience(
+        total = await generation_store.count_audience(
             conn, tenant_id, list_store.membership_sql(audience, params), params)
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
     await run.progress(total=total, processed=0)
@@ -68,7 +68,7 @@ async def create_buying_groups(run: JobRun) -> None:
     while True:
         async with run.db.tenant(tenant_id) as conn:
             params = SqlParams()
-            chunk = await group_store.create_groups_chunk(
+            chunk = await generation_store.create_groups_chunk(
                 conn, tenant_id, solution_interest_id=interest.id,
                 solution_interest_name=interest.name, role_template_id=template.id,
                 entries=template.entries,
@@ -104,13 +104,13 @@ async def maintain_buying_groups(run: JobRun) -> None:
     interest_id = UUID(run.job.payload["solution_interest_id"])
     _, template = await _interest_and_template(run, interest_id)
     async with run.db.tenant(tenant_id, readonly=True) as conn:
-        total = await group_store.count_groups(conn, tenant_id, interest_id)
+        total = await generation_store.count_groups(conn, tenant_id, interest_id)
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
     await run.progress(total=total, processed=0, updated=0)
     processed, updated, after = 0, 0, None
     while True:
         async with run.db.tenant(tenant_id) as conn:
-            chunk = await group_store.maintain_groups_chunk(
+            chunk = await generation_store.maintain_groups_chunk(
                 conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
                 after=after, limit=CHUNK,
             )

@@ -3,8 +3,9 @@ that each kind has its handler)."""
 
 from __future__ import annotations
 
-from jobs.activity_sync import refresh_scores, sync_activities
+from jobs.activity_sync import sync_activities
 from jobs.buying_groups import create_buying_groups, maintain_buying_groups
+from jobs.rescoring import refresh_scores
 from jobs.run import Handler
 from service.store.jobs import JobKind
 

@@ -19,7 +19,8 @@ from strawberry import relay
 
 from service.app import create_app
 from service.infra.config import Settings
-from service.infra.db import Database, ReadSession
+from service.infra.db import Database
+from service.infra.read_session import ReadSession
 from tests.conftest import GraphQLClient, TenantKeys, free_port, run_jobs
 
 # --- accounts and people

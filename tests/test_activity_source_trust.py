@@ -18,6 +18,7 @@ from service.infra import outbound
 from service.infra.config import Settings
 from service.infra.db import Database
 from service.store import activities as activity_store
+from service.store import activity_sync as sync_store
 from tests.conftest import GraphQLClient, Listener, TenantKeys
 from tests.support import (
     STATE,
@@ -72,7 +73,7 @@ async def test_a_stored_secret_never_follows_a_new_url_or_client_id(
     assert [e["code"] for e in renamed["userErrors"]] == ["SECRET_REQUIRED"]
     # Below the API too: the store drops a secret whose URL changes without a new one.
     async with db.tenant(tenant.id) as conn:
-        await activity_store.configure_source(conn, tenant.id, activity_store.SourceSettings(
+        await sync_store.configure_source(conn, tenant.id, sync_store.SourceSettings(
             url, "demo-client", None, None))
     state = (await gql.data(STATE, key=tenant.read))["activitySync"]
     assert state["source"] == {"baseUrl": url, "clientId": "demo-client",

@@ -178,7 +178,7 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
     redis: ArqRedis, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await source_with_visits(gql, tenant, simulator, 1000, day=-2, leads=10)
-    original = activity_sync.activity_store.save_cursor
+    original = activity_sync.sync_store.save_cursor
     saved = {"n": 0}
 
     class WorkerKilled(BaseException):

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphql
-from service.api.execution.cost import LIST_SIZES, Pricing, parse_points, requested_cost
+from service.api.execution.charges import parse_points
+from service.api.execution.cost import LIST_SIZES, Pricing, requested_cost
 from service.infra.config import Settings
 from tests.conftest import ROOT, GraphQLClient, TenantKeys
 from tests.support import app_with

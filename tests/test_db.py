@@ -10,16 +10,15 @@ import pytest
 
 from service.infra.db import (
     APP_ROLE,
-    BESIDE_AT_MOST,
     Database,
     Limits,
-    ReadSession,
     close_pool,
     create_pool,
     login_name,
     retrying,
     woken,
 )
+from service.infra.read_session import BESIDE_AT_MOST, ReadSession
 from tests.conftest import TenantKeys
 
 

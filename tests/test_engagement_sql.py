@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.common import build_groups
-from jobs import activity_sync
+from jobs import activity_sync, rescoring
 from service.domain.engagement import ActivityCount, engagement
 from service.domain.templates import WEIGHTINGS, Entry
 from service.infra.db import Database
@@ -167,7 +167,7 @@ async def test_the_nightly_pass_writes_every_group_in_slices(
                     for s in part}
     assert len(expected) == 30 and len({v for v in expected.values() if v > 0}) > 5
 
-    assert await activity_sync.rescore(db, tenant.id, None, connections=3) == 30
+    assert await rescoring.rescore(db, tenant.id, None, connections=3) == 30
     announced = {}
     async with db.tenant(tenant.id, readonly=True) as conn:
         for event in await event_log.events_after(conn, tenant.id, 0, 1000):

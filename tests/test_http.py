@@ -14,7 +14,7 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.infra.config import Settings
 from service.infra.db import APP_ROLE, SYSTEM_ROLE, Database
-from service.store import activities as activity_store
+from service.store import activity_sync as sync_store
 from service.store import event_log
 from service.store import webhooks as webhook_store
 from tests.conftest import GraphQLClient, TenantKeys
@@ -59,8 +59,8 @@ async def test_metrics_report_activity_syncs_across_tenants(
 ) -> None:
     before = (await client.get("/metrics")).text
     async with db.tenant(tenant.id) as conn:
-        await activity_store.save_cursor(conn, tenant.id, "1,2", "token", 5)
-        await activity_store.record_sync(conn, tenant.id, error="606 gave up", cursor_at=None)
+        await sync_store.save_cursor(conn, tenant.id, "1,2", "token", 5)
+        await sync_store.record_sync(conn, tenant.id, error="606 gave up", cursor_at=None)
     after = (await client.get("/metrics")).text
     assert gauge(after, "bg_activities_ingested") == gauge(before, "bg_activities_ingested") + 5
     failing = 'bg_activity_sync_tenants{outcome="failing"}'

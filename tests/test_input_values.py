@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from service.http.graphql_view import GraphQLApp
 from service.dev.demo import load_demo
+from service.http.graphql_view import GraphQLApp
 from service.infra.db import Database
 from tests.conftest import GraphQLClient, TenantKeys
 

@@ -20,7 +20,8 @@ from service.api.loaders import Loaders
 from service.events.changes import Broker
 from service.infra.auth import Principal, PrincipalCache, Scope
 from service.infra.config import Settings
-from service.infra.db import Connection, Database, Limits, ReadSession
+from service.infra.db import Connection, Database, Limits
+from service.infra.read_session import ReadSession
 from service.infra.throttle import Throttle
 
 if TYPE_CHECKING:  # built by the HTTP edge, which sits above this layer
@@ -58,7 +59,7 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     # The open write transaction of the mutation running now, if any: reads go to it.
     _writing: Connection | None = field(default=None, init=False, repr=False)
-    # The points checking this operation's document took (cost.charge_document), if new.
+    # The points checking this operation's document took (charges.charge_document), if new.
     document_cost: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:

@@ -31,6 +31,7 @@ from service.domain.engagement import Engagement, engagement
 from service.domain.templates import weight_percent
 from service.infra.outbound import destination_problem, url_problem
 from service.store import activities as activity_store
+from service.store import activity_sync as sync_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store.jobs import EVERYTHING, JobKind
@@ -187,8 +188,8 @@ class ActivitySync:
 async def activity_sync(info: strawberry.Info) -> ActivitySync:
     tenant_id = info.context.tenant_principal.tenant_id
     async with info.context.read() as conn:
-        state = await activity_store.sync_state(conn, tenant_id)
-        source = await activity_store.source_settings(conn, tenant_id)
+        state = await sync_store.sync_state(conn, tenant_id)
+        source = await sync_store.source_settings(conn, tenant_id)
     return ActivitySync(
         last_run_at=state.last_run_at, last_success_at=state.last_success_at,
         cursor_at=state.cursor_at, activities_ingested=state.activities_ingested,
@@ -331,7 +332,7 @@ class EngagementMutations:
         if input is not None and input.restart_from_window:
             tenant_id = info.context.tenant_principal.tenant_id
             async with info.context.write() as conn:
-                await activity_store.reset_cursors(conn, tenant_id)
+                await sync_store.reset_cursors(conn, tenant_id)
         return await start_job(info, JobKind.SYNC_ACTIVITIES, {}, dedup_key=EVERYTHING)
 
     @strawberry.mutation(permission_classes=[RequireAdmin],
@@ -363,7 +364,7 @@ class EngagementMutations:
             errors.append(user_error(["input", "clientSecret"], ErrorCode.INVALID_VALUE,
                                      "clientSecret is too long or holds a NUL character"))
         async with info.context.write() as conn:
-            stored = await activity_store.source_settings(conn, tenant_id)
+            stored = await sync_store.source_settings(conn, tenant_id)
             if secret is None and not errors:
                 if not stored.client_secret:
                     errors.append(user_error(
@@ -381,7 +382,7 @@ class EngagementMutations:
                     "this service has no SECRET_KEY to encrypt secrets with; ask its operator"))
             if errors:
                 return ActivitySourcePayload(activity_sync=None, user_errors=errors)
-            await activity_store.configure_source(conn, tenant_id, activity_store.SourceSettings(
+            await sync_store.configure_source(conn, tenant_id, sync_store.SourceSettings(
                 base_url, client_id, box.seal(secret) if secret is not None else None,
                 input.activity_type_ids))
         return ActivitySourcePayload(activity_sync=await activity_sync(info), user_errors=[])

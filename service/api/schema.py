@@ -26,8 +26,9 @@ from graphql import ASTValidationRule, GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
+from service.api.buying_group_browse import buying_groups
 from service.api.buying_group_mutations import BuyingGroupMutations
-from service.api.buying_groups import BuyingGroup, buying_groups
+from service.api.buying_groups import BuyingGroup
 from service.api.context import OperationContext
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
 from service.api.errors import (
@@ -38,7 +39,7 @@ from service.api.errors import (
     is_client_error,
     operational_error,
 )
-from service.api.execution.cost import CostLimit
+from service.api.execution.charges import CostLimit
 from service.api.execution.document_cache import DocumentCache, Documents
 from service.api.execution.lookahead import install_lean_resolvers
 from service.api.execution.multiplex import ExtensionsRunner, MultiplexingExecutionContext

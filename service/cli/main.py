@@ -101,7 +101,7 @@ def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
     from service.infra.db import Database, create_pool
     from service.infra.secrets import SecretsUnavailable
-    from service.store.activities import reseal_secret
+    from service.store.activity_sync import reseal_secret
     from service.store.tenants import tenant_ids
     from service.store.webhooks import reseal_secrets
 

@@ -16,7 +16,7 @@ from service.domain.stages import StageSpec
 from service.domain.templates import Entry
 from service.infra.db import Connection
 from service.store import account_lists as list_store
-from service.store import buying_groups as group_store
+from service.store import group_generation as generation_store
 from service.store import role_templates as template_store
 from service.store import roles as role_store
 from service.store import solution_interests as interest_store
@@ -206,7 +206,7 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
         after = None
         while True:
             params = SqlParams()
-            chunk = await group_store.create_groups_chunk(
+            chunk = await generation_store.create_groups_chunk(
                 conn, tenant_id, solution_interest_id=interest.id,
                 solution_interest_name=interest.name, role_template_id=template.id,
                 entries=template.entries, audience_sql=list_store.membership_sql(audience, params),

@@ -25,7 +25,7 @@ from service.infra.metrics import (
     WEBHOOK_AGE,
     WEBHOOK_PENDING,
 )
-from service.store import activities as activity_store
+from service.store import activity_sync as sync_store
 from service.store import event_log
 from service.store import jobs as job_store
 from service.store import webhooks as webhook_store
@@ -67,7 +67,7 @@ async def metrics(request: Request) -> Response:
         async with services.db.system() as conn:
             counts = await job_store.job_counts(conn)
             retries = await job_store.retry_counts(conn)
-            health = await activity_store.sync_health(conn)
+            health = await sync_store.sync_health(conn)
             lag = await event_log.relay_lag(conn)
             backlog = await webhook_store.backlog(conn)
         JOBS.clear()

@@ -23,7 +23,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from graphql import GraphQLError, OperationType
 from service.api.context import Context, Services
 from service.api.errors import OVERLOADED_MESSAGE, RETRY_AFTER_OVERLOAD_SECONDS
-from service.api.execution.cost import parse_points, take_points
+from service.api.execution.charges import parse_points, take_points
 from service.api.execution.document_cache import Documents
 from service.api.key_watch import (
     REVOKED_CLOSE_CODE,
@@ -51,11 +51,8 @@ from service.http.response_cache import ResponseCache, cache_material, operation
 from service.http.sockets import LegacyWSHandler, TextWebSocket, TransportWSHandler
 from service.infra.auth import Principal
 from service.infra.config import Settings
-from service.infra.db import (
-    Limits,
-    PoolExhausted,
-    ReadSession,
-)
+from service.infra.db import Limits, PoolExhausted
+from service.infra.read_session import ReadSession
 
 log = logging.getLogger(__name__)
 

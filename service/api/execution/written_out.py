@@ -41,7 +41,7 @@ from graphql import (
     SelectionSetNode,
 )
 from service.api.errors import ErrorCode
-from service.api.execution.cost import charge_document
+from service.api.execution.charges import charge_document
 
 # About 40 ms of comparisons at the dearest pair measured; far above what front ends send.
 MAX_SAME_NAME_PAIRS = 2_000
@@ -192,7 +192,7 @@ def _dependencies_first(texts: dict[str, _Text]) -> Iterator[str]:
 class DocumentWeight(SchemaExtension):
     """Weighs, before validation, a document this process has not validated before
     (DocumentCache): checking it costs the key one point per field written out and per pair
-    of same-name fields (service/api/execution/cost.py, `charge_document`), and it is refused
+    of same-name fields (service/api/execution/charges.py, `charge_document`), and it is refused
     when it selects more than `most` fields written out, or the same names too often in one
     place."""
 

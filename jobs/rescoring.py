@@ -1,0 +1,114 @@
+"""Rescoring: the groups whose members got new activity after a sync, every group at night
+(set-based, in slices), and the refreshScores job."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from jobs.run import JobRun
+from service.events.changes import EventKind, record, score_changes, stage_changes
+from service.infra.db import Database, retrying
+from service.store import activities as activity_store
+from service.store import engagement as engagement_store
+from service.store import overview as overview_store
+from service.store import stages as stage_store
+from service.store.buying_groups import ScoreChange
+
+
+async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> list[UUID]:
+    if not leads:
+        return []
+    async with db.tenant(tenant_id, readonly=True) as conn:
+        rows = await conn.fetch(
+            """SELECT DISTINCT m.buying_group_id FROM people p
+                 JOIN buying_group_members m
+                   ON m.tenant_id = p.tenant_id AND m.person_id = p.id AND NOT m.is_removed
+                WHERE p.tenant_id = $1 AND p.external_id = ANY($2)""",
+            tenant_id, sorted(leads))
+    return [r["buying_group_id"] for r in rows]
+
+
+WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
+
+
+async def rescore_everything(db: Database, tenant_id: UUID, connections: int) -> int:
+    """Score every group in one statement (PostgreSQL runs it in parallel), then write the
+    scores in slices on `connections` connections side by side: PostgreSQL never runs a
+    writing statement in parallel, and updating every group through its indexes is as much
+    work as scoring. The scores stay in the database and come out a slice at a time, so the
+    worker's memory does not grow with the tenant. Each slice commits on its own and announces
+    its changes; a score depends only on the activity, so a pass cut short leaves some scores
+    a day old, never wrong ones. Returns how many groups were scored."""
+    writers = max(1, connections)
+    slices: asyncio.Queue[list[ScoreChange] | None] = asyncio.Queue(maxsize=writers)
+    written = 0
+
+    async def write() -> None:
+        nonlocal written
+        while (part := await slices.get()) is not None:
+            async for attempt in retrying():
+                with attempt:
+                    async with db.tenant(tenant_id) as conn:
+                        stored = await engagement_store.write_scores(conn, tenant_id, part, day)
+                        await record(conn, tenant_id, score_changes(
+                            EventKind.ENGAGEMENT_CHANGED, tenant_id, stored))
+            written += len(stored)
+
+    async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+        day = inputs.window[1]
+        await engagement_store.score_all(conn, tenant_id, inputs)
+        # A writer that fails ends the group: the others and this reader are cancelled.
+        async with asyncio.TaskGroup() as tasks:
+            for _ in range(writers):
+                tasks.create_task(write())
+            async for part in engagement_store.scored(conn, WRITE_SLICE):
+                await slices.put(part)
+            for _ in range(writers):
+                await slices.put(None)
+    return written
+
+
+async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *,
+                  connections: int = 2) -> int:
+    """Rescore the groups (None: all, on up to `connections` connections), then let stage
+    entry rules move them (one set-based pass); each transaction records its events."""
+    if group_ids is None:
+        rescored = await rescore_everything(db, tenant_id, connections)
+        async for attempt in retrying():
+            with attempt:
+                async with db.tenant(tenant_id) as conn:
+                    moves = await stage_store.apply_entry_rules(conn, tenant_id, None)
+                    await record(conn, tenant_id, stage_changes(tenant_id, moves))
+        # Every group moved through the tallies: fold them right away.
+        async with db.tenant(tenant_id) as conn:
+            await overview_store.compact_tallies(conn, tenant_id)
+        return rescored
+    async for attempt in retrying():
+        with attempt:
+            async with db.tenant(tenant_id) as conn:
+                inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+                changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
+                                                                    group_ids)
+                moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
+                interest_of = {c.buying_group_id: c.solution_interest_id for c in changes}
+                await record(conn, tenant_id, [
+                    *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes),
+                    *stage_changes(tenant_id, moves, interest_of)])
+    return len(changes)
+
+
+async def refresh_scores(run: JobRun) -> None:
+    """Rescore the given groups (or all); with `rebuild_rollup` (the tenant's time zone
+    changed) count the stored activity into the new zone's days first. Safe to run again."""
+    tenant_id = run.job.tenant_id
+    if run.job.payload.get("rebuild_rollup"):
+        async with run.db.tenant(tenant_id) as conn:
+            await activity_store.rebuild_rollup(conn, tenant_id)
+    ids = run.job.payload.get("buying_group_ids")
+    group_ids = [UUID(i) for i in ids] if ids else None
+    await run.progress(total=len(group_ids) if group_ids else 0, processed=0)
+    updated = await rescore(run.db, tenant_id, group_ids,
+                            connections=run.settings.rescore_connections)
+    await run.progress(total=updated, processed=updated, updated=updated)

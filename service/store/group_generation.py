@@ -1,0 +1,163 @@
+"""Generating and maintaining a solution interest's buying groups, a chunk of accounts at a time:
+one group per account of the audience, members assigned by the template's rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from service.domain.conditions import PERSON_FIELDS
+from service.domain.templates import Entry
+from service.infra.db import Connection
+from service.store.buying_groups import GENERATED_NAME
+from service.store.conditions_sql import compile_sql
+from service.store.sql import SqlParams
+
+
+def assignment_sql(entries: Sequence[Entry], params: SqlParams, alias: str = "p") -> str:
+    """A SQL expression giving the role a person row gets: the first entry whose conditions
+    match, or NULL. Entries without conditions are assigned by hand only."""
+    branches = [
+        f"WHEN {compile_sql(e.conditions, PERSON_FIELDS, alias, params)} "
+        f"THEN {params.add(e.role_id)}::uuid"
+        for e in entries
+        if e.conditions is not None
+    ]
+    return f"(CASE {' '.join(branches)} END)" if branches else "NULL::uuid"
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    processed: int
+    last_id: UUID | None
+    changed: list[UUID]
+    # For change events: (group, person, role, "ASSIGNED" | "REMOVED").
+    member_changes: tuple[tuple[UUID, UUID, UUID, str], ...] = ()
+
+
+async def create_groups_chunk(
+    conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, solution_interest_name: str,
+    role_template_id: UUID, entries: Sequence[Entry], audience_sql: str, params: SqlParams,
+    after: UUID | None, limit: int, job_id: UUID | None, entry_stage_id: UUID | None = None,
+) -> ChunkResult:
+    """Create the groups of the next `limit` accounts of the audience (by account id) that have
+    none for this solution interest, with their rule-assigned members; their scores are the
+    caller's to settle (`service.usecases.groups.settle`)."""
+    tenant = params.add(tenant_id)
+    entry = params.add(entry_stage_id)
+    role_case = assignment_sql(entries, params)
+    after_clause = f"AND a.id > {params.add(after)}::uuid" if after else ""
+    sql = f"""
+WITH audience AS (
+    SELECT a.id, a.name FROM accounts a
+     WHERE a.tenant_id = {tenant} AND {audience_sql} {after_clause}
+     ORDER BY a.id LIMIT {params.add(limit)}
+),
+created AS (
+    INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, role_template_id,
+                               name, created_by_job_id, stage_id, stage_entered_at)
+    SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {params.add(role_template_id)},
+           {GENERATED_NAME.format(interest=params.add(solution_interest_name), account="au.name")},
+           {params.add(job_id)}::uuid,
+           {entry}::uuid, CASE WHEN {entry}::uuid IS NOT NULL THEN now() END
+      FROM audience au
+        ON CONFLICT (tenant_id, account_id, solution_interest_id) DO NOTHING
+    RETURNING id, account_id, stage_id
+),
+entered AS (
+    INSERT INTO buying_group_stage_history (tenant_id, buying_group_id, to_stage_id, changed_by)
+    SELECT {tenant}, c.id, c.stage_id, 'SYSTEM' FROM created c WHERE c.stage_id IS NOT NULL
+),
+assigned AS (
+    INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id, role_id, source)
+    SELECT {tenant}, c.id, x.person_id, x.role_id, 'SYSTEM'
+      FROM created c
+      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
+                     WHERE p.tenant_id = {tenant} AND p.account_id = c.account_id) x
+        ON x.role_id IS NOT NULL
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM audience) AS processed,
+       (SELECT id FROM audience ORDER BY id DESC LIMIT 1) AS last_id,
+       (SELECT coalesce(array_agg(id), '{{}}') FROM created) AS created,
+       (SELECT count(*) FROM assigned) AS assigned
+"""
+    row = await conn.fetchrow(sql, *params.values)
+    assert row is not None
+    return ChunkResult(row["processed"], row["last_id"], list(row["created"]))
+
+
+async def maintain_groups_chunk(
+    conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, entries: Sequence[Entry],
+    after: UUID | None, limit: int,
+) -> ChunkResult:
+    """Re-apply the template's rules to the next `limit` groups of the solution interest:
+    add newly matching people, move or remove SYSTEM members that no longer match. Rows a user
+    (MANUAL) or an integration (API) set are left as they are, removed ones included. The
+    changed groups' scores are the caller's to settle (`service.usecases.groups.settle`)."""
+    params = SqlParams()
+    tenant = params.add(tenant_id)
+    role_case = assignment_sql(entries, params)
+    after_clause = f"AND g.id > {params.add(after)}::uuid" if after else ""
+    sql = f"""
+WITH chunk AS (
+    SELECT g.id, g.account_id FROM buying_groups g
+     WHERE g.tenant_id = {tenant} AND g.solution_interest_id = {params.add(solution_interest_id)}
+           {after_clause}
+     ORDER BY g.id LIMIT {params.add(limit)}
+),
+desired AS (
+    SELECT c.id AS group_id, x.person_id, x.role_id
+      FROM chunk c
+      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
+                     WHERE p.tenant_id = {tenant} AND p.account_id = c.account_id) x
+        ON x.role_id IS NOT NULL
+),
+removed AS (
+    UPDATE buying_group_members m SET is_removed = true, removed_at = now()
+      FROM chunk c
+     WHERE m.tenant_id = {tenant} AND m.buying_group_id = c.id AND m.source = 'SYSTEM'
+       AND NOT m.is_removed
+       AND NOT EXISTS (SELECT 1 FROM desired d
+                        WHERE d.group_id = m.buying_group_id AND d.person_id = m.person_id)
+    RETURNING m.buying_group_id, m.person_id, m.role_id, 'REMOVED' AS change
+),
+upserted AS (
+    INSERT INTO buying_group_members AS m (tenant_id, buying_group_id, person_id, role_id, source)
+    SELECT {tenant}, d.group_id, d.person_id, d.role_id, 'SYSTEM' FROM desired d
+        ON CONFLICT (tenant_id, buying_group_id, person_id) DO UPDATE
+       SET role_id = EXCLUDED.role_id, is_removed = false, removed_at = NULL, assigned_at = now()
+     WHERE m.source = 'SYSTEM' AND (m.is_removed OR m.role_id <> EXCLUDED.role_id)
+    RETURNING m.buying_group_id, m.person_id, m.role_id, 'ASSIGNED' AS change
+),
+changes AS (SELECT * FROM removed UNION ALL SELECT * FROM upserted)
+SELECT (SELECT count(*) FROM chunk) AS processed,
+       (SELECT id FROM chunk ORDER BY id DESC LIMIT 1) AS last_id,
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(buying_group_id, person_id, role_id,
+                                                    change)), '[]')
+          FROM changes) AS changes
+"""
+    row = await conn.fetchrow(sql, *params.values)
+    assert row is not None
+    member_changes = tuple((UUID(g), UUID(p), UUID(r), c) for g, p, r, c in row["changes"])
+    changed = sorted({g for g, _, _, _ in member_changes})
+    return ChunkResult(row["processed"], row["last_id"], changed, member_changes)
+
+
+async def count_audience(conn: Connection, tenant_id: UUID, audience_sql: str,
+                         params: SqlParams) -> int:
+    tenant = params.add(tenant_id)
+    count: int = await conn.fetchval(
+        f"SELECT count(*) FROM accounts a WHERE a.tenant_id = {tenant} AND {audience_sql}",
+        *params.values,
+    )
+    return count
+
+
+async def count_groups(conn: Connection, tenant_id: UUID, solution_interest_id: UUID) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM buying_groups WHERE tenant_id = $1 AND solution_interest_id = $2",
+        tenant_id, solution_interest_id,
+    )
+    return count
