@@ -36,6 +36,7 @@ from service.infra.queue import enqueue
 from service.infra.secrets import SecretsUnavailable
 from service.store import activities as activity_store
 from service.store import activity_sync as sync_store
+from service.store import activity_types as type_store
 from service.store import jobs as job_store
 from service.store.jobs import EVERYTHING, JobKind
 from service.store.scoring_models import active_model
@@ -113,14 +114,8 @@ async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) 
     own name; unknown types are kept, unscored). Returns how many entries changed mapping: the
     activity already stored counts differently then."""
     async with db.tenant(tenant_id) as conn:
-        status = await conn.execute(
-            """UPDATE activity_types t SET source_type_id = s.id, updated_at = now()
-                 FROM unnest($2::int[], $3::text[]) AS s (id, name)
-                WHERE t.tenant_id = $1
-                  AND lower(coalesce(t.source_type_name, t.name)) = lower(s.name)
-                  AND t.source_type_id IS DISTINCT FROM s.id""",
-            tenant_id, [int(t["id"]) for t in types], [str(t["name"]) for t in types])
-    return int(status.split()[-1])
+        return await type_store.map_source_types(
+            conn, tenant_id, [int(t["id"]) for t in types], [str(t["name"]) for t in types])
 
 
 PAGE_WRITE_ATTEMPTS = 3  # a page the database refuses is written again, then reported
@@ -163,11 +158,8 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                                                                        earliest.date())
                             ensured.update(months)
                     async with db.tenant(tenant_id) as conn:
-                        # A commit lost in a crash is safe to lose: its cursor goes with it, so
-                        # the next sync fetches those activities again. Not waiting for the
-                        # disk doubles the rate.
-                        await conn.execute("SET LOCAL synchronous_commit = off")
-                        result = await activity_store.ingest_page(conn, tenant_id, rows)
+                        result = await activity_store.ingest_page(conn, tenant_id, rows,
+                                                                  durable=False)
                         await sync_store.save_cursor(
                             conn, tenant_id, key, pages[-1].next_page_token, result.new,
                             screened.rejected,
@@ -317,14 +309,11 @@ async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: s
                                     kind: JobKind) -> int:
     """Queue one job of `kind` per tenant that has none waiting or running."""
     async with db.system() as conn:
-        tenants = await conn.fetch(
-            """SELECT t.id FROM tenants t
-                WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = t.id AND j.kind = $1
-                                    AND j.status IN ('QUEUED', 'RUNNING'))""", kind)
+        tenants = await job_store.tenants_without_job(conn, kind)
     queued = 0
-    for row in tenants:
-        async with db.tenant(row["id"]) as conn:
-            job, new = await job_store.create_job_once(conn, row["id"], kind,
+    for tenant_id in tenants:
+        async with db.tenant(tenant_id) as conn:
+            job, new = await job_store.create_job_once(conn, tenant_id, kind,
                                                        dedup_key=EVERYTHING)
         queued += new and bool(await enqueue(redis, queue_name, job.id))
     return queued

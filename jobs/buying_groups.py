@@ -15,6 +15,7 @@ from service.events.changes import Event, EventKind, record, stage_global_id
 from service.infra.db import Database
 from service.infra.queue import enqueue
 from service.store import account_lists as list_store
+from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import group_generation as generation_store
 from service.store import jobs as job_store
@@ -79,11 +80,7 @@ async def create_buying_groups(run: JobRun) -> None:
             settled = await groups.settle(conn, tenant_id, chunk.changed, created=True,
                                           inputs=inputs)
             # Exact even after a restart: every group this job created carries its id.
-            created = await conn.fetchval(
-                "SELECT count(*) FROM buying_groups "
-                "WHERE tenant_id = $1 AND created_by_job_id = $2",
-                tenant_id, run.job.id,
-            )
+            created = await group_store.count_created_by_job(conn, tenant_id, run.job.id)
             await record(conn, tenant_id, [
                 *(Event.of(EventKind.CREATED, tenant_id, group_id,
                            solution_interest_id=interest.id,
@@ -132,21 +129,14 @@ async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -
     """The daily run: a MAINTAIN job for every solution interest that asks for one, unless one
     is already waiting or running. Returns how many were queued."""
     async with db.system() as conn:
-        rows = await conn.fetch(
-            """SELECT si.tenant_id, si.id FROM solution_interests si
-                WHERE si.update_existing_buying_groups
-                  AND NOT EXISTS (SELECT 1 FROM jobs j
-                                   WHERE j.tenant_id = si.tenant_id
-                                     AND j.solution_interest_id = si.id AND j.kind = 'MAINTAIN'
-                                     AND j.status IN ('QUEUED', 'RUNNING'))"""
-        )
+        due = await job_store.interests_due_for_maintenance(conn)
     queued = 0
-    for row in rows:
-        async with db.tenant(row["tenant_id"]) as conn:
+    for tenant_id, interest_id in due:
+        async with db.tenant(tenant_id) as conn:
             job, new = await job_store.create_job_once(
-                conn, row["tenant_id"], JobKind.MAINTAIN,
-                {"solution_interest_id": str(row["id"])}, solution_interest_id=row["id"],
-                dedup_key=str(row["id"]))
+                conn, tenant_id, JobKind.MAINTAIN,
+                {"solution_interest_id": str(interest_id)}, solution_interest_id=interest_id,
+                dedup_key=str(interest_id))
         if new and await enqueue(redis, queue_name, job.id):
             queued += 1
     if queued:

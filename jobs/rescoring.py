@@ -10,6 +10,7 @@ from jobs.run import JobRun
 from service.events.changes import EventKind, record, score_changes, stage_changes
 from service.infra.db import Database, retrying
 from service.store import activities as activity_store
+from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import overview as overview_store
 from service.store import stages as stage_store
@@ -20,13 +21,7 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
     if not leads:
         return []
     async with db.tenant(tenant_id, readonly=True) as conn:
-        rows = await conn.fetch(
-            """SELECT DISTINCT m.buying_group_id FROM people p
-                 JOIN buying_group_members m
-                   ON m.tenant_id = p.tenant_id AND m.person_id = p.id AND NOT m.is_removed
-                WHERE p.tenant_id = $1 AND p.external_id = ANY($2)""",
-            tenant_id, sorted(leads))
-    return [r["buying_group_id"] for r in rows]
+        return await group_store.groups_of_leads(conn, tenant_id, sorted(leads))
 
 
 WRITE_SLICE = 10_000  # groups per transaction of the nightly pass

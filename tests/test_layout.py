@@ -42,3 +42,47 @@ def test_tests_share_helpers_through_support_not_through_each_other() -> None:
                  if f"from {module}" in path.read_text() or f"import {module}" in
                  path.read_text()]
     assert offenders == []
+
+
+# Where SQL may be sent from: the store, and the database plumbing itself.
+SQL_ALLOWED = ("service/store/", "service/infra/db.py", "service/infra/read_session.py",
+               "service/infra/migrate.py", "service/infra/login.py",
+               "service/infra/write_notices.py")
+SENDS = {"fetch", "fetchval", "fetchrow", "execute", "executemany", "copy_records_to_table",
+         "copy_from_query", "copy_to_table", "cursor", "prepare"}
+
+
+def test_sql_is_sent_only_from_the_store_and_the_database_plumbing() -> None:
+    """A call that sends text (a string literal or an f-string) through a connection."""
+    import ast
+
+    offenders = []
+    for path in sorted([*(ROOT / "service").rglob("*.py"), *(ROOT / "jobs").rglob("*.py")]):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith(SQL_ALLOWED):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    node.func.attr in SENDS and node.args and \
+                    isinstance(node.args[0], ast.Constant | ast.JoinedStr):
+                offenders.append(f"{relative}:{node.lineno}")
+    assert offenders == []
+
+
+# What only service/api/execution/ may import or touch: strawberry's and graphql-core's
+# internals, which change between their minor versions.
+INTERNALS = ("strawberry.schema.schema", "strawberry.extensions.runner", "strawberry.extensions.context",
+             "strawberry.execution", "strawberry.types.base", "strawberry.extensions.max_aliases",
+             "strawberry.extensions.query_depth_limiter", "graphql.execution", "graphql.pyutils",
+             "_raw_info", "schema_converter")
+
+
+def test_only_the_execution_package_touches_strawberry_and_graphql_core_internals() -> None:
+    offenders = []
+    for path in sorted([*(ROOT / "service").rglob("*.py"), *(ROOT / "jobs").rglob("*.py")]):
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith("service/api/execution/"):
+            continue
+        text = path.read_text()
+        offenders += [f"{relative}: {name}" for name in INTERNALS if name in text]
+    assert offenders == []

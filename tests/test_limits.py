@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from service.api.schema import limits
+from service.api.execution.engine import limits
 from service.infra.config import Settings
 from tests.conftest import GraphQLClient, TenantKeys
 

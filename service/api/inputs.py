@@ -8,7 +8,7 @@ from uuid import UUID
 
 import strawberry
 from strawberry import UNSET
-from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types import get_object_definition
 
 from service.api.errors import ErrorCode, UserError, indexed_problems, user_error
 from service.domain.records import MAX_BATCH
@@ -18,7 +18,7 @@ from service.usecases.catalogue import BulkResult
 
 def provided_fields(value: Any) -> dict[str, Any]:
     """{graphqlName: value} for every field not left UNSET (an explicit null is kept)."""
-    definition: StrawberryObjectDefinition = value.__strawberry_definition__
+    definition = get_object_definition(value, strict=True)
     result = {}
     for f in definition.fields:
         field_value = getattr(value, f.python_name)

@@ -18,6 +18,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from service.infra.db import Database
+from service.store import api_keys as key_store
 
 REVOKED_CLOSE_CODE = 4403
 TOO_MANY_CLOSE_CODE = 4429
@@ -71,11 +72,8 @@ class KeyWatch:
         asking = self._asking[self._key] = asyncio.get_running_loop().create_future()
         try:
             async with self.db.system() as conn:
-                row = await conn.fetchrow(
-                    "SELECT revoked_at IS NULL AS live, now() AS at FROM api_keys WHERE id = $1",
-                    self.key_id)
-            answer = _Answer(live=bool(row and row["live"]), at=row["at"] if row else None,
-                             clock=time.monotonic())
+                live, at = await key_store.key_liveness(conn, self.key_id)
+            answer = _Answer(live=live, at=at, clock=time.monotonic())
         except BaseException:
             asking.cancel()  # those waiting ask again themselves
             raise

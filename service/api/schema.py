@@ -6,23 +6,19 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import Any
 
 import strawberry
 from strawberry import relay
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxTokensLimiter,
     SchemaExtension,
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext, get_object_definition
+from strawberry.types import get_object_definition
 
-from graphql import ASTValidationRule, GraphQLError
+from graphql import GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
@@ -41,8 +37,9 @@ from service.api.errors import (
 )
 from service.api.execution.charges import CostLimit
 from service.api.execution.document_cache import DocumentCache, Documents
+from service.api.execution.engine import Schema, limits
 from service.api.execution.lookahead import install_lean_resolvers
-from service.api.execution.multiplex import ExtensionsRunner, MultiplexingExecutionContext
+from service.api.execution.multiplex import MultiplexingExecutionContext
 from service.api.execution.values import SCALARS, TextScreen
 from service.api.execution.written_out import DocumentWeight
 from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
@@ -187,27 +184,6 @@ class Mutation(
     pass
 
 
-class Schema(strawberry.Schema):
-    def create_extensions_runner(
-        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
-    ) -> ExtensionsRunner:
-        return ExtensionsRunner(execution_context, extensions)
-
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        context: Any = execution_context.context if execution_context else None
-        request_id = getattr(context, "request_id", "-")
-        for error in errors:
-            if is_client_error(error):
-                log.debug("client error: %s (request %s)", error.message, request_id)
-            else:
-                log.error(
-                    "unexpected error in request %s at %s", request_id, error.path,
-                    exc_info=error.original_error,
-                )
-
-
 class MaskInternalErrors(MaskErrors):
     """Every error leaves with a code: the caller's mistakes with the most precise one known
     (a syntax error, a failed validation, a refused value, ...), anything else masked as
@@ -261,16 +237,6 @@ NODE_TYPES = [
     WebhookEndpoint,
 ]
 NODE_TYPE_NAMES = frozenset(get_object_definition(t, strict=True).name for t in NODE_TYPES)
-
-
-def limits(settings: Settings) -> Callable[[], SchemaExtension]:
-    """The depth and alias limits, as strawberry's QueryDepthLimiter and MaxAliasesLimiter
-    check them, with their rules made once. Those extensions make a new rule class for every
-    request (10 µs each, and a class is garbage only the cycle collector frees) although a
-    cached document is never validated again."""
-    rules: list[type[ASTValidationRule]] = [depth_rule(settings.max_query_depth, None),
-                                            aliases_rule(settings.max_aliases)]
-    return partial(AddValidationRules, rules)
 
 
 def build_schema(settings: Settings | None = None, documents: Documents | None = None

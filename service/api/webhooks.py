@@ -194,8 +194,7 @@ class WebhookMutations:
         tenant_id = info.context.tenant_principal.tenant_id
         async with info.context.write() as conn:
             # Serialised per tenant, so two creations cannot both pass the limit.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('webhooks:' || $1))",
-                               str(tenant_id))
+            await webhook_store.lock_endpoints(conn, tenant_id)
             if await webhook_store.count_endpoints(conn) >= MAX_ENDPOINTS:
                 return CreateWebhookEndpointPayload(
                     webhook_endpoint=None, signing_secret=None, user_errors=[user_error(

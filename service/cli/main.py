@@ -15,6 +15,7 @@ from uuid import UUID
 from service.domain.time_zones import time_zone_problem
 from service.infra.config import Settings, get_settings
 from service.infra.logging import configure_logging
+from service.store import tenants as tenant_store
 
 
 def _require(url: str | None, name: str) -> str:
@@ -152,15 +153,15 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
 async def resolve_tenant(db: Any, wanted: str | None) -> tuple[UUID, str]:
     """The tenant named by id or name; with none given, the only tenant there is."""
     async with db.system() as conn:
-        rows = await conn.fetch("SELECT id, name FROM tenants ORDER BY created_at")
+        rows = await tenant_store.tenant_names(conn)
     if wanted:
-        matches = [r for r in rows if str(r["id"]) == wanted or r["name"] == wanted]
+        matches = [r for r in rows if str(r[0]) == wanted or r[1] == wanted]
     else:
         matches = rows if len(rows) == 1 else []
     if len(matches) != 1:
-        names = ", ".join(f"{r['name']} ({r['id']})" for r in rows) or "none yet"
+        names = ", ".join(f"{name} ({tenant_id})" for tenant_id, name in rows) or "none yet"
         sys.exit(f"say which tenant with --tenant NAME_OR_ID; tenants: {names}")
-    return matches[0]["id"], matches[0]["name"]
+    return matches[0]
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> None:

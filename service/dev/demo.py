@@ -16,6 +16,8 @@ from service.domain.stages import StageSpec
 from service.domain.templates import Entry
 from service.infra.db import Connection
 from service.store import account_lists as list_store
+from service.store import accounts as account_store
+from service.store import buying_groups as group_store
 from service.store import group_generation as generation_store
 from service.store import role_templates as template_store
 from service.store import roles as role_store
@@ -125,8 +127,7 @@ def _rules(match: str, *rules: tuple[str, str, list[str]]) -> ConditionGroup:
 
 async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
     """Fill the tenant with demo data unless it already has accounts; True when loaded."""
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1)",
-                           tenant_id):
+    if await account_store.has_accounts(conn, tenant_id):
         return False
     rng = random.Random(seed)
     accounts = demo_accounts(rng)
@@ -194,12 +195,10 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
     await list_store.create_list(conn, tenant_id, name="Large software companies",
                                  description="Software, revenue above 10M.", kind="DYNAMIC",
                                  filter=software, account_ids=[])
-    rows = await conn.fetch(
-        "SELECT id FROM accounts WHERE tenant_id = $1 AND parent_id IS NULL ORDER BY name "
-        "LIMIT 40", tenant_id)
     targets = await list_store.create_list(
         conn, tenant_id, name="Q4 target accounts", description="Hand-picked for the Q4 campaign.",
-        kind="STATIC", filter=None, account_ids=[r["id"] for r in rows])
+        kind="STATIC", filter=None,
+        account_ids=await account_store.top_level_account_ids(conn, tenant_id, 40))
     # Buying groups for both interests, through the generation job's own set-based code.
     for interest, template, audience in ((cloud, enterprise, targets),
                                          (martech, marketing, targets)):
@@ -220,14 +219,12 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
     stage = journey.by_key()
     paths = [[], ["engaged"], ["engaged", "opportunity"], ["engaged", "opportunity", "won"],
              ["lost"], ["lost", "resurgence"], ["engaged"], []]
-    made = await conn.fetch("SELECT id, stage_id FROM buying_groups "
-                            "WHERE solution_interest_id = $1 ORDER BY name", cloud.id)
-    for i, group in enumerate(made):
-        previous = group["stage_id"]
+    made = await group_store.stages_of_interest(conn, cloud.id)
+    for i, (group_id, previous) in enumerate(made):
         for key in paths[i % len(paths)]:
             if stage[key].id == previous:
                 continue
-            await stage_store.move_group(conn, tenant_id, group["id"], previous, stage[key].id,
+            await stage_store.move_group(conn, tenant_id, group_id, previous, stage[key].id,
                                          "USER", None)
             previous = stage[key].id
     return True

@@ -42,8 +42,7 @@ async def readyz(request: Request) -> Response:
     checks: dict[str, str] = {}
     try:
         async with services.db.system() as conn:
-            await conn.fetchval("SELECT 1")
-            checks["database"] = "ok"
+            checks["database"] = "ok"  # the transaction began: the server answers
             current = await migrate.is_current(conn)
             checks["migrations"] = "ok" if current else "pending or edited migrations"
     except Exception as exc:

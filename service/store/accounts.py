@@ -212,3 +212,16 @@ async def children_pages(
     )
     return group_pages(rows, parent_ids, "parent", account_from, limit,
                        counted_only=lambda row: row["id"] is None)
+
+
+async def has_accounts(conn: Connection, tenant_id: UUID) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1)", tenant_id))
+
+
+async def top_level_account_ids(conn: Connection, tenant_id: UUID, limit: int) -> list[UUID]:
+    """The first `limit` accounts without a parent, by name."""
+    rows = await conn.fetch(
+        "SELECT id FROM accounts WHERE tenant_id = $1 AND parent_id IS NULL ORDER BY name "
+        "LIMIT $2", tenant_id, limit)
+    return [r["id"] for r in rows]

@@ -73,3 +73,17 @@ async def create_activity_type(conn: Connection, tenant_id: UUID, *, name: str,
     except asyncpg.UniqueViolationError as exc:
         raise NameTaken from exc
     return type_from(row)
+
+
+async def map_source_types(conn: Connection, tenant_id: UUID, ids: list[int],
+                           names: list[str]) -> int:
+    """Match the source's types to the catalogue by name (an entry's source_type_name, else its
+    own name); how many entries changed mapping."""
+    status = await conn.execute(
+        """UPDATE activity_types t SET source_type_id = s.id, updated_at = now()
+             FROM unnest($2::int[], $3::text[]) AS s (id, name)
+            WHERE t.tenant_id = $1
+              AND lower(coalesce(t.source_type_name, t.name)) = lower(s.name)
+              AND t.source_type_id IS DISTINCT FROM s.id""",
+        tenant_id, ids, names)
+    return int(status.split()[-1])

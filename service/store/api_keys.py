@@ -115,3 +115,11 @@ async def list_api_keys(
     )
     items, has_next = split_page([ApiKey(**dict(r)) for r in rows], limit)
     return Page(items, has_next, total)
+
+
+async def key_liveness(conn: Connection, key_id: UUID) -> tuple[bool, datetime | None]:
+    """Whether the key is unrevoked, and the database's clock as it answered (None when the
+    key does not exist)."""
+    row = await conn.fetchrow(
+        "SELECT revoked_at IS NULL AS live, now() AS at FROM api_keys WHERE id = $1", key_id)
+    return (bool(row["live"]), row["at"]) if row else (False, None)

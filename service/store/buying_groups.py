@@ -324,3 +324,28 @@ async def set_status(conn: Connection, group_id: UUID, status: str | None) -> Bu
 
 async def delete_group(conn: Connection, group_id: UUID) -> bool:
     return await conn.execute("DELETE FROM buying_groups WHERE id = $1", group_id) == "DELETE 1"
+
+
+async def stages_of_interest(conn: Connection, interest_id: UUID) -> list[tuple[UUID, UUID | None]]:
+    """Each buying group of the solution interest with its stage, by name."""
+    rows = await conn.fetch("SELECT id, stage_id FROM buying_groups "
+                            "WHERE solution_interest_id = $1 ORDER BY name", interest_id)
+    return [(r["id"], r["stage_id"]) for r in rows]
+
+
+async def count_created_by_job(conn: Connection, tenant_id: UUID, job_id: UUID) -> int:
+    """How many groups the job has created (every group carries the job that made it)."""
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM buying_groups WHERE tenant_id = $1 AND created_by_job_id = $2",
+        tenant_id, job_id))
+
+
+async def groups_of_leads(conn: Connection, tenant_id: UUID, leads: Sequence[str]) -> list[UUID]:
+    """The groups in which a person with one of these external ids is an active member."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT m.buying_group_id FROM people p
+             JOIN buying_group_members m
+               ON m.tenant_id = p.tenant_id AND m.person_id = p.id AND NOT m.is_removed
+            WHERE p.tenant_id = $1 AND p.external_id = ANY($2)""",
+        tenant_id, list(leads))
+    return [r["buying_group_id"] for r in rows]

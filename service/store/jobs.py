@@ -336,3 +336,25 @@ async def cancel_job(conn: Connection, job_id: UUID) -> Job | None:
 
 async def delete_job(conn: Connection, job_id: UUID) -> bool:
     return await conn.execute("DELETE FROM jobs WHERE id = $1", job_id) == "DELETE 1"
+
+
+async def interests_due_for_maintenance(conn: Connection) -> list[tuple[UUID, UUID]]:
+    """(tenant, solution interest) of every interest that keeps its groups up to date and has
+    no MAINTAIN job waiting or running (the system role's read)."""
+    rows = await conn.fetch(
+        """SELECT si.tenant_id, si.id FROM solution_interests si
+            WHERE si.update_existing_buying_groups
+              AND NOT EXISTS (SELECT 1 FROM jobs j
+                               WHERE j.tenant_id = si.tenant_id
+                                 AND j.solution_interest_id = si.id AND j.kind = 'MAINTAIN'
+                                 AND j.status IN ('QUEUED', 'RUNNING'))""")
+    return [(r["tenant_id"], r["id"]) for r in rows]
+
+
+async def tenants_without_job(conn: Connection, kind: str) -> list[UUID]:
+    """Every tenant with no job of `kind` waiting or running (the system role's read)."""
+    rows = await conn.fetch(
+        """SELECT t.id FROM tenants t
+            WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant_id = t.id AND j.kind = $1
+                                AND j.status IN ('QUEUED', 'RUNNING'))""", kind)
+    return [r["id"] for r in rows]

@@ -57,3 +57,9 @@ async def set_time_zone(conn: Connection, tenant_id: UUID, time_zone: str) -> Te
               AND EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $2) RETURNING *""",
         tenant_id, time_zone)
     return Tenant(**dict(row)) if row else None
+
+
+async def tenant_names(conn: Connection) -> list[tuple[UUID, str]]:
+    """Every tenant's id and name, oldest first (the system role's read)."""
+    rows = await conn.fetch("SELECT id, name FROM tenants ORDER BY created_at")
+    return [(r["id"], r["name"]) for r in rows]

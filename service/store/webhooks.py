@@ -271,3 +271,10 @@ async def backlog(conn: Connection) -> Backlog:
              FROM webhook_deliveries""")
     assert row is not None
     return Backlog(row["pending"], row["age"], row["abandoned"])
+
+
+async def lock_endpoints(conn: Connection, tenant_id: UUID) -> None:
+    """Until this transaction ends, the tenant's endpoint creations wait for it: two cannot
+    both pass the limit on endpoints."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('webhooks:' || $1))",
+                       str(tenant_id))
