@@ -18,11 +18,12 @@ import httpx
 
 from bench.common import fresh_database, servers
 from bench.ingest_activities import start_simulator
-from jobs.activity_sync import rescore
+from jobs.rescoring import rescore
 from jobs.worker import build_worker
 from service.dev.demo import load_demo
 from service.infra.config import Settings
 from service.store.tenants import create_tenant
+from service.usecases.unit_of_work import SYSTEM
 
 
 async def main(interval: int, rounds: int) -> None:
@@ -41,7 +42,7 @@ async def main(interval: int, rounds: int) -> None:
                 member = await conn.fetchrow(
                     """SELECT m.buying_group_id, p.external_id FROM buying_group_members m
                          JOIN people p ON p.id = m.person_id WHERE NOT m.is_removed LIMIT 1""")
-            await rescore(db, tenant.id, None)
+            await rescore(db, tenant.id, None, actor=SYSTEM)
             settings = Settings(database_url=url, redis_url=services.redis_url,
                                 activity_api_url=sim_url, activity_sync_interval_seconds=interval,
                                 queue_name=f"fresh:{os.getpid()}", _env_file=None)  # type: ignore[call-arg]

@@ -18,12 +18,12 @@ from asgi_lifespan import LifespanManager
 from strawberry import relay
 
 from bench.common import build_groups, fresh_database, percentile, servers
-from service.api import buying_group_mutations as mutations
 from service.app import create_app
 from service.infra.auth import Scope
 from service.infra.config import Settings
 from service.store.api_keys import create_api_key
 from service.store.tenants import create_tenant
+from service.usecases import unit_of_work
 
 ASSIGN = """mutation($g: ID!, $p: ID!, $r: ID!) {
   assignBuyingGroupMember(input: {buyingGroupId: $g, personId: $p, roleId: $r}) {
@@ -62,7 +62,7 @@ async def main(requests: int) -> None:
         async def no_outbox(*_: object) -> None:
             return None
 
-        recording = mutations.record
+        recording = unit_of_work.record
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -77,7 +77,7 @@ async def main(requests: int) -> None:
                         body = {"query": ASSIGN, "variables": {"g": group, "p": person,
                                                                "r": gid("Role", other)}}
                     outbox = (i // 10) % 2 == 0
-                    mutations.record = recording if outbox else no_outbox  # type: ignore[assignment]
+                    unit_of_work.record = recording if outbox else no_outbox  # type: ignore[assignment]
                     started = time.perf_counter()
                     response = await client.post("/graphql", json=body, headers=headers)
                     elapsed = (time.perf_counter() - started) * 1000
@@ -87,7 +87,7 @@ async def main(requests: int) -> None:
                     assert payload["userErrors"] == [], payload
                     if i >= 20:
                         (times if outbox else without).append(elapsed)
-                mutations.record = recording  # type: ignore[assignment]
+                unit_of_work.record = recording  # type: ignore[assignment]
         floor: list[float] = []
         async with db.tenant(tenant.id) as conn:
             for m in members[:100]:

@@ -16,9 +16,10 @@ from typing import Any
 from uuid import UUID
 
 from bench.common import build_groups, fresh_database, reused, servers
-from jobs.activity_sync import rescore
+from jobs.rescoring import rescore
 from service.store import engagement as engagement_store
 from service.store.tenants import create_tenant
+from service.usecases.unit_of_work import SYSTEM
 
 
 async def build(conn: Any, groups: int, per_group: int, days_per_person: int) -> UUID:
@@ -79,7 +80,7 @@ async def main(scale: float, connections: int) -> None:
             await engagement_store.score_all(conn, tenant_id, inputs)
             scoring = time.perf_counter() - started
         started = time.perf_counter()
-        changes = await rescore(db, tenant_id, None, connections=connections)
+        changes = await rescore(db, tenant_id, None, actor=SYSTEM, connections=connections)
         full = time.perf_counter() - started
         # The sync's path: only the groups whose members got activity.
         async with db.tenant(tenant_id) as conn:

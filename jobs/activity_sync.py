@@ -12,6 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +41,7 @@ from service.store import activity_types as type_store
 from service.store import jobs as job_store
 from service.store.jobs import EVERYTHING, JobKind
 from service.store.scoring_models import active_model
+from service.usecases.unit_of_work import SYSTEM, Actor, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -295,11 +297,12 @@ async def sync_activities(run: JobRun) -> None:
     async with run.db.tenant(tenant_id) as conn:
         await sync_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
     if outcome.remapped:  # stored activity scores differently now: every group
-        updated = await rescore(run.db, tenant_id, None,
+        updated = await rescore(run.db, tenant_id, None, actor=Actor.job(run.job.id),
                                 connections=run.settings.rescore_connections)
     else:
         changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
-        updated = await rescore(run.db, tenant_id, changed) if changed else 0
+        updated = await rescore(run.db, tenant_id, changed,
+                                actor=Actor.job(run.job.id)) if changed else 0
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
     log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored",
              tenant_id, outcome.received, outcome.ingested, outcome.rejected, updated)
@@ -312,10 +315,10 @@ async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: s
         tenants = await job_store.tenants_without_job(conn, kind)
     queued = 0
     for tenant_id in tenants:
-        async with db.tenant(tenant_id) as conn:
-            job, new = await job_store.create_job_once(conn, tenant_id, kind,
-                                                       dedup_key=EVERYTHING)
-        queued += new and bool(await enqueue(redis, queue_name, job.id))
+        async with unit_of_work(db, tenant_id, SYSTEM,
+                                enqueue=partial(enqueue, redis, queue_name)) as work:
+            _, new = await work.start_job(kind, dedup_key=EVERYTHING)
+        queued += new
     return queued
 
 

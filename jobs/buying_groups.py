@@ -6,16 +6,15 @@ ends with exactly one group per account, each scored."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from uuid import UUID
 
 from arq.connections import ArqRedis
 
 from jobs.run import JobFailed, JobRun
-from service.events.changes import Event, EventKind, record, stage_global_id
 from service.infra.db import Database
 from service.infra.queue import enqueue
 from service.store import account_lists as list_store
-from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import group_generation as generation_store
 from service.store import jobs as job_store
@@ -24,12 +23,12 @@ from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
 from service.store.jobs import JobKind
 from service.store.sql import SqlParams
-from service.usecases import groups
+from service.usecases import generation
+from service.usecases.unit_of_work import SYSTEM, unit_of_work
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1000
-MEMBER_CHANGES = {"ASSIGNED": EventKind.MEMBER_ASSIGNED, "REMOVED": EventKind.MEMBER_REMOVED}
 
 
 async def _interest_and_template(
@@ -67,26 +66,12 @@ async def create_buying_groups(run: JobRun) -> None:
     await run.progress(total=total, processed=0)
     processed, after = 0, None
     while True:
-        async with run.db.tenant(tenant_id) as conn:
-            params = SqlParams()
-            chunk = await generation_store.create_groups_chunk(
-                conn, tenant_id, solution_interest_id=interest.id,
-                solution_interest_name=interest.name, role_template_id=template.id,
-                entries=template.entries,
-                audience_sql=list_store.membership_sql(audience, params), params=params,
-                after=after, limit=CHUNK, job_id=run.job.id,
-                entry_stage_id=entry_stage.id if entry_stage else None,
-            )
-            settled = await groups.settle(conn, tenant_id, chunk.changed, created=True,
-                                          inputs=inputs)
-            # Exact even after a restart: every group this job created carries its id.
-            created = await group_store.count_created_by_job(conn, tenant_id, run.job.id)
-            await record(conn, tenant_id, [
-                *(Event.of(EventKind.CREATED, tenant_id, group_id,
-                           solution_interest_id=interest.id,
-                           new_value=stage_global_id(entry_stage.id) if entry_stage else None)
-                  for group_id in chunk.changed),
-                *settled])
+        async with run.work() as work:
+            chunk = await generation.create_chunk(
+                work, interest, template, audience, after=after, limit=CHUNK,
+                entry_stage_id=entry_stage.id if entry_stage else None, job_id=run.job.id,
+                inputs=inputs)
+            created = await generation.created_by_job(work, run.job.id)
         if chunk.processed == 0:
             break
         processed += chunk.processed
@@ -106,17 +91,9 @@ async def maintain_buying_groups(run: JobRun) -> None:
     await run.progress(total=total, processed=0, updated=0)
     processed, updated, after = 0, 0, None
     while True:
-        async with run.db.tenant(tenant_id) as conn:
-            chunk = await generation_store.maintain_groups_chunk(
-                conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
-                after=after, limit=CHUNK,
-            )
-            settled = await groups.settle(conn, tenant_id, chunk.changed, inputs=inputs)
-            await record(conn, tenant_id, [
-                *(Event.of(MEMBER_CHANGES[change], tenant_id, group,
-                           solution_interest_id=interest_id, person_id=person, role_id=role)
-                  for group, person, role, change in chunk.member_changes),
-                *settled])
+        async with run.work() as work:
+            chunk = await generation.maintain_chunk(work, interest_id, template, after=after,
+                                                    limit=CHUNK, inputs=inputs)
         if chunk.processed == 0:
             break
         processed += chunk.processed
@@ -132,13 +109,12 @@ async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -
         due = await job_store.interests_due_for_maintenance(conn)
     queued = 0
     for tenant_id, interest_id in due:
-        async with db.tenant(tenant_id) as conn:
-            job, new = await job_store.create_job_once(
-                conn, tenant_id, JobKind.MAINTAIN,
-                {"solution_interest_id": str(interest_id)}, solution_interest_id=interest_id,
-                dedup_key=str(interest_id))
-        if new and await enqueue(redis, queue_name, job.id):
-            queued += 1
+        async with unit_of_work(db, tenant_id, SYSTEM,
+                                enqueue=partial(enqueue, redis, queue_name)) as work:
+            _, new = await work.start_job(
+                JobKind.MAINTAIN, {"solution_interest_id": str(interest_id)},
+                solution_interest_id=interest_id, dedup_key=str(interest_id))
+        queued += new
     if queued:
         log.info("queued %d maintenance job(s)", queued)
     return queued

@@ -7,7 +7,7 @@ import asyncio
 from uuid import UUID
 
 from jobs.run import JobRun
-from service.events.changes import EventKind, record, score_changes, stage_changes
+from service.events.changes import EventKind, score_changes, stage_changes
 from service.infra.db import Database, retrying
 from service.store import activities as activity_store
 from service.store import buying_groups as group_store
@@ -15,6 +15,7 @@ from service.store import engagement as engagement_store
 from service.store import overview as overview_store
 from service.store import stages as stage_store
 from service.store.buying_groups import ScoreChange
+from service.usecases.unit_of_work import Actor, unit_of_work
 
 
 async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> list[UUID]:
@@ -27,7 +28,8 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
 WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
 
 
-async def rescore_everything(db: Database, tenant_id: UUID, connections: int) -> int:
+async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
+                             actor: Actor) -> int:
     """Score every group in one statement (PostgreSQL runs it in parallel), then write the
     scores in slices on `connections` connections side by side: PostgreSQL never runs a
     writing statement in parallel, and updating every group through its indexes is as much
@@ -44,10 +46,11 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int) ->
         while (part := await slices.get()) is not None:
             async for attempt in retrying():
                 with attempt:
-                    async with db.tenant(tenant_id) as conn:
-                        stored = await engagement_store.write_scores(conn, tenant_id, part, day)
-                        await record(conn, tenant_id, score_changes(
-                            EventKind.ENGAGEMENT_CHANGED, tenant_id, stored))
+                    async with unit_of_work(db, tenant_id, actor) as work:
+                        stored = await engagement_store.write_scores(work.conn, tenant_id, part,
+                                                                     day)
+                        work.record(score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id,
+                                                  stored))
             written += len(stored)
 
     async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
@@ -66,31 +69,31 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int) ->
 
 
 async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *,
-                  connections: int = 2) -> int:
+                  actor: Actor, connections: int = 2) -> int:
     """Rescore the groups (None: all, on up to `connections` connections), then let stage
     entry rules move them (one set-based pass); each transaction records its events."""
     if group_ids is None:
-        rescored = await rescore_everything(db, tenant_id, connections)
+        rescored = await rescore_everything(db, tenant_id, connections, actor)
         async for attempt in retrying():
             with attempt:
-                async with db.tenant(tenant_id) as conn:
-                    moves = await stage_store.apply_entry_rules(conn, tenant_id, None)
-                    await record(conn, tenant_id, stage_changes(tenant_id, moves))
+                async with unit_of_work(db, tenant_id, actor) as work:
+                    moves = await stage_store.apply_entry_rules(work.conn, tenant_id, None)
+                    work.record(stage_changes(tenant_id, moves))
         # Every group moved through the tallies: fold them right away.
         async with db.tenant(tenant_id) as conn:
             await overview_store.compact_tallies(conn, tenant_id)
         return rescored
     async for attempt in retrying():
         with attempt:
-            async with db.tenant(tenant_id) as conn:
+            async with unit_of_work(db, tenant_id, actor) as work:
+                conn = work.conn
                 inputs = await engagement_store.scoring_inputs(conn, tenant_id)
                 changes = await engagement_store.refresh_engagement(conn, tenant_id, inputs,
                                                                     group_ids)
                 moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
                 interest_of = {c.buying_group_id: c.solution_interest_id for c in changes}
-                await record(conn, tenant_id, [
-                    *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes),
-                    *stage_changes(tenant_id, moves, interest_of)])
+                work.record(score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes))
+                work.record(stage_changes(tenant_id, moves, interest_of))
     return len(changes)
 
 
@@ -104,6 +107,6 @@ async def refresh_scores(run: JobRun) -> None:
     ids = run.job.payload.get("buying_group_ids")
     group_ids = [UUID(i) for i in ids] if ids else None
     await run.progress(total=len(group_ids) if group_ids else 0, processed=0)
-    updated = await rescore(run.db, tenant_id, group_ids,
+    updated = await rescore(run.db, tenant_id, group_ids, actor=Actor.job(run.job.id),
                             connections=run.settings.rescore_connections)
     await run.progress(total=updated, processed=updated, updated=updated)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from redis.exceptions import RedisError
@@ -14,8 +16,10 @@ from redis.exceptions import RedisError
 from service.events.changes import publish_job
 from service.infra.config import Settings
 from service.infra.db import TRANSIENT_ERRORS, Database, PoolExhausted
+from service.infra.queue import enqueue
 from service.store import jobs as job_store
 from service.store.jobs import Job
+from service.usecases.unit_of_work import Actor, UnitOfWork, unit_of_work
 
 
 class JobCancelled(Exception):
@@ -68,6 +72,16 @@ class JobRun:
     def __post_init__(self) -> None:
         # Fencing: if the lease lapses and another attempt claims the job, this one stops.
         self.attempt = self.job.attempts
+
+    def work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work of this job's tenant, in the job's name: every write of a handler
+        goes through one (its events recorded with it, the jobs it starts queued after)."""
+        return unit_of_work(self.db, self.job.tenant_id, Actor.job(self.job.id),
+                            enqueue=self._enqueue)
+
+    async def _enqueue(self, job_id: UUID) -> None:
+        if self.redis is not None:
+            await enqueue(self.redis, self.settings.queue_name, job_id)
 
     async def progress(
         self,

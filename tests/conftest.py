@@ -33,7 +33,7 @@ from service.infra.db import (
 from service.infra.migrate import migrate
 from service.infra.queue import connect as connect_queue
 from service.infra.secrets import new_key
-from service.usecases.onboarding import create_tenant
+from service.usecases.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_ID = uuid.uuid4().hex[:8]

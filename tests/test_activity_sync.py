@@ -190,12 +190,12 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
             raise WorkerKilled
         await original(*args)
 
-    monkeypatch.setattr(activity_sync.activity_store, "save_cursor", dies_on_second_write)
+    monkeypatch.setattr(activity_sync.sync_store, "save_cursor", dies_on_second_write)
     monkeypatch.setattr(activity_sync, "CONCURRENT_CHUNKS", 1)
     job = (await gql.data(SYNC, key=tenant.write))["syncActivities"]["job"]
     with pytest.raises(WorkerKilled):
         await run_jobs(settings)
-    monkeypatch.setattr(activity_sync.activity_store, "save_cursor", original)
+    monkeypatch.setattr(activity_sync.sync_store, "save_cursor", original)
     async with db.tenant(tenant.id) as conn:
         first_write = await conn.fetchval("SELECT count(*) FROM activities")
         assert 0 < first_write < 1000 and first_write % 300 == 0  # whole pages, nothing half

@@ -20,6 +20,7 @@ from service.domain.templates import WEIGHTINGS, Entry
 from service.infra.db import Database
 from service.store import engagement as engagement_store
 from service.store import event_log
+from service.usecases.unit_of_work import SYSTEM
 from tests.conftest import Scenario, TenantKeys
 
 TODAY = date(2026, 11, 26)
@@ -152,7 +153,7 @@ def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
 async def test_the_nightly_pass_writes_every_group_in_slices(
     db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(activity_sync, "WRITE_SLICE", 7)  # 30 groups: five slices, 3 writers
+    monkeypatch.setattr(rescoring, "WRITE_SLICE", 7)  # 30 groups: five slices, 3 writers
     async with db.as_login() as conn:
         await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
                            "SELECT id, row_number() OVER (ORDER BY name) AS n "
@@ -167,7 +168,7 @@ async def test_the_nightly_pass_writes_every_group_in_slices(
                     for s in part}
     assert len(expected) == 30 and len({v for v in expected.values() if v > 0}) > 5
 
-    assert await rescoring.rescore(db, tenant.id, None, connections=3) == 30
+    assert await rescoring.rescore(db, tenant.id, None, actor=SYSTEM, connections=3) == 30
     announced = {}
     async with db.tenant(tenant.id, readonly=True) as conn:
         for event in await event_log.events_after(conn, tenant.id, 0, 1000):

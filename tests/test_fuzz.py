@@ -38,7 +38,7 @@ from service.infra.db import Database, create_pool
 from service.infra.queue import connect as connect_queue
 from service.store.activities import ensure_partitions, ingest_page, month_start
 from service.store.api_keys import create_api_key
-from service.usecases.onboarding import create_tenant
+from service.usecases.tenants import create_tenant
 from tests.conftest import ROOT
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))

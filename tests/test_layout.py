@@ -71,10 +71,10 @@ def test_sql_is_sent_only_from_the_store_and_the_database_plumbing() -> None:
 
 # What only service/api/execution/ may import or touch: strawberry's and graphql-core's
 # internals, which change between their minor versions.
-INTERNALS = ("strawberry.schema.schema", "strawberry.extensions.runner", "strawberry.extensions.context",
-             "strawberry.execution", "strawberry.types.base", "strawberry.extensions.max_aliases",
-             "strawberry.extensions.query_depth_limiter", "graphql.execution", "graphql.pyutils",
-             "_raw_info", "schema_converter")
+INTERNALS = ("strawberry.schema.schema", "strawberry.extensions.runner",
+             "strawberry.extensions.context", "strawberry.execution", "strawberry.types.base",
+             "strawberry.extensions.max_aliases", "strawberry.extensions.query_depth_limiter",
+             "graphql.execution", "graphql.pyutils", "_raw_info", "schema_converter")
 
 
 def test_only_the_execution_package_touches_strawberry_and_graphql_core_internals() -> None:

@@ -33,7 +33,7 @@ from service.infra.migrate import (
 )
 from service.store.activities import ensure_partitions, month_start
 from service.store.api_keys import authenticate
-from service.usecases.onboarding import create_tenant
+from service.usecases.tenants import create_tenant
 
 
 @pytest.fixture

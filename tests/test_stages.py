@@ -155,7 +155,8 @@ async def test_new_groups_start_in_the_entry_stage_and_move_only_as_allowed(
 async def test_entry_rules_move_groups_once_and_only_along_allowed_moves(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
 ) -> None:
-    from jobs.activity_sync import rescore
+    from jobs.rescoring import rescore
+    from service.usecases.unit_of_work import SYSTEM
 
     rule = {"match": "ALL", "conditions": [
         {"metric": "COMPLETENESS", "operator": "GTE", "value": 60}]}
@@ -172,7 +173,7 @@ async def test_entry_rules_move_groups_once_and_only_along_allowed_moves(
         ("engaged", ["SYSTEM", "RULE"])] * 2
     lost_group = groups[1]["id"]
     await gql.data(SET_STAGE, {"group": lost_group, "stage": stage["lost"]}, key=tenant.write)
-    await rescore(db, tenant.id, None)  # the next pass may go on: engaged → won
+    await rescore(db, tenant.id, None, actor=SYSTEM)  # the next pass may go on: engaged → won
     after = (await gql.data(query, key=tenant.read))["buyingGroups"]["nodes"]
     stage_of = {g["id"]: g["stage"]["key"] for g in after}
     assert stage_of[groups[0]["id"]] == "won"

@@ -1,7 +1,6 @@
 """Changes to one buying group through GraphQL: membership, status, stage, deletion. Each
-resolver decodes its input, calls the use case in `service.usecases.groups` inside the
-request's write transaction, records its events in that same transaction, and maps problems to
-`userErrors`."""
+resolver decodes its input, calls the use case in `service.usecases.groups` in the request's
+unit of work (which records the events with the change), and maps problems to `userErrors`."""
 
 from __future__ import annotations
 
@@ -14,10 +13,9 @@ from service.api.buying_groups import BuyingGroup, BuyingGroupMember
 from service.api.errors import UserError, from_problems
 from service.api.nodes import decode_id
 from service.api.permissions import RequireWrite
-from service.events.changes import record
-from service.infra.db import Connection
 from service.store import buying_groups as group_store
 from service.usecases import groups
+from service.usecases.change import Change
 
 T = TypeVar("T")
 
@@ -80,25 +78,8 @@ class DeleteBuyingGroupPayload:
     user_errors: list[UserError]
 
 
-async def _recorded(info: strawberry.Info, conn: Connection, change: groups.Change[T]
-                    ) -> groups.Change[T]:
-    """The change's events into the tenant's event log, as the transaction's last statement
-    (a refused change wrote nothing and has none)."""
-    if change.value is not None:
-        await record(conn, info.context.tenant_principal.tenant_id, change.events)
-    return change
-
-
-async def _done(info: strawberry.Info, change: groups.Change[T]) -> T | None:
-    """After commit: let later fields read the new state."""
-    if change.value is not None:
-        info.context.loaders.reset()
-    return change.value
-
-
-async def _membership(info: strawberry.Info, change: groups.Change[groups.Membership]
-                      ) -> MembershipPayload:
-    done = await _done(info, change)
+def _membership(change: Change[groups.Membership]) -> MembershipPayload:
+    done = change.value
     if done is None:
         return MembershipPayload(buying_group=None, member=None,
                                  user_errors=from_problems(change.problems, "input"))
@@ -106,9 +87,8 @@ async def _membership(info: strawberry.Info, change: groups.Change[groups.Member
                              member=BuyingGroupMember.from_row(done.member), user_errors=[])
 
 
-async def _group(info: strawberry.Info, change: groups.Change[group_store.BuyingGroup]
-                 ) -> BuyingGroupPayload:
-    done = await _done(info, change)
+def _group(change: Change[group_store.BuyingGroup]) -> BuyingGroupPayload:
+    done = change.value
     if done is None:
         return BuyingGroupPayload(buying_group=None,
                                   user_errors=from_problems(change.problems, "input"))
@@ -126,10 +106,10 @@ class BuyingGroupMutations:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         person_id = decode_id(input.person_id, "Person", ["input", "personId"])
         role_id = decode_id(input.role_id, "Role", ["input", "roleId"])
-        async with info.context.write() as conn:
-            change = await _recorded(info, conn, await groups.assign_member(
-                conn, info.context.tenant_principal, group_id, person_id, role_id))
-        return await _membership(info, change)
+        async with info.context.work() as work:
+            change = await groups.assign_member(work, info.context.tenant_principal,
+                                                group_id, person_id, role_id)
+        return _membership(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Take a person out of the group; the record stays, marked "
@@ -139,30 +119,28 @@ class BuyingGroupMutations:
     ) -> MembershipPayload:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         person_id = decode_id(input.person_id, "Person", ["input", "personId"])
-        async with info.context.write() as conn:
-            change = await _recorded(info, conn, await groups.remove_member(
-                conn, info.context.tenant_principal, group_id, person_id))
-        return await _membership(info, change)
+        async with info.context.work() as work:
+            change = await groups.remove_member(work, info.context.tenant_principal,
+                                                group_id, person_id)
+        return _membership(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def set_buying_group_status(
         self, info: strawberry.Info, input: SetBuyingGroupStatusInput
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
-        async with info.context.write() as conn:
-            change = await _recorded(info, conn,
-                                     await groups.set_status(conn, group_id, input.status))
-        return await _group(info, change)
+        async with info.context.work() as work:
+            change = await groups.set_status(work, group_id, input.status)
+        return _group(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def rename_buying_group(
         self, info: strawberry.Info, input: RenameBuyingGroupInput
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
-        async with info.context.write() as conn:
-            change = await _recorded(info, conn,
-                                     await groups.rename(conn, group_id, input.name))
-        return await _group(info, change)
+        async with info.context.work() as work:
+            change = await groups.rename(work, group_id, input.name)
+        return _group(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Move a group to a stage its stage model allows next.")
@@ -171,19 +149,19 @@ class BuyingGroupMutations:
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         stage_id = decode_id(input.stage_id, "Stage", ["input", "stageId"])
-        async with info.context.write() as conn:
-            change = await _recorded(info, conn, await groups.move_to_stage(
-                conn, info.context.tenant_principal, group_id, stage_id))
-        return await _group(info, change)
+        async with info.context.work() as work:
+            change = await groups.move_to_stage(work, info.context.tenant_principal,
+                                                group_id, stage_id)
+        return _group(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def delete_buying_group(
         self, info: strawberry.Info, input: DeleteBuyingGroupInput
     ) -> DeleteBuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
-        async with info.context.write() as conn:
-            change = await _recorded(info, conn, await groups.delete_group(conn, group_id))
-        if await _done(info, change) is None:
+        async with info.context.work() as work:
+            change = await groups.delete_group(work, group_id)
+        if change.value is None:
             return DeleteBuyingGroupPayload(deleted_buying_group_id=None,
                                             user_errors=from_problems(change.problems, "input"))
         return DeleteBuyingGroupPayload(deleted_buying_group_id=input.id, user_errors=[])

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from arq.connections import ArqRedis
 from starlette.requests import Request
@@ -21,8 +22,10 @@ from service.events.changes import Broker
 from service.infra.auth import Principal, PrincipalCache, Scope
 from service.infra.config import Settings
 from service.infra.db import Connection, Database, Limits
+from service.infra.queue import enqueue
 from service.infra.read_session import ReadSession
 from service.infra.throttle import Throttle
+from service.usecases.unit_of_work import Actor, UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:  # built by the HTTP edge, which sits above this layer
     from service.http.persisted_queries import PersistedQueries
@@ -102,8 +105,10 @@ class Context:
                 yield conn
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Connection]:
-        """The transaction of a mutation, bound to the caller's tenant.
+    async def work(self) -> AsyncIterator[UnitOfWork]:
+        """The unit of work of a mutation: one transaction bound to the caller's tenant, in
+        the caller's name (its API key), recording the events the use case adds and queueing
+        the jobs it starts once it commits. Later fields read what it committed.
 
         A request never holds one pooled connection while it waits for another: the read
         transaction of earlier fields (a previous mutation's payload) ends first, and reads
@@ -113,12 +118,25 @@ class Context:
             raise RuntimeError("a mutation's transaction is already open in this request")
         if self.read_session is not None:
             await self.read_session.release()
-        async with self.db.tenant(self.tenant_principal.tenant_id, limits=self.limits) as conn:
-            self._writing = conn
+        principal = self.tenant_principal
+        async with unit_of_work(self.db, principal.tenant_id,
+                                Actor.api_key(principal.api_key_id),
+                                enqueue=self._enqueue, limits=self.limits) as work:
+            self._writing = work.conn
             try:
-                yield conn
+                yield work
             finally:
                 self._writing = None
+        self.loaders.reset()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Connection]:
+        """`work()`'s transaction, for a mutation that adds no events and starts no job."""
+        async with self.work() as work:
+            yield work.conn
+
+    async def _enqueue(self, job_id: UUID) -> None:
+        await enqueue(self.services.redis, self.settings.queue_name, job_id)
 
     def fresh(self) -> Context:
         """A copy for one operation, or one event of a subscription, on a WebSocket: with

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date, datetime, timedelta
 from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -14,7 +13,7 @@ from strawberry import relay
 from service.api.errors import ErrorCode, UserError, user_error
 from service.api.execution.lookahead import ready, row_field
 from service.api.execution.values import moment
-from service.api.jobs import BuyingGroupJobPayload, start_job
+from service.api.jobs import BuyingGroupJobPayload, started
 from service.api.nodes import decode_id, graph_type
 from service.api.pagination import (
     Connection,
@@ -34,8 +33,8 @@ from service.store import activities as activity_store
 from service.store import activity_sync as sync_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
-from service.store.jobs import EVERYTHING, JobKind
 from service.store.paging import NOT_COUNTED, Page
+from service.usecases import jobs
 
 if TYPE_CHECKING:
     from service.api.people import Person
@@ -316,12 +315,11 @@ class EngagementMutations:
                          description="Queue a rescoring of the given groups, or of all groups.")
     async def refresh_scores(self, info: strawberry.Info, input: RefreshScoresInput
                              ) -> BuyingGroupJobPayload:
-        ids = sorted({str(decode_id(gid, "BuyingGroup", ["input", "buyingGroupIds", str(i)]))
-                      for i, gid in enumerate(input.buying_group_ids or [])})
-        # One of a kind per set of groups (or all of them).
-        key = hashlib.sha256(",".join(ids).encode()).hexdigest() if ids else EVERYTHING
-        return await start_job(info, JobKind.REFRESH_SCORES,
-                               {"buying_group_ids": ids} if ids else {}, dedup_key=key)
+        ids = [decode_id(gid, "BuyingGroup", ["input", "buyingGroupIds", str(i)])
+               for i, gid in enumerate(input.buying_group_ids or [])]
+        async with info.context.work() as work:
+            change = await jobs.refresh_scores(work, ids)
+        return started(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue an activity sync now (it also runs every few "
@@ -329,11 +327,10 @@ class EngagementMutations:
     async def sync_activities(self, info: strawberry.Info,
                               input: SyncActivitiesInput | None = None
                               ) -> BuyingGroupJobPayload:
-        if input is not None and input.restart_from_window:
-            tenant_id = info.context.tenant_principal.tenant_id
-            async with info.context.write() as conn:
-                await sync_store.reset_cursors(conn, tenant_id)
-        return await start_job(info, JobKind.SYNC_ACTIVITIES, {}, dedup_key=EVERYTHING)
+        async with info.context.work() as work:
+            change = await jobs.sync_activities(
+                work, restart_from_window=input is not None and input.restart_from_window)
+        return started(info, change)
 
     @strawberry.mutation(permission_classes=[RequireAdmin],
                          description="Point this tenant at its own activity-log API.")

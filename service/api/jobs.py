@@ -8,12 +8,11 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
-from service.api.errors import ErrorCode, UserError, failed, user_error
+from service.api.errors import UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -24,11 +23,11 @@ from service.api.pagination import (
 )
 from service.api.permissions import RequireWrite
 from service.api.solution_interests import SolutionInterest
-from service.infra.queue import enqueue
-from service.store import account_lists as list_store
 from service.store import jobs as job_store
-from service.store import solution_interests as interest_store
 from service.store.jobs import Job, JobKind
+from service.usecases import jobs
+from service.usecases.change import Change
+from service.usecases.jobs import Started
 
 log = logging.getLogger(__name__)
 
@@ -119,15 +118,6 @@ class BuyingGroupJob(relay.Node):
             j, info.context.settings.job_max_attempts))
 
 
-async def queue_job(info: strawberry.Info, job: Job) -> None:
-    """Hand a new job row to the workers; if Redis is unreachable the sweeper does it later."""
-    services = info.context.services
-    try:
-        await enqueue(services.redis, services.settings.queue_name, job.id)
-    except Exception:
-        log.warning("could not queue job %s now; the sweeper will", job.id, exc_info=True)
-
-
 @strawberry.input
 class BuyingGroupJobFilter:
     solution_interest_id: relay.GlobalID | None = None
@@ -190,26 +180,13 @@ def job_of(info: strawberry.Info, job: Job) -> BuyingGroupJob:
     return BuyingGroupJob.from_row(job, info.context.settings.job_max_attempts)
 
 
-async def start_job(info: strawberry.Info, kind: JobKind, payload: dict[str, Any], *,
-                    dedup_key: str, solution_interest_id: UUID | None = None
-                    ) -> BuyingGroupJobPayload:
-    """Record a job in the request's write transaction, then hand it to the workers: what every
-    mutation that starts a job returns. One of a kind: while a job of this kind and
-    `dedup_key` is queued or running, that job is the answer (`deduplicated`)."""
-    tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.write() as conn:
-        job, new = await job_store.create_job_once(conn, tenant_id, kind, payload,
-                                                   solution_interest_id, dedup_key)
-    return BuyingGroupJobPayload(job=await handed_over(info, job, new), deduplicated=not new,
-                                 user_errors=[])
-
-
-async def handed_over(info: strawberry.Info, job: Job, new: bool) -> BuyingGroupJob:
-    """Once the transaction that recorded `job` (with the change it follows) has committed:
-    a new job goes to the workers; a deduplicated one is already theirs."""
-    if new:
-        await queue_job(info, job)
-    return job_of(info, job)
+def started(info: strawberry.Info, change: Change[Started]) -> BuyingGroupJobPayload:
+    """What every mutation that starts a job returns."""
+    if change.value is None:
+        return BuyingGroupJobPayload(job=None, user_errors=from_problems(change.problems,
+                                                                         "input"))
+    return BuyingGroupJobPayload(job=job_of(info, change.value.job),
+                                 deduplicated=not change.value.new, user_errors=[])
 
 
 @strawberry.type
@@ -223,20 +200,9 @@ class JobMutations:
         interest_id = decode_id(input.solution_interest_id, "SolutionInterest",
                                 ["input", "solutionInterestId"])
         list_id = decode_id(input.account_list_id, "AccountList", ["input", "accountListId"])
-        async with info.context.write() as conn:
-            errors = []
-            if not await interest_store.interests_by_ids(conn, [interest_id]):
-                errors.append(user_error(["input", "solutionInterestId"], ErrorCode.NOT_FOUND,
-                                         "no such solution interest"))
-            if not await list_store.lists_by_ids(conn, [list_id]):
-                errors.append(user_error(["input", "accountListId"], ErrorCode.NOT_FOUND,
-                                         "no such account list"))
-        if errors:
-            return BuyingGroupJobPayload(job=None, user_errors=errors)
-        return await start_job(
-            info, JobKind.CREATE,
-            {"solution_interest_id": str(interest_id), "account_list_id": str(list_id)},
-            dedup_key=f"{interest_id}:{list_id}", solution_interest_id=interest_id)
+        async with info.context.work() as work:
+            change = await jobs.generate_groups(work, interest_id, list_id)
+        return started(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Queue a job that re-applies the template's rules to the "
@@ -246,13 +212,9 @@ class JobMutations:
     ) -> BuyingGroupJobPayload:
         path = ["input", "solutionInterestId"]
         interest_id = decode_id(input.solution_interest_id, "SolutionInterest", path)
-        async with info.context.write() as conn:
-            if not await interest_store.interests_by_ids(conn, [interest_id]):
-                return failed(BuyingGroupJobPayload, path, ErrorCode.NOT_FOUND,
-                              "no such solution interest")
-        return await start_job(info, JobKind.MAINTAIN,
-                               {"solution_interest_id": str(interest_id)},
-                               dedup_key=str(interest_id), solution_interest_id=interest_id)
+        async with info.context.work() as work:
+            change = await jobs.maintain_groups(work, interest_id)
+        return started(info, change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Stop a queued or running job; what it did stays done.")
@@ -261,15 +223,12 @@ class JobMutations:
     ) -> BuyingGroupJobPayload:
         path = ["input", "id"]
         job_id = decode_id(input.id, "BuyingGroupJob", path)
-        async with info.context.write() as conn:
-            job = await job_store.cancel_job(conn, job_id)
-            if job is None:
-                current = await job_store.get_job(conn, job_id)
-                if current is None:
-                    return failed(BuyingGroupJobPayload, path, ErrorCode.NOT_FOUND, "no such job")
-                return failed(BuyingGroupJobPayload, path, ErrorCode.INVALID_VALUE,
-                              f"the job has already ended ({current.status})")
-        return BuyingGroupJobPayload(job=job_of(info, job), user_errors=[])
+        async with info.context.work() as work:
+            change = await jobs.cancel_job(work, job_id)
+        if change.value is None:
+            return BuyingGroupJobPayload(job=None, user_errors=from_problems(change.problems,
+                                                                             "input"))
+        return BuyingGroupJobPayload(job=job_of(info, change.value), user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Delete a job record; the groups it created stay.")
@@ -277,9 +236,10 @@ class JobMutations:
         self, info: strawberry.Info, input: BuyingGroupJobIdInput
     ) -> DeleteBuyingGroupJobPayload:
         job_id = decode_id(input.id, "BuyingGroupJob", ["input", "id"])
-        async with info.context.write() as conn:
-            deleted = await job_store.delete_job(conn, job_id)
-        if not deleted:
-            return failed(DeleteBuyingGroupJobPayload, ["input", "id"], ErrorCode.NOT_FOUND,
-                          "no such job")
+        async with info.context.work() as work:
+            change = await jobs.delete_job(work, job_id)
+        if change.value is None:
+            return DeleteBuyingGroupJobPayload(deleted_job_id=None,
+                                               user_errors=from_problems(change.problems,
+                                                                         "input"))
         return DeleteBuyingGroupJobPayload(deleted_job_id=input.id, user_errors=[])

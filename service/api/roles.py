@@ -10,13 +10,12 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, relay
 
-from service.api.errors import ErrorCode, UserError, failed, user_error
+from service.api.errors import ErrorCode, UserError, failed, from_problems, user_error
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
+from service.domain import names
 from service.store import roles as role_store
-
-MAX_NAME = 100
 
 
 @strawberry.type(description="A role people can hold in a buying group.")
@@ -59,14 +58,7 @@ async def roles(info: strawberry.Info, first: int = 20, after: str | None = None
 
 
 def name_problems(name: str | None, path: list[str]) -> list[UserError]:
-    if name is None:
-        return []
-    if not name.strip():
-        return [user_error(path, ErrorCode.REQUIRED, "name is required")]
-    # Measured as PostgreSQL's btrim does (spaces only), which the column's CHECK uses.
-    if len(name.strip(" ")) > MAX_NAME:
-        return [user_error(path, ErrorCode.TOO_LONG, f"name is longer than {MAX_NAME} characters")]
-    return []
+    return from_problems(names.name_problems(name, path))
 
 
 @strawberry.input

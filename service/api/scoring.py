@@ -11,22 +11,17 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, relay
 
-from service.api.errors import ErrorCode, UserError, failed, user_error
-from service.api.jobs import BuyingGroupJob, handed_over
+from service.api.errors import UserError, from_problems
+from service.api.jobs import BuyingGroupJob, job_of
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
-from service.api.roles import name_problems
 from service.domain.scoring import activity_factor
-from service.infra.db import Connection as Db
 from service.store import activity_types as type_store
-from service.store import jobs as job_store
 from service.store import scoring_models as model_store
-from service.store.jobs import Job, JobKind
-
-MAX_WINDOW_DAYS = 365
-# One rescoring at a time after catalogue changes (a sync's or a tenant's is another).
-CATALOGUE_CHANGED = "catalogue"
+from service.usecases import scoring
+from service.usecases.change import Change
+from service.usecases.jobs import Started
 
 
 @strawberry.type(description="A kind of activity from the activity log, with its scoring.")
@@ -213,50 +208,22 @@ class ScoringModelPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-async def record_rescoring(conn: Db, info: strawberry.Info) -> tuple[Job, bool]:
-    """A change to how activity scores, in this transaction: rescore every group (one such job
-    at a time), recorded with the change so neither commits without the other."""
-    return await job_store.create_job_once(conn, info.context.tenant_principal.tenant_id,
-                                           JobKind.REFRESH_SCORES, {},
-                                           dedup_key=CATALOGUE_CHANGED)
+def _weights(weights: list[ScoringWeightInput]) -> list[tuple[UUID | None, int]]:
+    """An id of another type reads as no type (NOT_FOUND), as an unknown one does."""
+    return [(parse_uuid(w.activity_type_id.node_id)
+             if w.activity_type_id.type_name == "ActivityType" else None, w.weight)
+            for w in weights]
 
 
-def _weight_problem(weight: int, path: list[str]) -> list[UserError]:
-    if not 0 <= weight <= 100:
-        return [user_error(path, ErrorCode.INVALID_VALUE, "a weight is between 0 and 100")]
-    return []
+def _rescoring(info: strawberry.Info, started: Started | None) -> BuyingGroupJob | None:
+    return job_of(info, started.job) if started else None
 
 
-def _window_problem(days: int) -> list[UserError]:
-    if not 1 <= days <= MAX_WINDOW_DAYS:
-        return [user_error(["input", "windowDays"], ErrorCode.INVALID_VALUE,
-                           f"the window is 1 to {MAX_WINDOW_DAYS} days")]
-    return []
-
-
-async def _weights(conn: Db, weights: list[ScoringWeightInput]
-                   ) -> tuple[dict[str, int], list[UserError]]:
-    ids = [parse_uuid(w.activity_type_id.node_id)
-           if w.activity_type_id.type_name == "ActivityType" else None for w in weights]
-    known = await type_store.activity_types_by_ids(conn, [i for i in ids if i is not None])
-    result: dict[str, int] = {}
-    errors: list[UserError] = []
-    for i, (type_id, w) in enumerate(zip(ids, weights, strict=True)):
-        path = ["input", "weights", str(i)]
-        if type_id not in known:
-            errors.append(user_error([*path, "activityTypeId"], ErrorCode.NOT_FOUND,
-                                     "no such activity type"))
-        elif str(type_id) in result:
-            errors.append(user_error([*path, "activityTypeId"], ErrorCode.DUPLICATE,
-                                     "this activity type already has a weight here"))
-        errors += _weight_problem(w.weight, [*path, "weight"])
-        if type_id is not None:
-            result[str(type_id)] = w.weight
-    return result, errors
-
-
-async def _model(conn: Db, model_id: UUID) -> model_store.ScoringModel | None:
-    return (await model_store.models_by_ids(conn, [model_id])).get(model_id)
+def _model_payload(change: Change[Any]) -> ScoringModelPayload:
+    if change.value is None:
+        return ScoringModelPayload(scoring_model=None,
+                                   user_errors=from_problems(change.problems, "input"))
+    return ScoringModelPayload(scoring_model=ScoringModel.from_row(change.value), user_errors=[])
 
 
 @strawberry.type
@@ -269,26 +236,15 @@ class ScoringMutations:
     async def create_activity_type(
         self, info: strawberry.Info, input: CreateActivityTypeInput
     ) -> ActivityTypePayload:
-        source_name = (input.source_type_name or "").strip() or None
-        errors = (name_problems(input.name, ["input", "name"])
-                  + name_problems(source_name, ["input", "sourceTypeName"])
-                  + _weight_problem(input.weight, ["input", "weight"]))
-        if input.max_daily_frequency < 0:
-            errors.append(user_error(["input", "maxDailyFrequency"], ErrorCode.INVALID_VALUE,
-                                     "the daily maximum cannot be negative"))
-        if errors:
-            return ActivityTypePayload(activity_type=None, user_errors=errors)
-        async with info.context.write() as conn:
-            try:
-                row = await type_store.create_activity_type(
-                    conn, info.context.tenant_principal.tenant_id, name=input.name.strip(),
-                    source_type_name=source_name, weight=input.weight,
-                    max_daily_frequency=input.max_daily_frequency)
-            except type_store.NameTaken:
-                return failed(ActivityTypePayload, ["input", "name"], ErrorCode.DUPLICATE,
-                              "an activity type has this name, or already stands for this "
-                              "source type")
-        return ActivityTypePayload(activity_type=ActivityType.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            change = await scoring.create_activity_type(
+                work, name=input.name, source_type_name=input.source_type_name,
+                weight=input.weight, max_daily_frequency=input.max_daily_frequency)
+        if change.value is None:
+            return ActivityTypePayload(activity_type=None,
+                                       user_errors=from_problems(change.problems, "input"))
+        return ActivityTypePayload(activity_type=ActivityType.from_row(change.value),
+                                   user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Change a type's catalogue weight or daily maximum.")
@@ -296,42 +252,26 @@ class ScoringMutations:
         self, info: strawberry.Info, input: UpdateActivityTypeInput
     ) -> ActivityTypePayload:
         type_id = decode_id(input.id, "ActivityType", ["input", "id"])
-        errors = _weight_problem(input.weight, ["input", "weight"]) if input.weight is not None \
-            else []
-        if input.max_daily_frequency is not None and input.max_daily_frequency < 0:
-            errors.append(user_error(["input", "maxDailyFrequency"], ErrorCode.INVALID_VALUE,
-                                     "the daily maximum cannot be negative"))
-        if errors:
-            return ActivityTypePayload(activity_type=None, user_errors=errors)
-        rescoring = None
-        async with info.context.write() as conn:
-            row = await type_store.update_activity_type(
-                conn, type_id, weight=input.weight, max_daily_frequency=input.max_daily_frequency)
-            if row is not None and (input.weight, input.max_daily_frequency) != (None, None):
-                rescoring = await record_rescoring(conn, info)
-        if row is None:
-            return ActivityTypePayload(activity_type=None, user_errors=[
-                user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such activity type")])
-        return ActivityTypePayload(
-            activity_type=ActivityType.from_row(row),
-            rescoring=await handed_over(info, *rescoring) if rescoring else None, user_errors=[])
+        async with info.context.work() as work:
+            change = await scoring.update_activity_type(
+                work, type_id, weight=input.weight, max_daily_frequency=input.max_daily_frequency)
+        if change.value is None:
+            return ActivityTypePayload(activity_type=None,
+                                       user_errors=from_problems(change.problems, "input"))
+        return ActivityTypePayload(activity_type=ActivityType.from_row(change.value.value),
+                                   rescoring=_rescoring(info, change.value.rescoring),
+                                   user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="A new DRAFT model, numbered after the latest version.")
     async def create_scoring_model(
         self, info: strawberry.Info, input: CreateScoringModelInput
     ) -> ScoringModelPayload:
-        errors = name_problems(input.name, ["input", "name"]) + _window_problem(input.window_days)
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            weights, weight_errors = await _weights(conn, input.weights)
-            errors += weight_errors
-            if errors:
-                return ScoringModelPayload(scoring_model=None, user_errors=errors)
-            row = await model_store.create_model(
-                conn, tenant_id, name=input.name.strip(), mode=input.mode.value,
-                window_days=input.window_days, weights=weights)
-        return ScoringModelPayload(scoring_model=ScoringModel.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            change = await scoring.create_model(
+                work, name=input.name, mode=input.mode.value, window_days=input.window_days,
+                weights=_weights(input.weights))
+        return _model_payload(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Change a DRAFT model; ACTIVE and ARCHIVED ones are fixed.")
@@ -339,32 +279,14 @@ class ScoringMutations:
         self, info: strawberry.Info, input: UpdateScoringModelInput
     ) -> ScoringModelPayload:
         model_id = decode_id(input.id, "ScoringModel", ["input", "id"])
-        errors: list[UserError] = []
-        changes: dict[str, Any] = {}
-        async with info.context.write() as conn:
-            current = await _model(conn, model_id)
-            if current is None:
-                return failed(ScoringModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
-                              "no such scoring model")
-            if current.status != "DRAFT":
-                return failed(ScoringModelPayload, ["input", "id"], ErrorCode.IMMUTABLE,
-                               f"a {current.status} model cannot change; create a new version")
-            if input.name is not UNSET:
-                errors += name_problems(input.name or "", ["input", "name"])
-                changes["name"] = (input.name or "").strip()
-            if input.mode is not UNSET and input.mode is not None:
-                changes["mode"] = input.mode.value
-            if input.window_days is not UNSET and input.window_days is not None:
-                errors += _window_problem(input.window_days)
-                changes["window_days"] = input.window_days
-            if input.weights is not UNSET:
-                changes["weights"], weight_errors = await _weights(conn, input.weights or [])
-                errors += weight_errors
-            if errors:
-                return ScoringModelPayload(scoring_model=None, user_errors=errors)
-            row = await model_store.update_model(conn, model_id, changes)
-        assert row is not None
-        return ScoringModelPayload(scoring_model=ScoringModel.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            change = await scoring.update_model(
+                work, model_id,
+                name=None if input.name is UNSET else (input.name or ""),
+                mode=None if input.mode is UNSET or input.mode is None else input.mode.value,
+                window_days=None if input.window_days is UNSET else input.window_days,
+                weights=None if input.weights is UNSET else _weights(input.weights or []))
+        return _model_payload(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Make the model ACTIVE; the previous ACTIVE one is archived.")
@@ -372,12 +294,10 @@ class ScoringMutations:
         self, info: strawberry.Info, input: ActivateScoringModelInput
     ) -> ScoringModelPayload:
         model_id = decode_id(input.id, "ScoringModel", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            if await _model(conn, model_id) is None:
-                return failed(ScoringModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
-                              "no such scoring model")
-            row = await model_store.activate_model(conn, tenant_id, model_id)
-            job, new = await record_rescoring(conn, info)
-        return ScoringModelPayload(scoring_model=ScoringModel.from_row(row),
-                                   rescoring=await handed_over(info, job, new), user_errors=[])
+        async with info.context.work() as work:
+            change = await scoring.activate_model(work, model_id)
+        if change.value is None:
+            return _model_payload(change)
+        return ScoringModelPayload(scoring_model=ScoringModel.from_row(change.value.value),
+                                   rescoring=_rescoring(info, change.value.rescoring),
+                                   user_errors=[])

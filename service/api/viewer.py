@@ -10,14 +10,12 @@ import strawberry
 from strawberry import relay
 
 from service.api.api_keys import ApiKey, ApiKeyScope
-from service.api.errors import ErrorCode, UserError, failed
-from service.api.jobs import BuyingGroupJob, handed_over
+from service.api.errors import UserError, from_problems
+from service.api.jobs import BuyingGroupJob, job_of
 from service.api.nodes import parse_uuid
 from service.api.permissions import RequireAdmin
-from service.domain.time_zones import time_zone_problem
-from service.store import jobs as job_store
 from service.store import tenants as tenant_store
-from service.store.jobs import JobKind
+from service.usecases import tenants
 
 
 @strawberry.type(description="A customer workspace; all data belongs to exactly one tenant.")
@@ -102,26 +100,12 @@ class TenantMutations:
     async def update_tenant_settings(
         self, info: strawberry.Info, input: UpdateTenantSettingsInput
     ) -> UpdateTenantSettingsPayload:
-        tenant_id = info.context.tenant_principal.tenant_id
-        zone = input.time_zone
-        if zone is not None and (problem := time_zone_problem(zone)) is not None:
-            return failed(UpdateTenantSettingsPayload, ["input", "timeZone"],
-                          ErrorCode.INVALID_TIME_ZONE, problem)
-        job = None
-        async with info.context.write() as conn:
-            tenant = await tenant_store.get_tenant(conn, tenant_id)
-            assert tenant is not None
-            if zone is not None and zone != tenant.time_zone:
-                changed = await tenant_store.set_time_zone(conn, tenant_id, zone)
-                if changed is None:
-                    return failed(UpdateTenantSettingsPayload, ["input", "timeZone"],
-                                  ErrorCode.INVALID_TIME_ZONE,
-                                  f"the database does not know the time zone {zone!r}")
-                tenant = changed
-                job = await job_store.create_job(conn, tenant_id, JobKind.REFRESH_SCORES,
-                                                 {"rebuild_rollup": True})
-        if job is not None:
-            info.context.loaders.reset()
+        async with info.context.work() as work:
+            change = await tenants.update_settings(work, time_zone=input.time_zone)
+        if change.value is None:
+            return UpdateTenantSettingsPayload(
+                tenant=None, job=None, user_errors=from_problems(change.problems, "input"))
+        recount = change.value.recount
         return UpdateTenantSettingsPayload(
-            tenant=Tenant.from_row(tenant),
-            job=await handed_over(info, job, True) if job else None, user_errors=[])
+            tenant=Tenant.from_row(change.value.tenant),
+            job=job_of(info, recount) if recount else None, user_errors=[])

@@ -82,7 +82,7 @@ async def create_tenant_with_key(database_url: str, name: str, time_zone: str = 
                                  ) -> tuple[str, str]:
     from service.infra.auth import Scope
     from service.infra.db import Database, create_pool
-    from service.usecases.onboarding import create_tenant
+    from service.usecases.tenants import create_tenant
 
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:

@@ -24,7 +24,7 @@ from service.infra.migrate import migrate
 from service.infra.secrets import new_key
 from service.store import api_keys as key_store
 from service.store import tenants as tenant_store
-from service.usecases import onboarding
+from service.usecases import tenants as onboarding
 
 log = logging.getLogger(__name__)
 

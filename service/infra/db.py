@@ -92,7 +92,8 @@ class Limits:
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _binding(tenant_id: UUID, limits: Limits | None, *, unseen: bool = False) -> str:
+def _binding(tenant_id: UUID, limits: Limits | None, *, unseen: bool = False,
+             actor: str | None = None) -> str:
     """The statement binding a transaction to a tenant: its settings are local to the
     transaction, so they end with it whatever happens. Written as literals (every value is a
     name, a UUID or a number, checked below) so that it can share a message with BEGIN."""
@@ -101,6 +102,8 @@ def _binding(tenant_id: UUID, limits: Limits | None, *, unseen: bool = False) ->
     settings = {"role": APP_ROLE, "app.tenant_id": str(tenant_id)}
     if unseen:
         settings["app.unseen"] = "on"
+    if actor is not None:
+        settings["app.actor"] = actor  # who makes the change (migration 0021)
     if limits is not None:
         settings["statement_timeout"] = str(int(limits.statement_timeout_ms))
         settings["idle_in_transaction_session_timeout"] = str(
@@ -175,12 +178,13 @@ class Database:
 
     @asynccontextmanager
     async def tenant(self, tenant_id: UUID, *, readonly: bool = False,
-                     limits: Limits | None = None, unseen: bool = False
-                     ) -> AsyncIterator[Connection]:
+                     limits: Limits | None = None, unseen: bool = False,
+                     actor: str | None = None) -> AsyncIterator[Connection]:
         """A transaction bound to the tenant; `unseen`: it writes only what no API answer shows
         (the relay's bookkeeping), so it announces no write and cached answers stay valid
-        (migration 0020)."""
-        binding = _binding(tenant_id, limits, unseen=unseen)
+        (migration 0020); `actor`: who makes the change, which the events and jobs it writes
+        carry (0021; a plain name such as `api_key.<id>`)."""
+        binding = _binding(tenant_id, limits, unseen=unseen, actor=actor)
         if readonly:
             async with self._acquire() as conn, _read_only(conn, binding):
                 yield conn

@@ -55,6 +55,7 @@ class Job:
     last_error: str | None = None
     dedup_key: str | None = None
     gave_up: bool = False  # FAILED because its attempts ran out: a dead job
+    created_by: str | None = None  # who started it (migration 0021)
 
 
 def _job(row: Any) -> Job:

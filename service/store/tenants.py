@@ -22,7 +22,7 @@ async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC",
     """A new tenant with its starting catalogue (default roles, activity types, scoring model).
 
     The service creates one in a transaction already bound to its new id (row-level security
-    lets a tenant transaction create only its own tenant: service/usecases/onboarding.py); the
+    lets a tenant transaction create only its own tenant: service/usecases/tenants.py); the
     owner's tools may leave the id to the database."""
     row = await conn.fetchrow(
         "INSERT INTO tenants (id, name, time_zone) VALUES (coalesce($3, gen_random_uuid()), $1, $2)"

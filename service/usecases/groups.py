@@ -1,20 +1,19 @@
 """Changes to buying groups, shared by the GraphQL mutations and the jobs.
 
-Each use case checks its input against the stored state, makes the change inside the caller's
-transaction and returns a `Change`: the changed rows or the problems that stopped it (nothing
-written then), and the events the caller records in that same transaction. `settle` is the
-one step that follows any change to a group's members, whoever made it: both scores, entry
-rules, and the events they cause."""
+Each use case checks its input against the stored state, makes the change in the caller's unit
+of work and returns a `Change`: the changed rows, or the problems that stopped it (the work is
+discarded then: nothing written). Its events go to the unit of work, which records them with
+the change. `settle` is the one step that follows any change to a group's members, whoever
+made it: both scores, entry rules, and the events they cause."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 from service.domain.membership import MAX_STATUS, may_change
-from service.domain.problems import Problem
 from service.domain.stages import allows
 from service.events.changes import Event, EventKind, score_changes, stage_changes, stage_global_id
 from service.infra.auth import Principal
@@ -26,23 +25,14 @@ from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
 from service.store.engagement import ScoringInputs
+from service.usecases.change import Change, applied, refused
+from service.usecases.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 
 
-@dataclass
-class Change(Generic[T]):
-    """What a use case did: `value` when it changed something, else `problems` (paths are
-    relative to the mutation's input); `events` to record in the same transaction
-    (`service.events.changes.record`)."""
-
-    value: T | None = None
-    problems: list[Problem] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-
 def _refused(path: str, code: str, message: str) -> Change[T]:
-    return Change(problems=[Problem((path,), code, message)])
+    return refused(path, code, message)
 
 
 @dataclass(frozen=True)
@@ -90,7 +80,7 @@ async def _settled(conn: Connection, group: group_store.BuyingGroup, member: gro
     return Change(Membership(fresh, member), events=[event, *events])
 
 
-async def assign_member(conn: Connection, actor: Principal, group_id: UUID, person_id: UUID,
+async def _assign_member(conn: Connection, actor: Principal, group_id: UUID, person_id: UUID,
                         role_id: UUID) -> Change[Membership]:
     """Put a person of the group's account in one of its template's roles (or move them to
     another)."""
@@ -119,7 +109,7 @@ async def assign_member(conn: Connection, actor: Principal, group_id: UUID, pers
         new_value=str(role_id)))
 
 
-async def remove_member(conn: Connection, actor: Principal, group_id: UUID, person_id: UUID
+async def _remove_member(conn: Connection, actor: Principal, group_id: UUID, person_id: UUID
                         ) -> Change[Membership]:
     """Mark an active member removed; maintenance will not add them back."""
     group = await group_store.lock_group(conn, group_id)
@@ -139,7 +129,7 @@ async def remove_member(conn: Connection, actor: Principal, group_id: UUID, pers
         role_id=current.role_id, previous_value=str(current.role_id)))
 
 
-async def set_status(conn: Connection, group_id: UUID, status: str | None
+async def _set_status(conn: Connection, group_id: UUID, status: str | None
                      ) -> Change[group_store.BuyingGroup]:
     """Set or clear (blank or null) the group's free-text status."""
     status = (status or "").strip() or None
@@ -159,7 +149,7 @@ async def set_status(conn: Connection, group_id: UUID, status: str | None
 MAX_GROUP_NAME = 200
 
 
-async def rename(conn: Connection, group_id: UUID, name: str | None
+async def _rename(conn: Connection, group_id: UUID, name: str | None
                  ) -> Change[group_store.BuyingGroup]:
     """Give the group a name of one's own (it stops following renames of its account and
     solution interest); null or blank: the generated name again, which follows them."""
@@ -173,7 +163,7 @@ async def rename(conn: Connection, group_id: UUID, name: str | None
     return Change(row)
 
 
-async def move_to_stage(conn: Connection, actor: Principal, group_id: UUID, stage_id: UUID
+async def _move_to_stage(conn: Connection, actor: Principal, group_id: UUID, stage_id: UUID
                         ) -> Change[group_store.BuyingGroup]:
     """Move a group to a stage its stage model allows next from where it is."""
     group = await group_store.lock_group(conn, group_id)
@@ -211,7 +201,7 @@ async def move_to_stage(conn: Connection, actor: Principal, group_id: UUID, stag
         previous_value=stage_global_id(group.stage_id), new_value=stage_global_id(target.id))])
 
 
-async def delete_group(conn: Connection, group_id: UUID) -> Change[group_store.BuyingGroup]:
+async def _delete_group(conn: Connection, group_id: UUID) -> Change[group_store.BuyingGroup]:
     """Delete a group with its members and history; the value is the deleted row."""
     group = await group_store.lock_group(conn, group_id)
     if group is None or not await group_store.delete_group(conn, group_id):
@@ -220,3 +210,41 @@ async def delete_group(conn: Connection, group_id: UUID) -> Change[group_store.B
         EventKind.DELETED, group.tenant_id, group.id,
         solution_interest_id=group.solution_interest_id, previous_value=group.name)])
 
+
+# --- the use cases, each in the caller's unit of work -------------------------------------------
+
+
+async def assign_member(work: UnitOfWork, actor: Principal, group_id: UUID, person_id: UUID,
+                        role_id: UUID) -> Change[Membership]:
+    """Put a person of the group's account in one of its template's roles (or move them to
+    another)."""
+    return applied(work, await _assign_member(work.conn, actor, group_id, person_id, role_id))
+
+
+async def remove_member(work: UnitOfWork, actor: Principal, group_id: UUID, person_id: UUID
+                        ) -> Change[Membership]:
+    """Mark an active member removed; maintenance will not add them back."""
+    return applied(work, await _remove_member(work.conn, actor, group_id, person_id))
+
+
+async def set_status(work: UnitOfWork, group_id: UUID, status: str | None
+                     ) -> Change[group_store.BuyingGroup]:
+    """Set or clear (blank or null) the group's free-text status."""
+    return applied(work, await _set_status(work.conn, group_id, status))
+
+
+async def rename(work: UnitOfWork, group_id: UUID, name: str | None
+                 ) -> Change[group_store.BuyingGroup]:
+    """A name of the group's own, or (null, blank) the generated one again."""
+    return applied(work, await _rename(work.conn, group_id, name))
+
+
+async def move_to_stage(work: UnitOfWork, actor: Principal, group_id: UUID, stage_id: UUID
+                        ) -> Change[group_store.BuyingGroup]:
+    """Move a group to a stage its stage model allows next from where it is."""
+    return applied(work, await _move_to_stage(work.conn, actor, group_id, stage_id))
+
+
+async def delete_group(work: UnitOfWork, group_id: UUID) -> Change[group_store.BuyingGroup]:
+    """Delete a group with its members and history; the value is the deleted row."""
+    return applied(work, await _delete_group(work.conn, group_id))
