@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from service.dev.demo import load_demo
 from service.infra.db import Database
+from service.usecases.unit_of_work import CLI, unit_of_work
 from tests.conftest import GraphQLClient, TenantKeys
 
 
 async def test_demo_data_is_believable_and_loaded_once(
     gql: GraphQLClient, db: Database, tenant: TenantKeys
 ) -> None:
-    async with db.tenant(tenant.id) as conn:
-        assert await load_demo(conn, tenant.id) is True
-    async with db.tenant(tenant.id) as conn:
-        assert await load_demo(conn, tenant.id) is False
+    async with unit_of_work(db, tenant.id, CLI) as work:
+        assert await load_demo(work) is True
+    async with unit_of_work(db, tenant.id, CLI) as work:
+        assert await load_demo(work) is False
     data = await gql.data("""{
       accounts(filter: {topLevelOnly: true}) { totalCount }
       all: accounts { totalCount }

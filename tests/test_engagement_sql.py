@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.common import build_groups
-from jobs import activity_sync, rescoring
+from jobs import rescoring
 from service.domain.engagement import ActivityCount, engagement
 from service.domain.templates import WEIGHTINGS, Entry
 from service.infra.db import Database

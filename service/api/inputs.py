@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
-from uuid import UUID
 
 import strawberry
 from strawberry import UNSET
@@ -12,8 +11,8 @@ from strawberry.types import get_object_definition
 
 from service.api.errors import ErrorCode, UserError, indexed_problems, user_error
 from service.domain.records import MAX_BATCH
-from service.infra.db import Connection
 from service.usecases.catalogue import BulkResult
+from service.usecases.unit_of_work import UnitOfWork
 
 
 def provided_fields(value: Any) -> dict[str, Any]:
@@ -33,7 +32,7 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-BulkWrite = Callable[[Connection, UUID, list[dict[str, Any]]], Awaitable[BulkResult[Any]]]
+BulkWrite = Callable[[UnitOfWork, list[dict[str, Any]]], Awaitable[BulkResult[Any]]]
 
 
 async def bulk_upsert(
@@ -44,7 +43,6 @@ async def bulk_upsert(
     if len(items) > MAX_BATCH:
         return [], [user_error(["input", field], ErrorCode.TOO_MANY_ITEMS,
                                f"at most {MAX_BATCH} {field} per call; split the list")]
-    tenant_id = info.context.tenant_principal.tenant_id
-    async with info.context.write() as conn:
-        result = await write(conn, tenant_id, [provided_fields(item) for item in items])
+    async with info.context.work() as work:
+        result = await write(work, [provided_fields(item) for item in items])
     return result.rows_in_order(), indexed_problems(result.problems, "input", field)

@@ -12,22 +12,21 @@ import strawberry
 from strawberry import UNSET, relay
 
 from service.api.conditions import ConditionGroupInput, ConditionGroupType
-from service.api.errors import ErrorCode, UserError, failed, from_problems
+from service.api.errors import UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
-from service.api.roles import Role, name_problems, role_by_id
+from service.api.roles import Role, role_by_id
 from service.domain.templates import (
     WEIGHTINGS,
     Entry,
     EntryInput,
-    check_entries,
     role_weights,
     weight_percent,
 )
-from service.infra.db import Connection as Db
 from service.store import role_templates as template_store
-from service.store import roles as role_store
+from service.usecases import role_templates as templates
+from service.usecases.change import Change
 
 
 @strawberry.enum(description="How much a role counts: TRIVIAL=20 … VITAL=100.")
@@ -197,40 +196,21 @@ class DeleteRoleTemplatePayload:
     user_errors: list[UserError]
 
 
-async def _entries(
-    conn: Db, roles: list[RoleEntryInput]
-) -> tuple[list[Entry], list[UserError]]:
-    ids = [parse_uuid(r.role_id.node_id) if r.role_id.type_name == "Role" else None
-           for r in roles]
-    known = await role_store.roles_by_ids(conn, [i for i in ids if i is not None])
-    inputs = [
-        EntryInput(
-            role_id=i if i in known else None, weighting=r.weighting.value,
-            members_required=r.members_required,
-            counts_toward_completeness=r.counts_toward_completeness,
-            conditions=r.conditions.raw() if r.conditions else None,
-        )
-        for i, r in zip(ids, roles, strict=True)
-    ]
-    entries, problems = check_entries(inputs)
-    return entries, from_problems(problems, "input", "roles")
+def _entries(roles: list[RoleEntryInput]) -> list[EntryInput]:
+    """An id of another type reads as no role (NOT_FOUND), as an unknown one does."""
+    return [EntryInput(role_id=parse_uuid(r.role_id.node_id) if r.role_id.type_name == "Role"
+                       else None,
+                       weighting=r.weighting.value, members_required=r.members_required,
+                       counts_toward_completeness=r.counts_toward_completeness,
+                       conditions=r.conditions.raw() if r.conditions else None)
+            for r in roles]
 
 
-async def _draft(conn: Db, template_id: UUID, action: str
-                 ) -> template_store.RoleTemplate | RoleTemplatePayload:
-    template = await template_store.lock_template(conn, template_id)
-    if template is None:
-        return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.NOT_FOUND,
-                      "no such role template")
-    if template.status != "DRAFT":
-        return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.IMMUTABLE,
-                       f"a LIVE template cannot be {action}; copy it to make changes")
-    return template
-
-
-def _taken(name: str) -> RoleTemplatePayload:
-    return failed(RoleTemplatePayload, ["input", "name"], ErrorCode.DUPLICATE,
-                   f"a role template named {name!r} exists")
+def _payload(change: Change[template_store.RoleTemplate]) -> RoleTemplatePayload:
+    if change.value is None:
+        return RoleTemplatePayload(role_template=None,
+                                   user_errors=from_problems(change.problems, "input"))
+    return RoleTemplatePayload(role_template=RoleTemplate.from_row(change.value), user_errors=[])
 
 
 @strawberry.type
@@ -239,18 +219,9 @@ class RoleTemplateMutations:
     async def create_role_template(
         self, info: strawberry.Info, input: CreateRoleTemplateInput
     ) -> RoleTemplatePayload:
-        errors = name_problems(input.name, ["input", "name"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            entries, entry_errors = await _entries(conn, input.roles)
-            if errors or entry_errors:
-                return RoleTemplatePayload(role_template=None, user_errors=errors + entry_errors)
-            try:
-                row = await template_store.create_template(
-                    conn, tenant_id, input.name.strip(), input.description, entries)
-            except template_store.TemplateNameTaken:
-                return _taken(input.name.strip())
-        return RoleTemplatePayload(role_template=RoleTemplate.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await templates.create_template(
+                work, input.name, input.description, _entries(input.roles)))
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Change a DRAFT template; LIVE ones are immutable.")
@@ -258,27 +229,13 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: UpdateRoleTemplateInput
     ) -> RoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        name = None if input.name is UNSET else input.name
-        errors = name_problems(name, ["input", "name"])
-        async with info.context.write() as conn:
-            template = await _draft(conn, template_id, "edited")
-            if isinstance(template, RoleTemplatePayload):
-                return template
-            entries: list[Entry] | None = None
-            if input.roles is not UNSET and input.roles is not None:
-                entries, entry_errors = await _entries(conn, input.roles)
-                errors += entry_errors
-            if errors:
-                return RoleTemplatePayload(role_template=None, user_errors=errors)
-            try:
-                row = await template_store.update_template(
-                    conn, template, name.strip() if name else None,
-                    None if input.description is UNSET else input.description,
-                    input.description is not UNSET, entries,
-                )
-            except template_store.TemplateNameTaken:
-                return _taken(name or "")
-        return RoleTemplatePayload(role_template=RoleTemplate.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await templates.update_template(
+                work, template_id, name=None if input.name is UNSET else input.name,
+                description=None if input.description is UNSET else input.description,
+                set_description=input.description is not UNSET,
+                entries=None if input.roles is UNSET or input.roles is None
+                else _entries(input.roles)))
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Make a DRAFT template LIVE (it then cannot change).")
@@ -286,27 +243,20 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: RoleTemplateIdInput
     ) -> RoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        async with info.context.write() as conn:
-            template = await _draft(conn, template_id, "published again")
-            if isinstance(template, RoleTemplatePayload):
-                return template
-            if not template.entries:
-                return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.NO_ROLES,
-                               "a template needs at least one role before it is published")
-            row = await template_store.publish_template(conn, template_id)
-        return RoleTemplatePayload(role_template=RoleTemplate.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await templates.publish_template(work, template_id))
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def delete_role_template(
         self, info: strawberry.Info, input: RoleTemplateIdInput
     ) -> DeleteRoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        async with info.context.write() as conn:
-            template = await _draft(conn, template_id, "deleted")
-            if isinstance(template, RoleTemplatePayload):
-                return DeleteRoleTemplatePayload(deleted_role_template_id=None,
-                                                 user_errors=template.user_errors)
-            await template_store.delete_template(conn, template_id)
+        async with info.context.work() as work:
+            change = await templates.delete_template(work, template_id)
+        if change.value is None:
+            return DeleteRoleTemplatePayload(deleted_role_template_id=None,
+                                             user_errors=from_problems(change.problems,
+                                                                       "input"))
         return DeleteRoleTemplatePayload(deleted_role_template_id=input.id, user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -315,19 +265,5 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: CopyRoleTemplateInput
     ) -> RoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        errors = name_problems(input.name, ["input", "name"])
-        if errors:
-            return RoleTemplatePayload(role_template=None, user_errors=errors)
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            source = await template_store.get_template(conn, template_id)
-            if source is None:
-                return failed(RoleTemplatePayload, ["input", "id"], ErrorCode.NOT_FOUND,
-                              "no such role template")
-            try:
-                row = await template_store.create_template(
-                    conn, tenant_id, input.name.strip(), source.description, source.entries,
-                    copied_from=source.id)
-            except template_store.TemplateNameTaken:
-                return _taken(input.name.strip())
-        return RoleTemplatePayload(role_template=RoleTemplate.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await templates.copy_template(work, template_id, input.name))

@@ -10,12 +10,14 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, relay
 
-from service.api.errors import ErrorCode, UserError, failed, from_problems, user_error
+from service.api.errors import UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
 from service.domain import names
 from service.store import roles as role_store
+from service.usecases import roles as role_cases
+from service.usecases.change import Change
 
 
 @strawberry.type(description="A role people can hold in a buying group.")
@@ -91,70 +93,35 @@ class DeleteRolePayload:
     user_errors: list[UserError]
 
 
-async def _editable(conn: Any, role_id: UUID) -> role_store.Role | RolePayload:
-    found = (await role_store.roles_by_ids(conn, [role_id])).get(role_id)
-    if found is None:
-        return failed(RolePayload, ["input", "id"], ErrorCode.NOT_FOUND, "no such role")
-    if found.is_default:
-        return failed(RolePayload, ["input", "id"], ErrorCode.IMMUTABLE,
-                       f"{found.name!r} is a default role and cannot be changed")
-    return found
+def _payload(change: Change[role_store.Role]) -> RolePayload:
+    if change.value is None:
+        return RolePayload(role=None, user_errors=from_problems(change.problems, "input"))
+    return RolePayload(role=Role.from_row(change.value), user_errors=[])
 
 
 @strawberry.type
 class RoleMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def create_role(self, info: strawberry.Info, input: CreateRoleInput) -> RolePayload:
-        errors = name_problems(input.name, ["input", "name"])
-        if errors:
-            return RolePayload(role=None, user_errors=errors)
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            try:
-                row = await role_store.create_role(conn, tenant_id, input.name.strip(),
-                                                   input.description)
-            except role_store.RoleNameTaken:
-                return failed(RolePayload, ["input", "name"], ErrorCode.DUPLICATE,
-                               f"a role named {input.name.strip()!r} exists")
-            except role_store.RoleLimitReached:
-                return failed(RolePayload, ["input"], ErrorCode.LIMIT_REACHED,
-                               f"a tenant has at most {role_store.MAX_ROLES} roles")
-        return RolePayload(role=Role.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await role_cases.create_role(work, input.name, input.description))
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def update_role(self, info: strawberry.Info, input: UpdateRoleInput) -> RolePayload:
         role_id = decode_id(input.id, "Role", ["input", "id"])
-        name = None if input.name is UNSET else input.name
-        errors = name_problems(name, ["input", "name"])
-        if errors:
-            return RolePayload(role=None, user_errors=errors)
-        async with info.context.write() as conn:
-            found = await _editable(conn, role_id)
-            if isinstance(found, RolePayload):
-                return found
-            try:
-                row = await role_store.update_role(
-                    conn, role_id, name.strip() if name else None,
-                    None if input.description is UNSET else input.description,
-                    input.description is not UNSET,
-                )
-            except role_store.RoleNameTaken:
-                return failed(RolePayload, ["input", "name"], ErrorCode.DUPLICATE,
-                               f"a role named {name!r} exists")
-        assert row is not None
-        return RolePayload(role=Role.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await role_cases.update_role(
+                work, role_id, name=None if input.name is UNSET else input.name,
+                description=None if input.description is UNSET else input.description,
+                set_description=input.description is not UNSET))
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def delete_role(self, info: strawberry.Info, input: DeleteRoleInput
                           ) -> DeleteRolePayload:
         role_id = decode_id(input.id, "Role", ["input", "id"])
-        async with info.context.write() as conn:
-            found = await _editable(conn, role_id)
-            if isinstance(found, RolePayload):
-                return DeleteRolePayload(deleted_role_id=None, user_errors=found.user_errors)
-            if await role_store.role_in_use(conn, role_id):
-                return DeleteRolePayload(deleted_role_id=None, user_errors=[user_error(
-                    ["input", "id"], ErrorCode.IN_USE,
-                    f"{found.name!r} is used by a role template; remove it there first")])
-            await role_store.delete_role(conn, role_id)
+        async with info.context.work() as work:
+            change = await role_cases.delete_role(work, role_id)
+        if change.value is None:
+            return DeleteRolePayload(deleted_role_id=None,
+                                     user_errors=from_problems(change.problems, "input"))
         return DeleteRolePayload(deleted_role_id=input.id, user_errors=[])

@@ -12,14 +12,14 @@ import strawberry
 from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 
-from service.api.errors import ErrorCode, UserError, failed, from_problems, user_error
+from service.api.errors import UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
-from service.api.roles import name_problems
-from service.domain.stages import StageSpec, publish_problems, shape_problems
-from service.infra.db import Connection as Db
+from service.domain.stages import StageSpec
 from service.store import stages as stage_store
+from service.usecases import stage_models as model_cases
+from service.usecases.change import Change
 
 
 @strawberry.enum
@@ -204,16 +204,11 @@ def _role_global_id(value: Any) -> Any:
     return str(relay.GlobalID("Role", value)) if isinstance(value, str) else value
 
 
-async def _draft(conn: Db, model_id: UUID, when_live: str
-                 ) -> stage_store.StageModel | StageModelPayload:
-    """The model, locked, if it exists and is still a DRAFT; else the error to return."""
-    model = await stage_store.lock_model(conn, model_id)
-    if model is None:
-        return failed(StageModelPayload, ["input", "id"], ErrorCode.NOT_FOUND,
-                      "no such stage model")
-    if model.status != "DRAFT":
-        return failed(StageModelPayload, ["input", "id"], ErrorCode.IMMUTABLE, when_live)
-    return model
+def _payload(change: Change[stage_store.StageModel], *prefix: str) -> StageModelPayload:
+    if change.value is None:
+        return StageModelPayload(stage_model=None,
+                                 user_errors=from_problems(change.problems, *prefix))
+    return StageModelPayload(stage_model=StageModel.from_row(change.value), user_errors=[])
 
 
 @strawberry.type
@@ -221,62 +216,33 @@ class StageMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def create_stage_model(self, info: strawberry.Info, input: CreateStageModelInput
                                  ) -> StageModelPayload:
-        stages = specs(input.stages)
-        errors = name_problems(input.name, ["input", "name"]) + from_problems(
-            shape_problems(stages), "input", "stages")
-        if errors:
-            return StageModelPayload(stage_model=None, user_errors=errors)
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            try:
-                row = await stage_store.create_model(conn, tenant_id, input.name.strip(),
-                                                     input.description, stages)
-            except stage_store.NameTaken:
-                return failed(StageModelPayload, ["input", "name"], ErrorCode.DUPLICATE,
-                               f"a stage model named {input.name.strip()!r} exists")
-        return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await model_cases.create_model(
+                work, input.name, input.description, specs(input.stages)), "input")
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Change a DRAFT stage model; LIVE ones are immutable.")
     async def update_stage_model(self, info: strawberry.Info, input: UpdateStageModelInput
                                  ) -> StageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        name = None if input.name is UNSET else input.name
-        errors = name_problems(name, ["input", "name"])
-        stages = specs(input.stages) if input.stages not in (UNSET, None) else None
-        if stages is not None:
-            errors += from_problems(shape_problems(stages), "input", "stages")
-        async with info.context.write() as conn:
-            model = await _draft(conn, model_id, "a LIVE stage model cannot be edited")
-            if isinstance(model, StageModelPayload):
-                return model
-            if errors:
-                return StageModelPayload(stage_model=None, user_errors=errors)
-            try:
-                row = await stage_store.update_model(
-                    conn, model, name.strip() if name else None,
-                    None if input.description is UNSET else input.description,
-                    input.description is not UNSET, stages)
-            except stage_store.NameTaken:
-                return failed(StageModelPayload, ["input", "name"], ErrorCode.DUPLICATE,
-                               f"a stage model named {name!r} exists")
-        return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await model_cases.update_model(
+                work, model_id, name=None if input.name is UNSET else input.name,
+                description=None if input.description is UNSET else input.description,
+                set_description=input.description is not UNSET,
+                stages=specs(input.stages) if input.stages not in (UNSET, None) else None),
+                "input")
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Validate the stage graph and make the model LIVE.")
     async def publish_stage_model(self, info: strawberry.Info, input: StageModelIdInput
                                   ) -> StageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        async with info.context.write() as conn:
-            model = await _draft(conn, model_id, "already LIVE")
-            if isinstance(model, StageModelPayload):
-                return model
-            problems = publish_problems([s.spec() for s in model.stages])
-            if problems:
-                return StageModelPayload(stage_model=None,
-                                         user_errors=from_problems(problems, "stages"))
-            row = await stage_store.publish_model(conn, model_id)
-        return StageModelPayload(stage_model=StageModel.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            change = await model_cases.publish_model(work, model_id)
+        # The graph's problems point into the stored model's stages, not the input.
+        graph = change.problems and change.problems[0].path[0] == "stages"
+        return _payload(change, *(() if graph else ("input",)))
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Delete a DRAFT model, or a LIVE one no solution interest "
@@ -284,15 +250,9 @@ class StageMutations:
     async def delete_stage_model(self, info: strawberry.Info, input: StageModelIdInput
                                  ) -> DeleteStageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        async with info.context.write() as conn:
-            if not await stage_store.models_by_ids(conn, [model_id]):
-                return DeleteStageModelPayload(deleted_stage_model_id=None, user_errors=[
-                    user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such stage model")])
-            try:
-                await stage_store.delete_model(conn, model_id)
-            except stage_store.InUse:
-                return DeleteStageModelPayload(deleted_stage_model_id=None, user_errors=[
-                    user_error(["input", "id"], ErrorCode.IN_USE,
-                               "a solution interest uses this stage model")])
+        async with info.context.work() as work:
+            change = await model_cases.delete_model(work, model_id)
+        if change.value is None:
+            return DeleteStageModelPayload(deleted_stage_model_id=None,
+                                           user_errors=from_problems(change.problems, "input"))
         return DeleteStageModelPayload(deleted_stage_model_id=input.id, user_errors=[])
-

@@ -20,8 +20,9 @@ from uuid import UUID
 
 from service.domain import json_values
 from service.domain.records import MAX_BATCH
-from service.infra.db import Connection, Database
+from service.infra.db import Database
 from service.usecases.catalogue import BulkResult, upsert_accounts, upsert_people
+from service.usecases.unit_of_work import CLI, UnitOfWork, unit_of_work
 
 NUMBERS = {"annualRevenue": float, "employeeCount": int}
 ACCOUNT_COLUMNS = {"externalId", "name", "parentExternalId", "industry", "region", "country",
@@ -101,7 +102,7 @@ def batches(
         yield batch
 
 
-Write = Callable[[Connection, UUID, list[dict[str, Any]]], Any]
+Write = Callable[[UnitOfWork, list[dict[str, Any]]], Any]
 
 
 def _position(handle: TextIO) -> int:
@@ -161,8 +162,8 @@ def parents_first(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, di
 async def _write(db: Database, tenant_id: UUID, write: Write,
                  batch: list[tuple[int, dict[str, Any]]], summary: ImportSummary) -> None:
     """One batch in one transaction; the summary counts exactly what the write stored."""
-    async with db.tenant(tenant_id) as conn:
-        result: BulkResult[Any] = await write(conn, tenant_id, [item for _, item in batch])
+    async with unit_of_work(db, tenant_id, CLI) as work:
+        result: BulkResult[Any] = await write(work, [item for _, item in batch])
     summary.written += len(result.written)
     for index, issues in sorted(result.problems.items()):
         line, item = batch[index]

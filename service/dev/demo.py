@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import random
 from typing import Any
-from uuid import UUID
 
 from service.domain.conditions import ACCOUNT_FIELDS, PERSON_FIELDS, ConditionGroup, validate
 from service.domain.stages import StageSpec
 from service.domain.templates import Entry
-from service.infra.db import Connection
 from service.store import account_lists as list_store
 from service.store import accounts as account_store
 from service.store import buying_groups as group_store
-from service.store import group_generation as generation_store
 from service.store import role_templates as template_store
 from service.store import roles as role_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
-from service.store.sql import SqlParams
-from service.usecases import groups
+from service.usecases import generation
 from service.usecases.catalogue import upsert_accounts, upsert_people
+from service.usecases.unit_of_work import UnitOfWork
 
 INDUSTRIES = ["Software", "Financial Services", "Healthcare", "Manufacturing", "Retail",
               "Energy", "Telecommunications", "Education"]
@@ -125,17 +122,18 @@ def _rules(match: str, *rules: tuple[str, str, list[str]]) -> ConditionGroup:
     return group
 
 
-async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
+async def load_demo(work: UnitOfWork, seed: int = 7) -> bool:
     """Fill the tenant with demo data unless it already has accounts; True when loaded."""
+    conn, tenant_id = work.conn, work.tenant_id
     if await account_store.has_accounts(conn, tenant_id):
         return False
     rng = random.Random(seed)
     accounts = demo_accounts(rng)
     for start in range(0, len(accounts), 1000):
-        await upsert_accounts(conn, tenant_id, accounts[start:start + 1000])
+        await upsert_accounts(work, accounts[start:start + 1000])
     people = demo_people(rng, accounts)
     for start in range(0, len(people), 1000):
-        await upsert_people(conn, tenant_id, people[start:start + 1000])
+        await upsert_people(work, people[start:start + 1000])
 
     roles = {r.name: r.id for r in await role_store.list_roles(conn, tenant_id)}
     enterprise = await template_store.create_template(conn, tenant_id, "Enterprise IT",
@@ -204,14 +202,9 @@ async def load_demo(conn: Connection, tenant_id: UUID, seed: int = 7) -> bool:
                                          (martech, marketing, targets)):
         after = None
         while True:
-            params = SqlParams()
-            chunk = await generation_store.create_groups_chunk(
-                conn, tenant_id, solution_interest_id=interest.id,
-                solution_interest_name=interest.name, role_template_id=template.id,
-                entries=template.entries, audience_sql=list_store.membership_sql(audience, params),
-                params=params, after=after, limit=1000, job_id=None,
+            chunk = await generation.create_chunk(
+                work, interest, template, audience, after=after, limit=1000, job_id=None,
                 entry_stage_id=entry.id if interest is cloud else None)
-            await groups.settle(conn, tenant_id, chunk.changed, created=True)
             if chunk.processed == 0:
                 break
             after = chunk.last_id

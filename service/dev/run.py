@@ -25,6 +25,7 @@ from service.infra.secrets import new_key
 from service.store import api_keys as key_store
 from service.store import tenants as tenant_store
 from service.usecases import tenants as onboarding
+from service.usecases.unit_of_work import CLI, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ async def load_demo_data(database_url: str) -> bool:
     try:
         db = Database(pool)
         tenant = await demo_tenant(db)
-        async with db.tenant(tenant.id) as conn:
-            return await load_demo(conn, tenant.id)
+        async with unit_of_work(db, tenant.id, CLI) as work:
+            return await load_demo(work)
     finally:
         await pool.close()
 

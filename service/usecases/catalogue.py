@@ -1,5 +1,6 @@
-"""Bulk writes of accounts and people, shared by the GraphQL mutations and the CSV importer:
-check each item, write the valid ones in one set-based statement per table, report the rest."""
+"""Bulk writes of accounts and people, shared by the GraphQL mutations, the CSV importer and
+the demo: check each item, write the valid ones in one set-based statement per table, report the
+rest, in the caller's unit of work."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from service.infra.db import Connection
 from service.store import accounts as account_store
 from service.store import buying_groups as group_store
 from service.store import people as people_store
+from service.usecases.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 
@@ -60,17 +62,17 @@ async def _bulk(
     return result
 
 
-async def upsert_accounts(
-    conn: Connection, tenant_id: UUID, items: Sequence[Mapping[str, Any]]
-) -> BulkResult[account_store.Account]:
+async def upsert_accounts(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
+                          ) -> BulkResult[account_store.Account]:
     """Write accounts; the generated names of their buying groups follow a new name."""
-    result = await _bulk(conn, tenant_id, items, account_problems, account_store.upsert_accounts)
-    await group_store.follow_renames(conn, tenant_id,
+    result = await _bulk(work.conn, work.tenant_id, items, account_problems,
+                         account_store.upsert_accounts)
+    await group_store.follow_renames(work.conn, work.tenant_id,
                                      account_ids=[a.id for a in result.written.values()])
     return result
 
 
-async def upsert_people(
-    conn: Connection, tenant_id: UUID, items: Sequence[Mapping[str, Any]]
-) -> BulkResult[people_store.Person]:
-    return await _bulk(conn, tenant_id, items, person_problems, people_store.upsert_people)
+async def upsert_people(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
+                        ) -> BulkResult[people_store.Person]:
+    return await _bulk(work.conn, work.tenant_id, items, person_problems,
+                       people_store.upsert_people)
