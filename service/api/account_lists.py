@@ -14,17 +14,14 @@ from strawberry import UNSET, relay
 
 from service.api.accounts import Account, AccountFilterInput, browse_accounts, to_account_filter
 from service.api.conditions import ConditionGroupInput, ConditionGroupType
-from service.api.errors import ErrorCode, UserError, failed, from_problems, user_error
+from service.api.errors import UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.api.role_templates import name_key
-from service.api.roles import name_problems
-from service.domain.conditions import ACCOUNT_FIELDS, ConditionGroup, validate
-from service.infra.db import Connection as Db
 from service.store import account_lists as list_store
-
-MAX_STATIC_IDS = 10_000
+from service.usecases import account_lists as lists
+from service.usecases.change import Change
 
 
 @strawberry.enum
@@ -147,25 +144,16 @@ class DeleteAccountListPayload:
     user_errors: list[UserError]
 
 
-async def _accounts(conn: Db, tenant_id: UUID, ids: list[relay.GlobalID], field: str
-                    ) -> tuple[list[UUID], list[UserError]]:
-    if len(ids) > MAX_STATIC_IDS:
-        return [], [user_error(["input", field], ErrorCode.TOO_MANY_ITEMS,
-                               f"at most {MAX_STATIC_IDS} accounts per call")]
-    parsed = [parse_uuid(g.node_id) if g.type_name == "Account" else None for g in ids]
-    found = await list_store.existing_account_ids(
-        conn, tenant_id, [p for p in parsed if p is not None])
-    errors = [
-        user_error(["input", field, str(i)], ErrorCode.NOT_FOUND, "no such account")
-        for i, p in enumerate(parsed) if p not in found
-    ]
-    return [p for p in parsed if p is not None and p in found], errors
+def _ids(ids: Iterable[relay.GlobalID] | None) -> list[UUID | None]:
+    """An id of another type reads as no account (NOT_FOUND), as an unknown one does."""
+    return [parse_uuid(g.node_id) if g.type_name == "Account" else None for g in ids or []]
 
 
-def _filter(value: ConditionGroupInput) -> tuple[ConditionGroup | None, list[UserError]]:
-    match, rules = value.raw()
-    group, problems = validate(match, rules, ACCOUNT_FIELDS)
-    return group, from_problems(problems, "input", "filter")
+def _payload(change: Change[list_store.AccountList]) -> AccountListPayload:
+    if change.value is None:
+        return AccountListPayload(account_list=None,
+                                  user_errors=from_problems(change.problems, "input"))
+    return AccountListPayload(account_list=AccountList.from_row(change.value), user_errors=[])
 
 
 @strawberry.type
@@ -174,108 +162,37 @@ class AccountListMutations:
     async def create_account_list(
         self, info: strawberry.Info, input: CreateAccountListInput
     ) -> AccountListPayload:
-        errors = name_problems(input.name, ["input", "name"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        group: ConditionGroup | None = None
-        account_ids: list[UUID] = []
-        async with info.context.write() as conn:
-            if input.kind is AccountListKind.DYNAMIC:
-                if input.account_ids:
-                    errors.append(user_error(["input", "accountIds"], ErrorCode.INVALID_VALUE,
-                                             "a DYNAMIC list takes a filter, not accounts"))
-                if input.filter is None:
-                    errors.append(user_error(["input", "filter"], ErrorCode.REQUIRED,
-                                             "a DYNAMIC list needs a filter"))
-                else:
-                    group, filter_errors = _filter(input.filter)
-                    errors += filter_errors
-            else:
-                if input.filter is not None:
-                    errors.append(user_error(["input", "filter"], ErrorCode.INVALID_VALUE,
-                                             "a STATIC list takes accounts, not a filter"))
-                account_ids, id_errors = await _accounts(
-                    conn, tenant_id, input.account_ids or [], "accountIds")
-                errors += id_errors
-            if errors:
-                return AccountListPayload(account_list=None, user_errors=errors)
-            try:
-                row = await list_store.create_list(
-                    conn, tenant_id, name=input.name.strip(), description=input.description,
-                    kind=input.kind.value, filter=group, account_ids=account_ids,
-                )
-            except list_store.NameTaken:
-                return failed(AccountListPayload, ["input", "name"], ErrorCode.DUPLICATE,
-                               f"an account list named {input.name.strip()!r} exists")
-        return AccountListPayload(account_list=AccountList.from_row(row), user_errors=[])
+        async with info.context.work() as work:
+            return _payload(await lists.create_list(
+                work, name=input.name, description=input.description, kind=input.kind.value,
+                filter=input.filter.raw() if input.filter is not None else None,
+                account_ids=_ids(input.account_ids)))
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def update_account_list(
         self, info: strawberry.Info, input: UpdateAccountListInput
     ) -> AccountListPayload:
         list_id = decode_id(input.id, "AccountList", ["input", "id"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        errors: list[UserError] = []
-        changes: dict[str, Any] = {}
-        async with info.context.write() as conn:
-            current = (await list_store.lists_by_ids(conn, [list_id])).get(list_id)
-            if current is None:
-                return failed(AccountListPayload, ["input", "id"], ErrorCode.NOT_FOUND,
-                              "no such account list")
-            if input.name is not UNSET:
-                errors += name_problems(input.name or "", ["input", "name"])
-                changes["name"] = (input.name or "").strip()
-            if input.description is not UNSET:
-                changes["description"] = input.description
-            replace: list[UUID] | None = None
-            add: list[UUID] = []
-            remove: list[UUID] = []
-            wants_accounts = (input.account_ids is not UNSET or input.add_account_ids
-                              or input.remove_account_ids)
-            if current.kind == "DYNAMIC":
-                if wants_accounts:
-                    errors.append(user_error(["input", "accountIds"], ErrorCode.INVALID_VALUE,
-                                             "a DYNAMIC list takes a filter, not accounts"))
-                if input.filter is not UNSET:
-                    if input.filter is None:
-                        errors.append(user_error(["input", "filter"], ErrorCode.REQUIRED,
-                                                 "a DYNAMIC list needs a filter"))
-                    else:
-                        group, filter_errors = _filter(input.filter)
-                        errors += filter_errors
-                        changes["filter"] = group.to_json() if group else None
-            else:
-                if input.filter is not UNSET:
-                    errors.append(user_error(["input", "filter"], ErrorCode.INVALID_VALUE,
-                                             "a STATIC list takes accounts, not a filter"))
-                if input.account_ids is not UNSET:
-                    replace, more = await _accounts(conn, tenant_id, input.account_ids or [],
-                                                    "accountIds")
-                    errors += more
-                add, more = await _accounts(conn, tenant_id, input.add_account_ids or [],
-                                            "addAccountIds")
-                errors += more
-                remove, more = await _accounts(conn, tenant_id, input.remove_account_ids or [],
-                                               "removeAccountIds")
-                errors += more
-            if errors:
-                return AccountListPayload(account_list=None, user_errors=errors)
-            try:
-                row = await list_store.update_list(conn, current, changes=changes,
-                                                   replace_accounts=replace, add=add,
-                                                   remove=remove)
-            except list_store.NameTaken:
-                return failed(AccountListPayload, ["input", "name"], ErrorCode.DUPLICATE,
-                               f"an account list named {changes['name']!r} exists")
-        return AccountListPayload(account_list=AccountList.from_row(row), user_errors=[])
+        given_filter = input.filter if input.filter is not UNSET else None
+        async with info.context.work() as work:
+            return _payload(await lists.update_list(
+                work, list_id, name=None if input.name is UNSET else (input.name or ""),
+                description=None if input.description is UNSET else input.description,
+                set_description=input.description is not UNSET,
+                set_filter=input.filter is not UNSET,
+                filter=given_filter.raw() if given_filter is not None else None,
+                accounts=lists.AccountChanges(
+                    replace=None if input.account_ids is UNSET else _ids(input.account_ids),
+                    add=_ids(input.add_account_ids), remove=_ids(input.remove_account_ids))))
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def delete_account_list(
         self, info: strawberry.Info, input: DeleteAccountListInput
     ) -> DeleteAccountListPayload:
         list_id = decode_id(input.id, "AccountList", ["input", "id"])
-        async with info.context.write() as conn:
-            deleted = await list_store.delete_list(conn, list_id)
-        if not deleted:
-            return DeleteAccountListPayload(deleted_account_list_id=None, user_errors=[
-                user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such account list")])
+        async with info.context.work() as work:
+            change = await lists.delete_list(work, list_id)
+        if change.value is None:
+            return DeleteAccountListPayload(deleted_account_list_id=None,
+                                            user_errors=from_problems(change.problems, "input"))
         return DeleteAccountListPayload(deleted_account_list_id=input.id, user_errors=[])

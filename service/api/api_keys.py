@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
-from service.api.errors import ClientError, ErrorCode, UserError, user_error
+from service.api.errors import ClientError, ErrorCode, UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -22,6 +22,7 @@ from service.api.pagination import (
 from service.api.permissions import RequireAdmin
 from service.infra.auth import Scope
 from service.store import api_keys as key_store
+from service.usecases import api_keys as key_cases
 
 
 @strawberry.enum
@@ -127,38 +128,26 @@ class ApiKeyMutations:
     async def create_api_key(
         self, info: strawberry.Info, input: CreateApiKeyInput
     ) -> CreateApiKeyPayload:
-        errors = []
-        name = input.name.strip()
-        if not name:
-            errors.append(user_error(["input", "name"], ErrorCode.REQUIRED, "name is required"))
-        elif len(name) > 200:
-            errors.append(user_error(["input", "name"], ErrorCode.TOO_LONG,
-                                     "name is longer than 200 characters"))
-        if not input.scopes:
-            errors.append(user_error(["input", "scopes"], ErrorCode.REQUIRED,
-                                     "give at least one scope"))
-        if errors:
-            return CreateApiKeyPayload(api_key=None, secret=None, user_errors=errors)
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            key, secret = await key_store.create_api_key(
-                conn, tenant_id, name, {Scope(s.value) for s in input.scopes},
-                is_integration=input.is_integration,
-            )
-        return CreateApiKeyPayload(api_key=ApiKey.from_row(key), secret=secret, user_errors=[])
+        async with info.context.work() as work:
+            change = await key_cases.create_key(work, input.name,
+                                                {Scope(s.value) for s in input.scopes},
+                                                is_integration=input.is_integration)
+        if change.value is None:
+            return CreateApiKeyPayload(api_key=None, secret=None,
+                                       user_errors=from_problems(change.problems, "input"))
+        return CreateApiKeyPayload(api_key=ApiKey.from_row(change.value.key),
+                                   secret=change.value.secret, user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireAdmin])
     async def revoke_api_key(
         self, info: strawberry.Info, input: RevokeApiKeyInput
     ) -> RevokeApiKeyPayload:
         key_id = decode_id(input.id, "ApiKey", ["input", "id"])
-        async with info.context.write() as conn:
-            key = await key_store.revoke_api_key(conn, key_id)
+        async with info.context.work() as work:
+            change = await key_cases.revoke_key(work, key_id)
         if (known := info.context.services.principals) is not None:
             known.forget(key_id)  # this process at once; others within AUTH_CACHE_SECONDS
-        if key is None:
-            return RevokeApiKeyPayload(
-                api_key=None,
-                user_errors=[user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such API key")],
-            )
-        return RevokeApiKeyPayload(api_key=ApiKey.from_row(key), user_errors=[])
+        if change.value is None:
+            return RevokeApiKeyPayload(api_key=None,
+                                       user_errors=from_problems(change.problems, "input"))
+        return RevokeApiKeyPayload(api_key=ApiKey.from_row(change.value), user_errors=[])

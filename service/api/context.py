@@ -129,12 +129,6 @@ class Context:
                 self._writing = None
         self.loaders.reset()
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[Connection]:
-        """`work()`'s transaction, for a mutation that adds no events and starts no job."""
-        async with self.work() as work:
-            yield work.conn
-
     async def _enqueue(self, job_id: UUID) -> None:
         await enqueue(self.services.redis, self.settings.queue_name, job_id)
 

@@ -10,7 +10,7 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
-from service.api.errors import ErrorCode, UserError, user_error
+from service.api.errors import UserError, from_problems
 from service.api.execution.lookahead import ready, row_field
 from service.api.execution.values import moment
 from service.api.jobs import BuyingGroupJobPayload, started
@@ -28,12 +28,12 @@ from service.api.roles import Role, role_by_id
 from service.api.scoring import ActivityType
 from service.domain.engagement import Engagement, engagement
 from service.domain.templates import weight_percent
-from service.infra.outbound import destination_problem, url_problem
 from service.store import activities as activity_store
 from service.store import activity_sync as sync_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store.paging import NOT_COUNTED, Page
+from service.usecases import activity_sources as sources
 from service.usecases import jobs
 
 if TYPE_CHECKING:
@@ -286,8 +286,6 @@ class SyncActivitiesInput:
         "again (nothing is counted twice).")
 
 
-MAX_URL_LENGTH = 2048
-MAX_CREDENTIAL_LENGTH = 1024
 
 
 @strawberry.input
@@ -337,49 +335,13 @@ class EngagementMutations:
     async def configure_activity_source(
         self, info: strawberry.Info, input: ConfigureActivitySourceInput
     ) -> ActivitySourcePayload:
-        tenant_id = info.context.tenant_principal.tenant_id
-        base_url, client_id = input.base_url.strip().rstrip("/"), input.client_id.strip()
-        secret = input.client_secret or None
-        errors = []
-        if len(base_url) > MAX_URL_LENGTH:
-            errors.append(user_error(["input", "baseUrl"], ErrorCode.TOO_LONG,
-                                     f"baseUrl is longer than {MAX_URL_LENGTH} characters"))
-        elif (problem := url_problem(base_url)) is not None:
-            errors.append(user_error(["input", "baseUrl"], ErrorCode.INVALID_VALUE,
-                                     f"baseUrl {problem}"))
-        elif (problem := await destination_problem(
-                base_url, info.context.settings.allowed_hosts)) is not None:
-            errors.append(user_error(["input", "baseUrl"], ErrorCode.ADDRESS_NOT_ALLOWED,
-                                     f"baseUrl may not be called: {problem}"))
-        if not client_id:
-            errors.append(user_error(["input", "clientId"], ErrorCode.REQUIRED,
-                                     "clientId is required"))
-        elif len(client_id) > MAX_CREDENTIAL_LENGTH or "\x00" in client_id:
-            errors.append(user_error(["input", "clientId"], ErrorCode.INVALID_VALUE,
-                                     "clientId is too long or holds a NUL character"))
-        if secret is not None and (len(secret) > MAX_CREDENTIAL_LENGTH or "\x00" in secret):
-            errors.append(user_error(["input", "clientSecret"], ErrorCode.INVALID_VALUE,
-                                     "clientSecret is too long or holds a NUL character"))
-        async with info.context.write() as conn:
-            stored = await sync_store.source_settings(conn, tenant_id)
-            if secret is None and not errors:
-                if not stored.client_secret:
-                    errors.append(user_error(
-                        ["input", "clientSecret"], ErrorCode.REQUIRED,
-                        "clientSecret is required: a source of your own needs its own secret"))
-                elif (stored.base_url, stored.client_id) != (base_url, client_id):
-                    errors.append(user_error(
-                        ["input", "clientSecret"], ErrorCode.SECRET_REQUIRED,
-                        "a new baseUrl or clientId needs its clientSecret again: a secret is "
-                        "only ever sent where it was given"))
-            box = info.context.settings.secrets
-            if secret is not None and not box.available and not errors:
-                errors.append(user_error(
-                    ["input", "clientSecret"], ErrorCode.SERVICE_UNAVAILABLE,
-                    "this service has no SECRET_KEY to encrypt secrets with; ask its operator"))
-            if errors:
-                return ActivitySourcePayload(activity_sync=None, user_errors=errors)
-            await sync_store.configure_source(conn, tenant_id, sync_store.SourceSettings(
-                base_url, client_id, box.seal(secret) if secret is not None else None,
-                input.activity_type_ids))
+        settings = info.context.settings
+        async with info.context.work() as work:
+            change = await sources.configure_source(
+                work, base_url=input.base_url, client_id=input.client_id,
+                client_secret=input.client_secret, activity_type_ids=input.activity_type_ids,
+                allowed=settings.allowed_hosts, box=settings.secrets)
+        if not change.done:
+            return ActivitySourcePayload(activity_sync=None,
+                                         user_errors=from_problems(change.problems, "input"))
         return ActivitySourcePayload(activity_sync=await activity_sync(info), user_errors=[])

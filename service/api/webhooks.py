@@ -11,19 +11,14 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
-from service.api.errors import ClientError, ErrorCode, UserError, user_error
+from service.api.errors import ClientError, ErrorCode, UserError, from_problems
 from service.api.nodes import decode_id
 from service.api.permissions import RequireAdmin
-from service.events.changes import EventKind, cursor_position
-from service.events.webhooks import new_signing_secret
+from service.events.changes import EventKind
 from service.infra.auth import Scope
-from service.infra.outbound import destination_problem, url_problem
-from service.store import event_log
 from service.store import webhooks as webhook_store
-
-MAX_ENDPOINTS = 20
-MAX_URL_LENGTH = 2048
-MAX_DESCRIPTION_LENGTH = 1000
+from service.usecases import webhooks as hooks
+from service.usecases.change import Change
 
 
 @strawberry.enum
@@ -143,32 +138,16 @@ async def webhook_endpoints(info: strawberry.Info) -> list[WebhookEndpoint]:
     return [WebhookEndpoint.from_row(r) for r in rows]
 
 
-async def _url_errors(info: strawberry.Info, url: str) -> list[UserError]:
-    path = ["input", "url"]
-    if len(url) > MAX_URL_LENGTH:
-        return [user_error(path, ErrorCode.TOO_LONG,
-                           f"url is longer than {MAX_URL_LENGTH} characters")]
-    if (problem := url_problem(url)) is not None:
-        return [user_error(path, ErrorCode.INVALID_VALUE, f"url {problem}")]
-    if (problem := await destination_problem(url, info.context.settings.allowed_hosts)):
-        return [user_error(path, ErrorCode.ADDRESS_NOT_ALLOWED,
-                           f"url may not be called: {problem}")]
-    return []
+def _kinds(kinds: list[EventKind] | None) -> list[str] | None:
+    return None if kinds is None else [k.value for k in kinds]
 
 
-def _description_errors(description: str | None) -> list[UserError]:
-    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
-        return [user_error(["input", "description"], ErrorCode.TOO_LONG,
-                           f"description is longer than {MAX_DESCRIPTION_LENGTH} characters")]
-    return []
-
-
-def _kinds(kinds: list[EventKind] | None) -> list[str]:
-    return sorted({k.value for k in kinds or ()})
-
-
-def _no_endpoint() -> list[UserError]:
-    return [user_error(["input", "id"], ErrorCode.NOT_FOUND, "no such webhook endpoint")]
+def _endpoint(change: Change[webhook_store.Endpoint]) -> WebhookEndpointPayload:
+    if change.value is None:
+        return WebhookEndpointPayload(webhook_endpoint=None,
+                                      user_errors=from_problems(change.problems, "input"))
+    return WebhookEndpointPayload(webhook_endpoint=WebhookEndpoint.from_row(change.value),
+                                  user_errors=[])
 
 
 @strawberry.type
@@ -179,55 +158,31 @@ class WebhookMutations:
     async def create_webhook_endpoint(
         self, info: strawberry.Info, input: CreateWebhookEndpointInput
     ) -> CreateWebhookEndpointPayload:
-        url = input.url.strip()
-        errors = [*await _url_errors(info, url), *_description_errors(input.description)]
-        box = info.context.settings.secrets
-        if not box.available:
-            errors.append(user_error(
-                ["input"], ErrorCode.SERVICE_UNAVAILABLE,
-                "this service has no SECRET_KEY to encrypt signing secrets with; ask its "
-                "operator"))
-        if errors:
-            return CreateWebhookEndpointPayload(webhook_endpoint=None, signing_secret=None,
-                                                user_errors=errors)
-        secret = new_signing_secret()
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            # Serialised per tenant, so two creations cannot both pass the limit.
-            await webhook_store.lock_endpoints(conn, tenant_id)
-            if await webhook_store.count_endpoints(conn) >= MAX_ENDPOINTS:
-                return CreateWebhookEndpointPayload(
-                    webhook_endpoint=None, signing_secret=None, user_errors=[user_error(
-                        ["input"], ErrorCode.LIMIT_REACHED,
-                        f"a tenant has at most {MAX_ENDPOINTS} webhook endpoints")])
-            row = await webhook_store.create_endpoint(
-                conn, tenant_id, url=url, kinds=_kinds(input.kinds),
-                description=input.description, sealed_secret=box.seal(secret))
-        return CreateWebhookEndpointPayload(webhook_endpoint=WebhookEndpoint.from_row(row),
-                                            signing_secret=secret, user_errors=[])
+        settings = info.context.settings
+        async with info.context.work() as work:
+            change = await hooks.create_endpoint(
+                work, url=input.url, kinds=_kinds(input.kinds) or [],
+                description=input.description, allowed=settings.allowed_hosts,
+                box=settings.secrets)
+        if change.value is None:
+            return CreateWebhookEndpointPayload(
+                webhook_endpoint=None, signing_secret=None,
+                user_errors=from_problems(change.problems, "input"))
+        return CreateWebhookEndpointPayload(
+            webhook_endpoint=WebhookEndpoint.from_row(change.value.endpoint),
+            signing_secret=change.value.signing_secret, user_errors=[])
 
     @strawberry.mutation(permission_classes=[RequireAdmin])
     async def update_webhook_endpoint(
         self, info: strawberry.Info, input: UpdateWebhookEndpointInput
     ) -> WebhookEndpointPayload:
         endpoint_id = decode_id(input.id, "WebhookEndpoint", ["input", "id"])
-        url = input.url.strip() if input.url is not None else None
-        errors = [*(await _url_errors(info, url) if url is not None else []),
-                  *_description_errors(input.description)]
-        if errors:
-            return WebhookEndpointPayload(webhook_endpoint=None, user_errors=errors)
-        async with info.context.write() as conn:
-            current = await webhook_store.get_endpoint(conn, endpoint_id, lock=True)
-            if current is None:
-                return WebhookEndpointPayload(webhook_endpoint=None, user_errors=_no_endpoint())
-            status = input.status.value if input.status is not None else current.status
-            row = await webhook_store.update_endpoint(
-                conn, endpoint_id, url=url if url is not None else current.url,
-                kinds=_kinds(input.kinds) if input.kinds is not None else current.kinds,
-                description=input.description if input.description is not None
-                else current.description, active=status == "ACTIVE")
-        return WebhookEndpointPayload(webhook_endpoint=WebhookEndpoint.from_row(row),
-                                      user_errors=[])
+        async with info.context.work() as work:
+            return _endpoint(await hooks.update_endpoint(
+                work, endpoint_id, url=input.url, kinds=_kinds(input.kinds),
+                description=input.description,
+                active=None if input.status is None else input.status.value == "ACTIVE",
+                allowed=info.context.settings.allowed_hosts))
 
     @strawberry.mutation(permission_classes=[RequireAdmin], description=(
         "Stop delivering to the endpoint; deliveries not yet made are dropped."))
@@ -235,11 +190,12 @@ class WebhookMutations:
         self, info: strawberry.Info, input: DeleteWebhookEndpointInput
     ) -> DeleteWebhookEndpointPayload:
         endpoint_id = decode_id(input.id, "WebhookEndpoint", ["input", "id"])
-        async with info.context.write() as conn:
-            deleted = await webhook_store.delete_endpoint(conn, endpoint_id)
-        if not deleted:
-            return DeleteWebhookEndpointPayload(deleted_webhook_endpoint_id=None,
-                                                user_errors=_no_endpoint())
+        async with info.context.work() as work:
+            change = await hooks.delete_endpoint(work, endpoint_id)
+        if change.value is None:
+            return DeleteWebhookEndpointPayload(
+                deleted_webhook_endpoint_id=None,
+                user_errors=from_problems(change.problems, "input"))
         return DeleteWebhookEndpointPayload(deleted_webhook_endpoint_id=input.id,
                                             user_errors=[])
 
@@ -250,28 +206,10 @@ class WebhookMutations:
         self, info: strawberry.Info, input: ReplayWebhookEventsInput
     ) -> ReplayWebhookEventsPayload:
         endpoint_id = decode_id(input.endpoint_id, "WebhookEndpoint", ["input", "endpointId"])
-        tenant_id = info.context.tenant_principal.tenant_id
-        async with info.context.write() as conn:
-            endpoint = await webhook_store.get_endpoint(conn, endpoint_id)
-            if endpoint is None:
-                return ReplayWebhookEventsPayload(queued=0, user_errors=[user_error(
-                    ["input", "endpointId"], ErrorCode.NOT_FOUND, "no such webhook endpoint")])
-            if endpoint.status != "ACTIVE":
-                return ReplayWebhookEventsPayload(queued=0, user_errors=[user_error(
-                    ["input", "endpointId"], ErrorCode.INVALID_VALUE,
-                    "the endpoint is disabled: enable it first (updateWebhookEndpoint)")])
-            extent = await event_log.extent(conn, tenant_id)
-            after = 0
-            if input.after is not None:
-                position = cursor_position(input.after)
-                if position is None or position > extent.last:
-                    return ReplayWebhookEventsPayload(queued=0, user_errors=[user_error(
-                        ["input", "after"], ErrorCode.INVALID_CURSOR,
-                        "not a cursor of this tenant's event log")])
-                if extent.expired(position):
-                    return ReplayWebhookEventsPayload(queued=0, user_errors=[user_error(
-                        ["input", "after"], ErrorCode.CURSOR_EXPIRED,
-                        "events after this cursor were dropped by retention")])
-                after = position
-            queued = await webhook_store.replay(conn, tenant_id, endpoint_id, after)
-        return ReplayWebhookEventsPayload(queued=queued, user_errors=[])
+        async with info.context.work() as work:
+            change = await hooks.replay_events(work, endpoint_id, input.after)
+        if change.value is None:
+            return ReplayWebhookEventsPayload(queued=0,
+                                              user_errors=from_problems(change.problems,
+                                                                        "input"))
+        return ReplayWebhookEventsPayload(queued=change.value, user_errors=[])

@@ -102,9 +102,9 @@ def cmd_secrets_new_key(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
     from service.infra.db import Database, create_pool
     from service.infra.secrets import SecretsUnavailable
-    from service.store.activity_sync import reseal_secret
     from service.store.tenants import tenant_ids
-    from service.store.webhooks import reseal_secrets
+    from service.usecases.tenants import reseal_secrets
+    from service.usecases.unit_of_work import CLI, unit_of_work
 
     box = settings.secrets
     if not box.available:
@@ -119,9 +119,8 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
                 tenants = await tenant_ids(conn)
             count = 0
             for tenant_id in tenants:  # one tenant at a time, as row-level security has it
-                async with db.tenant(tenant_id) as conn:
-                    count += await reseal_secret(conn, tenant_id, box.reseal)
-                    count += await reseal_secrets(conn, box.reseal)
+                async with unit_of_work(db, tenant_id, CLI) as work:
+                    count += await reseal_secrets(work, box.reseal)
             return count
         finally:
             await pool.close()

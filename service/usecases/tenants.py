@@ -7,14 +7,16 @@ new tenant's id first, so row-level security admits exactly that one row (and it
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from service.domain.time_zones import time_zone_problem
 from service.infra.auth import Scope
 from service.infra.db import Database
+from service.store import activity_sync as sync_store
 from service.store import api_keys as key_store
 from service.store import tenants as tenant_store
+from service.store import webhooks as webhook_store
 from service.store.jobs import Job, JobKind
 from service.store.tenants import Tenant
 from service.usecases.change import Change, applied, refused
@@ -58,3 +60,10 @@ async def update_settings(work: UnitOfWork, *, time_zone: str | None) -> Change[
                                      f"the database does not know the time zone {time_zone!r}"))
     job, _ = await work.start_job(JobKind.REFRESH_SCORES, {"rebuild_rollup": True})
     return Change(Settings(changed, job))
+
+
+async def reseal_secrets(work: UnitOfWork, reseal: Callable[[str], str]) -> int:
+    """Encrypt the tenant's stored secrets (its activity source's, its webhook endpoints')
+    again, with the service's current key; how many."""
+    return (await sync_store.reseal_secret(work.conn, work.tenant_id, reseal)
+            + await webhook_store.reseal_secrets(work.conn, reseal))
