@@ -2,26 +2,196 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from strawberry import relay
 
 from service.app import create_app
+from service.infra.auth import Scope
 from service.infra.config import Settings
-from service.infra.db import Database
+from service.infra.db import (
+    APP_ROLE,
+    Database,
+    _init_connection,
+)
 from service.infra.read_session import ReadSession
-from tests.conftest import GraphQLClient, TenantKeys, free_port, run_jobs
+from service.infra.secrets import new_key
+from service.usecases.tenants import create_tenant
+
+# --- the harness: servers, tenants and their keys, the GraphQL client, jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+# The service in tests logs in as production's does: a role of its own that may only switch to
+# the app and system roles (migrate grants them); the owner's URL is for set-up and checks.
+SERVICE_LOGIN = "bg_test_service"
+
+
+SERVICE_PASSWORD = "bg-test-service"
+
+
+async def create_service_login(server_url: str) -> None:
+    conn = await asyncpg.connect(server_url)
+    try:
+        # Cluster-wide, and suites may run side by side.
+        with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+            await conn.execute(f"CREATE ROLE {SERVICE_LOGIN} LOGIN PASSWORD '{SERVICE_PASSWORD}'"
+                               " NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE")
+    finally:
+        await conn.close()
+
+
+SECRET_KEY = new_key()
+
+
+@dataclass
+class TenantKeys:
+    id: uuid.UUID
+    name: str
+    admin: str
+    write: str
+    read: str
+
+
+async def make_tenant(db: Database, name: str) -> TenantKeys:
+    scopes = (Scope.ADMIN, Scope.WRITE, Scope.READ)
+    tenant, keys = await create_tenant(db, name, keys=[(f"{s} key", frozenset({s}))
+                                                       for s in scopes])
+    return TenantKeys(tenant.id, name, *keys)
+
+
+async def end_unfinished_jobs(db: Database, tenant_id: uuid.UUID) -> None:
+    """Workers take any tenant's next job (fairly): a job a test queued and never ran must not
+    be run by a later test, under that test's settings."""
+    async with db.as_login() as conn:
+        await conn.execute("UPDATE jobs SET status = 'CANCELLED', finished_at = now() "
+                           "WHERE tenant_id = $1 AND status IN ('QUEUED', 'RUNNING')", tenant_id)
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def raw(self, query: str, variables: dict[str, Any] | None = None, *,
+                  key: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *,
+                       key: str) -> dict[str, Any]:
+        """The response body; fails the test on a non-200 answer."""
+        response = await self.raw(query, variables, key=key)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None, *,
+                   key: str) -> dict[str, Any]:
+        """The data of a response that must have no errors."""
+        body = await self(query, variables, key=key)
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+async def run_jobs(settings: Settings) -> None:
+    """Run the worker in this process until the queue is empty (arq's burst mode)."""
+    from jobs.worker import build_worker
+
+    assert settings.database_url and settings.redis_url
+    worker = build_worker(settings, settings.database_url, settings.redis_url, burst=True,
+                          handle_signals=False, crons=False)
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Scenario:
+    """A connection with its own event loop for hypothesis tests (which run synchronously):
+    each example builds its data in a transaction and rolls it back."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn: asyncpg.Connection[Any] = self.loop.run_until_complete(self._connect(url))
+
+    async def _connect(self, url: str) -> asyncpg.Connection[Any]:
+        conn = await asyncpg.connect(url)
+        await _init_connection(conn)
+        return conn
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def rolled_back(self, body: Callable[[asyncpg.Connection[Any]], Awaitable[Any]]) -> Any:
+        """Run `body(conn)` inside a transaction that is rolled back; its result."""
+        async def run() -> Any:
+            transaction = self.conn.transaction()
+            await transaction.start()
+            try:
+                return await body(self.conn)
+            finally:
+                await transaction.rollback()
+        return self.run(run())
+
+    @staticmethod
+    async def new_tenant(conn: asyncpg.Connection[Any], name: str) -> uuid.UUID:
+        """A seeded tenant, bound to the transaction as the app role sees it (RLS applies)."""
+        tenant = uuid.uuid4()
+        await conn.execute("INSERT INTO tenants (id, name) VALUES ($1, $2)", tenant, name)
+        await conn.execute("SELECT seed_tenant($1)", tenant)
+        await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+        return tenant
+
+    def close(self) -> None:
+        self.run(self.conn.close())
+        self.loop.close()
+
+
+@dataclass
+class Listener:
+    """A local TCP listener standing for a host of the attacker's: it records every request
+    and answers like a broken server (HTTP 500)."""
+
+    port: int
+    received: list[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
 
 # --- accounts and people
 

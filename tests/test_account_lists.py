@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import upsert_accounts
+from tests.support import GraphQLClient, TenantKeys, upsert_accounts
 
 CREATE = """mutation($input: CreateAccountListInput!) { createAccountList(input: $input) {
   accountList { id name kind accountCount accounts(first: 50) { totalCount nodes { externalId } }

@@ -10,8 +10,7 @@ import pytest
 from service.infra.db import Database
 from service.store.activities import ensure_partitions, first_pages_of_leads, month_start
 from service.store.paging import NOT_COUNTED
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import statements_sent, upsert_accounts, upsert_people
+from tests.support import GraphQLClient, TenantKeys, statements_sent, upsert_accounts, upsert_people
 
 
 def errors_of(payload: dict[str, Any]) -> set[tuple[str, str]]:

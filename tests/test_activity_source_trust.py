@@ -19,10 +19,12 @@ from service.infra.config import Settings
 from service.infra.db import Database
 from service.store import activities as activity_store
 from service.store import activity_sync as sync_store
-from tests.conftest import GraphQLClient, Listener, TenantKeys
 from tests.support import (
     STATE,
     VISIT,
+    GraphQLClient,
+    Listener,
+    TenantKeys,
     at,
     sim,
     source_with_visits,

@@ -19,7 +19,6 @@ from jobs.sweeper import sweep
 from service.infra.config import Settings
 from service.infra.db import Database
 from service.store import activities as activity_store
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,
     CLICK,
@@ -32,8 +31,11 @@ from tests.support import (
     STATE,
     SYNC,
     VISIT,
+    GraphQLClient,
+    TenantKeys,
     at,
     role_ids,
+    run_jobs,
     sim,
     source_with_visits,
     start_worker,

@@ -15,7 +15,7 @@ from jobs.worker import TALLY_ROWS_BEFORE_COMPACTION, compact_tallies
 from service.infra.db import Database
 from service.store import activities as activity_store
 from service.store.activities import month_start
-from tests.conftest import Scenario, TenantKeys
+from tests.support import Scenario, TenantKeys
 
 LEADS = ["L0", "L1", "L2", "L3"]
 THIS_MONTH = month_start(datetime.now(UTC))

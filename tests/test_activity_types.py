@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys
 from tests.support import (
     VISIT,
+    GraphQLClient,
+    TenantKeys,
     at,
     generate,
     groups,

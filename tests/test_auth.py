@@ -12,8 +12,7 @@ from strawberry import relay
 
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import CREATE_KEY, REVOKE_KEY, app_with
+from tests.support import CREATE_KEY, REVOKE_KEY, GraphQLClient, TenantKeys, app_with
 
 VIEWER = "{ viewer { tenant { id name } scopes } }"
 

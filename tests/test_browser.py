@@ -21,8 +21,15 @@ import pytest
 
 from service.http.graphiql import STATIC
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import free_port, generate, setup_catalogue, start_api, stop
+from tests.support import (
+    GraphQLClient,
+    TenantKeys,
+    free_port,
+    generate,
+    setup_catalogue,
+    start_api,
+    stop,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".data" / "screenshots"

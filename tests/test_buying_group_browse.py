@@ -9,8 +9,7 @@ import pytest
 from graphql.execution.executor import Executor
 
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import app_with, generate, setup_catalogue, spread
+from tests.support import GraphQLClient, TenantKeys, app_with, generate, setup_catalogue, spread
 
 BROWSE = """query($filter: BuyingGroupFilter, $order: BuyingGroupOrder, $first: Int!,
                   $after: String) {

@@ -15,15 +15,17 @@ from jobs.sweeper import sweep
 from service.api.nodes import decode_id
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,
     CREATE_GROUPS,
     JOB,
     REMOVE,
+    GraphQLClient,
+    TenantKeys,
     generate,
     global_id,
     groups,
+    run_jobs,
     setup_catalogue,
     upsert_people,
 )

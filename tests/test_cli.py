@@ -25,7 +25,7 @@ from service.dev.run import READY_LINE
 from service.dev.watchdog import sweep_orphans
 from service.infra.config import Settings
 from service.infra.db import Database, drop_database, ensure_database
-from tests.conftest import SERVICE_LOGIN, SERVICE_PASSWORD, create_service_login, free_port
+from tests.support import SERVICE_LOGIN, SERVICE_PASSWORD, create_service_login, free_port
 
 
 def run_cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess[str]:

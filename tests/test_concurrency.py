@@ -16,8 +16,7 @@ import pytest
 from service.dev.demo import load_demo
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import TenantKeys
-from tests.support import app_with
+from tests.support import TenantKeys, app_with
 
 TWO_STATUS_CHANGES = """mutation($a: ID!, $b: ID!) {
   first: setBuyingGroupStatus(input: {buyingGroupId: $a, status: "one"}) {

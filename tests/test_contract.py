@@ -7,8 +7,7 @@ from pathlib import Path
 
 import graphql
 from service.dev import contract
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import FUNNEL, global_id, live_model, role_ids
+from tests.support import FUNNEL, GraphQLClient, TenantKeys, global_id, live_model, role_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 

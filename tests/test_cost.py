@@ -13,8 +13,7 @@ import graphql
 from service.api.execution.charges import parse_points
 from service.api.execution.cost import LIST_SIZES, Pricing, requested_cost
 from service.infra.config import Settings
-from tests.conftest import ROOT, GraphQLClient, TenantKeys
-from tests.support import app_with
+from tests.support import ROOT, GraphQLClient, TenantKeys, app_with
 
 SCHEMA = graphql.build_schema((ROOT / "graphql" / "schema.graphql").read_text())
 HUGE = """{ accounts(first: 100) { nodes { children(first: 100) { nodes { people(first: 100) {

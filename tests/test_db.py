@@ -19,7 +19,7 @@ from service.infra.db import (
     woken,
 )
 from service.infra.read_session import BESIDE_AT_MOST, ReadSession
-from tests.conftest import TenantKeys
+from tests.support import TenantKeys
 
 
 async def test_a_transaction_that_lost_a_deadlock_runs_again(db: Database) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from service.dev.demo import load_demo
 from service.infra.db import Database
 from service.usecases.unit_of_work import CLI, unit_of_work
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import GraphQLClient, TenantKeys
 
 
 async def test_demo_data_is_believable_and_loaded_once(

@@ -11,7 +11,7 @@ import strawberry.schema.schema as strawberry_schema
 
 import graphql
 from service.api.execution.document_cache import Documents
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import GraphQLClient, TenantKeys
 
 
 @pytest.fixture

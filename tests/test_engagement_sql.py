@@ -21,7 +21,7 @@ from service.infra.db import Database
 from service.store import engagement as engagement_store
 from service.store import event_log
 from service.usecases.unit_of_work import SYSTEM
-from tests.conftest import Scenario, TenantKeys
+from tests.support import Scenario, TenantKeys
 
 TODAY = date(2026, 11, 26)
 

@@ -17,12 +17,14 @@ from service.events.changes import cursor_position, event_cursor
 from service.infra.config import Settings
 from service.infra.db import Database
 from service.store import event_log
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     CREATE_GROUPS,
     REMOVE,
+    GraphQLClient,
+    TenantKeys,
     commit_events,
     global_id,
+    run_jobs,
     setup_catalogue,
     start_api,
     statements_sent,

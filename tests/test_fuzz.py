@@ -39,7 +39,7 @@ from service.infra.queue import connect as connect_queue
 from service.store.activities import ensure_partitions, ingest_page, month_start
 from service.store.api_keys import create_api_key
 from service.usecases.tenants import create_tenant
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
 RANDOM = os.environ.get("FUZZ_RANDOM", "") not in ("", "0")

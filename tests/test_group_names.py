@@ -4,8 +4,7 @@ a group stays until they clear it."""
 from __future__ import annotations
 
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import generate, setup_catalogue, upsert_accounts
+from tests.support import GraphQLClient, TenantKeys, generate, setup_catalogue, upsert_accounts
 
 NAMES = """{ buyingGroups(first: 10, orderBy: {field: CREATED_AT}) {
   nodes { id name nameIsGenerated account { externalId } } } }"""

@@ -19,7 +19,7 @@ from service.domain.templates import Entry
 from service.store import buying_groups as group_store
 from service.store.sql import SqlParams
 from service.store.stages import rule_sql
-from tests.conftest import Scenario
+from tests.support import Scenario
 
 PEOPLE = 6
 

@@ -17,8 +17,7 @@ from service.infra.db import APP_ROLE, SYSTEM_ROLE, Database
 from service.store import activity_sync as sync_store
 from service.store import event_log
 from service.store import webhooks as webhook_store
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import generate, setup_catalogue
+from tests.support import GraphQLClient, TenantKeys, generate, setup_catalogue
 
 
 async def test_healthz_answers_ok(client: httpx.AsyncClient) -> None:

@@ -15,7 +15,7 @@ import pytest
 from service.dev.demo import load_demo
 from service.http.graphql_view import GraphQLApp
 from service.infra.db import Database
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import GraphQLClient, TenantKeys
 
 UPSERT = """mutation($accounts: [AccountInput!]!) { upsertAccounts(input: {accounts: $accounts}) {
   accounts { externalId attributes } userErrors { field code message } } }"""

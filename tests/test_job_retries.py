@@ -20,9 +20,11 @@ from service.infra.config import Settings
 from service.infra.db import Database
 from service.store import jobs as job_store
 from service.store.jobs import JobKind
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
+    GraphQLClient,
+    TenantKeys,
     generate,
+    run_jobs,
     setup_catalogue,
     sim,
     source_with_visits,

@@ -16,7 +16,7 @@ from service.infra.config import Settings
 from service.infra.db import Database
 from service.infra.queue import enqueue
 from service.store.jobs import Job, JobStatus, create_job, get_job
-from tests.conftest import TenantKeys, run_jobs
+from tests.support import TenantKeys, run_jobs
 
 TEST_KIND = "TEST_PROBE"
 

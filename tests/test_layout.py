@@ -86,3 +86,10 @@ def test_only_the_execution_package_touches_strawberry_and_graphql_core_internal
         text = path.read_text()
         offenders += [f"{relative}: {name}" for name in INTERNALS if name in text]
     assert offenders == []
+
+
+def test_tests_take_their_helpers_from_support_not_from_conftest() -> None:
+    """conftest.py holds fixtures; imported as a module it would be loaded twice."""
+    offenders = [path.name for path in (ROOT / "tests").glob("*.py")
+                 if "tests.conftest" in path.read_text() and path.name != "test_layout.py"]
+    assert offenders == []

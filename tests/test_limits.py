@@ -6,7 +6,7 @@ import httpx
 
 from service.api.execution.engine import limits
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import GraphQLClient, TenantKeys
 
 
 async def test_too_deep_a_query_is_refused(gql: GraphQLClient, tenant: TenantKeys) -> None:

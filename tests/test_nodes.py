@@ -6,7 +6,7 @@ import base64
 
 from service.infra.db import Database
 from service.store.jobs import JobKind, create_job
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import GraphQLClient, TenantKeys
 
 JOB = """query($id: ID!) { node(id: $id) { __typename ... on BuyingGroupJob {
   id kind status progress { total processed percent } buyingGroupsCreated error createdAt } } }"""

@@ -26,7 +26,7 @@ from service.infra.outbound import (
     redact,
     url_problem,
 )
-from tests.conftest import Listener
+from tests.support import Listener
 
 REFUSED = ["127.0.0.1", "127.0.0.2", "10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1",
            "169.254.169.254", "0.0.0.0", "224.0.0.1", "240.0.0.1", "255.255.255.255",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import spread
+from tests.support import GraphQLClient, TenantKeys, spread
 
 OVERVIEW = """query($filter: BuyingGroupsOverviewFilter) { buyingGroupsOverview(filter: $filter) {
   total averageCompleteness averageEngagement

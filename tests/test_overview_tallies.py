@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.store.overview import BANDS, OverviewFilter, compact_tallies, overview
-from tests.conftest import Scenario
+from tests.support import Scenario
 
 SCORES = st.decimals(min_value=0, max_value=130, places=2).map(Decimal)
 

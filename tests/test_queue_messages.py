@@ -14,7 +14,7 @@ from arq.constants import job_key_prefix
 
 from service.infra.config import Settings
 from service.infra.queue import RUN_JOB, enqueue
-from tests.conftest import run_jobs
+from tests.support import run_jobs
 
 
 class Planted:

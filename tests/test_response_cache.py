@@ -22,13 +22,16 @@ from service.app import create_app
 from service.infra.config import Settings
 from service.infra.db import Database, create_pool
 from service.infra.write_notices import WriteNotices
-from tests.conftest import GraphQLClient, TenantKeys, make_tenant, run_jobs
 from tests.support import (
     GROUPS,
     REMOVE,
+    GraphQLClient,
+    TenantKeys,
     app_with,
     generate,
     groups,
+    make_tenant,
+    run_jobs,
     setup_catalogue,
     upsert_accounts,
     upsert_people,

@@ -21,7 +21,7 @@ from service.infra.login import (
     privileges,
 )
 from service.store.api_keys import list_api_keys
-from tests.conftest import TenantKeys
+from tests.support import TenantKeys
 
 
 async def test_a_transaction_with_no_tenant_sees_no_rows(db: Database, tenant: TenantKeys) -> None:

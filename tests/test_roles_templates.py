@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import CREATE_TEMPLATE, PUBLISH, ROLES, role_ids
+from tests.support import CREATE_TEMPLATE, PUBLISH, ROLES, GraphQLClient, TenantKeys, role_ids
 
 CREATE_ROLE = """mutation($name: String!) { createRole(input: {name: $name}) {
   role { id name isDefault } userErrors { field code message } } }"""

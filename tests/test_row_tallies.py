@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from jobs.worker import TALLY_ROWS_BEFORE_COMPACTION, compact_tallies
 from service.infra.db import Database
 from service.store import row_tallies
-from tests.conftest import GraphQLClient, Scenario, TenantKeys
-from tests.support import upsert_accounts, upsert_people
+from tests.support import GraphQLClient, Scenario, TenantKeys, upsert_accounts, upsert_people
 
 IDS = st.lists(st.integers(0, 9), max_size=6)
 OPERATIONS = st.lists(st.one_of(

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,
     CLICK,
@@ -17,9 +16,12 @@ from tests.support import (
     DOWNLOAD,
     REMOVE,
     VISIT,
+    GraphQLClient,
+    TenantKeys,
     at,
     generate,
     live_model,
+    run_jobs,
     setup_catalogue,
     synced_activity,
 )

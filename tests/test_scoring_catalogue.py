@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from service.domain.scoring import activity_factor
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import GraphQLClient, TenantKeys
 
 TYPES = "{ activityTypes(first: 100) { totalCount nodes { id name engagementType " \
         "maxDailyFrequency weight } } }"

@@ -13,8 +13,14 @@ import pytest
 from service.infra.config import Settings
 from service.infra.db import Database
 from service.infra.secrets import PREFIX, SecretBox, SecretsUnavailable, new_key
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import app_with, create_endpoint, source_with_visits, sync
+from tests.support import (
+    GraphQLClient,
+    TenantKeys,
+    app_with,
+    create_endpoint,
+    source_with_visits,
+    sync,
+)
 
 
 def test_sealed_secrets_open_with_listed_keys_only() -> None:

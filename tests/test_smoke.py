@@ -7,7 +7,7 @@ from arq.connections import ArqRedis
 
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import GraphQLClient, TenantKeys
+from tests.support import GraphQLClient, TenantKeys
 
 pytestmark = pytest.mark.embedded
 

@@ -10,7 +10,6 @@ import pytest
 from service.domain.stages import StageSpec, allows, publish_problems
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     ASSIGN,
     CREATE_GROUPS,
@@ -20,8 +19,11 @@ from tests.support import (
     PUBLISH,
     PUBLISH_MODEL,
     REMOVE,
+    GraphQLClient,
+    TenantKeys,
     live_model,
     role_ids,
+    run_jobs,
     setup_catalogue,
 )
 

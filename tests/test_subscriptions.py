@@ -18,11 +18,12 @@ from websockets.exceptions import ConnectionClosed
 
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import TenantKeys, run_jobs
 from tests.support import (
     CREATE_GROUPS,
     REMOVE,
+    TenantKeys,
     commit_events,
+    run_jobs,
     setup_catalogue,
     start_api,
     stop,

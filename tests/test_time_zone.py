@@ -11,13 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
 from tests.support import (
     JOB,
     VISIT,
+    GraphQLClient,
+    TenantKeys,
     at,
     generate,
     groups,
+    run_jobs,
     setup_catalogue,
     synced_activity,
 )

@@ -13,8 +13,7 @@ from service.infra.db import Database
 from service.store import roles as role_store
 from service.store.jobs import JobKind
 from service.usecases.unit_of_work import CLI, Actor, unit_of_work
-from tests.conftest import GraphQLClient, TenantKeys, run_jobs
-from tests.support import REMOVE, generate, setup_catalogue
+from tests.support import REMOVE, GraphQLClient, TenantKeys, generate, run_jobs, setup_catalogue
 
 REFRESH = "mutation { refreshScores(input: {}) { job { id } userErrors { code } } }"
 

@@ -17,8 +17,7 @@ from websockets.exceptions import InvalidStatus
 
 from service.http.persisted_queries import OPERATIONS, shipped_documents
 from service.infra.config import Settings
-from tests.conftest import GraphQLClient, TenantKeys
-from tests.support import app_with, start_api, stop
+from tests.support import GraphQLClient, TenantKeys, app_with, start_api, stop
 
 ORIGIN = "https://app.example.com"
 

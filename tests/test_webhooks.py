@@ -22,8 +22,14 @@ from service.events.relay import EventRelay
 from service.events.webhooks import WebhookSender
 from service.infra.config import Settings
 from service.infra.db import Database
-from tests.conftest import GraphQLClient, TenantKeys, free_port
-from tests.support import CREATE_WEBHOOK, commit_events, create_endpoint
+from tests.support import (
+    CREATE_WEBHOOK,
+    GraphQLClient,
+    TenantKeys,
+    commit_events,
+    create_endpoint,
+    free_port,
+)
 
 UPDATE = """mutation($input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $input) {
   webhookEndpoint { id status disabledAt consecutiveFailures } userErrors { code } } }"""
