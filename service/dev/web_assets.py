@@ -1,5 +1,5 @@
 """Fetches the browser assets the service serves itself (GraphiQL with its explorer plugin, and
-the graphql-ws client for web pages) from the npm registry into service/web/static/, at install
+the graphql-ws client for web pages) from the npm registry into service/http/web/static/, at install
 time: a deployment then needs no CDN, and works offline or behind a locked-down proxy.
 
 Each package is pinned by version and by the registry's own integrity hash (sha512), checked
@@ -30,7 +30,7 @@ class Package:
     name: str
     version: str
     integrity: str               # as the registry lists it (dist.integrity)
-    files: dict[str, str]        # path in the tarball -> file name in service/web/static/
+    files: dict[str, str]        # path in the tarball -> file name in service/http/web/static/
 
     @property
     def tarball(self) -> str:
