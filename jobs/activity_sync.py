@@ -37,10 +37,10 @@ from service.infra.queue import enqueue
 from service.infra.secrets import SecretsUnavailable
 from service.store import activities as activity_store
 from service.store import activity_sync as sync_store
-from service.store import activity_types as type_store
 from service.store import jobs as job_store
 from service.store.jobs import EVERYTHING, JobKind
 from service.store.scoring_models import active_model
+from service.usecases import activity_ingest as ingestion
 from service.usecases.unit_of_work import SYSTEM, Actor, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -111,15 +111,6 @@ class SyncOutcome:
     truncated: bool = False  # stopped at ACTIVITY_SYNC_MAX_SECONDS; the next run goes on
 
 
-async def map_types(db: Database, tenant_id: UUID, types: list[dict[str, Any]]) -> int:
-    """Match the source's types to the catalogue by name (an entry's source_type_name, else its
-    own name; unknown types are kept, unscored). Returns how many entries changed mapping: the
-    activity already stored counts differently then."""
-    async with db.tenant(tenant_id) as conn:
-        return await type_store.map_source_types(
-            conn, tenant_id, [int(t["id"]) for t in types], [str(t["name"]) for t in types])
-
-
 PAGE_WRITE_ATTEMPTS = 3  # a page the database refuses is written again, then reported
 PAGE_WRITE_ERRORS = (asyncpg.PostgresError, OSError)
 PAGES_PER_WRITE = 4  # pages written together (with the last page's cursor): at most 1,200 rows
@@ -127,7 +118,8 @@ CONCURRENT_CHUNKS = 3
 
 
 async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
-                      report: Any = None, redis: Any = None) -> SyncOutcome:
+                      report: Any = None, redis: Any = None, *, actor: Actor = SYSTEM
+                      ) -> SyncOutcome:
     """Read everything new from the tenant's source. Per chunk of types, pages are fetched
     ahead while the previous ones are written (a bounded queue keeps memory flat), and chunks
     run side by side."""
@@ -159,13 +151,13 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                                 await activity_store.ensure_partitions(conn, months,
                                                                        earliest.date())
                             ensured.update(months)
-                    async with db.tenant(tenant_id) as conn:
-                        result = await activity_store.ingest_page(conn, tenant_id, rows,
-                                                                  durable=False)
-                        await sync_store.save_cursor(
-                            conn, tenant_id, key, pages[-1].next_page_token, result.new,
-                            screened.rejected,
-                            (rejection.reason, rejection.source_id) if rejection else None)
+                    async with unit_of_work(db, tenant_id, actor) as work:
+                        result = await ingestion.store_pages(
+                            work, rows, type_chunk=key,
+                            next_page_token=pages[-1].next_page_token,
+                            rejected=screened.rejected,
+                            rejection=(rejection.reason, rejection.source_id) if rejection
+                            else None)
         except PAGE_WRITE_ERRORS as exc:
             raise PageNotStored(
                 f"pages {first_page}-{first_page + len(pages) - 1} of activity types {key} "
@@ -242,7 +234,8 @@ async def sync_tenant(db: Database, tenant_id: UUID, settings: Settings,
                                timeout=settings.activity_api_timeout_seconds, rate=rate,
                                allowed=allowed) as api:
             types = await api.activity_types()
-            outcome.remapped = await map_types(db, tenant_id, types) > 0
+            async with unit_of_work(db, tenant_id, actor) as work:
+                outcome.remapped = await ingestion.map_source_types(work, types) > 0
             type_ids = sorted(source.type_ids or [int(t["id"]) for t in types])
             chunks = [type_ids[i:i + MAX_TYPES_PER_CALL]
                       for i in range(0, len(type_ids), MAX_TYPES_PER_CALL)]
@@ -286,16 +279,17 @@ async def sync_activities(run: JobRun) -> None:
         await run.progress(processed=outcome.pages, total=outcome.pages)
 
     try:
-        outcome = await sync_tenant(run.db, tenant_id, run.settings, report, run.redis)
+        outcome = await sync_tenant(run.db, tenant_id, run.settings, report, run.redis,
+                                    actor=Actor.job(run.job.id))
     except (SourceError, PageNotStored) as exc:
         message = redact(str(exc))
-        async with run.db.tenant(tenant_id) as conn:
-            await sync_store.record_sync(conn, tenant_id, error=message, cursor_at=None)
+        async with run.work() as work:
+            await ingestion.record_sync(work, error=message, cursor_at=None)
         if isinstance(exc, SourceUnavailable | PageNotStored):
             raise JobRetry(message) from exc  # the source or the database may be back soon
         raise JobFailed(message) from exc
-    async with run.db.tenant(tenant_id) as conn:
-        await sync_store.record_sync(conn, tenant_id, error=None, cursor_at=outcome.latest)
+    async with run.work() as work:
+        await ingestion.record_sync(work, error=None, cursor_at=outcome.latest)
     if outcome.remapped:  # stored activity scores differently now: every group
         updated = await rescore(run.db, tenant_id, None, actor=Actor.job(run.job.id),
                                 connections=run.settings.rescore_connections)

@@ -80,8 +80,8 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *
                     moves = await stage_store.apply_entry_rules(work.conn, tenant_id, None)
                     work.record(stage_changes(tenant_id, moves))
         # Every group moved through the tallies: fold them right away.
-        async with db.tenant(tenant_id) as conn:
-            await overview_store.compact_tallies(conn, tenant_id)
+        async with unit_of_work(db, tenant_id, actor) as work:
+            await overview_store.compact_tallies(work.conn, tenant_id)
         return rescored
     async for attempt in retrying():
         with attempt:
@@ -102,8 +102,8 @@ async def refresh_scores(run: JobRun) -> None:
     changed) count the stored activity into the new zone's days first. Safe to run again."""
     tenant_id = run.job.tenant_id
     if run.job.payload.get("rebuild_rollup"):
-        async with run.db.tenant(tenant_id) as conn:
-            await activity_store.rebuild_rollup(conn, tenant_id)
+        async with run.work() as work:
+            await activity_store.rebuild_rollup(work.conn, tenant_id)
     ids = run.job.payload.get("buying_group_ids")
     group_ids = [UUID(i) for i in ids] if ids else None
     await run.progress(total=len(group_ids) if group_ids else 0, processed=0)

@@ -27,6 +27,7 @@ from service.store import history as history_store
 from service.store import jobs as job_store
 from service.store import overview as overview_store
 from service.store.jobs import JobKind
+from service.usecases.unit_of_work import SYSTEM, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,9 @@ async def retention(ctx: dict[str, Any]) -> int:
         events = await event_log.delete_before(conn, settings.event_retention_days)
     jobs = 0
     for tenant_id in tenants:
-        async with db.tenant(tenant_id) as conn:
-            jobs += await job_store.delete_finished_before(conn, settings.job_retention_days)
+        async with unit_of_work(db, tenant_id, SYSTEM) as work:
+            jobs += await job_store.delete_finished_before(work.conn,
+                                                           settings.job_retention_days)
     if jobs or history or events:
         log.info("retention: deleted %d finished job(s), %d history row(s), %d event(s)",
                  jobs, history, events)
@@ -108,8 +110,8 @@ async def compact_tallies(ctx: dict[str, Any]) -> int:
                for tenant_id in await row_tallies.tenants_to_compact(
                    conn, table, TALLY_ROWS_BEFORE_COMPACTION)]
     for fold, tenant_id in due:
-        async with db.tenant(tenant_id) as conn:
-            await fold(conn, tenant_id)
+        async with unit_of_work(db, tenant_id, SYSTEM) as work:
+            await fold(work.conn, tenant_id)
     return len(due)
 
 

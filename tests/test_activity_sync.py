@@ -19,6 +19,7 @@ from jobs.sweeper import sweep
 from service.infra.config import Settings
 from service.infra.db import Database
 from service.store import activities as activity_store
+from service.store import activity_sync as sync_store
 from tests.support import (
     ASSIGN,
     CLICK,
@@ -180,7 +181,7 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
     redis: ArqRedis, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await source_with_visits(gql, tenant, simulator, 1000, day=-2, leads=10)
-    original = activity_sync.sync_store.save_cursor
+    original = sync_store.save_cursor
     saved = {"n": 0}
 
     class WorkerKilled(BaseException):
@@ -192,12 +193,12 @@ async def test_a_sync_killed_mid_way_resumes_without_loss_or_duplicates(
             raise WorkerKilled
         await original(*args)
 
-    monkeypatch.setattr(activity_sync.sync_store, "save_cursor", dies_on_second_write)
+    monkeypatch.setattr(sync_store, "save_cursor", dies_on_second_write)
     monkeypatch.setattr(activity_sync, "CONCURRENT_CHUNKS", 1)
     job = (await gql.data(SYNC, key=tenant.write))["syncActivities"]["job"]
     with pytest.raises(WorkerKilled):
         await run_jobs(settings)
-    monkeypatch.setattr(activity_sync.sync_store, "save_cursor", original)
+    monkeypatch.setattr(sync_store, "save_cursor", original)
     async with db.tenant(tenant.id) as conn:
         first_write = await conn.fetchval("SELECT count(*) FROM activities")
         assert 0 < first_write < 1000 and first_write % 300 == 0  # whole pages, nothing half

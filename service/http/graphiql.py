@@ -1,6 +1,7 @@
 """GraphiQL with its explorer plugin, served by the service itself: the page from
-service/http/web/graphiql.html, its scripts and styles from service/http/web/static/ (fetched from the npm
-registry at install time by service/dev/web_assets.py), so nothing comes from a CDN."""
+service/http/web/graphiql.html, its scripts and styles from service/http/web/static/ (fetched
+from the npm registry at install time by service/dev/web_assets.py), so nothing comes from a
+CDN."""
 
 from __future__ import annotations
 
