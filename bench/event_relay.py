@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 
 from bench.common import fresh_database, percentile, servers
+from service.delivery.relay import EventRelay
 from service.events import changes as events
-from service.events.relay import EventRelay
 from service.infra.queue import connect as connect_queue
 from service.store.tenants import create_tenant
 

@@ -26,9 +26,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bench.common import fresh_database, percentile, servers
+from service.delivery.relay import EventRelay
+from service.delivery.webhooks import WebhookSender
 from service.events import changes as events
-from service.events.relay import EventRelay
-from service.events.webhooks import WebhookSender, new_signing_secret, signed_headers
+from service.events.signing import new_signing_secret, signed_headers
 from service.infra.config import Settings
 from service.infra.queue import connect as connect_queue
 from service.infra.secrets import new_key

@@ -15,8 +15,8 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 
 from jobs import activity_sync, buying_groups, runner, sweeper
-from service.events.relay import EventRelay
-from service.events.webhooks import WebhookSender
+from service.delivery.relay import EventRelay
+from service.delivery.webhooks import WebhookSender
 from service.infra.config import Settings
 from service.infra.db import Connection, Database, close_pool, create_pool
 from service.infra.login import check_pool

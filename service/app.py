@@ -17,8 +17,8 @@ from service.api.context import Services
 from service.api.key_watch import (
     Sockets,
 )
+from service.delivery.relay import EventRelay
 from service.events.changes import Broker
-from service.events.relay import EventRelay
 from service.http import graphiql
 from service.http.endpoints import healthz, metrics, readyz, root
 from service.http.graphql_view import GraphQLApp

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.events.relay import EventRelay
-from service.events.webhooks import WebhookSender
+from service.delivery.relay import EventRelay
+from service.delivery.webhooks import WebhookSender
 from service.infra.config import Settings
 from service.infra.db import Database
 from tests.support import (

@@ -1,5 +1,5 @@
 """Webhook endpoints through GraphQL (ADMIN): create (the signing secret is shown once),
-update, delete, list, replay. Delivery itself is the worker's (service/events/webhooks.py)."""
+update, delete, list, replay. Delivery itself is the worker's (service/delivery/webhooks.py)."""
 
 from __future__ import annotations
 

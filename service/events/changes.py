@@ -1,5 +1,5 @@
 """Change events. A change records its events in the tenant's event log in its own transaction
-(`record`, service/store/event_log.py); the relay (service/events/relay.py) publishes what
+(`record`, service/store/event_log.py); the relay (service/delivery/relay.py) publishes what
 committed over Redis pub/sub, and every API process delivers them to its own subscribers.
 
 Each subscriber has a bounded queue; one that falls behind is dropped (its subscription ends

@@ -95,12 +95,15 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(db: Database, tenant_id: UUID, actor: Actor, *,
-                       enqueue: Enqueue | None = None, limits: Limits | None = None
-                       ) -> AsyncIterator[UnitOfWork]:
-    """One transaction for one change: events recorded last, jobs queued after the commit."""
+                       enqueue: Enqueue | None = None, limits: Limits | None = None,
+                       unseen: bool = False) -> AsyncIterator[UnitOfWork]:
+    """One transaction for one change: events recorded last, jobs queued after the commit.
+    `unseen`: it writes only bookkeeping no answer shows (the relay's position), so cached
+    answers stay valid."""
     work: UnitOfWork | None = None
     try:
-        async with db.tenant(tenant_id, limits=limits, actor=actor.label) as conn:
+        async with db.tenant(tenant_id, limits=limits, actor=actor.label,
+                             unseen=unseen) as conn:
             work = UnitOfWork(conn, tenant_id, actor)
             yield work
             if work.discarded:

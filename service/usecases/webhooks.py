@@ -9,7 +9,7 @@ from uuid import UUID
 
 from service.domain.problems import Problem
 from service.events.changes import cursor_position
-from service.events.webhooks import new_signing_secret
+from service.events.signing import new_signing_secret
 from service.infra.outbound import AllowedHosts, destination_problem, url_problem
 from service.infra.secrets import SecretBox
 from service.store import event_log

@@ -15,15 +15,20 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from uuid import UUID
 
+import asyncpg
 import orjson
 from redis.asyncio import Redis
 
 from service.events.changes import publish
 from service.infra.db import Database, listen, woken
 from service.store import event_log
-from service.store import webhooks as webhook_store
+from service.usecases import deliveries
+from service.usecases.unit_of_work import Actor, unit_of_work
+
+RELAY = Actor("RELAY")
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +99,9 @@ class EventRelay:
 
     async def relay(self, tenant_id: UUID) -> int:
         """Publish the tenant's committed events not yet relayed; how many."""
-        published = 0
-        async with self._db.tenant(tenant_id, unseen=True) as conn:
-            after = start = await event_log.claim_relay(conn, tenant_id)
-            while rows := await event_log.unrelayed(conn, tenant_id, after, self._batch):
-                await publish(self._redis, tenant_id,
-                              [orjson.dumps(event_log.payload(row)) for row in rows])
-                after = rows[-1]["position"]
-                published += len(rows)
-            if published:
-                await webhook_store.queue_deliveries(conn, tenant_id, start, after)
-                await event_log.mark_relayed(conn, tenant_id, after)
-        return published
+        async def send(rows: Sequence[asyncpg.Record]) -> None:
+            await publish(self._redis, tenant_id,
+                          [orjson.dumps(event_log.payload(row)) for row in rows])
+
+        async with unit_of_work(self._db, tenant_id, RELAY, unseen=True) as work:
+            return await deliveries.relay_events(work, send, self._batch)

@@ -12,45 +12,27 @@ Endpoint URLs follow the outbound rule (service/infra/outbound.py), checked agai
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import secrets
-from datetime import UTC, datetime
 
 import httpx
-from standardwebhooks.webhooks import Webhook
 
 from service.events.changes import webhook_body
+from service.events.signing import signed_headers
 from service.infra.config import Settings
 from service.infra.db import Database, listen, woken
 from service.infra.outbound import AddressNotAllowed, GuardedTransport
 from service.store import event_log
 from service.store import webhooks as webhook_store
 from service.store.webhooks import Due
+from service.usecases import deliveries
+from service.usecases.unit_of_work import Actor, unit_of_work
+
+SENDER = Actor("WEBHOOKS")
 
 log = logging.getLogger(__name__)
 
-SECRET_PREFIX = "whsec_"
 LEASE_SECONDS = 60
-USER_AGENT = "buying-groups-webhooks/1"
-
-
-def new_signing_secret() -> str:
-    """A signing secret as Standard Webhooks writes one: whsec_ and 32 random bytes, base64."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def signed_headers(signing_secret: str, message_id: str, body: bytes,
-                   at: datetime | None = None) -> dict[str, str]:
-    moment = at or datetime.now(UTC)
-    return {
-        "webhook-id": message_id,
-        "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": Webhook(signing_secret).sign(message_id, moment, body),
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-    }
 
 
 class WebhookSender:
@@ -134,13 +116,10 @@ class WebhookSender:
                 log.exception("webhooks: delivery %s failed unexpectedly", due.id)
 
     async def _send(self, due: Due) -> None:
-        async with self._db.tenant(due.tenant_id) as conn:
-            target = await webhook_store.target(conn, due)
-            if target is not None and not target.active:
-                await webhook_store.abandon(conn, due, "the endpoint is disabled")
-                return
+        async with unit_of_work(self._db, due.tenant_id, SENDER) as work:
+            target = await deliveries.delivery_target(work, due)
         if target is None:
-            return  # the endpoint or the event is gone (the delivery went with it)
+            return  # gone with its endpoint or event, or given up: the endpoint is disabled
         body = webhook_body(event_log.payload(target.event))
         secret = self._settings.secrets.open(target.sealed_secret)
         status: int | None = None
@@ -157,15 +136,11 @@ class WebhookSender:
         except httpx.HTTPError:
             # One text for every way a connection fails: no port-scanning through lastError.
             error = "could not reach the endpoint"
-        async with self._db.tenant(due.tenant_id) as conn:
-            if error is None:
-                assert status is not None
-                await webhook_store.delivered(conn, due, status)
-                return
-            attempt = due.attempts + 1
-            retry_in = self._schedule[due.attempts] if attempt <= len(self._schedule) else None
-            disabled = await webhook_store.failed(
-                conn, due, status=status, error=error, retry_in=retry_in,
+        attempt = due.attempts + 1
+        retry_in = self._schedule[due.attempts] if attempt <= len(self._schedule) else None
+        async with unit_of_work(self._db, due.tenant_id, SENDER) as work:
+            disabled = await deliveries.record_attempt(
+                work, due, status=status, error=error, retry_in=retry_in,
                 disable_after_seconds=self._settings.webhook_disable_after_hours * 3600)
         if disabled:
             log.warning("webhooks: endpoint %s disabled after failing for %g hours",
