@@ -50,6 +50,7 @@ from service.store.activities import ensure_partitions, month_start
 from service.store.api_keys import create_api_key
 from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
+from service.usecases.unit_of_work import CLI, unit_of_work
 
 QUERY = """query Browse($first: Int!) { buyingGroups(first: $first) { totalCount nodes {
   id name status account { name industry } solutionInterest { name }
@@ -234,8 +235,9 @@ async def main(requests: int, first: int, http_only: bool = False,
         async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
-        async with db.tenant(tenant.id) as conn:
-            await load_demo(conn, tenant.id)
+        async with unit_of_work(db, tenant.id, CLI) as work:
+            conn = work.conn
+            await load_demo(work)
             interest = await conn.fetchrow(
                 "SELECT id FROM solution_interests WHERE name = 'Cloud Platform'")
             audience = await conn.fetchrow(

@@ -23,7 +23,7 @@ from jobs.worker import build_worker
 from service.dev.demo import load_demo
 from service.infra.config import Settings
 from service.store.tenants import create_tenant
-from service.usecases.unit_of_work import SYSTEM
+from service.usecases.unit_of_work import CLI, SYSTEM, unit_of_work
 
 
 async def main(interval: int, rounds: int) -> None:
@@ -37,8 +37,9 @@ async def main(interval: int, rounds: int) -> None:
         async with fresh_database(services) as (url, db):
             async with db.as_login() as conn:
                 tenant = await create_tenant(conn, "Fresh")
-            async with db.tenant(tenant.id) as conn:
-                await load_demo(conn, tenant.id)
+            async with unit_of_work(db, tenant.id, CLI) as work:
+                conn = work.conn
+                await load_demo(work)
                 member = await conn.fetchrow(
                     """SELECT m.buying_group_id, p.external_id FROM buying_group_members m
                          JOIN people p ON p.id = m.person_id WHERE NOT m.is_removed LIMIT 1""")

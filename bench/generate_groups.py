@@ -22,6 +22,7 @@ from service.store import solution_interests as interest_store
 from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
 from service.usecases.catalogue import upsert_accounts, upsert_people
+from service.usecases.unit_of_work import CLI, unit_of_work
 
 
 async def main(accounts: int, per_account: int) -> None:
@@ -30,16 +31,17 @@ async def main(accounts: int, per_account: int) -> None:
         async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
         started = time.perf_counter()
-        async with db.tenant(tenant.id) as conn:
-            await load_demo(conn, tenant.id)  # for its LIVE templates
+        async with unit_of_work(db, tenant.id, CLI) as work:
+            conn = work.conn
+            await load_demo(work)  # for its LIVE templates
             for start in range(0, accounts, 1000):
-                await upsert_accounts(conn, tenant.id, [
+                await upsert_accounts(work, [
                     {"externalId": f"B{i}", "name": f"Bench {i}"}
                     for i in range(start, min(accounts, start + 1000))])
         people = [(a, j) for a in range(accounts) for j in range(per_account)]
         for start in range(0, len(people), 1000):
-            async with db.tenant(tenant.id) as conn:
-                await upsert_people(conn, tenant.id, [
+            async with unit_of_work(db, tenant.id, CLI) as work:
+                await upsert_people(work, [
                     {"externalId": f"B{a}-{j}", "accountExternalId": f"B{a}",
                      "jobTitle": TITLES[(a + j) % len(TITLES)][0],
                      "department": TITLES[(a + j) % len(TITLES)][1],

@@ -22,6 +22,7 @@ from bench.common import fresh_database, servers
 from service.dev.demo import FIRST, LAST, TITLES
 from service.store.tenants import create_tenant
 from service.usecases.catalogue import upsert_accounts
+from service.usecases.unit_of_work import CLI, unit_of_work
 
 ACCOUNTS = 1000
 
@@ -58,8 +59,8 @@ async def main(rows: int) -> None:
     async with fresh_database(services) as (url, db):
         async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
-        async with db.tenant(tenant.id) as conn:
-            await upsert_accounts(conn, tenant.id, [{"externalId": f"A{i}", "name": f"A {i}"}
+        async with unit_of_work(db, tenant.id, CLI) as work:
+            await upsert_accounts(work, [{"externalId": f"A{i}", "name": f"A {i}"}
                                                     for i in range(ACCOUNTS)])
         with tempfile.TemporaryDirectory() as tmp:
             small, large = Path(tmp) / "small.csv", Path(tmp) / "large.csv"

@@ -23,6 +23,7 @@ from service.store.api_keys import create_api_key
 from service.store.people import _UPSERT
 from service.store.tenants import create_tenant
 from service.usecases.catalogue import upsert_accounts
+from service.usecases.unit_of_work import CLI, UnitOfWork, unit_of_work
 
 MUTATION = """mutation($people: [PersonInput!]!) { upsertPeople(input: {people: $people}) {
   people { id } userErrors { code } } }"""
@@ -43,8 +44,8 @@ async def main(calls: int) -> None:
         async with db.as_login() as conn:
             tenant = await create_tenant(conn, "Bench")
             _, key = await create_api_key(conn, tenant.id, "bench", {Scope.WRITE})
-        async with db.tenant(tenant.id) as conn:
-            await upsert_accounts(conn, tenant.id, [{"externalId": f"A{i}", "name": f"A {i}"}
+        async with unit_of_work(db, tenant.id, CLI) as work:
+            await upsert_accounts(work, [{"externalId": f"A{i}", "name": f"A {i}"}
                                                     for i in range(200)])
         statements: list[str] = []
         settings = Settings(database_url=url, redis_url=services.redis_url, _env_file=None,
@@ -77,7 +78,7 @@ async def main(calls: int) -> None:
             statements.clear()
             from service.usecases.catalogue import upsert_people
 
-            await upsert_people(conn, tenant.id, people(0))
+            await upsert_people(UnitOfWork(conn, tenant.id, CLI), people(0))
             per_call = len(statements)
     p50, bare_p50 = statistics.median(timings), statistics.median(bare)
     print(f"upsertPeople x1000 via GraphQL: p50 {p50:.1f} ms, p90 "

@@ -16,6 +16,7 @@ import pytest
 from service.dev.demo import load_demo
 from service.infra.config import Settings
 from service.infra.db import Database
+from service.usecases.unit_of_work import CLI, unit_of_work
 from tests.support import TenantKeys, app_with
 
 TWO_STATUS_CHANGES = """mutation($a: ID!, $b: ID!) {
@@ -59,8 +60,8 @@ async def test_requests_running_at_once_each_keep_their_own_principal_and_sessio
 async def test_a_burst_of_two_mutation_documents_cannot_wedge_the_pool(
     small_pool: httpx.AsyncClient, tenant: TenantKeys, db: Database
 ) -> None:
-    async with db.as_login() as conn:
-        await load_demo(conn, tenant.id)
+    async with unit_of_work(db, tenant.id, CLI) as work:
+        await load_demo(work)
     groups = (await post(small_pool, tenant.read, "{ buyingGroups(first: 80) { nodes { id } } }"
                          )).json()["data"]["buyingGroups"]["nodes"]
     pairs = [{"a": groups[i]["id"], "b": groups[i + 40]["id"]} for i in range(40)]

@@ -39,6 +39,7 @@ from service.infra.queue import connect as connect_queue
 from service.store.activities import ensure_partitions, ingest_page, month_start
 from service.store.api_keys import create_api_key
 from service.usecases.tenants import create_tenant
+from service.usecases.unit_of_work import CLI, unit_of_work
 from tests.support import ROOT
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "300"))
@@ -118,9 +119,9 @@ class Target:
         now = datetime.now(UTC)
         async with self.db.system() as conn:
             await ensure_partitions(conn, {month_start(now.date())}, month_start(now.date()))
-        async with self.db.tenant(self.tenant) as conn:
-            await load_demo(conn, self.tenant)
-            await self._activities(conn)
+        async with unit_of_work(self.db, self.tenant, CLI) as work:
+            await load_demo(work)
+            await self._activities(work.conn)
         await self.new_keys()
         self.manager = LifespanManager(create_app(self.settings))
         await self.manager.__aenter__()

@@ -15,6 +15,7 @@ import pytest
 from service.dev.demo import load_demo
 from service.http.graphql_view import GraphQLApp
 from service.infra.db import Database
+from service.usecases.unit_of_work import CLI, unit_of_work
 from tests.support import GraphQLClient, TenantKeys
 
 UPSERT = """mutation($accounts: [AccountInput!]!) { upsertAccounts(input: {accounts: $accounts}) {
@@ -222,8 +223,8 @@ async def test_an_argument_id_of_the_wrong_type_is_invalid_id(
 async def test_an_error_nulling_a_parent_does_not_cancel_a_shared_loader(
     gql: GraphQLClient, tenant: TenantKeys, db: Database
 ) -> None:
-    async with db.as_login() as conn:
-        await load_demo(conn, tenant.id)
+    async with unit_of_work(db, tenant.id, CLI) as work:
+        await load_demo(work)
     # An account with two children and two groups: the page-size error under its second
     # child nulls the account while its `buyingGroups`, asked for by both groups, waits on
     # one loader future.
