@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from service.app import create_app
 from service.infra.config import Settings
 from service.infra.db import Database, create_pool
-from service.infra.write_notices import WriteNotices
+from service.infra.write_notices import NotFollowing, WriteNotices
 from tests.support import (
     GROUPS,
     REMOVE,
@@ -362,5 +362,23 @@ async def test_a_version_includes_every_write_committed_before_it_was_asked_for(
             await conn.execute("UPDATE tenants SET name = name WHERE id = $1", tenant.id)
         asyncio.get_running_loop().call_later(0.2, transport.resume_reading)
         assert await notices.current(tenant.id) != before
+    finally:
+        await notices.stop()
+
+
+async def test_a_version_not_confirmed_in_time_is_no_version(
+    database_url: str, tenant: TenantKeys
+) -> None:
+    """A listening connection that does not answer (a hung server) makes lookups answer
+    uncached within the round trip's limit, not hold their requests."""
+    notices = WriteNotices(database_url, round_trip_seconds=0.2)
+    await notices.start()
+    try:
+        transport = notices._conn._transport
+        transport.pause_reading()
+        with pytest.raises(NotFollowing):
+            await notices.current(tenant.id)
+        transport.resume_reading()
+        await notices.current(tenant.id)
     finally:
         await notices.stop()
