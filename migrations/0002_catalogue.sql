@@ -183,8 +183,8 @@ BEGIN
 END
 $$;
 
--- What every tenant starts with: the six default roles, the seeded activity types (SPEC.md §3)
--- and an ACTIVE scoring model in COUNT mode.
+-- What every tenant starts with: the six default roles, the seeded activity types (as the
+-- guide lists them) and an ACTIVE scoring model in COUNT mode.
 CREATE FUNCTION seed_tenant(p_tenant uuid) RETURNS void LANGUAGE sql AS $$
     INSERT INTO roles (tenant_id, name, description, is_default, position)
     SELECT p_tenant, r.name, r.description, true, r.position

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -26,8 +27,10 @@ from service.infra.db import (
 from service.infra.login import PrivilegedLogin, check_login
 from service.infra.migrate import (
     MIGRATIONS_DIR,
+    REWORDED,
     MigrationError,
     check_app_role,
+    is_current,
     load_migrations,
     migrate,
 )
@@ -271,3 +274,42 @@ async def test_the_tallies_begin_with_every_tenants_rows_under_a_managed_owner(
                 await as_owner.close()
         finally:
             await pool.close()
+
+
+OLD_0002_COMMENT = (
+    "-- What every tenant starts with: the six default roles, the seeded activity types "
+    "(SPEC" ".md §3)\n-- and an ACTIVE scoring model in COUNT mode.\n")
+NEW_0002_COMMENT = (
+    "-- What every tenant starts with: the six default roles, the seeded activity types (as the\n"
+    "-- guide lists them) and an ACTIVE scoring model in COUNT mode.\n")
+
+
+def without_comments(sql: str) -> str:
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+
+def test_a_reworded_migration_changed_only_its_comments() -> None:
+    current = next(m for m in load_migrations() if m.version == "0002").sql
+    assert NEW_0002_COMMENT in current
+    old = current.replace(NEW_0002_COMMENT, OLD_0002_COMMENT)
+    assert hashlib.sha256(old.encode()).hexdigest() in REWORDED["0002"]
+    assert without_comments(old) == without_comments(current)
+
+
+async def test_a_database_that_applied_a_reworded_migration_is_current(
+    empty_database: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    reworded = next(folder.glob("0002_*.sql"))
+    reworded.write_text(reworded.read_text().replace(NEW_0002_COMMENT, OLD_0002_COMMENT))
+    await migrate(empty_database, folder)
+    assert await migrate(empty_database) == []
+    conn = await asyncpg.connect(empty_database)
+    try:
+        recorded = await conn.fetchval(
+            "SELECT checksum FROM schema_migrations WHERE version = '0002'")
+        assert await is_current(conn)
+    finally:
+        await conn.close()
+    assert recorded == next(m for m in load_migrations() if m.version == "0002").checksum
