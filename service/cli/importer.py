@@ -105,6 +105,22 @@ def batches(
 Write = Callable[[UnitOfWork, list[dict[str, Any]]], Any]
 
 
+def _parsed(batch: list[tuple[int, dict[str, str]]], columns: set[str],
+            summary: ImportSummary) -> list[tuple[int, dict[str, Any]]]:
+    """The batch's rows as API items, with their lines; rows whose own format is wrong go to
+    the summary as INVALID_VALUE."""
+    items = []
+    for line, row in batch:
+        summary.rows += 1
+        item, problem = row_to_item(row, columns)
+        if problem:
+            summary.rejected.append(Rejected(line, item.get("externalId", ""), "INVALID_VALUE",
+                                             problem))
+        else:
+            items.append((line, item))
+    return items
+
+
 def _position(handle: TextIO) -> int:
     """How far into the file the reader is, in bytes (read ahead by a buffer)."""
     return handle.buffer.tell() if hasattr(handle, "buffer") else 0
@@ -116,16 +132,7 @@ async def _import_pass(
 ) -> None:
     reader = csv.DictReader(handle)
     for batch in batches(reader, MAX_BATCH):
-        items: list[tuple[int, dict[str, Any]]] = []
-        for line, row in batch:
-            summary.rows += 1
-            item, problem = row_to_item(row, columns)
-            if problem:
-                summary.rejected.append(Rejected(line, item.get("externalId", ""),
-                                                 "INVALID_VALUE", problem))
-            else:
-                items.append((line, item))
-        if items:
+        if items := _parsed(batch, columns, summary):
             await _write(db, tenant_id, write, items, summary)
         progress(_position(handle))
 
@@ -192,14 +199,7 @@ async def import_csv(
     items: list[tuple[int, dict[str, Any]]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         for batch in batches(csv.DictReader(handle), MAX_BATCH):
-            for line, row in batch:
-                summary.rows += 1
-                item, problem = row_to_item(row, ACCOUNT_COLUMNS)
-                if problem:
-                    summary.rejected.append(Rejected(line, item.get("externalId", ""),
-                                                     "INVALID_VALUE", problem))
-                else:
-                    items.append((line, item))
+            items += _parsed(batch, ACCOUNT_COLUMNS, summary)
             progress(_position(handle), 2 * size)
     ordered = parents_first(items)
     for start in range(0, len(ordered), MAX_BATCH):

@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 
 from service.events.changes import publish
 from service.infra.db import Database, listen, woken
+from service.infra.tasks import cancel_all
 from service.store import event_log
 from service.usecases import deliveries
 from service.usecases.unit_of_work import Actor, unit_of_work
@@ -55,11 +56,7 @@ class EventRelay:
             await asyncio.wait_for(self._listening.wait(), timeout=10)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
 
     def _notified(self, payload: str) -> None:
         try:

@@ -12,7 +12,6 @@ Endpoint URLs follow the outbound rule (service/infra/outbound.py), checked agai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import httpx
@@ -22,6 +21,7 @@ from service.events.signing import signed_headers
 from service.infra.config import Settings
 from service.infra.db import Database, listen, woken
 from service.infra.outbound import AddressNotAllowed, GuardedTransport
+from service.infra.tasks import cancel_all
 from service.store import event_log
 from service.store import webhooks as webhook_store
 from service.store.webhooks import Due
@@ -55,11 +55,7 @@ class WebhookSender:
             self._tasks.append(asyncio.create_task(self._listen()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         await self._client.aclose()
 
     async def _listen(self) -> None:

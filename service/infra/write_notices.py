@@ -25,6 +25,8 @@ from uuid import UUID
 
 import asyncpg
 
+from service.infra.tasks import cancel_all
+
 CHANNEL = "response_cache"
 EVERY_TENANT = "*"  # the payload of a change to every tenant's data (retention)
 
@@ -60,11 +62,7 @@ class WriteNotices:
         await self.connected(wait_seconds)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         self._fail_waiters()
 
