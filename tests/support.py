@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,9 +20,19 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from hypothesis import assume
+from hypothesis import strategies as st
 from strawberry import relay
 
 from service.app import create_app
+from service.domain.conditions import (
+    ACCOUNT_FIELDS,
+    PERSON_FIELDS,
+    ConditionGroup,
+    Field,
+    Operator,
+    validate,
+)
 from service.infra.auth import Scope
 from service.infra.config import Settings
 from service.infra.db import (
@@ -32,6 +42,8 @@ from service.infra.db import (
 )
 from service.infra.read_session import ReadSession
 from service.infra.secrets import new_key
+from service.store.conditions_sql import compile_sql
+from service.store.sql import SqlParams
 from service.usecases.tenants import create_tenant
 
 # --- the harness: servers, tenants and their keys, the GraphQL client, jobs
@@ -610,3 +622,82 @@ def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(ReadSession, "_count", count)
     return sent
+
+
+# --- conditions: random rules and records, and a row evaluated in PostgreSQL
+
+ALPHABET = "aAbBéÉöÖ 1.-"
+
+
+short_text = st.text(alphabet=ALPHABET, max_size=4)
+
+
+number_text = st.sampled_from(["0", "1", "-1", "1.5", " 2 ", "10", ".5", "1e2", "abc", ""])
+
+
+json_value = st.one_of(st.none(), short_text, number_text, st.integers(-3, 3), st.booleans())
+
+
+def rules_for(fields: Mapping[str, Field]) -> st.SearchStrategy[tuple[str, str, list[str]]]:
+    attribute = st.sampled_from([*fields, "attributes.k", "attributes.n"])
+    operator = st.sampled_from(list(Operator.__members__))
+    values = st.lists(st.one_of(short_text, number_text), max_size=3)
+    return st.tuples(attribute, operator, values)
+
+
+def groups_for(fields: Mapping[str, Field]) -> st.SearchStrategy[ConditionGroup]:
+    raw = st.tuples(st.sampled_from(["ALL", "ANY"]), st.lists(rules_for(fields), max_size=4))
+
+    def build(item: tuple[str, list[tuple[str, str, list[str]]]]) -> ConditionGroup:
+        built, _ = validate(item[0], item[1], fields)
+        assume(built is not None)
+        assert built is not None
+        return built
+
+    return raw.map(build)
+
+
+person_records = st.fixed_dictionaries(
+    {name: st.one_of(st.none(), short_text, number_text) for name in PERSON_FIELDS},
+    optional={"attributes": st.dictionaries(st.sampled_from(["k", "n"]), json_value)},
+)
+
+
+account_records = st.fixed_dictionaries(
+    {
+        **{n: st.one_of(st.none(), short_text, number_text)
+           for n, f in ACCOUNT_FIELDS.items() if f.kind == "TEXT"},
+        "annualRevenue": st.one_of(st.none(), st.decimals(-5, 5, places=1)),
+        "employeeCount": st.one_of(st.none(), st.integers(-3, 200)),
+    },
+    optional={"attributes": st.dictionaries(st.sampled_from(["k", "n"]), json_value)},
+)
+
+
+class SqlEvaluator:
+    """Evaluates compiled conditions in PostgreSQL on one row built from parameters."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn: asyncpg.Connection[Any] = self.loop.run_until_complete(asyncpg.connect(url))
+
+    def evaluate(self, built: ConditionGroup, record: Mapping[str, Any],
+                 fields: Mapping[str, Field]) -> bool:
+        params = SqlParams()
+        columns = []
+        for name, field in fields.items():
+            sql_type = "numeric" if field.kind == "NUMBER" else "text"
+            columns.append(f"{params.add(record.get(name))}::{sql_type} AS {field.column}")
+        import json
+
+        columns.append(f"{params.add(json.dumps(record.get('attributes') or {}))}::jsonb "
+                       "AS attributes")
+        condition = compile_sql(built, fields, "r", params)
+        query = f"SELECT {condition} FROM (SELECT {', '.join(columns)}) r"
+        result = self.loop.run_until_complete(self.conn.fetchval(query, *params.values))
+        assert result is not None, "a compiled condition is never NULL"
+        return bool(result)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.conn.close())
+        self.loop.close()

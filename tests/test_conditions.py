@@ -3,21 +3,17 @@ compiler."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings
 
 from service.domain.conditions import (
     ACCOUNT_FIELDS,
     PERSON_FIELDS,
     ConditionGroup,
-    Field,
     Match,
     Operator,
     Rule,
@@ -26,6 +22,7 @@ from service.domain.conditions import (
 )
 from service.store.conditions_sql import compile_sql
 from service.store.sql import SqlParams
+from tests.support import SqlEvaluator, account_records, groups_for, person_records
 
 CMO_RULES = [("jobTitle", "CONTAINS", ["CMO"])]
 
@@ -133,75 +130,7 @@ def test_values_are_bound_as_parameters_never_pasted() -> None:
     assert [hostile] in params.values and "a'b" in params.values
 
 
-# --- Python and SQL agree ---------------------------------------------------------------------
-
-ALPHABET = "aAbBéÉöÖ 1.-"
-short_text = st.text(alphabet=ALPHABET, max_size=4)
-number_text = st.sampled_from(["0", "1", "-1", "1.5", " 2 ", "10", ".5", "1e2", "abc", ""])
-json_value = st.one_of(st.none(), short_text, number_text, st.integers(-3, 3), st.booleans())
-
-
-def rules_for(fields: Mapping[str, Field]) -> st.SearchStrategy[tuple[str, str, list[str]]]:
-    attribute = st.sampled_from([*fields, "attributes.k", "attributes.n"])
-    operator = st.sampled_from(list(Operator.__members__))
-    values = st.lists(st.one_of(short_text, number_text), max_size=3)
-    return st.tuples(attribute, operator, values)
-
-
-def groups_for(fields: Mapping[str, Field]) -> st.SearchStrategy[ConditionGroup]:
-    raw = st.tuples(st.sampled_from(["ALL", "ANY"]), st.lists(rules_for(fields), max_size=4))
-
-    def build(item: tuple[str, list[tuple[str, str, list[str]]]]) -> ConditionGroup:
-        built, _ = validate(item[0], item[1], fields)
-        assume(built is not None)
-        assert built is not None
-        return built
-
-    return raw.map(build)
-
-
-people = st.fixed_dictionaries(
-    {name: st.one_of(st.none(), short_text, number_text) for name in PERSON_FIELDS},
-    optional={"attributes": st.dictionaries(st.sampled_from(["k", "n"]), json_value)},
-)
-accounts = st.fixed_dictionaries(
-    {
-        **{n: st.one_of(st.none(), short_text, number_text)
-           for n, f in ACCOUNT_FIELDS.items() if f.kind == "TEXT"},
-        "annualRevenue": st.one_of(st.none(), st.decimals(-5, 5, places=1)),
-        "employeeCount": st.one_of(st.none(), st.integers(-3, 200)),
-    },
-    optional={"attributes": st.dictionaries(st.sampled_from(["k", "n"]), json_value)},
-)
-
-
-class SqlEvaluator:
-    """Evaluates compiled conditions in PostgreSQL on one row built from parameters."""
-
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.conn: asyncpg.Connection[Any] = self.loop.run_until_complete(asyncpg.connect(url))
-
-    def evaluate(self, built: ConditionGroup, record: Mapping[str, Any],
-                 fields: Mapping[str, Field]) -> bool:
-        params = SqlParams()
-        columns = []
-        for name, field in fields.items():
-            sql_type = "numeric" if field.kind == "NUMBER" else "text"
-            columns.append(f"{params.add(record.get(name))}::{sql_type} AS {field.column}")
-        import json
-
-        columns.append(f"{params.add(json.dumps(record.get('attributes') or {}))}::jsonb "
-                       "AS attributes")
-        condition = compile_sql(built, fields, "r", params)
-        query = f"SELECT {condition} FROM (SELECT {', '.join(columns)}) r"
-        result = self.loop.run_until_complete(self.conn.fetchval(query, *params.values))
-        assert result is not None, "a compiled condition is never NULL"
-        return bool(result)
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.conn.close())
-        self.loop.close()
+# --- Python and SQL agree (random rules and records: tests/support.py) -------------------------
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +142,7 @@ def sql_evaluator(database_url: str) -> Iterator[SqlEvaluator]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much, HealthCheck.too_slow])
-@given(built=groups_for(PERSON_FIELDS), record=people)
+@given(built=groups_for(PERSON_FIELDS), record=person_records)
 def test_python_and_sql_agree_on_people(
     sql_evaluator: SqlEvaluator, built: ConditionGroup, record: dict[str, Any]
 ) -> None:
@@ -223,7 +152,7 @@ def test_python_and_sql_agree_on_people(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much, HealthCheck.too_slow])
-@given(built=groups_for(ACCOUNT_FIELDS), record=accounts)
+@given(built=groups_for(ACCOUNT_FIELDS), record=account_records)
 def test_python_and_sql_agree_on_accounts(
     sql_evaluator: SqlEvaluator, built: ConditionGroup, record: dict[str, Any]
 ) -> None:

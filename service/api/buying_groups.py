@@ -17,6 +17,7 @@ from strawberry import relay
 
 from service.api import engagement as engagement_api
 from service.api.accounts import Account
+from service.api.assignments import MemberAssignment, MemberSource, member_assignment
 from service.api.execution.lookahead import (
     existing,
     lean,
@@ -44,13 +45,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@strawberry.enum(description="Who last changed a membership: MANUAL > API > SYSTEM.")
-class MemberSource(enum.Enum):
-    MANUAL = "MANUAL"
-    API = "API"
-    SYSTEM = "SYSTEM"
-
-
 @strawberry.type
 class BuyingGroupMember:
     source: MemberSource
@@ -76,6 +70,11 @@ class BuyingGroupMember:
     @strawberry.field
     def buying_group(self, info: strawberry.Info) -> BuyingGroup:
         return _member_group(self, info.context)
+
+    @strawberry.field(description="Why the member holds the role: how, when, by whom, and the "
+                      "role's rules tested against the person.")
+    async def assignment(self, info: strawberry.Info) -> MemberAssignment:
+        return await member_assignment(self.row, info)
 
 
 @strawberry.type(description="One role of the group's template, with the people in it.")

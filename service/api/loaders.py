@@ -19,6 +19,7 @@ from service.store.accounts import Account, accounts_by_ids, children_pages
 from service.store.activities import Activity, first_pages_of_leads
 from service.store.activity_types import ActivityType, activity_types_by_ids
 from service.store.api_keys import ApiKey, api_keys_by_ids
+from service.store.assignments import Evaluation, evaluate_people
 from service.store.buying_groups import (
     BuyingGroup,
     Member,
@@ -172,6 +173,36 @@ def templates_priming_roles(context: Context) -> DataLoader[UUID, RoleTemplate |
     return Loader(load_fn=load)
 
 
+RuleKey = tuple[UUID, UUID, UUID]  # (role template, role, person)
+
+
+def role_rules_of_people(context: Context) -> DataLoader[RuleKey, Evaluation | None]:
+    """A role's rules in a template evaluated against people, keyed by (template, role,
+    person): one statement per role (of those asked for) that has rules; None for a role
+    without rules."""
+
+    async def load(keys: list[RuleKey]) -> list[Evaluation | None]:
+        asked: dict[tuple[UUID, UUID], list[UUID]] = defaultdict(list)
+        for template_id, role_id, person_id in keys:
+            asked[(template_id, role_id)].append(person_id)
+        templates = await context.loaders.role_template.load_many(
+            list({template_id for template_id, _ in asked}))
+        rules = {(t.id, e.role_id): e.conditions for t in templates if t is not None
+                 for e in t.entries}
+        found: dict[RuleKey, Evaluation] = {}
+        async with context.read() as conn:
+            for (template_id, role_id), people in asked.items():
+                group = rules.get((template_id, role_id))
+                if group is None:
+                    continue
+                for person_id, evaluation in (await evaluate_people(conn, group,
+                                                                    people)).items():
+                    found[(template_id, role_id, person_id)] = evaluation
+        return [found.get(k) for k in keys]
+
+    return Loader(load_fn=load)
+
+
 def stages_priming_models(context: Context) -> DataLoader[UUID, Stage | None]:
     """Stages by id, loaded with their whole model (which primes the model loader)."""
 
@@ -247,6 +278,7 @@ class Loaders:
     scoring_inputs: DataLoader[UUID, ScoringInputs]
     person_activity: DataLoader[UUID, list[ActivityCount]]
     lead_activities: DataLoader[tuple[str, int, datetime | None, bool], Page[Activity]]
+    role_rules: DataLoader[RuleKey, Evaluation | None]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -279,4 +311,5 @@ class Loaders:
             scoring_inputs=tenant_scoring_inputs(context),
             person_activity=activity_of_persons(context),
             lead_activities=first_activity_pages(context),
+            role_rules=role_rules_of_people(context),
         )

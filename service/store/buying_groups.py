@@ -56,6 +56,7 @@ class Member:
     is_removed: bool
     assigned_at: datetime
     removed_at: datetime | None
+    assigned_by: str | None  # the actor of the last assignment, move or removal (0022)
 
 
 member_from = converter(Member)
@@ -89,7 +90,8 @@ async def members_by_groups(conn: Connection, group_ids: list[UUID]) -> MembersO
     statement."""
     rows = await conn.fetch(
         f"""SELECT m.buying_group_id, m.person_id, m.role_id, m.source, m.is_removed,
-                   m.assigned_at, m.removed_at, {', '.join('p.' + c for c in PERSON_COLUMNS)},
+                   m.assigned_at, m.removed_at, m.assigned_by,
+                   {', '.join('p.' + c for c in PERSON_COLUMNS)},
                    {_ROLE_ONCE}
               FROM buying_group_members m
               JOIN people p ON p.tenant_id = m.tenant_id AND p.id = m.person_id

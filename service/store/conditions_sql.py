@@ -56,14 +56,20 @@ def _positive_sql(op: Operator, kind: Kind, expr: str, values: tuple[str, ...],
     return f"EXISTS (SELECT 1 FROM unnest({texts}::text[]) v WHERE {test})"
 
 
-def compile_rule(rule: Rule, fields: Mapping[str, Field], alias: str, params: SqlParams) -> str:
+def value_sql(rule: Rule, fields: Mapping[str, Field], alias: str, params: SqlParams) -> str:
+    """The row's value that the rule tests (an attribute's as JSON text)."""
     field = field_for(rule.attribute, fields)
     assert field is not None, rule.attribute
     if rule.attribute.startswith(ATTRIBUTES_PREFIX):
         key = params.add(rule.attribute[len(ATTRIBUTES_PREFIX):])
-        expr = f"({alias}.attributes ->> {key}::text)"
-    else:
-        expr = f"{alias}.{field.column}"
+        return f"({alias}.attributes ->> {key}::text)"
+    return f"{alias}.{field.column}"
+
+
+def compile_rule(rule: Rule, fields: Mapping[str, Field], alias: str, params: SqlParams) -> str:
+    field = field_for(rule.attribute, fields)
+    assert field is not None, rule.attribute
+    expr = value_sql(rule, fields, alias, params)
     positive = NEGATIONS.get(rule.operator, rule.operator)
     sql = _positive_sql(positive, field.kind, expr, rule.values, params)
     return f"(NOT {sql})" if rule.operator in NEGATIONS else sql
@@ -76,3 +82,16 @@ def compile_sql(group: ConditionGroup, fields: Mapping[str, Field], alias: str,
         return "true" if group.match is Match.ALL else "false"
     joiner = " AND " if group.match is Match.ALL else " OR "
     return "(" + joiner.join(compile_rule(r, fields, alias, params) for r in group.rules) + ")"
+
+
+def explanation_sql(group: ConditionGroup, fields: Mapping[str, Field], alias: str,
+                    params: SqlParams) -> list[str]:
+    """Per rule of the group, two columns: whether the row meets it (`compile_rule`, the very
+    expression `compile_sql` joins) and the value it tested, as text; then whether the row
+    meets the group (`compile_sql` itself)."""
+    columns = []
+    for rule in group.rules:
+        columns.append(compile_rule(rule, fields, alias, params))
+        columns.append(f"({value_sql(rule, fields, alias, params)})::text")
+    columns.append(compile_sql(group, fields, alias, params))
+    return columns

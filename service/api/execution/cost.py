@@ -65,6 +65,7 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     # At most MAX_RULES (50), priced as 10: conditions hold a few rules, and a template of 26
     # roles with 50 rules each would price every template listing out of reach.
     ("ConditionGroupType", "rules"): 10,
+    ("MemberAssignment", "conditionResults"): 10,  # a role's rules, as above
     ("EngagementScore", "breakdown"): ROLES,
     # The explanation of one group's score, computed in memory: members per role, activity
     # types per member and days per type (the window, 30 days unless a model says more).
