@@ -531,6 +531,26 @@ async def live_model(gql: GraphQLClient, key: str, stages: list[dict[str, Any]] 
     return model
 
 
+async def groups_with_stages(gql: GraphQLClient, settings: Settings, key: str,
+                             stages: list[dict[str, Any]] = FUNNEL
+                             ) -> tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]:
+    model = await live_model(gql, key, stages)
+    cat = await setup_catalogue(gql, key, accounts=2)
+    template = (await gql.data("query($id: ID!) { node(id: $id) { ... on SolutionInterest { "
+                               "roleTemplate { id } } } }", {"id": cat["si"]}, key=key))
+    si = (await gql.data("""mutation($t: ID!, $m: ID!) { createSolutionInterest(input:
+        {name: "Staged", roleTemplateId: $t, stageModelId: $m}) {
+        solutionInterest { id stageModel { name } } userErrors { code } } }""",
+        {"t": template["node"]["roleTemplate"]["id"], "m": model["id"]}, key=key))
+    si_id = si["createSolutionInterest"]["solutionInterest"]["id"]
+    await gql.data(CREATE_GROUPS, {"si": si_id, "list": cat["list"]}, key=key)
+    await run_jobs(settings)
+    groups = (await gql.data("""query($si: ID!) { buyingGroups(filter: {solutionInterestIds:
+        [$si]}) { nodes { id stage { key } stageHistory { from { key } to { key } by } } } }""",
+        {"si": si_id}, key=key))["buyingGroups"]["nodes"]
+    return model, {s["key"]: s["id"] for s in model["stages"]}, groups
+
+
 # --- a real worker process
 
 def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:

@@ -3,8 +3,6 @@ automatic entry rules."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from service.domain.stages import StageSpec, allows, publish_problems
@@ -12,7 +10,6 @@ from service.infra.config import Settings
 from service.infra.db import Database
 from tests.support import (
     ASSIGN,
-    CREATE_GROUPS,
     CREATE_MODEL,
     CREATE_TEMPLATE,
     FUNNEL,
@@ -21,10 +18,9 @@ from tests.support import (
     REMOVE,
     GraphQLClient,
     TenantKeys,
+    groups_with_stages,
     live_model,
     role_ids,
-    run_jobs,
-    setup_catalogue,
 )
 
 SET_STAGE = """mutation($group: ID!, $stage: ID!) { setBuyingGroupStage(input:
@@ -100,26 +96,6 @@ async def test_a_live_model_is_immutable_and_deletable_only_while_unused(
     spare = await live_model(gql, tenant.write, name="Spare")
     gone = await gql.data(delete, {"id": spare["id"]}, key=tenant.write)
     assert gone["deleteStageModel"]["deletedStageModelId"] == spare["id"]
-
-
-async def groups_with_stages(gql: GraphQLClient, settings: Settings, key: str,
-                             stages: list[dict[str, Any]] = FUNNEL
-                             ) -> tuple[dict[str, Any], dict[str, str], list[dict[str, Any]]]:
-    model = await live_model(gql, key, stages)
-    cat = await setup_catalogue(gql, key, accounts=2)
-    template = (await gql.data("query($id: ID!) { node(id: $id) { ... on SolutionInterest { "
-                               "roleTemplate { id } } } }", {"id": cat["si"]}, key=key))
-    si = (await gql.data("""mutation($t: ID!, $m: ID!) { createSolutionInterest(input:
-        {name: "Staged", roleTemplateId: $t, stageModelId: $m}) {
-        solutionInterest { id stageModel { name } } userErrors { code } } }""",
-        {"t": template["node"]["roleTemplate"]["id"], "m": model["id"]}, key=key))
-    si_id = si["createSolutionInterest"]["solutionInterest"]["id"]
-    await gql.data(CREATE_GROUPS, {"si": si_id, "list": cat["list"]}, key=key)
-    await run_jobs(settings)
-    groups = (await gql.data("""query($si: ID!) { buyingGroups(filter: {solutionInterestIds:
-        [$si]}) { nodes { id stage { key } stageHistory { from { key } to { key } by } } } }""",
-        {"si": si_id}, key=key))["buyingGroups"]["nodes"]
-    return model, {s["key"]: s["id"] for s in model["stages"]}, groups
 
 
 async def test_new_groups_start_in_the_entry_stage_and_move_only_as_allowed(

@@ -22,6 +22,7 @@ from graphql import GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
+from service.api.bulk_group_mutations import BulkGroupMutations
 from service.api.buying_group_browse import buying_groups
 from service.api.buying_group_mutations import BuyingGroupMutations
 from service.api.buying_groups import BuyingGroup
@@ -174,6 +175,7 @@ class Mutation(
     SolutionInterestMutations,
     JobMutations,
     BuyingGroupMutations,
+    BulkGroupMutations,
     StageMutations,
     EngagementMutations,
     ScoringMutations,

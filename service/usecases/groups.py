@@ -9,11 +9,12 @@ made it: both scores, entry rules, and the events they cause."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 from uuid import UUID
 
 from service.domain.membership import MAX_STATUS, may_change
+from service.domain.problems import Problem
 from service.domain.stages import allows
 from service.events.changes import Event, EventKind, score_changes, stage_changes, stage_global_id
 from service.infra.auth import Principal
@@ -248,3 +249,63 @@ async def move_to_stage(work: UnitOfWork, actor: Principal, group_id: UUID, stag
 async def delete_group(work: UnitOfWork, group_id: UUID) -> Change[group_store.BuyingGroup]:
     """Delete a group with its members and history; the value is the deleted row."""
     return applied(work, await _delete_group(work.conn, group_id))
+
+
+# --- many at once: each item done or refused on its own, in one unit of work ------------------
+
+MAX_ASSIGNMENTS = 50
+MAX_STAGE_MOVES = 100
+
+
+@dataclass
+class ManyChanges(Generic[T]):
+    """Per item of the input, by index: what was done, or the problems that refused it."""
+
+    done: dict[int, T] = field(default_factory=dict)
+    problems: dict[int, list[Problem]] = field(default_factory=dict)
+
+
+async def _lock_in_order(work: UnitOfWork, group_ids: Sequence[UUID]) -> None:
+    """Lock the groups in one order before changing any: two calls over the same groups cannot
+    wait on each other."""
+    for group_id in sorted(set(group_ids)):
+        await group_store.lock_group(work.conn, group_id)
+
+
+async def assign_members(work: UnitOfWork, actor: Principal,
+                         items: Sequence[tuple[UUID, UUID, UUID]]
+                         ) -> Change[ManyChanges[Membership]]:
+    """Put people in roles, (group, person, role) per item, at most MAX_ASSIGNMENTS: each item
+    is made or refused on its own (a refused one writes nothing), one event per change."""
+    if len(items) > MAX_ASSIGNMENTS:
+        return applied(work, refused("assignments", "TOO_MANY_ITEMS",
+                                     f"at most {MAX_ASSIGNMENTS} assignments per call"))
+    await _lock_in_order(work, [group_id for group_id, _, _ in items])
+    result: ManyChanges[Membership] = ManyChanges()
+    for index, (group_id, person_id, role_id) in enumerate(items):
+        change = await _assign_member(work.conn, actor, group_id, person_id, role_id)
+        if change.value is None:
+            result.problems[index] = change.problems
+        else:
+            result.done[index] = change.value
+            work.record(change.events)
+    return Change(result)
+
+
+async def move_to_stage_many(work: UnitOfWork, actor: Principal, group_ids: Sequence[UUID],
+                             stage_id: UUID) -> Change[ManyChanges[group_store.BuyingGroup]]:
+    """Move groups to a stage, at most MAX_STAGE_MOVES: each as far as its stage model allows,
+    on its own, one event per move."""
+    if len(group_ids) > MAX_STAGE_MOVES:
+        return applied(work, refused("buyingGroupIds", "TOO_MANY_ITEMS",
+                                     f"at most {MAX_STAGE_MOVES} groups per call"))
+    await _lock_in_order(work, group_ids)
+    result: ManyChanges[group_store.BuyingGroup] = ManyChanges()
+    for index, group_id in enumerate(group_ids):
+        change = await _move_to_stage(work.conn, actor, group_id, stage_id)
+        if change.value is None:
+            result.problems[index] = change.problems
+        else:
+            result.done[index] = change.value
+            work.record(change.events)
+    return Change(result)

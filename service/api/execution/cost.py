@@ -66,6 +66,8 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     # roles with 50 rules each would price every template listing out of reach.
     ("ConditionGroupType", "rules"): 10,
     ("MemberAssignment", "conditionResults"): 10,  # a role's rules, as above
+    ("AssignBuyingGroupMembersPayload", "members"): 50,  # MAX_ASSIGNMENTS
+    ("SetBuyingGroupsStagePayload", "buyingGroups"): 100,  # MAX_STAGE_MOVES
     ("EngagementScore", "breakdown"): ROLES,
     # The explanation of one group's score, computed in memory: members per role, activity
     # types per member and days per type (the window, 30 days unless a model says more).

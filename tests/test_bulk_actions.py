@@ -1,0 +1,99 @@
+"""Acting on many groups at once: each item done or refused on its own with its index, one
+transaction per call, one event per change, and a call over the limit changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.infra.config import Settings
+from service.infra.db import Database
+from tests.support import (
+    GraphQLClient,
+    TenantKeys,
+    generate,
+    groups_with_stages,
+    setup_catalogue,
+)
+
+ASSIGN_MANY = """mutation($items: [MemberAssignmentInput!]!) {
+  assignBuyingGroupMembers(input: {assignments: $items}) {
+    members { person { externalId } role { name } source }
+    userErrors { field code } } }"""
+MOVE_MANY = """mutation($ids: [ID!]!, $stage: ID!) {
+  setBuyingGroupsStage(input: {buyingGroupIds: $ids, stageId: $stage}) {
+    buyingGroups { id stage { key } } userErrors { field code } } }"""
+
+
+async def event_kinds(db: Database, tenant: TenantKeys) -> list[str]:
+    async with db.as_login() as conn:
+        return [r["kind"] for r in await conn.fetch(
+            "SELECT kind FROM events WHERE tenant_id = $1 AND kind IN "
+            "('MEMBER_ASSIGNED', 'STAGE_CHANGED') ORDER BY position", tenant.id)]
+
+
+async def test_assignments_are_made_or_refused_each_on_its_own(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    found = (await gql.data("{ buyingGroups(first: 5) { nodes { id account { externalId } } } }",
+                            key=tenant.read))["buyingGroups"]["nodes"]
+    group = {g["account"]["externalId"]: g["id"] for g in found}
+    people, roles = cat["people"], cat["roles"]
+    before = len(await event_kinds(db, tenant))
+    items: list[dict[str, Any]] = [
+        {"buyingGroupId": group["A0"], "personId": people["A0-intern"],
+         "roleId": roles["Champion"]},
+        {"buyingGroupId": group["A0"], "personId": people["A1-intern"],  # another account's
+         "roleId": roles["Champion"]},
+        {"buyingGroupId": group["A1"], "personId": people["A1-intern"],
+         "roleId": roles["Champion"]},
+    ]
+    done = (await gql.data(ASSIGN_MANY, {"items": items},
+                           key=tenant.write))["assignBuyingGroupMembers"]
+    assert done["members"] == [
+        {"person": {"externalId": "A0-intern"}, "role": {"name": "Champion"}, "source": "MANUAL"},
+        {"person": {"externalId": "A1-intern"}, "role": {"name": "Champion"}, "source": "MANUAL"}]
+    assert done["userErrors"] == [{"field": ["input", "assignments", "1", "personId"],
+                                   "code": "PERSON_NOT_IN_ACCOUNT"}]
+    assert (await event_kinds(db, tenant))[before:] == ["MEMBER_ASSIGNED", "MEMBER_ASSIGNED"]
+
+
+async def test_more_than_fifty_assignments_change_nothing(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
+                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    item = {"buyingGroupId": group, "personId": cat["people"]["A0-intern"],
+            "roleId": cat["roles"]["Champion"]}
+    before = await event_kinds(db, tenant)
+    refused = (await gql.data(ASSIGN_MANY, {"items": [item] * 51},
+                              key=tenant.write))["assignBuyingGroupMembers"]
+    assert refused == {"members": [], "userErrors": [
+        {"field": ["input", "assignments"], "code": "TOO_MANY_ITEMS"}]}
+    assert await event_kinds(db, tenant) == before
+
+
+async def test_groups_move_to_a_stage_each_as_its_model_allows(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    _, stage, groups = await groups_with_stages(gql, settings, tenant.write)
+    first, second = groups[0]["id"], groups[1]["id"]
+    moved = (await gql.data(MOVE_MANY, {"ids": [first], "stage": stage["engaged"]},
+                            key=tenant.write))["setBuyingGroupsStage"]
+    assert moved == {"buyingGroups": [{"id": first, "stage": {"key": "engaged"}}],
+                     "userErrors": []}
+    before = len(await event_kinds(db, tenant))
+    # "won" is allowed from "engaged" (the first group), not from "new" (the second).
+    moved = (await gql.data(MOVE_MANY, {"ids": [first, second], "stage": stage["won"]},
+                            key=tenant.write))["setBuyingGroupsStage"]
+    assert moved == {"buyingGroups": [{"id": first, "stage": {"key": "won"}}],
+                     "userErrors": [{"field": ["input", "buyingGroupIds", "1"],
+                                     "code": "TRANSITION_NOT_ALLOWED"}]}
+    assert (await event_kinds(db, tenant))[before:] == ["STAGE_CHANGED"]
+    too_many = (await gql.data(MOVE_MANY, {"ids": [second] * 101, "stage": stage["engaged"]},
+                               key=tenant.write))["setBuyingGroupsStage"]
+    assert too_many["userErrors"] == [{"field": ["input", "buyingGroupIds"],
+                                       "code": "TOO_MANY_ITEMS"}]
