@@ -97,3 +97,37 @@ async def test_groups_move_to_a_stage_each_as_its_model_allows(
                                key=tenant.write))["setBuyingGroupsStage"]
     assert too_many["userErrors"] == [{"field": ["input", "buyingGroupIds"],
                                        "code": "TOO_MANY_ITEMS"}]
+
+
+SET_STAGE = """mutation($group: ID!, $stage: ID!, $override: Boolean!) {
+  setBuyingGroupStage(input: {buyingGroupId: $group, stageId: $stage, override: $override}) {
+    buyingGroup { stage { key } stageHistory { from { key } to { key } by actor } }
+    userErrors { field code } } }"""
+
+
+async def test_an_admin_undoes_a_mistaken_move_to_won_as_an_override(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    _, stage, groups = await groups_with_stages(gql, settings, tenant.write)
+    group = groups[0]["id"]
+    for key in ("engaged", "won"):
+        await gql.data(SET_STAGE, {"group": group, "stage": stage[key], "override": False},
+                       key=tenant.write)
+    back = {"group": group, "stage": stage["engaged"], "override": False}
+    refused = (await gql.data(SET_STAGE, back, key=tenant.admin))["setBuyingGroupStage"]
+    assert refused["userErrors"] == [{"field": ["input", "stageId"],
+                                      "code": "TRANSITION_NOT_ALLOWED"}]
+    forbidden = (await gql.data(SET_STAGE, {**back, "override": True},
+                                key=tenant.write))["setBuyingGroupStage"]
+    assert forbidden["userErrors"] == [{"field": ["input", "override"], "code": "FORBIDDEN"}]
+    undone = (await gql.data(SET_STAGE, {**back, "override": True},
+                             key=tenant.admin))["setBuyingGroupStage"]
+    assert undone["userErrors"] == []
+    assert undone["buyingGroup"]["stage"] == {"key": "engaged"}
+    async with db.as_login() as conn:
+        admin = await conn.fetchval(
+            "SELECT id FROM api_keys WHERE tenant_id = $1 AND name = 'ADMIN key'", tenant.id)
+    assert undone["buyingGroup"]["stageHistory"][-1] == {
+        "from": {"key": "won"}, "to": {"key": "engaged"}, "by": "OVERRIDE",
+        "actor": f"api_key.{admin}"}
+    assert (await event_kinds(db, tenant))[-1] == "STAGE_CHANGED"

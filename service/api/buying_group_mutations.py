@@ -43,6 +43,9 @@ class SetBuyingGroupStatusInput:
 class SetBuyingGroupStageInput:
     buying_group_id: relay.GlobalID
     stage_id: relay.GlobalID
+    override: bool = strawberry.field(default=False, description=(
+        "ADMIN only: move to any stage of the group's model, against its transitions (to undo "
+        "a mistaken move to Won, say); recorded in the stage history as OVERRIDE."))
 
 
 @strawberry.input
@@ -151,7 +154,7 @@ class BuyingGroupMutations:
         stage_id = decode_id(input.stage_id, "Stage", ["input", "stageId"])
         async with info.context.work() as work:
             change = await groups.move_to_stage(work, info.context.tenant_principal,
-                                                group_id, stage_id)
+                                                group_id, stage_id, override=input.override)
         return _group(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])

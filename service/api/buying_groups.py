@@ -129,12 +129,14 @@ class EngagementScore:
 
 
 @strawberry.enum(description="Who moved a group: a user, an integration, an entry rule, "
-                 "or the system (the entry stage of a new group).")
+                 "the system (the entry stage of a new group), or an ADMIN's OVERRIDE of the "
+                 "model's transitions.")
 class StageChangedBy(enum.Enum):
     USER = "USER"
     INTEGRATION = "INTEGRATION"
     RULE = "RULE"
     SYSTEM = "SYSTEM"
+    OVERRIDE = "OVERRIDE"
 
 
 @strawberry.type(name="StageChange")
@@ -143,6 +145,9 @@ class StageChangeType:
     at: datetime
     from_stage_id: strawberry.Private[UUID | None]
     to_stage_id: strawberry.Private[UUID]
+    actor: str | None = strawberry.field(description=(
+        "Who made the move: `api_key.<id>`, `job.<id>`, `cli`; null before actors were "
+        "recorded."))
 
     @strawberry.field(name="from")
     async def from_(self, info: strawberry.Info) -> Stage | None:
@@ -229,7 +234,8 @@ class BuyingGroup(relay.Node):
         count = check_first(last, info.context.settings.max_page_size)
         changes = await info.context.loaders.stage_history.load(self.row.id)
         return [StageChangeType(from_stage_id=c.from_stage_id, to_stage_id=c.to_stage_id,
-                                by=StageChangedBy(c.changed_by), at=c.changed_at)
+                                by=StageChangedBy(c.changed_by), at=c.changed_at,
+                                actor=c.actor)
                 for c in (changes[-count:] if count else [])]
 
     @strawberry.field(description="Daily snapshots of both scores, oldest first.")

@@ -192,6 +192,7 @@ class StageChange:
     to_stage_id: UUID
     changed_by: str
     changed_at: datetime
+    actor: str | None = None  # who made the move (migration 0023; none before it)
 
 
 async def history_of_groups(conn: Connection, group_ids: list[UUID]
@@ -202,7 +203,8 @@ async def history_of_groups(conn: Connection, group_ids: list[UUID]
     result: dict[UUID, list[StageChange]] = {g: [] for g in group_ids}
     for r in rows:
         result[r["buying_group_id"]].append(
-            StageChange(r["from_stage_id"], r["to_stage_id"], r["changed_by"], r["changed_at"]))
+            StageChange(r["from_stage_id"], r["to_stage_id"], r["changed_by"], r["changed_at"],
+                        r["actor"]))
     return result
 
 

@@ -17,7 +17,7 @@ from service.domain.membership import MAX_STATUS, may_change
 from service.domain.problems import Problem
 from service.domain.stages import allows
 from service.events.changes import Event, EventKind, score_changes, stage_changes, stage_global_id
-from service.infra.auth import Principal
+from service.infra.auth import Principal, Scope
 from service.infra.db import Connection
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
@@ -164,9 +164,13 @@ async def _rename(conn: Connection, group_id: UUID, name: str | None
     return Change(row)
 
 
-async def _move_to_stage(conn: Connection, actor: Principal, group_id: UUID, stage_id: UUID
-                        ) -> Change[group_store.BuyingGroup]:
-    """Move a group to a stage its stage model allows next from where it is."""
+async def _move_to_stage(conn: Connection, actor: Principal, group_id: UUID, stage_id: UUID,
+                         override: bool = False) -> Change[group_store.BuyingGroup]:
+    """Move a group to a stage its stage model allows next from where it is; with `override`
+    (ADMIN only) to any stage of its model, recorded as an OVERRIDE."""
+    if override and not actor.allows(Scope.ADMIN):
+        return _refused("override", "FORBIDDEN", "moving a group against its stage model's "
+                        "transitions needs the ADMIN scope")
     group = await group_store.lock_group(conn, group_id)
     if group is None:
         return _refused(*_NO_GROUP)
@@ -183,7 +187,7 @@ async def _move_to_stage(conn: Connection, actor: Principal, group_id: UUID, sta
                         f"no such stage in the stage model {model.name!r}")
     current = next((s for s in model.stages if s.id == group.stage_id), None)
     specs = {s.key: s.spec() for s in model.stages}
-    if not allows(specs, current.key if current else None, target.key):
+    if not override and not allows(specs, current.key if current else None, target.key):
         here = repr(current.name) if current else "no stage"
         nexts = (current.transitions_to if current
                  else [s.key for s in model.stages if s.kind == "ENTRY"])
@@ -191,8 +195,10 @@ async def _move_to_stage(conn: Connection, actor: Principal, group_id: UUID, sta
         return _refused("stageId", "TRANSITION_NOT_ALLOWED",
                         f"the stage model does not allow a move from {here} to "
                         f"{target.name!r}; allowed: {allowed}")
-    await stage_store.move_group(conn, actor.tenant_id, group.id, group.stage_id, target.id,
-                                 "INTEGRATION" if actor.is_integration else "USER",
+    if override and target.id == group.stage_id:
+        return _refused("stageId", "INVALID_VALUE", f"the group is in {target.name!r} already")
+    by = "OVERRIDE" if override else "INTEGRATION" if actor.is_integration else "USER"
+    await stage_store.move_group(conn, actor.tenant_id, group.id, group.stage_id, target.id, by,
                                  actor.api_key_id)
     fresh = await group_store.lock_group(conn, group.id)
     assert fresh is not None
@@ -240,10 +246,11 @@ async def rename(work: UnitOfWork, group_id: UUID, name: str | None
     return applied(work, await _rename(work.conn, group_id, name))
 
 
-async def move_to_stage(work: UnitOfWork, actor: Principal, group_id: UUID, stage_id: UUID
-                        ) -> Change[group_store.BuyingGroup]:
-    """Move a group to a stage its stage model allows next from where it is."""
-    return applied(work, await _move_to_stage(work.conn, actor, group_id, stage_id))
+async def move_to_stage(work: UnitOfWork, actor: Principal, group_id: UUID, stage_id: UUID,
+                        *, override: bool = False) -> Change[group_store.BuyingGroup]:
+    """Move a group to a stage its stage model allows next from where it is; `override`: to
+    any stage of its model (ADMIN only), recorded as an OVERRIDE with its actor."""
+    return applied(work, await _move_to_stage(work.conn, actor, group_id, stage_id, override))
 
 
 async def delete_group(work: UnitOfWork, group_id: UUID) -> Change[group_store.BuyingGroup]:
