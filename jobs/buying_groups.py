@@ -23,7 +23,7 @@ from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
 from service.store.jobs import JobKind
 from service.store.sql import SqlParams
-from service.usecases import generation
+from service.usecases import generation, stage_placement
 from service.usecases.unit_of_work import SYSTEM, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -118,3 +118,27 @@ async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -
     if queued:
         log.info("queued %d maintenance job(s)", queued)
     return queued
+
+
+async def apply_stage_model(run: JobRun) -> None:
+    """Put the solution interest's groups in the stages of its model as it is now (or out of
+    any stage, when it has none). Safe to run again: a group in a stage of the model is left
+    where it is, so a chunk done twice changes nothing the second time; each chunk reads the
+    model anew, so of two such jobs the one that runs last leaves the groups as the interest's
+    model is now."""
+    tenant_id = run.job.tenant_id
+    interest_id = UUID(run.job.payload["solution_interest_id"])
+    async with run.db.tenant(tenant_id, readonly=True) as conn:
+        total = await generation_store.count_groups(conn, tenant_id, interest_id)
+    await run.progress(total=total, processed=0, updated=0)
+    processed, updated, after = 0, 0, None
+    while True:
+        async with run.work() as work:
+            chunk = await stage_placement.restage_chunk(work, interest_id, after=after,
+                                                        limit=CHUNK)
+        if chunk.processed == 0:
+            break
+        processed += chunk.processed
+        updated += len(chunk.moves)
+        after = chunk.last_id
+        await run.progress(processed=processed, total=max(total, processed), updated=updated)

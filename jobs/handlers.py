@@ -4,7 +4,7 @@ that each kind has its handler)."""
 from __future__ import annotations
 
 from jobs.activity_sync import sync_activities
-from jobs.buying_groups import create_buying_groups, maintain_buying_groups
+from jobs.buying_groups import apply_stage_model, create_buying_groups, maintain_buying_groups
 from jobs.rescoring import refresh_scores
 from jobs.run import Handler
 from service.store.jobs import JobKind
@@ -15,4 +15,5 @@ HANDLERS: dict[str, Handler] = {
     JobKind.MAINTAIN: maintain_buying_groups,
     JobKind.SYNC_ACTIVITIES: sync_activities,
     JobKind.REFRESH_SCORES: refresh_scores,
+    JobKind.APPLY_STAGE_MODEL: apply_stage_model,
 }

@@ -12,6 +12,8 @@ from tests.support import (
     TenantKeys,
     generate,
     groups_with_stages,
+    live_model,
+    run_jobs,
     setup_catalogue,
 )
 
@@ -131,3 +133,41 @@ async def test_an_admin_undoes_a_mistaken_move_to_won_as_an_override(
         "from": {"key": "won"}, "to": {"key": "engaged"}, "by": "OVERRIDE",
         "actor": f"api_key.{admin}"}
     assert (await event_kinds(db, tenant))[-1] == "STAGE_CHANGED"
+
+
+UPDATE_MODEL = """mutation($id: ID!, $model: ID) {
+  updateSolutionInterest(input: {id: $id, stageModelId: $model}) {
+    solutionInterest { stageModel { name } } restaging { kind status } userErrors { code } } }"""
+STAGES = """query($si: ID!) { buyingGroups(filter: {solutionInterestIds: [$si]}) {
+  nodes { stage { key } stageHistory { from { key } to { key } by } } } }"""
+
+
+async def test_a_model_given_to_an_interest_puts_its_groups_in_stages_and_taken_out_of_them(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    model = await live_model(gql, tenant.write)
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    before = await gql.data(STAGES, {"si": cat["si"]}, key=tenant.read)
+    assert [g["stage"] for g in before["buyingGroups"]["nodes"]] == [None, None]
+    given = (await gql.data(UPDATE_MODEL, {"id": cat["si"], "model": model["id"]},
+                            key=tenant.write))["updateSolutionInterest"]
+    assert given["restaging"] == {"kind": "APPLY_STAGE_MODEL", "status": "QUEUED"}
+    events = len(await event_kinds(db, tenant))
+    await run_jobs(settings)
+    placed = (await gql.data(STAGES, {"si": cat["si"]}, key=tenant.read))["buyingGroups"]
+    assert [g["stage"] for g in placed["nodes"]] == [{"key": "new"}] * 2
+    assert [g["stageHistory"] for g in placed["nodes"]] == [
+        [{"from": None, "to": {"key": "new"}, "by": "SYSTEM"}]] * 2
+    assert (await event_kinds(db, tenant))[events:] == ["STAGE_CHANGED"] * 2
+    # The same model again: nothing to do, no job.
+    again = (await gql.data(UPDATE_MODEL, {"id": cat["si"], "model": model["id"]},
+                            key=tenant.write))["updateSolutionInterest"]
+    assert again["restaging"] is None
+    taken = (await gql.data(UPDATE_MODEL, {"id": cat["si"], "model": None},
+                            key=tenant.write))["updateSolutionInterest"]
+    assert taken["restaging"]["kind"] == "APPLY_STAGE_MODEL"
+    await run_jobs(settings)
+    out = (await gql.data(STAGES, {"si": cat["si"]}, key=tenant.read))["buyingGroups"]
+    assert [g["stage"] for g in out["nodes"]] == [None, None]
+    assert [len(g["stageHistory"]) for g in out["nodes"]] == [1, 1]  # kept

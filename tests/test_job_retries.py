@@ -164,7 +164,7 @@ async def test_every_kind_can_run_twice(
     async def snapshot() -> list[Any]:
         async with db.tenant(tenant.id) as conn:
             return [tuple(r) for r in await conn.fetch(
-                """SELECT g.name, g.completeness, g.engagement, g.member_count,
+                """SELECT g.name, g.completeness, g.engagement, g.member_count, g.stage_id,
                           (SELECT count(*) FROM buying_group_members m
                             WHERE m.buying_group_id = g.id AND NOT m.is_removed)
                      FROM buying_groups g ORDER BY g.name""")]
@@ -174,7 +174,8 @@ async def test_every_kind_can_run_twice(
     audience = str(decode_id(cat["list"], "AccountList", ["list"]))
     payloads = {JobKind.CREATE: {"solution_interest_id": si, "account_list_id": audience},
                 JobKind.MAINTAIN: {"solution_interest_id": si},
-                JobKind.REFRESH_SCORES: {}}
+                JobKind.REFRESH_SCORES: {},
+                JobKind.APPLY_STAGE_MODEL: {"solution_interest_id": si}}
     for kind, payload in payloads.items():
         for _ in range(2):
             async with db.tenant(tenant.id) as conn:

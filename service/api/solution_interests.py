@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
 from strawberry import UNSET, relay
 
 from service.api.errors import UserError, from_problems
-from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
+from service.api.nodes import convert_all, decode_id, graph_type, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.api.role_templates import RoleTemplate, name_key
@@ -19,6 +19,9 @@ from service.api.stages import StageModel
 from service.store import solution_interests as interest_store
 from service.usecases import solution_interests as interests
 from service.usecases.change import Change
+
+if TYPE_CHECKING:
+    from service.api.jobs import BuyingGroupJob
 
 
 @strawberry.type(description="Something you sell; each account gets one buying group for it.")
@@ -121,6 +124,11 @@ class DeleteSolutionInterestInput:
 class SolutionInterestPayload:
     solution_interest: SolutionInterest | None
     user_errors: list[UserError]
+    restaging: Annotated[BuyingGroupJob, strawberry.lazy("service.api.jobs")] | None = (
+        strawberry.field(default=None, description=(
+            "When the stage model changed: the job that puts the existing groups in its entry "
+            "stage (then moves them by its entry rules), or out of any stage when the model "
+            "was taken away; their stage history stays.")))
 
 
 @strawberry.type
@@ -172,7 +180,15 @@ class SolutionInterestMutations:
         if input.stage_model_id is not UNSET:
             given["stageModelId"] = _id(input.stage_model_id, "StageModel")
         async with info.context.work() as work:
-            return _payload(await interests.update_interest(work, interest_id, given))
+            change = await interests.update_interest(work, interest_id, given)
+        if change.value is None:
+            return SolutionInterestPayload(solution_interest=None,
+                                           user_errors=from_problems(change.problems, "input"))
+        job = change.value.restaging
+        return SolutionInterestPayload(
+            solution_interest=SolutionInterest.from_row(change.value.interest), user_errors=[],
+            restaging=graph_type(info, "BuyingGroupJob").from_row(
+                job, info.context.settings.job_max_attempts) if job else None)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Refused while buying groups or jobs use it.")

@@ -17,6 +17,7 @@ class JobKind(enum.StrEnum):
     MAINTAIN = "MAINTAIN"
     SYNC_ACTIVITIES = "SYNC_ACTIVITIES"
     REFRESH_SCORES = "REFRESH_SCORES"
+    APPLY_STAGE_MODEL = "APPLY_STAGE_MODEL"  # a solution interest's model changed
 
 
 class JobStatus(enum.StrEnum):

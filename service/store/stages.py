@@ -270,3 +270,44 @@ async def apply_entry_rules(conn: Connection, tenant_id: UUID,
                     moved.add(r["buying_group_id"])
                     moves.append((r["buying_group_id"], source.id, target.id))
     return moves
+
+
+@dataclass(frozen=True)
+class Restaged:
+    processed: int                                  # groups looked at
+    last_id: UUID | None                            # where the next chunk starts
+    moves: list[tuple[UUID, UUID | None, UUID | None]]  # (group, from stage, to stage)
+
+
+async def restage_chunk(conn: Connection, tenant_id: UUID, interest_id: UUID,
+                        entry_stage_id: UUID | None, model_stage_ids: Sequence[UUID],
+                        after: UUID | None, limit: int) -> Restaged:
+    """The next `limit` groups of the solution interest, by id after `after`: those in no stage
+    of the model (`model_stage_ids`) go to its entry stage, recorded in their history as the
+    SYSTEM's move; with no model (`entry_stage_id` None) every group leaves its stage, and its
+    history stays."""
+    chunk = await conn.fetch(
+        """SELECT id, stage_id FROM buying_groups
+            WHERE tenant_id = $1 AND solution_interest_id = $2 AND ($3::uuid IS NULL OR id > $3)
+            ORDER BY id LIMIT $4 FOR UPDATE""", tenant_id, interest_id, after, limit)
+    if not chunk:
+        return Restaged(0, None, [])
+    moved = await conn.fetch(
+        """UPDATE buying_groups g
+              SET stage_id = $3, updated_at = now(),
+                  stage_entered_at = CASE WHEN $3::uuid IS NULL THEN NULL ELSE now() END
+             FROM unnest($2::uuid[], $5::uuid[]) AS c (id, stage_id)
+            WHERE g.tenant_id = $1 AND g.id = c.id AND c.stage_id IS DISTINCT FROM $3
+              AND (c.stage_id IS NULL OR NOT (c.stage_id = ANY($4::uuid[])))
+        RETURNING g.id, c.stage_id AS from_stage""",
+        tenant_id, [r["id"] for r in chunk], entry_stage_id, list(model_stage_ids),
+        [r["stage_id"] for r in chunk])
+    if entry_stage_id is not None and moved:
+        await conn.execute(
+            """INSERT INTO buying_group_stage_history (tenant_id, buying_group_id, from_stage_id,
+                                                       to_stage_id, changed_by)
+               SELECT $1, id, from_stage, $2, 'SYSTEM'
+                 FROM unnest($3::uuid[], $4::uuid[]) AS m (id, from_stage)""",
+            tenant_id, entry_stage_id, [r["id"] for r in moved], [r["from_stage"] for r in moved])
+    return Restaged(len(chunk), chunk[-1]["id"],
+                    [(r["id"], r["from_stage"], entry_stage_id) for r in moved])

@@ -4,6 +4,7 @@ follow and, optionally, the LIVE stage model they move through."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from service.store import buying_groups as group_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store import stages as stage_store
+from service.store.jobs import Job, JobKind
 from service.store.solution_interests import SolutionInterest
 from service.usecases.change import Change, applied, refused
 from service.usecases.unit_of_work import UnitOfWork
@@ -83,10 +85,18 @@ async def create_interest(work: UnitOfWork, *, name: str, description: str | Non
                                      f"a solution interest named {name.strip()!r} exists"))
 
 
+@dataclass(frozen=True)
+class InterestChanged:
+    interest: SolutionInterest
+    restaging: Job | None  # puts the groups in the stages of a new model, or out of them
+
+
 async def update_interest(work: UnitOfWork, interest_id: UUID, given: Mapping[str, Any]
-                          ) -> Change[SolutionInterest]:
+                          ) -> Change[InterestChanged]:
     """Change what `given` names: name, description, products, updateExistingBuyingGroups,
-    stageModelId (None detaches it); roleTemplateId only as it is (IMMUTABLE otherwise)."""
+    stageModelId (None detaches it); roleTemplateId only as it is (IMMUTABLE otherwise). A new
+    stage model (or none) starts a job that moves the existing groups accordingly: into its
+    entry stage (then its entry rules), or out of any stage, their history kept."""
     current = (await interest_store.interests_by_ids(work.conn, [interest_id])).get(interest_id)
     if current is None:
         return applied(work, refused("id", "NOT_FOUND", "no such solution interest"))
@@ -120,7 +130,12 @@ async def update_interest(work: UnitOfWork, interest_id: UUID, given: Mapping[st
     assert row is not None
     if "name" in changes:  # generated group names follow
         await group_store.follow_renames(work.conn, work.tenant_id, interest_ids=[row.id])
-    return Change(row)
+    restaging = None
+    if row.stage_model_id != current.stage_model_id:  # the groups follow, in a job
+        restaging, _ = await work.start_job(JobKind.APPLY_STAGE_MODEL,
+                                            {"solution_interest_id": str(row.id)},
+                                            solution_interest_id=row.id)
+    return Change(InterestChanged(row, restaging))
 
 
 async def delete_interest(work: UnitOfWork, interest_id: UUID) -> Change[UUID]:
