@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from uuid import UUID
 
@@ -182,7 +184,19 @@ def wait_until_none_under(directory: Path, timeout: float = 30) -> list[str]:
 
 
 @pytest.fixture
-async def dev_env(servers: EmbeddedServices, tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+def dev_dir() -> Iterator[Path]:
+    """A folder for `dev`'s embedded servers outside pytest's temporary root: that root is
+    kept private (0700) and reset by every pytest session that starts, and the embedded
+    PostgreSQL runs as another user, so a second suite starting beside this one would lock it
+    out of its data (seen as 'could not access directory ... Permission denied')."""
+    folder = Path(tempfile.mkdtemp(prefix="bg-dev-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+async def dev_env(servers: EmbeddedServices, dev_dir: Path) -> AsyncIterator[dict[str, str]]:
     """`dev` with the tests' PostgreSQL (a database of its own) and an embedded Valkey."""
     assert servers.database_url
     name = f"bg_dev_{uuid.uuid4().hex[:8]}"
@@ -193,7 +207,7 @@ async def dev_env(servers: EmbeddedServices, tmp_path: Path) -> AsyncIterator[di
     # Two logins, as in production: dev migrates as the owner and serves as the service's.
     env.update(MIGRATION_DATABASE_URL=owner_url,
                DATABASE_URL=with_login(owner_url, SERVICE_LOGIN, SERVICE_PASSWORD),
-               DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="WARNING")
+               DATA_DIR=str(dev_dir / "data"), LOG_LEVEL="WARNING")
     yield env
     await drop_database(servers.database_url, name)
 
@@ -204,12 +218,12 @@ def with_ports(env: dict[str, str]) -> dict[str, str]:
 
 
 async def test_dev_says_ready_once_it_answers_and_sigterm_stops_everything(
-    dev_env: dict[str, str], tmp_path: Path
+    dev_env: dict[str, str], dev_dir: Path
 ) -> None:
     """`buying-groups dev` under a process manager (or `timeout`) gets SIGTERM, not Ctrl-C: it
     must still stop what it started (here an embedded Valkey, the database being the tests')."""
     env = with_ports(dev_env)
-    log = tmp_path / "dev.log"
+    log = dev_dir / "dev.log"
     dev = start_dev(env, log)
     try:
         banner = wait_for_ready(dev, log)
@@ -226,16 +240,16 @@ async def test_dev_says_ready_once_it_answers_and_sigterm_stops_everything(
         with pytest.raises(RedisConnectionError):
             await redis.ping()
         await redis.aclose()
-        assert processes_under(tmp_path / "data") == []
+        assert processes_under(dev_dir / "data") == []
     finally:
         if dev.poll() is None:
             dev.kill()
 
 
-def wait_for_start(tmp_path: Path, timeout: float = 60) -> None:
+def wait_for_start(dev_dir: Path, timeout: float = 60) -> None:
     """Until dev has begun to start its servers (it writes its owner record first)."""
     deadline = time.monotonic() + timeout
-    while not (tmp_path / "data" / "owners").is_dir() and time.monotonic() < deadline:
+    while not (dev_dir / "data" / "owners").is_dir() and time.monotonic() < deadline:
         time.sleep(0.01)
 
 
@@ -245,19 +259,19 @@ def wait_for_start(tmp_path: Path, timeout: float = 60) -> None:
     (signal.SIGTERM, "starting", 1.5), (signal.SIGHUP, "ready", 0.0),
 ])
 async def test_dev_stopped_at_any_moment_of_its_start_leaves_no_server_running(
-    dev_env: dict[str, str], tmp_path: Path, stop_signal: signal.Signals, moment: str,
+    dev_env: dict[str, str], dev_dir: Path, stop_signal: signal.Signals, moment: str,
     after_seconds: float,
 ) -> None:
     """Whenever the signal lands (during imports, while Valkey starts, while migrating, while the
     API binds, once ready), `dev` ends and nothing it started outlives it; from the moment it
     starts a server, it stops by its own hand (exit 0, "stopped."), not its watchdog's."""
-    log = tmp_path / "dev.log"
+    log = dev_dir / "dev.log"
     dev = start_dev(with_ports(dev_env), log)
     try:
         if moment == "ready":
             wait_for_ready(dev, log)
         elif moment == "starting":
-            wait_for_start(tmp_path)
+            wait_for_start(dev_dir)
         await asyncio.sleep(after_seconds)
         dev.send_signal(stop_signal)
         returncode = dev.wait(timeout=60)
@@ -265,36 +279,36 @@ async def test_dev_stopped_at_any_moment_of_its_start_leaves_no_server_running(
             assert returncode in (0, -stop_signal), log.read_text()
         else:
             assert returncode == 0 and "stopped." in log.read_text(), log.read_text()
-        assert wait_until_none_under(tmp_path / "data") == [], log.read_text()
+        assert wait_until_none_under(dev_dir / "data") == [], log.read_text()
     finally:
         if dev.poll() is None:
             dev.kill()
 
 
 @pytest.mark.parametrize("ready", [False, True])
-def test_dev_killed_outright_leaves_no_server_running(tmp_path: Path, ready: bool) -> None:
+def test_dev_killed_outright_leaves_no_server_running(dev_dir: Path, ready: bool) -> None:
     """SIGKILL runs no cleanup: the watchdog notices its owner is gone and stops the embedded
     PostgreSQL and Valkey (both embedded here: no service URL at all)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update(DATA_DIR=str(tmp_path / "data"), LOG_LEVEL="WARNING")
-    log = tmp_path / "dev.log"
+    env.update(DATA_DIR=str(dev_dir / "data"), LOG_LEVEL="WARNING")
+    log = dev_dir / "dev.log"
     dev = start_dev(with_ports(env), log)
     try:
         if ready:
             wait_for_ready(dev, log, timeout=180)
         else:  # once the servers are being started, before the banner
-            wait_for_start(tmp_path)
+            wait_for_start(dev_dir)
             time.sleep(0.3)
         dev.kill()
         dev.wait(timeout=10)
-        assert wait_until_none_under(tmp_path / "data", timeout=60) == [], log.read_text()
+        assert wait_until_none_under(dev_dir / "data", timeout=60) == [], log.read_text()
     finally:
         if dev.poll() is None:
             dev.kill()
 
 
 def test_servers_orphaned_with_their_watchdog_are_stopped_at_the_next_start(
-    tmp_path: Path, redis_url: str
+    dev_dir: Path, redis_url: str
 ) -> None:
     """If the watchdog dies with its owner, the next owner of the data directory sweeps."""
     owner = subprocess.Popen(
@@ -302,24 +316,24 @@ def test_servers_orphaned_with_their_watchdog_are_stopped_at_the_next_start(
          "import sys, time; from pathlib import Path; "
          "from service.dev.embedded import start_missing;"
          "start_missing(Path(sys.argv[1]), 'postgresql://unused', None);"
-         "print('up', flush=True); time.sleep(120)", str(tmp_path)],
+         "print('up', flush=True); time.sleep(120)", str(dev_dir)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None and owner.stdout.readline().strip() == "up"
         for process in psutil.process_iter(["cmdline"]):
             if "service.dev.watchdog" in " ".join(process.info["cmdline"] or []) and str(
-                tmp_path
+                dev_dir
             ) in " ".join(process.info["cmdline"] or []):
                 process.kill()
         owner.kill()
         owner.wait(10)
         time.sleep(0.5)
-        orphans = processes_under(tmp_path)
+        orphans = processes_under(dev_dir)
         assert orphans and all("valkey" in orphan for orphan in orphans), orphans
-        services = start_missing(tmp_path, "postgresql://unused", redis_url)  # nothing to start
+        services = start_missing(dev_dir, "postgresql://unused", redis_url)  # nothing to start
         assert services._watchdog is None
-        sweep_orphans(tmp_path)
-        assert wait_until_none_under(tmp_path, timeout=10) == []
+        sweep_orphans(dev_dir)
+        assert wait_until_none_under(dev_dir, timeout=10) == []
     finally:
         if owner.poll() is None:
             owner.kill()
