@@ -37,6 +37,7 @@ from service.api.role_templates import RoleTemplate, Weighting
 from service.api.roles import Role
 from service.api.solution_interests import SolutionInterest
 from service.api.stages import Stage, stage_by_id
+from service.api.trends import EngagementTrend, trend
 from service.domain.completeness import missing_roles
 from service.domain.templates import round_half_up, weight_percents
 from service.store import buying_groups as group_store
@@ -126,6 +127,10 @@ class EngagementScore:
                       "types and days, recomputed now from the same data.")
     async def breakdown(self, info: strawberry.Info) -> list[engagement_api.EngagementRole]:
         return await engagement_api.breakdown(info, self.row)
+
+    @strawberry.field(description="The score against its snapshot `days` ago (1 to 365).")
+    async def trend(self, info: strawberry.Info, days: int = 7) -> EngagementTrend | None:
+        return await trend(info, self.row, days)
 
 
 @strawberry.enum(description="Who moved a group: a user, an integration, an entry rule, "

@@ -6,7 +6,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
@@ -28,7 +29,12 @@ from service.store.buying_groups import (
     groups_of_people,
     members_by_groups,
 )
-from service.store.engagement import ScoringInputs, activity_of_people, scoring_inputs
+from service.store.engagement import (
+    ScoringInputs,
+    activity_of_people,
+    engagement_before,
+    scoring_inputs,
+)
 from service.store.jobs import Job, jobs_by_ids
 from service.store.paging import Page
 from service.store.people import Person, people_by_ids, people_pages_by_account
@@ -279,6 +285,7 @@ class Loaders:
     person_activity: DataLoader[UUID, list[ActivityCount]]
     lead_activities: DataLoader[tuple[str, int, datetime | None, bool], Page[Activity]]
     role_rules: DataLoader[RuleKey, Evaluation | None]
+    engagement_before: DataLoader[tuple[UUID, date], tuple[date, Decimal] | None]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -312,4 +319,5 @@ class Loaders:
             person_activity=activity_of_persons(context),
             lead_activities=first_activity_pages(context),
             role_rules=role_rules_of_people(context),
+            engagement_before=by_key(context, engagement_before),
         )

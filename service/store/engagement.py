@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -258,3 +259,22 @@ async def score_history(conn: Connection, group_ids: list[UUID], since: date
     for row in rows:
         result[row["buying_group_id"]].append(row)
     return result
+
+
+async def engagement_before(conn: Connection, keys: list[tuple[UUID, date]]
+                            ) -> dict[tuple[UUID, date], tuple[date, Decimal]]:
+    """For each (group, day): the group's latest daily snapshot on or before the day, as
+    (its day, its engagement); keys without one are left out. One statement per distinct day."""
+    found: dict[tuple[UUID, date], tuple[date, Decimal]] = {}
+    by_day: dict[date, list[UUID]] = {}
+    for group_id, day in keys:
+        by_day.setdefault(day, []).append(group_id)
+    for day, group_ids in by_day.items():
+        rows = await conn.fetch(
+            """SELECT DISTINCT ON (buying_group_id) buying_group_id, day, engagement
+                 FROM buying_group_score_history
+                WHERE buying_group_id = ANY($1) AND day <= $2
+                ORDER BY buying_group_id, day DESC""", group_ids, day)
+        for row in rows:
+            found[(row["buying_group_id"], day)] = (row["day"], row["engagement"])
+    return found

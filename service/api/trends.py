@@ -1,0 +1,36 @@
+"""How a group's engagement moved: its score now against its daily snapshot some days ago
+(EngagementScore.trend)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import strawberry
+
+from service.api import engagement as engagement_api
+from service.store import buying_groups as group_store
+
+MAX_TREND_DAYS = 365
+
+
+@strawberry.type(description=(
+    "The engagement score now against the group's daily snapshot `days` ago (or the latest "
+    "one before): `change` is the difference, positive when the group heats up."))
+class EngagementTrend:
+    change: float
+    days: int = strawberry.field(description="Days between the snapshot and today.")
+    previous_value: float
+
+
+async def trend(info: strawberry.Info, group: group_store.BuyingGroup, days: int
+                ) -> EngagementTrend | None:
+    """None when the group has no snapshot that old (it is newer, or history was not kept)."""
+    days = max(1, min(days, MAX_TREND_DAYS))
+    today = (await engagement_api.window(info))[1]
+    found = await info.context.loaders.engagement_before.load(
+        (group.id, today - timedelta(days=days)))
+    if found is None:
+        return None
+    day, previous = found
+    return EngagementTrend(change=float(group.engagement - previous),
+                           days=(today - day).days, previous_value=float(previous))

@@ -1,0 +1,45 @@
+"""EngagementScore.trend: the score now against the group's daily snapshot some days ago."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from service.infra.config import Settings
+from service.infra.db import Database
+from tests.support import GraphQLClient, TenantKeys, generate, global_id, setup_catalogue
+
+TREND = """query($id: ID!, $days: Int!) { node(id: $id) { ... on BuyingGroup {
+  engagement { value windowEnd trend(days: $days) { change days previousValue } } } } }"""
+
+
+async def test_the_trend_compares_with_the_latest_snapshot_that_old(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    async with db.as_login() as conn:
+        groups = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM buying_groups WHERE tenant_id = $1 ORDER BY name", tenant.id)]
+        await conn.execute("UPDATE buying_groups SET engagement = 30 WHERE tenant_id = $1",
+                           tenant.id)
+    first = global_id("BuyingGroup", groups[0])
+    today = date.fromisoformat((await gql.data(TREND, {"id": first, "days": 7},
+                                               key=tenant.read))["node"]["engagement"]["windowEnd"])
+    async with db.as_login() as conn:
+        await conn.execute("DELETE FROM buying_group_score_history WHERE tenant_id = $1",
+                           tenant.id)
+        for ago, value in ((10, Decimal("12.5")), (3, Decimal(25))):
+            await conn.execute(
+                "INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, "
+                "completeness, engagement) VALUES ($1, $2, $3, 0, $4)",
+                tenant.id, groups[0], today - timedelta(days=ago), value)
+
+    async def trend(group: str, days: int) -> object:
+        data = await gql.data(TREND, {"id": group, "days": days}, key=tenant.read)
+        return data["node"]["engagement"]["trend"]
+
+    assert await trend(first, 7) == {"change": 17.5, "days": 10, "previousValue": 12.5}
+    assert await trend(first, 2) == {"change": 5.0, "days": 3, "previousValue": 25.0}
+    assert await trend(first, 30) is None  # no snapshot that old
+    assert await trend(global_id("BuyingGroup", groups[1]), 7) is None  # none at all
