@@ -119,3 +119,18 @@ def test_nothing_cites_a_document_the_repository_does_not_have() -> None:
                                                                         ".toml", ".graphql")
              and not p.relative_to(ROOT).as_posix().startswith((".venv", ".data", "build"))]
     assert [p.name for p in paths if cited in p.read_text(errors="replace")] == []
+
+
+def test_every_graphql_example_in_the_docs_is_valid_against_the_schema() -> None:
+    """The README's first query and the docs' examples say what the API really takes."""
+    import re
+
+    from graphql import parse, validate
+    from service.api.schema import schema
+
+    examples = [(path.name, block) for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+                for block in re.findall(r"```graphql\n(.*?)```", path.read_text(), re.S)]
+    assert examples
+    problems = [(name, [e.message for e in validate(schema._schema, parse(block))])
+                for name, block in examples]
+    assert [p for p in problems if p[1]] == []
