@@ -6,6 +6,7 @@ ends with exactly one group per account, each scored."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from service.store import stages as stage_store
 from service.store.jobs import JobKind
 from service.store.sql import SqlParams
 from service.usecases import generation, stage_placement
-from service.usecases.unit_of_work import SYSTEM, unit_of_work
+from service.usecases.unit_of_work import SYSTEM, UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,26 @@ async def create_buying_groups(run: JobRun) -> None:
         await run.progress(processed=processed, total=max(total, processed), created=created)
 
 
+Step = Callable[[UnitOfWork, UUID | None], Awaitable[tuple[int, int, UUID | None]]]
+
+
+async def _chunk_by_chunk(run: JobRun, total: int, step: Step) -> None:
+    """Run `step` over the groups a chunk at a time, each in a unit of work of its own, until
+    it finds none after the last; a step says how many it looked at, how many it changed and
+    where the next starts. Progress is reported after each."""
+    await run.progress(total=total, processed=0, updated=0)
+    processed, updated, after = 0, 0, None
+    while True:
+        async with run.work() as work:
+            looked_at, changed, last = await step(work, after)
+        if looked_at == 0:
+            return
+        processed += looked_at
+        updated += changed
+        after = last
+        await run.progress(processed=processed, total=max(total, processed), updated=updated)
+
+
 async def maintain_buying_groups(run: JobRun) -> None:
     """Safe to run again: it moves every group towards what the rules say, so a chunk done
     twice changes nothing the second time."""
@@ -88,18 +109,13 @@ async def maintain_buying_groups(run: JobRun) -> None:
     async with run.db.tenant(tenant_id, readonly=True) as conn:
         total = await generation_store.count_groups(conn, tenant_id, interest_id)
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
-    await run.progress(total=total, processed=0, updated=0)
-    processed, updated, after = 0, 0, None
-    while True:
-        async with run.work() as work:
-            chunk = await generation.maintain_chunk(work, interest_id, template, after=after,
-                                                    limit=CHUNK, inputs=inputs)
-        if chunk.processed == 0:
-            break
-        processed += chunk.processed
-        updated += len(chunk.changed)
-        after = chunk.last_id
-        await run.progress(processed=processed, total=max(total, processed), updated=updated)
+
+    async def step(work: UnitOfWork, after: UUID | None) -> tuple[int, int, UUID | None]:
+        chunk = await generation.maintain_chunk(work, interest_id, template, after=after,
+                                                limit=CHUNK, inputs=inputs)
+        return chunk.processed, len(chunk.changed), chunk.last_id
+
+    await _chunk_by_chunk(run, total, step)
 
 
 async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -> int:
@@ -130,15 +146,10 @@ async def apply_stage_model(run: JobRun) -> None:
     interest_id = UUID(run.job.payload["solution_interest_id"])
     async with run.db.tenant(tenant_id, readonly=True) as conn:
         total = await generation_store.count_groups(conn, tenant_id, interest_id)
-    await run.progress(total=total, processed=0, updated=0)
-    processed, updated, after = 0, 0, None
-    while True:
-        async with run.work() as work:
-            chunk = await stage_placement.restage_chunk(work, interest_id, after=after,
-                                                        limit=CHUNK)
-        if chunk.processed == 0:
-            break
-        processed += chunk.processed
-        updated += len(chunk.moves)
-        after = chunk.last_id
-        await run.progress(processed=processed, total=max(total, processed), updated=updated)
+
+    async def step(work: UnitOfWork, after: UUID | None) -> tuple[int, int, UUID | None]:
+        chunk = await stage_placement.restage_chunk(work, interest_id, after=after,
+                                                    limit=CHUNK)
+        return chunk.processed, len(chunk.moves), chunk.last_id
+
+    await _chunk_by_chunk(run, total, step)

@@ -14,7 +14,6 @@ from service.api.errors import UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
-from service.domain import names
 from service.store import roles as role_store
 from service.usecases import roles as role_cases
 from service.usecases.change import Change
@@ -57,10 +56,6 @@ async def roles(info: strawberry.Info, first: int = 20, after: str | None = None
         rows = await role_store.list_roles(conn, tenant_id)
     return connection_from_list(rows, Role.from_row, lambda r: r.id, first=first, after=after,
                                 maximum=context.settings.max_page_size)
-
-
-def name_problems(name: str | None, path: list[str]) -> list[UserError]:
-    return from_problems(names.name_problems(name, path))
 
 
 @strawberry.input

@@ -271,6 +271,14 @@ class ManyChanges(Generic[T]):
     done: dict[int, T] = field(default_factory=dict)
     problems: dict[int, list[Problem]] = field(default_factory=dict)
 
+    def take(self, work: UnitOfWork, index: int, change: Change[T]) -> None:
+        """The item's outcome; a change made records its events in the unit of work."""
+        if change.value is None:
+            self.problems[index] = change.problems
+        else:
+            self.done[index] = change.value
+            work.record(change.events)
+
 
 async def _lock_in_order(work: UnitOfWork, group_ids: Sequence[UUID]) -> None:
     """Lock the groups in one order before changing any: two calls over the same groups cannot
@@ -290,12 +298,8 @@ async def assign_members(work: UnitOfWork, actor: Principal,
     await _lock_in_order(work, [group_id for group_id, _, _ in items])
     result: ManyChanges[Membership] = ManyChanges()
     for index, (group_id, person_id, role_id) in enumerate(items):
-        change = await _assign_member(work.conn, actor, group_id, person_id, role_id)
-        if change.value is None:
-            result.problems[index] = change.problems
-        else:
-            result.done[index] = change.value
-            work.record(change.events)
+        result.take(work, index, await _assign_member(work.conn, actor, group_id, person_id,
+                                                      role_id))
     return Change(result)
 
 
@@ -309,10 +313,5 @@ async def move_to_stage_many(work: UnitOfWork, actor: Principal, group_ids: Sequ
     await _lock_in_order(work, group_ids)
     result: ManyChanges[group_store.BuyingGroup] = ManyChanges()
     for index, group_id in enumerate(group_ids):
-        change = await _move_to_stage(work.conn, actor, group_id, stage_id)
-        if change.value is None:
-            result.problems[index] = change.problems
-        else:
-            result.done[index] = change.value
-            work.record(change.events)
+        result.take(work, index, await _move_to_stage(work.conn, actor, group_id, stage_id))
     return Change(result)

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from service.domain.lifecycle import draft_problem
 from service.domain.names import name_problems
+from service.domain.problems import Problem
 from service.domain.templates import Entry, EntryInput, check_entries
 from service.store import role_templates as template_store
 from service.store import roles as role_store
@@ -20,7 +21,7 @@ ADVICE = "copy it to make changes"
 
 
 async def _entries(work: UnitOfWork, entries: Sequence[EntryInput]
-                   ) -> tuple[list[Entry], list[Change[RoleTemplate]]]:
+                   ) -> tuple[list[Entry], list[Problem]]:
     """The entries, with roles that are not this tenant's read as unknown ones."""
     known = await role_store.roles_by_ids(
         work.conn, [e.role_id for e in entries if e.role_id is not None])
@@ -28,7 +29,7 @@ async def _entries(work: UnitOfWork, entries: Sequence[EntryInput]
         e if e.role_id in known else EntryInput(None, e.weighting, e.members_required,
                                                 e.counts_toward_completeness, e.conditions)
         for e in entries])
-    return checked, [Change(problems=[p.under("roles") for p in problems])] if problems else []
+    return checked, [p.under("roles") for p in problems]
 
 
 def _taken(name: str) -> Change[RoleTemplate]:
@@ -45,9 +46,8 @@ async def _draft(work: UnitOfWork, template_id: UUID, action: str) -> Change[Rol
 
 async def create_template(work: UnitOfWork, name: str, description: str | None,
                           entries: Sequence[EntryInput]) -> Change[RoleTemplate]:
-    problems = name_problems(name)
-    checked, refusals = await _entries(work, entries)
-    problems += [p for r in refusals for p in r.problems]
+    checked, entry_problems = await _entries(work, entries)
+    problems = name_problems(name) + entry_problems
     if problems:
         return applied(work, Change(problems=problems))
     try:
@@ -67,8 +67,8 @@ async def update_template(work: UnitOfWork, template_id: UUID, *, name: str | No
     problems = name_problems(name)
     checked: list[Entry] | None = None
     if entries is not None:
-        checked, refusals = await _entries(work, entries)
-        problems += [p for r in refusals for p in r.problems]
+        checked, entry_problems = await _entries(work, entries)
+        problems += entry_problems
     if problems:
         return applied(work, Change(problems=problems))
     try:

@@ -40,12 +40,12 @@ async def create_tenant(db: Database, name: str, time_zone: str = "UTC",
 
 
 @dataclass(frozen=True)
-class Settings:
+class TenantSettings:
     tenant: Tenant
     recount: Job | None  # the job that counts activity into the new time zone's days
 
 
-async def update_settings(work: UnitOfWork, *, time_zone: str | None) -> Change[Settings]:
+async def update_settings(work: UnitOfWork, *, time_zone: str | None) -> Change[TenantSettings]:
     """A new time zone (an IANA name) recounts the stored activity into the new days and
     rescores every group (a job)."""
     if time_zone is not None and (problem := time_zone_problem(time_zone)) is not None:
@@ -53,13 +53,13 @@ async def update_settings(work: UnitOfWork, *, time_zone: str | None) -> Change[
     tenant = await tenant_store.get_tenant(work.conn, work.tenant_id)
     assert tenant is not None
     if time_zone is None or time_zone == tenant.time_zone:
-        return Change(Settings(tenant, None))
+        return Change(TenantSettings(tenant, None))
     changed = await tenant_store.set_time_zone(work.conn, work.tenant_id, time_zone)
     if changed is None:
         return applied(work, refused("timeZone", "INVALID_TIME_ZONE",
                                      f"the database does not know the time zone {time_zone!r}"))
     job, _ = await work.start_job(JobKind.REFRESH_SCORES, {"rebuild_rollup": True})
-    return Change(Settings(changed, job))
+    return Change(TenantSettings(changed, job))
 
 
 async def reseal_secrets(work: UnitOfWork, reseal: Callable[[str], str]) -> int:
