@@ -379,6 +379,16 @@ async def generate(gql: GraphQLClient, settings: Settings, key: str, si: str, au
     return result
 
 
+async def one_generated_group(gql: GraphQLClient, settings: Settings, tenant: TenantKeys
+                              ) -> tuple[dict[str, Any], str]:
+    """setup_catalogue's catalogue for one account, its group generated; and the group's id."""
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
+                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    return cat, str(group)
+
+
 async def groups(gql: GraphQLClient, key: str, filter: dict[str, Any] | None = None
                  ) -> list[dict[str, Any]]:
     data = await gql.data(GROUPS, {"filter": filter}, key=key)
@@ -701,19 +711,25 @@ class SqlEvaluator:
         self.loop = asyncio.new_event_loop()
         self.conn: asyncpg.Connection[Any] = self.loop.run_until_complete(asyncpg.connect(url))
 
-    def evaluate(self, built: ConditionGroup, record: Mapping[str, Any],
-                 fields: Mapping[str, Field]) -> bool:
-        params = SqlParams()
+    @staticmethod
+    def row(record: Mapping[str, Any], fields: Mapping[str, Field], params: SqlParams) -> str:
+        """The record as a one-row subquery `r` with the columns the compiled SQL reads."""
+        import json
+
         columns = []
         for name, field in fields.items():
             sql_type = "numeric" if field.kind == "NUMBER" else "text"
             columns.append(f"{params.add(record.get(name))}::{sql_type} AS {field.column}")
-        import json
-
         columns.append(f"{params.add(json.dumps(record.get('attributes') or {}))}::jsonb "
                        "AS attributes")
+        return f"(SELECT {', '.join(columns)}) r"
+
+    def evaluate(self, built: ConditionGroup, record: Mapping[str, Any],
+                 fields: Mapping[str, Field]) -> bool:
+        params = SqlParams()
+        row = self.row(record, fields, params)
         condition = compile_sql(built, fields, "r", params)
-        query = f"SELECT {condition} FROM (SELECT {', '.join(columns)}) r"
+        query = f"SELECT {condition} FROM {row}"
         result = self.loop.run_until_complete(self.conn.fetchval(query, *params.values))
         assert result is not None, "a compiled condition is never NULL"
         return bool(result)

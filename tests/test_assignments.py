@@ -3,7 +3,6 @@ assigns, so they always agree with the assignment."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from tests.support import (
     TenantKeys,
     generate,
     groups_for,
+    one_generated_group,
     person_records,
     setup_catalogue,
 )
@@ -80,10 +80,7 @@ async def test_a_rule_assigned_member_shows_the_rules_its_values_met(
 async def test_a_role_without_rules_explains_by_source_and_actor_alone(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
 ) -> None:
-    cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
-    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
-                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    cat, group = await one_generated_group(gql, settings, tenant)
     await gql.data(ASSIGN, {"group": group, "person": cat["people"]["A0-intern"],
                             "role": cat["roles"]["Champion"]}, key=tenant.write)
     intern = members(await gql.data(MEMBERS, key=tenant.read))["A0-intern"]
@@ -102,14 +99,10 @@ class Explainer(SqlEvaluator):
     def explain(self, built: ConditionGroup, record: dict[str, Any]
                 ) -> tuple[list[bool], list[str | None], bool, bool]:
         params = SqlParams()
-        columns = [f"{params.add(record.get(name))}::text AS {field.column}"
-                   for name, field in PERSON_FIELDS.items()]
-        columns.append(f"{params.add(json.dumps(record.get('attributes') or {}))}::jsonb "
-                       "AS attributes")
+        row = self.row(record, PERSON_FIELDS, params)
         explained = explanation_sql(built, PERSON_FIELDS, "r", params)
         assigned = compile_sql(built, PERSON_FIELDS, "r", params)
-        query = (f"SELECT {', '.join(explained)}, {assigned} "
-                 f"FROM (SELECT {', '.join(columns)}) r")
+        query = f"SELECT {', '.join(explained)}, {assigned} FROM {row}"
         row = self.loop.run_until_complete(self.conn.fetchrow(query, *params.values))
         assert row is not None
         values = list(row)

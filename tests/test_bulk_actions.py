@@ -13,6 +13,7 @@ from tests.support import (
     generate,
     groups_with_stages,
     live_model,
+    one_generated_group,
     run_jobs,
     setup_catalogue,
 )
@@ -64,10 +65,7 @@ async def test_assignments_are_made_or_refused_each_on_its_own(
 async def test_more_than_fifty_assignments_change_nothing(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
 ) -> None:
-    cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
-    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
-                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    cat, group = await one_generated_group(gql, settings, tenant)
     item = {"buyingGroupId": group, "personId": cat["people"]["A0-intern"],
             "roleId": cat["roles"]["Champion"]}
     before = await event_kinds(db, tenant)

@@ -13,7 +13,13 @@ from service.infra.db import Database
 from service.store import roles as role_store
 from service.store.jobs import JobKind
 from service.usecases.unit_of_work import CLI, Actor, unit_of_work
-from tests.support import REMOVE, GraphQLClient, TenantKeys, generate, run_jobs, setup_catalogue
+from tests.support import (
+    REMOVE,
+    GraphQLClient,
+    TenantKeys,
+    one_generated_group,
+    run_jobs,
+)
 
 REFRESH = "mutation { refreshScores(input: {}) { job { id } userErrors { code } } }"
 
@@ -42,10 +48,7 @@ async def actors(db: Database, tenant: TenantKeys) -> dict[str, set[str | None]]
 async def test_every_change_records_who_made_it(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
 ) -> None:
-    cat = await setup_catalogue(gql, tenant.write, accounts=1)
-    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
-    group = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
-                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    cat, group = await one_generated_group(gql, settings, tenant)
     await gql.data(REMOVE, {"group": group, "person": cat["people"]["A0-vp"]}, key=tenant.write)
     await gql.data(REFRESH, key=tenant.write)
     await run_jobs(settings)
