@@ -14,9 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from service.api.context import Services
-from service.api.key_watch import (
-    Sockets,
-)
+from service.api.key_watch import Sockets
 from service.delivery.relay import EventRelay
 from service.events.changes import Broker
 from service.http import graphiql

@@ -65,7 +65,7 @@ class EventRelay:
             return
         self._wake.set()
 
-    def _connected(self) -> None:
+    def _connected(self, _conn: object) -> None:
         self._listening.set()
         self._sweep_due = True  # whatever committed while no one listened
         self._wake.set()

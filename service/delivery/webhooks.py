@@ -61,7 +61,7 @@ class WebhookSender:
     async def _listen(self) -> None:
         assert self._dsn is not None
         await listen(self._dsn, webhook_store.NOTIFY_CHANNEL, lambda _: self._wake.set(),
-                     connected=self._wake.set, what="webhooks")
+                     connected=lambda _conn: self._wake.set(), what="webhooks")
 
     async def _run(self) -> None:
         running: set[asyncio.Task[None]] = set()

@@ -240,13 +240,19 @@ TRANSIENT_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
-                 connected: Callable[[], None] | None = None, what: str = "LISTEN") -> None:
+                 connected: Callable[[Any], None] | None = None,
+                 disconnected: Callable[[], None] | None = None, what: str = "LISTEN",
+                 reconnect_seconds: float = 1.0) -> None:
     """Call `notified(payload)` for each NOTIFY on `channel`, on a connection of its own, until
-    cancelled; reconnects when the connection is lost (`connected` runs after each connect:
-    notifications sent meanwhile are gone, the caller looks for their work another way)."""
+    cancelled; reconnects when the connection is lost. `connected(conn)` runs after each
+    connect (notifications sent meanwhile are gone: the caller looks for their work another
+    way), `disconnected()` once that connection is gone. `notified` is called in the order the
+    server sent the notices, before the result of any later statement on `conn` resumes its
+    awaiter (asyncpg schedules both with call_soon)."""
     log = logging.getLogger(__name__)
     while True:
         conn: Any = None
+        listening = False
         try:
             conn = await asyncpg.connect(dsn)
             lost = asyncio.Event()
@@ -256,18 +262,22 @@ async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
                 notified(str(payload))
 
             await conn.add_listener(channel, callback)
+            listening = True
             if connected is not None:
-                connected()
+                connected(conn)
             await lost.wait()
+            log.warning("%s: lost its connection; reconnecting", what)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.warning("%s: lost its connection; reconnecting", what, exc_info=True)
         finally:
+            if listening and disconnected is not None:
+                disconnected()
             if conn is not None and not conn.is_closed():
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=2)
-        await asyncio.sleep(1)
+        await asyncio.sleep(reconnect_seconds)
 
 
 POOL_CLOSE_SECONDS = 10.0

@@ -23,8 +23,7 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
+from service.infra.db import listen
 from service.infra.tasks import cancel_all
 
 CHANNEL = "response_cache"
@@ -84,10 +83,10 @@ class WriteNotices:
         tenant = str(tenant_id)
         return f"{self._epoch}.{self._everyone}.{self._versions.get(tenant, '')}"
 
-    def _heard(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+    def _heard(self, payload: str) -> None:
         # Called (call_soon) before the round trip whose answer followed the notice resumes
         # its waiters: a notice is always in the version they read.
-        tenant, _, transaction = str(payload).partition(":")
+        tenant, _, transaction = payload.partition(":")
         if tenant == EVERY_TENANT:
             self._everyone = transaction
             self._versions.clear()
@@ -95,34 +94,20 @@ class WriteNotices:
             self._versions[tenant] = transaction
 
     async def _follow(self) -> None:
-        while True:
-            try:
-                conn = await asyncpg.connect(self._dsn)
-            except (OSError, asyncpg.PostgresError):
-                log.warning("write notices: cannot connect; cached answers are not served",
-                            exc_info=True)
-                await asyncio.sleep(self._reconnect_seconds)
-                continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-            try:
-                await conn.add_listener(CHANNEL, self._heard)
-                self._epoch, self._everyone = uuid.uuid4().hex[:12], ""
-                self._versions.clear()
-                self._conn = conn
-                self._connected.set()
-                await lost.wait()
-                log.warning("write notices: connection lost; reconnecting")
-            except (OSError, asyncpg.PostgresError):
-                log.warning("write notices: connection failed; reconnecting", exc_info=True)
-            finally:
-                self._connected.clear()
-                self._conn = None
-                self._fail_waiters()
-                if not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
-            await asyncio.sleep(self._reconnect_seconds)
+        await listen(self._dsn, CHANNEL, self._heard, connected=self._listening,
+                     disconnected=self._lost, what="write notices (answering uncached)",
+                     reconnect_seconds=self._reconnect_seconds)
+
+    def _listening(self, conn: Any) -> None:
+        self._epoch, self._everyone = uuid.uuid4().hex[:12], ""
+        self._versions.clear()
+        self._conn = conn
+        self._connected.set()
+
+    def _lost(self) -> None:
+        self._connected.clear()
+        self._conn = None
+        self._fail_waiters()
 
     async def _round_trips(self) -> None:
         while True:
