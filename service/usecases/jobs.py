@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass
 from uuid import UUID
 
+from service.domain.problems import Problem
 from service.store import account_lists as list_store
 from service.store import activity_sync as sync_store
 from service.store import jobs as job_store
@@ -38,10 +39,9 @@ async def generate_groups(work: UnitOfWork, interest_id: UUID, list_id: UUID
     """A group for every account of the list that has none for the interest yet."""
     problems = []
     if not await interest_store.interests_by_ids(work.conn, [interest_id]):
-        problems += refused("solutionInterestId", "NOT_FOUND",
-                            "no such solution interest").problems
+        problems.append(Problem(("solutionInterestId",), "NOT_FOUND", "no such solution interest"))
     if not await list_store.lists_by_ids(work.conn, [list_id]):
-        problems += refused("accountListId", "NOT_FOUND", "no such account list").problems
+        problems.append(Problem(("accountListId",), "NOT_FOUND", "no such account list"))
     if problems:
         return applied(work, Change(problems=problems))
     return await _start(work, JobKind.CREATE, {"solution_interest_id": str(interest_id),
