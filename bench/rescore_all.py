@@ -1,6 +1,7 @@
 """Full rescoring: every group of a tenant at once — 100,000 groups, 1,000,000 members,
 10,000,000 activity-days at --scale 1 — against a bare aggregate over the same rollup in the
-same run (goal <= 2.5x).
+same run (goal <= 2.5x); then again from the same state with 20 alert rules (goal: <= 1.1x the
+pass without them).
 
     .venv/bin/python -m bench.rescore_all [--scale 1.0] [--connections 2]
 """
@@ -12,14 +13,18 @@ import asyncio
 import os
 import time
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from bench.common import build_groups, fresh_database, reused, servers
 from jobs.rescoring import rescore
+from service.domain.alerts import AlertCondition, When
+from service.infra.db import Database
 from service.store import engagement as engagement_store
 from service.store.tenants import create_tenant
-from service.usecases.unit_of_work import SYSTEM
+from service.usecases import alerts as alert_cases
+from service.usecases.unit_of_work import SYSTEM, unit_of_work
 
 
 async def build(conn: Any, groups: int, per_group: int, days_per_person: int) -> UUID:
@@ -33,7 +38,51 @@ async def build(conn: Any, groups: int, per_group: int, days_per_person: int) ->
     return tenant.id
 
 
-async def main(scale: float, connections: int) -> None:
+async def alert_conditions(db: Database, tenant_id: UUID, count: int, share: float
+                           ) -> list[When]:
+    """`count` rules of the kinds a rescoring can fire, each with the threshold that about
+    `share` of the groups reach (0: above every score, so none fires and only the check is
+    measured): the rescoring's scores are what the first pass wrote."""
+    async with db.tenant(tenant_id, readonly=True) as conn:
+        ranked = [r["engagement"] for r in await conn.fetch(
+            "SELECT engagement FROM buying_groups ORDER BY engagement DESC")]
+    rules = []
+    for i in range(count):
+        rank = int(len(ranked) * share * (1 + i % 3) / 2)
+        threshold = ranked[rank] if share else ranked[0] + 1
+        kind = i % 3
+        if kind == 0:
+            rules.append(When(AlertCondition.ENGAGEMENT_AT_LEAST, threshold + Decimal(i)))
+        elif kind == 1:
+            rules.append(When(AlertCondition.ENGAGEMENT_RISE, threshold + Decimal(i), days=7))
+        else:  # moves with members, not with a rescoring: checked for nothing here
+            rules.append(When(AlertCondition.COMPLETENESS_BELOW, Decimal(10 + i)))
+    return rules
+
+
+async def rescore_with_alerts(db: Database, tenant_id: UUID, rules: list[When],
+                              connections: int) -> tuple[float, int]:
+    """The full rescoring again from the same state (every score 0), with these alert rules:
+    its time and the alerts fired."""
+    async with db.as_login() as conn:
+        await conn.execute("UPDATE buying_groups SET engagement = 0")
+        await conn.execute("DELETE FROM buying_group_score_history")
+        await conn.execute("DELETE FROM alert_rules")
+    async with db.pool.acquire() as raw:
+        await raw.execute("VACUUM ANALYZE")
+    async with unit_of_work(db, tenant_id, SYSTEM) as work:
+        for i, when in enumerate(rules):
+            made = await alert_cases.create_rule(work, f"Rule {i}", [], when)
+            assert made.done, made.problems
+    started = time.perf_counter()
+    await rescore(db, tenant_id, None, actor=SYSTEM, connections=connections)
+    took = time.perf_counter() - started
+    async with db.tenant(tenant_id, readonly=True) as conn:
+        fired: int = await conn.fetchval("SELECT count(*) FROM alerts")
+    return took, fired
+
+
+async def main(scale: float, connections: int, rules: int) -> None:
     groups = int(100_000 * scale)
     per_group = 10
     days_per_person = 10
@@ -89,6 +138,13 @@ async def main(scale: float, connections: int) -> None:
             started = time.perf_counter()
             await engagement_store.refresh_engagement(conn, tenant_id, inputs, some)
             partial = time.perf_counter() - started
+        passes = []
+        for share in (0.0, 0.005) if rules else ():
+            conditions = await alert_conditions(db, tenant_id, rules, share)
+            # The same pass without rules, from the same state, right before: the ratio's floor.
+            without, _ = await rescore_with_alerts(db, tenant_id, [], connections)
+            took, fired = await rescore_with_alerts(db, tenant_id, conditions, connections)
+            passes.append((share, without, took, fired))
     assert changes == groups
     assert end - start == timedelta(days=inputs.window_days - 1)
     print(f"bare aggregate over the rollup: {bare:.2f} s")
@@ -97,6 +153,11 @@ async def main(scale: float, connections: int) -> None:
           f"{full:.2f} s = {full / bare:.2f}x the bare aggregate (goal <= 2.5x); of which "
           f"computing the scores alone {scoring:.2f} s ({scoring / bare:.2f}x)")
     print(f"rescoring 100 groups (the path after a sync): {partial * 1000:.0f} ms")
+    for share, without, took, fired in passes:
+        reach = f"each reached by about {share:.1%} of the groups" if share else "none fires"
+        print(f"full rescoring with {rules} alert rules ({reach}): {took:.2f} s, {fired} "
+              f"alerts fired, against {without:.2f} s without rules = {took / without:.3f}x "
+              f"(goal <= 1.10x)")
     services.stop()
 
 
@@ -105,5 +166,7 @@ if __name__ == "__main__":
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--connections", type=int, default=2,
                         help="connections the scores are written on (RESCORE_CONNECTIONS)")
+    parser.add_argument("--alert-rules", type=int, default=20,
+                        help="alert rules of the second, measured pass (0: none)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.scale, arguments.connections))
+    asyncio.run(main(arguments.scale, arguments.connections, arguments.alert_rules))

@@ -19,6 +19,7 @@ from service.store.account_lists import AccountList, account_counts, lists_by_id
 from service.store.accounts import Account, accounts_by_ids, children_pages
 from service.store.activities import Activity, first_pages_of_leads
 from service.store.activity_types import ActivityType, activity_types_by_ids
+from service.store.alerts import Alert, StoredRule, alerts_by_id, rules_by_id
 from service.store.api_keys import ApiKey, api_keys_by_ids
 from service.store.assignments import Evaluation, evaluate_people
 from service.store.buying_groups import (
@@ -286,6 +287,8 @@ class Loaders:
     lead_activities: DataLoader[tuple[str, int, datetime | None, bool], Page[Activity]]
     role_rules: DataLoader[RuleKey, Evaluation | None]
     engagement_before: DataLoader[tuple[UUID, date], tuple[date, Decimal] | None]
+    alert_rule: DataLoader[UUID, StoredRule | None]
+    alert: DataLoader[UUID, Alert | None]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -320,4 +323,6 @@ class Loaders:
             lead_activities=first_activity_pages(context),
             role_rules=role_rules_of_people(context),
             engagement_before=by_key(context, engagement_before),
+            alert_rule=by_key(context, rules_by_id),
+            alert=by_key(context, alerts_by_id),
         )

@@ -21,6 +21,7 @@ from strawberry.types import get_object_definition
 from graphql import GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
+from service.api.alerts import Alert, AlertMutations, AlertRule, alert_rules, alerts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
 from service.api.bulk_group_mutations import BulkGroupMutations
 from service.api.buying_group_browse import buying_groups
@@ -157,6 +158,10 @@ class Query:
         resolver=webhook_endpoints,
         description="Where this tenant's events are POSTed, oldest first (ADMIN scope).",
     )
+    alert_rules: list[AlertRule] = strawberry.field(
+        resolver=alert_rules, description="The tenant's alert rules, by name.")
+    alerts: Connection[Alert] = strawberry.field(
+        resolver=alerts, description="Alerts the rules fired, newest first.")
     buying_group_event_log: Connection[BuyingGroupEvent] = strawberry.field(
         resolver=buying_group_event_log, description=(
             "The tenant's change events, oldest first, for partners that poll over HTTP: the "
@@ -181,6 +186,7 @@ class Mutation(
     ScoringMutations,
     ApiKeyMutations,
     WebhookMutations,
+    AlertMutations,
     TenantMutations,
 ):
     pass
@@ -236,7 +242,7 @@ class MaskInternalErrors(MaskErrors):
 NODE_TYPES = [
     Tenant, ApiKey, BuyingGroupJob, Account, Person, AccountList, Role, RoleTemplate,
     SolutionInterest, ActivityType, ScoringModel, BuyingGroup, StageModel, Stage,
-    WebhookEndpoint,
+    WebhookEndpoint, AlertRule, Alert,
 ]
 NODE_TYPE_NAMES = frozenset(get_object_definition(t, strict=True).name for t in NODE_TYPES)
 

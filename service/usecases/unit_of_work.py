@@ -5,7 +5,8 @@ tenant. The unit of work does what no caller may forget:
 - it names **who** makes the change (`Actor`): the events and jobs the transaction writes carry
   it (migration 0021);
 - it records the events the use case adds, as the transaction's last statement (the tenant's
-  log position is held from then until the commit, so positions commit in order);
+  log position is held from then until the commit, so positions commit in order), with the
+  alerts those events fire (service/usecases/alert_checks.py);
 - it hands the jobs the use case started to the workers, after the commit (a job is never
   queued for a change that rolled back; if Redis is away the sweeper queues it later);
 - `discard()` rolls everything back: a use case that finds a problem after it wrote leaves
@@ -27,6 +28,7 @@ from service.events.changes import Event, record
 from service.infra.db import Connection, Database, Limits
 from service.store import jobs as job_store
 from service.store.jobs import Job, JobKind
+from service.usecases.alert_checks import alert_events
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ async def unit_of_work(db: Database, tenant_id: UUID, actor: Actor, *,
             yield work
             if work.discarded:
                 raise _Discarded
+            work.events.extend(await alert_events(conn, tenant_id, work.events))
             await record(conn, tenant_id, work.events)
     except _Discarded:
         return
