@@ -81,7 +81,7 @@ class DeleteBuyingGroupPayload:
     user_errors: list[UserError]
 
 
-def _membership(change: Change[groups.Membership]) -> MembershipPayload:
+def membership(change: Change[groups.Membership]) -> MembershipPayload:
     done = change.value
     if done is None:
         return MembershipPayload(buying_group=None, member=None,
@@ -112,7 +112,7 @@ class BuyingGroupMutations:
         async with info.context.work() as work:
             change = await groups.assign_member(work, info.context.tenant_principal,
                                                 group_id, person_id, role_id)
-        return _membership(change)
+        return membership(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Take a person out of the group; the record stays, marked "
@@ -125,7 +125,7 @@ class BuyingGroupMutations:
         async with info.context.work() as work:
             change = await groups.remove_member(work, info.context.tenant_principal,
                                                 group_id, person_id)
-        return _membership(change)
+        return membership(change)
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def set_buying_group_status(

@@ -4,7 +4,6 @@ stages, and browsing. Changes are in `buying_group_mutations`, jobs in `jobs`.""
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections import Counter
 from collections.abc import Iterable
@@ -33,10 +32,11 @@ from service.api.pagination import (
     connection_from_list,
 )
 from service.api.people import Person
+from service.api.recommendations import MemberRecommendation, group_recommendations
 from service.api.role_templates import RoleTemplate, Weighting
 from service.api.roles import Role
 from service.api.solution_interests import SolutionInterest
-from service.api.stages import Stage, stage_by_id
+from service.api.stages import Stage, StageChangedBy, StageChangeType
 from service.api.trends import EngagementTrend, trend
 from service.domain.completeness import missing_roles
 from service.domain.templates import round_half_up, weight_percents
@@ -133,36 +133,6 @@ class EngagementScore:
         return await trend(info, self.row, days)
 
 
-@strawberry.enum(description="Who moved a group: a user, an integration, an entry rule, "
-                 "the system (the entry stage of a new group), or an ADMIN's OVERRIDE of the "
-                 "model's transitions.")
-class StageChangedBy(enum.Enum):
-    USER = "USER"
-    INTEGRATION = "INTEGRATION"
-    RULE = "RULE"
-    SYSTEM = "SYSTEM"
-    OVERRIDE = "OVERRIDE"
-
-
-@strawberry.type(name="StageChange")
-class StageChangeType:
-    by: StageChangedBy
-    at: datetime
-    from_stage_id: strawberry.Private[UUID | None]
-    to_stage_id: strawberry.Private[UUID]
-    actor: str | None = strawberry.field(description=(
-        "Who made the move: `api_key.<id>`, `job.<id>`, `cli`; null before actors were "
-        "recorded."))
-
-    @strawberry.field(name="from")
-    async def from_(self, info: strawberry.Info) -> Stage | None:
-        return await stage_by_id(info, self.from_stage_id)
-
-    @strawberry.field
-    async def to(self, info: strawberry.Info) -> Stage | None:
-        return await stage_by_id(info, self.to_stage_id)
-
-
 @strawberry.type(description="The people who decide one purchase at one account.")
 class BuyingGroup(relay.Node):
     id: relay.NodeID[str]
@@ -232,6 +202,11 @@ class BuyingGroup(relay.Node):
     def stage(self, info: strawberry.Info) -> Stage | None:
         return _group_stage(self, info.context)
 
+    recommendations: Connection[MemberRecommendation] = strawberry.field(
+        resolver=group_recommendations, description=(
+            "People who could fill the role (at most 50 a page), best first: those meeting the "
+            "role's rules (the most rules first), then the most active; members of the role "
+            "and people dismissed for it are left out."))
 
     @strawberry.field(description="The last `last` (at most 100) stage changes, oldest first.")
     async def stage_history(self, info: strawberry.Info, last: int = 50

@@ -17,6 +17,7 @@ from service.api.nodes import convert_all, decode_id, load_nodes, parse_uuid
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.api.permissions import RequireWrite
 from service.api.roles import Role, role_by_id
+from service.domain.membership import MemberScope
 from service.domain.templates import (
     WEIGHTINGS,
     Entry,
@@ -36,6 +37,9 @@ class Weighting(enum.Enum):
     NORMAL = "NORMAL"
     IMPORTANT = "IMPORTANT"
     VITAL = "VITAL"
+
+
+strawberry.enum(MemberScope, name="MemberScope")
 
 
 @strawberry.enum
@@ -87,6 +91,8 @@ class RoleTemplate(relay.Node):
     description: str | None
     status: RoleTemplateStatus
     roles: list[RoleTemplateRole]
+    member_scope: MemberScope = strawberry.field(description=(
+        "Whose people its groups take: the account's, or also its sub-accounts'."))
     published_at: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -97,6 +103,7 @@ class RoleTemplate(relay.Node):
         return cls(
             id=str(row.id), name=row.name, description=row.description,
             status=RoleTemplateStatus(row.status), roles=template_roles(row.entries),
+            member_scope=MemberScope(row.member_scope),
             published_at=row.published_at, created_at=row.created_at,
             updated_at=row.updated_at, copied_from_id=row.copied_from_id,
         )
@@ -161,6 +168,9 @@ class CreateRoleTemplateInput:
     name: str
     description: str | None = None
     roles: list[RoleEntryInput] = strawberry.field(default_factory=list)
+    member_scope: MemberScope = strawberry.field(default=MemberScope.ACCOUNT, description=(
+        "Whose people its groups take: the account's (ACCOUNT) or also its sub-accounts' "
+        "(ACCOUNT_AND_DESCENDANTS)."))
 
 
 @strawberry.input
@@ -171,6 +181,7 @@ class UpdateRoleTemplateInput:
     roles: list[RoleEntryInput] | None = strawberry.field(
         default=UNSET, description="Replaces the whole ordered list when given."
     )
+    member_scope: MemberScope | None = None
 
 
 @strawberry.input
@@ -221,7 +232,8 @@ class RoleTemplateMutations:
     ) -> RoleTemplatePayload:
         async with info.context.work() as work:
             return _payload(await templates.create_template(
-                work, input.name, input.description, _entries(input.roles)))
+                work, input.name, input.description, _entries(input.roles),
+                input.member_scope.value))
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Change a DRAFT template; LIVE ones are immutable.")
@@ -235,7 +247,8 @@ class RoleTemplateMutations:
                 description=None if input.description is UNSET else input.description,
                 set_description=input.description is not UNSET,
                 entries=None if input.roles is UNSET or input.roles is None
-                else _entries(input.roles)))
+                else _entries(input.roles),
+                member_scope=input.member_scope.value if input.member_scope else None))
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Make a DRAFT template LIVE (it then cannot change).")

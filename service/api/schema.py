@@ -48,6 +48,7 @@ from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection, check_first
 from service.api.people import Person, PersonMutations, people
+from service.api.recommendation_mutations import RecommendationMutations
 from service.api.role_templates import RoleTemplate, RoleTemplateMutations, role_templates
 from service.api.roles import Role, RoleMutations, roles
 from service.api.scoring import (
@@ -181,6 +182,7 @@ class Mutation(
     JobMutations,
     BuyingGroupMutations,
     BulkGroupMutations,
+    RecommendationMutations,
     StageMutations,
     EngagementMutations,
     ScoringMutations,

@@ -256,3 +256,33 @@ class StageMutations:
             return DeleteStageModelPayload(deleted_stage_model_id=None,
                                            user_errors=from_problems(change.problems, "input"))
         return DeleteStageModelPayload(deleted_stage_model_id=input.id, user_errors=[])
+
+
+@strawberry.enum(description="Who moved a group: a user, an integration, an entry rule, "
+                 "the system (the entry stage of a new group), or an ADMIN's OVERRIDE of the "
+                 "model's transitions.")
+class StageChangedBy(enum.Enum):
+    USER = "USER"
+    INTEGRATION = "INTEGRATION"
+    RULE = "RULE"
+    SYSTEM = "SYSTEM"
+    OVERRIDE = "OVERRIDE"
+
+
+@strawberry.type(name="StageChange")
+class StageChangeType:
+    by: StageChangedBy
+    at: datetime
+    from_stage_id: strawberry.Private[UUID | None]
+    to_stage_id: strawberry.Private[UUID]
+    actor: str | None = strawberry.field(description=(
+        "Who made the move: `api_key.<id>`, `job.<id>`, `cli`; null before actors were "
+        "recorded."))
+
+    @strawberry.field(name="from")
+    async def from_(self, info: strawberry.Info) -> Stage | None:
+        return await stage_by_id(info, self.from_stage_id)
+
+    @strawberry.field
+    async def to(self, info: strawberry.Info) -> Stage | None:
+        return await stage_by_id(info, self.to_stage_id)

@@ -225,3 +225,19 @@ async def top_level_account_ids(conn: Connection, tenant_id: UUID, limit: int) -
         "SELECT id FROM accounts WHERE tenant_id = $1 AND parent_id IS NULL ORDER BY name "
         "LIMIT $2", tenant_id, limit)
     return [r["id"] for r in rows]
+
+
+async def descends_from(conn: Connection, tenant_id: UUID, account_id: UUID,
+                        ancestor_id: UUID) -> bool:
+    """Whether `ancestor_id` is above `account_id` in the account hierarchy (parents are
+    checked for loops when written; the depth bound guards against one anyway)."""
+    found: bool = await conn.fetchval(
+        """WITH RECURSIVE up AS (
+               SELECT parent_id, 1 AS depth FROM accounts WHERE tenant_id = $1 AND id = $2
+               UNION ALL
+               SELECT a.parent_id, up.depth + 1
+                 FROM accounts a JOIN up ON a.tenant_id = $1 AND a.id = up.parent_id
+                WHERE up.depth < 1000)
+           SELECT EXISTS (SELECT 1 FROM up WHERE parent_id = $3)""",
+        tenant_id, account_id, ancestor_id)
+    return found

@@ -30,6 +30,7 @@ class RoleTemplate:
     created_at: datetime
     updated_at: datetime
     entries: tuple[Entry, ...]
+    member_scope: str = "ACCOUNT"  # or ACCOUNT_AND_DESCENDANTS: the sub-accounts' people too
 
 
 class TemplateNameTaken(Exception):
@@ -132,14 +133,15 @@ async def _write_entries(conn: Connection, tenant_id: UUID, template_id: UUID,
 
 async def create_template(
     conn: Connection, tenant_id: UUID, name: str, description: str | None,
-    entries: Sequence[Entry], copied_from: UUID | None = None,
+    entries: Sequence[Entry], copied_from: UUID | None = None, member_scope: str = "ACCOUNT",
 ) -> RoleTemplate:
     try:
         async with conn.transaction():  # a savepoint: a taken name leaves the outer one usable
             template_id = await conn.fetchval(
-                """INSERT INTO role_templates (tenant_id, name, description, copied_from_id)
-                   VALUES ($1, $2, $3, $4) RETURNING id""",
-                tenant_id, name, description, copied_from,
+                """INSERT INTO role_templates (tenant_id, name, description, copied_from_id,
+                                               member_scope)
+                   VALUES ($1, $2, $3, $4, $5) RETURNING id""",
+                tenant_id, name, description, copied_from, member_scope,
             )
     except asyncpg.UniqueViolationError as exc:
         raise TemplateNameTaken from exc
@@ -151,16 +153,16 @@ async def create_template(
 
 async def update_template(
     conn: Connection, template: RoleTemplate, name: str | None, description: str | None,
-    set_description: bool, entries: Sequence[Entry] | None,
+    set_description: bool, entries: Sequence[Entry] | None, member_scope: str | None = None,
 ) -> RoleTemplate:
     try:
         async with conn.transaction():
             await conn.execute(
                 """UPDATE role_templates SET name = coalesce($2, name),
                           description = CASE WHEN $3 THEN $4 ELSE description END,
-                          updated_at = now()
+                          member_scope = coalesce($5, member_scope), updated_at = now()
                     WHERE id = $1""",
-                template.id, name, set_description, description,
+                template.id, name, set_description, description, member_scope,
             )
     except asyncpg.UniqueViolationError as exc:
         raise TemplateNameTaken from exc

@@ -97,7 +97,9 @@ async def _score_alerts(conn: Connection, tenant_id: UUID, events: Sequence[Even
         previous, current = event.previous_value, event.new_value
         for rule in candidates:
             if rule.when.condition is AlertCondition.ENGAGEMENT_RISE:
-                if current > previous:  # only a rise can start to hold
+                # Scores are never negative, so neither is the baseline: a rise can start to
+                # hold only where the score went up to at least the points.
+                if previous < current and current >= rule.when.threshold:
                     rises.append((rule, UUID(event.buying_group_id), _decimal(previous),
                                   _decimal(current)))
             elif crossed(rule.when, previous, current):  # floats against exact thresholds

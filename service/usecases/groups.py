@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from uuid import UUID
 
-from service.domain.membership import MAX_STATUS, may_change
+from service.domain.membership import MAX_STATUS, MemberScope, may_change
 from service.domain.problems import Problem
 from service.domain.stages import allows
 from service.events.changes import Event, EventKind, score_changes, stage_changes, stage_global_id
 from service.infra.auth import Principal, Scope
 from service.infra.db import Connection
+from service.store import accounts as account_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import people as people_store
@@ -81,6 +82,21 @@ async def _settled(conn: Connection, group: group_store.BuyingGroup, member: gro
     return Change(Membership(fresh, member), events=[event, *events])
 
 
+_OUT_OF_SCOPE = ("the person belongs to an account outside the group's: its template takes "
+                 "people of the group's account (and, with memberScope "
+                 "ACCOUNT_AND_DESCENDANTS, of its sub-accounts)")
+
+
+async def in_scope(conn: Connection, group: group_store.BuyingGroup,
+                   template: template_store.RoleTemplate | None, account_id: UUID) -> bool:
+    """Whether people of the account may be members of the group."""
+    if account_id == group.account_id:
+        return True
+    return template is not None and \
+        template.member_scope == MemberScope.ACCOUNT_AND_DESCENDANTS and \
+        await account_store.descends_from(conn, group.tenant_id, account_id, group.account_id)
+
+
 async def _assign_member(conn: Connection, actor: Principal, group_id: UUID, person_id: UUID,
                         role_id: UUID) -> Change[Membership]:
     """Put a person of the group's account in one of its template's roles (or move them to
@@ -91,10 +107,9 @@ async def _assign_member(conn: Connection, actor: Principal, group_id: UUID, per
     person = (await people_store.people_by_ids(conn, [person_id])).get(person_id)
     if person is None:
         return _refused("personId", "NOT_FOUND", "no such person")
-    if person.account_id != group.account_id:
-        return _refused("personId", "PERSON_NOT_IN_ACCOUNT",
-                        "the person belongs to another account than the group")
     template = await template_store.get_template(conn, group.role_template_id)
+    if not await in_scope(conn, group, template, person.account_id):
+        return _refused("personId", "PERSON_NOT_IN_ACCOUNT", _OUT_OF_SCOPE)
     if template is None or role_id not in {e.role_id for e in template.entries}:
         return _refused("roleId", "ROLE_NOT_IN_TEMPLATE",
                         "the group's role template has no such role")

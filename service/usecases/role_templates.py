@@ -45,21 +45,24 @@ async def _draft(work: UnitOfWork, template_id: UUID, action: str) -> Change[Rol
 
 
 async def create_template(work: UnitOfWork, name: str, description: str | None,
-                          entries: Sequence[EntryInput]) -> Change[RoleTemplate]:
+                          entries: Sequence[EntryInput], member_scope: str = "ACCOUNT"
+                          ) -> Change[RoleTemplate]:
     checked, entry_problems = await _entries(work, entries)
     problems = name_problems(name) + entry_problems
     if problems:
         return applied(work, Change(problems=problems))
     try:
         return Change(await template_store.create_template(
-            work.conn, work.tenant_id, name.strip(), description, checked))
+            work.conn, work.tenant_id, name.strip(), description, checked,
+            member_scope=member_scope))
     except template_store.TemplateNameTaken:
         return applied(work, _taken(name.strip()))
 
 
 async def update_template(work: UnitOfWork, template_id: UUID, *, name: str | None,
                           description: str | None, set_description: bool,
-                          entries: Sequence[EntryInput] | None) -> Change[RoleTemplate]:
+                          entries: Sequence[EntryInput] | None, member_scope: str | None = None
+                          ) -> Change[RoleTemplate]:
     """Change a DRAFT (None: keep); `set_description`: replace the description."""
     draft = await _draft(work, template_id, "edited")
     if draft.value is None:
@@ -74,7 +77,7 @@ async def update_template(work: UnitOfWork, template_id: UUID, *, name: str | No
     try:
         return Change(await template_store.update_template(
             work.conn, draft.value, name.strip() if name else None, description,
-            set_description, checked))
+            set_description, checked, member_scope))
     except template_store.TemplateNameTaken:
         return applied(work, _taken(name or ""))
 
@@ -110,6 +113,6 @@ async def copy_template(work: UnitOfWork, template_id: UUID, name: str
     try:
         return Change(await template_store.create_template(
             work.conn, work.tenant_id, name.strip(), source.description, source.entries,
-            copied_from=source.id))
+            copied_from=source.id, member_scope=source.member_scope))
     except template_store.TemplateNameTaken:
         return applied(work, _taken(name.strip()))
