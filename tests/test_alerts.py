@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.common import build_groups
-from service.domain.alerts import AlertCondition, When, crossed, holds
+from service.domain.alerts import AlertCondition, When, crossed, holds, score_crossing
 from service.events.changes import EventKind, score_changes
 from service.infra.config import Settings
 from service.infra.db import Database
@@ -194,6 +194,10 @@ def test_a_crossing_is_a_change_into_holding(threshold: Decimal, condition: Aler
     when = When(condition, threshold)
     fired = sum(crossed(when, a, b) for a, b in itertools.pairwise(values))
     assert fired == crossings(when, values)
+    # The check's fast test, on the floats events carry, decides as the reference does.
+    fast = score_crossing(when)
+    assert [fast(float(a), float(b)) for a, b in itertools.pairwise(values)] == \
+        [crossed(when, a, b) for a, b in itertools.pairwise(values)]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[

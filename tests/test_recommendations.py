@@ -126,7 +126,9 @@ async def test_a_parent_accounts_group_takes_its_sub_accounts_people_when_the_te
     for scope in ("ACCOUNT", "ACCOUNT_AND_DESCENDANTS"):
         template = (await gql.data(CREATE_TEMPLATE, {"input": {
             "name": scope, "memberScope": scope,
-            "roles": [{"roleId": roles["Decision Maker"], "weighting": "VITAL"}]}},
+            "roles": [{"roleId": roles["Decision Maker"], "weighting": "VITAL", "conditions": {
+                "rules": [{"attribute": "jobTitle", "operator": "EQUALS", "values": ["CEO"]}]}},
+                      {"roleId": roles["Influencer"], "weighting": "NORMAL"}]}},
             key=tenant.write))["createRoleTemplate"]["roleTemplate"]
         await gql.data(PUBLISH, {"id": template["id"]}, key=tenant.write)
         si = (await gql.data(CREATE_SI, {"input": {"name": scope, "roleTemplateId":
@@ -136,10 +138,16 @@ async def test_a_parent_accounts_group_takes_its_sub_accounts_people_when_the_te
         await run_jobs(settings)
         groups[scope] = (await gql.data(
             'query($si: ID!) { buyingGroups(filter: {solutionInterestIds: [$si]}) '
-            '{ nodes { id roleTemplate { memberScope } } } }', {"si": si_id},
+            '{ nodes { id roleTemplate { memberScope } members { nodes { person { externalId } '
+            '} } } } }', {"si": si_id},
             key=tenant.read))["buyingGroups"]["nodes"][0]
     assert groups["ACCOUNT_AND_DESCENDANTS"]["roleTemplate"] == {
         "memberScope": "ACCOUNT_AND_DESCENDANTS"}
+    # Generation: the parent has no CEO of its own; its sub-accounts' CEOs, at any depth, hold
+    # the role where the template says so.
+    assert groups["ACCOUNT"]["members"]["nodes"] == []
+    assert {m["person"]["externalId"] for m in groups["ACCOUNT_AND_DESCENDANTS"]["members"][
+        "nodes"]} == {"child-ceo", "grandchild-ceo"}
 
     assign = """mutation($g: ID!, $p: ID!, $r: ID!) { assignBuyingGroupMember(input:
         {buyingGroupId: $g, personId: $p, roleId: $r}) { userErrors { field code } } }"""
@@ -154,7 +162,8 @@ async def test_a_parent_accounts_group_takes_its_sub_accounts_people_when_the_te
     assert await errors("ACCOUNT", "child-ceo") == not_in
     assert await errors("ACCOUNT_AND_DESCENDANTS", "other-ceo") == not_in
     candidates = await recommended(gql, tenant.read, groups["ACCOUNT_AND_DESCENDANTS"]["id"],
-                                   roles["Decision Maker"])
-    assert {n["person"]["externalId"] for n in candidates["nodes"]} == {
-        "child-ceo", "grandchild-ceo"}
+                                   roles["Influencer"])
+    assert {(n["person"]["externalId"], n["assignedRole"]["name"])
+            for n in candidates["nodes"]} == {("child-ceo", "Decision Maker"),
+                                              ("grandchild-ceo", "Decision Maker")}
     assert await errors("ACCOUNT_AND_DESCENDANTS", "grandchild-ceo") == []

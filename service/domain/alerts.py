@@ -9,6 +9,7 @@ values before and after the change, never a remembered state.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
@@ -72,6 +73,19 @@ def crossed(when: When, previous: Decimal, current: Decimal,
             baseline: Decimal = Decimal(0)) -> bool:
     """Whether a score's change from `previous` to `current` makes the condition hold."""
     return holds(when, current, baseline) and not holds(when, previous, baseline)
+
+
+def score_crossing(when: When) -> Callable[[float, float], bool]:
+    """`crossed` for a threshold condition (not a rise) as one chained comparison of the scores
+    an event carries: the alert check runs it for every group of a nightly pass."""
+    assert when.threshold is not None
+    threshold = float(when.threshold)
+    match when.condition:
+        case AlertCondition.ENGAGEMENT_AT_LEAST:
+            return lambda previous, current: previous < threshold <= current
+        case AlertCondition.COMPLETENESS_BELOW:
+            return lambda previous, current: current < threshold <= previous
+    raise ValueError(f"{when.condition} is not a threshold condition")
 
 
 def problems(when: When) -> list[Problem]:

@@ -27,6 +27,21 @@ def assignment_sql(entries: Sequence[Entry], params: SqlParams, alias: str = "p"
     return f"(CASE {' '.join(branches)} END)" if branches else "NULL::uuid"
 
 
+def scope_sql(tenant: str, account: str, descendants: bool) -> str:
+    """A condition on a person row `p`: of the account (an SQL expression), or with
+    `descendants` of it or any of its sub-accounts (the template's member scope)."""
+    if not descendants:
+        return f"p.account_id = {account}"
+    return f"""p.account_id IN (
+        WITH RECURSIVE sub (id, depth) AS (
+            SELECT {account}, 0
+            UNION ALL
+            SELECT a.id, sub.depth + 1 FROM accounts a JOIN sub
+                ON a.tenant_id = {tenant} AND a.parent_id = sub.id
+             WHERE sub.depth < 1000)
+        SELECT id FROM sub)"""
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     processed: int
@@ -40,6 +55,7 @@ async def create_groups_chunk(
     conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, solution_interest_name: str,
     role_template_id: UUID, entries: Sequence[Entry], audience_sql: str, params: SqlParams,
     after: UUID | None, limit: int, job_id: UUID | None, entry_stage_id: UUID | None = None,
+    descendants: bool = False,
 ) -> ChunkResult:
     """Create the groups of the next `limit` accounts of the audience (by account id) that have
     none for this solution interest, with their rule-assigned members; their scores are the
@@ -74,7 +90,8 @@ assigned AS (
     SELECT {tenant}, c.id, x.person_id, x.role_id, 'SYSTEM'
       FROM created c
       JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
-                     WHERE p.tenant_id = {tenant} AND p.account_id = c.account_id) x
+                     WHERE p.tenant_id = {tenant}
+                       AND {scope_sql(tenant, "c.account_id", descendants)}) x
         ON x.role_id IS NOT NULL
     RETURNING 1
 )
@@ -90,7 +107,7 @@ SELECT (SELECT count(*) FROM audience) AS processed,
 
 async def maintain_groups_chunk(
     conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, entries: Sequence[Entry],
-    after: UUID | None, limit: int,
+    after: UUID | None, limit: int, descendants: bool = False,
 ) -> ChunkResult:
     """Re-apply the template's rules to the next `limit` groups of the solution interest:
     add newly matching people, move or remove SYSTEM members that no longer match. Rows a user
@@ -111,7 +128,8 @@ desired AS (
     SELECT c.id AS group_id, x.person_id, x.role_id
       FROM chunk c
       JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
-                     WHERE p.tenant_id = {tenant} AND p.account_id = c.account_id) x
+                     WHERE p.tenant_id = {tenant}
+                       AND {scope_sql(tenant, "c.account_id", descendants)}) x
         ON x.role_id IS NOT NULL
 ),
 removed AS (

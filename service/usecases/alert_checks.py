@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from service.domain.alerts import AlertCondition, AlertRule, crossed
+from service.domain.alerts import AlertCondition, AlertRule, crossed, score_crossing
 from service.events.changes import Event, EventKind, global_id, stage_global_id
 from service.infra.db import Connection
 from service.store import alerts as alert_store
@@ -78,11 +78,11 @@ async def _score_alerts(conn: Connection, tenant_id: UUID, events: Sequence[Even
                         rules: Sequence[AlertRule], interest_of: dict[UUID, UUID]
                         ) -> list[NewAlert]:
     """The score conditions, over every score change: a nightly pass brings one per group, so
-    the loop stays lean (rules sorted out once per kind and interest, scores compared as the
-    events carry them, converted only for an alert)."""
+    the loop stays lean (rules sorted out once per kind and interest, each threshold test a
+    chained comparison of the scores as the events carry them)."""
     found: list[NewAlert] = []
     rises: list[tuple[AlertRule, UUID, Decimal, Decimal]] = []
-    watching: dict[tuple[EventKind, str | None], list[AlertRule]] = {}
+    watching: dict[tuple[EventKind, str | None], list[tuple[AlertRule, Any, float]]] = {}
     for event in events:
         conditions = _SCORES.get(event.kind)
         if conditions is None:
@@ -90,23 +90,25 @@ async def _score_alerts(conn: Connection, tenant_id: UUID, events: Sequence[Even
         key = (event.kind, event.solution_interest_id)
         candidates = watching.get(key)
         if candidates is None:
-            candidates = watching[key] = _watching(rules, conditions,
-                                                   _interest(event, interest_of))
+            candidates = watching[key] = [
+                (rule, None if rule.when.condition is AlertCondition.ENGAGEMENT_RISE
+                 else score_crossing(rule.when), float(rule.when.threshold or 0))
+                for rule in _watching(rules, conditions, _interest(event, interest_of))]
         if not candidates:
             continue
         previous, current = event.previous_value, event.new_value
-        for rule in candidates:
-            if rule.when.condition is AlertCondition.ENGAGEMENT_RISE:
-                # Scores are never negative, so neither is the baseline: a rise can start to
-                # hold only where the score went up to at least the points.
-                if previous < current and current >= rule.when.threshold:
-                    rises.append((rule, UUID(event.buying_group_id), _decimal(previous),
-                                  _decimal(current)))
-            elif crossed(rule.when, previous, current):  # floats against exact thresholds
-                found.append(NewAlert(rule.id, UUID(event.buying_group_id),
-                                      rule.when.condition.value,
-                                      previous_value=_decimal(previous),
-                                      value=_decimal(current)))
+        for rule, test, threshold in candidates:
+            if test is not None:
+                if test(previous, current):
+                    found.append(NewAlert(rule.id, UUID(event.buying_group_id),
+                                          rule.when.condition.value,
+                                          previous_value=_decimal(previous),
+                                          value=_decimal(current)))
+            # Scores are never negative, so neither is the baseline: a rise can start to
+            # hold only where the score went up to at least the points.
+            elif previous < current and current >= threshold:
+                rises.append((rule, UUID(event.buying_group_id), _decimal(previous),
+                              _decimal(current)))
     if rises:
         found.extend(await _rise_alerts(conn, tenant_id, rises))
     return found

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from service.domain.membership import MemberScope
 from service.events.changes import Event, EventKind, stage_global_id
 from service.store import account_lists as list_store
 from service.store import buying_groups as group_store
@@ -35,7 +36,8 @@ async def create_chunk(work: UnitOfWork, interest: SolutionInterest, template: R
         work.conn, tenant_id, solution_interest_id=interest.id,
         solution_interest_name=interest.name, role_template_id=template.id,
         entries=template.entries, audience_sql=list_store.membership_sql(audience, params),
-        params=params, after=after, limit=limit, job_id=job_id, entry_stage_id=entry_stage_id)
+        params=params, after=after, limit=limit, job_id=job_id, entry_stage_id=entry_stage_id,
+        descendants=template.member_scope == MemberScope.ACCOUNT_AND_DESCENDANTS)
     settled = await settle(work.conn, tenant_id, chunk.changed, created=True, inputs=inputs)
     work.record(Event.of(EventKind.CREATED, tenant_id, group_id,
                          solution_interest_id=interest.id,
@@ -58,7 +60,8 @@ async def maintain_chunk(work: UnitOfWork, interest_id: UUID, template: RoleTemp
     tenant_id = work.tenant_id
     chunk = await generation_store.maintain_groups_chunk(
         work.conn, tenant_id, solution_interest_id=interest_id, entries=template.entries,
-        after=after, limit=limit)
+        after=after, limit=limit,
+        descendants=template.member_scope == MemberScope.ACCOUNT_AND_DESCENDANTS)
     settled = await settle(work.conn, tenant_id, chunk.changed, inputs=inputs)
     work.record(Event.of(MEMBER_CHANGES[change], tenant_id, group,
                          solution_interest_id=interest_id, person_id=person, role_id=role)

@@ -66,6 +66,7 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     # roles with 50 rules each would price every template listing out of reach.
     ("ConditionGroupType", "rules"): 10,
     ("MemberAssignment", "conditionResults"): 10,  # a role's rules, as above
+    ("MemberRecommendation", "reasons"): 10,  # a role's rules, as above
     ("AssignBuyingGroupMembersPayload", "members"): 50,  # MAX_ASSIGNMENTS
     ("SetBuyingGroupsStagePayload", "buyingGroups"): 100,  # MAX_STAGE_MOVES
     ("EngagementScore", "breakdown"): ROLES,
@@ -78,6 +79,8 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     ("Stage", "nextStages"): CATALOGUE,
     ("Query", "nodes"): "ids",
     ("Query", "webhookEndpoints"): 20,  # service/api/webhooks.py: MAX_ENDPOINTS
+    ("Query", "alertRules"): 100,  # service/usecases/alerts.py: MAX_RULES
+    ("AlertRule", "solutionInterests"): CATALOGUE,
     ("StageModel", "stages"): CATALOGUE,
     ("UpsertAccountsPayload", "accounts"): MAX_BATCH,
     ("UpsertPeoplePayload", "people"): MAX_BATCH,
