@@ -1,6 +1,7 @@
 """The CREATE job at scale: 10,000 accounts x 20 people (200,000 people) → one buying group per
 account with rule-assigned members and completeness. Prints the job's time and the ratio to a
-bare baseline that writes the same rows with no rules (INSERT … SELECT into scratch tables).
+bare baseline that writes the same rows with no rules (INSERT … SELECT into scratch tables),
+and the time of previewRoleTemplate on the same data (goal: no more than the job's).
 
     .venv/bin/python -m bench.generate_groups [--accounts 10000] [--people-per-account 20]
 """
@@ -21,6 +22,7 @@ from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
 from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
+from service.usecases import preview as previews
 from service.usecases.catalogue import upsert_accounts, upsert_people
 from service.usecases.unit_of_work import CLI, unit_of_work
 
@@ -67,6 +69,15 @@ async def main(accounts: int, per_account: int) -> None:
                 conn, tenant.id, JobKind.CREATE, {"solution_interest_id": str(interest.id),
                                             "account_list_id": str(audience.id)},
                 solution_interest_id=interest.id)
+        # The preview of the same template on the same audience, read-only, before the job.
+        started = time.perf_counter()
+        async with db.tenant(tenant.id, readonly=True) as conn:
+            shown, problems = await previews.preview(
+                conn, tenant.id, template_id=template.id, roles=None, scope=None,
+                account_list_id=audience.id, sample=3)
+            assert shown is not None, problems
+            assert await conn.fetchval("SELECT count(*) FROM buying_groups") == 0
+        previewed = time.perf_counter() - started
         started = time.perf_counter()
         status = await run_job(db, job.id, lease_seconds=600)
         elapsed = time.perf_counter() - started
@@ -99,6 +110,10 @@ async def main(accounts: int, per_account: int) -> None:
           f"members, avg completeness {stats['avg_completeness']}, "
           f"{stats['distinct_scores']} distinct scores")
     print(f"job time: {elapsed:.2f} s (target <= 30 s)")
+    print(f"previewRoleTemplate of the same template and audience: {previewed:.2f} s, "
+          f"{shown.summary.groups} groups, average completeness "
+          f"{float(shown.summary.average_completeness):.1f}, nothing written; "
+          f"{previewed / elapsed:.2f}x the job (goal <= 1x)")
     print(f"bare INSERT ... SELECT of the same rows: {baseline:.2f} s; "
           f"ratio {elapsed / baseline:.2f}x")
     services.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import time
 
@@ -62,7 +61,7 @@ async def main(people: int, requests: int) -> None:
                 "SELECT role_template_id, role_id FROM role_template_entries WHERE position = 0")
             await conn.execute(
                 "UPDATE role_template_entries SET conditions = $1::jsonb WHERE position = 0",
-                json.dumps(RULES))
+                RULES)
             group = await conn.fetchrow("SELECT id, account_id FROM buying_groups")
             assert entry is not None and group is not None
         async with db.as_login() as conn:

@@ -105,6 +105,18 @@ class Context:
                 yield conn
 
     @asynccontextmanager
+    async def read_within(self, seconds: float) -> AsyncIterator[Connection]:
+        """A read transaction of its own whose statements stop after `seconds` (a heavy read
+        with a limit of its own, such as a preview); the statement that runs out raises
+        asyncpg's QueryCanceledError and ends only this transaction."""
+        base = self.limits or Limits.of(self.settings)
+        limits = Limits(max(1, min(base.statement_timeout_ms, int(seconds * 1000))),
+                        base.idle_in_transaction_timeout_ms)
+        async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True,
+                                  limits=limits) as conn:
+            yield conn
+
+    @asynccontextmanager
     async def work(self) -> AsyncIterator[UnitOfWork]:
         """The unit of work of a mutation: one transaction bound to the caller's tenant, in
         the caller's name (its API key), recording the events the use case adds and queueing

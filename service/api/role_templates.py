@@ -207,7 +207,7 @@ class DeleteRoleTemplatePayload:
     user_errors: list[UserError]
 
 
-def _entries(roles: list[RoleEntryInput]) -> list[EntryInput]:
+def entry_inputs(roles: list[RoleEntryInput]) -> list[EntryInput]:
     """An id of another type reads as no role (NOT_FOUND), as an unknown one does."""
     return [EntryInput(role_id=parse_uuid(r.role_id.node_id) if r.role_id.type_name == "Role"
                        else None,
@@ -232,7 +232,7 @@ class RoleTemplateMutations:
     ) -> RoleTemplatePayload:
         async with info.context.work() as work:
             return _payload(await templates.create_template(
-                work, input.name, input.description, _entries(input.roles),
+                work, input.name, input.description, entry_inputs(input.roles),
                 input.member_scope.value))
 
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -247,7 +247,7 @@ class RoleTemplateMutations:
                 description=None if input.description is UNSET else input.description,
                 set_description=input.description is not UNSET,
                 entries=None if input.roles is UNSET or input.roles is None
-                else _entries(input.roles),
+                else entry_inputs(input.roles),
                 member_scope=input.member_scope.value if input.member_scope else None))
 
     @strawberry.mutation(permission_classes=[RequireWrite],

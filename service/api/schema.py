@@ -48,6 +48,7 @@ from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection, check_first
 from service.api.people import Person, PersonMutations, people
+from service.api.preview import RoleTemplatePreviewPayload, preview_role_template
 from service.api.recommendation_mutations import RecommendationMutations
 from service.api.role_templates import RoleTemplate, RoleTemplateMutations, role_templates
 from service.api.roles import Role, RoleMutations, roles
@@ -139,6 +140,10 @@ class Query:
     role_templates: Connection[RoleTemplate] = strawberry.field(
         resolver=role_templates, description="Role templates by name."
     )
+    preview_role_template: RoleTemplatePreviewPayload = strawberry.field(
+        resolver=preview_role_template, description=(
+            "What a template, or a draft of one, would make of an audience: the groups, their "
+            "completeness, each role's fill rate, example groups. Writes nothing."))
     solution_interests: Connection[SolutionInterest] = strawberry.field(
         resolver=solution_interests, description="Solution interests by name."
     )

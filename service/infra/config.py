@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     # An operation's cost, computed before it runs (see service/api/execution/cost.py).
     max_query_cost: int = Field(default=50_000, ge=1)
+    # previewRoleTemplate's own limit: it reads a whole audience's people.
+    preview_timeout_seconds: float = Field(default=10, gt=0, le=600)
     # Cost points per API key, shared by every API process (0: no throttling), and how many
     # come back each second.
     rate_limit_points: int = Field(default=100_000, ge=0)

@@ -84,6 +84,17 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     ("StageModel", "stages"): CATALOGUE,
     ("UpsertAccountsPayload", "accounts"): MAX_BATCH,
     ("UpsertPeoplePayload", "people"): MAX_BATCH,
+    ("RoleTemplatePreview", "completenessBands"): 4,
+    ("RoleTemplatePreview", "roles"): ROLES,
+    ("RoleTemplatePreview", "sample"): 10,  # service/usecases/preview.py: MAX_SAMPLE
+    ("PreviewGroup", "members"): 50,  # service/api/preview.py: MAX_SAMPLE_MEMBERS
+    ("PreviewMember", "reasons"): 10,  # a role's rules, as above
+}
+
+# Fields that cost more than their selection: they read a whole audience (priced as this many
+# fields, on top of what they return).
+FIELD_WEIGHTS: dict[tuple[str, str], int] = {
+    ("Query", "previewRoleTemplate"): 1_000,
 }
 
 
@@ -169,7 +180,8 @@ class _Walk:
                 total += 1  # __typename, or a field validation will refuse
                 continue
             inner = self.requested(node.selection_set, get_named_type(field.type))
-            total = min(COST_CEILING, total + 1 + self._size(owner, node, field.type) * inner)
+            total = min(COST_CEILING, total + 1 + FIELD_WEIGHTS.get(
+                (owner.name, node.name.value), 0) + self._size(owner, node, field.type) * inner)
         return total
 
     def _size(self, owner: Any, node: FieldNode, type_: GraphQLOutputType) -> int:
