@@ -82,10 +82,13 @@ async def group_recommendations(
     start = decode_cursor(after, _offset)
     offset = 0 if start is None else start + 1
     role = decode_id(role_id, "Role", ["roleId"])
-    async with info.context.read() as conn:
-        found, problems = await cases.candidates(
-            conn, info.context.tenant_principal.tenant_id, root.row.id, role, limit=limit,
-            offset=offset)
+    context = info.context
+    tenant_id = context.tenant_principal.tenant_id
+    template = await context.loaders.role_template.load(root.row.role_template_id)
+    inputs = await context.loaders.scoring_inputs.load(tenant_id)
+    async with context.read() as conn:
+        found, problems = await cases.candidates(conn, tenant_id, root.row, template, role,
+                                                 inputs=inputs, limit=limit, offset=offset)
     if found is None:
         problem = problems[0]
         raise ClientError(problem.message, ErrorCode(problem.code), field=["roleId"])

@@ -85,13 +85,14 @@ def compile_sql(group: ConditionGroup, fields: Mapping[str, Field], alias: str,
 
 
 def explanation_sql(group: ConditionGroup, fields: Mapping[str, Field], alias: str,
-                    params: SqlParams) -> list[str]:
+                    params: SqlParams, *, whole: bool = True) -> list[str]:
     """Per rule of the group, two columns: whether the row meets it (`compile_rule`, the very
-    expression `compile_sql` joins) and the value it tested, as text; then whether the row
-    meets the group (`compile_sql` itself)."""
+    expression `compile_sql` joins) and the value it tested, as text; then, if `whole`,
+    whether the row meets the group (`compile_sql` itself)."""
     columns = []
     for rule in group.rules:
         columns.append(compile_rule(rule, fields, alias, params))
         columns.append(f"({value_sql(rule, fields, alias, params)})::text")
-    columns.append(compile_sql(group, fields, alias, params))
+    if whole:
+        columns.append(compile_sql(group, fields, alias, params))
     return columns

@@ -41,7 +41,12 @@ async def _slot(conn: Connection, group_id: UUID, role_id: UUID
     group = (await group_store.groups_by_ids(conn, [group_id])).get(group_id)
     if group is None:
         return None, [Problem(("buyingGroupId",), "NOT_FOUND", "no such buying group")]
-    template = await template_store.get_template(conn, group.role_template_id)
+    return _entry(group, await template_store.get_template(conn, group.role_template_id),
+                  role_id)
+
+
+def _entry(group: group_store.BuyingGroup, template: template_store.RoleTemplate | None,
+           role_id: UUID) -> tuple[_Slot | None, list[Problem]]:
     entry = next((e for e in template.entries if e.role_id == role_id),
                  None) if template else None
     if template is None or entry is None:
@@ -50,16 +55,18 @@ async def _slot(conn: Connection, group_id: UUID, role_id: UUID
     return _Slot(group, template, entry.conditions), []
 
 
-async def candidates(conn: Connection, tenant_id: UUID, group_id: UUID, role_id: UUID, *,
-                     limit: int, offset: int) -> tuple[Candidates | None, list[Problem]]:
-    """People who could fill the role, best first: those meeting the role's rules (the most
-    rules first), then the most active in the scoring window."""
-    slot, problems = await _slot(conn, group_id, role_id)
+async def candidates(conn: Connection, tenant_id: UUID, group: group_store.BuyingGroup,
+                     template: template_store.RoleTemplate | None, role_id: UUID, *,
+                     inputs: engagement_store.ScoringInputs, limit: int, offset: int
+                     ) -> tuple[Candidates | None, list[Problem]]:
+    """People who could fill the role of the group (of this template), best first: those
+    meeting the role's rules (the most rules first), then the most active in the scoring
+    window (`inputs`)."""
+    slot, problems = _entry(group, template, role_id)
     if slot is None:
         return None, problems
-    inputs = await engagement_store.scoring_inputs(conn, tenant_id)
     items, has_next = await recommendation_store.recommend(
-        conn, tenant_id, group_id=group_id, account_id=slot.group.account_id,
+        conn, tenant_id, group_id=group.id, account_id=group.account_id,
         descendants=slot.template.member_scope == MemberScope.ACCOUNT_AND_DESCENDANTS,
         role_id=role_id, conditions=slot.conditions, inputs=inputs, limit=limit,
         offset=offset)
