@@ -273,7 +273,7 @@ async def main(requests: int, first: int, http_only: bool = False,
             from service.store.role_templates import templates_with_roles
             from service.store.solution_interests import interests_by_ids
 
-            page_groups, has_next, total = await browse_store.list_groups(
+            page_groups, _, has_next, total = await browse_store.list_groups(
                 conn, tenant.id, browse_store.GroupFilter(), order="NAME", descending=False,
                 limit=first, after=None)
             ids = [g.id for g in page_groups]

@@ -15,9 +15,17 @@ from typing import Any
 from uuid import UUID
 
 from bench.common import build_groups, fresh_database, reused, servers
+from service.api.overview import BOUNDS_SECONDS
+from service.domain.bands import distinct_bounds, quantile_fractions
 from service.infra.db import Database
 from service.store.buying_groups import recompute_completeness
-from service.store.overview import OverviewFilter, compact_tallies, overview
+from service.store.overview import (
+    OverviewFilter,
+    band_counts,
+    compact_tallies,
+    overview,
+    quantiles,
+)
 from service.store.tenants import create_tenant
 
 
@@ -52,9 +60,20 @@ async def build(conn: Any, groups: int) -> UUID:
     return tenant_id
 
 
-async def measure(db: Database, tenant_id: UUID, rounds: int, f: OverviewFilter
+async def distribution_bands(conn: Any, tenant_id: UUID, f: OverviewFilter,
+                             kept: list[float] | None) -> list[int]:
+    """The default engagement bands: the quartiles of the groups above 0 (unless `kept`, as
+    an API process keeps them for a few minutes), then the counts."""
+    bounds = kept if kept is not None else distinct_bounds(
+        await quantiles(conn, tenant_id, f, "engagement", quantile_fractions(4)))
+    return await band_counts(conn, tenant_id, f, "engagement", bounds)
+
+
+async def measure(db: Database, tenant_id: UUID, rounds: int, f: OverviewFilter,
+                  with_distribution: bool = False, kept: list[float] | None = None
                   ) -> tuple[float, float]:
-    """Medians of the bare count and the overview, run alternately."""
+    """Medians of the bare count and the overview (with the engagement bands of the tenant's
+    distribution, the API's default, if asked), run alternately."""
     bare, full = [], []
     for _ in range(rounds):
         async with db.tenant(tenant_id, readonly=True) as conn:
@@ -64,6 +83,8 @@ async def measure(db: Database, tenant_id: UUID, rounds: int, f: OverviewFilter
             bare.append(time.perf_counter() - t)
             t = time.perf_counter()
             await overview(conn, tenant_id, f)
+            if with_distribution:
+                await distribution_bands(conn, tenant_id, f, kept)
             full.append(time.perf_counter() - t)
     return statistics.median(bare), statistics.median(full)
 
@@ -81,6 +102,18 @@ async def main(groups: int, rounds: int) -> None:
         b, f = await measure(db, tenant_id, rounds, OverviewFilter())
         print(f"bare count(*) group by: {b * 1000:.0f} ms; overview: {f * 1000:.0f} ms "
               f"= {f / b:.2f}x (goal <= 3x), median of {rounds}")
+        b, f = await measure(db, tenant_id, rounds, OverviewFilter(), with_distribution=True)
+        print(f"with the engagement bands of the tenant's distribution (quartiles, the API's "
+              f"default), finding the quartiles: bare {b * 1000:.0f} ms; overview "
+              f"{f * 1000:.0f} ms = {f / b:.2f}x")
+        async with db.tenant(tenant_id, readonly=True) as conn:
+            kept = distinct_bounds(await quantiles(conn, tenant_id, OverviewFilter(),
+                                                   "engagement", quantile_fractions(4)))
+        b, f = await measure(db, tenant_id, rounds, OverviewFilter(), with_distribution=True,
+                             kept=kept)
+        print(f"the same with the quartiles kept (each API process keeps them "
+              f"{BOUNDS_SECONDS:.0f} s): bare {b * 1000:.0f} ms; overview {f * 1000:.0f} ms "
+              f"= {f / b:.2f}x (goal <= 3x)")
         # Single-group writes leave deltas in the tallies until the worker folds them.
         async with db.tenant(tenant_id) as conn:
             stages = [r["id"] for r in await conn.fetch("SELECT id FROM stages")]

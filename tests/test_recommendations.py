@@ -4,10 +4,16 @@ a parent account's group take its sub-accounts' people."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+import asyncpg
+
+from bench.common import build_groups
 from service.infra.config import Settings
 from service.infra.db import Database
+from service.store import engagement as engagement_store
+from service.store import recommendations as recommendation_store
 from tests.support import (
     CREATE_GROUPS,
     CREATE_LIST,
@@ -15,6 +21,7 @@ from tests.support import (
     CREATE_TEMPLATE,
     PUBLISH,
     GraphQLClient,
+    Scenario,
     TenantKeys,
     one_generated_group,
     role_ids,
@@ -167,3 +174,36 @@ async def test_a_parent_accounts_group_takes_its_sub_accounts_people_when_the_te
             for n in candidates["nodes"]} == {("child-ceo", "Decision Maker"),
                                               ("grandchild-ceo", "Decision Maker")}
     assert await errors("ACCOUNT_AND_DESCENDANTS", "grandchild-ceo") == []
+
+
+def test_candidates_meeting_as_many_rules_rank_by_their_activity(scenario: Scenario) -> None:
+    async def example(conn: asyncpg.Connection[Any]) -> list[tuple[str, Decimal]]:
+        tenant = await Scenario.new_tenant(conn, "Ranked")
+        await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
+                           "SELECT id, row_number() OVER (ORDER BY name) AS n "
+                           "FROM activity_types WHERE tenant_id = $1) t "
+                           "WHERE activity_types.id = t.id", tenant)
+        await build_groups(conn, tenant, groups=1, per_group=6, days_per_person=0)
+        group = await conn.fetchrow("SELECT id, account_id FROM buying_groups")
+        role = await conn.fetchval("SELECT role_id FROM role_template_entries "
+                                   "WHERE position = 0")
+        await conn.execute("DELETE FROM buying_group_members WHERE role_id = $1", role)
+        inputs = await engagement_store.scoring_inputs(conn, tenant)
+        today = inputs.window[1]
+        # Counts per lead (one activity type, capped per day as scores count them).
+        for lead, count in (("A1-1", 3), ("A1-2", 50), ("A1-3", 0), ("A1-4", 7)):
+            if count:
+                await conn.execute(
+                    "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, "
+                    "count) VALUES ($1, $2, 1, $3, $4)", tenant, lead, today, count)
+        found, _ = await recommendation_store.recommend(
+            conn, tenant, group_id=group["id"], account_id=group["account_id"],
+            descendants=False, role_id=role, conditions=None, inputs=inputs, limit=3,
+            offset=0)
+        names = {r["id"]: r["external_id"] for r in await conn.fetch(
+            "SELECT id, external_id FROM people")}
+        return [(names[r.person_id], r.points) for r in found]
+
+    ranked = scenario.rolled_back(example)
+    # A1-2's 50 are capped at the type's daily maximum (20 for every seeded type).
+    assert ranked == [("A1-2", Decimal(20)), ("A1-4", Decimal(7)), ("A1-1", Decimal(3))]

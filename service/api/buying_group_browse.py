@@ -3,7 +3,9 @@ connection."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -11,6 +13,7 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
+from service.api import engagement as engagement_api
 from service.api.buying_groups import BuyingGroup, look_ahead
 from service.api.conditions import ConditionMatch
 from service.api.execution.lookahead import (
@@ -59,6 +62,9 @@ class BuyingGroupFilter:
         "missing; ANY: at least one is.")
     completeness_score: ScoreRange | None = None
     engagement_score: ScoreRange | None = None
+    engagement_trend: ScoreRange | None = strawberry.field(default=None, description=(
+        "The engagement's change over 7 days (`engagement { trend(days: 7) { change } }`; a "
+        "group without a snapshot that old counts as 0)."))
     status: list[str] | None = strawberry.field(
         default=None, description="Any of these statuses (case-insensitive)."
     )
@@ -71,6 +77,8 @@ class BuyingGroupOrderField(enum.Enum):
     ENGAGEMENT_SCORE = "ENGAGEMENT_SCORE"
     CREATED_AT = "CREATED_AT"
     UPDATED_AT = "UPDATED_AT"
+    ENGAGEMENT_TREND = strawberry.enum_value("ENGAGEMENT_TREND", description=(
+        "The engagement's change over 7 days: DESC puts the groups heating up first."))
 
 
 @strawberry.enum
@@ -83,6 +91,10 @@ class OrderDirection(enum.Enum):
 class BuyingGroupOrder:
     field: BuyingGroupOrderField = BuyingGroupOrderField.NAME
     direction: OrderDirection = OrderDirection.ASC
+
+
+# Browsing sorts and filters by the 7-day trend (the trend field's default window).
+BROWSE_TREND_DAYS = 7
 
 
 def _ids(values: list[relay.GlobalID] | None, type_name: str, field: str) -> list[UUID]:
@@ -103,6 +115,7 @@ def to_group_filter(f: BuyingGroupFilter | None) -> browse_store.GroupFilter:
         completeness=f.completeness_score.to_store() if f.completeness_score else None,
         engagement=f.engagement_score.to_store() if f.engagement_score else None,
         statuses=f.status or (),
+        trend=f.engagement_trend.to_store() if f.engagement_trend else None,
     )
 
 
@@ -130,16 +143,21 @@ async def buying_groups(
     descending = order_by is not None and order_by.direction is OrderDirection.DESC
     cursor = decode_cursor(after, _cursor_parser(order))
     tenant_id = context.tenant_principal.tenant_id
+    group_filter = to_group_filter(filter)
+    if group_filter.trend is not None or order == "ENGAGEMENT_TREND":
+        today = (await engagement_api.window(info))[1]
+        group_filter = dataclasses.replace(
+            group_filter, trend_since=today - timedelta(days=BROWSE_TREND_DAYS))
     async with context.read() as conn:
-        groups, has_next, total = await browse_store.list_groups(
-            conn, tenant_id, to_group_filter(filter), order=order, descending=descending,
+        groups, keys, has_next, total = await browse_store.list_groups(
+            conn, tenant_id, group_filter, order=order, descending=descending,
             limit=limit, after=cursor)
     for group in groups:  # the page is already loaded: spare its nested fields a lookup
         context.loaders.buying_group.prime(group.id, group)
     await look_ahead(context.loaders, groups, node_paths(info))
+    key_of = {g.id: k for g, k in zip(groups, keys, strict=True)}
     return to_connection(
         Page(groups, has_next, total), BuyingGroup.from_row,
-        lambda g: (str(v) if isinstance(v := browse_store.sort_value(g, order), Decimal) else v,
-                   g.id),
+        lambda g: (str(v) if isinstance(v := key_of[g.id], Decimal) else v, g.id),
         has_previous=cursor is not None,
     )

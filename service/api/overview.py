@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
 from uuid import UUID
 
 import strawberry
-from strawberry import relay
+from strawberry import UNSET, relay
 
 from service.api.buying_groups import BuyingGroup
+from service.api.errors import ClientError, ErrorCode
 from service.api.nodes import decode_id
 from service.api.roles import Role, role_by_id
 from service.api.solution_interests import SolutionInterest
 from service.api.stages import Stage, stage_by_id
+from service.domain.bands import (
+    FIXED_BOUNDS,
+    MAX_BOUNDS,
+    MAX_QUANTILES,
+    Band,
+    bands,
+    bounds_problems,
+    distinct_bounds,
+    quantile_fractions,
+)
 from service.store import overview as overview_store
 
 
@@ -37,12 +53,44 @@ class StageCount:
         return await stage_by_id(info, self.stage_id)
 
 
-@strawberry.type(description="Groups whose score lies in [from, to); the last band is "
-                 "[75, 100] for completeness and [75, ∞) for engagement.")
+@strawberry.type(description="Groups whose score lies in [low, high); the last band ends at "
+                 "100 for completeness (included) and is open for engagement.")
 class ScoreBand:
-    from_: int = strawberry.field(name="from")
-    to: int
+    low: float
+    high: float | None = strawberry.field(description="Null: open above.")
     count: int
+
+    @strawberry.field(name="from", deprecation_reason="Use low (bands may have fractional "
+                      "boundaries); this is low rounded down.")
+    def from_(self) -> int:
+        return math.floor(self.low)
+
+    @strawberry.field(deprecation_reason="Use high; this is high rounded up, 100 for an open "
+                      "band.")
+    def to(self) -> int:
+        return math.ceil(self.high) if self.high is not None else 100
+
+
+@strawberry.input(one_of=True, description="How a score's bands are drawn; exactly one.")
+class BandsInput:
+    fixed: bool | None = strawberry.field(default=UNSET, description=(
+        "true: the four bands 0 to 25, 25 to 50, 50 to 75, 75 to 100 (from the overview's "
+        "running tallies: fastest)."))
+    bounds: list[float] | None = strawberry.field(default=UNSET, description=(
+        f"Your own inner boundaries, ascending and above 0 (at most {MAX_BOUNDS}): [10, 20, "
+        "40] draws 0 to 10, 10 to 20, 20 to 40 and 40 and above."))
+    quantiles: int | None = strawberry.field(default=UNSET, description=(
+        f"This many bands (2 to {MAX_QUANTILES}) holding about as many groups each: the "
+        "tenant's own distribution, among the groups scoring above 0 (those at 0 are in the "
+        "first band). Fewer when many groups share a score."))
+
+
+@strawberry.input
+class OverviewBandsInput:
+    engagement: BandsInput | None = strawberry.field(default=None, description=(
+        "Default: quantiles: 4."))
+    completeness: BandsInput | None = strawberry.field(default=None, description=(
+        "Default: fixed."))
 
 
 @strawberry.type
@@ -95,13 +143,62 @@ class BuyingGroupsOverviewFilter:
     regions: list[str] | None = None
 
 
-def _bands(counts: list[int]) -> list[ScoreBand]:
-    return [ScoreBand(from_=low, to=high, count=n)
-            for (low, high), n in zip(overview_store.BANDS, counts, strict=True)]
+def _band_rows(found: list[Band]) -> list[ScoreBand]:
+    return [ScoreBand(low=b.low, high=b.high, count=b.count) for b in found]
+
+
+# A distribution's boundaries move slowly (a sync, the nightly pass), and finding them sorts
+# every matching group's score: each process keeps them BOUNDS_SECONDS per tenant, score,
+# count and filter, while the counts in the bands are read anew every time.
+BOUNDS_SECONDS = 300.0
+_BOUNDS_KEPT = 1024
+_bounds: OrderedDict[Hashable, tuple[float, list[float]]] = OrderedDict()
+
+
+async def _quantile_bounds(conn: Any, tenant_id: UUID, f: overview_store.OverviewFilter,
+                           score: str, count: int) -> list[float]:
+    key = (tenant_id, score, count, tuple(f.solution_interest_ids), tuple(f.stage_ids),
+           tuple(f.industries), tuple(f.regions))
+    now = time.monotonic()
+    kept = _bounds.get(key)
+    if kept is not None and kept[0] > now:
+        _bounds.move_to_end(key)
+        return kept[1]
+    found = distinct_bounds(await overview_store.quantiles(
+        conn, tenant_id, f, score, quantile_fractions(count)))
+    _bounds[key] = (now + BOUNDS_SECONDS, found)
+    while len(_bounds) > _BOUNDS_KEPT:
+        _bounds.popitem(last=False)
+    return found
+
+
+async def _score_bands(conn: Any, tenant_id: UUID, f: overview_store.OverviewFilter,
+                       score: str, given: BandsInput, tallied: list[int]) -> list[Band]:
+    """The bands the caller asked for; the fixed ones from the tallies already read."""
+    maximum = 100.0 if score == "completeness" else None
+    path = ["bands", score]
+    if given.fixed:
+        return bands(FIXED_BOUNDS, tallied, maximum)
+    if given.bounds is not None and given.bounds is not UNSET:
+        if problems := bounds_problems(given.bounds, [*path, "bounds"]):
+            raise ClientError(problems[0].message, ErrorCode(problems[0].code),
+                              field=[str(p) for p in problems[0].path])
+        bounds_ = list(given.bounds)
+    elif given.quantiles is not None and given.quantiles is not UNSET:
+        if not 2 <= given.quantiles <= MAX_QUANTILES:
+            raise ClientError(f"quantiles is between 2 and {MAX_QUANTILES}",
+                              ErrorCode.INVALID_VALUE, field=[*path, "quantiles"])
+        bounds_ = await _quantile_bounds(conn, tenant_id, f, score, given.quantiles)
+    else:
+        raise ClientError("say how the bands are drawn: fixed, bounds or quantiles",
+                          ErrorCode.REQUIRED, field=path)
+    return bands(bounds_, await overview_store.band_counts(conn, tenant_id, f, score,
+                                                           bounds_), maximum)
 
 
 async def buying_groups_overview(
-    info: strawberry.Info, filter: BuyingGroupsOverviewFilter | None = None
+    info: strawberry.Info, filter: BuyingGroupsOverviewFilter | None = None,
+    bands: OverviewBandsInput | None = None,
 ) -> BuyingGroupsOverview:
     f = filter or BuyingGroupsOverviewFilter()
     store_filter = overview_store.OverviewFilter(
@@ -110,16 +207,23 @@ async def buying_groups_overview(
         stage_ids=[decode_id(g, "Stage", ["filter", "stageIds"]) for g in f.stage_ids or []],
         industries=f.industries or (), regions=f.regions or ())
     tenant_id = info.context.tenant_principal.tenant_id
+    given = bands or OverviewBandsInput()
     async with info.context.read() as conn:
         o = await overview_store.overview(conn, tenant_id, store_filter)
+        completeness_bands = await _score_bands(
+            conn, tenant_id, store_filter, "completeness",
+            given.completeness or BandsInput(fixed=True), o.completeness_bands)
+        engagement_bands = await _score_bands(
+            conn, tenant_id, store_filter, "engagement",
+            given.engagement or BandsInput(quantiles=4), o.engagement_bands)
     return BuyingGroupsOverview(
         total=o.total, average_completeness=float(o.average_completeness),
         average_engagement=float(o.average_engagement),
         by_solution_interest=[SolutionInterestCount(count=n, solution_interest_id=i)
                               for i, n in o.by_solution_interest],
         by_stage=[StageCount(count=n, stage_id=i) for i, n in o.by_stage],
-        completeness_bands=_bands(o.completeness_bands),
-        engagement_bands=_bands(o.engagement_bands),
+        completeness_bands=_band_rows(completeness_bands),
+        engagement_bands=_band_rows(engagement_bands),
         stagnant_count=o.stagnant_count,
         role_coverage=[RoleCoverage(groups=g, filled=n, share=n / g if g else 0.0, role_id=r)
                        for r, g, n in o.role_coverage],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -21,7 +22,17 @@ ORDERS: dict[str, tuple[str, str, str]] = {
     "ENGAGEMENT_SCORE": ("g.engagement", "{}::numeric", "engagement"),
     "CREATED_AT": ("g.created_at", "{}::timestamptz", "created_at"),
     "UPDATED_AT": ("g.updated_at", "{}::timestamptz", "updated_at"),
+    "ENGAGEMENT_TREND": ("t.trend", "{}::numeric", "trend"),
 }
+
+# The engagement's change against its latest daily snapshot on or before a day (the group's
+# `trend`); a group without one counts as unchanged. Read for every matching group: sorting or
+# filtering by it costs a snapshot lookup per group.
+_TREND = """LEFT JOIN LATERAL (
+    SELECT g.engagement - coalesce((
+        SELECT h.engagement FROM buying_group_score_history h
+         WHERE h.tenant_id = g.tenant_id AND h.buying_group_id = g.id AND h.day <= {day}
+         ORDER BY h.day DESC LIMIT 1), g.engagement) AS trend) t ON true"""
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,8 @@ class GroupFilter:
     completeness: Range | None = None
     engagement: Range | None = None
     statuses: Sequence[str] = ()
+    trend: Range | None = None
+    trend_since: date | None = None  # the day of the trend's snapshot (given with `trend`)
 
 
 def _range_sql(column: str, r: Range, params: SqlParams) -> list[str]:
@@ -67,6 +80,8 @@ def group_filter_sql(tenant_id: UUID, f: GroupFilter, params: SqlParams) -> str:
         clauses += _range_sql("g.completeness", f.completeness, params)
     if f.engagement:
         clauses += _range_sql("g.engagement", f.engagement, params)
+    if f.trend:
+        clauses += _range_sql("t.trend", f.trend, params)
     if f.missing_role_ids:
         # A listed role is missing: in the template, with fewer active members than required.
         # ALL: no listed role is not missing; ANY: some listed role is.
@@ -88,10 +103,15 @@ def group_filter_sql(tenant_id: UUID, f: GroupFilter, params: SqlParams) -> str:
 async def list_groups(
     conn: Connection, tenant_id: UUID, f: GroupFilter, *, order: str, descending: bool,
     limit: int, after: tuple[Any, UUID] | None,
-) -> tuple[list[BuyingGroup], bool, int]:
-    """A page of groups, whether more follow, and the total matching `f` (one statement unless
-    the page is empty)."""
+) -> tuple[list[BuyingGroup], list[Any], bool, int]:
+    """A page of groups, their sort values (for cursors), whether more follow, and the total
+    matching `f` (one statement unless the page is empty). The trend (filter or order) needs
+    `f.trend_since`."""
     params = SqlParams()
+    source = "buying_groups g"
+    if f.trend is not None or order == "ENGAGEMENT_TREND":
+        assert f.trend_since is not None, "the trend is measured from a day"
+        source += " " + _TREND.format(day=f"{params.add(f.trend_since)}::date")
     where = group_filter_sql(tenant_id, f, params)
     expression, bind, _ = ORDERS[order]
     direction = "DESC" if descending else "ASC"
@@ -102,12 +122,8 @@ async def list_groups(
         return f"({expression}, g.id) {comparison} ({value}, {params.add(after[1])})"
 
     rows, has_next, total = await counted_page(
-        conn, columns="g.*", source="buying_groups g", where=where, params=params,
-        after=past if after is not None else None,
+        conn, columns=f"g.*, {expression} AS sort_value", source=source, where=where,
+        params=params, after=past if after is not None else None,
         order=f"{expression} {direction}, g.id {direction}", limit=limit,
         count=tally_sql("buying_groups", "$1") if f == GroupFilter() else None)
-    return [group_from(r) for r in rows], has_next, total
-
-
-def sort_value(group: BuyingGroup, order: str) -> Any:
-    return getattr(group, ORDERS[order][2])
+    return [group_from(r) for r in rows], [r["sort_value"] for r in rows], has_next, total

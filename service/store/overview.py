@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -188,3 +189,58 @@ async def _role_coverage(conn: Connection, tenant_id: UUID, rows: list[Any]
 async def compact_tallies(conn: Connection, tenant_id: UUID) -> None:
     """Fold the tenant's tally deltas into one row per cell (see migration 0007)."""
     await conn.execute("SELECT compact_tallies($1)", tenant_id)
+
+
+def _groups_where(tenant_id: UUID, f: OverviewFilter, params: SqlParams) -> tuple[str, str]:
+    """The source and condition of the groups matching the filter (joined to their accounts
+    only when the filter is on account attributes)."""
+    where = [f"g.tenant_id = {params.add(tenant_id)}"]
+    if f.solution_interest_ids:
+        where.append(f"g.solution_interest_id = ANY({params.add(list(f.solution_interest_ids))})")
+    if f.stage_ids:
+        where.append(f"g.stage_id = ANY({params.add(list(f.stage_ids))})")
+    source = "buying_groups g"
+    if f.industries or f.regions:
+        source += " JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
+    if f.industries:
+        where.append(f"lower(a.industry) = ANY({params.add([i.lower() for i in f.industries])})")
+    if f.regions:
+        where.append(f"lower(a.region) = ANY({params.add([r.lower() for r in f.regions])})")
+    return source, " AND ".join(where)
+
+
+SCORES = ("completeness", "engagement")
+
+
+async def quantiles(conn: Connection, tenant_id: UUID, f: OverviewFilter, score: str,
+                    fractions: Sequence[float]) -> list[float | None]:
+    """The score's quantiles at `fractions` among the matching groups scoring above 0 (None
+    each when no group is above 0)."""
+    assert score in SCORES
+    params = SqlParams()
+    source, where = _groups_where(tenant_id, f, params)
+    found = await conn.fetchval(
+        f"""SELECT percentile_disc({params.add(list(fractions))}::float8[])
+                   WITHIN GROUP (ORDER BY g.{score}::float8)
+              FROM {source} WHERE {where} AND g.{score} > 0""", *params.values)
+    return list(found) if found is not None else [None] * len(fractions)
+
+
+async def band_counts(conn: Connection, tenant_id: UUID, f: OverviewFilter, score: str,
+                      bounds: Sequence[float]) -> list[int]:
+    """How many matching groups fall in each band of the inner boundaries `bounds`:
+    [0, b1), [b1, b2), ..., [bn, ...), in one pass over them."""
+    assert score in SCORES
+    params = SqlParams()
+    source, where = _groups_where(tenant_id, f, params)
+    if not bounds:
+        return [await conn.fetchval(f"SELECT count(*) FROM {source} WHERE {where}",
+                                    *params.values)]
+    edges = params.add([Decimal(repr(b)) for b in bounds])
+    rows = await conn.fetch(
+        f"""SELECT width_bucket(g.{score}, {edges}::numeric[]) AS band, count(*) AS n
+              FROM {source} WHERE {where} GROUP BY 1""", *params.values)
+    found = [0] * (len(bounds) + 1)
+    for r in rows:
+        found[r["band"]] += r["n"]
+    return found
