@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,7 +18,7 @@ from service.api.context import Services
 from service.api.key_watch import Sockets
 from service.delivery.relay import EventRelay
 from service.events.changes import Broker
-from service.http import graphiql
+from service.http import console, graphiql
 from service.http.endpoints import healthz, metrics, readyz, root
 from service.http.graphql_view import GraphQLApp
 from service.http.persisted_queries import PersistedQueries
@@ -108,6 +109,9 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", root),
+            Route("/console", partial(console.page, static=graphiql.STATIC)),
+            Route("/console/operations.js", console.operations_module),
+            Mount("/console/app", StaticFiles(directory=console.CONSOLE, check_dir=False)),
             Route("/graphql", graphql_app),
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),

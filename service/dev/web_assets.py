@@ -1,6 +1,7 @@
-"""Fetches the browser assets the service serves itself (GraphiQL with its explorer plugin, and
-the graphql-ws client for web pages) from the npm registry into service/http/web/static/, at install
-time: a deployment then needs no CDN, and works offline or behind a locked-down proxy.
+"""Fetches the browser assets the service serves itself (GraphiQL with its explorer plugin, the
+graphql-ws client for web pages, and the console's Preact, htm and uPlot) from the npm registry
+into service/http/web/static/, at install time: a deployment then needs no CDN, and works
+offline or behind a locked-down proxy.
 
 Each package is pinned by version and by the registry's own integrity hash (sha512), checked
 before anything is unpacked. The standard library only: the Dockerfile runs this before the
@@ -62,6 +63,22 @@ PACKAGES = [
             "sha512-E1uccsZxt/96jH/OwmLPuXMACILs76pKF2i3W861LpKBCYtGIyPQGtWLuBLkND4ox1KHns70e83P"
             "S4te50nvPQ==",
             {"package/umd/graphql-ws.min.js": "graphql-ws.min.js"}),
+    # The console (service/http/console/): Preact with htm, one ES module of 13 KB (5 KB
+    # gzipped), and uPlot for its time series.
+    Package("htm", "3.1.1",
+            "sha512-983Vyg8NwUE7JkZ6NmOqpCZ+sh1bKv2iYTlUkzlWmA5JD2acKoxd4KVxbMmxX/85mtfdnDmTFo"
+            "NKcg5DGAvxNQ==",
+            {"package/preact/standalone.module.js": "preact-htm.module.js"}),
+    Package("uplot", "1.6.31",
+            "sha512-sQZqSwVCbJGnFB4IQjQYopzj5CoTZJ4Br1fG/xdONimqgHmsacvCjNesdGDypNKFbrhLGIeshYh"
+            "y89FxPF+H+w==",
+            {"package/dist/uPlot.iife.min.js": "uplot.min.js",
+             "package/dist/uPlot.min.css": "uplot.min.css"}),
+    # Not served to the console: the browser tests inject it to check each screen.
+    Package("axe-core", "4.10.2",
+            "sha512-RE3mdQ7P3FRSe7eqCWoeQ/Z9QXrtniSjp1wUjt5nRC3WIpz5rSCve6o3fsZ2aCpJtrZjSZgjwXA"
+            "oTO5k4tEI0w==",
+            {"package/axe.min.js": "axe.min.js"}),
 ]
 MANIFEST = "assets.json"
 

@@ -6,7 +6,7 @@ import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from service.api.context import Services
 from service.infra import migrate
@@ -92,5 +92,19 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
+ROOT_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Buying Groups</title></head><body><h1>Buying Groups</h1><ul>
+<li><a href="/console">Console</a>: the web front end for marketing teams</li>
+<li><a href="/graphql">GraphiQL</a>: the GraphQL API, to explore and try</li>
+</ul></body></html>"""
+
+
 async def root(request: Request) -> Response:
-    return RedirectResponse("/graphql")
+    """Where a person lands: the console and GraphiQL. A client that asks for JSON (or no
+    HTML) goes to the API, as it did before."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return RedirectResponse("/graphql")
+    return HTMLResponse(ROOT_PAGE, headers={
+        "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'none'; "
+                                   "frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff"})
