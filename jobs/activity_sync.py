@@ -27,7 +27,7 @@ from jobs.activity_api import (
     SourceUnavailable,
 )
 from jobs.call_rate import call_rate
-from jobs.rescoring import groups_of_leads, rescore
+from jobs.rescoring import backfill_history, groups_of_leads, rescore
 from jobs.run import JobFailed, JobRetry, JobRun
 from service.domain.activity_screen import screen_page
 from service.infra.config import Settings
@@ -290,6 +290,8 @@ async def sync_activities(run: JobRun) -> None:
         raise JobFailed(message) from exc
     async with run.work() as work:
         await ingestion.record_sync(work, error=None, cursor_at=outcome.latest)
+    # The first sync brings the past weeks of activity: the score history starts with them.
+    backfilled = await backfill_history(run.db, tenant_id, Actor.job(run.job.id))
     if outcome.remapped:  # stored activity scores differently now: every group
         updated = await rescore(run.db, tenant_id, None, actor=Actor.job(run.job.id),
                                 connections=run.settings.rescore_connections)
@@ -298,8 +300,9 @@ async def sync_activities(run: JobRun) -> None:
         updated = await rescore(run.db, tenant_id, changed,
                                 actor=Actor.job(run.job.id)) if changed else 0
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
-    log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored",
-             tenant_id, outcome.received, outcome.ingested, outcome.rejected, updated)
+    log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored, "
+             "%d past snapshots", tenant_id, outcome.received, outcome.ingested,
+             outcome.rejected, updated, backfilled)
 
 
 async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: str,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from uuid import UUID
 
 from jobs.run import JobRun
@@ -95,6 +96,25 @@ async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *
                 work.record(score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, changes))
                 work.record(stage_changes(tenant_id, moves, interest_of))
     return len(changes)
+
+
+async def backfill_history(db: Database, tenant_id: UUID, actor: Actor) -> int:
+    """A tenant's first sync: the daily snapshots of the days of the scoring window before
+    today, scored from the activity just fetched (with the members of today), so that trends
+    and charts have a history from the start. Days that have a snapshot keep it; the groups'
+    own scores are not touched (no events). How many snapshots were stored."""
+    async with db.tenant(tenant_id, readonly=True) as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+        if not await engagement_store.history_missing(conn, tenant_id, inputs.today):
+            return 0
+    stored = 0
+    for back in range(inputs.window_days - 1, 0, -1):
+        day = inputs.today - timedelta(days=back)
+        async with unit_of_work(db, tenant_id, actor) as work:
+            past = await engagement_store.scoring_inputs(work.conn, tenant_id, today=day)
+            await engagement_store.score_all(work.conn, tenant_id, past)
+            stored += await engagement_store.snapshot_scored(work.conn, tenant_id, day)
+    return stored
 
 
 async def refresh_scores(run: JobRun) -> None:

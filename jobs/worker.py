@@ -170,7 +170,8 @@ def build_worker(
             cron(sweep, second=set(range(0, 60, interval)), run_at_startup=False, unique=True),
             # Daily maintenance of buying groups, at a quiet hour (UTC).
             cron(maintain, hour={settings.maintenance_hour_utc}, minute={0}, unique=True),
-            cron(sync_all, minute=sync_minutes, second=sync_seconds, unique=True),
+            cron(sync_all, minute=sync_minutes, second=sync_seconds, unique=True,
+                 run_at_startup=settings.activity_sync_at_start),
             # Nightly: every score, so activity leaving the window lowers scores too.
             cron(rescore_all, hour={settings.rescore_hour_utc}, minute={15}, unique=True),
             cron(compact_tallies, second={45}, unique=True),

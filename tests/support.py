@@ -573,6 +573,7 @@ def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
         env={**os.environ, "DATABASE_URL": settings.database_url,
              "REDIS_URL": settings.redis_url, "QUEUE_NAME": settings.queue_name,
              "JOB_LEASE_SECONDS": "5", "SWEEPER_INTERVAL_SECONDS": "1",
+             "ACTIVITY_SYNC_AT_START": "false",
              "ACTIVITY_API_BACKOFF_SECONDS": "0.01", "LOG_LEVEL": "WARNING",
              "JOB_RETRY_BASE_SECONDS": "0.01", "JOB_RETRY_MAX_SECONDS": "0.05",
              "OUTBOUND_ALLOWED_HOSTS": settings.outbound_allowed_hosts,

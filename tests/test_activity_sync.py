@@ -35,13 +35,16 @@ from tests.support import (
     GraphQLClient,
     TenantKeys,
     at,
+    generate,
     role_ids,
     run_jobs,
+    setup_catalogue,
     sim,
     source_with_visits,
     start_worker,
     stats,
     sync,
+    synced_activity,
     upsert_accounts,
     upsert_people,
     use_simulator,
@@ -379,3 +382,28 @@ def test_activity_months_are_utc_months() -> None:
         {"activityDate": "2027-01-01T05:00:00+01:00"},
     ])
     assert months == {date(2026, 10, 1), date(2026, 11, 1), date(2027, 1, 1)}
+
+
+async def test_the_first_sync_gives_the_groups_a_history(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, simulator: str
+) -> None:
+    """Trends and charts need a past: the first sync stores the snapshots of the scoring
+    window's past days, scored from the activity it fetched; later syncs add none."""
+    cat = await setup_catalogue(gql, tenant.write, accounts=1)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    await synced_activity(gql, settings, tenant, simulator, [
+        {"leadId": "A0-ceo", "activityTypeId": VISIT, "activityDate": at(-10, i)}
+        for i in range(3)] + [
+        {"leadId": "A0-ceo", "activityTypeId": VISIT, "activityDate": at(-2, i)}
+        for i in range(2)])
+    history = """{ buyingGroups(first: 1) { nodes { engagement { value }
+        scoreHistory(days: 30) { date engagement } } } }"""
+    group = (await gql.data(history, key=tenant.read))["buyingGroups"]["nodes"][0]
+    snapshots = group["scoreHistory"]
+    assert len(snapshots) == 30
+    by_age = [s["engagement"] for s in snapshots]  # oldest first: 29 days ago .. today
+    assert by_age[29 - 11] == 0 < by_age[29 - 10] < by_age[29 - 2] == by_age[29]
+    assert by_age[29] == group["engagement"]["value"]
+    await sync(gql, settings, tenant.write)
+    again = (await gql.data(history, key=tenant.read))["buyingGroups"]["nodes"][0]
+    assert again["scoreHistory"] == snapshots

@@ -146,7 +146,8 @@ async def test_a_team_goes_from_an_empty_tenant_to_acting_on_a_group(
                 for link, heading in (("Overview", "Overview"),
                                       ("Buying groups", "Buying groups"),
                                       ("Alerts", "Alerts"),
-                                      ("Activity source", "Activity source")):
+                                      ("Activity source", "Activity source"),
+                                      ("Webhooks", "Webhooks")):
                     await page.get_by_role("link", name=link, exact=True).click()
                     await expect(page.get_by_role("heading", name=heading).first
                                  ).to_be_visible(timeout=15_000)

@@ -227,6 +227,10 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
 
         def announce_ready() -> None:
             console.rule("Buying Groups service")
+            # The key rides in the fragment, which the browser never sends: the console
+            # signs itself in with it, for this tab (development only).
+            console.print(f"Console   [bold]http://{host}:{port}/console#key={key}[/]",
+                          soft_wrap=True)
             console.print(f"GraphiQL  [bold]http://{host}:{port}/graphql[/]", soft_wrap=True)
             console.print(f"API key   [bold]{key}[/]  (tenant {DEMO_TENANT!r}, ADMIN)",
                           soft_wrap=True)

@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     maintenance_hour_utc: int = Field(default=3, ge=0, le=23)
     # Activity sync from the activity-log API, and the nightly rescoring of every group.
     activity_sync_interval_seconds: int = Field(default=300, ge=10)
+    # A worker that starts syncs every tenant at once, not only at the next interval.
+    activity_sync_at_start: bool = True
     rescore_hour_utc: int = Field(default=1, ge=0, le=23)
     # Connections a full rescoring writes on side by side (PostgreSQL writes serially per
     # statement); about the database server's cores.

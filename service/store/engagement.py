@@ -278,3 +278,25 @@ async def engagement_before(conn: Connection, keys: list[tuple[UUID, date]]
         for row in rows:
             found[(row["buying_group_id"], day)] = (row["day"], row["engagement"])
     return found
+
+
+async def history_missing(conn: Connection, tenant_id: UUID, day: date) -> bool:
+    """Whether the tenant has groups but no snapshot from before `day`."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM buying_groups WHERE tenant_id = $1) AND NOT EXISTS ("
+        "SELECT 1 FROM buying_group_score_history WHERE tenant_id = $1 AND day < $2)",
+        tenant_id, day)
+    return found
+
+
+async def snapshot_scored(conn: Connection, tenant_id: UUID, day: date) -> int:
+    """What `score_all` computed, stored as the groups' snapshots of `day` where they have
+    none (their completeness as it is now); how many were stored. The groups' own scores are
+    not touched."""
+    status = await conn.execute(
+        """INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day,
+                                                   completeness, engagement)
+           SELECT $1, s.id, $2, g.completeness, s.engagement
+             FROM engagement_scores s JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id
+               ON CONFLICT (tenant_id, buying_group_id, day) DO NOTHING""", tenant_id, day)
+    return int(status.split()[-1])

@@ -9,11 +9,13 @@ import { Templates } from "./screens/templates.js";
 import { Jobs } from "./screens/jobs.js";
 import { Alerts } from "./screens/alerts.js";
 import { Activity } from "./screens/activity.js";
+import { Webhooks } from "./screens/webhooks.js";
 
 const SCREENS = [
   ["overview", "Overview", Overview], ["groups", "Buying groups", Groups],
   ["templates", "Templates", Templates], ["jobs", "Jobs", Jobs],
   ["alerts", "Alerts", Alerts], ["activity", "Activity source", Activity],
+  ["webhooks", "Webhooks", Webhooks],
 ];
 
 function route() {
