@@ -108,6 +108,12 @@ async def test_a_team_goes_from_an_empty_tenant_to_acting_on_a_group(
                     timeout=15_000)
                 await accessible(page, api, "templates")
                 await page.get_by_role("button", name="Save draft").click()
+                # The draft, edited: a second rule for the practitioners.
+                await page.get_by_role("button", name="Edit Enterprise").click()
+                await page.get_by_role("button", name="Add a rule to role 2").click()
+                await page.get_by_label("Values of role 2's rule 2").fill("developer")
+                await page.get_by_role("button", name="Save changes").click()
+                await expect(page.get_by_role("heading", name="New template")).to_be_visible()
                 await page.get_by_role("button", name="Publish Enterprise").click()
                 await page.get_by_label("Audience for Enterprise").select_option(
                     label="All accounts (3)")
@@ -154,6 +160,14 @@ async def test_a_team_goes_from_an_empty_tenant_to_acting_on_a_group(
                     await accessible(page, api, link)
                     if link == "Overview":
                         await page.screenshot(path=str(DOCS / "console-overview.png"))
+                    if link == "Alerts":  # a rule of each kind the form offers
+                        await page.get_by_label("Rule name").fill("Entered engaged")
+                        await page.get_by_label("When").select_option("stageEntered")
+                        await page.get_by_label("Stage", exact=True).select_option(
+                            label="Funnel: Engaged")
+                        await page.get_by_role("button", name="Add rule").click()
+                        await expect(page.locator("li", has_text="Entered engaged")
+                                     ).to_be_visible(timeout=15_000)
                 # At a phone's size, the list still reads.
                 await page.set_viewport_size({"width": 390, "height": 844})
                 await page.get_by_role("link", name="Buying groups", exact=True).click()

@@ -1,5 +1,5 @@
 // Small pieces every screen uses: loading a shipped query, showing its errors, bar charts.
-import { html, useEffect, useState, useCallback } from "/static/preact-htm.module.js";
+import { h, html, useCallback, useEffect, useMemo, useState } from "/static/preact-htm.module.js";
 import { call } from "./api.js";
 
 // Runs a shipped query now and whenever `deps` change; `reload` runs it again.
@@ -67,6 +67,13 @@ export function Trend({ trend }) {
     title=${`over ${trend.days || 7} days`}>${sign} ${number(Math.abs(change))}</span>`;
 }
 
+let fields = 0;
+
+// A control with its label, tied by id: the control's name is the label alone (a select's
+// options would join it if the label wrapped the control).
 export function Field({ label, children }) {
-  return html`<label class="field"><span>${label}</span>${children}</label>`;
+  const id = useMemo(() => `field-${fields += 1}`, []);
+  const control = [].concat(children).find((child) => child && child.type);
+  return html`<div class="field"><label for=${id}>${label}</label>${
+    control ? h(control.type, { ...control.props, id }) : children}</div>`;
 }

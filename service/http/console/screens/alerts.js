@@ -4,30 +4,60 @@ import { call, can, problems } from "../api.js";
 import { Field, Loading, Problem, number, useQuery, when } from "../ui.js";
 
 const CONDITIONS = [["engagementAtLeast", "Engagement reaches"],
-                    ["completenessBelow", "Completeness falls below"]];
+                    ["engagementRise", "Engagement rises by"],
+                    ["completenessBelow", "Completeness falls below"],
+                    ["roleEmptied", "A role loses its last member"],
+                    ["stageEntered", "A group enters a stage"]];
+
+function condition(kind, form) {
+  switch (kind) {
+    case "engagementRise":
+      return { engagementRise: { points: Number(form.threshold), days: Number(form.days) } };
+    case "roleEmptied":
+      return { roleEmptied: { roleId: form.role || null } };
+    case "stageEntered":
+      return { stageEntered: form.stage };
+    default:
+      return { [kind]: Number(form.threshold) };
+  }
+}
 
 function NewRule({ onDone }) {
+  const catalogue = useQuery("ConsoleCatalogue", {});
   const [name, setName] = useState("");
   const [kind, setKind] = useState(CONDITIONS[0][0]);
-  const [threshold, setThreshold] = useState("50");
+  const [form, setForm] = useState({ threshold: "50", days: "7", role: "", stage: "" });
   const [error, setError] = useState(null);
+  const set = (field) => (event) => setForm({ ...form, [field]: event.target.value });
   const create = async (event) => {
     event.preventDefault();
     setError(null);
     try {
-      const done = (await call("CreateAlertRule", { input: { name, when: {
-        [kind]: Number(threshold) } } })).createAlertRule;
+      const done = (await call("CreateAlertRule", { input: { name,
+        when: condition(kind, form) } })).createAlertRule;
       if (done.userErrors.length) setError(problems(done));
       else { setName(""); onDone(); }
     } catch (failure) { setError(failure); }
   };
+  const data = catalogue.data;
+  const stages = data ? data.stageModels.nodes.flatMap((m) => m.stages.map((st) => ({
+    id: st.id, name: `${m.name}: ${st.name}` }))) : [];
   return html`<form class="row" onSubmit=${create} aria-label="New alert rule">
     <${Field} label="Rule name"><input value=${name} required
       onInput=${(e) => setName(e.target.value)} /><//>
     <${Field} label="When"><select value=${kind} onChange=${(e) => setKind(e.target.value)}>
       ${CONDITIONS.map(([v, label]) => html`<option value=${v}>${label}</option>`)}</select><//>
-    <${Field} label="Threshold"><input type="number" value=${threshold}
-      onInput=${(e) => setThreshold(e.target.value)} /><//>
+    ${["engagementAtLeast", "completenessBelow", "engagementRise"].includes(kind) ? html`
+      <${Field} label=${kind === "engagementRise" ? "Points" : "Threshold"}><input
+        type="number" value=${form.threshold} onInput=${set("threshold")} /><//>` : null}
+    ${kind === "engagementRise" ? html`<${Field} label="Within days"><input type="number"
+      min="1" max="366" value=${form.days} onInput=${set("days")} /><//>` : null}
+    ${kind === "roleEmptied" ? html`<${Field} label="Role"><select value=${form.role}
+      onChange=${set("role")}><option value="">Any role</option>${data && data.roles.nodes
+        .map((r) => html`<option value=${r.id}>${r.name}</option>`)}</select><//>` : null}
+    ${kind === "stageEntered" ? html`<${Field} label="Stage"><select value=${form.stage}
+      onChange=${set("stage")} required><option value="">Choose</option>${stages.map((st) =>
+        html`<option value=${st.id}>${st.name}</option>`)}</select><//>` : null}
     <button type="submit" disabled=${!can("WRITE")}>Add rule</button>
     <${Problem} error=${error} /></form>`;
 }

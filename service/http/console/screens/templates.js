@@ -8,17 +8,29 @@ const WEIGHTINGS = ["VITAL", "IMPORTANT", "NORMAL", "MINOR", "TRIVIAL"];
 const ATTRIBUTES = ["jobTitle", "seniority", "department", "country", "city", "email"];
 const OPERATORS = ["CONTAINS", "EQUALS", "STARTS_WITH", "ENDS_WITH", "NOT_CONTAINS"];
 
-const blankRole = () => ({ roleId: "", weighting: "NORMAL", membersRequired: 1,
-                           attribute: "jobTitle", operator: "CONTAINS", values: "" });
+const blankRule = () => ({ attribute: "jobTitle", operator: "CONTAINS", values: "" });
+const blankRole = () => ({ roleId: "", weighting: "NORMAL", membersRequired: 1, match: "ANY",
+                           rules: [blankRule()] });
 
+// The API's roles from the editor's rows: a rule without values is left out.
 function entries(roles) {
   return roles.filter((r) => r.roleId).map((r) => {
-    const values = r.values.split(",").map((v) => v.trim()).filter(Boolean);
+    const rules = r.rules.map((rule) => ({ ...rule, values: rule.values.split(",")
+      .map((v) => v.trim()).filter(Boolean) })).filter((rule) => rule.values.length);
     return { roleId: r.roleId, weighting: r.weighting,
              membersRequired: Number(r.membersRequired) || 1,
-             conditions: values.length ? { match: "ANY", rules: [
-               { attribute: r.attribute, operator: r.operator, values }] } : null };
+             conditions: rules.length ? { match: r.match, rules } : null };
   });
+}
+
+// The editor's rows from a template as the API gives it.
+function rows(template) {
+  return template.roles.map((r) => ({
+    roleId: r.role.id, weighting: r.weighting, membersRequired: r.membersRequired,
+    match: r.conditions ? r.conditions.match : "ANY",
+    rules: r.conditions ? r.conditions.rules.map((rule) => ({
+      attribute: rule.attribute, operator: rule.operator, values: rule.values.join(", ") }))
+      : [blankRule()] }));
 }
 
 function Preview({ result }) {
@@ -43,15 +55,58 @@ function Preview({ result }) {
   </section>`;
 }
 
-function Editor({ catalogue, onSaved }) {
-  const [name, setName] = useState("");
-  const [scope, setScope] = useState("ACCOUNT");
-  const [roles, setRoles] = useState([blankRole()]);
+function RuleRow({ role, i, rule, j, set, remove }) {
+  const label = (what) => `${what} of role ${i + 1}'s rule${j ? ` ${j + 1}` : ""}`;
+  return html`<div class="row rule">
+    <select aria-label=${label("Attribute")} value=${rule.attribute}
+      onChange=${(e) => set({ ...rule, attribute: e.target.value })}>${ATTRIBUTES.map((a) =>
+        html`<option value=${a}>${a}</option>`)}</select>
+    <select aria-label=${label("Operator")} value=${rule.operator}
+      onChange=${(e) => set({ ...rule, operator: e.target.value })}>${OPERATORS.map((o) =>
+        html`<option value=${o}>${o.toLowerCase().replace(/_/g, " ")}</option>`)}</select>
+    <input aria-label=${label("Values")} value=${rule.values} placeholder="comma-separated"
+      onInput=${(e) => set({ ...rule, values: e.target.value })} />
+    ${role.rules.length > 1 ? html`<button type="button" class="link" onClick=${remove}
+      aria-label=${`Remove ${label("rule").replace(/^rule of /, "")}`}>Remove</button>` : null}
+  </div>`;
+}
+
+function RoleRow({ role, i, catalogue, set, remove }) {
+  const field = (name) => (event) => set({ ...role, [name]: event.target.value });
+  const setRule = (j) => (rule) => set({ ...role, rules: role.rules.map((r, k) =>
+    (k === j ? rule : r)) });
+  return html`<fieldset class="role-row"><legend>Role ${i + 1}</legend>
+    <div class="row">
+      <select aria-label=${`Role ${i + 1}`} value=${role.roleId}
+        onChange=${field("roleId")}><option value="">Choose</option>
+        ${catalogue.roles.nodes.map((r) => html`<option value=${r.id}>${r.name}</option>`)}
+      </select>
+      <select aria-label=${`Weight of role ${i + 1}`} value=${role.weighting}
+        onChange=${field("weighting")}>${WEIGHTINGS.map((w) => html`<option
+        value=${w}>${w.toLowerCase()}</option>`)}</select>
+      <${Field} label=${`Members required for role ${i + 1}`}><input type="number" min="1"
+        value=${role.membersRequired} onInput=${field("membersRequired")} /><//>
+      <select aria-label=${`Match of role ${i + 1}'s rules`} value=${role.match}
+        onChange=${field("match")}><option value="ANY">any rule</option>
+        <option value="ALL">every rule</option></select>
+      <button type="button" class="link" onClick=${remove}>Remove role ${i + 1}</button>
+    </div>
+    ${role.rules.map((rule, j) => html`<${RuleRow} role=${role} i=${i} rule=${rule} j=${j}
+      set=${setRule(j)} remove=${() => set({ ...role, rules: role.rules.filter((_, k) =>
+        k !== j) })} />`)}
+    <button type="button" class="link" onClick=${() => set({ ...role,
+      rules: [...role.rules, blankRule()] })}>Add a rule to role ${i + 1}</button>
+    <p class="hint">A role whose rules have no values is filled by hand only.</p>
+  </fieldset>`;
+}
+
+function Editor({ catalogue, editing, onSaved, onCancel }) {
+  const [name, setName] = useState(editing ? editing.name : "");
+  const [scope, setScope] = useState(editing ? editing.memberScope : "ACCOUNT");
+  const [roles, setRoles] = useState(editing ? rows(editing) : [blankRole()]);
   const [audience, setAudience] = useState("");
   const [preview, setPreview] = useState(null);
   const [error, setError] = useState(null);
-  const update = (i, field) => (event) => setRoles(roles.map((r, j) =>
-    (j === i ? { ...r, [field]: event.target.value } : r)));
 
   const runPreview = async () => {
     setError(null);
@@ -67,52 +122,41 @@ function Editor({ catalogue, onSaved }) {
     event.preventDefault();
     setError(null);
     try {
-      const data = await call("ConsoleCreateTemplate", { input: {
-        name, memberScope: scope, roles: entries(roles) } });
-      const payload = data.createRoleTemplate;
+      const input = { name, memberScope: scope, roles: entries(roles) };
+      const payload = editing
+        ? (await call("ConsoleUpdateTemplate", { input: { ...input, id: editing.id } }))
+          .updateRoleTemplate
+        : (await call("ConsoleCreateTemplate", { input })).createRoleTemplate;
       if (payload.userErrors.length) setError(problems(payload));
       else { setName(""); setRoles([blankRole()]); setPreview(null); onSaved(); }
     } catch (failure) { setError(failure); }
   };
-  const options = (items) => items.map((i) => html`<option value=${i.id}>${i.name}</option>`);
-  return html`<form class="editor" onSubmit=${save} aria-label="New role template">
-    <h2>New template</h2>
+  return html`<form class="editor" onSubmit=${save}
+      aria-label=${editing ? `Edit ${editing.name}` : "New role template"}>
+    <h2>${editing ? `Edit the draft ${editing.name}` : "New template"}</h2>
     <${Field} label="Name"><input value=${name} required onInput=${(e) =>
       setName(e.target.value)} /><//>
     <${Field} label="People of"><select value=${scope} onChange=${(e) =>
       setScope(e.target.value)}><option value="ACCOUNT">the account</option>
       <option value="ACCOUNT_AND_DESCENDANTS">the account and its sub-accounts</option>
       </select><//>
-    <table class="list"><caption>Roles, in priority order</caption><thead><tr>
-      <th scope="col">Role</th><th scope="col">Weight</th><th scope="col">Required</th>
-      <th scope="col">Rule: attribute</th><th scope="col">operator</th>
-      <th scope="col">values (comma-separated)</th></tr></thead><tbody>
-      ${roles.map((r, i) => html`<tr>
-        <td><select aria-label=${`Role ${i + 1}`} value=${r.roleId}
-          onChange=${update(i, "roleId")}><option value="">Choose</option>
-          ${options(catalogue.roles.nodes)}</select></td>
-        <td><select aria-label=${`Weight of role ${i + 1}`} value=${r.weighting}
-          onChange=${update(i, "weighting")}>${WEIGHTINGS.map((w) => html`<option
-          value=${w}>${w.toLowerCase()}</option>`)}</select></td>
-        <td><input aria-label=${`Members required for role ${i + 1}`} type="number" min="1"
-          value=${r.membersRequired} onInput=${update(i, "membersRequired")} /></td>
-        <td><select aria-label=${`Attribute of role ${i + 1}'s rule`} value=${r.attribute}
-          onChange=${update(i, "attribute")}>${ATTRIBUTES.map((a) => html`<option
-          value=${a}>${a}</option>`)}</select></td>
-        <td><select aria-label=${`Operator of role ${i + 1}'s rule`} value=${r.operator}
-          onChange=${update(i, "operator")}>${OPERATORS.map((o) => html`<option
-          value=${o}>${o.toLowerCase().replace(/_/g, " ")}</option>`)}</select></td>
-        <td><input aria-label=${`Values of role ${i + 1}'s rule`} value=${r.values}
-          onInput=${update(i, "values")} placeholder="none: assigned by hand" /></td>
-      </tr>`)}</tbody></table>
+    <p class="hint">Roles in priority order: a person who meets several roles' rules takes the
+      first.</p>
+    ${roles.map((role, i) => html`<${RoleRow} role=${role} i=${i} catalogue=${catalogue}
+      set=${(next) => setRoles(roles.map((r, k) => (k === i ? next : r)))}
+      remove=${() => setRoles(roles.filter((_, k) => k !== i))} />`)}
     <button type="button" class="link" onClick=${() => setRoles([...roles, blankRole()])}>
       Add a role</button>
     <div class="row">
       <${Field} label="Preview on"><select value=${audience} onChange=${(e) =>
         setAudience(e.target.value)}><option value="">Choose an audience</option>
-        ${options(catalogue.accountLists.nodes)}</select><//>
+        ${catalogue.accountLists.nodes.map((l) => html`<option value=${l.id}>${l.name}
+        </option>`)}</select><//>
       <button type="button" disabled=${!audience} onClick=${runPreview}>Preview</button>
-      <button type="submit" disabled=${!can("WRITE")}>Save draft</button>
+      <button type="submit" disabled=${!can("WRITE")}>${editing ? "Save changes"
+        : "Save draft"}</button>
+      ${editing ? html`<button type="button" class="link" onClick=${onCancel}>Cancel</button>`
+        : null}
     </div>
     <${Problem} error=${error} />
     <${Preview} result=${preview} />
@@ -156,6 +200,7 @@ export function Templates() {
   const templates = useQuery("ConsoleTemplates", {});
   const catalogue = useQuery("ConsoleCatalogue", {});
   const [error, setError] = useState(null);
+  const [editing, setEditing] = useState(null);
   const publish = async (id) => {
     setError(null);
     try {
@@ -176,10 +221,13 @@ export function Templates() {
       ${templates.data.roleTemplates.nodes.map((t) => html`<tr>
         <td>${t.name}</td><td>${t.status.toLowerCase()}</td>
         <td>${t.roles.map((r) => r.role.name).join(", ")}</td>
-        <td>${t.status === "DRAFT" ? html`<button disabled=${!can("WRITE")}
-          onClick=${() => publish(t.id)}>Publish ${t.name}</button>`
+        <td>${t.status === "DRAFT" ? html`<button class="link" disabled=${!can("WRITE")}
+          onClick=${() => setEditing(t)}>Edit ${t.name}</button><button
+          disabled=${!can("WRITE")} onClick=${() => publish(t.id)}>Publish ${t.name}</button>`
           : html`<${Use} template=${t} catalogue=${catalogue.data} />`}</td></tr>`)}
     </tbody></table>
-    <${Editor} catalogue=${catalogue.data} onSaved=${templates.reload} />
+    <${Editor} key=${editing ? editing.id : "new"} catalogue=${catalogue.data}
+      editing=${editing} onCancel=${() => setEditing(null)}
+      onSaved=${() => { setEditing(null); templates.reload(); }} />
   </section>`;
 }
