@@ -76,7 +76,8 @@ async def main(accounts: int, per_account: int) -> None:
                 conn, tenant.id, template_id=template.id, roles=None, scope=None,
                 account_list_id=audience.id, sample=3)
             assert shown is not None, problems
-            assert await conn.fetchval("SELECT count(*) FROM buying_groups") == 0
+            assert await conn.fetchval("SELECT count(*) FROM buying_groups WHERE "
+                                       "solution_interest_id = $1", interest.id) == 0
         previewed = time.perf_counter() - started
         started = time.perf_counter()
         status = await run_job(db, job.id, lease_seconds=600)
