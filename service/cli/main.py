@@ -8,14 +8,14 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
+from service.cli.admin import add_commands, resolve_tenant
 from service.domain.time_zones import time_zone_problem
 from service.infra.config import Settings, get_settings
 from service.infra.logging import configure_logging
-from service.store import tenants as tenant_store
 
 
 def _require(url: str | None, name: str) -> str:
@@ -149,20 +149,6 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
         print(f"ADMIN API key (shown once): {key}")
 
 
-async def resolve_tenant(db: Any, wanted: str | None) -> tuple[UUID, str]:
-    """The tenant named by id or name; with none given, the only tenant there is."""
-    async with db.system() as conn:
-        rows = await tenant_store.tenant_names(conn)
-    if wanted:
-        matches = [r for r in rows if str(r[0]) == wanted or r[1] == wanted]
-    else:
-        matches = rows if len(rows) == 1 else []
-    if len(matches) != 1:
-        names = ", ".join(f"{name} ({tenant_id})" for tenant_id, name in rows) or "none yet"
-        sys.exit(f"say which tenant with --tenant NAME_OR_ID; tenants: {names}")
-    return matches[0]
-
-
 def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
@@ -228,6 +214,8 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="buying-groups", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version('buying-groups')}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(fn=cmd_migrate)
@@ -250,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="IANA name where the tenant's days begin (default UTC)")
     create.add_argument("--json", action="store_true", help="print one JSON line")
     create.set_defaults(fn=cmd_tenant_create)
+    add_commands(sub, tenant_sub)
 
     imp = sub.add_parser("import", help="bulk import accounts or people from a CSV file")
     imp.add_argument("kind", choices=["accounts", "people"])
