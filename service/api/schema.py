@@ -45,6 +45,7 @@ from service.api.execution.multiplex import MultiplexingExecutionContext
 from service.api.execution.values import SCALARS, TextScreen
 from service.api.execution.written_out import DocumentWeight
 from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
+from service.api.lookups import person, role, solution_interest
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
 from service.api.pagination import Connection, check_first
 from service.api.people import Person, PersonMutations, people
@@ -114,6 +115,13 @@ class Query:
     account: Account | None = strawberry.field(
         resolver=account, description="One account by global id or by externalId."
     )
+    person: Person | None = strawberry.field(
+        resolver=person, description="One person by global id or by externalId.")
+    role: Role | None = strawberry.field(
+        resolver=role, description="One role by global id or by name (without case).")
+    solution_interest: SolutionInterest | None = strawberry.field(
+        resolver=solution_interest,
+        description="One solution interest by global id or by name (without case).")
     people: Connection[Person] = strawberry.field(
         resolver=people, description="People by last then first name."
     )

@@ -104,6 +104,14 @@ async def people_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, Person]
     return {r["id"]: person_from(r) for r in rows}
 
 
+async def person_by_external_id(conn: Connection, tenant_id: UUID, external_id: str
+                                ) -> Person | None:
+    row = await conn.fetchrow(
+        f"SELECT {COLUMNS} FROM people WHERE tenant_id = $1 AND external_id = $2",
+        tenant_id, external_id)
+    return person_from(row) if row else None
+
+
 @dataclass(frozen=True)
 class PersonFilter:
     search: str | None = None

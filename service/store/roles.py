@@ -53,6 +53,14 @@ async def roles_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, Role]:
     return {r["id"]: role_from(r) for r in rows}
 
 
+async def role_by_name(conn: Connection, tenant_id: UUID, name: str) -> Role | None:
+    """The role of this name, compared without case (names are unique that way)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM roles WHERE tenant_id = $1 AND lower(name) = lower($2)",
+        tenant_id, name.strip())
+    return role_from(row) if row else None
+
+
 class RoleNameTaken(Exception):
     pass
 

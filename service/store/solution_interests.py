@@ -49,6 +49,15 @@ async def interests_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, Solu
     return {r["id"]: interest_from(r) for r in rows}
 
 
+async def interest_by_name(conn: Connection, tenant_id: UUID, name: str
+                           ) -> SolutionInterest | None:
+    """The solution interest of this name, compared without case (unique that way)."""
+    row = await conn.fetchrow(
+        "SELECT * FROM solution_interests WHERE tenant_id = $1 AND lower(name) = lower($2)",
+        tenant_id, name.strip())
+    return interest_from(row) if row else None
+
+
 async def list_interests(
     conn: Connection, tenant_id: UUID, *, search: str | None, limit: int,
     after: tuple[str, UUID] | None,
