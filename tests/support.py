@@ -561,6 +561,18 @@ async def groups_with_stages(gql: GraphQLClient, settings: Settings, key: str,
     return model, {s["key"]: s["id"] for s in model["stages"]}, groups
 
 
+# --- the command line
+
+def run_cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess[str]:
+    """`buying-groups ARGS` on the tests' database and Redis; its outcome, never raising."""
+    env = {**os.environ, "DATABASE_URL": str(settings.database_url),
+           "REDIS_URL": str(settings.redis_url), "LOG_LEVEL": "WARNING", **more}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
 # --- a real worker process
 
 def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:

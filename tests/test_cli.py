@@ -27,16 +27,13 @@ from service.dev.run import READY_LINE
 from service.dev.watchdog import sweep_orphans
 from service.infra.config import Settings
 from service.infra.db import Database, drop_database, ensure_database
-from tests.support import SERVICE_LOGIN, SERVICE_PASSWORD, create_service_login, free_port
-
-
-def run_cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": str(settings.database_url),
-           "REDIS_URL": str(settings.redis_url), "LOG_LEVEL": "WARNING", **more}
-    return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )
+from tests.support import (
+    SERVICE_LOGIN,
+    SERVICE_PASSWORD,
+    create_service_login,
+    free_port,
+    run_cli,
+)
 
 
 async def test_tenant_create_json_prints_a_working_admin_key(

@@ -11,8 +11,7 @@ import pytest
 
 from service.cli.admin import choose_tenant
 from service.infra.config import Settings
-from tests.support import TenantKeys
-from tests.test_cli import run_cli
+from tests.support import TenantKeys, run_cli
 
 A, B, C = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 ROWS = [(A, "Acme"), (B, "acme"), (C, "Globex")]
