@@ -122,7 +122,16 @@ def test_import_streams_a_csv_with_children_before_parents(
                      "--rejects", str(rejects), "--strict")
     assert result.returncode == 1
     assert "2 rows read, 1 written, 1 rejected" in result.stderr
-    assert rejects.read_text().splitlines()[1].startswith("3,2,UNKNOWN_ACCOUNT")
+    # The rejected row as the file had it, between its line and its reason: corrected, the
+    # rejects file imports as it is.
+    lines = rejects.read_text().splitlines()
+    assert lines[0] == "line,externalId,accountExternalId,firstName,email,code,message"
+    assert lines[1].startswith("3,2,ZZ,Bob,bob@example.com,UNKNOWN_ACCOUNT,")
+    rejects.write_text(rejects.read_text().replace(",ZZ,", ",C1,"))
+    again = run_cli(settings, "import", "people", str(rejects), "--tenant", "Importer",
+                    "--strict")
+    assert again.returncode == 0, again.stderr
+    assert "1 rows read, 1 written, 0 rejected" in again.stderr
 
 
 async def test_imported_accounts_keep_their_hierarchy_and_attributes(

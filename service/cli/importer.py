@@ -42,6 +42,7 @@ class Rejected:
     external_id: str
     code: str
     message: str
+    row: dict[str, str] = field(default_factory=dict)  # the file's own row, as it was
 
 
 @dataclass
@@ -49,6 +50,7 @@ class ImportSummary:
     rows: int = 0
     written: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # the file's header, in its order
 
     def codes(self) -> Counter[str]:
         return Counter(r.code for r in self.rejected)
@@ -106,17 +108,19 @@ Write = Callable[[UnitOfWork, list[dict[str, Any]]], Any]
 
 
 def _parsed(batch: list[tuple[int, dict[str, str]]], columns: set[str],
-            summary: ImportSummary) -> list[tuple[int, dict[str, Any]]]:
-    """The batch's rows as API items, with their lines; rows whose own format is wrong go to
-    the summary as INVALID_VALUE."""
+            summary: ImportSummary, raw: dict[int, dict[str, str]]
+            ) -> list[tuple[int, dict[str, Any]]]:
+    """The batch's rows as API items, with their lines (their rows kept in `raw` by line, for
+    the rejects file); rows whose own format is wrong go to the summary as INVALID_VALUE."""
     items = []
     for line, row in batch:
         summary.rows += 1
         item, problem = row_to_item(row, columns)
         if problem:
             summary.rejected.append(Rejected(line, item.get("externalId", ""), "INVALID_VALUE",
-                                             problem))
+                                             problem, dict(row)))
         else:
+            raw[line] = row
             items.append((line, item))
     return items
 
@@ -131,9 +135,11 @@ async def _import_pass(
     summary: ImportSummary, progress: Callable[[int], None],
 ) -> None:
     reader = csv.DictReader(handle)
+    summary.columns = list(reader.fieldnames or [])
     for batch in batches(reader, MAX_BATCH):
-        if items := _parsed(batch, columns, summary):
-            await _write(db, tenant_id, write, items, summary)
+        raw: dict[int, dict[str, str]] = {}
+        if items := _parsed(batch, columns, summary, raw):
+            await _write(db, tenant_id, write, items, summary, raw)
         progress(_position(handle))
 
 
@@ -167,7 +173,8 @@ def parents_first(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, di
 
 
 async def _write(db: Database, tenant_id: UUID, write: Write,
-                 batch: list[tuple[int, dict[str, Any]]], summary: ImportSummary) -> None:
+                 batch: list[tuple[int, dict[str, Any]]], summary: ImportSummary,
+                 raw: dict[int, dict[str, str]]) -> None:
     """One batch in one transaction; the summary counts exactly what the write stored."""
     async with unit_of_work(db, tenant_id, CLI) as work:
         result: BulkResult[Any] = await write(work, [item for _, item in batch])
@@ -177,7 +184,7 @@ async def _write(db: Database, tenant_id: UUID, write: Write,
         for issue in issues:
             summary.rejected.append(Rejected(
                 line, str(item.get("externalId", "")), issue.code,
-                f"{'.'.join(map(str, issue.path))}: {issue.message}"))
+                f"{'.'.join(map(str, issue.path))}: {issue.message}", dict(raw.get(line, {}))))
 
 
 async def import_csv(
@@ -197,14 +204,34 @@ async def import_csv(
     # Accounts are read whole first: a child may come before its parent in the file, and is
     # written after it, with its parent, in one statement (as upsertAccounts writes it).
     items: list[tuple[int, dict[str, Any]]] = []
+    raw: dict[int, dict[str, str]] = {}
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        for batch in batches(csv.DictReader(handle), MAX_BATCH):
-            items += _parsed(batch, ACCOUNT_COLUMNS, summary)
+        reader = csv.DictReader(handle)
+        for batch in batches(reader, MAX_BATCH):
+            items += _parsed(batch, ACCOUNT_COLUMNS, summary, raw)
             progress(_position(handle), 2 * size)
+        summary.columns = list(reader.fieldnames or [])
     ordered = parents_first(items)
     for start in range(0, len(ordered), MAX_BATCH):
-        await _write(db, tenant_id, upsert_accounts, ordered[start:start + MAX_BATCH], summary)
+        await _write(db, tenant_id, upsert_accounts, ordered[start:start + MAX_BATCH], summary,
+                     raw)
         progress(size + size * min(start + MAX_BATCH, len(ordered)) // max(len(ordered), 1),
                  2 * size)
     summary.rejected.sort(key=lambda r: r.line)
     return summary
+
+
+def write_rejects(summary: ImportSummary, out: TextIO) -> None:
+    """The rejected rows as the file had them, each once, after its line number and before
+    its codes and reasons (several joined by "; "): correct the file and import it again."""
+    columns = [c for c in summary.columns if c not in ("line", "code", "message")]
+    by_line: dict[int, list[Rejected]] = {}
+    for rejected in summary.rejected:
+        by_line.setdefault(rejected.line, []).append(rejected)
+    writer = csv.writer(out)
+    writer.writerow(["line", *columns, "code", "message"])
+    for line, found in sorted(by_line.items()):
+        row = found[0].row
+        writer.writerow([line, *(row.get(c, "") for c in columns),
+                         "; ".join(dict.fromkeys(r.code for r in found)),
+                         "; ".join(r.message for r in found)])

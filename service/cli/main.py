@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import sys
 from collections.abc import Sequence
@@ -153,7 +152,7 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
 
-    from service.cli.importer import import_csv
+    from service.cli.importer import import_csv, write_rejects
     from service.infra.db import Database, create_pool
 
     path = Path(args.file)
@@ -189,11 +188,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
         console.print(f"  line {rejected.line} ({rejected.external_id}): {rejected.code} "
                       f"{rejected.message}")
     if args.rejects and summary.rejected:
-        with Path(args.rejects).open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(["line", "externalId", "code", "message"])
-            for r in summary.rejected:
-                writer.writerow([r.line, r.external_id, r.code, r.message])
+        with Path(args.rejects).open("w", newline="", encoding="utf-8") as out:
+            write_rejects(summary, out)
         console.print(f"rejected rows written to {args.rejects}")
     if summary.rejected and args.strict:
         sys.exit(1)
@@ -244,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("kind", choices=["accounts", "people"])
     imp.add_argument("file")
     imp.add_argument("--tenant", help="tenant name or id (optional when there is only one)")
-    imp.add_argument("--rejects", help="write rejected rows with their reasons to this CSV")
+    imp.add_argument("--rejects", help="write the rejected rows, as the file had them, with "
+                     "their line, codes and reasons to this CSV: correct it and import it again "
+                     "(the extra columns are ignored)")
     imp.add_argument("--strict", action="store_true", help="exit 1 when any row is rejected")
     imp.set_defaults(fn=cmd_import)
 
