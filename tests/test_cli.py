@@ -82,8 +82,9 @@ def test_migrate_as_the_service_login_says_to_use_the_owner(settings: Settings) 
     assert "MIGRATION_DATABASE_URL" in refused.stderr and "Traceback" not in refused.stderr
 
 
-def test_serve_without_a_database_url_says_what_to_do() -> None:
+def test_serve_without_a_database_url_says_what_to_do(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DATA_DIR"] = str(tmp_path)  # no `make run` runs from there
     result = subprocess.run(
         [sys.executable, "-m", "service.cli", "serve"], env=env, capture_output=True,
         text=True, timeout=30, check=False,
@@ -236,6 +237,14 @@ async def test_dev_says_ready_once_it_answers_and_sigterm_stops_everything(
         async with httpx.AsyncClient() as http:
             health = await http.get(f"http://127.0.0.1:{env['API_PORT']}/healthz", timeout=10)
         assert health.status_code == 200
+        # Another terminal's command finds dev's servers without DATABASE_URL.
+        other = {k: v for k, v in env.items()
+                 if k not in ("DATABASE_URL", "REDIS_URL", "MIGRATION_DATABASE_URL")}
+        made = subprocess.run([sys.executable, "-m", "service.cli", "tenant", "create",
+                               "From another terminal", "--json"], env=other,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert made.returncode == 0, made.stderr
+        assert json.loads(made.stdout)["apiKey"].startswith("bgk_")
         redis_url = next(line.split()[1] for line in banner.splitlines()
                          if line.startswith("Redis"))
         redis = Redis.from_url(redis_url)
@@ -243,6 +252,7 @@ async def test_dev_says_ready_once_it_answers_and_sigterm_stops_everything(
         dev.send_signal(signal.SIGTERM)
         assert dev.wait(timeout=60) == 0
         assert "stopped." in log.read_text()
+        assert not (dev_dir / "data" / "dev-servers.json").exists()  # nothing to find now
         with pytest.raises(RedisConnectionError):
             await redis.ping()
         await redis.aclose()

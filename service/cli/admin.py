@@ -20,8 +20,9 @@ from service.store import tenants as tenant_store
 
 def database_url(settings: Settings) -> str:
     if not settings.database_url:
-        sys.exit("DATABASE_URL is not set; `buying-groups dev` (make run) starts embedded "
-                 "servers and prints their address.")
+        sys.exit("DATABASE_URL is not set, and no `make run` (`buying-groups dev`) runs from "
+                 "this folder: set it, or start `make run`, whose embedded servers the "
+                 "commands then find.")
     return settings.database_url
 
 

@@ -16,11 +16,31 @@ from service.domain.time_zones import time_zone_problem
 from service.infra.config import Settings, get_settings
 from service.infra.logging import configure_logging
 
+NO_SERVERS = ("is not set, and no `make run` (`buying-groups dev`) runs from this folder: set "
+              "it, or start `make run`, whose embedded servers the commands then find.")
+
 
 def _require(url: str | None, name: str) -> str:
     if not url:
-        sys.exit(f"{name} is not set; `buying-groups dev` starts embedded servers instead.")
+        sys.exit(f"{name} {NO_SERVERS}")
     return url
+
+
+def with_dev_servers(settings: Settings, command: str) -> Settings:
+    """Without DATABASE_URL, the servers of the `make run` that runs from this folder (it
+    records them under the data directory while it runs)."""
+    if command == "dev" or settings.database_url:
+        return settings
+    from service.dev.servers_file import running
+
+    found = running(settings.data_dir)
+    if found is None:
+        return settings
+    database_url, redis_url = found
+    # The embedded server's one login is its superuser, as `make run` itself uses it.
+    return settings.model_copy(update={"database_url": database_url,
+                                       "redis_url": settings.redis_url or redis_url,
+                                       "allow_privileged_database_login": True})
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
@@ -268,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    settings = with_dev_servers(get_settings(), args.command)
     configure_logging(settings.log_level)
     args.fn(settings, args)
 

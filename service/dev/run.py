@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from rich.console import Console
 
+from service.dev import servers_file
 from service.dev.demo import load_demo
 from service.dev.embedded import start_missing, with_database
 from service.infra.auth import Scope
@@ -221,6 +222,8 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
             # security (tests run the embedded path as a least-privileged login, as in prod).
             settings = settings.model_copy(update={"allow_privileged_database_login": True})
         key = prepare(settings, database_url, stopper)
+        # The command line in another terminal finds these servers while this runs.
+        servers_file.record(settings.data_dir, database_url, redis_url)
         # Child processes started later (simulator, CLI calls from the README) find the servers.
         os.environ.setdefault("DATABASE_URL", database_url)
         os.environ.setdefault("REDIS_URL", redis_url)
@@ -255,6 +258,7 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
         # hangs is for SIGKILL, after which the watchdog stops the servers.
         for stop_signal in (signal.SIGINT, *STOP_SIGNALS):
             signal.signal(stop_signal, signal.SIG_IGN)
+        servers_file.forget(settings.data_dir)
         if services is not None:
             services.stop()
         console.print("stopped.")
