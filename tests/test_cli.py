@@ -240,9 +240,10 @@ async def test_dev_says_ready_once_it_answers_and_sigterm_stops_everything(
         # Another terminal's command finds dev's servers without DATABASE_URL.
         other = {k: v for k, v in env.items()
                  if k not in ("DATABASE_URL", "REDIS_URL", "MIGRATION_DATABASE_URL")}
-        made = subprocess.run([sys.executable, "-m", "service.cli", "tenant", "create",
-                               "From another terminal", "--json"], env=other,
-                              capture_output=True, text=True, timeout=60, check=False)
+        made = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "service.cli", "tenant", "create",
+                             "From another terminal", "--json"], env=other,
+            capture_output=True, text=True, timeout=60, check=False)
         assert made.returncode == 0, made.stderr
         assert json.loads(made.stdout)["apiKey"].startswith("bgk_")
         redis_url = next(line.split()[1] for line in banner.splitlines()
