@@ -59,3 +59,11 @@ async def test_keys_are_created_listed_and_revoked_from_the_command_line(
     wrong = run_cli(settings, "keys", "create", "x", "--scopes", "OWNER",
                     "--tenant", str(tenant.id))
     assert wrong.returncode != 0 and "--scopes takes READ, WRITE and ADMIN" in wrong.stderr
+
+
+def test_a_tenant_name_is_taken_once_whatever_its_case(settings: Settings) -> None:
+    made = run_cli(settings, "tenant", "create", "Umbrella Corp", "--json")
+    assert made.returncode == 0, made.stderr
+    again = run_cli(settings, "tenant", "create", "umbrella corp")
+    assert again.returncode != 0 and "a tenant named 'umbrella corp' exists" in again.stderr
+    assert "Traceback" not in again.stderr

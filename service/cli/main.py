@@ -159,8 +159,14 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
         sys.exit("tenant name must be 1 to 200 characters")
     if (problem := time_zone_problem(args.time_zone)) is not None:
         sys.exit(f"--time-zone: {problem}")
-    tenant_id, key = asyncio.run(create_tenant_with_key(
-        _require(settings.database_url, "DATABASE_URL"), name, args.time_zone))
+    from service.store.tenants import TenantNameTaken
+
+    try:
+        tenant_id, key = asyncio.run(create_tenant_with_key(
+            _require(settings.database_url, "DATABASE_URL"), name, args.time_zone))
+    except TenantNameTaken:
+        sys.exit(f"a tenant named {name!r} exists already (names are compared without case); "
+                 "`buying-groups tenant list` shows the tenants")
     if args.json:
         print(json.dumps({"tenantId": tenant_id, "apiKey": key}))
     else:

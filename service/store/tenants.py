@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
+
 from service.infra.db import Connection
 
 
@@ -17,6 +19,10 @@ class Tenant:
     created_at: datetime
 
 
+class TenantNameTaken(Exception):
+    """Another tenant has this name (compared without case, migration 0026)."""
+
+
 async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC",
                         tenant_id: UUID | None = None) -> Tenant:
     """A new tenant with its starting catalogue (default roles, activity types, scoring model).
@@ -24,9 +30,13 @@ async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC",
     The service creates one in a transaction already bound to its new id (row-level security
     lets a tenant transaction create only its own tenant: service/usecases/tenants.py); the
     owner's tools may leave the id to the database."""
-    row = await conn.fetchrow(
-        "INSERT INTO tenants (id, name, time_zone) VALUES (coalesce($3, gen_random_uuid()), $1, $2)"
-        " RETURNING *", name.strip(), time_zone, tenant_id)
+    try:
+        row = await conn.fetchrow(
+            "INSERT INTO tenants (id, name, time_zone) "
+            "VALUES (coalesce($3, gen_random_uuid()), $1, $2) RETURNING *",
+            name.strip(), time_zone, tenant_id)
+    except asyncpg.UniqueViolationError as exc:
+        raise TenantNameTaken(name.strip()) from exc
     assert row is not None
     await conn.execute("SELECT seed_tenant($1)", row["id"])
     return Tenant(**dict(row))
