@@ -11,7 +11,19 @@ import pytest
 
 from service.cli.admin import choose_tenant
 from service.infra.config import Settings
-from tests.support import TenantKeys, run_cli
+from service.infra.db import Database
+from tests.support import (
+    REMOVE,
+    VISIT,
+    GraphQLClient,
+    TenantKeys,
+    at,
+    generate,
+    live_model,
+    run_cli,
+    setup_catalogue,
+    synced_activity,
+)
 
 A, B, C = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 ROWS = [(A, "Acme"), (B, "acme"), (C, "Globex")]
@@ -67,3 +79,52 @@ def test_a_tenant_name_is_taken_once_whatever_its_case(settings: Settings) -> No
     again = run_cli(settings, "tenant", "create", "umbrella corp")
     assert again.returncode != 0 and "a tenant named 'umbrella corp' exists" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+async def rows_of(db: Database, tenant_id: uuid.UUID) -> dict[str, int]:
+    """Rows per table that holds tenants' rows (by tenant_id, or the tenants table by id)."""
+    async with db.as_login() as conn:
+        tables = [r["relname"] for r in await conn.fetch(
+            """SELECT c.relname FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+                WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+                  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                                 AND a.attname = 'tenant_id' AND NOT a.attisdropped)""")]
+        found = {t: await conn.fetchval(f"SELECT count(*) FROM {t} WHERE tenant_id = $1",
+                                        tenant_id) for t in tables}
+        found["tenants"] = await conn.fetchval("SELECT count(*) FROM tenants WHERE id = $1",
+                                               tenant_id)
+    return {t: n for t, n in found.items() if n}
+
+
+async def test_a_deleted_tenant_leaves_no_row_behind(
+    settings: Settings, tenant: TenantKeys, other_tenant: TenantKeys, gql: GraphQLClient,
+    db: Database, simulator: str
+) -> None:
+    cat = await setup_catalogue(gql, tenant.write, accounts=2)
+    await live_model(gql, tenant.write)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    await synced_activity(gql, settings, tenant, simulator, [
+        {"leadId": "A0-ceo", "activityTypeId": VISIT, "activityDate": at(-3, i)}
+        for i in range(3)])
+    await gql.data("""mutation { createAlertRule(input: {name: "Hot",
+        when: {engagementAtLeast: 1}}) { userErrors { code } } }""", key=tenant.write)
+    first = (await gql.data("{ buyingGroups(first: 1) { nodes { id } } }",
+                            key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
+    await gql.data(REMOVE, {"group": first, "person": cat["people"]["A0-ceo"]},
+                   key=tenant.write)
+    await setup_catalogue(gql, other_tenant.write, accounts=1)
+    before = await rows_of(db, tenant.id)
+    assert {"buying_groups", "activities", "activity_daily", "events", "row_tallies",
+            "buying_group_score_history", "alert_rules"} <= set(before), before
+    others = await rows_of(db, other_tenant.id)
+
+    refused = run_cli(settings, "tenant", "delete", str(tenant.id))  # no terminal to ask on
+    assert refused.returncode != 0 and "add --yes" in refused.stderr
+    assert await rows_of(db, tenant.id) == before
+    done = run_cli(settings, "tenant", "delete", str(tenant.id), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert await rows_of(db, tenant.id) == {}
+    assert await rows_of(db, other_tenant.id) == others  # the neighbour keeps everything
+    gone = await gql.raw("{ viewer { tenant { name } } }", key=tenant.admin)
+    assert gone.status_code == 401  # its keys went with it

@@ -1,5 +1,6 @@
-"""The operator's commands for tenants and API keys: `tenant list`, `keys list|create|revoke`,
-and the tenant named by `--tenant` (by id or name; an ambiguous or unknown name says so)."""
+"""The operator's commands for tenants and API keys: `tenant list|delete`, `keys list|create|
+revoke`, and the tenant named by `--tenant` (by id or name; an ambiguous or unknown name says
+so)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,31 @@ def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> None:
         print(f"{tenant_id}  {name}")
     if not rows:
         print("no tenants yet: `buying-groups tenant create NAME`", file=sys.stderr)
+
+
+def cmd_tenant_delete(settings: Settings, args: argparse.Namespace) -> None:
+    from service.usecases.tenants import delete_tenant
+
+    async def named() -> tuple[UUID, str]:
+        async with database(settings) as db:
+            return await resolve_tenant(db, args.tenant)
+
+    tenant_id, name = asyncio.run(named())
+    if not args.yes:
+        if not sys.stdin.isatty():
+            sys.exit(f"deleting {name!r} ({tenant_id}) cannot be undone: add --yes")
+        typed = input(f"This deletes {name!r} ({tenant_id}) and all its data, for good.\n"
+                      "Type its name to go on: ")
+        if typed.strip() != name:
+            sys.exit("not deleted")
+
+    async def delete() -> bool:
+        async with database(settings) as db:
+            return await delete_tenant(db, tenant_id)
+
+    if not asyncio.run(delete()):
+        sys.exit(f"no tenant {tenant_id} any more")
+    print(f"deleted {name!r} ({tenant_id}) and every row it owned")
 
 
 def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -151,6 +177,12 @@ def add_commands(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     listing = tenant_sub.add_parser("list", help="list the tenants, oldest first")
     listing.add_argument("--json", action="store_true", help="print one JSON array")
     listing.set_defaults(fn=cmd_tenant_list)
+
+    delete = tenant_sub.add_parser("delete", help="delete a tenant and every row it owns, "
+                                   "for good (asks for its name, or --yes)")
+    delete.add_argument("tenant", help="the tenant's name or id")
+    delete.add_argument("--yes", action="store_true", help="do not ask")
+    delete.set_defaults(fn=cmd_tenant_delete)
 
     keys = sub.add_parser("keys", help="a tenant's API keys: list, create, revoke")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

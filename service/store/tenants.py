@@ -73,3 +73,24 @@ async def tenant_names(conn: Connection) -> list[tuple[UUID, str]]:
     """Every tenant's id and name, oldest first (the system role's read)."""
     rows = await conn.fetch("SELECT id, name FROM tenants ORDER BY created_at")
     return [(r["id"], r["name"]) for r in rows]
+
+
+# In an order no foreign key refuses (some restrict deletes: a solution interest while groups
+# or jobs use it); deleting the tenant's own row then cascades to the rest. The tallies have no
+# key to cascade by, and the deletes above wrote deltas to them: they go last.
+_DELETE_ORDER = ("buying_groups", "jobs", "alert_rules", "solution_interests", "role_templates",
+                 "stage_models", "people", "account_lists", "accounts", "activities",
+                 "activity_daily")
+_DELETE_LAST = ("activity_tallies", "activity_tally_deltas", "buying_group_tallies",
+                "row_tallies")
+
+
+async def delete_tenant(conn: Connection, tenant_id: UUID) -> bool:
+    """Every row of the tenant, in its own transaction (row-level security keeps each delete to
+    it); False when there is no such tenant."""
+    for table in _DELETE_ORDER:
+        await conn.execute(f"DELETE FROM {table} WHERE tenant_id = $1", tenant_id)
+    gone = await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
+    for table in _DELETE_LAST:
+        await conn.execute(f"DELETE FROM {table} WHERE tenant_id = $1", tenant_id)
+    return gone.endswith(" 1")

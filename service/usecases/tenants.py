@@ -67,3 +67,9 @@ async def reseal_secrets(work: UnitOfWork, reseal: Callable[[str], str]) -> int:
     again, with the service's current key; how many."""
     return (await sync_store.reseal_secret(work.conn, work.tenant_id, reseal)
             + await webhook_store.reseal_secrets(work.conn, reseal))
+
+
+async def delete_tenant(db: Database, tenant_id: uuid.UUID, *, actor: Actor = CLI) -> bool:
+    """The tenant and every row it owns, in one transaction: a failure leaves it whole."""
+    async with unit_of_work(db, tenant_id, actor) as work:
+        return await tenant_store.delete_tenant(work.conn, tenant_id)
