@@ -21,6 +21,7 @@ from tests.support import (
     CREATE_LIST,
     GraphQLClient,
     TenantKeys,
+    groups_with_stages,
     live_model,
     start_api,
     start_worker,
@@ -180,3 +181,40 @@ async def test_a_team_goes_from_an_empty_tenant_to_acting_on_a_group(
     finally:
         stop(processes)
     assert outside == [], outside  # nothing leaves the service's origin
+
+
+async def test_a_read_key_sees_everything_and_changes_nothing(
+    settings: Settings, tenant: TenantKeys, gql: GraphQLClient,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    _, stage, groups = await groups_with_stages(gql, settings, tenant.write)
+    (api,), processes = start_api(settings, 1)
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                       args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                await page.goto(f"{api}/console#key={tenant.read}")
+                await expect(page.get_by_text("(read only)")).to_be_visible(timeout=30_000)
+                await page.goto(f"{api}/console#/groups/{groups[0]['id']}")
+                await expect(page.get_by_role("button", name="Engaged")).to_be_disabled(
+                    timeout=15_000)
+                await page.get_by_role("button", name="Show candidates for Practitioner").click()
+                await expect(page.get_by_role("button", name="Accept").first).to_be_disabled(
+                    timeout=15_000)
+                await page.get_by_role("link", name="Templates").click()
+                await expect(page.get_by_role("button", name="Save draft")).to_be_disabled(
+                    timeout=15_000)
+                # A wrong key is told as such, and the sign-in form comes back.
+                other = await browser.new_page()
+                await other.goto(f"{api}/console#key=bgk_not-a-key")
+                await expect(other.get_by_role("alert")).to_contain_text(
+                    "not valid", timeout=15_000)
+                await expect(other.get_by_label("API key")).to_be_visible()
+            finally:
+                await browser.close()
+    finally:
+        stop(processes)
+    assert stage and len(groups) == 2
