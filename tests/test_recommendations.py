@@ -33,7 +33,7 @@ from tests.support import (
 RECOMMEND = """query($group: ID!, $role: ID!, $first: Int, $after: String) {
   node(id: $group) { ... on BuyingGroup { recommendations(roleId: $role, first: $first,
                                                            after: $after) {
-    pageInfo { hasNextPage endCursor }
+    totalCount pageInfo { hasNextPage endCursor }
     nodes { person { externalId } matched conditionsMet conditionsTotal engagementPoints
             assignedRole { name }
             reasons { attribute operator expected actual matched } } } } } }"""
@@ -76,6 +76,10 @@ async def test_candidates_come_ranked_with_reasons_and_are_accepted_or_dismissed
     rest = await recommended(gql, tenant.read, group, practitioner, first=2,
                              after=first["pageInfo"]["endCursor"])
     assert first["pageInfo"]["hasNextPage"] and not rest["pageInfo"]["hasNextPage"]
+    assert first["totalCount"] == rest["totalCount"] == 4
+    past = await recommended(gql, tenant.read, group, practitioner, first=2,
+                             after=rest["pageInfo"]["endCursor"])
+    assert past["nodes"] == [] and past["totalCount"] == 4
     assert [n["person"] for n in first["nodes"] + rest["nodes"]] == \
         [n["person"] for n in found["nodes"]]
 
@@ -196,7 +200,7 @@ def test_candidates_meeting_as_many_rules_rank_by_their_activity(scenario: Scena
                 await conn.execute(
                     "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, "
                     "count) VALUES ($1, $2, 1, $3, $4)", tenant, lead, today, count)
-        found, _ = await recommendation_store.recommend(
+        found, _, _ = await recommendation_store.recommend(
             conn, tenant, group_id=group["id"], account_id=group["account_id"],
             descendants=False, role_id=role, conditions=None, inputs=inputs, limit=3,
             offset=0)

@@ -95,4 +95,4 @@ async def group_recommendations(
     nodes = [MemberRecommendation.of(r, found.conditions) for r in found.items]
     return make_connection(nodes, [[offset + i] for i in range(len(nodes))],
                            has_next=found.has_next, has_previous=offset > 0,
-                           total_count=None)  # type: ignore[arg-type]
+                           total_count=found.total)

@@ -46,10 +46,10 @@ def _ranking(conditions: ConditionGroup | None, params: SqlParams) -> tuple[str,
 async def recommend(conn: Connection, tenant_id: UUID, *, group_id: UUID, account_id: UUID,
                     descendants: bool, role_id: UUID, conditions: ConditionGroup | None,
                     inputs: ScoringInputs, limit: int, offset: int
-                    ) -> tuple[list[Recommendation], bool]:
-    """A page of candidates (and whether more follow): people of the account (and of its
-    sub-accounts with `descendants`) who do not hold the role in the group and were not
-    dismissed for it, best first."""
+                    ) -> tuple[list[Recommendation], bool, int]:
+    """A page of candidates, whether more follow, and how many there are in all: people of
+    the account (and of its sub-accounts with `descendants`) who do not hold the role in the
+    group and were not dismissed for it, best first."""
     params = SqlParams(start=11)
     columns, ranking, rules = _ranking(conditions, params)
     ids, factors, caps = scored_source_types(inputs)
@@ -105,8 +105,9 @@ async def recommend(conn: Connection, tenant_id: UUID, *, group_id: UUID, accoun
                  ORDER BY c.matched DESC, c.met DESC, points100 DESC, lower(c.last_name), c.id
                  LIMIT {params.add(limit + 1)} OFFSET {params.add(offset)}
             )
-            SELECT p.*, m.role_id AS current_role_id
-              FROM page p
+            SELECT p.*, m.role_id AS current_role_id, c.total
+              FROM (SELECT count(*) AS total FROM candidates) c  -- a row even past the end
+              LEFT JOIN page p ON true
               LEFT JOIN buying_group_members m
                 ON m.tenant_id = $1 AND m.buying_group_id = $9 AND m.person_id = p.id
                AND NOT m.is_removed
@@ -114,13 +115,15 @@ async def recommend(conn: Connection, tenant_id: UUID, *, group_id: UUID, accoun
         tenant_id, account_id, descendants, ids, factors, caps, start, end, group_id, role_id,
         *params.values)
     await conn.execute("RESET plan_cache_mode")
+    total = rows[0]["total"]
+    rows = [r for r in rows if r["id"] is not None]
     found = [Recommendation(
         person_id=r["id"], matched=r["matched"], met=r["met"],
         rules=[RuleResult(actual=r[f"c{2 * i + 1}"], matched=bool(r[f"c{2 * i}"]))
                for i in range(rules)],
         points=Decimal(r["points100"]) / 100, current_role_id=r["current_role_id"])
         for r in rows[:limit]]
-    return found, len(rows) > limit
+    return found, len(rows) > limit, total
 
 
 async def dismiss(conn: Connection, tenant_id: UUID, group_id: UUID, role_id: UUID,

@@ -26,6 +26,7 @@ from service.usecases.unit_of_work import UnitOfWork
 class Candidates:
     items: list[Recommendation]
     has_next: bool
+    total: int                         # candidates in all
     conditions: ConditionGroup | None  # the role's rules the items were ranked by
 
 
@@ -65,12 +66,12 @@ async def candidates(conn: Connection, tenant_id: UUID, group: group_store.Buyin
     slot, problems = _entry(group, template, role_id)
     if slot is None:
         return None, problems
-    items, has_next = await recommendation_store.recommend(
+    items, has_next, total = await recommendation_store.recommend(
         conn, tenant_id, group_id=group.id, account_id=group.account_id,
         descendants=slot.template.member_scope == MemberScope.ACCOUNT_AND_DESCENDANTS,
         role_id=role_id, conditions=slot.conditions, inputs=inputs, limit=limit,
         offset=offset)
-    return Candidates(items, has_next, slot.conditions), []
+    return Candidates(items, has_next, total, slot.conditions), []
 
 
 async def accept(work: UnitOfWork, actor: Principal, group_id: UUID, role_id: UUID,
