@@ -3,7 +3,8 @@ operations (PERSISTED_QUERIES_ONLY) and a real worker: a walk-through from a ten
 accounts, people and an audience — a template drafted, previewed, published; a solution
 interest and its groups generated with the progress bar reaching 100 %; a group opened, a
 recommended person accepted, its stage moved, the page following each change without a reload
-— and axe-core on every screen. Screenshots go to docs/ (the README shows them).
+— and axe-core on every screen. Screenshots go to .data/screenshots/, or to docs/ (the
+README's) with UPDATE_SCREENSHOTS=1.
 
 Skipped without Chromium, except where REQUIRE_BROWSER is set (CI)."""
 
@@ -34,7 +35,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+# The README's pictures: refreshed in docs/ with UPDATE_SCREENSHOTS=1, else kept out of the
+# working tree (a test run leaves no tracked file changed).
+SHOTS = ROOT / ("docs" if os.environ.get("UPDATE_SCREENSHOTS") else ".data/screenshots")
 
 if CHROMIUM is None and not os.environ.get("REQUIRE_BROWSER"):
     pytest.skip("no Chromium here (apt-get install chromium)", allow_module_level=True)
@@ -148,7 +152,8 @@ async def test_a_team_goes_from_an_empty_tenant_to_acting_on_a_group(
                                                                         timeout=15_000)
                 await expect(page.locator(".timeline")).to_contain_text("stage changed",
                                                                         timeout=15_000)
-                await page.screenshot(path=str(DOCS / "console-group.png"), full_page=True)
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(SHOTS / "console-group.png"), full_page=True)
 
                 for link, heading in (("Overview", "Overview"),
                                       ("Buying groups", "Buying groups"),
@@ -160,7 +165,7 @@ async def test_a_team_goes_from_an_empty_tenant_to_acting_on_a_group(
                                  ).to_be_visible(timeout=15_000)
                     await accessible(page, api, link)
                     if link == "Overview":
-                        await page.screenshot(path=str(DOCS / "console-overview.png"))
+                        await page.screenshot(path=str(SHOTS / "console-overview.png"))
                     if link == "Alerts":  # a rule of each kind the form offers
                         await page.get_by_label("Rule name").fill("Entered engaged")
                         await page.get_by_label("When").select_option("stageEntered")
