@@ -128,3 +128,26 @@ async def test_a_deleted_tenant_leaves_no_row_behind(
     assert await rows_of(db, other_tenant.id) == others  # the neighbour keeps everything
     gone = await gql.raw("{ viewer { tenant { name } } }", key=tenant.admin)
     assert gone.status_code == 401  # its keys went with it
+
+
+def test_every_command_and_option_says_what_it_does() -> None:
+    """`--help` of every command explains each of its arguments."""
+    import argparse
+
+    from service.cli.main import build_parser
+
+    silent: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {choice.dest for choice in action._choices_actions}
+                for name, child in action.choices.items():
+                    if name not in helped:
+                        silent.append(f"{path} {name}")
+                    walk(child, f"{path} {name}")
+            elif not action.help and not isinstance(action, argparse._HelpAction):
+                silent.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "buying-groups")
+    assert silent == []

@@ -243,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply pending migrations").set_defaults(fn=cmd_migrate)
 
     serve = sub.add_parser("serve", help="serve the API")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--host", help="address to listen on (default API_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default API_PORT, 8000)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="API processes (default 1; each has its own connection pool)")
     serve.set_defaults(fn=cmd_serve)
 
     worker = sub.add_parser("worker", help="run the background worker and its cron jobs")
@@ -255,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     tenant = sub.add_parser("tenant", help="manage tenants")
     tenant_sub = tenant.add_subparsers(dest="tenant_command", required=True)
     create = tenant_sub.add_parser("create", help="create a tenant and print an ADMIN API key")
-    create.add_argument("name")
+    create.add_argument("name", help="the tenant's name (unique without case)")
     create.add_argument("--time-zone", default="UTC",
                         help="IANA name where the tenant's days begin (default UTC)")
     create.add_argument("--json", action="store_true", help="print one JSON line")
@@ -263,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, tenant_sub)
 
     imp = sub.add_parser("import", help="bulk import accounts or people from a CSV file")
-    imp.add_argument("kind", choices=["accounts", "people"])
-    imp.add_argument("file")
+    imp.add_argument("kind", choices=["accounts", "people"], help="what the file holds")
+    imp.add_argument("file", help="a CSV file whose headers are the API's field names")
     imp.add_argument("--tenant", help="tenant name or id (optional when there is only one)")
     imp.add_argument("--rejects", help="write the rejected rows, as the file had them, with "
                      "their line, codes and reasons to this CSV: correct it and import it again "
@@ -273,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(fn=cmd_import)
 
     sim = sub.add_parser("simulator", help="the activity-log API simulator (Marketo protocol)")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8100)
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sim.add_argument("--port", type=int, default=8100, help="port to listen on (default 8100)")
     sim.set_defaults(fn=cmd_simulator)
 
     secrets = sub.add_parser("secrets", help="the key that encrypts secrets at rest")
@@ -286,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
         "SECRET_KEY_PREVIOUS)").set_defaults(fn=cmd_secrets_rotate)
 
     dev = sub.add_parser("dev", help="everything at once, with embedded servers when needed")
-    dev.add_argument("--host")
-    dev.add_argument("--port", type=int)
+    dev.add_argument("--host", help="address the API listens on (default API_HOST)")
+    dev.add_argument("--port", type=int, help="port the API listens on (default API_PORT)")
     dev.set_defaults(fn=cmd_dev)
     return parser
 
