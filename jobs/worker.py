@@ -22,6 +22,7 @@ from service.infra.db import Connection, Database, close_pool, create_pool
 from service.infra.login import check_pool
 from service.infra.queue import RUN_JOB, SERIALIZERS
 from service.store import activities as activity_store
+from service.store import alerts as alert_store
 from service.store import event_log, row_tallies
 from service.store import history as history_store
 from service.store import jobs as job_store
@@ -55,7 +56,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
 async def retention(ctx: dict[str, Any]) -> int:
     """Daily: finished jobs after JOB_RETENTION_DAYS, score and stage history after
     HISTORY_RETENTION_DAYS, the event log (and its webhook deliveries) after
-    EVENT_RETENTION_DAYS."""
+    EVENT_RETENTION_DAYS, alerts after ALERT_RETENTION_DAYS."""
     settings: Settings = ctx["settings"]
     db: Database = ctx["db"]
     async with db.system() as conn:
@@ -63,15 +64,16 @@ async def retention(ctx: dict[str, Any]) -> int:
         history = await history_store.delete_history_before(conn,
                                                             settings.history_retention_days)
         events = await event_log.delete_before(conn, settings.event_retention_days)
+        alerts = await alert_store.delete_alerts_before(conn, settings.alert_retention_days)
     jobs = 0
     for tenant_id in tenants:
         async with unit_of_work(db, tenant_id, SYSTEM) as work:
             jobs += await job_store.delete_finished_before(work.conn,
                                                            settings.job_retention_days)
-    if jobs or history or events:
-        log.info("retention: deleted %d finished job(s), %d history row(s), %d event(s)",
-                 jobs, history, events)
-    return jobs + history + events
+    if jobs or history or events or alerts:
+        log.info("retention: deleted %d finished job(s), %d history row(s), %d event(s), "
+                 "%d alert(s)", jobs, history, events, alerts)
+    return jobs + history + events + alerts
 
 
 async def maintain(ctx: dict[str, Any]) -> int:

@@ -251,3 +251,27 @@ def test_a_rise_is_measured_from_the_score_days_ago(scenario: Scenario) -> None:
 
     # From 10 (the score 7 days ago): 29 is a rise of 19, 31 of 21 (fires), 40 stays above.
     assert scenario.rolled_back(example) == [(Decimal(29), Decimal(31), Decimal(10))]
+
+
+async def test_alerts_older_than_their_retention_go(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    from jobs.worker import retention
+
+    cat, group = await one_generated_group(gql, settings, tenant)
+    await rule(gql, tenant.write, name="No decision maker",
+               when={"roleEmptied": {"roleId": cat["roles"]["Decision Maker"]}})
+    for _ in range(2):  # two crossings: two alerts
+        await gql.data(REMOVE, {"group": group, "person": cat["people"]["A0-ceo"]},
+                       key=tenant.write)
+        await gql.data(ASSIGN, {"group": group, "person": cat["people"]["A0-ceo"],
+                                "role": cat["roles"]["Decision Maker"]}, key=tenant.write)
+    async with db.as_login() as conn:
+        await conn.execute(
+            """UPDATE alerts SET triggered_at = now() - make_interval(days => $2)
+                WHERE id = (SELECT id FROM alerts WHERE tenant_id = $1
+                             ORDER BY triggered_at LIMIT 1)""",
+            tenant.id, settings.alert_retention_days + 1)
+    await retention({"settings": settings, "db": db})
+    left = (await gql.data(ALERTS, key=tenant.read))["alerts"]
+    assert left["totalCount"] == 1

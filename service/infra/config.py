@@ -155,6 +155,8 @@ class Settings(BaseSettings):
     # The event log: how long events stay (a cursor older than this is refused with
     # CURSOR_EXPIRED), and how often each relay looks for events a lost notification hid.
     event_retention_days: int = Field(default=7, ge=1)
+    # The alerts a team lists and acknowledges; their ALERT_TRIGGERED events go sooner.
+    alert_retention_days: int = Field(default=90, ge=1)
     event_relay_sweep_seconds: float = Field(default=2, gt=0)
     # Webhooks: the waits before each retry of a failed delivery (seconds, comma-separated;
     # the event is given up after the last), the time a receiver has to answer, how long an

@@ -236,3 +236,10 @@ async def stages_in_scope(conn: Connection, interest_ids: Sequence[UUID]) -> set
              JOIN stages s ON s.tenant_id = si.tenant_id AND s.stage_model_id = si.stage_model_id
             WHERE si.id = ANY($1)""", list(interest_ids))
     return {r["id"] for r in rows}
+
+
+async def delete_alerts_before(conn: Connection, days: int) -> int:
+    """Every tenant's alerts fired more than `days` days ago (a system transaction)."""
+    status = await conn.execute(
+        "DELETE FROM alerts WHERE triggered_at < now() - make_interval(days => $1)", days)
+    return int(status.split()[-1])
