@@ -22,9 +22,9 @@ from service.api.pagination import (
     to_connection,
 )
 from service.api.permissions import RequireWrite
-from service.api.roles import Role
+from service.api.roles import Role, role_if_any
 from service.api.solution_interests import SolutionInterest
-from service.api.stages import Stage
+from service.api.stages import Stage, stage_by_id
 from service.domain.alerts import AlertCondition, When
 from service.store import alerts as alert_store
 from service.usecases import alerts as alert_cases
@@ -51,17 +51,11 @@ class AlertWhen:
 
     @strawberry.field(description="ROLE_EMPTIED: the role (null: any role).")
     async def role(self, info: strawberry.Info) -> Role | None:
-        if self.row.role_id is None:
-            return None
-        found = await info.context.loaders.role.load(self.row.role_id)
-        return Role.from_row(found) if found else None
+        return await role_if_any(info, self.row.role_id)
 
     @strawberry.field(description="STAGE_ENTERED: the stage.")
     async def stage(self, info: strawberry.Info) -> Stage | None:
-        if self.row.stage_id is None:
-            return None
-        found = await info.context.loaders.stage.load(self.row.stage_id)
-        return Stage.from_row(found) if found else None
+        return await stage_by_id(info, self.row.stage_id)
 
     @classmethod
     def of(cls, when: When) -> AlertWhen:
@@ -129,17 +123,11 @@ class Alert(relay.Node):
 
     @strawberry.field(description="ROLE_EMPTIED: the role emptied.")
     async def role(self, info: strawberry.Info) -> Role | None:
-        if self.row.role_id is None:
-            return None
-        found = await info.context.loaders.role.load(self.row.role_id)
-        return Role.from_row(found) if found else None
+        return await role_if_any(info, self.row.role_id)
 
     @strawberry.field(description="STAGE_ENTERED: the stage entered.")
     async def stage(self, info: strawberry.Info) -> Stage | None:
-        if self.row.stage_id is None:
-            return None
-        found = await info.context.loaders.stage.load(self.row.stage_id)
-        return Stage.from_row(found) if found else None
+        return await stage_by_id(info, self.row.stage_id)
 
     @classmethod
     def from_row(cls, row: alert_store.Alert) -> Alert:

@@ -15,7 +15,7 @@ from service.api.errors import ErrorCode, UserError, from_problems, user_error
 from service.api.nodes import decode_id
 from service.api.people import Person
 from service.api.role_templates import RoleEntryInput, entry_inputs
-from service.api.roles import Role
+from service.api.roles import Role, role_if_any
 from service.domain.conditions import Operator
 from service.domain.membership import MemberScope
 from service.domain.templates import round_half_up
@@ -41,8 +41,7 @@ class PreviewRoleFill:
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role | None:
-        found = await info.context.loaders.role.load(self.row_role)
-        return Role.from_row(found) if found else None
+        return await role_if_any(info, self.row_role)
 
 
 @strawberry.type
@@ -60,8 +59,7 @@ class PreviewMember:
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role | None:
-        found = await info.context.loaders.role.load(self.role_id)
-        return Role.from_row(found) if found else None
+        return await role_if_any(info, self.role_id)
 
 
 @strawberry.type(description="An example group: an account of the audience, by name.")
@@ -132,8 +130,8 @@ def _preview(found: previews.Preview) -> RoleTemplatePreview:
     return RoleTemplatePreview(
         groups=summary.groups, members=summary.members,
         average_completeness=float(summary.average_completeness),
-        completeness_bands=[PreviewBand(low=b.low, high=b.high, groups=b.groups)
-                            for b in summary.bands],
+        completeness_bands=[PreviewBand(low=int(b.low), high=int(b.high or 100),
+                                        groups=b.count) for b in summary.bands],
         roles=[PreviewRoleFill(filled=f.filled, with_members=f.with_members,
                                fill_rate=f.rate(summary.groups), row_role=f.role_id)
                for f in summary.fill_rates],

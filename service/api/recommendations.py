@@ -18,7 +18,7 @@ from service.api.pagination import (
     make_connection,
 )
 from service.api.people import Person
-from service.api.roles import Role
+from service.api.roles import Role, role_if_any
 from service.domain.conditions import ConditionGroup, Operator
 from service.store.recommendations import Recommendation
 from service.usecases import recommendations as cases
@@ -49,10 +49,7 @@ class MemberRecommendation:
         "Their role in this group when they are a member already (in another role): accepting "
         "moves them."))
     async def assigned_role(self, info: strawberry.Info) -> Role | None:
-        if self.row.current_role_id is None:
-            return None
-        found = await info.context.loaders.role.load(self.row.current_role_id)
-        return Role.from_row(found) if found else None
+        return await role_if_any(info, self.row.current_role_id)
 
     @classmethod
     def of(cls, row: Recommendation, conditions: ConditionGroup | None) -> MemberRecommendation:

@@ -48,6 +48,14 @@ async def role_by_id(info: strawberry.Info, role_id: UUID) -> Role:
     return Role.from_row(row)
 
 
+async def role_if_any(info: strawberry.Info, role_id: UUID | None) -> Role | None:
+    """The role, when there is an id and a role of this tenant has it."""
+    if role_id is None:
+        return None
+    row = await info.context.loaders.role.load(role_id)
+    return Role.from_row(row) if row else None
+
+
 async def roles(info: strawberry.Info, first: int = 20, after: str | None = None
                 ) -> Connection[Role]:
     context = info.context
