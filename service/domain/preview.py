@@ -9,18 +9,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from uuid import UUID
 
+from service.domain.bands import FIXED_BOUNDS, Band, bands
 from service.domain.completeness import completeness
 from service.domain.templates import Entry
-
-# The overview's completeness bands: [0, 25), [25, 50), [50, 75), [75, 100].
-BANDS = ((0, 25), (25, 50), (50, 75), (75, 100))
-
-
-@dataclass(frozen=True)
-class Band:
-    low: int
-    high: int
-    groups: int
 
 
 @dataclass(frozen=True)
@@ -43,18 +34,15 @@ class Summary:
 
 
 def band_of(value: Fraction) -> int:
-    """The index of the band a completeness falls in (100 in the last)."""
-    for index, (_, high) in enumerate(BANDS[:-1]):
-        if value < high:
-            return index
-    return len(BANDS) - 1
+    """The index of the overview's fixed band a completeness falls in (100 in the last)."""
+    return sum(value >= bound for bound in FIXED_BOUNDS)
 
 
 def summarise(entries: Sequence[Entry], accounts: Iterable[UUID],
               counts: Mapping[UUID, Mapping[UUID, int]]) -> Summary:
     """`counts`: account → role → how many people the rules would put in it (accounts
     without any left out); `accounts`: the whole audience."""
-    tally = [0] * len(BANDS)
+    tally = [0] * (len(FIXED_BOUNDS) + 1)
     filled = {e.role_id: 0 for e in entries}
     some = {e.role_id: 0 for e in entries}
     total, groups, members = Fraction(0), 0, 0
@@ -72,6 +60,6 @@ def summarise(entries: Sequence[Entry], accounts: Iterable[UUID],
             filled[entry.role_id] += n >= entry.members_required
     return Summary(
         groups=groups, average_completeness=total / groups if groups else Fraction(0),
-        bands=[Band(low, high, n) for (low, high), n in zip(BANDS, tally, strict=True)],
+        bands=bands(FIXED_BOUNDS, tally, 100.0),
         fill_rates=[FillRate(e.role_id, filled[e.role_id], some[e.role_id]) for e in entries],
         members=members)
