@@ -8,7 +8,6 @@ graphql/operations/ (sent by hash, so it works under PERSISTED_QUERIES_ONLY too)
 from __future__ import annotations
 
 import json
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,14 +15,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from graphql import OperationDefinitionNode, parse
+from service.http.graphiql import policy_host
 from service.http.persisted_queries import document_hash
 from service.infra.config import OPERATIONS
 
 CONSOLE = Path(__file__).resolve().parent / "console"
 # The vendored modules it needs (service/dev/web_assets.py fetches them).
 ASSETS = ("preact-htm.module.js", "uplot.min.js", "uplot.min.css", "graphql-ws.min.js")
-
-_HOST = re.compile(r"[A-Za-z0-9.\-\[\]:]{1,255}")
 
 MISSING = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Console</title>
 </head><body><h1>The console is not installed</h1><p>Its modules come with the service, not
@@ -34,8 +32,7 @@ reload.</p></body></html>"""
 
 def policy(host: str) -> str:
     """The console's Content-Security-Policy: its own scripts and styles only, and requests to
-    this host only (no request leaves the service's origin)."""
-    host = host if _HOST.fullmatch(host) else "localhost"  # no directive smuggled in
+    this host (`policy_host`) only: no request leaves the service's origin."""
     return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"font-src 'self'; connect-src 'self' ws://{host} wss://{host}; "
             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -50,7 +47,7 @@ def page(request: Request, static: Path) -> Response:
     if not all((static / name).is_file() for name in ASSETS):
         return HTMLResponse(MISSING, status_code=503)
     return HTMLResponse(_page(), headers={
-        "Content-Security-Policy": policy(request.headers.get("host", "")),
+        "Content-Security-Policy": policy(policy_host(request)),
         "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store"})
 

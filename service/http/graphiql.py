@@ -28,6 +28,13 @@ a CDN, and were not fetched: run <code>make install</code> (or
 reload. The API itself at this address works without them.</p></body></html>"""
 
 
+def policy_host(request: Request) -> str:
+    """The Host a page's Content-Security-Policy may name for its connections; anything that
+    is not a plain host name is "localhost" (no directive smuggled in)."""
+    host = request.headers.get("host", "")
+    return host if _HOST.fullmatch(host) else "localhost"
+
+
 @lru_cache(maxsize=1)
 def _template() -> str:
     return (WEB / "graphiql.html").read_text()
@@ -38,8 +45,7 @@ def page(request: Request) -> Response:
         return HTMLResponse(MISSING, status_code=503)
     nonce = secrets.token_urlsafe(16)
     html = _template().replace("__NONCE__", nonce)
-    host = request.headers.get("host", "")
-    host = host if _HOST.fullmatch(host) else "localhost"  # no directive smuggled in
+    host = policy_host(request)
     # Only our own scripts and the page's one inline script run; it talks to this host only.
     policy = ("default-src 'none'; "
               f"script-src 'self' 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "

@@ -206,11 +206,6 @@ async def emptied_roles(conn: Connection, tenant_id: UUID,
     return {(r["g"], r["r"]) for r in rows}
 
 
-async def tenant_time_zone(conn: Connection, tenant_id: UUID) -> str:
-    zone: str = await conn.fetchval("SELECT time_zone FROM tenants WHERE id = $1", tenant_id)
-    return zone
-
-
 
 async def interests_of_groups(conn: Connection, group_ids: Sequence[UUID]
                               ) -> dict[UUID, UUID]:

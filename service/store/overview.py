@@ -98,20 +98,11 @@ async def overview(conn: Connection, tenant_id: UUID, f: OverviewFilter, *, top:
     filters), the same statement computes them. `from_tallies` forces the source (tests
     compare the two); by default the tallies serve every filter but account attributes."""
     params = SqlParams()
-    tenant = params.add(tenant_id)
-    where = [f"g.tenant_id = {tenant}"]
-    if f.solution_interest_ids:
-        where.append(f"g.solution_interest_id = ANY({params.add(list(f.solution_interest_ids))})")
-    if f.stage_ids:
-        where.append(f"g.stage_id = ANY({params.add(list(f.stage_ids))})")
-    on_groups = list(where)
-    if f.industries:
-        where.append(f"lower(a.industry) = ANY({params.add([i.lower() for i in f.industries])})")
-    if f.regions:
-        where.append(f"lower(a.region) = ANY({params.add([r.lower() for r in f.regions])})")
+    where = _filter_clauses(tenant_id, f, params)
+    on_accounts = bool(f.industries or f.regions)
     if from_tallies is None:
-        from_tallies = not (f.industries or f.regions)
-    assert not from_tallies or where == on_groups, "the tallies know no account attributes"
+        from_tallies = not on_accounts
+    assert not (from_tallies and on_accounts), "the tallies know no account attributes"
     if not from_tallies:
         lists = _LISTS_FROM_GROUPS.format(top=params.add(top), stagnant=params.add(stagnant_limit))
         rows = await conn.fetch(_ROLLUP.format(
@@ -191,22 +182,28 @@ async def compact_tallies(conn: Connection, tenant_id: UUID) -> None:
     await conn.execute("SELECT compact_tallies($1)", tenant_id)
 
 
-def _groups_where(tenant_id: UUID, f: OverviewFilter, params: SqlParams) -> tuple[str, str]:
-    """The source and condition of the groups matching the filter (joined to their accounts
-    only when the filter is on account attributes)."""
+def _filter_clauses(tenant_id: UUID, f: OverviewFilter, params: SqlParams) -> list[str]:
+    """The filter's conditions on the groups `g` (and, for account attributes, their
+    accounts `a`)."""
     where = [f"g.tenant_id = {params.add(tenant_id)}"]
     if f.solution_interest_ids:
         where.append(f"g.solution_interest_id = ANY({params.add(list(f.solution_interest_ids))})")
     if f.stage_ids:
         where.append(f"g.stage_id = ANY({params.add(list(f.stage_ids))})")
-    source = "buying_groups g"
-    if f.industries or f.regions:
-        source += " JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
     if f.industries:
         where.append(f"lower(a.industry) = ANY({params.add([i.lower() for i in f.industries])})")
     if f.regions:
         where.append(f"lower(a.region) = ANY({params.add([r.lower() for r in f.regions])})")
-    return source, " AND ".join(where)
+    return where
+
+
+def _groups_where(tenant_id: UUID, f: OverviewFilter, params: SqlParams) -> tuple[str, str]:
+    """The source and condition of the groups matching the filter (joined to their accounts
+    only when the filter is on account attributes)."""
+    source = "buying_groups g"
+    if f.industries or f.regions:
+        source += " JOIN accounts a ON a.tenant_id = g.tenant_id AND a.id = g.account_id"
+    return source, " AND ".join(_filter_clauses(tenant_id, f, params))
 
 
 SCORES = ("completeness", "engagement")

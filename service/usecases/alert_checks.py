@@ -19,6 +19,7 @@ from service.events.changes import Event, EventKind, global_id, stage_global_id
 from service.infra.db import Connection
 from service.store import alerts as alert_store
 from service.store import engagement as engagement_store
+from service.store import tenants as tenant_store
 from service.store.alerts import NewAlert
 
 _SCORES = {EventKind.ENGAGEMENT_CHANGED: (AlertCondition.ENGAGEMENT_AT_LEAST,
@@ -123,7 +124,8 @@ async def _rise_alerts(conn: Connection, tenant_id: UUID,
                        ) -> list[NewAlert]:
     """A rise is measured from the group's engagement `days` ago (its daily snapshot on or
     before that day in the tenant's time zone; 0 before the group had one)."""
-    today = engagement_store.tenant_today(await alert_store.tenant_time_zone(conn, tenant_id))
+    tenant = await tenant_store.get_tenant(conn, tenant_id)
+    today = engagement_store.tenant_today(tenant.time_zone if tenant else "UTC")
     keys = {(group, today - timedelta(days=rule.when.days or 0))
             for rule, group, _, _ in rises}
     before = await engagement_store.engagement_before(conn, sorted(keys))
