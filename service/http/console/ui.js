@@ -60,7 +60,7 @@ export function when(value) {
 }
 
 export function Trend({ trend }) {
-  if (!trend) return html`<span class="trend" title="No snapshot that old">–</span>`;
+  if (!trend) return html`<span class="trend muted">no history yet</span>`;
   const change = trend.change;
   const sign = change > 0 ? "▲" : change < 0 ? "▼" : "■";
   return html`<span class=${`trend ${change > 0 ? "up" : change < 0 ? "down" : ""}`}
