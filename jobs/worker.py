@@ -23,6 +23,7 @@ from service.infra.login import check_pool
 from service.infra.queue import RUN_JOB, SERIALIZERS
 from service.store import activities as activity_store
 from service.store import alerts as alert_store
+from service.store import audit as audit_store
 from service.store import event_log, row_tallies
 from service.store import history as history_store
 from service.store import jobs as job_store
@@ -56,7 +57,8 @@ async def sweep(ctx: dict[str, Any]) -> int:
 async def retention(ctx: dict[str, Any]) -> int:
     """Daily: finished jobs after JOB_RETENTION_DAYS, score and stage history after
     HISTORY_RETENTION_DAYS, the event log (and its webhook deliveries) after
-    EVENT_RETENTION_DAYS, alerts after ALERT_RETENTION_DAYS."""
+    EVENT_RETENTION_DAYS, alerts after ALERT_RETENTION_DAYS, the audit log after
+    AUDIT_RETENTION_DAYS."""
     settings: Settings = ctx["settings"]
     db: Database = ctx["db"]
     async with db.system() as conn:
@@ -65,15 +67,16 @@ async def retention(ctx: dict[str, Any]) -> int:
                                                             settings.history_retention_days)
         events = await event_log.delete_before(conn, settings.event_retention_days)
         alerts = await alert_store.delete_alerts_before(conn, settings.alert_retention_days)
+        audited = await audit_store.delete_before(conn, settings.audit_retention_days)
     jobs = 0
     for tenant_id in tenants:
         async with unit_of_work(db, tenant_id, SYSTEM) as work:
             jobs += await job_store.delete_finished_before(work.conn,
                                                            settings.job_retention_days)
-    if jobs or history or events or alerts:
+    if jobs or history or events or alerts or audited:
         log.info("retention: deleted %d finished job(s), %d history row(s), %d event(s), "
-                 "%d alert(s)", jobs, history, events, alerts)
-    return jobs + history + events + alerts
+                 "%d alert(s), %d audit entries", jobs, history, events, alerts, audited)
+    return jobs + history + events + alerts + audited
 
 
 async def maintain(ctx: dict[str, Any]) -> int:

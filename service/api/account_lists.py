@@ -162,7 +162,7 @@ class AccountListMutations:
     async def create_account_list(
         self, info: strawberry.Info, input: CreateAccountListInput
     ) -> AccountListPayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await lists.create_list(
                 work, name=input.name, description=input.description, kind=input.kind.value,
                 filter=input.filter.raw() if input.filter is not None else None,
@@ -174,7 +174,7 @@ class AccountListMutations:
     ) -> AccountListPayload:
         list_id = decode_id(input.id, "AccountList", ["input", "id"])
         given_filter = input.filter if input.filter is not UNSET else None
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await lists.update_list(
                 work, list_id, name=None if input.name is UNSET else (input.name or ""),
                 description=None if input.description is UNSET else input.description,
@@ -190,7 +190,7 @@ class AccountListMutations:
         self, info: strawberry.Info, input: DeleteAccountListInput
     ) -> DeleteAccountListPayload:
         list_id = decode_id(input.id, "AccountList", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await lists.delete_list(work, list_id)
         if change.value is None:
             return DeleteAccountListPayload(deleted_account_list_id=None,

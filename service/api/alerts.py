@@ -295,7 +295,7 @@ class AlertMutations:
         interests = [decode_id(g, "SolutionInterest", ["input", "solutionInterestIds", str(i)])
                      for i, g in enumerate(input.solution_interest_ids)]
         when = _when(input.when)
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _rule(await alert_cases.create_rule(work, input.name, interests, when))
 
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -303,7 +303,7 @@ class AlertMutations:
     async def update_alert_rule(self, info: strawberry.Info, input: UpdateAlertRuleInput
                                 ) -> AlertRulePayload:
         rule_id = decode_id(input.id, "AlertRule", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _rule(await alert_cases.update_rule(work, rule_id, name=input.name,
                                                        enabled=input.enabled))
 
@@ -312,7 +312,7 @@ class AlertMutations:
     async def delete_alert_rule(self, info: strawberry.Info, input: AlertRuleIdInput
                                 ) -> DeleteAlertRulePayload:
         rule_id = decode_id(input.id, "AlertRule", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await alert_cases.delete_rule(work, rule_id)
         if change.value is None:
             return DeleteAlertRulePayload(deleted_alert_rule_id=None,
@@ -324,7 +324,7 @@ class AlertMutations:
     async def acknowledge_alert(self, info: strawberry.Info, input: AcknowledgeAlertInput
                                 ) -> AlertPayload:
         alert_id = decode_id(input.id, "Alert", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await alert_cases.acknowledge(work, alert_id)
         if change.value is None:
             return AlertPayload(alert=None, user_errors=from_problems(change.problems, "input"))

@@ -128,7 +128,7 @@ class ApiKeyMutations:
     async def create_api_key(
         self, info: strawberry.Info, input: CreateApiKeyInput
     ) -> CreateApiKeyPayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await key_cases.create_key(work, input.name,
                                                 {Scope(s.value) for s in input.scopes},
                                                 is_integration=input.is_integration)
@@ -143,7 +143,7 @@ class ApiKeyMutations:
         self, info: strawberry.Info, input: RevokeApiKeyInput
     ) -> RevokeApiKeyPayload:
         key_id = decode_id(input.id, "ApiKey", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await key_cases.revoke_key(work, key_id)
         if (known := info.context.services.principals) is not None:
             known.forget(key_id)  # this process at once; others within AUTH_CACHE_SECONDS

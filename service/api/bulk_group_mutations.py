@@ -73,7 +73,7 @@ class BulkGroupMutations:
             items.append((decode_id(item.buying_group_id, "BuyingGroup", [*path, "buyingGroupId"]),
                           decode_id(item.person_id, "Person", [*path, "personId"]),
                           decode_id(item.role_id, "Role", [*path, "roleId"])))
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.assign_members(work, info.context.tenant_principal, items)
         if change.value is None:
             return AssignBuyingGroupMembersPayload(
@@ -92,7 +92,7 @@ class BulkGroupMutations:
         group_ids = [decode_id(g, "BuyingGroup", ["input", "buyingGroupIds", str(i)])
                      for i, g in enumerate(input.buying_group_ids)]
         stage_id = decode_id(input.stage_id, "Stage", ["input", "stageId"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.move_to_stage_many(work, info.context.tenant_principal,
                                                      group_ids, stage_id)
         if change.value is None:

@@ -109,7 +109,7 @@ class BuyingGroupMutations:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         person_id = decode_id(input.person_id, "Person", ["input", "personId"])
         role_id = decode_id(input.role_id, "Role", ["input", "roleId"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.assign_member(work, info.context.tenant_principal,
                                                 group_id, person_id, role_id)
         return membership(change)
@@ -122,7 +122,7 @@ class BuyingGroupMutations:
     ) -> MembershipPayload:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         person_id = decode_id(input.person_id, "Person", ["input", "personId"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.remove_member(work, info.context.tenant_principal,
                                                 group_id, person_id)
         return membership(change)
@@ -132,7 +132,7 @@ class BuyingGroupMutations:
         self, info: strawberry.Info, input: SetBuyingGroupStatusInput
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.set_status(work, group_id, input.status)
         return _group(change)
 
@@ -141,7 +141,7 @@ class BuyingGroupMutations:
         self, info: strawberry.Info, input: RenameBuyingGroupInput
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.rename(work, group_id, input.name)
         return _group(change)
 
@@ -152,7 +152,7 @@ class BuyingGroupMutations:
     ) -> BuyingGroupPayload:
         group_id = decode_id(input.buying_group_id, "BuyingGroup", ["input", "buyingGroupId"])
         stage_id = decode_id(input.stage_id, "Stage", ["input", "stageId"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.move_to_stage(work, info.context.tenant_principal,
                                                 group_id, stage_id, override=input.override)
         return _group(change)
@@ -162,7 +162,7 @@ class BuyingGroupMutations:
         self, info: strawberry.Info, input: DeleteBuyingGroupInput
     ) -> DeleteBuyingGroupPayload:
         group_id = decode_id(input.id, "BuyingGroup", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await groups.delete_group(work, group_id)
         if change.value is None:
             return DeleteBuyingGroupPayload(deleted_buying_group_id=None,

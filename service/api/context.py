@@ -14,10 +14,12 @@ from arq.connections import ArqRedis
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry import Info
 from strawberry.extensions import SchemaExtension
 
 from service.api.key_watch import Sockets
 from service.api.loaders import Loaders
+from service.api.nodes import subject_ids
 from service.events.changes import Broker
 from service.infra.auth import Principal, PrincipalCache, Scope
 from service.infra.config import Settings
@@ -117,10 +119,11 @@ class Context:
             yield conn
 
     @asynccontextmanager
-    async def work(self) -> AsyncIterator[UnitOfWork]:
+    async def work(self, info: Info) -> AsyncIterator[UnitOfWork]:
         """The unit of work of a mutation: one transaction bound to the caller's tenant, in
         the caller's name (its API key), recording the events the use case adds and queueing
-        the jobs it starts once it commits. Later fields read what it committed.
+        the jobs it starts once it commits; the audit log notes it as the mutation's name with
+        the ids among its arguments. Later fields read what it committed.
 
         A request never holds one pooled connection while it waits for another: the read
         transaction of earlier fields (a previous mutation's payload) ends first, and reads
@@ -131,9 +134,13 @@ class Context:
         if self.read_session is not None:
             await self.read_session.release()
         principal = self.tenant_principal
+        # The mutation's field itself: its arguments with the variables in place.
+        arguments = getattr(info.selected_fields[0], "arguments", {})
         async with unit_of_work(self.db, principal.tenant_id,
                                 Actor.api_key(principal.api_key_id),
-                                enqueue=self._enqueue, limits=self.limits) as work:
+                                enqueue=self._enqueue, limits=self.limits,
+                                audit=info.field_name,
+                                subjects=subject_ids(arguments)) as work:
             self._writing = work.conn
             try:
                 yield work

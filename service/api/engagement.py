@@ -179,6 +179,9 @@ class ActivitySync:
         "counted, never fatal to a sync.")
     last_rejection: ActivityRejection | None = strawberry.field(
         description="The most recent activity skipped, and why.")
+    activities_of_erased_people: int = strawberry.field(
+        description="Activities the source sent for people erased here (erasePerson, "
+        "eraseAccount): skipped, so an erased person never comes back, and counted.")
     last_error: str | None
     source: ActivitySourceInfo = strawberry.field(
         description="The tenant's own source; fields left null use the service defaults.")
@@ -193,6 +196,7 @@ async def activity_sync(info: strawberry.Info) -> ActivitySync:
         last_run_at=state.last_run_at, last_success_at=state.last_success_at,
         cursor_at=state.cursor_at, activities_ingested=state.activities_ingested,
         activities_rejected=state.activities_rejected,
+        activities_of_erased_people=state.activities_of_erased,
         last_rejection=ActivityRejection(
             reason=state.last_rejection.reason, source_id=state.last_rejection.source_id,
             at=state.last_rejection.at) if state.last_rejection else None,
@@ -315,7 +319,7 @@ class EngagementMutations:
                              ) -> BuyingGroupJobPayload:
         ids = [decode_id(gid, "BuyingGroup", ["input", "buyingGroupIds", str(i)])
                for i, gid in enumerate(input.buying_group_ids or [])]
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await jobs.refresh_scores(work, ids)
         return started(info, change)
 
@@ -325,7 +329,7 @@ class EngagementMutations:
     async def sync_activities(self, info: strawberry.Info,
                               input: SyncActivitiesInput | None = None
                               ) -> BuyingGroupJobPayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await jobs.sync_activities(
                 work, restart_from_window=input is not None and input.restart_from_window)
         return started(info, change)
@@ -336,7 +340,7 @@ class EngagementMutations:
         self, info: strawberry.Info, input: ConfigureActivitySourceInput
     ) -> ActivitySourcePayload:
         settings = info.context.settings
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await sources.configure_source(
                 work, base_url=input.base_url, client_id=input.client_id,
                 client_secret=input.client_secret, activity_type_ids=input.activity_type_ids,

@@ -29,6 +29,7 @@ class ErrorCode(enum.Enum):
     TOO_LONG = "TOO_LONG"
     INVALID_VALUE = "INVALID_VALUE"
     DUPLICATE = "DUPLICATE"
+    ERASED = "ERASED"  # an erased person or account is not taken again
     LIMIT_REACHED = "LIMIT_REACHED"
     IMMUTABLE = "IMMUTABLE"
     IN_USE = "IN_USE"

@@ -43,6 +43,6 @@ async def bulk_upsert(
     if len(items) > MAX_BATCH:
         return [], [user_error(["input", field], ErrorCode.TOO_MANY_ITEMS,
                                f"at most {MAX_BATCH} {field} per call; split the list")]
-    async with info.context.work() as work:
+    async with info.context.work(info) as work:
         result = await write(work, [provided_fields(item) for item in items])
     return result.rows_in_order(), indexed_problems(result.problems, "input", field)

@@ -200,7 +200,7 @@ class JobMutations:
         interest_id = decode_id(input.solution_interest_id, "SolutionInterest",
                                 ["input", "solutionInterestId"])
         list_id = decode_id(input.account_list_id, "AccountList", ["input", "accountListId"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await jobs.generate_groups(work, interest_id, list_id)
         return started(info, change)
 
@@ -212,7 +212,7 @@ class JobMutations:
     ) -> BuyingGroupJobPayload:
         path = ["input", "solutionInterestId"]
         interest_id = decode_id(input.solution_interest_id, "SolutionInterest", path)
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await jobs.maintain_groups(work, interest_id)
         return started(info, change)
 
@@ -223,7 +223,7 @@ class JobMutations:
     ) -> BuyingGroupJobPayload:
         path = ["input", "id"]
         job_id = decode_id(input.id, "BuyingGroupJob", path)
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await jobs.cancel_job(work, job_id)
         if change.value is None:
             return BuyingGroupJobPayload(job=None, user_errors=from_problems(change.problems,
@@ -236,7 +236,7 @@ class JobMutations:
         self, info: strawberry.Info, input: BuyingGroupJobIdInput
     ) -> DeleteBuyingGroupJobPayload:
         job_id = decode_id(input.id, "BuyingGroupJob", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await jobs.delete_job(work, job_id)
         if change.value is None:
             return DeleteBuyingGroupJobPayload(deleted_job_id=None,

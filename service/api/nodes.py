@@ -48,6 +48,28 @@ def decode_id(global_id: relay.GlobalID | str, type_name: str, path: list[str]) 
     return uuid
 
 
+def subject_ids(value: Any, limit: int = 20) -> list[str]:
+    """The global ids among a mutation's arguments (raw values, depth first), for the audit
+    log: what a change concerned, without any value a person could be found by."""
+    found: list[str] = []
+    stack = [value]
+    while stack and len(found) < limit:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        elif isinstance(item, str) and len(item) <= 200:
+            try:
+                gid = relay.GlobalID.from_id(item)
+            except ValueError:
+                continue
+            if gid.type_name.isidentifier() and parse_uuid(gid.node_id) is not None \
+                    and item not in found:
+                found.append(item)
+    return found
+
+
 def convert_all(items: list[Any | None], convert: Any) -> list[Any | None]:
     return [convert(i) if i is not None else None for i in items]
 

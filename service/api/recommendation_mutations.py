@@ -40,7 +40,7 @@ class RecommendationMutations:
     async def accept_recommendation(self, info: strawberry.Info, input: RecommendationInput
                                     ) -> MembershipPayload:
         group, role, person = _ids(input)
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await cases.accept(work, info.context.tenant_principal, group, role,
                                         person)
         return membership(change)
@@ -50,7 +50,7 @@ class RecommendationMutations:
     async def dismiss_recommendation(self, info: strawberry.Info, input: RecommendationInput
                                      ) -> DismissRecommendationPayload:
         group, role, person = _ids(input)
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await cases.dismiss(work, group, role, person)
         if change.value is None:
             return DismissRecommendationPayload(

@@ -230,7 +230,7 @@ class RoleTemplateMutations:
     async def create_role_template(
         self, info: strawberry.Info, input: CreateRoleTemplateInput
     ) -> RoleTemplatePayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await templates.create_template(
                 work, input.name, input.description, entry_inputs(input.roles),
                 input.member_scope.value))
@@ -241,7 +241,7 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: UpdateRoleTemplateInput
     ) -> RoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await templates.update_template(
                 work, template_id, name=None if input.name is UNSET else input.name,
                 description=None if input.description is UNSET else input.description,
@@ -256,7 +256,7 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: RoleTemplateIdInput
     ) -> RoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await templates.publish_template(work, template_id))
 
     @strawberry.mutation(permission_classes=[RequireWrite])
@@ -264,7 +264,7 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: RoleTemplateIdInput
     ) -> DeleteRoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await templates.delete_template(work, template_id)
         if change.value is None:
             return DeleteRoleTemplatePayload(deleted_role_template_id=None,
@@ -278,5 +278,5 @@ class RoleTemplateMutations:
         self, info: strawberry.Info, input: CopyRoleTemplateInput
     ) -> RoleTemplatePayload:
         template_id = decode_id(input.id, "RoleTemplate", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await templates.copy_template(work, template_id, input.name))

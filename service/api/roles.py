@@ -106,13 +106,13 @@ def _payload(change: Change[role_store.Role]) -> RolePayload:
 class RoleMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def create_role(self, info: strawberry.Info, input: CreateRoleInput) -> RolePayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await role_cases.create_role(work, input.name, input.description))
 
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def update_role(self, info: strawberry.Info, input: UpdateRoleInput) -> RolePayload:
         role_id = decode_id(input.id, "Role", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await role_cases.update_role(
                 work, role_id, name=None if input.name is UNSET else input.name,
                 description=None if input.description is UNSET else input.description,
@@ -122,7 +122,7 @@ class RoleMutations:
     async def delete_role(self, info: strawberry.Info, input: DeleteRoleInput
                           ) -> DeleteRolePayload:
         role_id = decode_id(input.id, "Role", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await role_cases.delete_role(work, role_id)
         if change.value is None:
             return DeleteRolePayload(deleted_role_id=None,

@@ -23,12 +23,14 @@ from service.api.account_lists import AccountList, AccountListMutations, account
 from service.api.accounts import Account, AccountMutations, account, accounts
 from service.api.alerts import Alert, AlertMutations, AlertRule, alert_rules, alerts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
+from service.api.audit import AuditEntry, audit_log
 from service.api.bulk_group_mutations import BulkGroupMutations
 from service.api.buying_group_browse import buying_groups
 from service.api.buying_group_mutations import BuyingGroupMutations
 from service.api.buying_groups import BuyingGroup
 from service.api.context import OperationContext
 from service.api.engagement import ActivitySync, EngagementMutations, activity_sync
+from service.api.erasure import ErasureMutations
 from service.api.errors import (
     RETRY_AFTER_OVERLOAD_SECONDS,
     ErrorCode,
@@ -176,6 +178,10 @@ class Query:
         resolver=alert_rules, description="The tenant's alert rules, by name.")
     alerts: Connection[Alert] = strawberry.field(
         resolver=alerts, description="Alerts the rules fired, newest first.")
+    audit_log: Connection[AuditEntry] = strawberry.field(
+        resolver=audit_log, description=(
+            "Who changed what, newest first (ADMIN scope): one entry per change, in the name "
+            "of its API key, `cli` or job; kept AUDIT_RETENTION_DAYS."))
     buying_group_event_log: Connection[BuyingGroupEvent] = strawberry.field(
         resolver=buying_group_event_log, description=(
             "The tenant's change events, oldest first, for partners that poll over HTTP: the "
@@ -196,6 +202,7 @@ class Mutation(
     BuyingGroupMutations,
     BulkGroupMutations,
     RecommendationMutations,
+    ErasureMutations,
     StageMutations,
     EngagementMutations,
     ScoringMutations,

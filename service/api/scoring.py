@@ -236,7 +236,7 @@ class ScoringMutations:
     async def create_activity_type(
         self, info: strawberry.Info, input: CreateActivityTypeInput
     ) -> ActivityTypePayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await scoring.create_activity_type(
                 work, name=input.name, source_type_name=input.source_type_name,
                 weight=input.weight, max_daily_frequency=input.max_daily_frequency)
@@ -252,7 +252,7 @@ class ScoringMutations:
         self, info: strawberry.Info, input: UpdateActivityTypeInput
     ) -> ActivityTypePayload:
         type_id = decode_id(input.id, "ActivityType", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await scoring.update_activity_type(
                 work, type_id, weight=input.weight, max_daily_frequency=input.max_daily_frequency)
         if change.value is None:
@@ -267,7 +267,7 @@ class ScoringMutations:
     async def create_scoring_model(
         self, info: strawberry.Info, input: CreateScoringModelInput
     ) -> ScoringModelPayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await scoring.create_model(
                 work, name=input.name, mode=input.mode.value, window_days=input.window_days,
                 weights=_weights(input.weights))
@@ -279,7 +279,7 @@ class ScoringMutations:
         self, info: strawberry.Info, input: UpdateScoringModelInput
     ) -> ScoringModelPayload:
         model_id = decode_id(input.id, "ScoringModel", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await scoring.update_model(
                 work, model_id,
                 name=None if input.name is UNSET else (input.name or ""),
@@ -294,7 +294,7 @@ class ScoringMutations:
         self, info: strawberry.Info, input: ActivateScoringModelInput
     ) -> ScoringModelPayload:
         model_id = decode_id(input.id, "ScoringModel", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await scoring.activate_model(work, model_id)
         if change.value is None:
             return _model_payload(change)

@@ -158,7 +158,7 @@ class SolutionInterestMutations:
     async def create_solution_interest(
         self, info: strawberry.Info, input: CreateSolutionInterestInput
     ) -> SolutionInterestPayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await interests.create_interest(
                 work, name=input.name, description=input.description, products=input.products,
                 role_template_id=_id(input.role_template_id, "RoleTemplate") or interests.NO_ID,
@@ -179,7 +179,7 @@ class SolutionInterestMutations:
             given["roleTemplateId"] = _id(input.role_template_id, "RoleTemplate")
         if input.stage_model_id is not UNSET:
             given["stageModelId"] = _id(input.stage_model_id, "StageModel")
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await interests.update_interest(work, interest_id, given)
         if change.value is None:
             return SolutionInterestPayload(solution_interest=None,
@@ -196,7 +196,7 @@ class SolutionInterestMutations:
         self, info: strawberry.Info, input: DeleteSolutionInterestInput
     ) -> DeleteSolutionInterestPayload:
         interest_id = decode_id(input.id, "SolutionInterest", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await interests.delete_interest(work, interest_id)
         if change.value is None:
             return DeleteSolutionInterestPayload(

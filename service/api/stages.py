@@ -216,7 +216,7 @@ class StageMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def create_stage_model(self, info: strawberry.Info, input: CreateStageModelInput
                                  ) -> StageModelPayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await model_cases.create_model(
                 work, input.name, input.description, specs(input.stages)), "input")
 
@@ -225,7 +225,7 @@ class StageMutations:
     async def update_stage_model(self, info: strawberry.Info, input: UpdateStageModelInput
                                  ) -> StageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _payload(await model_cases.update_model(
                 work, model_id, name=None if input.name is UNSET else input.name,
                 description=None if input.description is UNSET else input.description,
@@ -238,7 +238,7 @@ class StageMutations:
     async def publish_stage_model(self, info: strawberry.Info, input: StageModelIdInput
                                   ) -> StageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await model_cases.publish_model(work, model_id)
         # The graph's problems point into the stored model's stages, not the input.
         graph = change.problems and change.problems[0].path[0] == "stages"
@@ -250,7 +250,7 @@ class StageMutations:
     async def delete_stage_model(self, info: strawberry.Info, input: StageModelIdInput
                                  ) -> DeleteStageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await model_cases.delete_model(work, model_id)
         if change.value is None:
             return DeleteStageModelPayload(deleted_stage_model_id=None,

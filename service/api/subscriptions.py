@@ -48,13 +48,17 @@ strawberry.enum(EventKind, name="BuyingGroupEventKind")
 @strawberry.type(description="A change to a buying group, after it committed.")
 class BuyingGroupEvent:
     kind: EventKind
-    buying_group_id: relay.GlobalID
+    buying_group_id: relay.GlobalID | None = strawberry.field(description=(
+        "The group it happened to; null for PERSON_ERASED, which concerns a person."))
     previous_value: JSON | None
     new_value: JSON | None
     occurred_at: datetime
     cursor: str = strawberry.field(description=(
         "Where this event stands in the tenant's event log (opaque): give it as `after` to "
         "buyingGroupEvents or buyingGroupEventLog to go on from here after a disconnect."))
+    actor: str | None = strawberry.field(description=(
+        "Who made the change: `api_key.<id>`, `job.<id>`, `cli`, `system`; null for changes "
+        "made before actors were recorded."))
     raw: strawberry.Private[dict[str, Any]]
 
     @property
@@ -79,11 +83,13 @@ class BuyingGroupEvent:
     @classmethod
     def _of(cls, event: dict[str, Any]) -> BuyingGroupEvent:
         return cls(kind=EventKind(event["kind"]),
-                   buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"]),
+                   buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"])
+                   if event.get("buying_group_id") else None,
                    previous_value=event.get("previous_value"),
                    new_value=event.get("new_value"),
                    occurred_at=datetime.fromisoformat(event["occurred_at"]),
-                   cursor=event_cursor(int(event["position"])), raw=event)
+                   cursor=event_cursor(int(event["position"])), actor=event.get("actor"),
+                   raw=event)
 
     async def _shared(self, info: strawberry.Info, what: str, read: Any) -> Any:
         """One read per event and process, whatever the number of subscribers that select it
@@ -101,6 +107,8 @@ class BuyingGroupEvent:
 
     @strawberry.field(description="The group as it is now (null once deleted).")
     async def buying_group(self, info: strawberry.Info) -> BuyingGroup | None:
+        if not self.raw.get("buying_group_id"):
+            return None
         group_id = UUID(self.raw["buying_group_id"])
 
         async def read(conn: Any) -> Any:
@@ -168,8 +176,9 @@ def _matches(event: dict[str, Any], where: event_log.EventFilter) -> bool | None
     solution interests, and an event that does not name its group's)."""
     if where.kinds is not None and event["kind"] not in where.kinds:
         return False
-    if where.buying_group_ids is not None and \
-            UUID(event["buying_group_id"]) not in where.buying_group_ids:
+    if where.buying_group_ids is not None and (
+            not event.get("buying_group_id")
+            or UUID(event["buying_group_id"]) not in where.buying_group_ids):
         return False
     if where.solution_interest_ids is not None:
         if not event.get("solution_interest_id"):
@@ -219,6 +228,8 @@ async def buying_group_event_log(
 
 
 async def _solution_interest_of(info: strawberry.Info, event: dict[str, Any]) -> str | None:
+    if not event.get("buying_group_id"):
+        return None
     group_id = UUID(event["buying_group_id"])
     async with info.context.read() as conn:
         row = (await group_store.groups_by_ids(conn, [group_id])).get(group_id)

@@ -100,7 +100,7 @@ class TenantMutations:
     async def update_tenant_settings(
         self, info: strawberry.Info, input: UpdateTenantSettingsInput
     ) -> UpdateTenantSettingsPayload:
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await tenants.update_settings(work, time_zone=input.time_zone)
         if change.value is None:
             return UpdateTenantSettingsPayload(

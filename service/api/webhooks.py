@@ -159,7 +159,7 @@ class WebhookMutations:
         self, info: strawberry.Info, input: CreateWebhookEndpointInput
     ) -> CreateWebhookEndpointPayload:
         settings = info.context.settings
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await hooks.create_endpoint(
                 work, url=input.url, kinds=_kinds(input.kinds) or [],
                 description=input.description, allowed=settings.allowed_hosts,
@@ -177,7 +177,7 @@ class WebhookMutations:
         self, info: strawberry.Info, input: UpdateWebhookEndpointInput
     ) -> WebhookEndpointPayload:
         endpoint_id = decode_id(input.id, "WebhookEndpoint", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             return _endpoint(await hooks.update_endpoint(
                 work, endpoint_id, url=input.url, kinds=_kinds(input.kinds),
                 description=input.description,
@@ -190,7 +190,7 @@ class WebhookMutations:
         self, info: strawberry.Info, input: DeleteWebhookEndpointInput
     ) -> DeleteWebhookEndpointPayload:
         endpoint_id = decode_id(input.id, "WebhookEndpoint", ["input", "id"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await hooks.delete_endpoint(work, endpoint_id)
         if change.value is None:
             return DeleteWebhookEndpointPayload(
@@ -206,7 +206,7 @@ class WebhookMutations:
         self, info: strawberry.Info, input: ReplayWebhookEventsInput
     ) -> ReplayWebhookEventsPayload:
         endpoint_id = decode_id(input.endpoint_id, "WebhookEndpoint", ["input", "endpointId"])
-        async with info.context.work() as work:
+        async with info.context.work(info) as work:
             change = await hooks.replay_events(work, endpoint_id, input.after)
         if change.value is None:
             return ReplayWebhookEventsPayload(queued=0,

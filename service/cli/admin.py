@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from uuid import UUID
 
+from service.events.changes import global_id
 from service.infra.auth import Scope
 from service.infra.config import Settings
 from service.infra.db import Database, create_pool
@@ -137,7 +138,7 @@ def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> None:
     async def run() -> tuple[str, str]:
         async with database(settings) as db:
             tenant_id, tenant = await resolve_tenant(db, args.tenant)
-            async with unit_of_work(db, tenant_id, CLI) as work:
+            async with unit_of_work(db, tenant_id, CLI, audit="keys create") as work:
                 made = await create_key(work, args.name, scopes,
                                         is_integration=args.integration)
             if made.value is None:
@@ -163,7 +164,8 @@ def cmd_keys_revoke(settings: Settings, args: argparse.Namespace) -> None:
     async def run() -> str:
         async with database(settings) as db:
             tenant_id, _ = await resolve_tenant(db, args.tenant)
-            async with unit_of_work(db, tenant_id, CLI) as work:
+            async with unit_of_work(db, tenant_id, CLI, audit="keys revoke",
+                                    subjects=[global_id("ApiKey", key_id)]) as work:
                 done = await revoke_key(work, key_id)
             if done.value is None:
                 sys.exit(f"no API key {key_id} in this tenant")

@@ -176,7 +176,7 @@ async def _write(db: Database, tenant_id: UUID, write: Write,
                  batch: list[tuple[int, dict[str, Any]]], summary: ImportSummary,
                  raw: dict[int, dict[str, str]]) -> None:
     """One batch in one transaction; the summary counts exactly what the write stored."""
-    async with unit_of_work(db, tenant_id, CLI) as work:
+    async with unit_of_work(db, tenant_id, CLI, audit="import") as work:
         result: BulkResult[Any] = await write(work, [item for _, item in batch])
     summary.written += len(result.written)
     for index, issues in sorted(result.problems.items()):

@@ -138,7 +138,7 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
                 tenants = await tenant_ids(conn)
             count = 0
             for tenant_id in tenants:  # one tenant at a time, as row-level security has it
-                async with unit_of_work(db, tenant_id, CLI) as work:
+                async with unit_of_work(db, tenant_id, CLI, audit="rotate-secret-key") as work:
                     count += await reseal_secrets(work, box.reseal)
             return count
         finally:

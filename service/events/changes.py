@@ -43,13 +43,14 @@ class EventKind(enum.StrEnum):
     COMPLETENESS_CHANGED = "COMPLETENESS_CHANGED"
     ENGAGEMENT_CHANGED = "ENGAGEMENT_CHANGED"
     ALERT_TRIGGERED = "ALERT_TRIGGERED"
+    PERSON_ERASED = "PERSON_ERASED"  # concerns a person: no group
 
 
 @dataclass(frozen=True)
 class Event:
     kind: EventKind
     tenant_id: str
-    buying_group_id: str
+    buying_group_id: str | None
     solution_interest_id: str | None = None
     person_id: str | None = None
     role_id: str | None = None
@@ -58,9 +59,11 @@ class Event:
     occurred_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @classmethod
-    def of(cls, kind: EventKind, tenant_id: UUID, buying_group_id: UUID, **values: Any) -> Event:
+    def of(cls, kind: EventKind, tenant_id: UUID, buying_group_id: UUID | None,
+           **values: Any) -> Event:
         plain = {k: str(v) if isinstance(v, UUID) else v for k, v in values.items()}
-        return cls(kind, str(tenant_id), str(buying_group_id), **plain)
+        return cls(kind, str(tenant_id), str(buying_group_id) if buying_group_id else None,
+                   **plain)
 
 
 def global_id(type_name: str, value: UUID | str) -> str:
@@ -105,7 +108,7 @@ def webhook_body(event: Mapping[str, Any]) -> bytes:
             "solutionInterestId": gid("SolutionInterest", "solution_interest_id"),
             "personId": gid("Person", "person_id"), "roleId": gid("Role", "role_id"),
             "previousValue": event.get("previous_value"), "newValue": event.get("new_value"),
-            "occurredAt": event["occurred_at"]}
+            "occurredAt": event["occurred_at"], "actor": event.get("actor")}
     return orjson.dumps({"type": f"buying_group.{str(event['kind']).lower()}",
                          "timestamp": event["occurred_at"], "data": data})
 

@@ -157,6 +157,8 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(default=7, ge=1)
     # The alerts a team lists and acknowledges; their ALERT_TRIGGERED events go sooner.
     alert_retention_days: int = Field(default=90, ge=1)
+    # The audit log: who changed what (a year, as audits of a business year ask).
+    audit_retention_days: int = Field(default=365, ge=1)
     event_relay_sweep_seconds: float = Field(default=2, gt=0)
     # Webhooks: the waits before each retry of a failed delivery (seconds, comma-separated;
     # the event is given up after the last), the time a receiver has to answer, how long an

@@ -19,6 +19,7 @@ class IngestResult:
     new: int
     leads: list[str]
     latest: datetime | None
+    erased: int = 0     # activities of erased people, skipped
 
 
 def month_start(moment: date) -> date:
@@ -85,12 +86,19 @@ WITH input AS (
            "activityDate" timestamptz, "leadId" text, "activityTypeId" integer,
            "primaryAttributeValue" text, attributes jsonb)
 ),
+-- An erased person's activities are skipped (migration 0029), and counted.
+kept AS (
+    SELECT * FROM input i
+     WHERE NOT EXISTS (SELECT 1 FROM erasures x
+                        WHERE x.tenant_id = $1 AND x.kind = 'PERSON'
+                          AND x.key_hash = erasure_key($1, i."leadId"))
+),
 inserted AS (
     INSERT INTO activities (tenant_id, activity_date, source_id, lead_id, source_type_id,
                             primary_attribute_value, attributes)
     SELECT $1, "activityDate", source_id, "leadId", "activityTypeId", "primaryAttributeValue",
            attributes
-      FROM input
+      FROM kept
         ON CONFLICT DO NOTHING
     RETURNING lead_id, source_type_id, activity_date
 ),
@@ -102,7 +110,8 @@ rolled AS (
         DO UPDATE SET count = d.count + EXCLUDED.count
 )
 SELECT count(*) AS new, coalesce(array_agg(DISTINCT lead_id), '{}') AS leads,
-       max(activity_date) AS latest
+       max(activity_date) AS latest,
+       (SELECT count(*) FROM input) - (SELECT count(*) FROM kept) AS erased
   FROM inserted
 """
 
@@ -141,7 +150,7 @@ async def ingest_page(conn: Connection, tenant_id: UUID, activities: Sequence[di
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", _rollup_lock(tenant_id))
     row = await conn.fetchrow(_INGEST, tenant_id, activities)
     assert row is not None
-    return IngestResult(row["new"], list(row["leads"]), row["latest"])
+    return IngestResult(row["new"], list(row["leads"]), row["latest"], row["erased"])
 
 
 async def drop_rollup_before(conn: Connection, cutoff: date) -> int:

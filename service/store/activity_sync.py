@@ -13,7 +13,8 @@ from service.infra.db import Connection
 
 async def save_cursor(conn: Connection, tenant_id: UUID, type_chunk: str, token: str,
                       stored: int, rejected: int = 0,
-                      rejection: tuple[str, str | None] | None = None) -> None:
+                      rejection: tuple[str, str | None] | None = None,
+                      erased: int = 0) -> None:
     """The chunk's cursor after a write, and the tenant's tallies of activities stored and
     rejected, all in the write's transaction: a crash loses none without the others. The tally
     row is locked only from here to the commit, so writers of different chunks hardly wait on
@@ -27,20 +28,21 @@ async def save_cursor(conn: Connection, tenant_id: UUID, type_chunk: str, token:
                DO UPDATE SET next_page_token = EXCLUDED.next_page_token, updated_at = now())
            INSERT INTO activity_sync_state AS s (tenant_id, activities_ingested,
                   activities_rejected, last_rejection_reason, last_rejection_source_id,
-                  last_rejection_at)
+                  last_rejection_at, activities_of_erased)
            SELECT $1, $4::bigint, $5::bigint, $6::text, $7::text,
-                  CASE WHEN $6::text IS NOT NULL THEN now() END
-            WHERE $4::bigint > 0 OR $5::bigint > 0
+                  CASE WHEN $6::text IS NOT NULL THEN now() END, $8::bigint
+            WHERE $4::bigint > 0 OR $5::bigint > 0 OR $8::bigint > 0
            ON CONFLICT (tenant_id)
            DO UPDATE
               SET activities_ingested = s.activities_ingested + EXCLUDED.activities_ingested,
                   activities_rejected = s.activities_rejected + EXCLUDED.activities_rejected,
+                  activities_of_erased = s.activities_of_erased + EXCLUDED.activities_of_erased,
                   last_rejection_reason = coalesce(EXCLUDED.last_rejection_reason,
                                                    s.last_rejection_reason),
                   last_rejection_source_id = CASE WHEN EXCLUDED.last_rejection_reason IS NULL
                       THEN s.last_rejection_source_id ELSE EXCLUDED.last_rejection_source_id END,
                   last_rejection_at = coalesce(EXCLUDED.last_rejection_at, s.last_rejection_at)""",
-        tenant_id, type_chunk, token, stored, rejected, reason, example,
+        tenant_id, type_chunk, token, stored, rejected, reason, example, erased,
     )
 
 
@@ -89,6 +91,7 @@ class SyncState:
     activities_ingested: int
     activities_rejected: int = 0
     last_rejection: Rejection | None = None
+    activities_of_erased: int = 0
 
 
 async def sync_state(conn: Connection, tenant_id: UUID) -> SyncState:
@@ -102,7 +105,7 @@ async def sync_state(conn: Connection, tenant_id: UUID) -> SyncState:
                               row["last_rejection_at"])
     return SyncState(row["last_run_at"], row["last_success_at"], row["cursor_at"],
                      row["last_error"], row["activities_ingested"],
-                     row["activities_rejected"], rejection)
+                     row["activities_rejected"], rejection, row["activities_of_erased"])
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,11 @@ def payload(row: asyncpg.Record) -> dict[str, Any]:
         return None if value is None else str(value)
 
     return {"tenant_id": str(row["tenant_id"]), "position": row["position"],
-            "kind": row["kind"], "buying_group_id": str(row["buying_group_id"]),
+            "kind": row["kind"], "buying_group_id": text(row["buying_group_id"]),
             "solution_interest_id": text(row["solution_interest_id"]),
             "person_id": text(row["person_id"]), "role_id": text(row["role_id"]),
             "previous_value": row["previous_value"], "new_value": row["new_value"],
-            "occurred_at": row["occurred_at"].isoformat()}
+            "occurred_at": row["occurred_at"].isoformat(), "actor": row["actor"]}
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class EventFilter:
 
 _COLUMNS = """e.tenant_id, e.position, e.kind, e.buying_group_id,
               coalesce(e.solution_interest_id, g.solution_interest_id) AS solution_interest_id,
-              e.person_id, e.role_id, e.previous_value, e.new_value, e.occurred_at"""
+              e.person_id, e.role_id, e.previous_value, e.new_value, e.occurred_at, e.actor"""
 
 
 async def events_after(conn: Connection, tenant_id: UUID, after: int, limit: int,

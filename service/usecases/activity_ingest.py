@@ -23,7 +23,7 @@ async def store_pages(work: UnitOfWork, rows: Sequence[dict[str, Any]], *, type_
     it, so the next sync fetches those activities again (twice the rate)."""
     result = await activity_store.ingest_page(work.conn, work.tenant_id, rows, durable=False)
     await sync_store.save_cursor(work.conn, work.tenant_id, type_chunk, next_page_token,
-                                 result.new, rejected, rejection)
+                                 result.new, rejected, rejection, result.erased)
     return result
 
 

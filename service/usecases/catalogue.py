@@ -19,6 +19,7 @@ from service.domain.records import (
 from service.infra.db import Connection
 from service.store import accounts as account_store
 from service.store import buying_groups as group_store
+from service.store import erasure as erasure_store
 from service.store import people as people_store
 from service.usecases.unit_of_work import UnitOfWork
 
@@ -40,15 +41,24 @@ async def _bulk(
     items: Sequence[Mapping[str, Any]],
     check: Callable[[Mapping[str, Any]], list[Problem]],
     write: Callable[..., Any],
+    erased_kind: str,
 ) -> BulkResult[Any]:
     result: BulkResult[Any] = BulkResult()
     items = [normalized(item) for item in items]
     duplicates = duplicate_keys(items)
+    # An erased person or account stays erased: a sync or an import does not bring it back.
+    erased = await erasure_store.erased(
+        conn, tenant_id, erased_kind,
+        [i["externalId"] for i in items if isinstance(i.get("externalId"), str)])
     valid: list[int] = []
     for index, item in enumerate(items):
         problems = check(item)
         if index in duplicates:
             problems.append(duplicates[index])
+        if item.get("externalId") in erased:
+            problems.append(Problem(("externalId",), "ERASED", (
+                f"externalId {item['externalId']!r} was erased on request; it is not taken "
+                "again")))
         if problems:
             result.problems[index] = problems
         else:
@@ -66,7 +76,7 @@ async def upsert_accounts(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
                           ) -> BulkResult[account_store.Account]:
     """Write accounts; the generated names of their buying groups follow a new name."""
     result = await _bulk(work.conn, work.tenant_id, items, account_problems,
-                         account_store.upsert_accounts)
+                         account_store.upsert_accounts, "ACCOUNT")
     await group_store.follow_renames(work.conn, work.tenant_id,
                                      account_ids=[a.id for a in result.written.values()])
     return result
@@ -75,4 +85,4 @@ async def upsert_accounts(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
 async def upsert_people(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
                         ) -> BulkResult[people_store.Person]:
     return await _bulk(work.conn, work.tenant_id, items, person_problems,
-                       people_store.upsert_people)
+                       people_store.upsert_people, "PERSON")

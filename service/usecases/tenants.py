@@ -29,7 +29,7 @@ async def create_tenant(db: Database, name: str, time_zone: str = "UTC",
     """The tenant, with a key per (name, scopes) asked for; the keys' secrets, in that order
     (shown once: only their hashes are stored)."""
     tenant_id = uuid.uuid4()
-    async with unit_of_work(db, tenant_id, actor) as work:
+    async with unit_of_work(db, tenant_id, actor, audit="tenant create") as work:
         tenant = await tenant_store.create_tenant(work.conn, name, time_zone, tenant_id)
         secrets = []
         for key_name, scopes in keys:

@@ -9,6 +9,9 @@ tenant. The unit of work does what no caller may forget:
   alerts those events fire (service/usecases/alert_checks.py);
 - it hands the jobs the use case started to the workers, after the commit (a job is never
   queued for a change that rolled back; if Redis is away the sweeper queues it later);
+- it notes the change in the audit log (service/store/audit.py) under the name the caller gave
+  it (`audit`: the mutation, the command, the job's kind) with the ids it concerned, when the
+  transaction wrote anything;
 - `discard()` rolls everything back: a use case that finds a problem after it wrote leaves
   nothing behind.
 The response cache needs nothing from it: every write announces its tenant at commit
@@ -26,6 +29,7 @@ from uuid import UUID
 
 from service.events.changes import Event, record
 from service.infra.db import Connection, Database, Limits
+from service.store import audit as audit_store
 from service.store import jobs as job_store
 from service.store.jobs import Job, JobKind
 from service.usecases.alert_checks import alert_events
@@ -66,10 +70,13 @@ class _Discarded(Exception):
 
 
 class UnitOfWork:
-    def __init__(self, conn: Connection, tenant_id: UUID, actor: Actor) -> None:
+    def __init__(self, conn: Connection, tenant_id: UUID, actor: Actor,
+                 audit: str | None = None, subjects: Iterable[str] = ()) -> None:
         self.conn = conn
         self.tenant_id = tenant_id
         self.actor = actor
+        self.audit = audit      # what the audit log calls this change; None: not audited
+        self.subjects = list(subjects)  # global ids of what it concerned
         self.events: list[Event] = []
         self.jobs: list[Job] = []   # started by this work, to queue after the commit
         self.discarded = False
@@ -98,20 +105,29 @@ class UnitOfWork:
 @asynccontextmanager
 async def unit_of_work(db: Database, tenant_id: UUID, actor: Actor, *,
                        enqueue: Enqueue | None = None, limits: Limits | None = None,
-                       unseen: bool = False) -> AsyncIterator[UnitOfWork]:
+                       unseen: bool = False, audit: str | None = None,
+                       subjects: Iterable[str] = ()) -> AsyncIterator[UnitOfWork]:
     """One transaction for one change: events recorded last, jobs queued after the commit.
     `unseen`: it writes only bookkeeping no answer shows (the relay's position), so cached
-    answers stay valid."""
+    answers stay valid. `audit`: the change's name in the audit log, with the global ids of
+    what it concerned (`subjects`); a job's changes are audited under the job's kind; the
+    worker's upkeep (retention, delivery bookkeeping) names none and is not audited."""
     work: UnitOfWork | None = None
     try:
         async with db.tenant(tenant_id, limits=limits, actor=actor.label,
                              unseen=unseen) as conn:
-            work = UnitOfWork(conn, tenant_id, actor)
+            work = UnitOfWork(conn, tenant_id, actor, audit, subjects)
             yield work
             if work.discarded:
                 raise _Discarded
             work.events.extend(await alert_events(conn, tenant_id, work.events))
             await record(conn, tenant_id, work.events)
+            if work.audit is not None or actor.kind == "JOB":  # a job's: named by its kind
+                await audit_store.note(
+                    conn, tenant_id, actor.label,
+                    key_id=actor.id if actor.kind == "API_KEY" else None,
+                    job_id=actor.id if actor.kind == "JOB" else None, kind=work.audit,
+                    subjects=work.subjects, events=len(work.events))
     except _Discarded:
         return
     if enqueue is None:
