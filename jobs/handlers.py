@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from jobs.activity_sync import sync_activities
 from jobs.buying_groups import apply_stage_model, create_buying_groups, maintain_buying_groups
+from jobs.exports import export_rows
 from jobs.rescoring import refresh_scores
 from jobs.run import Handler
 from service.store.jobs import JobKind
@@ -16,4 +17,5 @@ HANDLERS: dict[str, Handler] = {
     JobKind.SYNC_ACTIVITIES: sync_activities,
     JobKind.REFRESH_SCORES: refresh_scores,
     JobKind.APPLY_STAGE_MODEL: apply_stage_model,
+    JobKind.EXPORT: export_rows,
 }

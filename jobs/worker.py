@@ -25,6 +25,7 @@ from service.store import activities as activity_store
 from service.store import alerts as alert_store
 from service.store import audit as audit_store
 from service.store import event_log, row_tallies
+from service.store import exports as export_store
 from service.store import history as history_store
 from service.store import jobs as job_store
 from service.store import overview as overview_store
@@ -77,6 +78,16 @@ async def retention(ctx: dict[str, Any]) -> int:
         log.info("retention: deleted %d finished job(s), %d history row(s), %d event(s), "
                  "%d alert(s), %d audit entries", jobs, history, events, alerts, audited)
     return jobs + history + events + alerts + audited
+
+
+async def expire_exports(ctx: dict[str, Any]) -> int:
+    """Every few minutes: export files past EXPORT_RETENTION_HOURS, with their chunks."""
+    db: Database = ctx["db"]
+    async with db.system() as conn:
+        deleted = await export_store.delete_expired(conn)
+    if deleted:
+        log.info("retention: deleted %d expired export file(s)", deleted)
+    return deleted
 
 
 async def maintain(ctx: dict[str, Any]) -> int:
@@ -181,6 +192,7 @@ def build_worker(
             cron(rescore_all, hour={settings.rescore_hour_utc}, minute={15}, unique=True),
             cron(compact_tallies, second={45}, unique=True),
             cron(retention, hour={settings.rescore_hour_utc}, minute={45}, unique=True),
+            cron(expire_exports, minute=set(range(0, 60, 5)), unique=True),
         ],
         redis_settings=RedisSettings.from_dsn(redis_url),
         queue_name=settings.queue_name,

@@ -18,7 +18,7 @@ from service.api.context import Services
 from service.api.key_watch import Sockets
 from service.delivery.relay import EventRelay
 from service.events.changes import Broker
-from service.http import console, graphiql
+from service.http import console, exports, graphiql
 from service.http.endpoints import healthz, metrics, readyz, root
 from service.http.graphql_view import GraphQLApp
 from service.http.persisted_queries import PersistedQueries
@@ -113,6 +113,7 @@ def create_app(
             Route("/console/operations.js", console.operations_module),
             Mount("/console/app", StaticFiles(directory=console.CONSOLE, check_dir=False)),
             Route("/graphql", graphql_app),
+            Route("/exports/{job_id:path}", exports.download),
             WebSocketRoute("/graphql", graphql_app),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -91,6 +91,7 @@ async def test_tenant_transactions_run_as_the_app_role(db: Database, tenant: Ten
 SYSTEM_READS = {
     "activity_daily", "activity_sync_state", "activity_tallies", "activity_tally_deltas",
     "alerts",  # when each fired, for retention (migration 0027): no column of its content
+    "export_files",  # when each expires, for retention (migration 0030)
     "audit_log",  # when each change was, for retention (migration 0028)
     "api_keys", "buying_group_score_history", "buying_group_stage_history",
     "buying_group_tallies", "event_positions", "event_relay", "events", "jobs", "row_tallies",

@@ -13,6 +13,7 @@ import strawberry
 from strawberry import relay
 
 from service.api.errors import UserError, from_problems
+from service.api.export_files import ExportFile
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import (
     Connection,
@@ -85,6 +86,14 @@ class BuyingGroupJob(relay.Node):
             return None
         row = await info.context.loaders.solution_interest.load(self.row.solution_interest_id)
         return SolutionInterest.from_row(row) if row else None
+
+    @strawberry.field(description="An EXPORT job's file (null for other kinds, and once it "
+                      "was deleted).")
+    async def export(self, info: strawberry.Info) -> ExportFile | None:
+        if self.row.kind != JobKind.EXPORT:
+            return None
+        row = await info.context.loaders.export_file.load(self.row.id)
+        return ExportFile.from_row(row) if row else None
 
     @classmethod
     def from_row(cls, job: Job, max_attempts: int) -> BuyingGroupJob:

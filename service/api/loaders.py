@@ -36,6 +36,7 @@ from service.store.engagement import (
     engagement_before,
     scoring_inputs,
 )
+from service.store.exports import ExportFile, files_of_jobs
 from service.store.jobs import Job, jobs_by_ids
 from service.store.paging import Page
 from service.store.people import Person, people_by_ids, people_pages_by_account
@@ -289,6 +290,7 @@ class Loaders:
     engagement_before: DataLoader[tuple[UUID, date], tuple[date, Decimal] | None]
     alert_rule: DataLoader[UUID, StoredRule | None]
     alert: DataLoader[UUID, Alert | None]
+    export_file: DataLoader[UUID, ExportFile | None]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -325,4 +327,5 @@ class Loaders:
             engagement_before=by_key(context, engagement_before),
             alert_rule=by_key(context, rules_by_id),
             alert=by_key(context, alerts_by_id),
+            export_file=by_key(context, files_of_jobs),
         )

@@ -46,6 +46,7 @@ from service.api.execution.lookahead import install_lean_resolvers
 from service.api.execution.multiplex import MultiplexingExecutionContext
 from service.api.execution.values import SCALARS, TextScreen
 from service.api.execution.written_out import DocumentWeight
+from service.api.exports import ExportMutations
 from service.api.jobs import BuyingGroupJob, JobMutations, buying_group_jobs
 from service.api.lookups import person, role, solution_interest
 from service.api.overview import BuyingGroupsOverview, buying_groups_overview
@@ -203,6 +204,7 @@ class Mutation(
     BulkGroupMutations,
     RecommendationMutations,
     ErasureMutations,
+    ExportMutations,
     StageMutations,
     EngagementMutations,
     ScoringMutations,

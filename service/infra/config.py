@@ -159,6 +159,10 @@ class Settings(BaseSettings):
     alert_retention_days: int = Field(default=90, ge=1)
     # The audit log: who changed what (a year, as audits of a business year ask).
     audit_retention_days: int = Field(default=365, ge=1)
+    # Bulk exports: how long a finished export's file can be downloaded, and the longest a
+    # signed download link (one that needs no API key) may live.
+    export_retention_hours: float = Field(default=24, gt=0, le=24 * 30)
+    export_link_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
     event_relay_sweep_seconds: float = Field(default=2, gt=0)
     # Webhooks: the waits before each retry of a failed delivery (seconds, comma-separated;
     # the event is given up after the last), the time a receiver has to answer, how long an

@@ -52,6 +52,13 @@ async def create_api_key(
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+async def live_key_tenant(conn: Connection, key_id: UUID) -> UUID | None:
+    """The tenant of a key that is not revoked (a system transaction)."""
+    tenant_id: UUID | None = await conn.fetchval(
+        "SELECT tenant_id FROM api_keys WHERE id = $1 AND revoked_at IS NULL", key_id)
+    return tenant_id
+
+
 async def authenticate(conn: Connection, secret: str) -> Principal | None:
     """The principal of a live key; needs a system transaction (the tenant is not known yet).
 

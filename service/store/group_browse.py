@@ -28,7 +28,7 @@ ORDERS: dict[str, tuple[str, str, str]] = {
 # The engagement's change against its latest daily snapshot on or before a day (the group's
 # `trend`); a group without one counts as unchanged. Read for every matching group: sorting or
 # filtering by it costs a snapshot lookup per group.
-_TREND = """LEFT JOIN LATERAL (
+TREND_JOIN = """LEFT JOIN LATERAL (
     SELECT g.engagement - coalesce((
         SELECT h.engagement FROM buying_group_score_history h
          WHERE h.tenant_id = g.tenant_id AND h.buying_group_id = g.id AND h.day <= {day}
@@ -111,7 +111,7 @@ async def list_groups(
     source = "buying_groups g"
     if f.trend is not None or order == "ENGAGEMENT_TREND":
         assert f.trend_since is not None, "the trend is measured from a day"
-        source += " " + _TREND.format(day=f"{params.add(f.trend_since)}::date")
+        source += " " + TREND_JOIN.format(day=f"{params.add(f.trend_since)}::date")
     where = group_filter_sql(tenant_id, f, params)
     expression, bind, _ = ORDERS[order]
     direction = "DESC" if descending else "ASC"

@@ -18,6 +18,7 @@ class JobKind(enum.StrEnum):
     SYNC_ACTIVITIES = "SYNC_ACTIVITIES"
     REFRESH_SCORES = "REFRESH_SCORES"
     APPLY_STAGE_MODEL = "APPLY_STAGE_MODEL"  # a solution interest's model changed
+    EXPORT = "EXPORT"  # a bulk export's file (startExport)
 
 
 class JobStatus(enum.StrEnum):
@@ -78,6 +79,13 @@ async def create_job(
     job, _ = await create_job_once(conn, tenant_id, kind, payload, solution_interest_id,
                                    dedup_key)
     return job
+
+
+async def count_unfinished(conn: Connection, kind: JobKind) -> int:
+    """The tenant's jobs of this kind waiting or running."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM jobs WHERE kind = $1 AND status IN ('QUEUED', 'RUNNING')", kind)
+    return count
 
 
 async def create_job_once(
