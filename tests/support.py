@@ -100,6 +100,19 @@ async def end_unfinished_jobs(db: Database, tenant_id: uuid.UUID) -> None:
                            "WHERE tenant_id = $1 AND status IN ('QUEUED', 'RUNNING')", tenant_id)
 
 
+class LoopHarness:
+    """Apps driven on an event loop of their own: hypothesis runs its examples synchronously,
+    and a module-scoped harness outlives each test's loop."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.settings = settings
+        self.database_url = database_url
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+
 class GraphQLClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http

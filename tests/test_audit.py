@@ -3,7 +3,6 @@ audit log with its actor; a refused change leaves no entry; events carry their a
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from service.infra.config import Settings
 from service.infra.db import Database, create_pool
 from tests.support import (
     GraphQLClient,
+    LoopHarness,
     TenantKeys,
     generate,
     make_tenant,
@@ -64,16 +64,8 @@ async def key_ids(gql: GraphQLClient, tenant: TenantKeys) -> dict[str, str]:
 
 # --- a property: random change sequences, each change found with its actor ---------------------
 
-class Harness:
-    """One app on a loop of its own, so that hypothesis's synchronous examples can drive it."""
-
-    def __init__(self, settings: Settings, database_url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.settings = settings
-        self.database_url = database_url
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
+class Harness(LoopHarness):
+    """One app on a loop of its own."""
 
     async def start(self) -> None:
         self.db = Database(await create_pool(self.database_url, min_size=1, max_size=2))

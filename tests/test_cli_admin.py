@@ -21,6 +21,7 @@ from tests.support import (
     generate,
     live_model,
     run_cli,
+    run_jobs,
     setup_catalogue,
     synced_activity,
 )
@@ -113,10 +114,16 @@ async def test_a_deleted_tenant_leaves_no_row_behind(
                             key=tenant.read))["buyingGroups"]["nodes"][0]["id"]
     await gql.data(REMOVE, {"group": first, "person": cat["people"]["A0-ceo"]},
                    key=tenant.write)
+    await gql.data('mutation($id: ID!) { erasePerson(input: {id: $id}) { userErrors { code } } }',
+                   {"id": cat["people"]["A1-vp"]}, key=tenant.admin)
+    await gql.data("mutation { startExport(input: {kind: MEMBERS}) { userErrors { code } } }",
+                   key=tenant.write)
+    await run_jobs(settings)
     await setup_catalogue(gql, other_tenant.write, accounts=1)
     before = await rows_of(db, tenant.id)
     assert {"buying_groups", "activities", "activity_daily", "events", "row_tallies",
-            "buying_group_score_history", "alert_rules"} <= set(before), before
+            "buying_group_score_history", "alert_rules", "audit_log", "erasures",
+            "export_files", "export_chunks"} <= set(before), before
     others = await rows_of(db, other_tenant.id)
 
     refused = run_cli(settings, "tenant", "delete", str(tenant.id))  # no terminal to ask on

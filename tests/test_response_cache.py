@@ -26,6 +26,7 @@ from tests.support import (
     GROUPS,
     REMOVE,
     GraphQLClient,
+    LoopHarness,
     TenantKeys,
     app_with,
     generate,
@@ -145,17 +146,9 @@ READS = [GROUPS, OVERVIEW, "{ buyingGroups(first: 5, orderBy: {field: COMPLETENE
                            "{ nodes { name status completeness { value } } } }"]
 
 
-class Harness:
-    """Two apps on one loop of their own (hypothesis runs tests synchronously): one answers
-    from the cache, the other never does."""
-
-    def __init__(self, own: Settings, database_url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.settings = own
-        self.database_url = database_url
-
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
+class Harness(LoopHarness):
+    """Two apps on one loop of their own: one answers from the cache, the other never
+    does."""
 
     async def start(self) -> None:
         self.db = Database(await create_pool(self.database_url, min_size=1, max_size=2))
