@@ -608,16 +608,17 @@ def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
 
 # --- API processes, the event log and webhooks
 
-def start_api(settings: Settings, count: int, **env: str) -> tuple[list[str],
-                                                                   list[subprocess.Popen[bytes]]]:
-    """API processes on the test database and Redis, once they answer /readyz."""
+def start_api(settings: Settings, count: int, *, log: Any = None, **env: str
+              ) -> tuple[list[str], list[subprocess.Popen[bytes]]]:
+    """API processes on the test database and Redis, once they answer /readyz; `log`: a file
+    their standard error goes to."""
     environment = {**os.environ, "DATABASE_URL": str(settings.database_url),
                    "REDIS_URL": str(settings.redis_url), "QUEUE_NAME": settings.queue_name,
                    "LOG_LEVEL": "WARNING", "RESPONSE_CACHE": "false",
                    "AUTH_CACHE_SECONDS": "0", **env}
     ports = [free_port() for _ in range(count)]
     processes = [subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",
-                                   str(p)], env=environment) for p in ports]
+                                   str(p)], env=environment, stderr=log) for p in ports]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     for url in urls:
         for _ in range(100):

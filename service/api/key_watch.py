@@ -132,5 +132,13 @@ def new_socket_id() -> str:
 
 
 async def close(websocket: Any, code: int, reason: str) -> None:
+    """Close the socket with this code, once: the protocol handler closes a socket it was
+    told to reject again (with 4403), and a second close raised in the ASGI server, logged as
+    an unhandled error for every socket refused beyond the cap, while the client saw 4403."""
     with contextlib.suppress(Exception):  # the peer may be gone already
         await websocket.close(code=code, reason=reason)
+
+    async def closed_already(code: int = 1000, reason: str | None = None) -> None:
+        return None
+
+    websocket.close = closed_already

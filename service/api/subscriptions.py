@@ -25,7 +25,8 @@ from service.api.key_watch import close as close_socket
 from service.api.nodes import decode_id, parse_uuid
 from service.api.pagination import Connection, check_first, make_connection
 from service.api.people import Person
-from service.api.roles import Role
+from service.api.roles import Role, role_if_any
+from service.api.stages import Stage, stage_by_id
 from service.events.changes import (
     EVENTS,
     JOBS,
@@ -33,6 +34,7 @@ from service.events.changes import (
     SlowSubscriber,
     cursor_position,
     event_cursor,
+    shown_value,
 )
 from service.store import buying_groups as group_store
 from service.store import event_log
@@ -85,8 +87,8 @@ class BuyingGroupEvent:
         return cls(kind=EventKind(event["kind"]),
                    buying_group_id=relay.GlobalID("BuyingGroup", event["buying_group_id"])
                    if event.get("buying_group_id") else None,
-                   previous_value=event.get("previous_value"),
-                   new_value=event.get("new_value"),
+                   previous_value=shown_value(event["kind"], event.get("previous_value")),
+                   new_value=shown_value(event["kind"], event.get("new_value")),
                    occurred_at=datetime.fromisoformat(event["occurred_at"]),
                    cursor=event_cursor(int(event["position"])), actor=event.get("actor"),
                    raw=event)
@@ -129,6 +131,28 @@ class BuyingGroupEvent:
         row = await self._shared(info, "person", read)
         return Person.from_row(row) if row else None
 
+    @strawberry.field(description=(
+        "MEMBER_ASSIGNED: the role the person held before (null: none); MEMBER_REMOVED: the "
+        "role they left."))
+    async def previous_role(self, info: strawberry.Info) -> Role | None:
+        raw = self.raw.get("previous_value")
+        role_id = parse_uuid(raw) if self.kind in (EventKind.MEMBER_ASSIGNED,
+                                                   EventKind.MEMBER_REMOVED) and \
+            isinstance(raw, str) else None
+        return await role_if_any(info, role_id)
+
+    @strawberry.field(description="CREATED and STAGE_CHANGED: the stage the group entered.")
+    async def stage(self, info: strawberry.Info) -> Stage | None:
+        if self.kind not in (EventKind.CREATED, EventKind.STAGE_CHANGED):
+            return None
+        return await stage_by_id(info, _stage_id(self.new_value))
+
+    @strawberry.field(description="STAGE_CHANGED: the stage the group left.")
+    async def previous_stage(self, info: strawberry.Info) -> Stage | None:
+        if self.kind is not EventKind.STAGE_CHANGED:
+            return None
+        return await stage_by_id(info, _stage_id(self.previous_value))
+
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role | None:
         if not self.raw.get("role_id"):
@@ -140,6 +164,17 @@ class BuyingGroupEvent:
 
         row = await self._shared(info, "role", read)
         return Role.from_row(row) if row else None
+
+
+def _stage_id(value: Any) -> UUID | None:
+    """The stage in a value that holds a Stage's global id."""
+    if not isinstance(value, str):
+        return None
+    try:
+        gid = relay.GlobalID.from_id(value)
+    except ValueError:
+        return None
+    return parse_uuid(gid.node_id) if gid.type_name == "Stage" else None
 
 
 _EVENTS: dict[tuple[Any, ...], BuyingGroupEvent] = {}

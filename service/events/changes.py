@@ -96,6 +96,21 @@ def cursor_position(cursor: str) -> int | None:
     return int(digits)
 
 
+# Kinds whose values are a role's id. The log stores it raw (the alert checks read it so); the
+# API, webhooks and exports show it as the global id node(id:) resolves.
+ROLE_VALUED = frozenset({EventKind.MEMBER_ASSIGNED.value, EventKind.MEMBER_REMOVED.value})
+
+
+def shown_value(kind: str, value: Any) -> Any:
+    """An event's previous or new value as clients see it: every id a global id."""
+    if kind in ROLE_VALUED and isinstance(value, str) and len(value) == 36:
+        try:
+            return global_id("Role", UUID(value))
+        except ValueError:
+            return value
+    return value
+
+
 def webhook_body(event: Mapping[str, Any]) -> bytes:
     """An event (the relay's payload) as a webhook POSTs it: the Standard Webhooks envelope
     around the fields of the API's BuyingGroupEvent, ids as the API writes them."""
@@ -107,7 +122,8 @@ def webhook_body(event: Mapping[str, Any]) -> bytes:
             "buyingGroupId": gid("BuyingGroup", "buying_group_id"),
             "solutionInterestId": gid("SolutionInterest", "solution_interest_id"),
             "personId": gid("Person", "person_id"), "roleId": gid("Role", "role_id"),
-            "previousValue": event.get("previous_value"), "newValue": event.get("new_value"),
+            "previousValue": shown_value(event["kind"], event.get("previous_value")),
+            "newValue": shown_value(event["kind"], event.get("new_value")),
             "occurredAt": event["occurred_at"], "actor": event.get("actor")}
     return orjson.dumps({"type": f"buying_group.{str(event['kind']).lower()}",
                          "timestamp": event["occurred_at"], "data": data})

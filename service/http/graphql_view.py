@@ -46,6 +46,7 @@ from service.http.bodies import (
     revalidated,
     too_many_failures,
 )
+from service.http.media_types import as_graphql_response, wants_graphql_response
 from service.http.persisted_queries import PersistedQueryError
 from service.http.response_cache import ResponseCache, cache_material, operation_type
 from service.http.sockets import LegacyWSHandler, TextWebSocket, TransportWSHandler
@@ -100,6 +101,8 @@ class GraphQLApp(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         response = await self._respond(request, scope, receive)
+        if wants_graphql_response(request.headers.get("accept")):
+            response = as_graphql_response(response)
         await response(scope, receive, send)
 
     async def _respond(self, request: Request, scope: Scope, receive: Receive) -> Response:

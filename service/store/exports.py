@@ -28,6 +28,12 @@ _ACCOUNT = [
     ("accountId", "global_id('Account', a.id)", False),
     ("accountExternalId", "a.external_id", True),
 ]
+# A member event's value is a role's raw id in the log: shown as its global id, as the API
+# shows it (service/events/changes.py: shown_value).
+_SHOWN = ("CASE WHEN e.kind IN ('MEMBER_ASSIGNED', 'MEMBER_REMOVED') "
+          "AND jsonb_typeof({value}) = 'string' "
+          "AND ({value} #>> '{{}}') ~ '^[0-9a-f]{{8}}-([0-9a-f]{{4}}-){{3}}[0-9a-f]{{12}}$' "
+          "THEN to_jsonb(global_id('Role', ({value} #>> '{{}}')::uuid)) ELSE {value} END")
 _COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
     "BUYING_GROUPS": [
         *_GROUP, *_ACCOUNT,
@@ -73,8 +79,8 @@ _COLUMNS: dict[str, list[tuple[str, str, bool]]] = {
         ("solutionInterestId", "global_id('SolutionInterest', e.solution_interest_id)", False),
         ("personId", "global_id('Person', e.person_id)", False),
         ("roleId", "global_id('Role', e.role_id)", False),
-        ("previousValue", "e.previous_value", True),
-        ("newValue", "e.new_value", True),
+        ("previousValue", _SHOWN.format(value="e.previous_value"), True),
+        ("newValue", _SHOWN.format(value="e.new_value"), True),
         ("occurredAt", "iso_utc(e.occurred_at)", False),
         ("actor", "e.actor", True),
     ],

@@ -63,8 +63,11 @@ async def maintain_chunk(work: UnitOfWork, interest_id: UUID, template: RoleTemp
         after=after, limit=limit,
         descendants=template.member_scope == MemberScope.ACCOUNT_AND_DESCENDANTS)
     settled = await settle(work.conn, tenant_id, chunk.changed, inputs=inputs)
+    # Valued as a user's change is: the role taken (ASSIGNED) or left (REMOVED).
     work.record(Event.of(MEMBER_CHANGES[change], tenant_id, group,
-                         solution_interest_id=interest_id, person_id=person, role_id=role)
+                         solution_interest_id=interest_id, person_id=person, role_id=role,
+                         **({"new_value": str(role)} if change == "ASSIGNED"
+                            else {"previous_value": str(role)}))
                 for group, person, role, change in chunk.member_changes)
     work.record(settled)
     return chunk
