@@ -12,10 +12,11 @@ import strawberry
 from strawberry import UNSET, relay
 from strawberry.scalars import JSON
 
-from service.api.errors import UserError, from_problems
+from service.api.errors import ClientError, ErrorCode, UserError, from_problems
 from service.api.nodes import convert_all, decode_id, load_nodes
 from service.api.pagination import Connection, connection_from_list
 from service.api.permissions import RequireWrite
+from service.api.stage_rules import StageEntryRule, StageEntryRuleInput, rule_of_input, typed_rule
 from service.domain.stages import StageSpec
 from service.store import stages as stage_store
 from service.usecases import stage_models as model_cases
@@ -49,8 +50,13 @@ class Stage(relay.Node):
     entry_rule: JSON | None = strawberry.field(
         description="{match, conditions: [{metric, operator, value, roleId}]}: a group moves "
         "here by itself when this holds, from a stage that allows the move. roleId (for "
-        "ROLE_MEMBERS) is a Role's id.")
+        "ROLE_MEMBERS) is a Role's id.", deprecation_reason="Use entersWhen, the same rule typed.")
     row: strawberry.Private[stage_store.Stage]
+
+    @strawberry.field(description="When a group moves here by itself, from a stage that "
+                      "allows the move (null: only when moved).")
+    def enters_when(self) -> StageEntryRule | None:
+        return typed_rule(self.row.entry_rule)
 
     @classmethod
     def from_row(cls, row: stage_store.Stage) -> Stage:
@@ -136,7 +142,10 @@ class StageInput:
     description: str | None = None
     transitions_to: list[str] = strawberry.field(default_factory=list,
                                                  description="Keys of the next stages.")
-    entry_rule: JSON | None = None
+    enters_when: StageEntryRuleInput | None = strawberry.field(default=None, description=(
+        "When a group moves here by itself, from a stage that allows the move."))
+    entry_rule: JSON | None = strawberry.field(
+        default=None, deprecation_reason="Use entersWhen, the same rule typed.")
 
 
 @strawberry.input
@@ -172,10 +181,18 @@ class DeleteStageModelPayload:
     user_errors: list[UserError]
 
 
-def specs(stages: list[StageInput]) -> list[StageSpec]:
-    return [StageSpec(s.key, s.name, s.kind.value, tuple(s.transitions_to), s.description,
-                      _map_role_ids(s.entry_rule, _stored_role_id))
-            for s in stages]
+def specs(stages: list[StageInput], path: list[str]) -> list[StageSpec]:
+    made = []
+    for i, s in enumerate(stages):
+        if s.enters_when is not None and s.entry_rule is not None:
+            raise ClientError("Give a stage's rule as entersWhen or entryRule, not both.",
+                              ErrorCode.INVALID_VALUE, field=[*path, str(i), "entersWhen"])
+        rule, rule_path = (rule_of_input(s.enters_when), "entersWhen") \
+            if s.enters_when is not None else \
+            (_map_role_ids(s.entry_rule, _stored_role_id), "entryRule")
+        made.append(StageSpec(s.key, s.name, s.kind.value, tuple(s.transitions_to),
+                              s.description, rule, rule_path))
+    return made
 
 
 def _map_role_ids(rule: Any, convert: Any) -> Any:
@@ -216,22 +233,23 @@ class StageMutations:
     @strawberry.mutation(permission_classes=[RequireWrite])
     async def create_stage_model(self, info: strawberry.Info, input: CreateStageModelInput
                                  ) -> StageModelPayload:
+        stages = specs(input.stages, ["input", "stages"])
         async with info.context.work(info) as work:
             return _payload(await model_cases.create_model(
-                work, input.name, input.description, specs(input.stages)), "input")
+                work, input.name, input.description, stages), "input")
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Change a DRAFT stage model; LIVE ones are immutable.")
     async def update_stage_model(self, info: strawberry.Info, input: UpdateStageModelInput
                                  ) -> StageModelPayload:
         model_id = decode_id(input.id, "StageModel", ["input", "id"])
+        stages = specs(input.stages, ["input", "stages"]) \
+            if input.stages not in (UNSET, None) else None
         async with info.context.work(info) as work:
             return _payload(await model_cases.update_model(
                 work, model_id, name=None if input.name is UNSET else input.name,
                 description=None if input.description is UNSET else input.description,
-                set_description=input.description is not UNSET,
-                stages=specs(input.stages) if input.stages not in (UNSET, None) else None),
-                "input")
+                set_description=input.description is not UNSET, stages=stages), "input")
 
     @strawberry.mutation(permission_classes=[RequireWrite],
                          description="Validate the stage graph and make the model LIVE.")

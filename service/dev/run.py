@@ -234,10 +234,9 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
             # signs itself in with it, for this tab (development only).
             console.print(f"Console   [bold]http://{host}:{port}/console#key={key}[/]",
                           soft_wrap=True)
-            console.print(f"GraphiQL  [bold]http://{host}:{port}/graphql[/]", soft_wrap=True)
-            console.print(f"API key   [bold]{key}[/]  (tenant {DEMO_TENANT!r}, ADMIN)",
+            console.print(f"GraphiQL  [bold]http://{host}:{port}/graphql#key={key}[/]",
                           soft_wrap=True)
-            console.print(f'In GraphiQL, set the header {{"Authorization": "Bearer {key}"}}',
+            console.print(f"API key   [bold]{key}[/]  (tenant {DEMO_TENANT!r}, ADMIN)",
                           soft_wrap=True)
             console.print(f"Database  {database_url}\nRedis     {redis_url}", soft_wrap=True)
             console.print(f"Activity  simulator at {settings.activity_api_url} (synced every "

@@ -28,6 +28,7 @@ class StageSpec:
     description: str | None = None
     # As the client sent it (any JSON value) until shape_problems has found none.
     entry_rule: Any = None
+    rule_path: str = "entryRule"  # the input field it came in (its problems' path)
 
 
 def shape_problems(stages: Sequence[StageSpec]) -> list[Problem]:
@@ -50,7 +51,7 @@ def shape_problems(stages: Sequence[StageSpec]) -> list[Problem]:
                 problems.append(Problem((i, "transitionsTo", j), "UNKNOWN_STAGE",
                                         f"no stage has key {target!r}"))
         if stage.entry_rule is not None:
-            problems += [p.under(i, "entryRule") for p in rule_problems(stage.entry_rule)]
+            problems += [p.under(i, stage.rule_path) for p in rule_problems(stage.entry_rule)]
     return problems
 
 
