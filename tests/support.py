@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,18 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from asgi_lifespan import LifespanManager
 from hypothesis import assume
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 from strawberry import relay
 
 from service.app import create_app
+from service.delivery.relay import EventRelay
 from service.domain.conditions import (
     ACCOUNT_FIELDS,
     PERSON_FIELDS,
@@ -764,3 +771,44 @@ class SqlEvaluator:
     def close(self) -> None:
         self.loop.run_until_complete(self.conn.close())
         self.loop.close()
+
+
+# --- a partner's webhook receiver
+
+@dataclass
+class Receiver:
+    """A partner's endpoint on 127.0.0.1: answers each POST with the next status planned
+    (200 once the plan runs out) and keeps what it received."""
+    url: str
+    plan: list[int] = dataclass_field(default_factory=list)
+    received: list[tuple[dict[str, str], bytes]] = dataclass_field(default_factory=list)
+    answer: bytes = b""  # the body of every answer
+
+
+@asynccontextmanager
+async def receiver() -> AsyncIterator[Receiver]:
+    port = free_port()
+    got = Receiver(f"http://127.0.0.1:{port}/hook")
+
+    async def hook(request: Request) -> Response:
+        got.received.append((dict(request.headers), await request.body()))
+        return Response(got.answer, status_code=got.plan.pop(0) if got.plan else 200)
+
+    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/hook", hook,
+                                                                   methods=["POST"])]),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.01)
+    try:
+        yield got
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def relayed(db: Database, redis: Any, settings: Settings, tenant: TenantKeys) -> None:
+    """Publish and queue what the tenant committed, now (the app's relay may beat us to it;
+    they take turns)."""
+    assert settings.database_url
+    await EventRelay(db, redis, settings.database_url).relay(tenant.id)

@@ -121,6 +121,23 @@ async def test_a_name_that_rebinds_to_a_private_address_is_not_dialled(
     assert received == []
 
 
+async def test_make_runs_loopback_permission_opens_loopback_and_nothing_else() -> None:
+    """`make run` lets a receiver on this machine be tried (OUTBOUND_ALLOW_LOOPBACK); it is
+    off by default, and private or other local addresses stay refused with it."""
+    from service.infra.config import Settings
+    assert Settings().outbound_allow_loopback is False
+    assert Settings().allowed_hosts.loopback is False
+    dev = AllowedHosts.parse("", loopback=True)
+    for address in ("127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"):
+        assert await checked_addresses(address, 80, dev) == [ipaddress.ip_address(address)]
+        with pytest.raises(AddressNotAllowed):
+            await checked_addresses(address, 80, AllowedHosts())
+    for address in ("10.1.2.3", "192.168.1.1", "169.254.169.254", "0.0.0.0", "fc00::1",
+                    "fe80::1", "100.64.0.1"):
+        with pytest.raises(AddressNotAllowed):
+            await checked_addresses(address, 80, dev)
+
+
 async def test_an_allowed_host_is_dialled_and_a_literal_private_address_is_not(
     listener: Listener
 ) -> None:

@@ -3,22 +3,12 @@ way, retried under the same webhook-id, an endpoint disabled after failing for d
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from standardwebhooks.webhooks import Webhook
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from service.delivery.relay import EventRelay
 from service.delivery.webhooks import WebhookSender
 from service.infra.config import Settings
 from service.infra.db import Database
@@ -28,7 +18,8 @@ from tests.support import (
     TenantKeys,
     commit_events,
     create_endpoint,
-    free_port,
+    receiver,
+    relayed,
 )
 
 UPDATE = """mutation($input: UpdateWebhookEndpointInput!) { updateWebhookEndpoint(input: $input) {
@@ -42,44 +33,6 @@ REPLAY = """mutation($input: ReplayWebhookEventsInput!) { replayWebhookEvents(in
 
 ENDPOINTS = """{ webhookEndpoints { id url kinds status lastDeliveryAt lastError
   consecutiveFailures disabledAt } }"""
-
-
-@dataclass
-class Receiver:
-    """A partner's endpoint on 127.0.0.1: answers each POST with the next status planned
-    (200 once the plan runs out) and keeps what it received."""
-    url: str
-    plan: list[int] = field(default_factory=list)
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-
-@asynccontextmanager
-async def receiver() -> AsyncIterator[Receiver]:
-    port = free_port()
-    got = Receiver(f"http://127.0.0.1:{port}/hook")
-
-    async def hook(request: Request) -> Response:
-        got.received.append((dict(request.headers), await request.body()))
-        return Response(status_code=got.plan.pop(0) if got.plan else 200)
-
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/hook", hook,
-                                                                   methods=["POST"])]),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-        await asyncio.sleep(0.01)
-    try:
-        yield got
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def relayed(db: Database, redis: Any, settings: Settings, tenant: TenantKeys) -> None:
-    """Publish and queue what the tenant committed, now (the app's relay may beat us to it;
-    they take turns)."""
-    assert settings.database_url
-    await EventRelay(db, redis, settings.database_url).relay(tenant.id)
 
 
 @pytest.fixture

@@ -71,6 +71,11 @@ from service.api.solution_interests import (
 from service.api.stages import Stage, StageModel, StageMutations, stage_models
 from service.api.subscriptions import BuyingGroupEvent, Subscription, buying_group_event_log
 from service.api.viewer import Tenant, TenantMutations, Viewer, resolve_viewer
+from service.api.webhook_deliveries import (
+    WebhookDebugMutations,
+    WebhookDelivery,
+    webhook_deliveries,
+)
 from service.api.webhooks import WebhookEndpoint, WebhookMutations, webhook_endpoints
 from service.infra.config import Settings, get_settings
 from service.infra.metrics import OperationMetrics, StatementCount
@@ -175,6 +180,10 @@ class Query:
         resolver=webhook_endpoints,
         description="Where this tenant's events are POSTed, oldest first (ADMIN scope).",
     )
+    webhook_deliveries: Connection[WebhookDelivery] = strawberry.field(
+        resolver=webhook_deliveries, description=(
+            "An endpoint's deliveries, newest event first, each with every attempt (ADMIN "
+            "scope): what it was sent, what it answered, when it is tried again."))
     alert_rules: list[AlertRule] = strawberry.field(
         resolver=alert_rules, description="The tenant's alert rules, by name.")
     alerts: Connection[Alert] = strawberry.field(
@@ -205,6 +214,7 @@ class Mutation(
     RecommendationMutations,
     ErasureMutations,
     ExportMutations,
+    WebhookDebugMutations,
     StageMutations,
     EngagementMutations,
     ScoringMutations,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -20,19 +22,63 @@ from service.events.changes import webhook_body
 from service.events.signing import signed_headers
 from service.infra.config import Settings
 from service.infra.db import Database, listen, woken
-from service.infra.outbound import AddressNotAllowed, GuardedTransport
+from service.infra.outbound import AddressNotAllowed, default_port, guarded_client
 from service.infra.tasks import cancel_all
 from service.store import event_log
 from service.store import webhooks as webhook_store
 from service.store.webhooks import Due
 from service.usecases import deliveries
+from service.usecases.deliveries import Outcome
 from service.usecases.unit_of_work import Actor, unit_of_work
 
 SENDER = Actor("WEBHOOKS")
+# How much of an endpoint's answer each attempt keeps, for the tenant to debug with.
+HEAD_BYTES = 1024
 
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60
+
+
+async def post_signed(client: httpx.AsyncClient, settings: Settings, url: str, secret: str,
+                      message_id: str, body: bytes) -> Outcome:
+    """POST a signed body; how it went. The answer's first bytes are kept unless the host is
+    one the operator listed in OUTBOUND_ALLOWED_HOSTS (an internal service's answers are not
+    the tenant's to read)."""
+    parts = urlsplit(url)
+    shown = not settings.allowed_hosts.allows(parts.hostname or "", default_port(parts))
+    started = time.perf_counter()
+    status: int | None = None
+    head: str | None = None
+    try:
+        async with client.stream("POST", url, content=body,
+                                 headers=signed_headers(secret, message_id, body)) as response:
+            status = response.status_code
+            if shown:
+                head = await _head(response)
+        error = None if 200 <= status < 300 else f"the endpoint answered HTTP {status}"
+    except AddressNotAllowed as exc:
+        error = f"not sent: {exc}"
+    except httpx.TimeoutException:
+        error = f"the endpoint did not answer within {settings.webhook_timeout_seconds:g} s"
+    except httpx.HTTPError:
+        # One text for every way a connection fails: no port-scanning through lastError.
+        error = "could not reach the endpoint"
+    return Outcome(status, error, int((time.perf_counter() - started) * 1000), head)
+
+
+async def _head(response: httpx.Response) -> str:
+    got = bytearray()
+    async for chunk in response.aiter_bytes():
+        got.extend(chunk)
+        if len(got) >= HEAD_BYTES:
+            break
+    return bytes(got[:HEAD_BYTES]).decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
+def webhook_client(settings: Settings) -> httpx.AsyncClient:
+    """The client webhooks are POSTed with: the outbound rule's, never redirected."""
+    return guarded_client("", settings.allowed_hosts, timeout=settings.webhook_timeout_seconds)
 
 
 class WebhookSender:
@@ -42,9 +88,7 @@ class WebhookSender:
         self._settings = settings
         self._dsn = dsn
         self._schedule = settings.webhook_retry_schedule
-        self._client = client or httpx.AsyncClient(
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False, trust_env=False,
-            transport=GuardedTransport(settings.allowed_hosts))
+        self._client = client or webhook_client(settings)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._in_flight = asyncio.Semaphore(settings.webhook_concurrency)
@@ -118,25 +162,13 @@ class WebhookSender:
             return  # gone with its endpoint or event, or given up: the endpoint is disabled
         body = webhook_body(event_log.payload(target.event))
         secret = self._settings.secrets.open(target.sealed_secret)
-        status: int | None = None
-        try:
-            response = await self._client.post(
-                target.url, content=body, headers=signed_headers(secret, due.id, body))
-            status = response.status_code
-            error = None if 200 <= status < 300 else f"the endpoint answered HTTP {status}"
-        except AddressNotAllowed as exc:
-            error = f"not sent: {exc}"
-        except httpx.TimeoutException:
-            error = (f"the endpoint did not answer within "
-                     f"{self._settings.webhook_timeout_seconds:g} s")
-        except httpx.HTTPError:
-            # One text for every way a connection fails: no port-scanning through lastError.
-            error = "could not reach the endpoint"
+        outcome = await post_signed(self._client, self._settings, target.url, secret, due.id,
+                                    body)
         attempt = due.attempts + 1
         retry_in = self._schedule[due.attempts] if attempt <= len(self._schedule) else None
         async with unit_of_work(self._db, due.tenant_id, SENDER) as work:
             disabled = await deliveries.record_attempt(
-                work, due, status=status, error=error, retry_in=retry_in,
+                work, due, outcome, retry_in=retry_in,
                 disable_after_seconds=self._settings.webhook_disable_after_hours * 3600)
         if disabled:
             log.warning("webhooks: endpoint %s disabled after failing for %g hours",

@@ -200,6 +200,8 @@ def run_dev(settings: Settings, *, host: str, port: int) -> None:
         # A tenant may point its own source at the local simulator, and nowhere else local.
         settings = settings.model_copy(
             update={"outbound_allowed_hosts": f"{sim_url.hostname}:{sim_url.port or 80}"})
+    # Development: receivers on this machine may be tried (`webhooks listen`, a test server).
+    settings = settings.model_copy(update={"outbound_allow_loopback": True})
     if settings.secret_key is None:
         # Development: a key of its own under .data/, kept across runs (secrets stay readable).
         key_file = settings.data_dir / "secret-key"

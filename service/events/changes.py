@@ -129,6 +129,14 @@ def webhook_body(event: Mapping[str, Any]) -> bytes:
                          "timestamp": event["occurred_at"], "data": data})
 
 
+def ping_body(endpoint_id: UUID, at: str) -> bytes:
+    """The test event pingWebhookEndpoint sends: the envelope of every event, type
+    `webhook.ping`, no change in it."""
+    return orjson.dumps({"type": "webhook.ping", "timestamp": at, "data": {
+        "endpointId": global_id("WebhookEndpoint", endpoint_id),
+        "message": "A test event from pingWebhookEndpoint: nothing changed."}})
+
+
 def stage_changes(tenant_id: UUID, moves: Iterable[tuple[UUID, UUID | None, UUID]],
                   interest_of: Mapping[UUID, UUID | None] | None = None) -> list[Event]:
     """STAGE_CHANGED for each (group, from stage, to stage) an entry rule made; `interest_of`

@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     # Hosts (or host:port) a tenant may point an outbound URL at although they are not public
     # (comma-separated): every other tenant-configured URL must resolve to public addresses.
     outbound_allowed_hosts: str = ""
+    # Development only: outbound calls may go to loopback addresses (127.0.0.0/8, ::1), so
+    # that a webhook receiver or activity source on this machine can be tried. `make run`
+    # turns it on; nothing else does, and nothing else about the rule changes with it.
+    outbound_allow_loopback: bool = False
     activity_api_timeout_seconds: float = Field(default=30, gt=0)
     # A sync stops after this long with its cursors saved and goes on at the next run; a
     # source that does not answer fails the attempt (retried later) by this deadline.
@@ -214,7 +218,8 @@ class Settings(BaseSettings):
 
     @property
     def allowed_hosts(self) -> AllowedHosts:
-        return AllowedHosts.parse(self.outbound_allowed_hosts)
+        return AllowedHosts.parse(self.outbound_allowed_hosts,
+                                  loopback=self.outbound_allow_loopback)
 
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")

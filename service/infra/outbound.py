@@ -38,11 +38,15 @@ class AllowedHosts:
     """OUTBOUND_ALLOWED_HOSTS: hosts (any port) and host:port pairs the operator trusts."""
 
     entries: frozenset[str] = frozenset()
+    # Development only (`make run`): loopback addresses too, so a receiver on this machine
+    # can be tried. Never private or other local addresses.
+    loopback: bool = False
 
     @classmethod
-    def parse(cls, text: str | Iterable[str]) -> AllowedHosts:
+    def parse(cls, text: str | Iterable[str], *, loopback: bool = False) -> AllowedHosts:
         items = text.split(",") if isinstance(text, str) else text
-        return cls(frozenset(item.strip().lower() for item in items if item.strip()))
+        return cls(frozenset(item.strip().lower() for item in items if item.strip()),
+                   loopback)
 
     def allows(self, host: str, port: int) -> bool:
         host = host.lower().strip("[]")
@@ -130,12 +134,19 @@ async def checked_addresses(host: str, port: int, allowed: AllowedHosts) -> list
             raise AddressNotAllowed(f"the host {bare!r} could not be resolved") from exc
     if not addresses:
         raise AddressNotAllowed(f"the host {bare!r} has no address")
-    refused = [a for a in addresses if not is_public(a)]
+    refused = [a for a in addresses if not is_public(a)
+               and not (allowed.loopback and _is_loopback(a))]
     if refused:
         raise AddressNotAllowed(
             f"{bare!r} resolves to an address that is not public ({refused[0]}); the operator "
             "can allow it in OUTBOUND_ALLOWED_HOSTS")
     return addresses
+
+
+def _is_loopback(address: IPAddress) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 async def destination_problem(url: str, allowed: AllowedHosts) -> str | None:

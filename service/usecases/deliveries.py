@@ -5,10 +5,11 @@ tenant's log (with a delivery queued per matching endpoint)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 
-from service.store import event_log
+from service.store import event_log, webhook_log
 from service.store import webhooks as webhook_store
 from service.store.webhooks import Due, Target
 from service.usecases.unit_of_work import UnitOfWork
@@ -24,17 +25,30 @@ async def delivery_target(work: UnitOfWork, due: Due) -> Target | None:
     return target
 
 
-async def record_attempt(work: UnitOfWork, due: Due, *, status: int | None, error: str | None,
+@dataclass(frozen=True)
+class Outcome:
+    """How one POST to an endpoint went."""
+    status: int | None          # the endpoint's status code (None: no answer)
+    error: str | None           # None: the endpoint took it (2xx)
+    duration_ms: int
+    response_head: str | None   # the answer's first bytes, where they may be shown
+
+
+async def record_attempt(work: UnitOfWork, due: Due, outcome: Outcome, *,
                          retry_in: float | None, disable_after_seconds: float) -> bool:
-    """How an attempt went (`error` None: the endpoint took it); whether the endpoint was
-    disabled for failing too long. A failed one is tried again in `retry_in` seconds, or given
-    up (None)."""
-    if error is None:
-        assert status is not None
-        await webhook_store.delivered(work.conn, due, status)
+    """How an attempt went, kept in the delivery's log; whether the endpoint was disabled
+    for failing too long. A failed one is tried again in `retry_in` seconds, or given up
+    (None)."""
+    await webhook_log.record_attempt(
+        work.conn, work.tenant_id, due.endpoint_id, due.position, status=outcome.status,
+        duration_ms=outcome.duration_ms, response_head=outcome.response_head,
+        error=outcome.error)
+    if outcome.error is None:
+        assert outcome.status is not None
+        await webhook_store.delivered(work.conn, due, outcome.status)
         return False
-    return await webhook_store.failed(work.conn, due, status=status, error=error,
-                                      retry_in=retry_in,
+    return await webhook_store.failed(work.conn, due, status=outcome.status,
+                                      error=outcome.error, retry_in=retry_in,
                                       disable_after_seconds=disable_after_seconds)
 
 

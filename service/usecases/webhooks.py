@@ -12,7 +12,7 @@ from service.events.changes import cursor_position
 from service.events.signing import new_signing_secret
 from service.infra.outbound import AllowedHosts, destination_problem, url_problem
 from service.infra.secrets import SecretBox
-from service.store import event_log
+from service.store import event_log, webhook_log
 from service.store import webhooks as webhook_store
 from service.store.webhooks import Endpoint
 from service.usecases.change import Change, applied, refused
@@ -121,3 +121,17 @@ async def replay_events(work: UnitOfWork, endpoint_id: UUID, after: str | None
                                          "events after this cursor were dropped by retention"))
         position = given
     return Change(await webhook_store.replay(work.conn, work.tenant_id, endpoint_id, position))
+
+
+async def redeliver(work: UnitOfWork, delivery_id: str) -> Change[webhook_log.Delivery]:
+    """Send one delivery again now, under its webhook-id, whatever became of it; its endpoint
+    must be ACTIVE."""
+    delivery = await webhook_log.delivery_by_id(work.conn, work.tenant_id, delivery_id)
+    if delivery is None:
+        return applied(work, refused("deliveryId", "NOT_FOUND", "no such delivery (it goes "
+                                     "with its event, after EVENT_RETENTION_DAYS)"))
+    endpoint = await webhook_store.get_endpoint(work.conn, delivery.endpoint_id)
+    if endpoint is None or endpoint.status != "ACTIVE":
+        return applied(work, refused("deliveryId", "INVALID_VALUE", "the endpoint is "
+                                     "disabled: enable it first (updateWebhookEndpoint)"))
+    return Change(await webhook_log.redeliver(work.conn, work.tenant_id, delivery))

@@ -80,6 +80,10 @@ LIST_SIZES: dict[tuple[str, str], int | str] = {
     ("Query", "nodes"): "ids",
     ("Query", "webhookEndpoints"): 20,  # service/api/webhooks.py: MAX_ENDPOINTS
     ("Query", "alertRules"): 100,  # service/usecases/alerts.py: MAX_RULES
+    ("WebhookDelivery", "attemptLog"): 50,  # service/api/webhook_deliveries.py
+    ("StageEntryRule", "conditions"): 10,  # a rule's conditions, as a role's rules
+    ("AuditEntry", "subjects"): 20,  # service/store/audit.py: MAX_SUBJECTS
+    ("ErasurePayload", "erasedPersonIds"): 100,  # an account's people, priced as 100
     ("AlertRule", "solutionInterests"): CATALOGUE,
     ("StageModel", "stages"): CATALOGUE,
     ("UpsertAccountsPayload", "accounts"): MAX_BATCH,
