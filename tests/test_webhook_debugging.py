@@ -3,8 +3,14 @@ first bytes), redelivery of one, a signed test event on request."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
+import sys
 from typing import Any
 
+import httpx
 from standardwebhooks.webhooks import Webhook
 
 from service.delivery.webhooks import WebhookSender
@@ -135,3 +141,49 @@ async def test_an_operator_listed_hosts_answers_are_not_shown(
         attempt = (await gql.data(PING, {"id": endpoint}, key=tenant.admin))[
             "pingWebhookEndpoint"]["attempt"]
     assert attempt["statusCode"] == 200 and attempt["responseHead"] is None
+
+
+async def test_webhooks_listen_verifies_prints_and_forwards_then_cleans_up(
+    gql: GraphQLClient, db: Database, redis: Any, settings: Settings, tenant: TenantKeys
+) -> None:
+    mine = own(settings)
+    env = {**os.environ, "DATABASE_URL": str(settings.database_url),
+           "REDIS_URL": str(settings.redis_url), "SECRET_KEY": str(settings.secret_key),
+           "LOG_LEVEL": "WARNING"}
+    async with receiver() as partner:
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "service.cli", "webhooks", "listen", "--forward-to",
+            partner.url, "--tenant", str(tenant.id), "--json", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            assert cli.stdout is not None
+            started = json.loads(await asyncio.wait_for(cli.stdout.readline(), 60))
+            endpoints = (await gql.data("{ webhookEndpoints { id description } }",
+                                        key=tenant.admin))["webhookEndpoints"]
+            assert [e["description"] for e in endpoints] == \
+                ["buying-groups webhooks listen (temporary)"]
+            await commit_events(db, tenant.id, ["open"])
+            await relayed(db, redis, mine, tenant)
+            sender = WebhookSender(db, mine)
+            try:
+                await sender.deliver_due()
+            finally:
+                await sender.stop()
+            printed = (await asyncio.wait_for(cli.stdout.readline(), 30)).decode()
+            assert "STATUS_CHANGED" in printed and "-> 200" in printed
+            ((headers, body),) = partner.received
+            assert headers["webhook-id"] in printed
+            assert json.loads(body)["data"]["newValue"] == "open"
+            # A request that is not signed with the endpoint's secret is refused, not forwarded.
+            async with httpx.AsyncClient() as http:
+                forged = await http.post(started["receiver"], content=b'{"type": "x"}',
+                                         headers={"webhook-id": "msg_x",
+                                                  "webhook-timestamp": "1",
+                                                  "webhook-signature": "v1,AAAA"})
+            assert forged.status_code == 400 and len(partner.received) == 1
+        finally:
+            cli.send_signal(signal.SIGINT)
+            await asyncio.wait_for(cli.wait(), 30)
+    assert cli.returncode == 0
+    left = (await gql.data("{ webhookEndpoints { id } }", key=tenant.admin))["webhookEndpoints"]
+    assert left == []

@@ -13,6 +13,7 @@ from typing import Any
 
 from service.cli.admin import add_commands, resolve_tenant
 from service.cli.export import add_export_command
+from service.cli.listen import add_webhook_commands
 from service.domain.time_zones import time_zone_problem
 from service.infra.config import Settings, get_settings
 from service.infra.logging import configure_logging
@@ -264,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(fn=cmd_tenant_create)
     add_commands(sub, tenant_sub)
     add_export_command(sub)
+    add_webhook_commands(sub)
 
     imp = sub.add_parser("import", help="bulk import accounts or people from a CSV file")
     imp.add_argument("kind", choices=["accounts", "people"], help="what the file holds")
