@@ -24,10 +24,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bench.common import fresh_database, servers
-from jobs.activity_api import MAX_TYPES_PER_CALL, ActivityApi
 from jobs.activity_sync import sync_tenant
 from service.infra.config import Settings
 from service.infra.db import Database, create_pool
+from service.sources.activity_api import MAX_TYPES_PER_CALL, ActivityApi
 from service.store.tenants import create_tenant
 
 RATE = 0.25  # the simulator's mean activities per lead and day

@@ -19,14 +19,6 @@ from uuid import UUID
 import asyncpg
 from arq.connections import ArqRedis
 
-from jobs.activity_api import (
-    MAX_TYPES_PER_CALL,
-    ActivityApi,
-    Page,
-    SourceError,
-    SourceUnavailable,
-)
-from jobs.call_rate import call_rate
 from jobs.rescoring import backfill_history, groups_of_leads, rescore
 from jobs.run import JobFailed, JobRetry, JobRun
 from service.domain.activity_screen import screen_page
@@ -35,6 +27,14 @@ from service.infra.db import Database, retrying
 from service.infra.outbound import redact
 from service.infra.queue import enqueue
 from service.infra.secrets import SecretsUnavailable
+from service.sources.activity_api import (
+    MAX_TYPES_PER_CALL,
+    ActivityApi,
+    Page,
+    SourceError,
+    SourceUnavailable,
+)
+from service.sources.call_rate import call_rate
 from service.store import activities as activity_store
 from service.store import activity_sync as sync_store
 from service.store import jobs as job_store

@@ -452,12 +452,18 @@ STATE = """{ activitySync { lastRunAt lastSuccessAt cursorAt activitiesIngested 
 
 
 async def use_simulator(gql: GraphQLClient, tenant: TenantKeys, url: str,
-                        secret: str = "demo-secret", type_ids: list[int] | None = None) -> None:
-    done = await gql.data("""mutation($url: String!, $secret: String, $types: [Int!]) {
+                        secret: str = "demo-secret", type_ids: list[int] | None = None,
+                        check: bool = True) -> None:
+    """The simulator as the tenant's source; `check=False` saves credentials the simulator
+    would refuse (its secret is demo-secret)."""
+    done = await gql.data("""mutation($url: String!, $secret: String, $types: [Int!],
+                                    $check: Boolean!) {
       configureActivitySource(input: {baseUrl: $url, clientId: "demo-client",
-                                      clientSecret: $secret, activityTypeIds: $types}) {
+                                      clientSecret: $secret, activityTypeIds: $types,
+                                      check: $check}) {
         activitySync { source { baseUrl hasClientSecret } } userErrors { code } } }""",
-                          {"url": url, "secret": secret, "types": type_ids}, key=tenant.admin)
+                          {"url": url, "secret": secret, "types": type_ids, "check": check},
+                          key=tenant.admin)
     assert done["configureActivitySource"]["userErrors"] == []
     assert done["configureActivitySource"]["activitySync"]["source"]["hasClientSecret"]
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from jobs.call_rate import BudgetSpent, CallRate
 from service.domain.call_rate import next_start
+from service.sources.call_rate import BudgetSpent, CallRate
 
 
 def test_calls_within_the_limit_start_at_once() -> None:

@@ -19,6 +19,8 @@ from tests.support import (
     TenantKeys,
     one_generated_group,
     role_ids,
+    sim,
+    use_simulator,
 )
 
 LOG = """{ buyingGroupEventLog(first: 100) { nodes { kind previousValue newValue cursor
@@ -112,3 +114,44 @@ async def test_a_job_payload_answers_deduplicated_alone_when_refused(
     assert cancel == {**cancel, "data": {"cancelBuyingGroupJob": {"deduplicated": False}}}
     assert "errors" not in cancel and "errors" not in maintain
     assert maintain["data"] == {"maintainBuyingGroups": {"deduplicated": False}}
+
+
+CONFIGURE = """mutation($url: String!, $secret: String) {
+  configureActivitySource(input: {baseUrl: $url, clientId: "demo-client",
+                                  clientSecret: $secret}) {
+    activitySync { source { baseUrl hasClientSecret } } userErrors { field code message } } }"""
+TEST_SOURCE = """mutation { testActivitySource { ok baseUrl userErrors { field code } } }"""
+SOURCE = "{ activitySync { source { baseUrl clientId hasClientSecret } } }"
+
+
+async def test_a_source_is_saved_only_once_it_takes_the_credentials(
+    gql: GraphQLClient, tenant: TenantKeys, simulator: str
+) -> None:
+    await sim(simulator, "/_sim/config", {"reset": True})
+    wrong = (await gql.data(CONFIGURE, {"url": simulator, "secret": "not-it"},
+                            key=tenant.admin))["configureActivitySource"]
+    assert [(e["field"], e["code"]) for e in wrong["userErrors"]] == \
+        [(["input", "clientSecret"], "CREDENTIALS_REFUSED")]
+    nothing = {"baseUrl": None, "clientId": None, "hasClientSecret": False}
+    assert (await gql.data(SOURCE, key=tenant.read))["activitySync"]["source"] == nothing
+    await sim(simulator, "/_sim/faults", {"identity_500": 10})
+    try:
+        down = (await gql.data(CONFIGURE, {"url": simulator, "secret": "demo-secret"},
+                               key=tenant.admin))["configureActivitySource"]
+    finally:
+        await sim(simulator, "/_sim/faults", {})
+    assert [(e["field"], e["code"]) for e in down["userErrors"]] == \
+        [(["input", "baseUrl"], "SOURCE_UNREACHABLE")]
+    assert (await gql.data(SOURCE, key=tenant.read))["activitySync"]["source"] == nothing
+    right = (await gql.data(CONFIGURE, {"url": simulator, "secret": "demo-secret"},
+                            key=tenant.admin))["configureActivitySource"]
+    assert right["userErrors"] == [] and right["activitySync"]["source"]["hasClientSecret"]
+    assert (await gql.data(TEST_SOURCE, key=tenant.admin))["testActivitySource"] == \
+        {"ok": True, "baseUrl": simulator, "userErrors": []}
+    # Saved unchecked, a wrong secret is found by the test, not minutes later by a sync.
+    await use_simulator(gql, tenant, simulator, secret="stale", check=False)
+    tested = (await gql.data(TEST_SOURCE, key=tenant.admin))["testActivitySource"]
+    assert tested == {"ok": False, "baseUrl": simulator,
+                      "userErrors": [{"field": ["clientSecret"], "code": "CREDENTIALS_REFUSED"}]}
+    refused = await gql(TEST_SOURCE, key=tenant.write)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jobs.activity_api import ActivityApi
 from service.infra.logging import configure_logging
+from service.sources.activity_api import ActivityApi
 
 
 class Collect(logging.Handler):

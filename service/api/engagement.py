@@ -10,7 +10,6 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
-from service.api.errors import UserError, from_problems
 from service.api.execution.lookahead import ready, row_field
 from service.api.execution.values import moment
 from service.api.jobs import BuyingGroupJobPayload, started
@@ -22,7 +21,7 @@ from service.api.pagination import (
     decode_cursor,
     make_connection,
 )
-from service.api.permissions import RequireAdmin, RequireWrite
+from service.api.permissions import RequireWrite
 from service.api.role_templates import Weighting
 from service.api.roles import Role, role_by_id
 from service.api.scoring import ActivityType
@@ -33,7 +32,6 @@ from service.store import activity_sync as sync_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store.paging import NOT_COUNTED, Page
-from service.usecases import activity_sources as sources
 from service.usecases import jobs
 
 if TYPE_CHECKING:
@@ -292,25 +290,6 @@ class SyncActivitiesInput:
 
 
 
-@strawberry.input
-class ConfigureActivitySourceInput:
-    base_url: str = strawberry.field(description=(
-        "http(s), no user info or fragment; its host must resolve to public addresses unless "
-        "the operator lists it in OUTBOUND_ALLOWED_HOSTS (else ADDRESS_NOT_ALLOWED)."))
-    client_id: str
-    client_secret: str | None = strawberry.field(
-        default=None, description="Write-only. Required unless one is stored; left out keeps "
-        "the stored secret only while baseUrl and clientId stay the same (else "
-        "SECRET_REQUIRED): a secret is only ever sent where it was given.")
-    activity_type_ids: list[int] | None = None
-
-
-@strawberry.type
-class ActivitySourcePayload:
-    activity_sync: ActivitySync | None
-    user_errors: list[UserError]
-
-
 @strawberry.type
 class EngagementMutations:
     @strawberry.mutation(permission_classes=[RequireWrite],
@@ -333,19 +312,3 @@ class EngagementMutations:
             change = await jobs.sync_activities(
                 work, restart_from_window=input is not None and input.restart_from_window)
         return started(info, change)
-
-    @strawberry.mutation(permission_classes=[RequireAdmin],
-                         description="Point this tenant at its own activity-log API.")
-    async def configure_activity_source(
-        self, info: strawberry.Info, input: ConfigureActivitySourceInput
-    ) -> ActivitySourcePayload:
-        settings = info.context.settings
-        async with info.context.work(info) as work:
-            change = await sources.configure_source(
-                work, base_url=input.base_url, client_id=input.client_id,
-                client_secret=input.client_secret, activity_type_ids=input.activity_type_ids,
-                allowed=settings.allowed_hosts, box=settings.secrets)
-        if not change.done:
-            return ActivitySourcePayload(activity_sync=None,
-                                         user_errors=from_problems(change.problems, "input"))
-        return ActivitySourcePayload(activity_sync=await activity_sync(info), user_errors=[])

@@ -30,6 +30,8 @@ class ErrorCode(enum.Enum):
     INVALID_VALUE = "INVALID_VALUE"
     DUPLICATE = "DUPLICATE"
     ERASED = "ERASED"  # an erased person or account is not taken again
+    CREDENTIALS_REFUSED = "CREDENTIALS_REFUSED"  # an activity source refused them
+    SOURCE_UNREACHABLE = "SOURCE_UNREACHABLE"  # an activity source gave no usable answer
     LIMIT_REACHED = "LIMIT_REACHED"
     IMMUTABLE = "IMMUTABLE"
     IN_USE = "IN_USE"

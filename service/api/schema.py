@@ -21,6 +21,7 @@ from strawberry.types import get_object_definition
 from graphql import GraphQLError
 from service.api.account_lists import AccountList, AccountListMutations, account_lists
 from service.api.accounts import Account, AccountMutations, account, accounts
+from service.api.activity_sources import ActivitySourceMutations
 from service.api.alerts import Alert, AlertMutations, AlertRule, alert_rules, alerts
 from service.api.api_keys import ApiKey, ApiKeyMutations, api_keys
 from service.api.audit import AuditEntry, audit_log
@@ -214,6 +215,7 @@ class Mutation(
     RecommendationMutations,
     ErasureMutations,
     ExportMutations,
+    ActivitySourceMutations,
     WebhookDebugMutations,
     StageMutations,
     EngagementMutations,

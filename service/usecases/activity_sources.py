@@ -4,13 +4,13 @@ read."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from service.domain.problems import Problem
 from service.infra.outbound import AllowedHosts, destination_problem, url_problem
-from service.infra.secrets import SecretBox
+from service.infra.secrets import SecretBox, SecretsUnavailable
 from service.store import activity_sync as sync_store
-from service.usecases.change import Change, applied
+from service.usecases.change import Change, applied, refused
 from service.usecases.unit_of_work import UnitOfWork
 
 MAX_URL_LENGTH = 2048
@@ -42,12 +42,20 @@ def _credential_problems(client_id: str, secret: str | None) -> list[Problem]:
     return problems
 
 
+# Asks the source whether it takes these credentials: None, or (code, why).
+Verify = Callable[[str, str, str], Awaitable[tuple[str, str] | None]]
+# Which field a refusal of each kind points at.
+_REFUSAL_FIELDS = {"CREDENTIALS_REFUSED": "clientSecret", "SOURCE_UNREACHABLE": "baseUrl"}
+
+
 async def configure_source(work: UnitOfWork, *, base_url: str, client_id: str,
                            client_secret: str | None, activity_type_ids: Sequence[int] | None,
-                           allowed: AllowedHosts, box: SecretBox
+                           allowed: AllowedHosts, box: SecretBox, verify: Verify | None = None
                            ) -> Change[sync_store.SourceSettings]:
     """Point the tenant at its own source. Without a secret the stored one stays, but only
-    while the base URL and client id stay the same (SECRET_REQUIRED otherwise)."""
+    while the base URL and client id stay the same (SECRET_REQUIRED otherwise). With `verify`,
+    the source is asked first whether it takes the credentials: a refusal
+    (CREDENTIALS_REFUSED) or no usable answer (SOURCE_UNREACHABLE) saves nothing."""
     base_url, client_id = base_url.strip().rstrip("/"), client_id.strip()
     secret = client_secret or None
     problems = await _address_problems(base_url, allowed) + _credential_problems(client_id,
@@ -65,6 +73,14 @@ async def configure_source(work: UnitOfWork, *, base_url: str, client_id: str,
         problems.append(Problem(("clientSecret",), "SERVICE_UNAVAILABLE",
                                 "this service has no SECRET_KEY to encrypt secrets with; ask "
                                 "its operator"))
+    if not problems and verify is not None:
+        try:
+            given = secret if secret is not None else box.open(stored.client_secret or "")
+        except SecretsUnavailable as exc:
+            return applied(work, refused("clientSecret", "SERVICE_UNAVAILABLE", str(exc)))
+        if (refusal := await verify(base_url, client_id, given)) is not None:
+            code, why = refusal
+            problems.append(Problem((_REFUSAL_FIELDS.get(code, "baseUrl"),), code, why))
     if problems:
         return applied(work, Change(problems=problems))
     settings = sync_store.SourceSettings(

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from jobs.call_rate import BudgetSpent, CallRate
 from service.domain import json_values
 from service.infra.outbound import AddressNotAllowed, AllowedHosts, guarded_client
+from service.sources.call_rate import BudgetSpent, CallRate
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class ActivityApi:
                               "object")
         return body
 
-    async def _authenticate(self) -> str:
+    async def authenticate(self) -> str:
         try:
             body = await self._get("/identity/oauth/token", {
                 "grant_type": "client_credentials", "client_id": self._client_id,
@@ -153,7 +153,7 @@ class ActivityApi:
         last_problem = "no attempt made"
         for attempt in range(self._max_attempts):
             try:
-                token = self._token or await self._authenticate()
+                token = self._token or await self.authenticate()
                 body = await self._get(path, params, {"Authorization": f"Bearer {token}"})
             except _Transient as exc:
                 last_problem = str(exc)
@@ -214,3 +214,21 @@ def _token(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 2048 or "\x00" in value:
         raise SourceError("the activity source sent an unusable nextPageToken")
     return value
+
+
+async def check_credentials(base_url: str, client_id: str, client_secret: str, *,
+                            allowed: AllowedHosts | None, within: float
+                            ) -> tuple[str, str] | None:
+    """One identity call with these credentials, through the outbound rule: None when the
+    source gives a token, else (code, why): CREDENTIALS_REFUSED (the source said no) or
+    SOURCE_UNREACHABLE (no usable answer: down, timed out, not the protocol, not allowed)."""
+    async with ActivityApi(base_url, client_id, client_secret, timeout=within,
+                           allowed=allowed) as api:
+        try:
+            await api.authenticate()
+        except SourceError as exc:
+            refused = "refused the client id and secret" in str(exc)
+            return ("CREDENTIALS_REFUSED" if refused else "SOURCE_UNREACHABLE", str(exc))
+        except _Transient as exc:
+            return "SOURCE_UNREACHABLE", f"the activity source did not answer usefully: {exc}"
+    return None
