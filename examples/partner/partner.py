@@ -56,8 +56,9 @@ def client(url: str, key: str) -> Client:
 async def follow(url: str, key: str, cursors: CursorFile, handle: Handler, *,
                  stop_after: int | None = None) -> int:
     """Handle every change after the last one handled (from now on, the first time: a
-    subscription without a cursor begins with live events), then live ones; the cursor is saved after each, so a restart neither skips nor repeats.
-    How many were handled (it returns only with `stop_after`)."""
+    subscription without a cursor begins with live events), then live ones. The cursor is
+    saved after each, so a restart neither skips nor repeats. How many were handled (it
+    returns only with `stop_after`)."""
     handled = 0
     async with aclosing(client(url, key).change_events(after=cursors.load())) as events:
         async for message in events:
