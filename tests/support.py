@@ -696,7 +696,7 @@ def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 # --- conditions: random rules and records, and a row evaluated in PostgreSQL
 
-ALPHABET = "aAbBéÉöÖ 1.-"
+ALPHABET = "aAbBéÉöÖ 1.-%_\\"  # with % _ and \\, which LIKE patterns escape
 
 
 short_text = st.text(alphabet=ALPHABET, max_size=4)

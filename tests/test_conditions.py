@@ -158,3 +158,18 @@ def test_python_and_sql_agree_on_accounts(
 ) -> None:
     expected = evaluate(built, record, ACCOUNT_FIELDS)
     assert sql_evaluator.evaluate(built, record, ACCOUNT_FIELDS) == expected
+
+
+@pytest.mark.parametrize("operator", ["CONTAINS", "STARTS_WITH", "ENDS_WITH",
+                                      "NOT_CONTAINS"])
+@pytest.mark.parametrize("value", ["%", "_", "\\", "a%b", "_x", "\\%"])
+def test_like_wildcards_in_values_are_taken_literally(
+    sql_evaluator: SqlEvaluator, operator: str, value: str
+) -> None:
+    """The SQL matches text with LIKE patterns: a value's own % _ and \\ must not act as
+    wildcards or escapes (the random examples seldom draw them)."""
+    built = group("ALL", ("jobTitle", operator, [value]))
+    for title in ["plain", "a%b", "axb", "_x", "yx", "\\", "\\%", "%", "_", ""]:
+        record = person(jobTitle=title)
+        assert sql_evaluator.evaluate(built, record, PERSON_FIELDS) == \
+            evaluate(built, record, PERSON_FIELDS), (operator, value, title)

@@ -14,9 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.domain.completeness import completeness, missing_roles
+from service.domain.conditions import PERSON_FIELDS, ConditionGroup, validate
 from service.domain.stages import COMPARISONS, rule_holds
 from service.domain.templates import Entry
 from service.store import buying_groups as group_store
+from service.store.group_generation import create_groups_chunk
 from service.store.sql import SqlParams
 from service.store.stages import rule_sql
 from tests.support import Scenario
@@ -138,3 +140,53 @@ def test_entry_rule_sql_equals_the_reference(
         assert holds == rule_holds(rule, metrics), (rule, metrics)
 
     scenario.rolled_back(body)
+
+
+TITLES = st.lists(st.sampled_from(["CEO", "CTO", "VP Sales", "Engineer", "Intern", None]),
+                  min_size=2, max_size=10)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(entries=ENTRIES, titles=TITLES)
+def test_generation_stores_the_completeness_the_recomputation_gives(
+    scenario: Scenario, entries: list[tuple[int, int, bool]], titles: list[str | None]
+) -> None:
+    """A CREATE chunk computes completeness in its own statement: it must store exactly what
+    recompute_completeness (held to the reference above) computes for the same members."""
+    async def body(conn: asyncpg.Connection[Any]) -> None:
+        tenant, group, chosen, roles, _ = await world(conn, entries, [])
+        account, interest, template = await conn.fetchrow(
+            "SELECT account_id, solution_interest_id, role_template_id FROM buying_groups "
+            "WHERE id = $1", group)
+        await conn.execute("DELETE FROM buying_groups WHERE id = $1", group)
+        for i, title in enumerate(titles):
+            await conn.execute(
+                "INSERT INTO people (tenant_id, external_id, account_id, job_title) "
+                "VALUES ($1, $2, $3, $4)", tenant, f"t{i}", account, title)
+        # Each entry takes the titles of one kind, by the entry's role's place.
+        kinds = [["CEO", "CTO"], ["VP"], ["Engineer"], ["Intern"]]
+        ruled = [Entry(e.role_id, e.weighting, e.members_required, e.counts_toward_completeness,
+                       group_for_titles(kinds[roles.index(e.role_id)])) for e in chosen]
+        params = SqlParams()
+        chunk = await create_groups_chunk(
+            conn, tenant, solution_interest_id=interest, solution_interest_name="s",
+            role_template_id=template, entries=ruled, audience_sql="true", params=params,
+            after=None, limit=10, job_id=None)
+        (created,) = chunk.changed
+        stored = await conn.fetchrow(
+            "SELECT completeness, roles_filled, roles_total, member_count, filled_role_ids "
+            "FROM buying_groups WHERE id = $1", created)
+        [change] = await group_store.recompute_completeness(conn, tenant, [created])
+        again = await conn.fetchrow(
+            "SELECT completeness, roles_filled, roles_total, member_count, filled_role_ids "
+            "FROM buying_groups WHERE id = $1", created)
+        assert change.previous == change.current
+        assert dict(stored) == dict(again)
+
+    scenario.rolled_back(body)
+
+
+def group_for_titles(prefixes: list[str]) -> ConditionGroup:
+    built, problems = validate("ANY", [("jobTitle", "STARTS_WITH", prefixes)], PERSON_FIELDS)
+    assert built is not None, problems
+    return built

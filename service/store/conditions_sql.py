@@ -48,12 +48,17 @@ def _positive_sql(op: Operator, kind: Kind, expr: str, values: tuple[str, ...],
     if op is Operator.EQUALS:
         wanted = f"ARRAY(SELECT lower(v) FROM unnest({texts}::text[]) v)"
         return f"coalesce({low} = ANY({wanted}), false)"
-    test = {
-        Operator.CONTAINS: f"strpos({low}, lower(v)) > 0",
-        Operator.STARTS_WITH: f"starts_with({low}, lower(v))",
-        Operator.ENDS_WITH: f"right({low}, length(lower(v))) = lower(v)",
+    # The values as LIKE patterns, built once per statement (an uncorrelated subquery, which
+    # PostgreSQL runs once): a subquery over the values per row cost a third of a generation
+    # job's rule evaluation. The values' own % _ and \ are escaped.
+    escaped = r"replace(replace(replace(lower(v), '\', '\\'), '%', '\%'), '_', '\_')"
+    pattern = {
+        Operator.CONTAINS: f"'%' || {escaped} || '%'",
+        Operator.STARTS_WITH: f"{escaped} || '%'",
+        Operator.ENDS_WITH: f"'%' || {escaped}",
     }[op]
-    return f"EXISTS (SELECT 1 FROM unnest({texts}::text[]) v WHERE {test})"
+    patterns = f"ARRAY(SELECT {pattern} FROM unnest({texts}::text[]) v)"
+    return f"coalesce({low} LIKE ANY({patterns}), false)"
 
 
 def value_sql(rule: Rule, fields: Mapping[str, Field], alias: str, params: SqlParams) -> str:

@@ -58,10 +58,13 @@ async def create_groups_chunk(
     descendants: bool = False,
 ) -> ChunkResult:
     """Create the groups of the next `limit` accounts of the audience (by account id) that have
-    none for this solution interest, with their rule-assigned members; their scores are the
-    caller's to settle (`service.usecases.groups.settle`)."""
+    none for this solution interest, with their rule-assigned members and their completeness
+    (computed as `buying_groups.recompute_completeness` computes it, in this statement: a
+    second write of every new row cost as much as the first); their engagement and stage
+    moves are the caller's to settle (`service.usecases.groups.settle`)."""
     tenant = params.add(tenant_id)
     entry = params.add(entry_stage_id)
+    template = params.add(role_template_id)
     role_case = assignment_sql(entries, params)
     after_clause = f"AND a.id > {params.add(after)}::uuid" if after else ""
     sql = f"""
@@ -70,14 +73,45 @@ WITH audience AS (
      WHERE a.tenant_id = {tenant} AND {audience_sql} {after_clause}
      ORDER BY a.id LIMIT {params.add(limit)}
 ),
+candidates AS MATERIALIZED (
+    SELECT au.id AS account_id, x.person_id, x.role_id
+      FROM audience au
+      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
+                     WHERE p.tenant_id = {tenant}
+                       AND {scope_sql(tenant, "au.id", descendants)}) x
+        ON x.role_id IS NOT NULL
+),
+filled AS (
+    SELECT account_id, role_id, count(*) AS active FROM candidates GROUP BY 1, 2
+),
+scores AS (
+    SELECT au.id AS account_id,
+           coalesce(100 * avg(least(coalesce(f.active, 0)::numeric / e.members_required, 1))
+                    FILTER (WHERE e.counts_toward_completeness), 0) AS completeness,
+           count(*) FILTER (WHERE e.counts_toward_completeness
+                              AND coalesce(f.active, 0) >= e.members_required) AS roles_filled,
+           count(*) FILTER (WHERE e.counts_toward_completeness) AS roles_total,
+           coalesce(array_agg(e.role_id ORDER BY e.position)
+                    FILTER (WHERE coalesce(f.active, 0) >= e.members_required), '{{}}')
+               AS filled_role_ids,
+           (SELECT count(*) FROM candidates c WHERE c.account_id = au.id) AS member_count
+      FROM audience au
+      JOIN role_template_entries e ON e.tenant_id = {tenant} AND e.role_template_id = {template}
+      LEFT JOIN filled f ON f.account_id = au.id AND f.role_id = e.role_id
+     GROUP BY au.id
+),
 created AS (
     INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, role_template_id,
-                               name, created_by_job_id, stage_id, stage_entered_at)
-    SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {params.add(role_template_id)},
+                               name, created_by_job_id, stage_id, stage_entered_at,
+                               completeness, roles_filled, roles_total, filled_role_ids,
+                               member_count, completeness_computed_at)
+    SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {template},
            {GENERATED_NAME.format(interest=params.add(solution_interest_name), account="au.name")},
            {params.add(job_id)}::uuid,
-           {entry}::uuid, CASE WHEN {entry}::uuid IS NOT NULL THEN now() END
-      FROM audience au
+           {entry}::uuid, CASE WHEN {entry}::uuid IS NOT NULL THEN now() END,
+           coalesce(s.completeness, 0), coalesce(s.roles_filled, 0), coalesce(s.roles_total, 0),
+           coalesce(s.filled_role_ids, '{{}}'), coalesce(s.member_count, 0), now()
+      FROM audience au LEFT JOIN scores s ON s.account_id = au.id
         ON CONFLICT (tenant_id, account_id, solution_interest_id) DO NOTHING
     RETURNING id, account_id, stage_id
 ),
@@ -88,11 +122,7 @@ entered AS (
 assigned AS (
     INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id, role_id, source)
     SELECT {tenant}, c.id, x.person_id, x.role_id, 'SYSTEM'
-      FROM created c
-      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
-                     WHERE p.tenant_id = {tenant}
-                       AND {scope_sql(tenant, "c.account_id", descendants)}) x
-        ON x.role_id IS NOT NULL
+      FROM created c JOIN candidates x ON x.account_id = c.account_id
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM audience) AS processed,

@@ -53,16 +53,18 @@ def _overridden(source: str) -> Change[Membership]:
 
 async def settle(conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID], *,
                  created: bool = False, inputs: ScoringInputs | None = None) -> list[Event]:
-    """After members of these groups changed (or the groups were `created`): recompute their
-    completeness and engagement, move those whose next stage's entry rule now holds, and return
-    the events. Set-based: a fixed number of statements whatever the number of groups; the
-    engagement is the partial rescoring's SQL, so a stored score always equals the breakdown
-    that explains it. New groups announce only their stage moves (CREATED says the rest);
-    `inputs` spares a job that settles chunk after chunk reading the catalogue again."""
+    """After members of these groups changed (or the groups were `created`, with their
+    completeness already): recompute their completeness and engagement, move those whose next
+    stage's entry rule now holds, and return the events. Set-based: a fixed number of
+    statements whatever the number of groups; the engagement is the partial rescoring's SQL,
+    so a stored score always equals the breakdown that explains it. New groups announce only
+    their stage moves (CREATED says the rest); `inputs` spares a job that settles chunk after
+    chunk reading the catalogue again."""
     if not group_ids:
         return []
-    completeness = await group_store.recompute_completeness(conn, tenant_id, group_ids,
-                                                            touched=True)
+    # New groups were created with their completeness (group_generation.create_groups_chunk).
+    completeness = [] if created else await group_store.recompute_completeness(
+        conn, tenant_id, group_ids, touched=True)
     inputs = inputs or await engagement_store.scoring_inputs(conn, tenant_id)
     engagement = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
     interest_of = {s.buying_group_id: s.solution_interest_id for s in completeness}
