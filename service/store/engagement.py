@@ -120,12 +120,20 @@ SELECT g.id, g.engagement AS previous,
  WHERE g.tenant_id = $1 AND {groups}"""
 
 
-def _apply(scores: str, day: str, previous: bool) -> str:
+def _apply(scores: str, day: str, previous: bool, changed_only: bool = False) -> str:
     """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
-    score to return) and today's snapshot; returns the ids written (and their scores)."""
+    score to return) and today's snapshot; returns the ids written (and their scores).
+    `changed_only`: groups just created with their computation time (group_generation), whose
+    rows are written again only where the score is not the 0 they were created with; every
+    one still gets its snapshot."""
     returned = "s.previous, g.engagement" if previous else "g.engagement"
     result = ("id, solution_interest_id, previous, engagement" if previous
               else "id, solution_interest_id")
+    only = "AND g.engagement IS DISTINCT FROM s.engagement" if changed_only else ""
+    snapshots = (f"""SELECT $1, s.id, {day}, g.completeness, s.engagement
+      FROM {scores} JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id"""
+                 if changed_only else
+                 f"SELECT $1, u.id, {day}, u.completeness, u.engagement FROM updated u")
     return f"""
 updated AS (
     UPDATE buying_groups g
@@ -133,13 +141,13 @@ updated AS (
            updated_at = CASE WHEN g.engagement IS DISTINCT FROM s.engagement THEN now()
                              ELSE g.updated_at END
       FROM {scores}
-     WHERE g.tenant_id = $1 AND g.id = s.id
+     WHERE g.tenant_id = $1 AND g.id = s.id {only}
     RETURNING g.id, g.solution_interest_id, g.completeness, {returned}
 ),
 history AS (
     INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
                                             engagement)
-    SELECT $1, u.id, {day}, u.completeness, u.engagement FROM updated u
+    {snapshots}
         ON CONFLICT (tenant_id, buying_group_id, day) DO UPDATE
        SET completeness = EXCLUDED.completeness, engagement = EXCLUDED.engagement,
            recorded_at = now()
@@ -149,6 +157,8 @@ SELECT {result} FROM updated"""
 
 _REFRESH_SOME = (f"WITH scores AS ({_scores('SOME')}\n),"
                  f"{_apply('scores s', '$7', previous=True)}")
+_REFRESH_CREATED = (f"WITH scores AS ({_scores('SOME')}\n),"
+                    f"{_apply('scores s', '$7', previous=True, changed_only=True)}")
 _REFRESH_ONE = (f"WITH scores AS ({_scores('ONE')}\n),"
                 f"{_apply('scores s', '$7', previous=True)}")
 _SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
@@ -184,8 +194,10 @@ def scoring_parameters(inputs: ScoringInputs) -> tuple[Any, ...]:
 
 
 async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringInputs,
-                             group_ids: Sequence[UUID]) -> list[ScoreChange]:
-    """Rescore these groups and record today's snapshot, in one statement."""
+                             group_ids: Sequence[UUID], *, created: bool = False
+                             ) -> list[ScoreChange]:
+    """Rescore these groups and record today's snapshot, in one statement; `created`: groups
+    just created (see _apply's changed_only)."""
     parameters = scoring_parameters(inputs)
     if len(group_ids) == 1:  # a membership change: its cached plan is the right one
         rows = await conn.fetch(_REFRESH_ONE, tenant_id, group_ids[0], *parameters)
@@ -194,7 +206,8 @@ async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringI
         # may hash-join the tenant's whole rollup (seconds) where a few groups need a few
         # index lookups; planning costs a few milliseconds.
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), *parameters)
+        rows = await conn.fetch(_REFRESH_CREATED if created else _REFRESH_SOME, tenant_id,
+                                list(group_ids), *parameters)
         await conn.execute("RESET plan_cache_mode")
     return [ScoreChange(r["id"], r["previous"], r["engagement"], r["solution_interest_id"])
             for r in rows]

@@ -94,7 +94,8 @@ scores AS (
            coalesce(array_agg(e.role_id ORDER BY e.position)
                     FILTER (WHERE coalesce(f.active, 0) >= e.members_required), '{{}}')
                AS filled_role_ids,
-           (SELECT count(*) FROM candidates c WHERE c.account_id = au.id) AS member_count
+           -- Every candidate holds one of the template's roles, each role one entry.
+           coalesce(sum(f.active), 0) AS member_count
       FROM audience au
       JOIN role_template_entries e ON e.tenant_id = {tenant} AND e.role_template_id = {template}
       LEFT JOIN filled f ON f.account_id = au.id AND f.role_id = e.role_id
@@ -104,13 +105,14 @@ created AS (
     INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, role_template_id,
                                name, created_by_job_id, stage_id, stage_entered_at,
                                completeness, roles_filled, roles_total, filled_role_ids,
-                               member_count, completeness_computed_at)
+                               member_count, completeness_computed_at,
+                               engagement_computed_at)
     SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {template},
            {GENERATED_NAME.format(interest=params.add(solution_interest_name), account="au.name")},
            {params.add(job_id)}::uuid,
            {entry}::uuid, CASE WHEN {entry}::uuid IS NOT NULL THEN now() END,
            coalesce(s.completeness, 0), coalesce(s.roles_filled, 0), coalesce(s.roles_total, 0),
-           coalesce(s.filled_role_ids, '{{}}'), coalesce(s.member_count, 0), now()
+           coalesce(s.filled_role_ids, '{{}}'), coalesce(s.member_count, 0), now(), now()
       FROM audience au LEFT JOIN scores s ON s.account_id = au.id
         ON CONFLICT (tenant_id, account_id, solution_interest_id) DO NOTHING
     RETURNING id, account_id, stage_id

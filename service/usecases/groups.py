@@ -66,7 +66,8 @@ async def settle(conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID], *
     completeness = [] if created else await group_store.recompute_completeness(
         conn, tenant_id, group_ids, touched=True)
     inputs = inputs or await engagement_store.scoring_inputs(conn, tenant_id)
-    engagement = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
+    engagement = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids,
+                                                           created=created)
     interest_of = {s.buying_group_id: s.solution_interest_id for s in completeness}
     # Every group whose members changed: a ROLE_MEMBERS rule may hold where no score moved.
     moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
