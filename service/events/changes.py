@@ -13,7 +13,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -157,6 +157,9 @@ def score_changes(kind: EventKind, tenant_id: UUID, changes: Iterable[ScoreChang
             for c in changes if c.previous != c.current]
 
 
+_COLUMNS = tuple(f.name for f in fields(Event) if f.name != "tenant_id")
+
+
 async def record(conn: Connection, tenant_id: UUID, events: Sequence[Event]) -> int | None:
     """Append the change's events to the tenant's log, in the change's own transaction: the
     events commit exactly when the change does. Call it last, just before the commit (it holds
@@ -164,7 +167,9 @@ async def record(conn: Connection, tenant_id: UUID, events: Sequence[Event]) -> 
     last event (None: no events)."""
     if not events:
         return None
-    rows = [{k: v for k, v in asdict(e).items() if k != "tenant_id"} for e in events]
+    # The columns by name: dataclasses.asdict copies every value deeply, 10 µs an event, a
+    # fifth of a nightly rescoring's writing of 100,000 score changes.
+    rows = [{name: getattr(e, name) for name in _COLUMNS} for e in events]
     if any(e.tenant_id != str(tenant_id) for e in events):
         raise ValueError("an event of another tenant")
     return await event_log.append(conn, tenant_id, rows)
