@@ -19,8 +19,8 @@ from strawberry import relay
 
 from service.api.context import Services
 from service.domain.export_links import link_key, valid
-from service.http.authentication import authenticate
-from service.http.bodies import json_error, too_many_failures
+from service.http.authentication import UNAUTHENTICATED, request_principal
+from service.http.bodies import json_error
 from service.infra.config import Settings
 from service.store import api_keys as key_store
 from service.store import exports as export_store
@@ -68,18 +68,9 @@ async def _link_tenant(services: Services, settings: Settings, job_id: UUID,
 
 
 async def _key_tenant(services: Services, request: Request) -> UUID | Response:
-    address = request.client.host if request.client else "-"
-    throttle = services.throttle
-    if throttle is not None and throttle.address_blocked(address):
-        return too_many_failures(throttle)
-    principal = await authenticate(services, request.headers.get("authorization"))
-    if principal is None:
-        if throttle is not None and await throttle.authentication_failed(address):
-            return too_many_failures(throttle)
-        return json_error(401, "Missing, invalid or revoked API key; send `Authorization: "
-                          "Bearer <key>`, or use a signed link.", "UNAUTHENTICATED",
-                          **{"WWW-Authenticate": "Bearer"})
-    return principal.tenant_id
+    principal = await request_principal(
+        services, request, UNAUTHENTICATED.removesuffix(".") + ", or use a signed link.")
+    return principal if isinstance(principal, Response) else principal.tenant_id
 
 
 async def download(request: Request) -> Response:

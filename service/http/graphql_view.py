@@ -22,7 +22,6 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 
 from graphql import GraphQLError, OperationType
 from service.api.context import Context, Services
-from service.api.errors import OVERLOADED_MESSAGE, RETRY_AFTER_OVERLOAD_SECONDS
 from service.api.execution.charges import parse_points, take_points
 from service.api.execution.document_cache import Documents
 from service.api.key_watch import (
@@ -35,7 +34,7 @@ from service.api.key_watch import close as close_socket
 from service.api.schema import MASKED_MESSAGE, build_schema
 from service.domain import json_values
 from service.http import graphiql
-from service.http.authentication import authenticate
+from service.http.authentication import authenticate, request_principal
 from service.http.bodies import (
     BodyTooLarge,
     get_fields,
@@ -44,7 +43,6 @@ from service.http.bodies import (
     read_body,
     replay,
     revalidated,
-    too_many_failures,
 )
 from service.http.media_types import as_graphql_response, wants_graphql_response
 from service.http.persisted_queries import PersistedQueryError
@@ -52,7 +50,7 @@ from service.http.response_cache import ResponseCache, cache_material, operation
 from service.http.sockets import LegacyWSHandler, TextWebSocket, TransportWSHandler
 from service.infra.auth import Principal
 from service.infra.config import Settings
-from service.infra.db import Limits, PoolExhausted
+from service.infra.db import Limits
 from service.infra.read_session import ReadSession
 
 log = logging.getLogger(__name__)
@@ -113,27 +111,9 @@ class GraphQLApp(GraphQL[Context, None]):
         if length.isdigit() and int(length) > limit:
             return json_error(413, f"Request body exceeds {limit} bytes.", "PAYLOAD_TOO_LARGE")
         services: Services = request.state.services
-        address = request.client.host if request.client else "-"
-        throttle = services.throttle
-        if throttle is not None and throttle.address_blocked(address):
-            return too_many_failures(throttle)
-        try:
-            principal = await authenticate(services, request.headers.get("authorization"))
-        except PoolExhausted:
-            log.warning("no database connection for authentication: overloaded")
-            return json_error(503, OVERLOADED_MESSAGE, "SERVICE_UNAVAILABLE",
-                              **{"Retry-After": str(RETRY_AFTER_OVERLOAD_SECONDS)})
-        if principal is None and throttle is not None and \
-                await throttle.authentication_failed(address):
-            log.warning("too many failed authentications from %s", address)
-            return too_many_failures(throttle)
-        if principal is None:
-            return json_error(
-                401,
-                "Missing, invalid or revoked API key; send `Authorization: Bearer <key>`.",
-                "UNAUTHENTICATED",
-                **{"WWW-Authenticate": "Bearer"},
-            )
+        principal = await request_principal(services, request)
+        if isinstance(principal, Response):
+            return principal
         session = ReadSession(services.db, principal.tenant_id, Limits.of(self.settings),
                               beside_at_most=self.settings.db_reads_beside)
         state = scope.setdefault("state", {})
