@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry import relay
 
 from service.api.errors import ClientError, ErrorCode
 from service.api.execution.values import moment
-from service.api.nodes import parse_uuid
+from service.api.nodes import parse_uuid, uuid_of
 from service.api.pagination import Connection, check_first, decode_cursor, to_connection
 from service.events.changes import global_id
 from service.infra.auth import Scope
@@ -31,13 +30,9 @@ def actor_id(label: str | None) -> str | None:
 
 def actor_label(given: str) -> str:
     """A filter's actor: a label as entries show it, or the global id of a key or job."""
-    try:
-        gid = relay.GlobalID.from_id(given)
-    except ValueError:
-        return given
     for kind, type_name in _ACTOR_TYPES.items():
-        if gid.type_name == type_name and parse_uuid(gid.node_id):
-            return f"{kind}.{gid.node_id}"
+        if (found := uuid_of(given, type_name)) is not None:
+            return f"{kind}.{found}"
     return given
 
 

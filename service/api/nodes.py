@@ -29,6 +29,18 @@ async def load_nodes(loader: DataLoader[UUID, V | None], node_ids: Iterable[str]
     return [found.get(i) if i is not None else None for i in ids]
 
 
+def uuid_of(value: Any, type_name: str) -> UUID | None:
+    """The UUID inside a global id of this type; None for anything else (no error: for ids
+    found in values, links and filters that may hold other things)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        gid = relay.GlobalID.from_id(value)
+    except ValueError:
+        return None
+    return parse_uuid(gid.node_id) if gid.type_name == type_name else None
+
+
 def decode_id(global_id: relay.GlobalID | str, type_name: str, path: list[str]) -> UUID:
     """The UUID inside a global id of the expected type; a clear error otherwise."""
     try:

@@ -22,7 +22,7 @@ from service.api.execution.multiplex import share
 from service.api.jobs import BuyingGroupJob, job_of
 from service.api.key_watch import REVOKED_CLOSE_CODE
 from service.api.key_watch import close as close_socket
-from service.api.nodes import decode_id, parse_uuid
+from service.api.nodes import decode_id, parse_uuid, uuid_of
 from service.api.pagination import Connection, check_first, make_connection
 from service.api.people import Person
 from service.api.roles import Role, role_if_any
@@ -145,13 +145,13 @@ class BuyingGroupEvent:
     async def stage(self, info: strawberry.Info) -> Stage | None:
         if self.kind not in (EventKind.CREATED, EventKind.STAGE_CHANGED):
             return None
-        return await stage_by_id(info, _stage_id(self.new_value))
+        return await stage_by_id(info, uuid_of(self.new_value, "Stage"))
 
     @strawberry.field(description="STAGE_CHANGED: the stage the group left.")
     async def previous_stage(self, info: strawberry.Info) -> Stage | None:
         if self.kind is not EventKind.STAGE_CHANGED:
             return None
-        return await stage_by_id(info, _stage_id(self.previous_value))
+        return await stage_by_id(info, uuid_of(self.previous_value, "Stage"))
 
     @strawberry.field
     async def role(self, info: strawberry.Info) -> Role | None:
@@ -164,17 +164,6 @@ class BuyingGroupEvent:
 
         row = await self._shared(info, "role", read)
         return Role.from_row(row) if row else None
-
-
-def _stage_id(value: Any) -> UUID | None:
-    """The stage in a value that holds a Stage's global id."""
-    if not isinstance(value, str):
-        return None
-    try:
-        gid = relay.GlobalID.from_id(value)
-    except ValueError:
-        return None
-    return parse_uuid(gid.node_id) if gid.type_name == "Stage" else None
 
 
 _EVENTS: dict[tuple[Any, ...], BuyingGroupEvent] = {}

@@ -15,9 +15,9 @@ from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from strawberry import relay
 
 from service.api.context import Services
+from service.api.nodes import uuid_of
 from service.domain.export_links import link_key, valid
 from service.http.authentication import UNAUTHENTICATED, request_principal
 from service.http.bodies import json_error
@@ -30,14 +30,6 @@ from service.store.jobs import JobKind, JobStatus
 
 _MEDIA = {"CSV": "text/csv; charset=utf-8", "NDJSON": "application/x-ndjson"}
 _SUFFIX = {"CSV": "csv", "NDJSON": "ndjson"}
-
-
-def _job_id(raw: str) -> UUID | None:
-    try:
-        gid = relay.GlobalID.from_id(raw)
-        return UUID(gid.node_id) if gid.type_name == "BuyingGroupJob" else None
-    except ValueError:
-        return None
 
 
 def _not_found() -> Response:
@@ -76,7 +68,7 @@ async def _key_tenant(services: Services, request: Request) -> UUID | Response:
 async def download(request: Request) -> Response:
     services: Services = request.state.services
     settings = services.settings
-    job_id = _job_id(request.path_params["job_id"])
+    job_id = uuid_of(request.path_params["job_id"], "BuyingGroupJob")
     if "signature" in request.query_params:
         if job_id is None:
             return json_error(403, "This download link is not valid.", "LINK_INVALID")
