@@ -102,5 +102,4 @@ class ActivitySourceMutations:
             return ActivitySourceTestPayload(ok=True, base_url=url, user_errors=[])
         code, why = refusal
         return ActivitySourceTestPayload(ok=False, base_url=url, user_errors=[
-            user_error(["clientSecret" if code == "CREDENTIALS_REFUSED" else "baseUrl"],
-                       ErrorCode(code), why)])
+            user_error([sources.refusal_field(code)], ErrorCode(code), why)])

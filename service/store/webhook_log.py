@@ -12,7 +12,7 @@ from service.infra.db import Connection
 from service.store.paging import Page, counted_page
 from service.store.rows import converter
 from service.store.sql import SqlParams
-from service.store.webhooks import NOTIFY_CHANNEL
+from service.store.webhooks import REQUEUE, wake_senders
 
 
 @dataclass(frozen=True)
@@ -114,12 +114,10 @@ async def delivery_by_id(conn: Connection, tenant_id: UUID, delivery_id: str
 async def redeliver(conn: Connection, tenant_id: UUID, delivery: Delivery) -> Delivery:
     """Send the delivery again now (under the same webhook-id), whatever became of it."""
     row = await conn.fetchrow(
-        f"""UPDATE webhook_deliveries
-               SET attempts = 0, next_attempt_at = now(), lease_expires_at = NULL,
-                   delivered_at = NULL, abandoned_at = NULL
+        f"""UPDATE webhook_deliveries SET {REQUEUE}
              WHERE tenant_id = $1 AND endpoint_id = $2 AND position = $3
          RETURNING {_DELIVERY}""", tenant_id, delivery.endpoint_id, delivery.position)
-    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(tenant_id))
+    await wake_senders(conn, tenant_id)
     assert row is not None
     return _delivery(row)
 

@@ -107,6 +107,16 @@ SELECT e.tenant_id, w.id, e.position, 'msg_' || replace(gen_random_uuid()::text,
 """
 
 
+# A delivery sent again from the start: due now, its attempts counted anew (same webhook-id).
+REQUEUE = ("attempts = 0, next_attempt_at = now(), lease_expires_at = NULL, "
+           "delivered_at = NULL, abandoned_at = NULL")
+
+
+async def wake_senders(conn: Connection, tenant_id: UUID) -> None:
+    """Tell the webhook senders, at the commit, that deliveries are due."""
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(tenant_id))
+
+
 async def queue_deliveries(conn: Connection, tenant_id: UUID, after: int, upto: int) -> int:
     """A delivery per active endpoint for each event in (after, upto]; wakes the senders."""
     status = await conn.execute(
@@ -114,7 +124,7 @@ async def queue_deliveries(conn: Connection, tenant_id: UUID, after: int, upto: 
         tenant_id, after, upto)
     queued = int(status.split()[-1])
     if queued:
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(tenant_id))
+        await wake_senders(conn, tenant_id)
     return queued
 
 
@@ -125,13 +135,11 @@ async def replay(conn: Connection, tenant_id: UUID, endpoint_id: UUID, after: in
         "SELECT coalesce(max(position), 0) FROM events WHERE tenant_id = $1", tenant_id)
     status = await conn.execute(
         _QUEUE.format(endpoints="w.id = $4") + """
-        ON CONFLICT (tenant_id, endpoint_id, position) DO UPDATE
-           SET attempts = 0, next_attempt_at = now(), lease_expires_at = NULL,
-               delivered_at = NULL, abandoned_at = NULL""",
+        ON CONFLICT (tenant_id, endpoint_id, position) DO UPDATE SET """ + REQUEUE,
         tenant_id, after, upto, endpoint_id)
     queued = int(status.split()[-1])
     if queued:
-        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(tenant_id))
+        await wake_senders(conn, tenant_id)
     return queued
 
 

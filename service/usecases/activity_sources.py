@@ -44,8 +44,11 @@ def _credential_problems(client_id: str, secret: str | None) -> list[Problem]:
 
 # Asks the source whether it takes these credentials: None, or (code, why).
 Verify = Callable[[str, str, str], Awaitable[tuple[str, str] | None]]
-# Which field a refusal of each kind points at.
-_REFUSAL_FIELDS = {"CREDENTIALS_REFUSED": "clientSecret", "SOURCE_UNREACHABLE": "baseUrl"}
+
+
+def refusal_field(code: str) -> str:
+    """The input field a source's refusal points at: the secret it refused, else the URL."""
+    return "clientSecret" if code == "CREDENTIALS_REFUSED" else "baseUrl"
 
 
 async def configure_source(work: UnitOfWork, *, base_url: str, client_id: str,
@@ -80,7 +83,7 @@ async def configure_source(work: UnitOfWork, *, base_url: str, client_id: str,
             return applied(work, refused("clientSecret", "SERVICE_UNAVAILABLE", str(exc)))
         if (refusal := await verify(base_url, client_id, given)) is not None:
             code, why = refusal
-            problems.append(Problem((_REFUSAL_FIELDS.get(code, "baseUrl"),), code, why))
+            problems.append(Problem((refusal_field(code),), code, why))
     if problems:
         return applied(work, Change(problems=problems))
     settings = sync_store.SourceSettings(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from service.domain.problems import Problem
@@ -99,6 +100,11 @@ async def delete_endpoint(work: UnitOfWork, endpoint_id: UUID) -> Change[UUID]:
     return Change(endpoint_id)
 
 
+def _disabled(field: str) -> Change[Any]:
+    return refused(field, "INVALID_VALUE",
+                   "the endpoint is disabled: enable it first (updateWebhookEndpoint)")
+
+
 async def replay_events(work: UnitOfWork, endpoint_id: UUID, after: str | None
                         ) -> Change[int]:
     """Deliver the endpoint's events after the cursor `after` (None: all the log holds)
@@ -107,8 +113,7 @@ async def replay_events(work: UnitOfWork, endpoint_id: UUID, after: str | None
     if endpoint is None:
         return applied(work, Change(problems=_no_endpoint("endpointId").problems))
     if endpoint.status != "ACTIVE":
-        return applied(work, refused("endpointId", "INVALID_VALUE", "the endpoint is "
-                                     "disabled: enable it first (updateWebhookEndpoint)"))
+        return applied(work, _disabled("endpointId"))
     extent = await event_log.extent(work.conn, work.tenant_id)
     position = 0
     if after is not None:
@@ -132,6 +137,5 @@ async def redeliver(work: UnitOfWork, delivery_id: str) -> Change[webhook_log.De
                                      "with its event, after EVENT_RETENTION_DAYS)"))
     endpoint = await webhook_store.get_endpoint(work.conn, delivery.endpoint_id)
     if endpoint is None or endpoint.status != "ACTIVE":
-        return applied(work, refused("deliveryId", "INVALID_VALUE", "the endpoint is "
-                                     "disabled: enable it first (updateWebhookEndpoint)"))
+        return applied(work, _disabled("deliveryId"))
     return Change(await webhook_log.redeliver(work.conn, work.tenant_id, delivery))
