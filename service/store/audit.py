@@ -32,19 +32,19 @@ _COLUMNS = "id, at, last_at, actor, actor_name, kind, subjects, events, units"
 _entry = converter(AuditEntry)
 
 # The actor's name as it is at the time of the change: a key's name, a job's kind.
-_NOTE = """
+_NOTE = f"""
     INSERT INTO audit_log AS a (tenant_id, actor, actor_name, kind, subjects, events)
-    SELECT $1, $2,
-           coalesce((SELECT k.name FROM api_keys k WHERE k.tenant_id = $1 AND k.id = $3),
-                    (SELECT j.kind FROM jobs j WHERE j.tenant_id = $1 AND j.id = $4), $2),
-           coalesce($5, (SELECT j.kind FROM jobs j WHERE j.tenant_id = $1 AND j.id = $4),
-                    'change'),
+    SELECT $1, $2, coalesce(n.key_name, n.job_kind, $2), coalesce($5, n.job_kind, 'change'),
            $6, $7
+      FROM (SELECT (SELECT k.name FROM api_keys k WHERE k.tenant_id = $1 AND k.id = $3)
+                       AS key_name,
+                   (SELECT j.kind FROM jobs j WHERE j.tenant_id = $1 AND j.id = $4)
+                       AS job_kind) n
      WHERE pg_current_xact_id_if_assigned() IS NOT NULL
         ON CONFLICT (tenant_id, actor) WHERE actor LIKE 'job.%'
         DO UPDATE SET last_at = now(), units = a.units + 1, events = a.events + excluded.events,
                       subjects = CASE WHEN cardinality(a.subjects) + cardinality(excluded.subjects)
-                                           <= 20
+                                           <= {MAX_SUBJECTS}
                                       THEN a.subjects || excluded.subjects
                                       ELSE a.subjects END
 """
