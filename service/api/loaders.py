@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
+from asyncpg import Record
 from strawberry.dataloader import DataLoader
 
 from service.domain.engagement import ActivityCount
@@ -36,6 +37,7 @@ from service.store.engagement import (
     engagement_before,
     scoring_inputs,
 )
+from service.store.event_log import events_at
 from service.store.exports import ExportFile, files_of_jobs
 from service.store.jobs import Job, jobs_by_ids
 from service.store.paging import Page
@@ -52,6 +54,7 @@ from service.store.stages import (
     model_of_stages,
 )
 from service.store.stages import models_by_ids as stage_models_by_ids
+from service.store.webhook_log import Attempt, attempts_of
 
 if TYPE_CHECKING:
     from service.api.context import Context
@@ -245,6 +248,19 @@ def tenant_scoring_inputs(context: Context) -> DataLoader[UUID, ScoringInputs]:
     return Loader(load_fn=load)
 
 
+def events_at_positions(context: Context) -> DataLoader[int, Record | None]:
+    """Events of the caller's tenant by their log position (a page of webhook deliveries)."""
+
+    async def load(positions: list[int]) -> list[Record | None]:
+        tenant_id = context.tenant_principal.tenant_id
+        async with context.read() as conn:
+            rows = await events_at(conn, tenant_id, positions)
+        by_position = {r["position"]: r for r in rows}
+        return [by_position.get(p) for p in positions]
+
+    return Loader(load_fn=load)
+
+
 def activity_of_persons(context: Context) -> DataLoader[UUID, list[ActivityCount]]:
     """Each person's daily activity in the scoring window, for many people at once."""
 
@@ -291,6 +307,8 @@ class Loaders:
     alert_rule: DataLoader[UUID, StoredRule | None]
     alert: DataLoader[UUID, Alert | None]
     export_file: DataLoader[UUID, ExportFile | None]
+    event: DataLoader[int, Record | None]
+    webhook_attempts: DataLoader[tuple[UUID, int], list[Attempt]]
 
     def reset(self) -> None:
         """Forget everything loaded so far (after a write in the same request)."""
@@ -328,4 +346,6 @@ class Loaders:
             alert_rule=by_key(context, rules_by_id),
             alert=by_key(context, alerts_by_id),
             export_file=by_key(context, files_of_jobs),
+            event=events_at_positions(context),
+            webhook_attempts=by_key_list(context, attempts_of),
         )

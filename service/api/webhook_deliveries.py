@@ -74,17 +74,14 @@ class WebhookDelivery:
 
     @strawberry.field(description="The event it delivers.")
     async def event(self, info: strawberry.Info) -> BuyingGroupEvent | None:
-        async with info.context.read() as conn:
-            rows = await event_log.events_at(conn, info.context.tenant_principal.tenant_id,
-                                             [self.row.position])
-        return BuyingGroupEvent.of(event_log.payload(rows[0])) if rows else None
+        row = await info.context.loaders.event.load(self.row.position)
+        return BuyingGroupEvent.of(event_log.payload(row)) if row else None
 
     @strawberry.field(description="Every attempt, oldest first (at most the last 50).")
     async def attempt_log(self, info: strawberry.Info) -> list[WebhookAttempt]:
-        key = (self.row.endpoint_id, self.row.position)
-        async with info.context.read() as conn:
-            found = await webhook_log.attempts_of(conn, [key])
-        return [WebhookAttempt.of(a) for a in found[key][-50:]]
+        found = await info.context.loaders.webhook_attempts.load(
+            (self.row.endpoint_id, self.row.position))
+        return [WebhookAttempt.of(a) for a in found[-50:]]
 
     @classmethod
     def of(cls, row: webhook_log.Delivery) -> WebhookDelivery:
