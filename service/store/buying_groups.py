@@ -176,6 +176,21 @@ async def groups_of_people(conn: Connection, person_ids: list[UUID]) -> dict[UUI
 
 # Per group, correlated lookups through the members index: linear in the number of groups
 # whatever the planner's statistics say (fresh tables have none while a job fills them).
+def completeness_columns(*, active: str, required: str, counts: str, role: str,
+                         position: str) -> str:
+    """A group's completeness, roles_filled, roles_total and filled_role_ids, aggregated over
+    one row per entry of its template (SQL expressions for the entry's active members, members
+    required, whether it counts, its role and its position): the one formula of a stored
+    completeness, whether a group is created or recomputed."""
+    filled = f"{active} >= {required}"
+    return f"""coalesce(100 * avg(least({active}::numeric / {required}, 1))
+                    FILTER (WHERE {counts}), 0) AS completeness,
+           count(*) FILTER (WHERE {counts} AND {filled}) AS roles_filled,
+           count(*) FILTER (WHERE {counts}) AS roles_total,
+           coalesce(array_agg({role} ORDER BY {position}) FILTER (WHERE {filled}), '{{}}')
+               AS filled_role_ids"""
+
+
 _RECOMPUTE = """
 UPDATE buying_groups g
    SET completeness = s.completeness, roles_filled = s.roles_filled,
@@ -187,12 +202,9 @@ UPDATE buying_groups g
                          THEN now() ELSE g.updated_at END
   FROM unnest($2::uuid[]) AS ids (id)
  CROSS JOIN LATERAL (
-    SELECT coalesce(100 * avg(least(r.active::numeric / r.members_required, 1))
-                    FILTER (WHERE r.counts), 0) AS completeness,
-           count(*) FILTER (WHERE r.counts AND r.active >= r.members_required) AS roles_filled,
-           count(*) FILTER (WHERE r.counts) AS roles_total,
-           coalesce(array_agg(r.role_id ORDER BY r.position)
-                    FILTER (WHERE r.active >= r.members_required), '{}') AS filled_role_ids,
+    SELECT """ + completeness_columns(active="r.active", required="r.members_required",
+                                  counts="r.counts", role="r.role_id",
+                                  position="r.position") + """,
            (SELECT count(*) FROM buying_group_members m
              WHERE m.tenant_id = $1 AND m.buying_group_id = ids.id AND NOT m.is_removed)
                AS member_count,

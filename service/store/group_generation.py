@@ -10,7 +10,7 @@ from uuid import UUID
 from service.domain.conditions import PERSON_FIELDS
 from service.domain.templates import Entry
 from service.infra.db import Connection
-from service.store.buying_groups import GENERATED_NAME
+from service.store.buying_groups import GENERATED_NAME, completeness_columns
 from service.store.conditions_sql import compile_sql
 from service.store.sql import SqlParams
 
@@ -86,14 +86,9 @@ filled AS (
 ),
 scores AS (
     SELECT au.id AS account_id,
-           coalesce(100 * avg(least(coalesce(f.active, 0)::numeric / e.members_required, 1))
-                    FILTER (WHERE e.counts_toward_completeness), 0) AS completeness,
-           count(*) FILTER (WHERE e.counts_toward_completeness
-                              AND coalesce(f.active, 0) >= e.members_required) AS roles_filled,
-           count(*) FILTER (WHERE e.counts_toward_completeness) AS roles_total,
-           coalesce(array_agg(e.role_id ORDER BY e.position)
-                    FILTER (WHERE coalesce(f.active, 0) >= e.members_required), '{{}}')
-               AS filled_role_ids,
+           {completeness_columns(active="coalesce(f.active, 0)", required="e.members_required",
+                                 counts="e.counts_toward_completeness", role="e.role_id",
+                                 position="e.position")},
            -- Every candidate holds one of the template's roles, each role one entry.
            coalesce(sum(f.active), 0) AS member_count
       FROM audience au
