@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from jobs.worker import retention
 from service.app import create_app
 from service.infra.config import Settings
 from service.infra.db import Database, create_pool
@@ -218,3 +219,18 @@ async def test_the_command_line_is_audited_as_cli(
     cli = [(e["actor"], e["actorName"], e["kind"])
            for e in await entries(gql, tenant.admin, {"actor": "cli"})]
     assert cli[:2] == [("cli", "cli", "keys create"), ("cli", "cli", "import")]
+
+
+async def test_entries_older_than_the_retention_are_deleted(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    await gql.data(CREATE_ROLE, {"name": "Kept"}, key=tenant.write)
+    await gql.data(CREATE_ROLE, {"name": "Old"}, key=tenant.write)
+    async with db.tenant(tenant.id) as conn:
+        await conn.execute(
+            "UPDATE audit_log SET at = now() - make_interval(days => $1) "
+            "WHERE id = (SELECT min(id) FROM audit_log WHERE kind = 'createRole')",
+            settings.audit_retention_days + 1)
+    await retention({"settings": settings, "db": db})
+    kinds = [e["kind"] for e in await entries(gql, tenant.admin)]
+    assert kinds.count("createRole") == 1

@@ -219,3 +219,20 @@ async def test_bad_export_requests_are_refused_before_anything_is_queued(
     assert read_only["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     jobs = await gql.data("{ buyingGroupJobs(first: 5) { totalCount } }", key=tenant.read)
     assert jobs["buyingGroupJobs"]["totalCount"] == 0
+
+
+async def test_at_most_five_exports_wait_or_run_at_once(
+    gql: GraphQLClient, tenant: TenantKeys
+) -> None:
+    """Each waiting export will hold a worker and two connections: the sixth different one is
+    refused until one finishes; the same request again is the waiting job, not a new one."""
+    kinds = [{"kind": k, "format": f} for k in ("BUYING_GROUPS", "MEMBERS", "EVENTS")
+             for f in ("CSV", "NDJSON")]
+    answers = [(await gql.data(START, {"input": given}, key=tenant.write))["startExport"]
+               for given in kinds]
+    assert [a["userErrors"] for a in answers[:5]] == [[]] * 5
+    assert answers[5]["userErrors"] == [{"field": ["input"], "code": "LIMIT_REACHED"}]
+    again = (await gql.data(START, {"input": kinds[0]}, key=tenant.write))["startExport"]
+    assert again["deduplicated"] and again["job"]["id"] == answers[0]["job"]["id"]
+    jobs = await gql.data("{ buyingGroupJobs(first: 20) { totalCount } }", key=tenant.read)
+    assert jobs["buyingGroupJobs"]["totalCount"] == 5

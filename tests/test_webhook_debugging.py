@@ -187,3 +187,15 @@ async def test_webhooks_listen_verifies_prints_and_forwards_then_cleans_up(
     assert cli.returncode == 0
     left = (await gql.data("{ webhookEndpoints { id } }", key=tenant.admin))["webhookEndpoints"]
     assert left == []
+
+
+async def test_an_attempt_keeps_the_first_kibibyte_of_the_answer(
+    settings: Settings, tenant: TenantKeys
+) -> None:
+    async with app_with(own(settings)) as http, receiver() as partner:
+        gql = GraphQLClient(http)
+        endpoint, _ = await create_endpoint(gql, tenant, partner.url)
+        partner.answer = b"x" * 5000
+        attempt = (await gql.data(PING, {"id": endpoint}, key=tenant.admin))[
+            "pingWebhookEndpoint"]["attempt"]
+    assert attempt["responseHead"] == "x" * 1024

@@ -41,7 +41,7 @@ async def start_export(work: UnitOfWork, request: ExportRequest) -> Change[Start
     key = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     job, new = await work.start_job(JobKind.EXPORT, body, dedup_key=key)
     if new and await job_store.count_unfinished(work.conn, JobKind.EXPORT) > MAX_UNFINISHED:
-        return applied(work, refused("input", "LIMIT_REACHED", (
+        return applied(work, refused((), "LIMIT_REACHED", (
             f"at most {MAX_UNFINISHED} exports may wait or run at once; wait for one to "
             "finish")))
     return Change(Started(job, new))
