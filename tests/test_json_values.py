@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -122,3 +123,37 @@ def test_rule_problems_on_rule_shaped_input(rule: dict[str, Any]) -> None:
         and abs(c["value"]) <= 10**9
         for c in rule["conditions"]))
     assert (problems == []) == bool(valid)
+
+
+TROUBLE = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats()
+    | st.text() | st.sampled_from(["null", "a\x00", "[{"]),
+    lambda children: _containers(children) | st.dictionaries(st.integers(), children, max_size=2),
+    max_leaves=30,
+)
+
+
+def nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value] if levels % 2 else {"k": value}
+    return value
+
+
+@given(TROUBLE | st.integers(min_value=0, max_value=80).map(nested))
+def test_encoded_agrees_with_problem_and_writes_what_orjson_writes(value: Any) -> None:
+    """The fast path is held to `problem`, the reference: the same verdict on any value made of
+    what a JSON parser returns, and the bytes of a storable one are orjson's."""
+    data, found = json_values.encoded(value)
+    reference = json_values.problem(value)
+    assert (found is None) == (reference is None)
+    if reference is None:
+        assert data == orjson.dumps(value)
+    else:
+        assert found == reference and data is None
+
+
+def test_loads_takes_the_exact_parser_only_for_a_long_run_of_digits() -> None:
+    assert json_values.loads(b'{"n": 123456789012345678}') == {"n": 123456789012345678}
+    assert json_values.loads(b'{"n": 12345678901234567890123}') == {"n": 12345678901234567890123}
+    assert json_values.loads(b'{"s": "1234567890 1234567890", "n": 1}')["n"] == 1

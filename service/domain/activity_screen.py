@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from service.domain import json_values
 
 MAX_ID_LENGTH = 255
@@ -80,9 +78,8 @@ def screen(item: Any, earliest: datetime, latest: datetime
         return None, Rejection("unusable primaryAttributeValue", source_id)
     attributes = item.get("attributes")
     if attributes is not None:
-        if json_values.problem(attributes) is not None:
-            return None, Rejection("attributes cannot be stored", source_id)
-        if len(orjson.dumps(attributes)) > MAX_ATTRIBUTES_BYTES:
+        data, _ = json_values.encoded(attributes)
+        if data is None or len(data) > MAX_ATTRIBUTES_BYTES:
             return None, Rejection("attributes cannot be stored", source_id)
     return {"marketoGUID": source_id, "leadId": lead_id, "activityTypeId": type_id,
             "activityDate": moment.astimezone(UTC).isoformat(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 import orjson
@@ -17,8 +16,10 @@ SMALLEST_INT = -(2**63)
 LARGEST_INT = 2**64 - 1
 MAX_DEPTH = 64
 # A run of 19 digits may be an integer orjson cannot read exactly (-2**63 - 1 has 19 digits);
-# such rare documents take the standard parser, which is exact.
-_LONG_NUMBER = re.compile(rb"\d{19,}")
+# such rare documents take the standard parser, which is exact. Every digit made "0" and the
+# run searched as bytes: a tenth of a regular expression's time on a page of activities.
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 19
 
 
 def _no_constants(name: str) -> Any:
@@ -29,7 +30,7 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON keeping every integer exact (orjson's speed for all but the rare document
     with a very long number); NaN and Infinity are refused, as JSON has neither."""
     raw = data.encode() if isinstance(data, str) else data
-    if _LONG_NUMBER.search(raw):
+    if _LONG_RUN in raw.translate(_DIGITS_AS_ZERO):
         return json.loads(raw, parse_constant=_no_constants)
     return orjson.loads(raw)
 
@@ -65,3 +66,23 @@ def problem(value: Any, depth: int = 0) -> str | None:
                 return found
         return None
     return f"holds a {type(value).__name__}, which is not JSON"
+
+
+def encoded(value: Any) -> tuple[bytes, None] | tuple[None, str]:
+    """A value made of what a JSON parser returns (dict, list, str, int, float, bool, None) as
+    the JSON we store, or why it cannot be stored (`problem`'s answer, the reference). orjson
+    writes a common value in one pass; only a value it refuses or may have changed (NaN and
+    Infinity become null), one holding the NUL character, or one with more brackets than the
+    depth allows takes `problem`'s walk."""
+    try:
+        data: bytes | None = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        data = None
+    if (data is None or b"null" in data or b"\\u0000" in data
+            or data.count(b"[") + data.count(b"{") > MAX_DEPTH):
+        found = problem(value)
+        if found is not None:
+            return None, found
+        if data is None:
+            return None, "cannot be written as JSON"
+    return data, None
