@@ -37,7 +37,9 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
     work as scoring. The scores stay in the database and come out a slice at a time, so the
     worker's memory does not grow with the tenant. Each slice commits on its own and announces
     its changes; a score depends only on the activity, so a pass cut short leaves some scores
-    a day old, never wrong ones. Returns how many groups were scored."""
+    a day old, never wrong ones. Only scores that moved are written: the pass, recorded when
+    every slice is stored, says when the others were computed. Returns how many groups were
+    scored."""
     writers = max(1, connections)
     slices: asyncio.Queue[list[ScoreChange] | None] = asyncio.Queue(maxsize=writers)
     written = 0
@@ -48,11 +50,11 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
             async for attempt in retrying():
                 with attempt:
                     async with unit_of_work(db, tenant_id, actor) as work:
-                        stored = await engagement_store.write_scores(work.conn, tenant_id, part,
-                                                                     day)
+                        moved = await engagement_store.write_scores(work.conn, tenant_id, part,
+                                                                    day)
                         work.record(score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id,
-                                                  stored))
-            written += len(stored)
+                                                  moved))
+            written += len(part)
 
     async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
@@ -66,6 +68,8 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
                 await slices.put(part)
             for _ in range(writers):
                 await slices.put(None)
+    async with unit_of_work(db, tenant_id, actor) as work:
+        await engagement_store.record_pass(work.conn, tenant_id)
     return written
 
 

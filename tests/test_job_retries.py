@@ -40,7 +40,8 @@ STATE = """query($id: ID!) { node(id: $id) { ... on BuyingGroupJob {
 
 @asynccontextmanager
 async def failing_writes(db: Database, times: int, *, sleep: float = 0) -> AsyncIterator[str]:
-    """A trigger on the daily score snapshots: its first `times` rows fail as if the database
+    """A trigger on the record of the nightly pass (written by every full rescoring, whatever
+    moved): its first `times` rows fail as if the database
     connection broke (SQLSTATE 08006: transient, and not one a transaction retries inline);
     with `sleep`, each row first waits that long (a job that hangs)."""
     name = f"blip_{uuid.uuid4().hex[:8]}"
@@ -55,13 +56,13 @@ async def failing_writes(db: Database, times: int, *, sleep: float = 0) -> Async
                 END IF;
                 RETURN NEW;
             END $$;
-            CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON buying_group_score_history
+            CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON engagement_passes
                 FOR EACH ROW EXECUTE FUNCTION {name}();""")
     try:
         yield name
     finally:
         async with db.as_login() as conn:
-            await conn.execute(f"DROP TRIGGER {name} ON buying_group_score_history; "
+            await conn.execute(f"DROP TRIGGER {name} ON engagement_passes; "
                                f"DROP FUNCTION {name}(); DROP SEQUENCE {name}")
 
 
@@ -272,8 +273,9 @@ async def test_retention_deletes_old_finished_jobs_and_history(
             """INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day,
                                                        completeness, engagement)
                VALUES ($1, $2, current_date - $3::int, 1, 1), ($1, $2, current_date - $4::int,
-                                                               1, 1)""",
-            tenant.id, group, days + 1, days - 1)
+                                                               2, 2),
+                      ($1, $2, current_date - $5::int, 3, 3)""",
+            tenant.id, group, days + 5, days + 1, days - 1)
     async with db.tenant(tenant.id) as conn:
         old = await job_store.create_job(conn, tenant.id, JobKind.REFRESH_SCORES)
         young = await job_store.create_job(conn, tenant.id, JobKind.REFRESH_SCORES)
@@ -304,7 +306,9 @@ async def test_retention_deletes_old_finished_jobs_and_history(
     async with db.tenant(tenant.id) as conn:
         kept = [r["day"] for r in await conn.fetch(
             "SELECT day FROM buying_group_score_history WHERE day < current_date ORDER BY day")]
-    assert len(kept) == 1 and (date.today() - kept[0]).days == days - 1
+    # A snapshot holds until the next one: the latest before the cutoff is the scores on the
+    # cutoff's day, and stays; the one before it goes.
+    assert [(date.today() - day).days for day in kept] == [days + 1, days - 1]
 
 
 async def test_a_sync_stops_at_its_deadline_and_goes_on_at_the_next_run(

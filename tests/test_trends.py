@@ -1,4 +1,5 @@
-"""EngagementScore.trend: the score now against the group's daily snapshot some days ago."""
+"""EngagementScore.trend: the score now against the group's score some days ago (its latest
+snapshot on or before that day)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,9 @@ async def test_the_trend_compares_with_the_latest_snapshot_that_old(
         data = await gql.data(TREND, {"id": group, "days": days}, key=tenant.read)
         return data["node"]["engagement"]["trend"]
 
-    assert await trend(first, 7) == {"change": 17.5, "days": 10, "previousValue": 12.5}
-    assert await trend(first, 2) == {"change": 5.0, "days": 3, "previousValue": 25.0}
+    # A snapshot holds until the next one: 7 days ago the score was the one of 10 days ago.
+    assert await trend(first, 7) == {"change": 17.5, "days": 7, "previousValue": 12.5}
+    assert await trend(first, 2) == {"change": 5.0, "days": 2, "previousValue": 25.0}
     assert await trend(first, 30) is None  # no snapshot that old
     assert await trend(global_id("BuyingGroup", groups[1]), 7) is None  # none at all
 

@@ -41,6 +41,7 @@ from service.api.trends import EngagementTrend, trend
 from service.domain.completeness import missing_roles
 from service.domain.templates import round_half_up, weight_percents
 from service.store import buying_groups as group_store
+from service.store.engagement import ScoringInputs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,8 +113,18 @@ class CompletenessScore:
 class EngagementScore:
     value: float = strawberry.field(description="Exact to 12 decimals.")
     display: int = strawberry.field(description="value rounded half up.")
-    computed_at: datetime | None
     row: strawberry.Private[group_store.BuyingGroup]
+
+    @strawberry.field(description="When the score was last computed: the group's own rescoring "
+                      "or the tenant's nightly pass, whichever is later (the pass writes only "
+                      "scores that moved).")
+    async def computed_at(self, info: strawberry.Info) -> datetime | None:
+        inputs: ScoringInputs = await info.context.loaders.scoring_inputs.load(
+            info.context.tenant_principal.tenant_id)
+        own, scored = self.row.engagement_computed_at, inputs.scored_at
+        if scored is None or scored < self.row.created_at:  # a pass before the group was
+            return own
+        return max(own, scored) if own else scored
 
     @strawberry.field(description="First day of the scoring window (tenant's time zone).")
     async def window_start(self, info: strawberry.Info) -> date:
@@ -159,7 +170,7 @@ class BuyingGroup(relay.Node):
                 computed_at=row.completeness_computed_at),
             engagement=EngagementScore(
                 value=float(row.engagement), display=int(round_half_up(row.engagement)),
-                computed_at=row.engagement_computed_at, row=row),
+                row=row),
             created_at=row.created_at, updated_at=row.updated_at, row=row,
         )
 

@@ -137,9 +137,10 @@ class ScoreSnapshot:
 
 
 async def history(info: strawberry.Info, group_id: UUID, days: int) -> list[ScoreSnapshot]:
-    since = (await window(info))[1] - timedelta(days=days - 1)  # the tenant's today
+    today = (await window(info))[1]
+    since = today - timedelta(days=days - 1)
     async with info.context.read() as conn:
-        rows = (await engagement_store.score_history(conn, [group_id], since))[group_id]
+        rows = (await engagement_store.score_history(conn, [group_id], since, today))[group_id]
     return [ScoreSnapshot(date=r["day"], completeness=float(r["completeness"]),
                           engagement=float(r["engagement"])) for r in rows]
 

@@ -30,6 +30,7 @@ class ScoringInputs:
     source_types: dict[int, UUID]
     today: date
     role_weightings: tuple[tuple[UUID, UUID, str], ...]  # (template, role, weighting)
+    scored_at: datetime | None = None  # the last full pass (read when `today` is not given)
 
     @property
     def window(self) -> tuple[date, date]:
@@ -59,12 +60,17 @@ async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None =
     entries = await conn.fetch(
         "SELECT role_template_id, role_id, weighting FROM role_template_entries "
         "WHERE tenant_id = $1", tenant_id)
+    scored_at = None
     if today is None:
-        zone = await conn.fetchval("SELECT time_zone FROM tenants WHERE id = $1", tenant_id)
-        today = tenant_today(zone or "UTC")
+        tenant = await conn.fetchrow(
+            """SELECT time_zone, (SELECT scored_at FROM engagement_passes
+                                   WHERE tenant_id = $1) AS scored_at
+                 FROM tenants WHERE id = $1""", tenant_id)
+        today = tenant_today((tenant["time_zone"] if tenant else None) or "UTC")
+        scored_at = tenant["scored_at"] if tenant else None
     return ScoringInputs(mode, days, types, source_types, today,
                          tuple((e["role_template_id"], e["role_id"], e["weighting"])
-                               for e in entries))
+                               for e in entries), scored_at)
 
 
 # Each member's activity is weighted by its role and summed per group straight away: a join of
@@ -120,20 +126,42 @@ SELECT g.id, g.engagement AS previous,
  WHERE g.tenant_id = $1 AND {groups}"""
 
 
+# A snapshot stands for every day from its own to the next one's: the group's scores on a day
+# are its latest snapshot on or before that day. A score that moved adds one for the day; one
+# that did not adds nothing (a nightly pass over 100,000 unchanged groups writes no row).
+def _snapshot(day: str, values: str, source: str, keep_day: bool = False) -> str:
+    """Insert the snapshot of `values` (group id, day, completeness, engagement) from `source`
+    (`x`) where they differ from the group's latest on or before `day`; a row of that day is
+    updated (`keep_day`: kept)."""
+    conflict = ("DO NOTHING" if keep_day else """DO UPDATE
+       SET completeness = EXCLUDED.completeness, engagement = EXCLUDED.engagement,
+           recorded_at = now()""")
+    return f"""
+    INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
+                                            engagement)
+    SELECT $1, {values} FROM {source}
+      LEFT JOIN LATERAL (
+          SELECT h.completeness, h.engagement FROM buying_group_score_history h
+           WHERE h.tenant_id = $1 AND h.buying_group_id = x.id AND h.day <= {day}
+           ORDER BY h.day DESC LIMIT 1) last ON true
+     WHERE (last.completeness, last.engagement) IS DISTINCT FROM (x.completeness, x.engagement)
+        ON CONFLICT (tenant_id, buying_group_id, day) {conflict}"""
+
+
 def _apply(scores: str, day: str, previous: bool, changed_only: bool = False) -> str:
     """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
-    score to return) and today's snapshot; returns the ids written (and their scores).
-    `changed_only`: groups just created with their computation time (group_generation), whose
-    rows are written again only where the score is not the 0 they were created with; every
-    one still gets its snapshot."""
+    score to return) and the day's snapshot where a score moved; returns the ids written (and
+    their scores). `changed_only`: only groups whose engagement moved are written (and
+    returned): groups just created (group_generation) and the nightly pass, whose unchanged
+    groups were computed at the pass's time (engagement_passes)."""
     returned = "s.previous, g.engagement" if previous else "g.engagement"
     result = ("id, solution_interest_id, previous, engagement" if previous
               else "id, solution_interest_id")
     only = "AND g.engagement IS DISTINCT FROM s.engagement" if changed_only else ""
-    snapshots = (f"""SELECT $1, s.id, {day}, g.completeness, s.engagement
-      FROM {scores} JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id"""
-                 if changed_only else
-                 f"SELECT $1, u.id, {day}, u.completeness, u.engagement FROM updated u")
+    # Every scored group, with the completeness it has (this statement does not change it):
+    # a group whose engagement stayed may still have a completeness no snapshot holds yet.
+    scored = f"""(SELECT s.id, g.completeness, s.engagement
+                    FROM {scores} JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id) x"""
     return f"""
 updated AS (
     UPDATE buying_groups g
@@ -144,13 +172,7 @@ updated AS (
      WHERE g.tenant_id = $1 AND g.id = s.id {only}
     RETURNING g.id, g.solution_interest_id, g.completeness, {returned}
 ),
-history AS (
-    INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
-                                            engagement)
-    {snapshots}
-        ON CONFLICT (tenant_id, buying_group_id, day) DO UPDATE
-       SET completeness = EXCLUDED.completeness, engagement = EXCLUDED.engagement,
-           recorded_at = now()
+history AS ({_snapshot(day, f"x.id, {day}, x.completeness, x.engagement", scored)}
 )
 SELECT {result} FROM updated"""
 
@@ -164,7 +186,7 @@ _REFRESH_ONE = (f"WITH scores AS ({_scores('ONE')}\n),"
 _SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
               f"{_scores('ALL')}")
 _WRITE = "WITH " + _apply("unnest($2::uuid[], $3::numeric[]) AS s (id, engagement)", "$4",
-                          previous=False)
+                          previous=False, changed_only=True)
 
 
 def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], list[int]]:
@@ -234,12 +256,22 @@ async def scored(conn: Connection, size: int) -> AsyncIterator[list[ScoreChange]
 
 async def write_scores(conn: Connection, tenant_id: UUID, scores: Sequence[ScoreChange],
                        day: date) -> list[ScoreChange]:
-    """Store computed scores and the day's snapshot (groups deleted meanwhile are left out)."""
+    """Store the computed scores that moved, and the day's snapshots where a score moved;
+    returns the moved ones with their solution interest (groups deleted meanwhile are left
+    out). The caller records the pass (`record_pass`) when every slice is stored."""
     rows = await conn.fetch(_WRITE, tenant_id, [s.buying_group_id for s in scores],
                             [s.current for s in scores], day)
     interest_of = {r["id"]: r["solution_interest_id"] for r in rows}
     return [replace(s, solution_interest_id=interest_of[s.buying_group_id])
             for s in scores if s.buying_group_id in interest_of]
+
+
+async def record_pass(conn: Connection, tenant_id: UUID) -> None:
+    """Every group of the tenant was scored now: the groups whose score did not move were not
+    written, and their engagement was computed at this time (migration 0033)."""
+    await conn.execute(
+        """INSERT INTO engagement_passes (tenant_id, scored_at) VALUES ($1, now())
+           ON CONFLICT (tenant_id) DO UPDATE SET scored_at = EXCLUDED.scored_at""", tenant_id)
 
 
 async def activity_of_people(
@@ -261,12 +293,22 @@ async def activity_of_people(
     ]
 
 
-async def score_history(conn: Connection, group_ids: list[UUID], since: date
+async def score_history(conn: Connection, group_ids: list[UUID], since: date, until: date
                         ) -> dict[UUID, list[Any]]:
+    """Each group's scores on every day from `since` to `until`, oldest first: the latest
+    snapshot on or before each day (a snapshot holds until the next one). Days before a
+    group's first snapshot are left out."""
     rows = await conn.fetch(
-        """SELECT * FROM buying_group_score_history
-            WHERE buying_group_id = ANY($1) AND day >= $2 ORDER BY day""",
-        group_ids, since,
+        """SELECT q.id AS buying_group_id, d.day::date AS day, h.completeness, h.engagement
+             FROM unnest($1::uuid[]) AS q (id)
+             CROSS JOIN generate_series($2::date, $3::date, interval '1 day') AS d (day)
+             CROSS JOIN LATERAL (
+                 SELECT h.completeness, h.engagement FROM buying_group_score_history h
+                  WHERE h.tenant_id = app_tenant_id() AND h.buying_group_id = q.id
+                    AND h.day <= d.day::date
+                  ORDER BY h.day DESC LIMIT 1) h
+            ORDER BY q.id, d.day""",
+        group_ids, since, until,
     )
     result: dict[UUID, list[Any]] = {g: [] for g in group_ids}
     for row in rows:
@@ -303,13 +345,12 @@ async def history_missing(conn: Connection, tenant_id: UUID, day: date) -> bool:
 
 
 async def snapshot_scored(conn: Connection, tenant_id: UUID, day: date) -> int:
-    """What `score_all` computed, stored as the groups' snapshots of `day` where they have
-    none (their completeness as it is now); how many were stored. The groups' own scores are
-    not touched."""
+    """What `score_all` computed, stored as the groups' snapshots of `day` where they differ
+    from the latest before it and the day has none (their completeness as it is now); how many
+    were stored. The groups' own scores are not touched."""
+    source = """(SELECT s.id, g.completeness, s.engagement FROM engagement_scores s
+                   JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id) x"""
     status = await conn.execute(
-        """INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day,
-                                                   completeness, engagement)
-           SELECT $1, s.id, $2, g.completeness, s.engagement
-             FROM engagement_scores s JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id
-               ON CONFLICT (tenant_id, buying_group_id, day) DO NOTHING""", tenant_id, day)
+        _snapshot("$2", "x.id, $2, x.completeness, x.engagement", source, keep_day=True),
+        tenant_id, day)
     return int(status.split()[-1])
