@@ -58,6 +58,7 @@ from service.usecases.unit_of_work import CLI, unit_of_work
 
 MEMBERS = ExportRequest("MEMBERS", "CSV", GroupFilter())
 FIRST_LEAD = 100_000  # the simulator's lead ids are numbers: people are named so
+SEED_CHUNK = 500_000  # activities written by one statement of the set-up
 BROWSE = """query Browse { buyingGroups(first: 50, orderBy: {field: NAME}) { totalCount
   nodes { name account { name } completeness { value } engagement { value }
           members(first: 20) { nodes { role { name } person { externalId jobTitle } } } } } }"""
@@ -209,15 +210,18 @@ async def seed_history(db: Database, tenant: UUID, sizes: Sizes, report: Report)
         await ensure_partitions(conn, {month_start(today - timedelta(days=d))
                                        for d in range(sizes.days + 2)})
     started = time.perf_counter()
+    for first in range(1, sizes.activities + 1, SEED_CHUNK):  # a statement's transition table
+        async with db.tenant(tenant) as conn:                # (the tallies) stays in memory
+            await conn.execute(
+                """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,
+                                           source_type_id, primary_attribute_value)
+                   SELECT $1, now() - make_interval(secs => 86400.0 * (1 + n % $3) + n % 86400),
+                          'H' || n, ($4 + (n * 7919) % $2)::text,
+                          ($5::int[])[1 + n % cardinality($5::int[])], 'seeded'
+                     FROM generate_series($6::bigint, $7::bigint) n""",
+                tenant, sizes.people, sizes.days, FIRST_LEAD, list(COMMON),
+                first, min(sizes.activities, first + SEED_CHUNK - 1))
     async with db.tenant(tenant) as conn:
-        await conn.execute(
-            """INSERT INTO activities (tenant_id, activity_date, source_id, lead_id,
-                                       source_type_id, primary_attribute_value)
-               SELECT $1, now() - make_interval(secs => 86400.0 * (1 + n % $4) + n % 86400),
-                      'H' || n, ($5 + (n * 7919) % $3)::text,
-                      ($6::int[])[1 + n % cardinality($6::int[])], 'seeded'
-                 FROM generate_series(1::bigint, $2) n""",
-            tenant, sizes.activities, sizes.people, sizes.days, FIRST_LEAD, list(COMMON))
         await rebuild_rollup(conn, tenant)
     report.notes.append(f"set-up: {sizes.activities:,} activities over {sizes.days} days and "
                         f"their rollup written by SQL in {time.perf_counter() - started:.1f} s")

@@ -257,3 +257,16 @@ async def test_what_a_request_loaded_goes_with_it_not_with_the_cycle_collector(
             gc.enable()
     # What is left is the HTTP client's (a response and its stream refer to each other).
     assert min(rounds) / requests < 60, rounds
+
+
+async def test_metrics_ask_for_the_token_when_one_is_set(settings: Settings) -> None:
+    guarded = settings.model_copy(update={"metrics_token": "s3cret-metrics"})
+    async with LifespanManager(create_app(guarded)) as manager, httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
+        assert (await client.get("/metrics")).status_code == 401
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer s3cret"})
+        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+        right = await client.get("/metrics",
+                                 headers={"Authorization": "Bearer s3cret-metrics"})
+        assert right.status_code == 200 and "bg_http_requests_total" in right.text
+        assert (await client.get("/healthz")).status_code == 200  # the rest is unchanged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -60,8 +61,22 @@ async def readyz(request: Request) -> Response:
     )
 
 
+def _metrics_allowed(request: Request, token: str | None) -> bool:
+    """With METRICS_TOKEN set, /metrics asks for it as a bearer token (compared in constant
+    time); without, it is open to whoever reaches the port."""
+    if not token:
+        return True
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
+                                                              token.encode())
+
+
 async def metrics(request: Request) -> Response:
     services: Services = request.state.services
+    if not _metrics_allowed(request, services.settings.metrics_token):
+        return JSONResponse({"error": "METRICS_TOKEN is set: send it as a bearer token"},
+                            status_code=401, headers={"WWW-Authenticate": "Bearer"})
     try:
         async with services.db.system() as conn:
             counts = await job_store.job_counts(conn)

@@ -11,10 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.infra.outbound import AllowedHosts
 from service.infra.secrets import SecretBox
+from service.infra.shipped import shipped
 
 # The operations the project ships (graphql/operations/): persisted by their names, and the
 # names /metrics counts operations under.
-OPERATIONS = Path(__file__).resolve().parents[2] / "graphql" / "operations"
+OPERATIONS = shipped("graphql", "operations")
 
 
 class Settings(BaseSettings):
@@ -37,6 +38,7 @@ class Settings(BaseSettings):
     # Encrypts secrets at rest (a Fernet key: `buying-groups secrets new-key`); keys in
     # SECRET_KEY_PREVIOUS (comma-separated) still decrypt until `secrets rotate` has run.
     secret_key: str | None = None
+    metrics_token: str | None = None  # /metrics asks for it as a bearer token when set
     secret_key_previous: str = ""
 
     data_dir: Path = Path(".data")

@@ -15,8 +15,9 @@ import asyncpg
 
 from service.infra.db import APP_ROLE, SYSTEM_ROLE, Connection
 from service.infra.login import PrivilegedLogin, grant_roles
+from service.infra.shipped import shipped
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+MIGRATIONS_DIR = shipped("migrations")
 # An arbitrary constant shared by every process that migrates this database.
 ADVISORY_LOCK_KEY = 0x6267_6D69_6772  # "bgmigr"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -54,6 +55,8 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
         if not match:
             raise MigrationError(f"{path.name}: migration files are named NNNN_name.sql")
         migrations.append(Migration(match[1], match[2], path.read_text()))
+    if not migrations:  # an installation without its migrations must not report success
+        raise MigrationError(f"no migrations in {directory}: the installation is incomplete")
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise MigrationError("two migration files share a version number")
