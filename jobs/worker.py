@@ -148,7 +148,10 @@ def build_worker(
     crons: bool = True,
 ) -> Worker:
     """The worker; `crons=False` runs only queued jobs (a burst run in tests: a scheduled sync
-    of every tenant landing inside it would keep it from ever finding the queue empty)."""
+    of every tenant landing inside it would keep it from ever finding the queue empty).
+    `settings.queue_name` is resolved (service/usecases/deployment.py)."""
+    if not settings.queue_name:
+        raise RuntimeError("the worker's queue name is not resolved")
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["settings"] = settings
         # Jobs run statements far longer than a request's (scoring every group of a large

@@ -35,6 +35,7 @@ from service.infra.login import check_pool
 from service.infra.queue import connect as connect_queue
 from service.infra.throttle import Throttle
 from service.infra.write_notices import WriteNotices
+from service.usecases.deployment import with_queue
 
 
 def create_app(
@@ -44,6 +45,7 @@ def create_app(
     redis_url: str | None = None,
 ) -> Starlette:
     settings = settings or get_settings()
+    config = settings  # as resolved above, for the lifespan's closure
     database_url = database_url or settings.database_url
     redis_url = redis_url or settings.redis_url
     if not database_url or not redis_url:
@@ -59,12 +61,14 @@ def create_app(
             max_size=settings.db_pool_max
         )
         await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
+        # The queue's name (and so the namespaces below), once the database says who it is.
+        named = await with_queue(config, Database(pool))
         redis = await connect_queue(redis_url)
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
         db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
         notices = WriteNotices(database_url) if settings.response_cache else None
-        cache = (ResponseCache(redis, notices, settings.queue_name,
+        cache = (ResponseCache(redis, notices, named.queue_name,
                                settings.response_cache_ttl_seconds) if notices else None)
         if notices is not None:
             await notices.start()
@@ -78,18 +82,18 @@ def create_app(
             gc.collect()
             gc.freeze()
         try:
-            sockets = Sockets(redis, settings.queue_name, settings.max_connections_per_key,
+            sockets = Sockets(redis, named.queue_name, settings.max_connections_per_key,
                               lapse_seconds=3 * settings.ws_key_check_seconds)
             throttle = Throttle(redis, settings.rate_limit_points,
                                 settings.rate_limit_restore_per_second,
                                 settings.auth_failures_per_minute,
-                                namespace=settings.queue_name)
-            yield {"services": Services(settings=settings, db=db, redis=redis, broker=broker,
+                                namespace=named.queue_name)
+            yield {"services": Services(settings=named, db=db, redis=redis, broker=broker,
                                         throttle=throttle, sockets=sockets,
                                         cache=cache,
                                         principals=PrincipalCache(settings.auth_cache_seconds),
                                         persisted=PersistedQueries(
-                                            redis, settings.queue_name,
+                                            redis, named.queue_name,
                                             settings.persisted_query_ttl_seconds,
                                             only=settings.persisted_queries_only,
                                             max_document_bytes=settings.max_document_bytes))}

@@ -94,7 +94,8 @@ SYSTEM_READS = {
     "export_files",  # when each expires, for retention (migration 0030)
     "audit_log",  # when each change was, for retention (migration 0028)
     "api_keys", "buying_group_score_history", "buying_group_stage_history",
-    "buying_group_tallies", "event_positions", "event_relay", "events", "jobs", "row_tallies",
+    "buying_group_tallies", "deployment", "event_positions", "event_relay", "events", "jobs",
+    "row_tallies",
     "schema_migrations", "solution_interests", "tenants", "webhook_deliveries",
 }
 

@@ -89,8 +89,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     redis_url = _require(settings.redis_url, "REDIS_URL")
 
     async def main() -> None:
+        from service.usecases.deployment import resolved
+
         # Built inside the running loop: arq binds its signal handlers to the current loop.
-        worker = build_worker(settings, database_url, redis_url, burst=args.burst)
+        worker = build_worker(await resolved(settings, database_url), database_url, redis_url,
+                              burst=args.burst)
         try:
             await worker.async_run()
         finally:

@@ -138,6 +138,7 @@ async def serve_all(
     from jobs.worker import build_worker
     from service.app import create_app
     from service.dev.simulator import State, create_simulator
+    from service.usecases.deployment import resolved
 
     class QuietServer(uvicorn.Server):
         """A second server in the process: the API's server alone answers Ctrl-C."""
@@ -166,7 +167,8 @@ async def serve_all(
                                    client_secret=settings.activity_api_client_secret)),
             host="127.0.0.1", port=sim_url.port, log_config=None, log_level="warning"))
         simulator_task = asyncio.create_task(simulator.serve())
-    worker = build_worker(settings, database_url, redis_url, handle_signals=False)
+    worker = build_worker(await resolved(settings, database_url), database_url, redis_url,
+                          handle_signals=False)
     worker_task = asyncio.create_task(worker.async_run())
     # uvicorn answers SIGINT and SIGTERM itself while it serves; SIGHUP shuts it down the same
     # graceful way.

@@ -42,9 +42,12 @@ class Settings(BaseSettings):
     secret_key_previous: str = ""
 
     data_dir: Path = Path(".data")
-    # Name of the embedded database, and of the arq queue: tests set their own so runs never meet.
+    # Name of the embedded database.
     database_name: str = "buying_groups"
-    queue_name: str = "buying-groups:queue"
+    # The arq queue (and the namespace of what Redis keeps for this deployment). Empty: named
+    # after the database's identity when a process starts (service/usecases/deployment.py), so
+    # deployments sharing a Redis database never meet; tests set their own.
+    queue_name: str = ""
 
     graphiql: bool = True
     introspection: bool = True

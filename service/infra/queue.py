@@ -36,10 +36,16 @@ async def connect(redis_url: str) -> ArqRedis:
     return await create_pool(RedisSettings.from_dsn(redis_url), **SERIALIZERS)
 
 
+def _named(queue_name: str) -> str:
+    if not queue_name:  # a process that did not resolve it would share one with any other
+        raise RuntimeError("the queue name is not resolved (service/usecases/deployment.py)")
+    return queue_name
+
+
 async def enqueue(redis: ArqRedis, queue_name: str, job_id: UUID) -> bool:
     """Queue a job row for a worker; False when arq already holds that job id."""
     queued = await redis.enqueue_job(
-        RUN_JOB, str(job_id), _job_id=str(job_id), _queue_name=queue_name
+        RUN_JOB, str(job_id), _job_id=str(job_id), _queue_name=_named(queue_name)
     )
     return queued is not None
 
@@ -49,6 +55,6 @@ async def enqueue_wakeup(redis: ArqRedis, queue_name: str, job_id: UUID, attempt
     """Wake a worker when a job's retry is due. Its own id would clash with the arq job still
     running it, so the message has one per attempt; whichever worker wakes claims fairly."""
     queued = await redis.enqueue_job(
-        RUN_JOB, str(job_id), _job_id=f"{job_id}:retry:{attempt}", _queue_name=queue_name,
+        RUN_JOB, str(job_id), _job_id=f"{job_id}:retry:{attempt}", _queue_name=_named(queue_name),
         _defer_by=delay_seconds)
     return queued is not None
