@@ -20,6 +20,7 @@ import asyncio
 import csv
 import multiprocessing
 import os
+import queue
 import resource
 import statistics
 import subprocess
@@ -123,10 +124,14 @@ def in_worker(url: str, target: str, *args: Any, running: Any = None
     running = running if running is not None else spawn.Event()
     child = spawn.Process(target=_in_child, args=(url, target, args, results, running))
     child.start()
-    answer = results.get()
+    while True:  # a child that dies puts nothing: do not wait for it forever
+        try:
+            answer = results.get(timeout=1)
+            break
+        except queue.Empty:
+            if not child.is_alive():
+                raise RuntimeError(f"{target} failed in its process") from None
     child.join()
-    if child.exitcode:
-        raise RuntimeError(f"{target} failed in its process")
     return answer  # type: ignore[no-any-return]
 
 

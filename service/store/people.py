@@ -70,9 +70,10 @@ _UPSERT = upsert_sql(
         Column("country", "country"),
         Column("attributes", "attributes", "json"),
     ],
+    keys=", e.item ->> 'accountExternalId' AS account_external_id",
     input_extra=", a.id AS account_id",
     input_join="LEFT JOIN accounts a "
-    "ON a.tenant_id = $1 AND a.external_id = e.item ->> 'accountExternalId'",
+    "ON a.tenant_id = $1 AND a.external_id = x.account_external_id",
     ready="i.account_id IS NOT NULL",
 )
 
@@ -97,6 +98,12 @@ async def upsert_people(
         else:
             written[index] = person_from(row)
     return written, problems
+
+
+async def refresh_statistics(conn: Connection) -> None:
+    """Fresh planner statistics of accounts and people, for a bulk import that grew them
+    (migration 0035; as the system role)."""
+    await conn.execute("SELECT analyze_catalogue()")
 
 
 async def people_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, Person]:

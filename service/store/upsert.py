@@ -37,12 +37,22 @@ def upsert_sql(
     table: str,
     columns: Sequence[Column],
     *,
+    keys: str = "",
     input_extra: str = "",
     input_join: str = "",
     ready: str = "true",
 ) -> str:
     """SQL taking $1 tenant id and $2 a jsonb array of items; one result row per item, in order,
-    with `ready` (whether the item could be written) and the written row's columns (or NULLs)."""
+    with `ready` (whether the item could be written) and the written row's columns (or NULLs).
+    `keys`: more text fields read out of the item (`x` is the row of `items`) for
+    `input_join`, which joins other tables to `x`.
+
+    The keys are read out of the JSON in a MATERIALIZED step: joined on as plain columns, they
+    let PostgreSQL look the rows up through the (tenant, external id) index. Compared as
+    `item ->> 'externalId'` they could not be, under row-level security (jsonb's `->>` is not
+    leakproof, so no such clause passes the policy's barrier): each batch of 1,000 read the
+    tenant's whole table twice, and importing 1,000,000 people took 40 times as long as
+    100,000."""
     sets = ",\n       ".join(
         f"{c.column} = {_value(c)}" if c.source is not None
         else f"{c.column} = CASE WHEN i.item ? '{c.key}' THEN {_value(c)} ELSE t.{c.column} END"
@@ -51,9 +61,13 @@ def upsert_sql(
     names = ", ".join(c.column for c in columns)
     values = ", ".join(_insert_value(c) for c in columns)
     return f"""
-WITH input AS (
-    SELECT e.ord, e.item{input_extra}
+WITH items AS MATERIALIZED (
+    SELECT e.ord, e.item, e.item ->> 'externalId' AS external_id{keys}
       FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e (item, ord)
+),
+input AS (
+    SELECT x.ord, x.item, x.external_id{input_extra}
+      FROM items x
       {input_join}
 ),
 updated AS (
@@ -61,23 +75,23 @@ updated AS (
        SET {sets},
            updated_at = now()
       FROM input i
-     WHERE t.tenant_id = $1 AND t.external_id = i.item ->> 'externalId' AND {ready}
+     WHERE t.tenant_id = $1 AND t.external_id = i.external_id AND {ready}
  RETURNING t.*
 ),
 inserted AS (
     INSERT INTO {table} (tenant_id, external_id, {names})
-    SELECT $1, i.item ->> 'externalId', {values}
+    SELECT $1, i.external_id, {values}
       FROM input i
      WHERE {ready}
        AND NOT EXISTS (SELECT 1 FROM {table} t
-                        WHERE t.tenant_id = $1 AND t.external_id = i.item ->> 'externalId')
+                        WHERE t.tenant_id = $1 AND t.external_id = i.external_id)
         ON CONFLICT (tenant_id, external_id) DO NOTHING
  RETURNING *
 ),
 written AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted)
 SELECT {ready} AS ready, w.*
   FROM input i
-  LEFT JOIN written w ON w.external_id = i.item ->> 'externalId'
+  LEFT JOIN written w ON w.external_id = i.external_id
  ORDER BY i.ord
 """
 

@@ -16,7 +16,7 @@ from service.domain.records import (
     normalized,
     person_problems,
 )
-from service.infra.db import Connection
+from service.infra.db import Connection, Database
 from service.store import accounts as account_store
 from service.store import buying_groups as group_store
 from service.store import erasure as erasure_store
@@ -80,6 +80,12 @@ async def upsert_accounts(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
     await group_store.follow_renames(work.conn, work.tenant_id,
                                      account_ids=[a.id for a in result.written.values()])
     return result
+
+
+async def refresh_statistics(db: Database) -> None:
+    """After a bulk write grew accounts and people: fresh planner statistics (the system's)."""
+    async with db.system() as conn:
+        await people_store.refresh_statistics(conn)
 
 
 async def upsert_people(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
