@@ -144,7 +144,7 @@ async def test_a_job_that_kills_its_worker_is_not_run_forever(
                     worker.kill()
             async with db.as_login() as conn:  # its lease lapses (as after JOB_LEASE_SECONDS)
                 await conn.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
-                                   "WHERE query LIKE '%buying_group_score_history%' "
+                                   "WHERE query LIKE '%INSERT INTO engagement_passes%' "
                                    "AND pid <> pg_backend_pid()")
                 await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 s' "
                                    "WHERE id = $1", decode_id(job["id"], "BuyingGroupJob", []))
