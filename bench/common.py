@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,6 +55,21 @@ async def reused(conn: Any, name: str) -> UUID | None:
         return None
     tenant: UUID | None = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", name)
     return tenant
+
+
+def started(command: list[str], url: str, what: str, *, env: dict[str, str] | None = None,
+            cwd: Path | None = None, tries: int = 100) -> subprocess.Popen[bytes]:
+    """A server process of the benchmark, once `url` answers 200 (tried every 0.1 s)."""
+    process = subprocess.Popen(command, env=env, cwd=cwd)
+    for _ in range(tries):
+        try:
+            if httpx.get(url).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"{what} did not start")
 
 
 def percentile(values: list[float], q: float) -> float:

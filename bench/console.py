@@ -16,12 +16,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
 import httpx
 
-from bench.common import ROOT, fresh_database, servers
+from bench.common import ROOT, fresh_database, servers, started
 from service.dev.demo import load_demo
 from service.http import console
 from service.http.graphiql import STATIC
@@ -99,20 +98,12 @@ async def browser_times(api: str, key: str, rounds: int) -> tuple[list[float], l
 
 def start_api(database_url: str, redis_url: str, port: int) -> subprocess.Popen[bytes]:
     """An API process on the bench's database, once it answers /readyz."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
+    return started(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        f"http://127.0.0.1:{port}/readyz", "the API", cwd=ROOT,
         env={**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
              "RESPONSE_CACHE": "false", "LOG_LEVEL": "WARNING",
              "ALLOW_PRIVILEGED_DATABASE_LOGIN": "true"})
-    for _ in range(100):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("the API did not start")
 
 
 async def main(rounds: int) -> None:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from bench.common import fresh_database, servers
+from bench.common import fresh_database, servers, started
 from jobs.activity_sync import sync_tenant
 from service.infra.config import Settings
 from service.infra.db import Database, create_pool
@@ -35,15 +35,9 @@ DAYS = 30
 
 
 def start_simulator(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "simulator", "--port",
-                                str(port)], env={**os.environ, "LOG_LEVEL": "WARNING"})
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/_sim/stats")
-            return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("simulator did not start")
+    return started([sys.executable, "-m", "service.cli", "simulator", "--port", str(port)],
+                   f"http://127.0.0.1:{port}/_sim/stats", "simulator",
+                   env={**os.environ, "LOG_LEVEL": "WARNING"})
 
 
 def cpu_seconds(pid: int, *, children: bool = False) -> float | None:
@@ -174,8 +168,8 @@ async def main(activities: int) -> None:
               f"sync {sync['ingested'] / sync['seconds']:>9,.0f}/s "
               f"({sync['ingested']} stored in {sync['seconds']:.2f} s), "
               f"ratio {bare_s / sync['seconds']:.2f}, peak RSS {sync['rss_mib']:.0f} MiB")
-        bare_sim, bare_cpu, sync_sim, sync_cpu, sync_pg = cpu[size]
-        print(f"    CPU seconds: bare = simulator {show(bare_sim)} + client {show(bare_cpu)} "
+        bare_sim, client_cpu, sync_sim, sync_cpu, sync_pg = cpu[size]
+        print(f"    CPU seconds: bare = simulator {show(bare_sim)} + client {show(client_cpu)} "
               f"in {bare_s:.2f} s; sync = simulator {show(sync_sim)} + connector "
               f"{show(sync_cpu)} + PostgreSQL {show(sync_pg)} in {sync['seconds']:.2f} s "
               f"on {os.cpu_count()} cores")

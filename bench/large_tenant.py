@@ -37,7 +37,7 @@ from uuid import UUID
 
 import httpx
 
-from bench.common import fresh_database, servers
+from bench.common import fresh_database, servers, started
 from bench.ingest_activities import bare_client, start_simulator
 from service.dev.demo import TITLES, load_demo
 from service.domain.conditions import ConditionGroup, Match
@@ -285,15 +285,8 @@ def serve_api(url: str, redis_url: str | None, port: int) -> subprocess.Popen[by
            "RESPONSE_CACHE": "false", "ALLOW_PRIVILEGED_DATABASE_LOGIN": "true"}
     if redis_url:
         env["REDIS_URL"] = redis_url
-    process = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port",
-                                str(port)], env=env)
-    for _ in range(200):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz")
-            return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the API did not start")
+    return started([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                   f"http://127.0.0.1:{port}/healthz", "the API", env=env, tries=200)
 
 
 def peak_rss_mib(pid: int) -> float:

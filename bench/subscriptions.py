@@ -16,13 +16,11 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 
-import httpx
 from websockets.asyncio.client import connect
 
-from bench.common import build_groups, fresh_database, servers
+from bench.common import build_groups, fresh_database, servers, started
 from service.events import changes as events
 from service.infra.auth import Scope
 from service.store.api_keys import create_api_key
@@ -43,15 +41,8 @@ def rss_mib(pid: int) -> float:
 
 
 def start_api(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    api = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-                           env=env)
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz")
-            return api
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the API did not start")
+    return started([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                   f"http://127.0.0.1:{port}/healthz", "the API", env=env)
 
 
 async def run(subscribers: int, count: int, gap: float, multiplex: bool) -> float:

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.common import fresh_database, percentile, servers
+from bench.common import fresh_database, percentile, servers, started
 from service.delivery.relay import EventRelay
 from service.delivery.webhooks import WebhookSender
 from service.events import changes as events
@@ -55,14 +55,8 @@ def receive(port: int) -> None:
 
 
 def start_receiver(port: int) -> subprocess.Popen[bytes]:
-    partner = subprocess.Popen([sys.executable, "-m", "bench.webhooks", "--receive", str(port)])
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/stats")
-            return partner
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the receiver did not start")
+    return started([sys.executable, "-m", "bench.webhooks", "--receive", str(port)],
+                   f"http://127.0.0.1:{port}/stats", "the receiver")
 
 
 async def main(endpoints: int, count: int, gap: float) -> None:
