@@ -148,6 +148,13 @@ def _snapshot(day: str, values: str, source: str, keep_day: bool = False) -> str
         ON CONFLICT (tenant_id, buying_group_id, day) {conflict}"""
 
 
+def _with_completeness(scores: str) -> str:
+    """The scored groups (a FROM item `s` with id, engagement) as `x`, each with its
+    completeness as it is: the values of its snapshot."""
+    return f"""(SELECT s.id, g.completeness, s.engagement
+                  FROM {scores} JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id) x"""
+
+
 def _apply(scores: str, day: str, previous: bool, changed_only: bool = False) -> str:
     """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
     score to return) and the day's snapshot where a score moved; returns the ids written (and
@@ -160,8 +167,7 @@ def _apply(scores: str, day: str, previous: bool, changed_only: bool = False) ->
     only = "AND g.engagement IS DISTINCT FROM s.engagement" if changed_only else ""
     # Every scored group, with the completeness it has (this statement does not change it):
     # a group whose engagement stayed may still have a completeness no snapshot holds yet.
-    scored = f"""(SELECT s.id, g.completeness, s.engagement
-                    FROM {scores} JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id) x"""
+    scored = _with_completeness(scores)
     return f"""
 updated AS (
     UPDATE buying_groups g
@@ -348,9 +354,8 @@ async def snapshot_scored(conn: Connection, tenant_id: UUID, day: date) -> int:
     """What `score_all` computed, stored as the groups' snapshots of `day` where they differ
     from the latest before it and the day has none (their completeness as it is now); how many
     were stored. The groups' own scores are not touched."""
-    source = """(SELECT s.id, g.completeness, s.engagement FROM engagement_scores s
-                   JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id) x"""
     status = await conn.execute(
-        _snapshot("$2", "x.id, $2, x.completeness, x.engagement", source, keep_day=True),
+        _snapshot("$2", "x.id, $2, x.completeness, x.engagement",
+                  _with_completeness("engagement_scores s"), keep_day=True),
         tenant_id, day)
     return int(status.split()[-1])

@@ -42,6 +42,16 @@ def scope_sql(tenant: str, account: str, descendants: bool) -> str:
         SELECT id FROM sub)"""
 
 
+def rule_members(role_case: str, tenant: str, account: str, descendants: bool) -> str:
+    """A LATERAL join, as `x` (person_id, role_id), of the people in the member scope of the
+    account (an SQL expression) that a role's rules pick (`role_case`, from assignment_sql):
+    the same choice for creating groups and for maintaining them."""
+    return f"""JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
+                     WHERE p.tenant_id = {tenant}
+                       AND {scope_sql(tenant, account, descendants)}) x
+        ON x.role_id IS NOT NULL"""
+
+
 @dataclass(frozen=True)
 class ChunkResult:
     processed: int
@@ -76,10 +86,7 @@ WITH audience AS (
 candidates AS MATERIALIZED (
     SELECT au.id AS account_id, x.person_id, x.role_id
       FROM audience au
-      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
-                     WHERE p.tenant_id = {tenant}
-                       AND {scope_sql(tenant, "au.id", descendants)}) x
-        ON x.role_id IS NOT NULL
+      {rule_members(role_case, tenant, "au.id", descendants)}
 ),
 filled AS (
     SELECT account_id, role_id, count(*) AS active FROM candidates GROUP BY 1, 2
@@ -154,10 +161,7 @@ WITH chunk AS (
 desired AS (
     SELECT c.id AS group_id, x.person_id, x.role_id
       FROM chunk c
-      JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
-                     WHERE p.tenant_id = {tenant}
-                       AND {scope_sql(tenant, "c.account_id", descendants)}) x
-        ON x.role_id IS NOT NULL
+      {rule_members(role_case, tenant, "c.account_id", descendants)}
 ),
 removed AS (
     UPDATE buying_group_members m SET is_removed = true, removed_at = now()
