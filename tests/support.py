@@ -818,3 +818,14 @@ async def relayed(db: Database, redis: Any, settings: Settings, tenant: TenantKe
     they take turns)."""
     assert settings.database_url
     await EventRelay(db, redis, settings.database_url).relay(tenant.id)
+
+
+async def deliver_due(db: Database, settings: Settings) -> int:
+    """One pass of a webhook sender over what is due, as the worker's makes; how many sent."""
+    from service.delivery.webhooks import WebhookSender
+
+    sender = WebhookSender(db, settings)
+    try:
+        return await sender.deliver_due()
+    finally:
+        await sender.stop()

@@ -16,7 +16,6 @@ import httpx
 import pytest
 import uvicorn
 
-from service.delivery.webhooks import WebhookSender
 from service.infra.config import Settings
 from service.infra.db import Database
 from tests.support import (
@@ -24,6 +23,7 @@ from tests.support import (
     TenantKeys,
     commit_events,
     create_endpoint,
+    deliver_due,
     free_port,
     relayed,
     start_api,
@@ -119,11 +119,7 @@ async def test_the_partner_resumes_where_it_stopped_and_verifies_webhooks(
     try:
         await commit_events(db, tenant.id, ["hooked"])
         await relayed(db, redis, settings, tenant)
-        sender = WebhookSender(db, settings)
-        try:
-            await sender.deliver_due()
-        finally:
-            await sender.stop()
+        await deliver_due(db, settings)
         assert [p["data"]["newValue"] for p in got][-1] == "hooked"
         async with httpx.AsyncClient() as http:
             forged = await http.post(f"http://127.0.0.1:{port}/webhooks", content=b"{}",

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from service.delivery.webhooks import WebhookSender
 from service.infra.config import Settings
 from service.infra.db import Database
 from tests.support import (
@@ -22,6 +21,7 @@ from tests.support import (
     app_with,
     commit_events,
     create_endpoint,
+    deliver_due,
     receiver,
     relayed,
 )
@@ -55,11 +55,7 @@ async def test_a_failing_delivery_shows_each_attempt_and_can_be_sent_again(
         partner.plan, partner.answer = [500], b"boom: the database is down"
         await commit_events(db, tenant.id, ["open"])
         await relayed(db, redis, mine, tenant)
-        sender = WebhookSender(db, mine)
-        try:
-            await sender.deliver_due()
-        finally:
-            await sender.stop()
+        await deliver_due(db, mine)
         page = (await gql.data(DELIVERIES, {"endpoint": endpoint},
                                key=tenant.admin))["webhookDeliveries"]
         (delivery,) = page["nodes"]
@@ -80,11 +76,7 @@ async def test_a_failing_delivery_shows_each_attempt_and_can_be_sent_again(
         again = (await gql.data(REDELIVER, {"id": webhook_id},
                                 key=tenant.admin))["redeliverWebhookEvent"]
         assert again["delivery"] == {"id": webhook_id, "state": "PENDING", "attempts": 0}
-        sender = WebhookSender(db, mine)
-        try:
-            await sender.deliver_due()
-        finally:
-            await sender.stop()
+        await deliver_due(db, mine)
         assert [h["webhook-id"] for h, _ in partner.received] == [webhook_id] * 3
         log = (await gql.data(DELIVERIES, {"endpoint": endpoint}, key=tenant.admin))[
             "webhookDeliveries"]["nodes"][0]["attemptLog"]
@@ -164,11 +156,7 @@ async def test_webhooks_listen_verifies_prints_and_forwards_then_cleans_up(
                 ["buying-groups webhooks listen (temporary)"]
             await commit_events(db, tenant.id, ["open"])
             await relayed(db, redis, mine, tenant)
-            sender = WebhookSender(db, mine)
-            try:
-                await sender.deliver_due()
-            finally:
-                await sender.stop()
+            await deliver_due(db, mine)
             printed = (await asyncio.wait_for(cli.stdout.readline(), 30)).decode()
             assert "STATUS_CHANGED" in printed and "-> 200" in printed
             ((headers, body),) = partner.received
