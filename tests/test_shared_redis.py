@@ -94,3 +94,9 @@ async def test_the_api_queues_jobs_under_its_databases_name(
     finally:
         await redis.delete(queue)
         await end_unfinished_jobs(db, tenant.id)
+
+
+async def test_a_job_is_never_queued_under_an_unresolved_name(redis: ArqRedis) -> None:
+    with pytest.raises(RuntimeError, match="not resolved"):
+        await enqueue(redis, "", uuid.uuid4())
+    assert await redis.zcard("") == 0
