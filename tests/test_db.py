@@ -14,6 +14,7 @@ from service.infra.db import (
     Limits,
     close_pool,
     create_pool,
+    listen,
     login_name,
     retrying,
     woken,
@@ -269,3 +270,26 @@ async def test_a_connection_that_never_comes_back_does_not_hold_up_shutdown(
     async with asyncio.timeout(5):
         await close_pool(free, seconds=5)  # nothing held: closed at once, nothing said
     assert free.is_closing() and sum("still in use" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_listener_whose_connection_closed_unannounced_reconnects(
+    database_url: str
+) -> None:
+    """asyncpg can close a connection without calling its termination listeners: a backend
+    terminated while a query runs on it (MagicStack/asyncpg#1069). The write notices then
+    kept their dead connection and answered uncached until the process restarted. Aborting
+    the protocol closes the connection the same way, listeners uncalled."""
+    connections: asyncio.Queue[asyncpg.Connection] = asyncio.Queue()
+    task = asyncio.create_task(listen(database_url, "nothing_sent", lambda _payload: None,
+                                      connected=connections.put_nowait,
+                                      reconnect_seconds=0.05))
+    try:
+        async with asyncio.timeout(10):
+            first = await connections.get()
+            first._protocol.abort()
+            assert first.is_closed()
+            second = await connections.get()
+        assert not second.is_closed() and second is not first
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

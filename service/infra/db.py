@@ -239,6 +239,9 @@ class Database:
 TRANSIENT_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
+CLOSED_CHECK_SECONDS = 1.0
+
+
 async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
                  connected: Callable[[Any], None] | None = None,
                  disconnected: Callable[[], None] | None = None, what: str = "LISTEN",
@@ -265,7 +268,11 @@ async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
             listening = True
             if connected is not None:
                 connected(conn)
-            await lost.wait()
+            # asyncpg may close a connection without calling its termination listeners (a
+            # FATAL error that lands during a query, MagicStack/asyncpg#1069): look as well.
+            while not await woken(lost, CLOSED_CHECK_SECONDS):
+                if conn.is_closed():
+                    break
             log.warning("%s: lost its connection; reconnecting", what)
         except asyncio.CancelledError:
             raise
