@@ -33,6 +33,7 @@ from service.infra.migrate import (
     is_current,
     load_migrations,
     migrate,
+    readiness,
 )
 from service.store import tenants as tenant_store
 from service.store.activities import ensure_partitions, month_start
@@ -79,6 +80,62 @@ async def test_an_edited_applied_migration_is_refused(empty_database: str, tmp_p
     first.write_text(first.read_text() + "\n-- changed\n")
     with pytest.raises(MigrationError, match="edited after it was applied"):
         await migrate(empty_database, folder)
+
+
+async def schema_word(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return await readiness(conn)
+    finally:
+        await conn.close()
+
+
+async def test_a_database_a_newer_release_migrated_is_ready_for_this_one(
+    empty_database: str, tmp_path: Path
+) -> None:
+    """A rolling deploy: the next release migrated the database while this release's
+    processes still serve. They stay ready (0.1.0 said "not ready" and was taken out of
+    service); a missing older file or a gap before the newer ones is still refused."""
+    newer = tmp_path / "newer"
+    shutil.copytree(MIGRATIONS_DIR, newer)
+    (newer / "9990_next_release.sql").write_text("CREATE TABLE next_release (id int);")
+    await migrate(empty_database, newer)
+    assert await schema_word(empty_database) == "ok"
+    assert await migrate(empty_database) == []  # nothing of this release's left to apply
+    # An applied migration older than the release's newest, whose file is gone: refused.
+    gone = tmp_path / "gone"
+    shutil.copytree(MIGRATIONS_DIR, gone)
+    sorted(gone.glob("*.sql"))[3].unlink()
+    with pytest.raises(MigrationError, match="applied but its file is missing"):
+        await migrate(empty_database, gone)
+
+
+async def test_a_newer_release_applied_past_a_gap_is_refused(
+    empty_database: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    (folder / "9990_next_release.sql").write_text("SELECT 1;")
+    await migrate(empty_database, folder)
+    newest = load_migrations()[-1]
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await conn.execute("DELETE FROM schema_migrations WHERE version = $1", newest.version)
+        word = await readiness(conn)
+    finally:
+        await conn.close()
+    assert word.startswith(f"migration {newest.version}_{newest.name} is not applied, yet")
+    with pytest.raises(MigrationError, match="apply this release's migrations in order"):
+        await migrate(empty_database)
+
+
+async def test_readiness_names_what_is_pending(empty_database: str, tmp_path: Path) -> None:
+    folder = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    sorted(folder.glob("*.sql"))[-1].unlink()
+    await migrate(empty_database, folder)
+    newest = load_migrations()[-1]
+    assert await schema_word(empty_database) == f"1 pending, from {newest.version}: run migrate"
 
 
 async def test_a_failing_migration_leaves_nothing_half_applied(

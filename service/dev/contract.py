@@ -6,7 +6,8 @@ must be named, by its schema coordinate in backticks (`Stage.transitionsTo`), in
     python -m service.dev.contract        # exit 1 and a list when one is not named
 
 On a release: rename "Unreleased" to the version, copy schema.graphql to released.graphql and
-put the version in its first line."""
+put the version in its first line; once the release commit exists, put its version and commit
+in PREVIOUS_RELEASE of tests/test_upgrades.py (which runs that release against the next one)."""
 
 from __future__ import annotations
 

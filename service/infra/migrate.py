@@ -73,10 +73,18 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
-async def pending_migrations(
-    conn: Connection, migrations: list[Migration]
-) -> list[Migration]:
-    """The migrations still to apply; raises if an applied one was edited or is missing."""
+@dataclass(frozen=True)
+class SchemaState:
+    pending: list[Migration]   # this release's migrations not applied yet
+    ahead: list[str]           # applied by a newer release, unknown to this one ("0036_name")
+
+
+async def schema_state(conn: Connection, migrations: list[Migration]) -> SchemaState:
+    """What this release's migrations are to the database. A database ahead of the release
+    (migrations newer than its newest, applied by the next release) is normal in a rolling
+    deploy: migrations only expand until every process runs the new code (docs/operations.md,
+    Upgrades). Raises if an applied migration was edited, or one this release should know is
+    missing: the database differs from what the files say."""
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
     applied: dict[str, asyncpg.Record] = (
         {r["version"]: r for r in await conn.fetch("SELECT * FROM schema_migrations")}
@@ -84,11 +92,16 @@ async def pending_migrations(
         else {}
     )
     known = {m.version for m in migrations}
-    for version, row in applied.items():
-        if version not in known:
+    newest = max(known, default="")
+    ahead: list[str] = []
+    for version, row in sorted(applied.items()):
+        if version in known:
+            continue
+        if version < newest:
             raise MigrationError(
                 f"migration {version}_{row['name']} is applied but its file is missing"
             )
+        ahead.append(f"{version}_{row['name']}")
     pending: list[Migration] = []
     for migration in migrations:
         if migration.version not in applied:
@@ -99,7 +112,18 @@ async def pending_migrations(
                 f"migration {migration.version}_{migration.name}.sql was edited after it was "
                 "applied (checksum differs); add a new migration instead of changing this one"
             )
-    return pending
+    if pending and ahead:
+        raise MigrationError(
+            f"migration {pending[0].version}_{pending[0].name} is not applied, yet a newer "
+            f"release's {ahead[0]} is: apply this release's migrations in order first")
+    return SchemaState(pending, ahead)
+
+
+async def pending_migrations(
+    conn: Connection, migrations: list[Migration]
+) -> list[Migration]:
+    """The migrations still to apply; raises as schema_state does."""
+    return (await schema_state(conn, migrations)).pending
 
 
 async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR, *,
@@ -174,7 +198,16 @@ async def check_app_role(conn: Connection, role: str = APP_ROLE) -> None:
 
 
 async def is_current(conn: Connection) -> bool:
+    return await readiness(conn) == "ok"
+
+
+async def readiness(conn: Connection) -> str:
+    """`/readyz`'s word on the schema: "ok" when this release's migrations are all applied,
+    a newer release's as well or not (a rolling deploy); otherwise what is wrong."""
     try:
-        return not await pending_migrations(conn, load_migrations())
-    except MigrationError:
-        return False
+        state = await schema_state(conn, load_migrations())
+    except MigrationError as exc:
+        return str(exc)
+    if state.pending:
+        return f"{len(state.pending)} pending, from {state.pending[0].version}: run migrate"
+    return "ok"

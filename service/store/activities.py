@@ -11,7 +11,7 @@ from uuid import UUID
 
 from service.infra.db import Connection
 from service.store.paging import Page, group_pages
-from service.store.rows import converter
+from service.store.rows import columns, converter
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ async def activities_of_lead(
         tenant_id, lead_id, since, after[0] if after else None, after[1] if after else None,
         limit + 1,
     )
-    items = [Activity(**dict(r)) for r in rows]
+    items = [Activity(**columns(Activity, r)) for r in rows]
     return items[:limit], len(items) > limit
 
 

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from service.infra.db import Connection
+from service.store.rows import columns
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class ActivityType:
 
 
 def type_from(row: Any) -> ActivityType:
-    return ActivityType(**dict(row))
+    return ActivityType(**columns(ActivityType, row))
 
 
 async def list_activity_types(conn: Connection, tenant_id: UUID) -> list[ActivityType]:

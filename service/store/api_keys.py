@@ -9,6 +9,7 @@ from uuid import UUID
 from service.infra.auth import Principal, Scope, display_prefix, hash_api_key, new_api_key
 from service.infra.db import Connection
 from service.store.paging import Page, split_page
+from service.store.rows import columns
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ async def create_api_key(
         is_integration,
     )
     assert row is not None
-    return ApiKey(**dict(row)), secret
+    return ApiKey(**columns(ApiKey, row)), secret
 
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -94,12 +95,12 @@ async def revoke_api_key(conn: Connection, key_id: UUID) -> ApiKey | None:
              WHERE id = $1 RETURNING {_COLUMNS}""",
         key_id,
     )
-    return ApiKey(**dict(row)) if row else None
+    return ApiKey(**columns(ApiKey, row)) if row else None
 
 
 async def api_keys_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, ApiKey]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM api_keys WHERE id = ANY($1)", ids)
-    return {r["id"]: ApiKey(**dict(r)) for r in rows}
+    return {r["id"]: ApiKey(**columns(ApiKey, r)) for r in rows}
 
 
 async def list_api_keys(
@@ -120,7 +121,7 @@ async def list_api_keys(
         after[1] if after else None,
         limit + 1,
     )
-    items, has_next = split_page([ApiKey(**dict(r)) for r in rows], limit)
+    items, has_next = split_page([ApiKey(**columns(ApiKey, r)) for r in rows], limit)
     return Page(items, has_next, total)
 
 

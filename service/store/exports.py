@@ -13,6 +13,7 @@ from uuid import UUID
 
 from service.infra.db import Connection
 from service.store.group_browse import TREND_JOIN, GroupFilter, Range, group_filter_sql
+from service.store.rows import columns
 from service.store.sql import SqlParams
 
 KINDS = ("BUYING_GROUPS", "MEMBERS", "SCORE_HISTORY", "EVENTS")
@@ -231,12 +232,12 @@ async def complete_file(conn: Connection, tenant_id: UUID, job_id: UUID, *, rows
 
 async def export_file(conn: Connection, job_id: UUID) -> ExportFile | None:
     row = await conn.fetchrow(f"SELECT {_FILE} FROM export_files WHERE job_id = $1", job_id)
-    return ExportFile(**dict(row)) if row else None
+    return ExportFile(**columns(ExportFile, row)) if row else None
 
 
 async def files_of_jobs(conn: Connection, job_ids: list[UUID]) -> dict[UUID, ExportFile]:
     rows = await conn.fetch(f"SELECT {_FILE} FROM export_files WHERE job_id = ANY($1)", job_ids)
-    return {r["job_id"]: ExportFile(**dict(r)) for r in rows}
+    return {r["job_id"]: ExportFile(**columns(ExportFile, r)) for r in rows}
 
 
 async def chunk(conn: Connection, job_id: UUID, seq: int) -> bytes | None:

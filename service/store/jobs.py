@@ -10,6 +10,7 @@ from uuid import UUID
 
 from service.infra.db import Connection
 from service.store.paging import Page, split_page
+from service.store.rows import columns
 
 
 class JobKind(enum.StrEnum):
@@ -61,7 +62,7 @@ class Job:
 
 
 def _job(row: Any) -> Job:
-    data = dict(row)
+    data = columns(Job, row)
     data["status"] = JobStatus(data["status"])
     return Job(**data)
 

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from service.infra.db import Connection
+from service.store.rows import columns
 
 MAX_ROLES = 20
 
@@ -27,13 +28,13 @@ class Role:
 
 
 def role_from(row: Any) -> Role:
-    return Role(**dict(row))
+    return Role(**columns(Role, row))
 
 
 def role_from_json(data: dict[str, Any]) -> Role:
     """A role from `to_jsonb(roles row)`, as queries that bring roles along return them."""
     return Role(**{
-        **data, "tenant_id": UUID(data["tenant_id"]), "id": UUID(data["id"]),
+        **columns(Role, data), "tenant_id": UUID(data["tenant_id"]), "id": UUID(data["id"]),
         "created_at": datetime.fromisoformat(data["created_at"]),
         "updated_at": datetime.fromisoformat(data["updated_at"]),
     })

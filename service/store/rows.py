@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,3 +29,19 @@ def converter(cls: type[T], prefix: str = "") -> Callable[[Any], T]:
         return made
 
     return convert
+
+
+_ABSENT = object()
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def columns(cls: type, row: Any) -> dict[str, Any]:
+    """The row's values for `cls`'s fields, and nothing else: the next release may add a
+    column that `SELECT *` returns while this release still serves (a rolling deploy), and
+    `cls(**dict(row))` would refuse it. A field the row lacks keeps its default."""
+    return {name: value for name in _field_names(cls)
+            if (value := row.get(name, _ABSENT)) is not _ABSENT}

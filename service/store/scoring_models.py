@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from service.infra.db import Connection
+from service.store.rows import columns
 from service.store.sql import SqlParams, set_clause
 
 
@@ -31,7 +32,7 @@ class ScoringModel:
 
 
 def model_from(row: Any) -> ScoringModel:
-    return ScoringModel(**dict(row))
+    return ScoringModel(**columns(ScoringModel, row))
 
 
 async def list_models(conn: Connection, tenant_id: UUID) -> list[ScoringModel]:

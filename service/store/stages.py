@@ -13,6 +13,7 @@ import asyncpg
 
 from service.domain.stages import COMPARISONS, StageSpec
 from service.infra.db import Connection
+from service.store.rows import columns
 from service.store.sql import SqlParams, like_pattern
 
 
@@ -69,12 +70,11 @@ SELECT m.*, coalesce((SELECT jsonb_agg(to_jsonb(s) ORDER BY s.position) FROM sta
 
 
 def model_from(row: Any) -> StageModel:
-    data = dict(row)
     stages = tuple(
         Stage(UUID(s["id"]), UUID(s["stage_model_id"]), s["key"], s["name"], s["description"],
               s["kind"], s["position"], tuple(s["transitions_to"]), s["entry_rule"])
-        for s in data.pop("stage_rows"))
-    return StageModel(**data, stages=stages)
+        for s in row["stage_rows"])
+    return StageModel(**{**columns(StageModel, row), "stages": stages})
 
 
 async def models_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, StageModel]:

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from service.infra.db import Connection
+from service.store.rows import columns
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ async def create_tenant(conn: Connection, name: str, time_zone: str = "UTC",
         raise TenantNameTaken(name.strip()) from exc
     assert row is not None
     await conn.execute("SELECT seed_tenant($1)", row["id"])
-    return Tenant(**dict(row))
+    return Tenant(**columns(Tenant, row))
 
 
 async def tenant_ids(conn: Connection) -> list[UUID]:
@@ -51,12 +52,12 @@ async def find_tenant_by_name(conn: Connection, name: str) -> Tenant | None:
     row = await conn.fetchrow(
         "SELECT * FROM tenants WHERE name = $1 ORDER BY created_at LIMIT 1", name
     )
-    return Tenant(**dict(row)) if row else None
+    return Tenant(**columns(Tenant, row)) if row else None
 
 
 async def get_tenant(conn: Connection, tenant_id: UUID) -> Tenant | None:
     row = await conn.fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)
-    return Tenant(**dict(row)) if row else None
+    return Tenant(**columns(Tenant, row)) if row else None
 
 
 async def set_time_zone(conn: Connection, tenant_id: UUID, time_zone: str) -> Tenant | None:
@@ -66,7 +67,7 @@ async def set_time_zone(conn: Connection, tenant_id: UUID, time_zone: str) -> Te
         """UPDATE tenants SET time_zone = $2 WHERE id = $1
               AND EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $2) RETURNING *""",
         tenant_id, time_zone)
-    return Tenant(**dict(row)) if row else None
+    return Tenant(**columns(Tenant, row)) if row else None
 
 
 async def tenant_names(conn: Connection) -> list[tuple[UUID, str]]:

@@ -16,6 +16,7 @@ import asyncpg
 
 from service.infra.db import Connection
 from service.store.event_log import events_at
+from service.store.rows import columns
 
 NOTIFY_CHANNEL = "bg_webhooks"
 
@@ -181,7 +182,7 @@ async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[
               AND d.position = due.position
         RETURNING d.tenant_id, d.endpoint_id, d.position, d.id, d.attempts""",
         limit, lease_seconds)
-    return [Due(**dict(r)) for r in rows]
+    return [Due(**columns(Due, r)) for r in rows]
 
 
 @dataclass(frozen=True)
