@@ -5,6 +5,7 @@ Shared clients live in the worker ctx, opened in on_startup and closed in on_shu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,7 +13,9 @@ from uuid import UUID
 
 from arq import cron
 from arq.connections import RedisSettings
-from arq.worker import Worker
+from arq.worker import Worker as ArqWorker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs import activity_sync, buying_groups, runner, sweeper
 from service.delivery.relay import EventRelay
@@ -33,6 +36,21 @@ from service.store.jobs import JobKind
 from service.usecases.unit_of_work import SYSTEM, unit_of_work
 
 log = logging.getLogger(__name__)
+
+REDIS_AWAY_POLL_SECONDS = 1.0
+
+
+class Worker(ArqWorker):
+    """arq's worker, which ends for good when Redis fails one poll (its process exits); this
+    one polls again until Redis is back. Jobs running meanwhile go on: a job's truth is its
+    row, and the sweeper queues again whatever a restarted Redis forgot."""
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            log.warning("Redis away (%s): polling again in %s s", exc, REDIS_AWAY_POLL_SECONDS)
+            await asyncio.sleep(REDIS_AWAY_POLL_SECONDS)
 
 # A full rescoring adds at most two rows per overview cell; API writes one or two each.
 TALLY_ROWS_BEFORE_COMPACTION = 500

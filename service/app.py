@@ -19,11 +19,13 @@ from service.api.key_watch import Sockets
 from service.delivery.relay import EventRelay
 from service.events.changes import Broker
 from service.http import console, exports, graphiql
+from service.http.bodies import server_away
 from service.http.endpoints import healthz, metrics, readyz, root
 from service.http.graphql_view import GraphQLApp
 from service.http.persisted_queries import PersistedQueries
 from service.http.request_context import RequestContextMiddleware
 from service.http.response_cache import ResponseCache
+from service.infra import outages
 from service.infra.auth import PrincipalCache
 from service.infra.config import Settings, get_settings
 from service.infra.db import (
@@ -110,6 +112,8 @@ def create_app(
             await close_pool(pool)
 
     graphql_app = GraphQLApp(settings)
+    # One handler, for HTTP and WebSocket both, which Starlette's types keep apart.
+    away_handlers: dict[Any, Any] = {kind: server_away for kind in outages.CANDIDATES}
     app = Starlette(
         routes=[
             Route("/", root),
@@ -125,6 +129,7 @@ def create_app(
             Mount("/static", StaticFiles(directory=graphiql.STATIC, check_dir=False)),
         ],
         lifespan=lifespan,
+        exception_handlers=away_handlers,
     )
     if settings.cors_origins:
         # Inside the request-id middleware: preflight answers carry an id too. Keys travel in

@@ -547,3 +547,19 @@ async def test_mutations_sent_together_over_one_socket_each_have_their_own_trans
             assert "errors" not in payload, (person, payload)
             removed = payload["data"]["removeBuyingGroupMember"]
             assert removed["userErrors"] == [] and removed["member"]["isRemoved"], removed
+
+
+async def test_events_published_while_the_broker_was_away_reach_subscribers(
+    api_processes: list[str], db: Database, redis: Any, tenant: TenantKeys,
+) -> None:
+    """An API process's pub/sub connection to Redis drops; the relay publishes the next events
+    before it is back, so they never reach that process. On reconnecting, the process tells
+    every subscription to read the log: without that, its subscribers would wait for the
+    next event to notice the gap, however long that is."""
+    async for feed in subscribe(api_processes[1], tenant.read):
+        await commit_events(db, tenant.id, ["Before"])
+        assert (await feed.next_event())["newValue"] == "Before"
+        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        await commit_events(db, tenant.id, ["Meanwhile 1", "Meanwhile 2"])
+        got = [(await feed.next_event())["newValue"] for _ in range(2)]
+        assert got == ["Meanwhile 1", "Meanwhile 2"]

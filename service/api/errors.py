@@ -14,6 +14,7 @@ from strawberry.types import get_object_definition
 
 from graphql import GraphQLError
 from service.domain.problems import Problem
+from service.infra import outages
 from service.infra.db import PoolExhausted
 
 
@@ -127,10 +128,13 @@ OVERLOADED_MESSAGE = ("The service is overloaded: no database connection came fr
 
 def operational_error(error: GraphQLError) -> GraphQLError | None:
     """Failures that are neither the caller's mistake nor a bug, told as they are: overload
-    (SERVICE_UNAVAILABLE, HTTP 503) and a statement beyond the time limit (TIMEOUT)."""
+    or a server away (SERVICE_UNAVAILABLE, HTTP 503) and a statement beyond the time limit
+    (TIMEOUT)."""
     original = error.original_error
     if isinstance(original, PoolExhausted):
         message, code = OVERLOADED_MESSAGE, ErrorCode.SERVICE_UNAVAILABLE
+    elif (server := outages.away(original)) is not None:
+        message, code = outages.message(server), ErrorCode.SERVICE_UNAVAILABLE
     elif isinstance(original, asyncpg.QueryCanceledError):
         message = ("A database statement took longer than the time limit and was cancelled; "
                    "ask for less (a smaller page, fewer nested lists).")

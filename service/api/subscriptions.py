@@ -30,6 +30,7 @@ from service.api.stages import Stage, stage_by_id
 from service.events.changes import (
     EVENTS,
     JOBS,
+    RESYNC,
     EventKind,
     SlowSubscriber,
     cursor_position,
@@ -331,6 +332,10 @@ class Subscription:
                 except SlowSubscriber:
                     await drop_slow(info)
                     raise
+                if event is RESYNC:  # the live stream was away: the log has what it missed
+                    async with info.context.read() as conn:
+                        upto = max(upto, (await event_log.extent(conn, tenant_id)).last)
+                    continue
                 if event["tenant_id"] != str(tenant_id) or event["position"] <= seen:
                     continue
                 if event["position"] > seen + 1:  # published events went missing: the log has
@@ -373,8 +378,8 @@ class Subscription:
                 except SlowSubscriber:
                     await drop_slow(info)
                     raise
-                if message.get("jobId") != str(wanted):
-                    continue
+                if message is not RESYNC and message.get("jobId") != str(wanted):
+                    continue  # (after a RESYNC the row is read again: it may have moved)
                 fresh = await current()
                 if fresh is None:
                     return

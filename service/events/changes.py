@@ -193,6 +193,10 @@ async def publish_job(redis: Redis | None, tenant_id: UUID, job_id: UUID) -> Non
         log.warning("could not publish job progress", exc_info=True)
 
 
+# What a subscription receives when the broker was away: read the database for what it lost.
+RESYNC: dict[str, Any] = {"resync": True}
+
+
 class SlowSubscriber(Exception):
     """The subscriber's queue overflowed: it reads slower than events arrive."""
 
@@ -237,6 +241,8 @@ class Broker:
             try:
                 pubsub = self._redis.pubsub()
                 await pubsub.psubscribe(f"{EVENTS}:*", f"{JOBS}:*")
+                if self._ready.is_set():
+                    self._resync()
                 self._ready.set()
                 async for message in pubsub.listen():
                     if message.get("type") == "pmessage":
@@ -246,6 +252,17 @@ class Broker:
             except Exception:
                 log.warning("event subscription lost; reconnecting", exc_info=True)
                 await asyncio.sleep(1)
+
+    def _resync(self) -> None:
+        """Back after a lost connection: what was published meanwhile never came, so every
+        subscription is told to read what it missed from the database (the event log, the
+        job's row). Without it a subscriber would learn of the gap only at the next event."""
+        for subscriptions in self._subscribers.values():
+            for subscription in list(subscriptions):
+                try:
+                    subscription.queue.put_nowait(RESYNC)
+                except asyncio.QueueFull:
+                    subscription.overflowed = True
 
     def _dispatch(self, channel: bytes | str, data: bytes | str) -> None:
         name = channel.decode() if isinstance(channel, bytes) else channel

@@ -4,16 +4,21 @@ with, and a GET answer's ETag."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive
+from starlette.websockets import WebSocket
 
 from service.domain import json_values
+from service.infra import outages
 from service.infra.throttle import Throttle
+
+log = logging.getLogger(__name__)
 
 
 def json_error(status: int, message: str, code: str, **headers: str) -> JSONResponse:
@@ -26,6 +31,24 @@ def json_error(status: int, message: str, code: str, **headers: str) -> JSONResp
 
 class BodyTooLarge(Exception):
     pass
+
+
+TRY_AGAIN_LATER = 1013  # a WebSocket closed for a server away (RFC 6455)
+
+
+async def server_away(conn: HTTPConnection, error: Exception) -> Response | None:
+    """The answer to a request that met a server away (outside GraphQL's execution, which
+    tells it in its errors): 503 with Retry-After; a socket is closed with 1013, try again
+    later. Any other error goes on to the 500 it is."""
+    server = outages.away(error)
+    if server is None:
+        raise error
+    log.warning("%s away: %s answered 503 (%s)", server, conn.url.path, type(error).__name__)
+    if isinstance(conn, WebSocket):
+        await conn.close(TRY_AGAIN_LATER, f"{server} away")
+        return None
+    return json_error(503, outages.message(server), "SERVICE_UNAVAILABLE",
+                      **{"Retry-After": str(outages.RETRY_AFTER_SECONDS)})
 
 
 def too_many_failures(throttle: Throttle) -> JSONResponse:

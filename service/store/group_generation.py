@@ -91,7 +91,10 @@ candidates AS MATERIALIZED (
 filled AS (
     SELECT account_id, role_id, count(*) AS active FROM candidates GROUP BY 1, 2
 ),
-scores AS (
+-- Materialized: planned from the statistics of a tenant that has just grown (an audience of
+-- one account, say), an inlined `scores` was run again for every account (a chunk of 1,000
+-- took 292 s instead of 0.2 on PostgreSQL 18).
+scores AS MATERIALIZED (
     SELECT au.id AS account_id,
            {completeness_columns(active="coalesce(f.active, 0)", required="e.members_required",
                                  counts="e.counts_toward_completeness", role="e.role_id",

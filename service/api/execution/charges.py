@@ -15,6 +15,7 @@ from graphql import (
 )
 from service.api.errors import answer_with
 from service.api.execution.cost import Pricing
+from service.infra import outages
 from service.infra.throttle import Bucket, Throttle
 
 
@@ -31,8 +32,21 @@ async def take_points(throttle: Throttle | None, principal: Any, points: int, wh
     context's response, if any) when it holds too few; nothing to take with throttling off."""
     if throttle is None or not throttle.enabled or principal is None:
         return None
-    bucket = await throttle.take(principal.api_key_id, points)
+    bucket = await take(throttle, principal.api_key_id, points, context)
     return None if bucket.taken else throttled(context, throttle, bucket, points, what)
+
+
+async def take(throttle: Throttle, key_id: Any, points: int, context: Any) -> Bucket:
+    """Points from the key's bucket. With Redis away nothing can be counted, so nothing is
+    run: SERVICE_UNAVAILABLE (HTTP 503, Retry-After) rather than unthrottled work."""
+    try:
+        return await throttle.take(key_id, points)
+    except Exception as exc:
+        if (server := outages.away(exc)) is None:
+            raise
+        answer_with(context, 503, retry_after=outages.RETRY_AFTER_SECONDS)
+        raise GraphQLError(outages.message(server),
+                           extensions={"code": "SERVICE_UNAVAILABLE"}) from exc
 
 
 async def charge_document(context: Any, points: int) -> GraphQLError | None:
@@ -87,7 +101,7 @@ class CostLimit(SchemaExtension):
         throttle = context.services.throttle
         if throttle is None or not throttle.enabled or context.principal is None:
             return None
-        self.bucket = await throttle.take(context.principal.api_key_id, self.requested)
+        self.bucket = await take(throttle, context.principal.api_key_id, self.requested, context)
         if self.bucket.taken:
             return None
         return throttled(context, throttle, self.bucket, self.requested, "this operation")
@@ -109,7 +123,12 @@ class CostLimit(SchemaExtension):
         bucket = self.bucket
         throttle = execution.context.services.throttle
         if bucket is not None and bucket.taken and refund > 0 and throttle is not None:
-            self.bucket = await throttle.take(execution.context.principal.api_key_id, -refund)
+            try:
+                self.bucket = await throttle.take(execution.context.principal.api_key_id,
+                                                  -refund)
+            except Exception as exc:  # the answer stands; the key keeps what it paid
+                if outages.away(exc) is None:
+                    raise
 
     def get_results(self) -> dict[str, Any]:
         execution = self.execution_context

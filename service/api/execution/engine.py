@@ -22,6 +22,7 @@ from service.api.errors import (
     is_client_error,
 )
 from service.api.execution.multiplex import ExtensionsRunner
+from service.infra import outages
 from service.infra.config import Settings
 
 log = logging.getLogger("service.api")
@@ -29,8 +30,8 @@ log = logging.getLogger("service.api")
 
 class Schema(strawberry.Schema):
     """strawberry's schema with our extensions runner (multiplexed subscription events run
-    the extensions once per audience) and errors logged by kind: a client's at debug, any
-    other with its traceback."""
+    the extensions once per audience) and errors logged by kind: a client's at debug, a
+    server away as a warning, any other with its traceback."""
 
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
@@ -45,6 +46,10 @@ class Schema(strawberry.Schema):
         for error in errors:
             if is_client_error(error):
                 log.debug("client error: %s (request %s)", error.message, request_id)
+            elif (server := outages.away(error.original_error)) is not None:
+                # Not a bug: one line each, not a traceback per request while it lasts.
+                log.warning("%s away: request %s at %s answered 503 (%s)", server, request_id,
+                            error.path, type(error.original_error).__name__)
             else:
                 log.error(
                     "unexpected error in request %s at %s", request_id, error.path,
