@@ -27,6 +27,7 @@ from uuid import UUID
 from jobs.handlers import HANDLERS
 from jobs.run import JobCancelled, JobFailed, JobRun, is_transient, retry_delay
 from service.events.changes import publish_job
+from service.infra import tracing
 from service.infra.config import Settings
 from service.infra.db import Database
 from service.infra.queue import enqueue_wakeup
@@ -62,6 +63,17 @@ def _message(error: BaseException) -> str:
 
 async def _run_claimed(db: Database, job: Job, lease_seconds: int, settings: Settings,
                        redis: Any) -> JobStatus:
+    """The attempt, in a trace of its own when tracing is on."""
+    with tracing.tracer().start_as_current_span(f"job {job.kind}", attributes={
+            "job.id": str(job.id), "job.kind": str(job.kind), "job.attempt": job.attempts,
+            "tenant.id": str(job.tenant_id)}) as span:
+        status = await _attempt(db, job, lease_seconds, settings, redis)
+        span.set_attribute("job.status", str(status))
+        return status
+
+
+async def _attempt(db: Database, job: Job, lease_seconds: int, settings: Settings,
+                   redis: Any) -> JobStatus:
     run = JobRun(db, job, lease_seconds, settings, redis)
     await publish_job(redis, job.tenant_id, job.id)
     fn = HANDLERS.get(job.kind)

@@ -25,7 +25,7 @@ from service.http.graphql_view import GraphQLApp
 from service.http.persisted_queries import PersistedQueries
 from service.http.request_context import RequestContextMiddleware
 from service.http.response_cache import ResponseCache
-from service.infra import outages
+from service.infra import outages, tracing
 from service.infra.auth import PrincipalCache
 from service.infra.config import Settings, get_settings
 from service.infra.db import (
@@ -111,6 +111,8 @@ def create_app(
             await db.drain()
             await close_pool(pool)
 
+    # Before the schema is built: it adds the GraphQL spans when tracing is on.
+    tracing.start(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
     graphql_app = GraphQLApp(settings)
     # One handler, for HTTP and WebSocket both, which Starlette's types keep apart.
     away_handlers: dict[Any, Any] = {kind: server_away for kind in outages.CANDIDATES}
@@ -141,4 +143,8 @@ def create_app(
             expose_headers=["ETag", "Retry-After", "X-Request-Id"],
             allow_credentials=False, max_age=settings.cors_max_age_seconds)
     app.add_middleware(RequestContextMiddleware)
+    if tracing.enabled():  # outermost: the request's span holds everything else
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(OpenTelemetryMiddleware, tracer_provider=tracing.provider())
     return app

@@ -45,6 +45,7 @@ from service.api.execution.document_cache import DocumentCache, Documents
 from service.api.execution.engine import Schema, limits
 from service.api.execution.lookahead import install_lean_resolvers
 from service.api.execution.multiplex import MultiplexingExecutionContext
+from service.api.execution.traced import Traced
 from service.api.execution.values import SCALARS, TextScreen
 from service.api.execution.written_out import DocumentWeight
 from service.api.exports import ExportMutations
@@ -78,6 +79,7 @@ from service.api.webhook_deliveries import (
     webhook_deliveries,
 )
 from service.api.webhooks import WebhookEndpoint, WebhookMutations, webhook_endpoints
+from service.infra import tracing
 from service.infra.config import Settings, get_settings
 from service.infra.metrics import OperationMetrics, StatementCount
 
@@ -300,6 +302,8 @@ def build_schema(settings: Settings | None = None, documents: Documents | None =
         MaskInternalErrors,
         OperationMetrics,
     ]
+    if tracing.enabled():
+        extensions.insert(0, Traced)
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     if settings.expose_sql_statements:

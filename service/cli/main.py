@@ -89,8 +89,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     redis_url = _require(settings.redis_url, "REDIS_URL")
 
     async def main() -> None:
+        from service.infra import tracing
         from service.usecases.deployment import resolved
 
+        tracing.start(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
         # Built inside the running loop: arq binds its signal handlers to the current loop.
         worker = build_worker(await resolved(settings, database_url), database_url, redis_url,
                               burst=args.burst)

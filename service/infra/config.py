@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # SECRET_KEY_PREVIOUS (comma-separated) still decrypt until `secrets rotate` has run.
     secret_key: str | None = None
     metrics_token: str | None = None  # /metrics asks for it as a bearer token when set
+    # Traces by OTLP when set (service/infra/tracing.py); the OTEL_* variables configure the rest.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "buying-groups"
     secret_key_previous: str = ""
 
     data_dir: Path = Path(".data")

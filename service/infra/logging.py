@@ -7,6 +7,7 @@ import sys
 
 import structlog
 
+from service.infra import tracing
 from service.infra.outbound import redact
 
 
@@ -23,6 +24,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
         json = not sys.stderr.isatty()
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        tracing.add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
