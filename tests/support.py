@@ -518,6 +518,28 @@ def at(day_offset: int, second: int = 0) -> str:
 
 
 
+# --- a database of a test's own
+
+@asynccontextmanager
+async def scratch_database(servers: Any, migrations: Path | None = None
+                           ) -> AsyncIterator[tuple[str, str]]:
+    """A new database migrated (from `migrations`, this release's when left out), dropped
+    afterwards: the owner's URL and the service's login's."""
+    from service.dev.embedded import with_database, with_login
+    from service.infra.db import drop_database, ensure_database
+    from service.infra.migrate import MIGRATIONS_DIR, migrate
+
+    assert servers.database_url
+    name = f"bg_own_{uuid.uuid4().hex[:8]}"
+    await ensure_database(servers.database_url, name)
+    owner = with_database(servers.database_url, name)
+    try:
+        await migrate(owner, migrations or MIGRATIONS_DIR, service_login=SERVICE_LOGIN)
+        yield owner, with_login(owner, SERVICE_LOGIN, SERVICE_PASSWORD)
+    finally:
+        await drop_database(servers.database_url, name)
+
+
 # --- an app with its own settings
 
 @asynccontextmanager

@@ -106,6 +106,13 @@ async def refresh_statistics(conn: Connection) -> None:
     await conn.execute("SELECT analyze_catalogue()")
 
 
+async def refresh_statistics_if_stale(conn: Connection) -> bool:
+    """In a tenant's transaction after a bulk write: fresh planner statistics when its rows
+    outgrew their estimate tenfold, at most once a minute (migration 0037). Whether it
+    analyzed."""
+    return bool(await conn.fetchval("SELECT analyze_catalogue_if_stale()"))
+
+
 async def people_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, Person]:
     rows = await conn.fetch(f"SELECT {COLUMNS} FROM people WHERE id = ANY($1)", ids)
     return {r["id"]: person_from(r) for r in rows}

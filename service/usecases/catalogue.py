@@ -4,6 +4,7 @@ rest, in the caller's unit of work."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -22,6 +23,8 @@ from service.store import buying_groups as group_store
 from service.store import erasure as erasure_store
 from service.store import people as people_store
 from service.usecases.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -79,7 +82,16 @@ async def upsert_accounts(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
                          account_store.upsert_accounts, "ACCOUNT")
     await group_store.follow_renames(work.conn, work.tenant_id,
                                      account_ids=[a.id for a in result.written.values()])
+    await _statistics_kept_up(work, result)
     return result
+
+
+async def _statistics_kept_up(work: UnitOfWork, result: BulkResult[Any]) -> None:
+    """A tenant grown by this write past what the planner estimates for it gets fresh
+    statistics now, not when autovacuum comes: the next job's plans depend on them."""
+    if result.written and await people_store.refresh_statistics_if_stale(work.conn):
+        log.info("planner statistics of accounts and people refreshed for tenant %s",
+                 work.tenant_id)
 
 
 async def refresh_statistics(db: Database) -> None:
@@ -90,5 +102,7 @@ async def refresh_statistics(db: Database) -> None:
 
 async def upsert_people(work: UnitOfWork, items: Sequence[Mapping[str, Any]]
                         ) -> BulkResult[people_store.Person]:
-    return await _bulk(work.conn, work.tenant_id, items, person_problems,
-                       people_store.upsert_people, "PERSON")
+    result = await _bulk(work.conn, work.tenant_id, items, person_problems,
+                         people_store.upsert_people, "PERSON")
+    await _statistics_kept_up(work, result)
+    return result
