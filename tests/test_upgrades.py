@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tarfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,15 +31,13 @@ from graphql import (
     print_ast,
     separate_operations,
 )
-from service.dev.embedded import EmbeddedServices, with_database, with_login
+from service.dev.embedded import EmbeddedServices
 from service.infra.config import Settings
-from service.infra.db import Database, create_pool, drop_database, ensure_database
-from service.infra.migrate import MIGRATIONS_DIR, migrate
+from service.infra.db import Database, create_pool
+from service.infra.migrate import MIGRATIONS_DIR
 from tests.support import (
     ROOT,
     RUN_ID,
-    SERVICE_LOGIN,
-    SERVICE_PASSWORD,
     GraphQLClient,
     TenantKeys,
     app_with,
@@ -50,6 +47,7 @@ from tests.support import (
     live_model,
     make_tenant,
     run_jobs,
+    scratch_database,
     setup_catalogue,
     stop,
 )
@@ -138,20 +136,13 @@ async def expanded_database(servers: EmbeddedServices, tmp_path: Path
                             ) -> AsyncIterator[tuple[str, str]]:
     """A database migrated by this release and then by the next one's expansion: the owner's
     URL and the service's."""
-    assert servers.database_url
-    name = f"bg_next_{uuid.uuid4().hex[:8]}"
-    await ensure_database(servers.database_url, name)
-    owner = with_database(servers.database_url, name)
     folder = tmp_path / "migrations"
     folder.mkdir()
     for migration in MIGRATIONS_DIR.glob("*.sql"):
         (folder / migration.name).write_text(migration.read_text())
     (folder / "9990_next_release_expands.sql").write_text(EXPANSION)
-    await migrate(owner, folder, service_login=SERVICE_LOGIN)
-    try:
-        yield owner, with_login(owner, SERVICE_LOGIN, SERVICE_PASSWORD)
-    finally:
-        await drop_database(servers.database_url, name)
+    async with scratch_database(servers, folder) as urls:
+        yield urls
 
 
 async def test_this_release_works_on_a_schema_the_next_release_expanded(
