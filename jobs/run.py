@@ -14,6 +14,7 @@ import asyncpg
 from redis.exceptions import RedisError
 
 from service.events.changes import publish_job
+from service.infra import outages
 from service.infra.config import Settings
 from service.infra.db import TRANSIENT_ERRORS, Database, PoolExhausted
 from service.infra.queue import enqueue
@@ -51,7 +52,8 @@ def is_transient(error: BaseException) -> bool:
     """Worth another attempt; a group of errors (side-by-side tasks) when all of them are."""
     if isinstance(error, BaseExceptionGroup):
         return all(is_transient(e) for e in error.exceptions)
-    return isinstance(error, TRANSIENT)
+    # outages.away also knows asyncpg's InternalClientError of a connection cut mid-statement.
+    return isinstance(error, TRANSIENT) or outages.away(error) is not None
 
 
 def retry_delay(attempt: int, base: float, cap: float) -> float:

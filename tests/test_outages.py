@@ -44,3 +44,14 @@ def test_a_cause_that_was_a_server_away_counts() -> None:
             raise RuntimeError("the unit of work failed") from exc
     except RuntimeError as wrapped:
         assert outages.away(wrapped) == outages.DATABASE
+
+
+def test_a_job_cut_by_a_restart_is_tried_again() -> None:
+    """asyncpg's InternalClientError of a connection terminated mid-statement is no bug of the
+    job's: another attempt (jobs/run.py), not a FAILED job."""
+    from jobs.run import is_transient
+
+    assert is_transient(asyncpg.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"))
+    assert not is_transient(asyncpg.InternalClientError("something else"))
+    assert not is_transient(ValueError("a bug"))
