@@ -28,29 +28,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from strawberry.dataloader import DataLoader
 
 import graphql
-from bench.common import ROOT, fresh_database, percentile, servers
-from jobs.runner import run_job
+from bench.common import ROOT, demo_groups, fresh_database, percentile, servers, vacuum_analyze
 from service.api.context import Context, Services
 from service.api.schema import build_schema
 from service.app import create_app
-from service.dev.demo import load_demo
 from service.infra.auth import Principal, Scope
 from service.infra.config import Settings
 from service.infra.read_session import ReadSession
 from service.store import buying_groups as group_store
 from service.store import group_browse as browse_store
-from service.store import jobs as job_store
 from service.store.activities import ensure_partitions, month_start
-from service.store.api_keys import create_api_key
-from service.store.jobs import JobKind
-from service.store.tenants import create_tenant
-from service.usecases.unit_of_work import CLI, unit_of_work
 
 QUERY = """query Browse($first: Int!) { buyingGroups(first: $first) { totalCount nodes {
   id name status account { name industry } solutionInterest { name }
@@ -232,30 +224,9 @@ async def main(requests: int, first: int, http_only: bool = False,
                only: str | None = None, history_months: int = 0) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
-        async with db.as_login() as conn:
-            tenant = await create_tenant(conn, "Bench")
-            _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
-        async with unit_of_work(db, tenant.id, CLI) as work:
-            conn = work.conn
-            await load_demo(work)
-            interest = await conn.fetchrow(
-                "SELECT id FROM solution_interests WHERE name = 'Cloud Platform'")
-            audience = await conn.fetchrow(
-                "SELECT id FROM account_lists WHERE name = 'Q4 target accounts'")
-            job = await job_store.create_job(
-                conn, tenant.id, JobKind.CREATE, {"solution_interest_id": str(interest["id"]),
-                                            "account_list_id": str(audience["id"])},
-                solution_interest_id=interest["id"])
-        await run_job(db, job.id, lease_seconds=600)
-        await seed_activities(db, tenant.id, history_months)
-        # What autovacuum does to a running service's tables: statistics (plans made without
-        # them, a table estimated at one row, are not the ones it gets) and the visibility map
-        # (without it an index-only scan, as of a count, reads the heap). Outside a transaction.
-        vacuum = await asyncpg.connect(url)
-        try:
-            await vacuum.execute("VACUUM ANALYZE")
-        finally:
-            await vacuum.close()
+        tenant_id, key = await demo_groups(db)
+        await seed_activities(db, tenant_id, history_months)
+        await vacuum_analyze(url)
 
         settings = Settings(database_url=url, redis_url=services.redis_url, _env_file=None,
                             log_level="WARNING", expose_sql_statements=True, rate_limit_points=0,
@@ -264,17 +235,17 @@ async def main(requests: int, first: int, http_only: bool = False,
                             allow_privileged_database_login=True)  # type: ignore[call-arg]
         sql = Statements()
         if only in ("people", "accounts"):
-            print("\n".join(await other_pages(settings, key, requests, first, db, tenant.id,
+            print("\n".join(await other_pages(settings, key, requests, first, db, tenant_id,
                                               sql, only)))
             return
         # The same data, in memory.
-        async with db.tenant(tenant.id) as conn:
+        async with db.tenant(tenant_id) as conn:
             from service.store.accounts import accounts_by_ids
             from service.store.role_templates import templates_with_roles
             from service.store.solution_interests import interests_by_ids
 
-            page_groups, _, has_next, total = await browse_store.list_groups(
-                conn, tenant.id, browse_store.GroupFilter(), order="NAME", descending=False,
+            page_groups, page_keys, has_next, total = await browse_store.list_groups(
+                conn, tenant_id, browse_store.GroupFilter(), order="NAME", descending=False,
                 limit=first, after=None)
             ids = [g.id for g in page_groups]
             found = await group_store.members_by_groups(conn, ids)
@@ -288,10 +259,10 @@ async def main(requests: int, first: int, http_only: bool = False,
                            "solution_interest": interests, "role_template": templates,
                            "role": {**roles, **found.roles}})
         schema = build_schema(settings)
-        principal = Principal(tenant.id, "Bench", UUID(int=0), frozenset({Scope.READ}))
+        principal = Principal(tenant_id, "Bench", UUID(int=0), frozenset({Scope.READ}))
 
         async def in_memory_page(*args: Any, **kwargs: Any) -> Any:
-            return page_groups, has_next, total
+            return page_groups, page_keys, has_next, total
 
         @contextlib.asynccontextmanager
         async def no_db() -> Any:
@@ -358,7 +329,7 @@ async def main(requests: int, first: int, http_only: bool = False,
                                           headers=headers)
                 statements_small = small.json()["extensions"]["sqlStatements"]
                 caught = await sql.catch(client, headers, QUERY, first)
-        bare_sql = await Statements.replay(db, tenant.id, caught, requests)
+        bare_sql = await Statements.replay(db, tenant_id, caught, requests)
         # A repeated page from the response cache.
         cached_times = []
         async with LifespanManager(create_app(settings.model_copy(
@@ -374,7 +345,7 @@ async def main(requests: int, first: int, http_only: bool = False,
                     assert cached["extensions"]["cache"] == ("MISS" if i == 0 else "HIT")
                     if i:
                         cached_times.append(elapsed)
-        pages = await other_pages(settings, key, requests, first, db, tenant.id, sql)
+        pages = await other_pages(settings, key, requests, first, db, tenant_id, sql)
     http_p50, memory_p50 = statistics.median(http_times), statistics.median(memory_times)
     floor_p50 = statistics.median(floor_times)
     print(f"browse {first} groups over HTTP + PostgreSQL: p50 {http_p50:.1f} ms, "

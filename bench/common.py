@@ -125,3 +125,46 @@ async def build_groups(conn: Any, tenant_id: UUID, groups: int, per_group: int,
                   $2::date - ((n * 3) % 35), 1 + (n * 13 + length(p.external_id)) % 25
              FROM people p, generate_series(1, $3) n WHERE p.tenant_id = $1
            ON CONFLICT DO NOTHING""", tenant_id, today, days_per_person)
+
+
+async def demo_groups(db: Database) -> tuple[UUID, str]:
+    """A tenant with the demo catalogue and its groups generated (Cloud Platform over the Q4
+    target accounts), and a READ key: the browse benchmarks' data. Run `vacuum_analyze` once
+    the data is complete."""
+    from jobs.runner import run_job
+    from service.dev.demo import load_demo
+    from service.infra.auth import Scope
+    from service.store import jobs as job_store
+    from service.store.api_keys import create_api_key
+    from service.store.jobs import JobKind
+    from service.store.tenants import create_tenant
+    from service.usecases.unit_of_work import CLI, unit_of_work
+
+    async with db.as_login() as conn:
+        tenant = await create_tenant(conn, "Bench")
+        _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
+    async with unit_of_work(db, tenant.id, CLI) as work:
+        await load_demo(work)
+        interest = await work.conn.fetchval(
+            "SELECT id FROM solution_interests WHERE name = 'Cloud Platform'")
+        audience = await work.conn.fetchval(
+            "SELECT id FROM account_lists WHERE name = 'Q4 target accounts'")
+        job = await job_store.create_job(
+            work.conn, tenant.id, JobKind.CREATE,
+            {"solution_interest_id": str(interest), "account_list_id": str(audience)},
+            solution_interest_id=interest)
+    await run_job(db, job.id, lease_seconds=600)
+    return tenant.id, key
+
+
+async def vacuum_analyze(url: str) -> None:
+    """What autovacuum does to a running service's tables: statistics (plans made without
+    them, a table estimated at one row, are not the ones it gets) and the visibility map
+    (without it an index-only scan, as of a count, reads the heap). Outside a transaction."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()

@@ -17,25 +17,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from bench.browse_groups import QUERY
-from bench.common import fresh_database, servers
-from jobs.runner import run_job
+from bench.common import demo_groups, fresh_database, servers, vacuum_analyze
 from service.app import create_app
-from service.dev.demo import load_demo
 from service.infra import tracing
-from service.infra.auth import Scope
 from service.infra.config import Settings
-from service.store import jobs as job_store
-from service.store.api_keys import create_api_key
-from service.store.jobs import JobKind
-from service.store.tenants import create_tenant
-from service.usecases.unit_of_work import CLI, unit_of_work
 
 BLOCKS = 6
 
@@ -65,25 +56,8 @@ async def block(settings: Settings, key: str, requests: int, first: int) -> list
 async def main(requests: int, first: int) -> None:
     services = servers()
     async with fresh_database(services) as (url, db):
-        async with db.as_login() as conn:
-            tenant = await create_tenant(conn, "Bench")
-            _, key = await create_api_key(conn, tenant.id, "bench", {Scope.READ})
-        async with unit_of_work(db, tenant.id, CLI) as work:
-            await load_demo(work)
-            interest = await work.conn.fetchval(
-                "SELECT id FROM solution_interests WHERE name = 'Cloud Platform'")
-            audience = await work.conn.fetchval(
-                "SELECT id FROM account_lists WHERE name = 'Q4 target accounts'")
-            job = await job_store.create_job(
-                work.conn, tenant.id, JobKind.CREATE,
-                {"solution_interest_id": str(interest), "account_list_id": str(audience)},
-                solution_interest_id=interest)
-        await run_job(db, job.id, lease_seconds=600)
-        vacuum = await asyncpg.connect(url)
-        try:
-            await vacuum.execute("VACUUM ANALYZE")
-        finally:
-            await vacuum.close()
+        _, key = await demo_groups(db)
+        await vacuum_analyze(url)
         settings = Settings(database_url=url, redis_url=services.redis_url, _env_file=None,
                             log_level="WARNING", response_cache=False, rate_limit_points=0,
                             allow_privileged_database_login=True)  # type: ignore[call-arg]
