@@ -340,6 +340,11 @@ async def test_restarts_of_postgresql_and_redis_under_load_lose_nothing(
         await running(gql, big, created)
         await asyncio.to_thread(servers.stop_postgres)
         away = reads.unavailable
+        # Keys the process has not checked yet (none in its cache) cannot be checked now:
+        # 503 over HTTP, a socket closed with 1013 (try again later).
+        unseen = await gql.raw(READ, key=big.admin)
+        assert unseen.status_code == 503 and unseen.headers.get("retry-after"), unseen.text
+        assert await socket_closed_with(deployment.api, tenant.admin) == 1013
         await asyncio.sleep(3)
         assert reads.unavailable > away, "no 503 while PostgreSQL was away"
         await asyncio.to_thread(servers.start_postgres)
@@ -382,6 +387,18 @@ async def test_restarts_of_postgresql_and_redis_under_load_lose_nothing(
             repeated = len(got) - len(set(got))
             return f"{len(missing)} missing (first {missing[:3]}), {repeated} repeated"
         assert behind == [], (len(behind), differences(received[behind[0]]), len(after_start))
+
+
+async def socket_closed_with(api: str, key: str) -> int | None:
+    url = api.replace("http://", "ws://") + "/graphql"
+    async with connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"Authorization": f"Bearer {key}"}}))
+        try:
+            await asyncio.wait_for(ws.recv(), 10)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd is not None else None
+    return None
 
 
 async def recovered(outcomes: Outcomes, seconds: float = 30) -> None:
