@@ -52,12 +52,16 @@ async def test_a_browse_request_is_one_trace_with_its_operation_and_statements(
         await setup_catalogue(gql, tenant.write, accounts=1)
         spans.clear()
         await gql.data(BROWSE, key=tenant.read)
-    finished = spans.get_finished_spans()
+    # Background work of other apps in this process (relays, listeners) makes traces of its
+    # own meanwhile: the request's is the one under its HTTP span.
+    requests = [s for s in spans.get_finished_spans()
+                if s.parent is None and s.name == "POST /graphql"]
+    assert len(requests) == 1, [s.name for s in requests]
+    request = requests[0]
+    finished = [s for s in spans.get_finished_spans()
+                if s.context.trace_id == request.context.trace_id]
     by_id = {s.context.span_id: s for s in finished}
-    roots = [s for s in finished if s.parent is None]
-    assert [r.name for r in roots] == ["POST /graphql"], [r.name for r in roots]
-    request = roots[0]
-    assert {s.context.trace_id for s in finished} == {request.context.trace_id}
+    assert all(s is request or s.parent is not None for s in finished)
 
     def one(name: str) -> ReadableSpan:
         found = [s for s in finished if s.name == name]
