@@ -14,6 +14,7 @@ from service.domain.conditions import ACCOUNT_FIELDS, ConditionGroup
 from service.infra.db import Connection
 from service.store.conditions_sql import compile_sql
 from service.store.paging import Page, page_by_name
+from service.store.rows import columns
 from service.store.sql import SqlParams, like_pattern, set_clause
 
 
@@ -30,7 +31,7 @@ class AccountList:
 
 
 def list_from(row: Any) -> AccountList:
-    data = {f: row[f] for f in _FIELDS}
+    data = columns(AccountList, row)
     data["filter"] = ConditionGroup.from_json(data["filter"]) if data["filter"] else None
     return AccountList(**data)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,6 +15,7 @@ from service.domain.templates import Entry, entries_to_rows
 from service.infra.db import Connection
 from service.store.paging import Page, page_by_name
 from service.store.roles import Role, role_from_json
+from service.store.rows import columns
 from service.store.sql import SqlParams, like_pattern
 
 
@@ -50,7 +51,7 @@ _SELECT = f"SELECT {_COLUMNS} FROM role_templates t"
 
 
 def template_from(row: Any) -> RoleTemplate:
-    data = {f.name: row[f.name] for f in fields(RoleTemplate)}
+    data = columns(RoleTemplate, row)
     data["entries"] = tuple(
         Entry(
             role_id=UUID(e["role_id"]), weighting=e["weighting"],

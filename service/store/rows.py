@@ -31,17 +31,13 @@ def converter(cls: type[T], prefix: str = "") -> Callable[[Any], T]:
     return convert
 
 
-_ABSENT = object()
-
-
 @functools.cache
 def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def columns(cls: type, row: Any) -> dict[str, Any]:
+def columns(cls: type, row: Any, **given: Any) -> dict[str, Any]:
     """The row's values for `cls`'s fields, and nothing else: the next release may add a
     column that `SELECT *` returns while this release still serves (a rolling deploy), and
-    `cls(**dict(row))` would refuse it. A field the row lacks keeps its default."""
-    return {name: value for name in _field_names(cls)
-            if (value := row.get(name, _ABSENT)) is not _ABSENT}
+    `cls(**dict(row))` would refuse it. Every field must be in the row or in `given`."""
+    return {name: given[name] if name in given else row[name] for name in _field_names(cls)}

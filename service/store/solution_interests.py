@@ -11,6 +11,7 @@ import asyncpg
 
 from service.infra.db import Connection
 from service.store.paging import Page, page_by_name
+from service.store.rows import columns
 from service.store.sql import SqlParams, like_pattern, set_clause
 
 
@@ -29,7 +30,7 @@ class SolutionInterest:
 
 
 def interest_from(row: Any) -> SolutionInterest:
-    return SolutionInterest(**{f: row[f] for f in _FIELDS})
+    return SolutionInterest(**columns(SolutionInterest, row))
 
 
 _FIELDS = [f.name for f in fields(SolutionInterest)]

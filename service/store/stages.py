@@ -74,7 +74,7 @@ def model_from(row: Any) -> StageModel:
         Stage(UUID(s["id"]), UUID(s["stage_model_id"]), s["key"], s["name"], s["description"],
               s["kind"], s["position"], tuple(s["transitions_to"]), s["entry_rule"])
         for s in row["stage_rows"])
-    return StageModel(**{**columns(StageModel, row), "stages": stages})
+    return StageModel(**columns(StageModel, row, stages=stages))
 
 
 async def models_by_ids(conn: Connection, ids: list[UUID]) -> dict[UUID, StageModel]:

@@ -43,7 +43,7 @@ _ENDPOINT = """id, tenant_id, url, kinds, description, status, consecutive_failu
 
 
 def _endpoint(row: asyncpg.Record) -> Endpoint:
-    return Endpoint(**{k: row[k] for k in Endpoint.__dataclass_fields__})
+    return Endpoint(**columns(Endpoint, row))
 
 
 async def create_endpoint(conn: Connection, tenant_id: UUID, *, url: str, kinds: Sequence[str],
