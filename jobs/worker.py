@@ -14,12 +14,11 @@ from uuid import UUID
 from arq import cron
 from arq.connections import RedisSettings
 from arq.worker import Worker as ArqWorker
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs import activity_sync, buying_groups, runner, sweeper
 from service.delivery.relay import EventRelay
 from service.delivery.webhooks import WebhookSender
+from service.infra import outages
 from service.infra.config import Settings
 from service.infra.db import Connection, Database, close_pool, create_pool
 from service.infra.login import check_pool
@@ -48,7 +47,9 @@ class Worker(ArqWorker):
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        except Exception as exc:
+            if outages.away(exc) != outages.REDIS:
+                raise
             log.warning("Redis away (%s): polling again in %s s", exc, REDIS_AWAY_POLL_SECONDS)
             await asyncio.sleep(REDIS_AWAY_POLL_SECONDS)
 
