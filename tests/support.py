@@ -656,17 +656,26 @@ def start_api(settings: Settings, count: int, *, log: Any = None, **env: str
                                    str(p)], env=environment, stderr=log) for p in ports]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     for url in urls:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
+        if not answering(url):
             stop(processes)
             raise RuntimeError(f"{url} did not start")
     return urls, processes
+
+
+def answering(url: str, path: str = "/readyz", *, seconds: float = 10,
+              process: subprocess.Popen[bytes] | None = None) -> bool:
+    """Whether `url` answers `path` with 200 within `seconds` (polled every 0.1 s); False at
+    once if `process`, the server, exits meanwhile."""
+    for _ in range(round(seconds * 10)):
+        try:
+            if httpx.get(f"{url}{path}").status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -38,6 +38,7 @@ from tests.support import (
     SERVICE_PASSWORD,
     GraphQLClient,
     TenantKeys,
+    answering,
     create_service_login,
     free_port,
     make_tenant,
@@ -170,13 +171,8 @@ def start_processes(env: dict[str, str], log_path: Path
         subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, stderr=log),
     ]
     api = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{api}/readyz").status_code == 200:
-                return api, processes, log
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    if answering(api, seconds=20):
+        return api, processes, log
     stop(processes)
     log.close()
     pytest.fail("the API did not start")

@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from tests.support import (
     RUN_ID,
     GraphQLClient,
     TenantKeys,
+    answering,
     app_with,
     create_endpoint,
     free_port,
@@ -212,18 +212,9 @@ def previous_api(previous_source: Path, database_url: str, settings: Settings
                                 str(port)], cwd=previous_source, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                # /healthz, not /readyz: 0.1.0 calls a database ahead of it not ready.
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                pytest.fail(f"the previous release's API exited ({process.returncode})")
-            time.sleep(0.1)
-        else:
-            pytest.fail("the previous release's API did not start")
+        # /healthz, not /readyz: 0.1.0 calls a database ahead of it not ready.
+        if not answering(url, "/healthz", seconds=30, process=process):
+            pytest.fail(f"the previous release's API did not start ({process.poll()})")
         yield url
     finally:
         stop([process])
