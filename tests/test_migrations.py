@@ -50,6 +50,13 @@ async def empty_database(servers: EmbeddedServices) -> AsyncIterator[str]:
     await drop_database(servers.database_url, name)
 
 
+def migrations_copy(tmp_path: Path, name: str) -> Path:
+    """This release's migration files, copied into a folder a test may change."""
+    folder = tmp_path / name
+    shutil.copytree(MIGRATIONS_DIR, folder)
+    return folder
+
+
 async def applied_versions(url: str) -> list[str]:
     conn = await asyncpg.connect(url)
     try:
@@ -73,8 +80,7 @@ async def test_two_concurrent_migrations_apply_each_file_once(empty_database: st
 
 
 async def test_an_edited_applied_migration_is_refused(empty_database: str, tmp_path: Path) -> None:
-    folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, folder)
+    folder = migrations_copy(tmp_path, "migrations")
     await migrate(empty_database, folder)
     first = sorted(folder.glob("*.sql"))[0]
     first.write_text(first.read_text() + "\n-- changed\n")
@@ -96,15 +102,13 @@ async def test_a_database_a_newer_release_migrated_is_ready_for_this_one(
     """A rolling deploy: the next release migrated the database while this release's
     processes still serve. They stay ready (0.1.0 said "not ready" and was taken out of
     service); a missing older file or a gap before the newer ones is still refused."""
-    newer = tmp_path / "newer"
-    shutil.copytree(MIGRATIONS_DIR, newer)
+    newer = migrations_copy(tmp_path, "newer")
     (newer / "9990_next_release.sql").write_text("CREATE TABLE next_release (id int);")
     await migrate(empty_database, newer)
     assert await schema_word(empty_database) == "ok"
     assert await migrate(empty_database) == []  # nothing of this release's left to apply
     # An applied migration older than the release's newest, whose file is gone: refused.
-    gone = tmp_path / "gone"
-    shutil.copytree(MIGRATIONS_DIR, gone)
+    gone = migrations_copy(tmp_path, "gone")
     sorted(gone.glob("*.sql"))[3].unlink()
     with pytest.raises(MigrationError, match="applied but its file is missing"):
         await migrate(empty_database, gone)
@@ -113,8 +117,7 @@ async def test_a_database_a_newer_release_migrated_is_ready_for_this_one(
 async def test_a_newer_release_applied_past_a_gap_is_refused(
     empty_database: str, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, folder)
+    folder = migrations_copy(tmp_path, "migrations")
     (folder / "9990_next_release.sql").write_text("SELECT 1;")
     await migrate(empty_database, folder)
     newest = load_migrations()[-1]
@@ -130,8 +133,7 @@ async def test_a_newer_release_applied_past_a_gap_is_refused(
 
 
 async def test_readiness_names_what_is_pending(empty_database: str, tmp_path: Path) -> None:
-    folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, folder)
+    folder = migrations_copy(tmp_path, "migrations")
     sorted(folder.glob("*.sql"))[-1].unlink()
     await migrate(empty_database, folder)
     newest = load_migrations()[-1]
@@ -141,8 +143,7 @@ async def test_readiness_names_what_is_pending(empty_database: str, tmp_path: Pa
 async def test_a_failing_migration_leaves_nothing_half_applied(
     empty_database: str, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, folder)
+    folder = migrations_copy(tmp_path, "migrations")
     (folder / "9998_good.sql").write_text("CREATE TABLE probe_ok (id int);")
     (folder / "9999_broken.sql").write_text("CREATE TABLE probe_bad (id int); SELECT 1/0;")
     with pytest.raises(asyncpg.DivisionByZeroError):
@@ -361,8 +362,7 @@ def test_a_reworded_migration_changed_only_its_comments() -> None:
 async def test_a_database_that_applied_a_reworded_migration_is_current(
     empty_database: str, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, folder)
+    folder = migrations_copy(tmp_path, "migrations")
     reworded = next(folder.glob("0002_*.sql"))
     reworded.write_text(reworded.read_text().replace(NEW_0002_COMMENT, OLD_0002_COMMENT))
     await migrate(empty_database, folder)
