@@ -176,18 +176,20 @@ def build_worker(
         # Jobs run statements far longer than a request's (scoring every group of a large
         # tenant): a generous timeout; the lease heartbeat keeps such a job claimed meanwhile.
         pool = await create_pool(database_url, min_size=1, max_size=settings.db_pool_max,
-                                 command_timeout=1800)
+                                 command_timeout=1800,
+                                 statement_cache_size=settings.db_statement_cache_size)
         await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
         # What a job writes makes the API's cached answers stale at its commit (migration
         # 0020): nothing to do here.
         ctx["db"] = db = Database(pool)
         # The outbox relay and the webhook sender run beside the jobs: a deployment with no
         # API process running still publishes and delivers.
-        ctx["relay"] = relay = EventRelay(db, ctx["redis"], database_url,
+        listen_url = settings.database_listen_url or database_url  # not through a pooler
+        ctx["relay"] = relay = EventRelay(db, ctx["redis"], listen_url,
                                           sweep_seconds=settings.event_relay_sweep_seconds)
         await relay.start()
         if not burst:
-            ctx["webhooks"] = sender = WebhookSender(db, settings, database_url)
+            ctx["webhooks"] = sender = WebhookSender(db, settings, listen_url)
             await sender.start()
         # A restarted worker first picks up whatever its predecessor left behind.
         await sweep(ctx)

@@ -35,6 +35,7 @@ from service.infra.db import (
 )
 from service.infra.login import check_pool
 from service.infra.queue import connect as connect_queue
+from service.infra.replicas import open_reads
 from service.infra.throttle import Throttle
 from service.infra.write_notices import WriteNotices
 from service.usecases.deployment import with_queue
@@ -60,21 +61,32 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         pool = await create_pool(
             database_url, min_size=min(settings.db_pool_min, settings.db_pool_max),
-            max_size=settings.db_pool_max
+            max_size=settings.db_pool_max, statement_cache_size=settings.db_statement_cache_size
         )
         await check_pool(pool, allow_privileged=settings.allow_privileged_database_login)
         # The queue's name (and so the namespaces below), once the database says who it is.
         named = await with_queue(config, Database(pool))
+        # Notices come over LISTEN, which a pooler in transaction mode does not carry.
+        listen_url = settings.database_listen_url or database_url
         redis = await connect_queue(redis_url)
         broker = Broker(redis, settings.subscription_queue_size)
         await broker.start()
         db = Database(pool, acquire_timeout=settings.db_acquire_timeout_seconds)
-        notices = WriteNotices(database_url) if settings.response_cache else None
+        read_urls = settings.database_read_urls
+        # The response cache and the replicas both follow what PostgreSQL says was written.
+        notices = (WriteNotices(listen_url, eager_fences=bool(read_urls))
+                   if settings.response_cache or read_urls else None)
         cache = (ResponseCache(redis, notices, named.queue_name,
-                               settings.response_cache_ttl_seconds) if notices else None)
+                               settings.response_cache_ttl_seconds)
+                 if notices and settings.response_cache else None)
         if notices is not None:
             await notices.start()
-        relay = EventRelay(db, redis, database_url,
+        reads = await open_reads(read_urls, db, notices, pool_max=settings.db_pool_max,
+                                 statement_cache_size=settings.db_statement_cache_size,
+                                 max_lag_seconds=settings.replica_max_lag_seconds,
+                                 allow_privileged=settings.allow_privileged_database_login)
+        await reads.start()
+        relay = EventRelay(db, redis, listen_url,
                            sweep_seconds=settings.event_relay_sweep_seconds)
         await relay.start()
         thresholds = gc.get_threshold()
@@ -92,7 +104,7 @@ def create_app(
                                 namespace=named.queue_name)
             yield {"services": Services(settings=named, db=db, redis=redis, broker=broker,
                                         throttle=throttle, sockets=sockets,
-                                        cache=cache,
+                                        cache=cache, reads=reads,
                                         principals=PrincipalCache(settings.auth_cache_seconds),
                                         persisted=PersistedQueries(
                                             redis, named.queue_name,
@@ -104,6 +116,7 @@ def create_app(
                 gc.unfreeze()
             gc.set_threshold(*thresholds)
             await relay.stop()
+            await reads.stop()
             if notices is not None:
                 await notices.stop()
             await broker.stop()

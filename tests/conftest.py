@@ -17,6 +17,7 @@ from asgi_lifespan import LifespanManager
 
 from service.app import create_app
 from service.dev.embedded import EmbeddedServices, start_missing, with_database, with_login
+from service.dev.pgbouncer import PgBouncer, start_pgbouncer
 from service.infra.config import Settings
 from service.infra.db import (
     Database,
@@ -78,9 +79,26 @@ def redis_url(servers: EmbeddedServices) -> str:
 
 
 @pytest.fixture(scope="session")
+def pgbouncer(servers: EmbeddedServices) -> Iterator[PgBouncer | None]:
+    """With THROUGH_PGBOUNCER=1 (a run of .ci/run), the service's connections go through a
+    PgBouncer in transaction mode; the tests' own set-up, and LISTEN, go to the server."""
+    if not os.environ.get("THROUGH_PGBOUNCER"):
+        yield None
+        return
+    assert servers.database_url
+    bouncer = start_pgbouncer(servers.database_url, {SERVICE_LOGIN: SERVICE_PASSWORD})
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture(scope="session")
 def settings(
-    service_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    service_database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory,
+    pgbouncer: PgBouncer | None,
 ) -> Settings:
+    through = {} if pgbouncer is None else {
+        "database_url": pgbouncer.url(service_database_url),
+        "database_listen_url": service_database_url, "db_statement_cache_size": 0}
     return Settings(
         database_url=service_database_url,
         redis_url=redis_url,
@@ -104,7 +122,7 @@ def settings(
         # tests/test_auth.py covers the cache.
         auth_cache_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
-    )
+    ).model_copy(update=through)
 
 
 @pytest.fixture(scope="session")

@@ -611,9 +611,19 @@ async def groups_with_stages(gql: GraphQLClient, settings: Settings, key: str,
 
 # --- the command line
 
+def database_env(settings: Settings) -> dict[str, str]:
+    """The database settings of a process of the service (through PgBouncer too: the suite's
+    run with THROUGH_PGBOUNCER)."""
+    env = {"DATABASE_URL": str(settings.database_url),
+           "DB_STATEMENT_CACHE_SIZE": str(settings.db_statement_cache_size)}
+    if settings.database_listen_url:
+        env["DATABASE_LISTEN_URL"] = settings.database_listen_url
+    return env
+
+
 def run_cli(settings: Settings, *args: str, **more: str) -> subprocess.CompletedProcess[str]:
     """`buying-groups ARGS` on the tests' database and Redis; its outcome, never raising."""
-    env = {**os.environ, "DATABASE_URL": str(settings.database_url),
+    env = {**os.environ, **database_env(settings),
            "REDIS_URL": str(settings.redis_url), "LOG_LEVEL": "WARNING", **more}
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
@@ -630,7 +640,7 @@ def start_worker(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
     assert settings.database_url and settings.redis_url
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", "worker"],
-        env={**os.environ, "DATABASE_URL": settings.database_url,
+        env={**os.environ, **database_env(settings),
              "REDIS_URL": settings.redis_url, "QUEUE_NAME": settings.queue_name,
              "JOB_LEASE_SECONDS": "5", "SWEEPER_INTERVAL_SECONDS": "1",
              "ACTIVITY_SYNC_AT_START": "false",
@@ -647,7 +657,7 @@ def start_api(settings: Settings, count: int, *, log: Any = None, **env: str
               ) -> tuple[list[str], list[subprocess.Popen[bytes]]]:
     """API processes on the test database and Redis, once they answer /readyz; `log`: a file
     their standard error goes to."""
-    environment = {**os.environ, "DATABASE_URL": str(settings.database_url),
+    environment = {**os.environ, **database_env(settings),
                    "REDIS_URL": str(settings.redis_url), "QUEUE_NAME": settings.queue_name,
                    "LOG_LEVEL": "WARNING", "RESPONSE_CACHE": "false",
                    "AUTH_CACHE_SECONDS": "0", **env}

@@ -18,6 +18,7 @@ from tests.support import (
     TenantKeys,
     app_with,
     create_endpoint,
+    database_env,
     source_with_visits,
     sync,
 )
@@ -59,7 +60,7 @@ async def test_a_stored_secret_is_encrypted_and_rotates(
     new = new_key()
     rotated = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "service.cli", "secrets", "rotate"],
-        env={**os.environ, "DATABASE_URL": str(settings.database_url), "SECRET_KEY": new,
+        env={**os.environ, **database_env(settings), "SECRET_KEY": new,
              "SECRET_KEY_PREVIOUS": settings.secret_key or "", "LOG_LEVEL": "WARNING"},
         capture_output=True, text=True, timeout=60, check=False)
     assert rotated.returncode == 0, rotated.stderr

@@ -21,6 +21,7 @@ from tests.support import (
     app_with,
     commit_events,
     create_endpoint,
+    database_env,
     deliver_due,
     receiver,
     relayed,
@@ -139,7 +140,7 @@ async def test_webhooks_listen_verifies_prints_and_forwards_then_cleans_up(
     gql: GraphQLClient, db: Database, redis: Any, settings: Settings, tenant: TenantKeys
 ) -> None:
     mine = own(settings)
-    env = {**os.environ, "DATABASE_URL": str(settings.database_url),
+    env = {**os.environ, **database_env(settings),
            "REDIS_URL": str(settings.redis_url), "SECRET_KEY": str(settings.secret_key),
            "LOG_LEVEL": "WARNING"}
     async with receiver() as partner:

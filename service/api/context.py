@@ -26,6 +26,7 @@ from service.infra.config import Settings
 from service.infra.db import Connection, Database, Limits
 from service.infra.queue import enqueue
 from service.infra.read_session import ReadSession
+from service.infra.replicas import Reads
 from service.infra.throttle import Throttle
 from service.usecases.unit_of_work import Actor, UnitOfWork, unit_of_work
 
@@ -47,6 +48,8 @@ class Services:
     cache: ResponseCache | None = None
     principals: PrincipalCache | None = None
     persisted: PersistedQueries | None = None
+    # Where reads go (replicas, DATABASE_READ_URL); without one, the primary.
+    reads: Reads | None = None
 
 
 @dataclass
@@ -100,6 +103,10 @@ class Context:
             yield self._writing
         elif self.read_session is not None:
             async with self.read_session.connection() as conn:
+                yield conn
+        elif self.services.reads is not None:
+            async with self.services.reads.transaction(self.tenant_principal.tenant_id,
+                                                       self.limits) as (_, _, conn):
                 yield conn
         else:
             async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True,

@@ -30,7 +30,8 @@ def database_url(settings: Settings) -> str:
 
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Database]:
-    pool = await create_pool(database_url(settings), min_size=1, max_size=2)
+    pool = await create_pool(database_url(settings), min_size=1, max_size=2,
+                             statement_cache_size=settings.db_statement_cache_size)
     try:
         yield Database(pool)
     finally:

@@ -104,13 +104,14 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
-async def create_tenant_with_key(database_url: str, name: str, time_zone: str = "UTC"
-                                 ) -> tuple[str, str]:
+async def create_tenant_with_key(database_url: str, name: str, time_zone: str = "UTC",
+                                 statement_cache_size: int = 100) -> tuple[str, str]:
     from service.infra.auth import Scope
     from service.infra.db import Database, create_pool
     from service.usecases.tenants import create_tenant
 
-    pool = await create_pool(database_url, min_size=1, max_size=1)
+    pool = await create_pool(database_url, min_size=1, max_size=1,
+                             statement_cache_size=statement_cache_size)
     try:
         tenant, [secret] = await create_tenant(
             Database(pool), name, time_zone, [("initial admin key", frozenset({Scope.ADMIN}))])
@@ -138,7 +139,8 @@ def cmd_secrets_rotate(settings: Settings, args: argparse.Namespace) -> None:
 
     async def rotate() -> int:
         pool = await create_pool(_require(settings.database_url, "DATABASE_URL"), min_size=1,
-                                 max_size=1)
+                                 max_size=1,
+                                 statement_cache_size=settings.db_statement_cache_size)
         db = Database(pool)
         try:
             async with db.system() as conn:
@@ -170,7 +172,8 @@ def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> None:
 
     try:
         tenant_id, key = asyncio.run(create_tenant_with_key(
-            _require(settings.database_url, "DATABASE_URL"), name, args.time_zone))
+            _require(settings.database_url, "DATABASE_URL"), name, args.time_zone,
+            settings.db_statement_cache_size))
     except TenantNameTaken:
         sys.exit(f"a tenant named {name!r} exists already (names are compared without case); "
                  "`buying-groups tenant list` shows the tenants")
@@ -195,7 +198,8 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> None:
 
     async def run() -> Any:
         pool = await create_pool(_require(settings.database_url, "DATABASE_URL"),
-                                 min_size=1, max_size=2)
+                                 min_size=1, max_size=2,
+                                 statement_cache_size=settings.db_statement_cache_size)
         try:
             # What the import writes makes cached answers stale at its commit (migration 0020).
             db = Database(pool)

@@ -115,7 +115,8 @@ class GraphQLApp(GraphQL[Context, None]):
         if isinstance(principal, Response):
             return principal
         session = ReadSession(services.db, principal.tenant_id, Limits.of(self.settings),
-                              beside_at_most=self.settings.db_reads_beside)
+                              beside_at_most=self.settings.db_reads_beside,
+                              reads=services.reads)
         state = scope.setdefault("state", {})
         state["principal"], state["read_session"] = principal, session
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     # DATABASE_URL's login the roles it switches to; `serve` and `worker` refuse a login that
     # could step around row-level security unless this is set (the embedded dev server only).
     migration_database_url: str | None = None
+    # LISTEN connections (the notices of writes, events and webhook deliveries) go here, the
+    # primary itself: a pooler in transaction mode (PgBouncer) delivers no notices. Default:
+    # DATABASE_URL.
+    database_listen_url: str | None = None
     allow_privileged_database_login: bool = False
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -106,7 +110,16 @@ class Settings(BaseSettings):
     # Idle connections let a page's look-ahead read its lists side by side (ReadSession): up
     # to this many reads of one request beside its own connection (0: they take turns on it).
     db_reads_beside: int = Field(default=2, ge=0, le=8)
+    # Read replicas: streaming standbys of DATABASE_URL (one URL, or several separated by
+    # spaces or commas). Queries and subscriptions read a tenant from one that has replayed
+    # every write of the tenant committed before the read began; the primary serves otherwise.
+    database_read_url: str = ""
+    # A replica further behind the primary than this is left out until it catches up.
+    replica_max_lag_seconds: float = Field(default=5, gt=0)
     db_pool_min: int = 4
+    # asyncpg's prepared statements per connection: 0 behind PgBouncer in transaction mode
+    # (before 1.21, or without max_prepared_statements), which cannot keep them.
+    db_statement_cache_size: int = Field(default=100, ge=0)
     db_pool_max: int = 10
     # A request waits at most this long for a pooled connection, then gets HTTP 503.
     db_acquire_timeout_seconds: float = Field(default=10, gt=0)
@@ -208,6 +221,23 @@ class Settings(BaseSettings):
     def cors_origins(self) -> list[str]:
         return self.cors_allow_origins.split(",") if self.cors_allow_origins else []
 
+    @field_validator("database_read_url")
+    @classmethod
+    def _read_urls(cls, value: str) -> str:
+        urls = read_urls(value)
+        for url in urls:
+            if not _DATABASE_URL.match(url):
+                raise ValueError(f"not a PostgreSQL URL (postgresql://...): {url[:40]!r}")
+        return " ".join(urls)
+
+    @property
+    def listen_url(self) -> str | None:
+        return self.database_listen_url or self.database_url
+
+    @property
+    def database_read_urls(self) -> list[str]:
+        return read_urls(self.database_read_url)
+
     @field_validator("webhook_retry_seconds")
     @classmethod
     def _retry_schedule(cls, value: str) -> str:
@@ -228,6 +258,15 @@ class Settings(BaseSettings):
     def allowed_hosts(self) -> AllowedHosts:
         return AllowedHosts.parse(self.outbound_allowed_hosts,
                                   loopback=self.outbound_allow_loopback)
+
+
+_DATABASE_URL = re.compile(r"postgres(ql)?://")
+# Between URLs, not inside one: a URL's host list (h1,h2) has commas of its own.
+_BETWEEN_URLS = re.compile(r"[\s,]+(?=postgres(?:ql)?://)")
+
+
+def read_urls(value: str) -> list[str]:
+    return [url.strip(" ,") for url in _BETWEEN_URLS.split(value.strip()) if url.strip(" ,")]
 
 
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")

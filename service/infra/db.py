@@ -63,10 +63,13 @@ async def _init_connection(conn: Connection) -> None:
 
 
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10,
-                      command_timeout: float = 60) -> Pool:
+                      command_timeout: float = 60, statement_cache_size: int = 100) -> Pool:
+    """`statement_cache_size`: asyncpg's prepared statements kept per connection; 0 behind a
+    pooler in transaction mode (DB_STATEMENT_CACHE_SIZE), where a named statement would be
+    prepared on one server connection and run on another."""
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-        command_timeout=command_timeout,
+        command_timeout=command_timeout, statement_cache_size=statement_cache_size,
     )
     assert pool is not None
     return pool
@@ -239,6 +242,38 @@ class Database:
 TRANSIENT_ERRORS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
+def lsn(text: str) -> int:
+    """A WAL position (pg_lsn's text, `16/B374D848`) as a number, to compare and subtract."""
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+# The primary's WAL position, as a number a standby's replayed position reaches once it has
+# replayed everything inserted so far. pg_current_wal_insert_lsn() points past the header of a
+# page (24 bytes) or segment (40) that no record has been written to yet, where no record can
+# end: a standby that has replayed it all stops at the page's start.
+WAL_POSITION = """
+SELECT CASE WHEN w.at % w.block = 24 OR w.at % w.segment = 40 THEN w.at - w.at % w.block
+            ELSE w.at END
+  FROM (SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint AS at,
+               current_setting('wal_block_size')::bigint AS block,
+               pg_size_bytes(current_setting('wal_segment_size')) AS segment) w"""
+# A standby's replayed position as a number; null on a server that is not a standby.
+REPLAYED_POSITION = """
+SELECT CASE WHEN pg_is_in_recovery()
+            THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint END"""
+
+
+async def through_pooler(conn: Any) -> bool:
+    """Whether the connection reaches PostgreSQL through a pooler such as PgBouncer: the
+    process id a server announces at connect is then the pooler's own invention."""
+    return bool(conn.get_server_pid() != await conn.fetchval("SELECT pg_backend_pid()"))
+
+
+class ThroughPooler(Exception):
+    """Work that needs a session of its own (LISTEN, migrate's lock) reached a pooler."""
+
+
 CLOSED_CHECK_SECONDS = 1.0
 
 
@@ -257,7 +292,12 @@ async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
         conn: Any = None
         listening = False
         try:
-            conn = await asyncpg.connect(dsn)
+            conn = await asyncpg.connect(dsn, statement_cache_size=0)
+            if await through_pooler(conn):
+                # A pooler in transaction mode hands the session's server connection to
+                # others: the notices would go to them, or nowhere.
+                raise ThroughPooler(f"{what}: LISTEN reaches PostgreSQL through a pooler; "
+                                    "set DATABASE_LISTEN_URL to the server itself")
             lost = asyncio.Event()
             conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
 
@@ -276,6 +316,8 @@ async def listen(dsn: str, channel: str, notified: Callable[[str], None], *,
             log.warning("%s: lost its connection; reconnecting", what)
         except asyncio.CancelledError:
             raise
+        except ThroughPooler as exc:
+            log.error("%s", exc)
         except Exception:
             log.warning("%s: lost its connection; reconnecting", what, exc_info=True)
         finally:

@@ -97,6 +97,21 @@ WEBHOOK_ABANDONED = Gauge(
     "Webhook deliveries given up (retries ran out, or the endpoint was disabled), over the "
     "deliveries kept.", registry=REGISTRY,
 )
+READS = Counter(
+    "bg_database_reads_total",
+    "Read transactions of queries and subscriptions by the server that served them: primary, "
+    "or replica (DATABASE_READ_URL).", ["server"], registry=REGISTRY,
+)
+REPLICA_LAG = Gauge(
+    "bg_replica_lag_seconds",
+    "How long ago the primary was where the replica is now (0: caught up; -1: never heard "
+    "from). A replica beyond REPLICA_MAX_LAG_SECONDS serves no reads.", ["replica"],
+    registry=REGISTRY,
+)
+REPLICA_UP = Gauge(
+    "bg_replica_up", "Whether the replica answers as a standby (1) or is left out (0).",
+    ["replica"], registry=REGISTRY,
+)
 
 
 def _shipped_operations() -> frozenset[str]:
@@ -133,10 +148,13 @@ class OperationMetrics(SchemaExtension):
 
 
 class StatementCount(SchemaExtension):
-    """Reports `extensions.sqlStatements`, the statements a request's reads sent (turned on by
-    the EXPOSE_SQL_STATEMENTS setting, for tests and benchmarks)."""
+    """Reports `extensions.sqlStatements`, the statements a request's reads sent, and
+    `readFrom`, the server each of its read transactions ran on (turned on by the
+    EXPOSE_SQL_STATEMENTS setting, for tests and benchmarks)."""
 
     async def get_results(self) -> dict[str, Any]:
         await asyncio.sleep(0)  # query loggers run on the next turn of the loop
         session = getattr(self.execution_context.context, "read_session", None)
-        return {"sqlStatements": session.statements} if session is not None else {}
+        if session is None:
+            return {}
+        return {"sqlStatements": session.statements, "readFrom": session.read_from}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncpg
 
-from service.infra.db import APP_ROLE, SYSTEM_ROLE, Connection
+from service.infra.db import APP_ROLE, SYSTEM_ROLE, Connection, through_pooler
 from service.infra.login import PrivilegedLogin, grant_roles
 from service.infra.shipped import shipped
 
@@ -134,8 +134,13 @@ async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR, *,
     `worker` log in as, when it is another), that login is checked to be least-privileged and
     granted the roles it switches to."""
     migrations = load_migrations(directory)
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)
     try:
+        if await through_pooler(conn):
+            raise MigrationError(
+                "migrate reaches PostgreSQL through a connection pooler (PgBouncer), which "
+                "would hand its session lock to others: set MIGRATION_DATABASE_URL to the "
+                "server itself")
         await conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_KEY)
         try:
             await conn.execute(_CREATE_TABLE)

@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from service.infra.db import Connection, Database, Limits
+from service.infra.replicas import Reads
 
 # What asyncpg sends of its own when it meets a type it has not asked about yet.
 _INTROSPECTION = ("typeinfo_tree", "set_config('jit'", "pg_catalog.")
@@ -29,11 +30,18 @@ class ReadSession:
     READ COMMITTED, so reads after a mutation in the same request see what it committed, and
     each statement sees what was committed when it began: a read that would wait for another
     to finish with the connection (a page's look-ahead asks for several lists at once) runs
-    beside it on an idle pooled connection instead, seeing no less than it would have."""
+    beside it on an idle pooled connection instead, seeing no less than it would have.
+
+    Each transaction runs where `reads` sends the tenant's reads (a replica that has caught up,
+    or the primary), and the reads beside it on the same server."""
 
     def __init__(self, db: Database, tenant_id: UUID, limits: Limits | None = None,
-                 beside_at_most: int = BESIDE_AT_MOST) -> None:
+                 beside_at_most: int = BESIDE_AT_MOST, reads: Reads | None = None) -> None:
         self._db = db
+        self._reads = reads or Reads(db)
+        self._source = db  # the server of the transaction open now, or of the last one
+        # The server each transaction ran on (`primary` or a replica's name), in order.
+        self.read_from: list[str] = []
         self._beside_at_most = beside_at_most
         self._tenant_id = tenant_id
         self._limits = limits
@@ -61,7 +69,7 @@ class ReadSession:
             try:
                 beside = contextlib.AsyncExitStack()
                 conn = await beside.enter_async_context(
-                    self._db.idle_read(self._tenant_id, self._limits))
+                    self._source.idle_read(self._tenant_id, self._limits))
                 if conn is not None:
                     conn.add_query_logger(self._count)
                     beside.callback(conn.remove_query_logger, self._count)
@@ -83,12 +91,13 @@ class ReadSession:
                 raise RuntimeError("the request has finished: its read session is closed")
             if self._conn is None:
                 self._stack = contextlib.AsyncExitStack()
-                self._conn = await self._stack.enter_async_context(
-                    self._db.tenant(self._tenant_id, readonly=True, limits=self._limits)
-                )
+                name, self._source, opened = await self._stack.enter_async_context(
+                    self._reads.transaction(self._tenant_id, self._limits))
+                self._conn = opened
+                self.read_from.append(name)
                 self.statements += 1
-                self._conn.add_query_logger(self._count)
-                self._stack.callback(self._conn.remove_query_logger, self._count)
+                opened.add_query_logger(self._count)
+                self._stack.callback(opened.remove_query_logger, self._count)
             yield self._conn
 
     async def release(self) -> None:
@@ -113,4 +122,6 @@ class ReadSession:
     async def _end(self) -> None:
         if self._stack is not None:
             await self._stack.aclose()
-        self._stack, self._conn = None, None
+        # Reads beside the next transaction while it opens go to the primary, which has every
+        # write this request made, not to the server the last one chose before them.
+        self._stack, self._conn, self._source = None, None, self._db

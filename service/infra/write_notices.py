@@ -12,6 +12,12 @@ in the version returned ("stale at its commit", not some delivery delay later). 
 while a round trip is under way share the next one. A process that lost its connection heard
 nothing meanwhile: until it is back, `current` raises NotFollowing (answer uncached), and after
 it every version starts from a token of this connection's own, shared with no one.
+
+The same round trips place the tenants' fences for read replicas (`fence`): each asks the
+primary for its WAL position, and every notice heard before the question was sent is of a
+commit at or before the answer. A replica that has replayed a tenant's fence shows every write
+of the tenant this process has heard of; a tenant noticed since the last question has no fence
+yet, and reads the primary until the next answer places one.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-from service.infra.db import listen
+from service.infra.db import WAL_POSITION, listen
 from service.infra.tasks import cancel_all
 
 CHANNEL = "response_cache"
@@ -38,8 +44,11 @@ class NotFollowing(Exception):
 
 class WriteNotices:
     def __init__(self, dsn: str, *, reconnect_seconds: float = 1.0,
-                 round_trip_seconds: float = 2.0) -> None:
+                 round_trip_seconds: float = 2.0, eager_fences: bool = False) -> None:
         self._dsn = dsn
+        # With replicas: a notice asks for its fence at once, not at the next lookup, so that
+        # the tenant's reads go back to a replica soon after it stops writing.
+        self._eager_fences = eager_fences
         self._reconnect_seconds = reconnect_seconds
         # A server that does not answer in time: the lookups waiting answer uncached rather
         # than hold their requests.
@@ -48,6 +57,14 @@ class WriteNotices:
         self._epoch = ""             # this connection's own: versions from before it are void
         self._everyone = ""          # the last notice of a change to every tenant
         self._versions: dict[str, str] = {}
+        # Fences: WAL positions (service/infra/replicas.lsn) at or after each tenant's last
+        # write heard of; `_floor` is one for every tenant (the connection's start, retention).
+        self._fences: dict[str, int] = {}
+        self._floor: int | None = None
+        # Notices not yet behind a fence, by tenant (EVERY_TENANT too): the count of notices
+        # heard when each was heard, so that a round trip clears only what came before it.
+        self._unfenced: dict[str, int] = {}
+        self._heard_count = 0
         self._waiters: list[asyncio.Future[None]] = []
         self._wanted = asyncio.Event()
         self._connected = asyncio.Event()
@@ -83,6 +100,15 @@ class WriteNotices:
         tenant = str(tenant_id)
         return f"{self._epoch}.{self._everyone}.{self._versions.get(tenant, '')}"
 
+    async def fence(self, tenant_id: UUID) -> int | None:
+        """The WAL position a replica must have replayed to show every write of the tenant
+        committed before this call; None while none is placed yet (read the primary)."""
+        await self.current(tenant_id)
+        tenant = str(tenant_id)
+        if self._floor is None or tenant in self._unfenced or EVERY_TENANT in self._unfenced:
+            return None
+        return max(self._floor, self._fences.get(tenant, 0))
+
     def _heard(self, payload: str) -> None:
         # Called (call_soon) before the round trip whose answer followed the notice resumes
         # its waiters: a notice is always in the version they read.
@@ -92,6 +118,10 @@ class WriteNotices:
             self._versions.clear()
         else:
             self._versions[tenant] = transaction
+        self._heard_count += 1
+        self._unfenced[tenant] = self._heard_count
+        if self._eager_fences:
+            self._wanted.set()
 
     async def _follow(self) -> None:
         await listen(self._dsn, CHANNEL, self._heard, connected=self._listening,
@@ -101,8 +131,12 @@ class WriteNotices:
     def _listening(self, conn: Any) -> None:
         self._epoch, self._everyone = uuid.uuid4().hex[:12], ""
         self._versions.clear()
+        self._fences.clear()
+        self._floor = None  # until the first answer: every commit before it is behind it
+        self._unfenced.clear()
         self._conn = conn
         self._connected.set()
+        self._wanted.set()
 
     def _lost(self) -> None:
         self._connected.clear()
@@ -115,11 +149,13 @@ class WriteNotices:
             self._wanted.clear()
             # Only waiters that came before this round trip is sent are released by it.
             waiters, self._waiters = self._waiters, []
+            unfenced = dict(self._unfenced)
             conn = self._conn
             try:
                 if conn is None:
                     raise NotFollowing
-                await conn.fetchval("SELECT 1", timeout=self._round_trip_seconds)
+                position = int(await conn.fetchval(WAL_POSITION,
+                                                   timeout=self._round_trip_seconds))
             except asyncio.CancelledError:
                 self._waiters = waiters + self._waiters
                 raise
@@ -128,9 +164,24 @@ class WriteNotices:
                     if not waiter.done():
                         waiter.set_exception(NotFollowing(str(exc)))
                 continue
+            self._place_fences(conn, unfenced, position)
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+    def _place_fences(self, conn: Any, unfenced: dict[str, int], position: int) -> None:
+        if conn is not self._conn:
+            return  # asked on a connection since lost: its notices are void
+        if self._floor is None:
+            self._floor = position
+        for tenant, count in unfenced.items():
+            if tenant == EVERY_TENANT:
+                self._floor = position
+                self._fences.clear()
+            else:
+                self._fences[tenant] = position
+            if self._unfenced.get(tenant) == count:  # none heard during the round trip
+                del self._unfenced[tenant]
 
     def _fail_waiters(self) -> None:
         waiters, self._waiters = self._waiters, []

@@ -21,7 +21,8 @@ async def resolved(settings: Settings, database_url: str) -> Settings:
     """`with_queue` for a process that has no pool yet (the worker, before arq's)."""
     if settings.queue_name:
         return settings
-    pool = await create_pool(database_url, min_size=1, max_size=1)
+    pool = await create_pool(database_url, min_size=1, max_size=1,
+                             statement_cache_size=settings.db_statement_cache_size)
     try:
         return await with_queue(settings, Database(pool))
     finally:
