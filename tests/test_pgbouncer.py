@@ -10,10 +10,12 @@ import shutil
 import uuid
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 
 from service.dev.embedded import EmbeddedServices
 from service.dev.pgbouncer import PgBouncer, start_pgbouncer
+from service.infra import db as db_module
 from service.infra.config import Settings
 from service.infra.db import Database
 from service.infra.migrate import MigrationError, migrate
@@ -81,3 +83,20 @@ async def test_listen_through_it_is_refused_not_silently_deaf(
 async def test_migrate_through_it_is_refused(bouncer: PgBouncer, database_url: str) -> None:
     with pytest.raises(MigrationError, match="MIGRATION_DATABASE_URL to the server itself"):
         await migrate(bouncer.url(database_url))
+
+
+async def test_a_new_connection_asks_about_types_inside_one_transaction(
+        database_url: str) -> None:
+    """asyncpg turns JIT off around its questions about types with statements of their own:
+    outside a transaction, PgBouncer runs each on another server connection, and the
+    question, with JIT on, took 1.4 s (subscribers of one process fell a second behind)."""
+    conn = await asyncpg.connect(database_url, statement_cache_size=0)
+    sent: list[tuple[str, bool]] = []
+    conn.add_query_logger(lambda record: sent.append((record.query, conn.is_in_transaction())))
+    try:
+        await db_module._init_connection(conn)
+    finally:
+        await conn.close()
+    outside = [query for query, inside in sent if not inside and "COMMIT" not in query]
+    assert any("jit" in query for query, _ in sent)  # the statements this is about
+    assert outside == []

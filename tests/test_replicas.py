@@ -237,3 +237,26 @@ def test_read_urls_are_split_between_urls_not_inside_one() -> None:
     assert server_name("postgresql://u:secret@r1:6000/db") == "r1:6000/db"
     with pytest.raises(ValueError, match="not a PostgreSQL URL"):
         Settings(database_read_url="mysql://x/db", _env_file=None)  # type: ignore[call-arg]
+
+
+async def test_a_server_of_another_cluster_or_a_primary_serves_no_reads(
+        settings: Settings, db: Database, replica: ReplicaServer, database_url: str) -> None:
+    """Its WAL positions say nothing of this primary's: a standby of another cluster (told by
+    its system identifier) or a server not in recovery (the primary itself here)."""
+    assert settings.database_url
+    notices = WriteNotices(database_url, eager_fences=True)
+    await notices.start()
+    standby = await create_pool(replica.url(settings.database_url), min_size=0, max_size=1)
+    itself = await create_pool(settings.database_url, min_size=0, max_size=1)
+    reads = Reads(db, [Replica("standby", Database(standby)), Replica("itself", Database(itself))],
+                  notices)
+    try:
+        await reads.poll()
+        assert [r.up for r in reads.replicas] == [True, False]
+        reads._cluster = 1  # as if DATABASE_URL were another cluster's primary
+        await reads.poll()
+        assert [r.up for r in reads.replicas] == [False, False]
+    finally:
+        await notices.stop()
+        await standby.close()
+        await itself.close()

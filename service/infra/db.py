@@ -51,13 +51,19 @@ def _encode_json(value: Any) -> str:
 
 
 async def _init_connection(conn: Connection) -> None:
-    for type_name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            type_name, encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog"
-        )
-    # asyncpg asks the server about uuid[] the first time a statement uses it (every lookup
-    # by ids does): asked here, that is not in the first request a new connection serves.
-    await conn.fetchval("SELECT $1::uuid[]", [])
+    # In a transaction: asyncpg turns JIT off around its questions about types (they are slow
+    # to compile) with statements of their own, which behind PgBouncer in transaction mode
+    # would each run on another server connection, the question itself with JIT on (1.4 s on
+    # PostgreSQL 15). Later questions come inside the service's transactions.
+    async with conn.transaction():
+        for type_name in ("json", "jsonb"):
+            await conn.set_type_codec(
+                type_name, encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog"
+            )
+        # asyncpg asks the server about uuid[] the first time a statement uses it (every
+        # lookup by ids does): asked here, that is not in the first request a new connection
+        # serves.
+        await conn.fetchval("SELECT $1::uuid[]", [])
 
 
 
@@ -262,6 +268,8 @@ SELECT CASE WHEN w.at % w.block = 24 OR w.at % w.segment = 40 THEN w.at - w.at %
 REPLAYED_POSITION = """
 SELECT CASE WHEN pg_is_in_recovery()
             THEN (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint END"""
+# Which cluster a server is: a standby has its primary's (initdb's) identifier.
+SYSTEM_IDENTIFIER = "SELECT system_identifier FROM pg_control_system()"
 
 
 async def through_pooler(conn: Any) -> bool:
@@ -369,7 +377,9 @@ def retrying(attempts: int = 4,
 
 async def login_name(dsn: str) -> str:
     """The role a URL logs in as (its user part may be absent: PGUSER, the OS user...)."""
-    conn = await asyncpg.connect(dsn)
+    # No named statement: through PgBouncer it would outlive this connection, on a server
+    # connection others use next.
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)
     try:
         return str(await conn.fetchval("SELECT session_user"))
     finally:

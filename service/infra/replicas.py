@@ -32,6 +32,7 @@ from uuid import UUID
 from service.infra import outages
 from service.infra.db import (
     REPLAYED_POSITION,
+    SYSTEM_IDENTIFIER,
     WAL_POSITION,
     Connection,
     Database,
@@ -67,6 +68,7 @@ class Replica:
     replayed: int = -1
     lag_seconds: float = math.inf
     up: bool = False
+    refused: bool = False  # found to be another cluster's server (logged once)
 
 
 def lag_seconds(history: Sequence[tuple[float, int]], replayed: int, now: float) -> float:
@@ -102,6 +104,7 @@ class Reads:
         self._history: collections.deque[tuple[float, int]] = collections.deque(maxlen=keep)
         self._next = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._cluster: int | None = None  # the primary's system identifier
 
     async def start(self) -> None:
         if self.replicas:
@@ -175,6 +178,8 @@ class Reads:
     async def poll(self) -> None:
         """Ask the primary where it is and each replica what it has replayed, once."""
         async with asyncio.timeout(ASK_SECONDS):
+            if self._cluster is None:
+                self._cluster = int(await self.primary.fetchval(SYSTEM_IDENTIFIER))
             position = int(await self.primary.fetchval(WAL_POSITION))
         self._history.append((time.monotonic(), position))
         await asyncio.gather(*(self._ask(replica) for replica in self.replicas))
@@ -184,12 +189,20 @@ class Reads:
         try:
             async with asyncio.timeout(ASK_SECONDS):
                 replayed = await replica.db.fetchval(REPLAYED_POSITION)
+                cluster = await replica.db.fetchval(SYSTEM_IDENTIFIER)
         except Exception as exc:
             replica.up = False
             if was_up:
                 log.warning("replica %s: away (%s); reading the primary", replica.name, exc)
         else:
-            if replayed is None:
+            if cluster != self._cluster:
+                # Its positions say nothing about the primary's: another cluster's server.
+                replica.up = False
+                if was_up or not replica.refused:
+                    log.error("replica %s: not a standby of DATABASE_URL's server (another "
+                              "cluster); left out", replica.name)
+                replica.refused = True
+            elif replayed is None:
                 replica.up = False
                 if was_up:
                     log.warning("replica %s: no longer a standby; left out", replica.name)
