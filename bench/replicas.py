@@ -70,7 +70,9 @@ async def postmaster(url: str) -> psutil.Process:
     """The server `url` reaches (its backends are the postmaster's children)."""
     conn = await asyncpg.connect(url)
     try:
-        return psutil.Process(await conn.fetchval("SELECT pg_backend_pid()")).parent()
+        parent = psutil.Process(await conn.fetchval("SELECT pg_backend_pid()")).parent()
+        assert parent is not None
+        return parent
     finally:
         await conn.close()
 
@@ -133,10 +135,11 @@ async def main(seconds: float, clients: int, first: int) -> None:
                 share = served["replica"] / max(1.0, sum(served.values()))
                 rows.append((count, done / seconds, statistics.median(times),
                              percentile(times, 0.9), share, [u / done * 1000 for u in used]))
+            cores = psutil.cpu_count() or 1
             print(f"browse {first} groups, {clients} clients, {seconds:.0f} s a run, "
-                  f"{psutil.cpu_count()} cores; API processes read from a streaming replica")
+                  f"{cores} cores; API processes read from a streaming replica")
             for count, rate, p50, p90, share, per in rows:
-                bound = psutil.cpu_count() * 1000 / sum(per)
+                bound = cores * 1000 / sum(per)
                 print(f"{count} API process(es): {rate:.0f} requests/s, p50 {p50:.1f} ms, "
                       f"p90 {p90:.1f} ms; reads on the replica {100 * share:.1f} % "
                       f"(goal >= 90 %); CPU ms a request: API {per[0]:.2f}, PostgreSQL "
@@ -146,7 +149,8 @@ async def main(seconds: float, clients: int, first: int) -> None:
         finally:
             for _, process in apis:
                 process.terminate()
-            replica.stop()
+            psutil.wait_procs([process for _, process in apis], timeout=10)
+            replica.stop()  # after the API processes: they would log it going
 
 
 if __name__ == "__main__":
