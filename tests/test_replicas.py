@@ -5,12 +5,17 @@ position, whoever wrote), and not while it lags or is away."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
 import re
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from service.dev.embedded import EmbeddedServices
 from service.dev.replica import ReplicaServer, start_replica
@@ -18,7 +23,15 @@ from service.infra.config import Settings
 from service.infra.db import Database, create_pool, lsn
 from service.infra.replicas import Reads, Replica, lag_seconds, server_name
 from service.infra.write_notices import WriteNotices
-from tests.support import GraphQLClient, TenantKeys, app_with, make_tenant, upsert_accounts
+from tests.support import (
+    GraphQLClient,
+    TenantKeys,
+    app_with,
+    make_tenant,
+    start_api,
+    stop,
+    upsert_accounts,
+)
 
 ACCOUNTS = "{ accounts(first: 50) { totalCount nodes { externalId name } } }"
 ROLES = "{ roles(first: 5) { totalCount } }"
@@ -33,14 +46,15 @@ async def replica(servers: EmbeddedServices, database_url: str
     server.stop()
 
 
-async def read_from(gql: GraphQLClient, query: str, key: str) -> tuple[list[str], dict]:
+async def read_from(gql: GraphQLClient, query: str, key: str
+                    ) -> tuple[list[str], dict[str, Any]]:
     body = await gql(query, key=key)
     assert not body.get("errors"), body
     return body.get("extensions", {}).get("readFrom", []), body["data"]
 
 
 async def eventually_from(gql: GraphQLClient, query: str, key: str, server: str,
-                          seconds: float = 10) -> dict:
+                          seconds: float = 10) -> dict[str, Any]:
     for attempt in range(int(seconds / 0.05)):
         # A document of its own each time: a cached answer says nothing of where it was read.
         where, data = await read_from(gql, query.replace("{", f"{{ t{attempt}: __typename", 1),
@@ -260,3 +274,50 @@ async def test_a_server_of_another_cluster_or_a_primary_serves_no_reads(
         await notices.stop()
         await standby.close()
         await itself.close()
+
+
+async def metrics_of(url: str) -> str:
+    async with httpx.AsyncClient() as http:
+        return (await http.get(f"{url}/metrics")).text
+
+
+async def test_subscriptions_read_from_the_replica(
+        settings: Settings, db: Database, replica: ReplicaServer, servers: EmbeddedServices
+        ) -> None:
+    tenant = await make_tenant(db, f"Subscriber {uuid.uuid4().hex[:6]}")
+    assert settings.database_url and servers.database_url
+    name = server_name(replica.url(settings.database_url))
+    (url,), processes = start_api(settings, 1,
+                                  DATABASE_READ_URL=replica.url(settings.database_url))
+    try:
+        await replica.caught_up(servers.database_url)
+        for _ in range(100):  # the process has seen the replica replay the tenant's creation
+            await asyncio.sleep(0.1)
+            text = await metrics_of(url)
+            if metric(text, "bg_replica_up", name) == 1:
+                break
+        async with connect(url.replace("http://", "ws://") + "/graphql",
+                           subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            await ws.send(json.dumps({"type": "connection_init",
+                                      "payload": {"Authorization": f"Bearer {tenant.read}"}}))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            # Authenticating wrote the key's last use: the replica replays it, then the socket
+            # reads there.
+            await asyncio.sleep(0.5)
+            before = await metrics_of(url)
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription { buyingGroupEvents { kind } }"}}))
+            with contextlib.suppress(TimeoutError):  # it reads where the log ends, quietly
+                message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                raise AssertionError(message)
+            after = await metrics_of(url)
+    finally:
+        stop(processes)
+
+    def reads(text: str, server: str) -> float:
+        found = re.search(rf'^bg_database_reads_total\{{server="{server}"\}} (\S+)$', text,
+                          re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    assert reads(after, "replica") > reads(before, "replica")
+    assert reads(after, "primary") == reads(before, "primary")
