@@ -20,8 +20,9 @@ from websockets.asyncio.client import connect
 from service.dev.embedded import EmbeddedServices
 from service.dev.replica import ReplicaServer, start_replica
 from service.infra.config import Settings
-from service.infra.db import Database, create_pool, lsn
+from service.infra.db import Database, create_pool
 from service.infra.replicas import Reads, Replica, lag_seconds, server_name
+from service.infra.wal import lsn
 from service.infra.write_notices import WriteNotices
 from tests.support import (
     GraphQLClient,

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from service.dev.watchdog import Watchdog
-from service.infra.db import REPLAYED_POSITION, WAL_POSITION
+from service.infra.wal import REPLAYED_POSITION, WAL_POSITION
 
 
 def free_port() -> int:

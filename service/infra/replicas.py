@@ -31,9 +31,6 @@ from uuid import UUID
 
 from service.infra import outages
 from service.infra.db import (
-    REPLAYED_POSITION,
-    SYSTEM_IDENTIFIER,
-    WAL_POSITION,
     Connection,
     Database,
     Limits,
@@ -44,6 +41,7 @@ from service.infra.db import (
 from service.infra.login import check_pool
 from service.infra.metrics import READS, REPLICA_LAG, REPLICA_UP
 from service.infra.tasks import cancel_all
+from service.infra.wal import REPLAYED_POSITION, SYSTEM_IDENTIFIER, WAL_POSITION
 from service.infra.write_notices import NotFollowing, WriteNotices
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,9 @@ import uuid
 from typing import Any
 from uuid import UUID
 
-from service.infra.db import WAL_POSITION, listen
+from service.infra.db import listen
 from service.infra.tasks import cancel_all
+from service.infra.wal import WAL_POSITION
 
 CHANNEL = "response_cache"
 EVERY_TENANT = "*"  # the payload of a change to every tenant's data (retention)
