@@ -37,15 +37,14 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
     work as scoring. The scores stay in the database and come out a slice at a time, so the
     worker's memory does not grow with the tenant. Each slice commits on its own and announces
     its changes; a score depends only on the activity, so a pass cut short leaves some scores
-    a day old, never wrong ones. Only scores that moved are written: the pass, recorded when
-    every slice is stored, says when the others were computed. Returns how many groups were
-    scored."""
+    a day old, never wrong ones. Only scores that moved are written, and only the groups
+    that moved or changed since the last pass are looked at again for the day's snapshot: the
+    pass, recorded (with its start) when every slice is stored, says when the others were
+    computed. Returns how many groups were scored."""
     writers = max(1, connections)
     slices: asyncio.Queue[list[ScoreChange] | None] = asyncio.Queue(maxsize=writers)
-    written = 0
 
     async def write() -> None:
-        nonlocal written
         while (part := await slices.get()) is not None:
             async for attempt in retrying():
                 with attempt:
@@ -54,23 +53,22 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
                                                                     day)
                         work.record(score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id,
                                                   moved))
-            written += len(part)
 
     async with db.tenant(tenant_id) as conn:  # its temporary table holds the scores
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
         day = inputs.window[1]
-        await engagement_store.score_all(conn, tenant_id, inputs)
+        scoring = await engagement_store.score_all(conn, tenant_id, inputs)
         # A writer that fails ends the group: the others and this reader are cancelled.
         async with asyncio.TaskGroup() as tasks:
             for _ in range(writers):
                 tasks.create_task(write())
-            async for part in engagement_store.scored(conn, WRITE_SLICE):
+            async for part in engagement_store.scored(conn, WRITE_SLICE, inputs.scored_at):
                 await slices.put(part)
             for _ in range(writers):
                 await slices.put(None)
     async with unit_of_work(db, tenant_id, actor) as work:
-        await engagement_store.record_pass(work.conn, tenant_id)
-    return written
+        await engagement_store.record_pass(work.conn, tenant_id, scoring.at)
+    return scoring.groups
 
 
 async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *,

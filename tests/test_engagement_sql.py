@@ -185,3 +185,42 @@ async def test_the_nightly_pass_writes_every_group_in_slices(
             "SELECT buying_group_id, engagement FROM buying_group_score_history WHERE day = $1",
             inputs.today)}
     assert stored == expected and history == expected
+
+
+async def test_the_nightly_pass_looks_again_only_at_groups_that_moved_or_changed(
+    db: Database, tenant: TenantKeys
+) -> None:
+    """A pass writes the day's snapshot of every group whose completeness or engagement
+    differs from its latest; the next pass looks only at groups whose score moved or that
+    had their completeness computed since the last one began."""
+    async with db.as_login() as conn:
+        await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
+                           "SELECT id, row_number() OVER (ORDER BY name) AS n "
+                           "FROM activity_types WHERE tenant_id = $1) t "
+                           "WHERE activity_types.id = t.id", tenant.id)
+        await build_groups(conn, tenant.id, groups=6, per_group=3, days_per_person=4)
+    assert await rescoring.rescore(db, tenant.id, None, actor=SYSTEM) == 6
+
+    async def snapshots() -> dict[Any, tuple[Decimal, Decimal]]:
+        async with db.as_login() as conn:
+            rows = await conn.fetch(
+                "SELECT buying_group_id, completeness, engagement FROM "
+                "buying_group_score_history WHERE tenant_id = $1", tenant.id)
+        return {r["buying_group_id"]: (r["completeness"], r["engagement"]) for r in rows}
+
+    first = await snapshots()
+    assert len(first) == 6
+    changed, untouched = sorted(first)[:2]
+    async with db.as_login() as conn:
+        # The group's completeness changes (as a member leaving makes it), the other's
+        # snapshot goes behind the pass's back.
+        await conn.execute("UPDATE buying_groups SET completeness = 12.5, "
+                           "completeness_computed_at = now() WHERE id = $1", changed)
+        await conn.execute("DELETE FROM buying_group_score_history WHERE buying_group_id = $1",
+                           untouched)
+    assert await rescoring.rescore(db, tenant.id, None, actor=SYSTEM) == 6
+    second = await snapshots()
+    assert second[changed] == (Decimal("12.5"), first[changed][1])
+    assert untouched not in second  # not looked at: nothing of it changed since the last pass
+    assert {g: v for g, v in second.items() if g != changed} == {
+        g: v for g, v in first.items() if g not in (changed, untouched)}

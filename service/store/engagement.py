@@ -120,7 +120,7 @@ group_points AS {fence}(
      WHERE d.tenant_id = $1 AND d.day BETWEEN $6 AND $7
      GROUP BY mw.buying_group_id
 )
-SELECT g.id, g.engagement AS previous,
+SELECT g.id, g.engagement AS previous, g.completeness_computed_at,
        coalesce(round(gp.weighted100::numeric / (100 * gp.total), 12), 0) AS engagement
   FROM buying_groups g LEFT JOIN group_points gp ON gp.buying_group_id = g.id
  WHERE g.tenant_id = $1 AND {groups}"""
@@ -241,21 +241,37 @@ async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringI
             for r in rows]
 
 
-async def score_all(conn: Connection, tenant_id: UUID, inputs: ScoringInputs) -> None:
+@dataclass(frozen=True)
+class Scoring:
+    groups: int       # how many were scored
+    at: datetime      # when: the scoring transaction's start, before anything it read
+
+
+async def score_all(conn: Connection, tenant_id: UUID, inputs: ScoringInputs) -> Scoring:
     """Every group's new score beside its current one, into the transaction's temporary table
-    `engagement_scores` (id, previous, engagement): `CREATE TABLE AS` runs its query in
-    parallel, which a statement writing to real tables never does."""
+    `engagement_scores` (id, previous, completeness_computed_at, engagement): `CREATE TABLE AS`
+    runs its
+    query in parallel, which a statement writing to real tables never does."""
     # Everything is read, so hash joins are right whatever the statistics say (fresh tables
     # look empty to the planner, whose nested loops then take seconds for 30 groups); their
     # hash tables hold a whole tenant's members: let them stay in memory.
     await conn.execute("SET LOCAL enable_nestloop = off")
     await conn.execute("SET LOCAL work_mem = '256MB'")
-    await conn.execute(_SCORE_ALL, tenant_id, None, *scoring_parameters(inputs))
+    status = await conn.execute(_SCORE_ALL, tenant_id, None, *scoring_parameters(inputs))
+    return Scoring(int(status.rsplit(" ", 1)[1]), await conn.fetchval("SELECT now()"))
 
 
-async def scored(conn: Connection, size: int) -> AsyncIterator[list[ScoreChange]]:
-    """What `score_all` computed, `size` groups at a time (a cursor: memory stays flat)."""
-    cursor = await conn.cursor("SELECT id, previous, engagement FROM engagement_scores")
+async def scored(conn: Connection, size: int, since: datetime | None = None
+                 ) -> AsyncIterator[list[ScoreChange]]:
+    """What `score_all` computed, `size` groups at a time (a cursor: memory stays flat). With
+    `since` (the last full pass's start), only the groups a write may concern: those whose
+    score moved, or whose completeness was computed since (it may have changed, and the day's
+    snapshot holds it). Every other group's snapshot was checked by that pass, or when its
+    engagement was last written (every path that writes one checks the snapshot), and holds."""
+    cursor = await conn.cursor(
+        """SELECT id, previous, engagement FROM engagement_scores
+            WHERE $1::timestamptz IS NULL OR engagement IS DISTINCT FROM previous
+               OR completeness_computed_at >= $1""", since)
     while rows := await cursor.fetch(size):
         yield [ScoreChange(r["id"], r["previous"], r["engagement"]) for r in rows]
 
@@ -272,12 +288,14 @@ async def write_scores(conn: Connection, tenant_id: UUID, scores: Sequence[Score
             for s in scores if s.buying_group_id in interest_of]
 
 
-async def record_pass(conn: Connection, tenant_id: UUID) -> None:
-    """Every group of the tenant was scored now: the groups whose score did not move were not
-    written, and their engagement was computed at this time (migration 0033)."""
+async def record_pass(conn: Connection, tenant_id: UUID, scored_at: datetime) -> None:
+    """Every group of the tenant was scored at `scored_at` (`Scoring.at`): the groups whose
+    score did not move were not written, and their engagement was computed then (migration
+    0033); the next pass looks again at the groups changed since."""
     await conn.execute(
-        """INSERT INTO engagement_passes (tenant_id, scored_at) VALUES ($1, now())
-           ON CONFLICT (tenant_id) DO UPDATE SET scored_at = EXCLUDED.scored_at""", tenant_id)
+        """INSERT INTO engagement_passes (tenant_id, scored_at) VALUES ($1, $2)
+           ON CONFLICT (tenant_id) DO UPDATE SET scored_at = EXCLUDED.scored_at""",
+        tenant_id, scored_at)
 
 
 async def activity_of_people(
