@@ -150,16 +150,21 @@ def test_window_and_cap_edges_in_sql(scenario: Scenario) -> None:
     assert scenario.rolled_back(example) == Decimal(21)
 
 
-async def test_the_nightly_pass_writes_every_group_in_slices(
-    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(rescoring, "WRITE_SLICE", 7)  # 30 groups: five slices, 3 writers
+async def groups_with_activity(db: Database, tenant_id: Any, groups: int) -> None:
+    """`groups` groups of three members, each with four days of activity of mapped types."""
     async with db.as_login() as conn:
         await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
                            "SELECT id, row_number() OVER (ORDER BY name) AS n "
                            "FROM activity_types WHERE tenant_id = $1) t "
-                           "WHERE activity_types.id = t.id", tenant.id)
-        await build_groups(conn, tenant.id, groups=30, per_group=3, days_per_person=4)
+                           "WHERE activity_types.id = t.id", tenant_id)
+        await build_groups(conn, tenant_id, groups=groups, per_group=3, days_per_person=4)
+
+
+async def test_the_nightly_pass_writes_every_group_in_slices(
+    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rescoring, "WRITE_SLICE", 7)  # 30 groups: five slices, 3 writers
+    await groups_with_activity(db, tenant.id, 30)
     async with db.tenant(tenant.id) as conn:
         inputs = await engagement_store.scoring_inputs(conn, tenant.id)
         await engagement_store.score_all(conn, tenant.id, inputs)
@@ -193,12 +198,7 @@ async def test_the_nightly_pass_looks_again_only_at_groups_that_moved_or_changed
     """A pass writes the day's snapshot of every group whose completeness or engagement
     differs from its latest; the next pass looks only at groups whose score moved or that
     had their completeness computed since the last one began."""
-    async with db.as_login() as conn:
-        await conn.execute("UPDATE activity_types SET source_type_id = n FROM ("
-                           "SELECT id, row_number() OVER (ORDER BY name) AS n "
-                           "FROM activity_types WHERE tenant_id = $1) t "
-                           "WHERE activity_types.id = t.id", tenant.id)
-        await build_groups(conn, tenant.id, groups=6, per_group=3, days_per_person=4)
+    await groups_with_activity(db, tenant.id, 6)
     assert await rescoring.rescore(db, tenant.id, None, actor=SYSTEM) == 6
 
     async def snapshots() -> dict[Any, tuple[Decimal, Decimal]]:
