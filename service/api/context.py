@@ -121,6 +121,11 @@ class Context:
         base = self.limits or Limits.of(self.settings)
         limits = Limits(max(1, min(base.statement_timeout_ms, int(seconds * 1000))),
                         base.idle_in_transaction_timeout_ms)
+        if self.services.reads is not None:
+            async with self.services.reads.transaction(self.tenant_principal.tenant_id,
+                                                       limits) as (_, _, conn):
+                yield conn
+            return
         async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True,
                                   limits=limits) as conn:
             yield conn
