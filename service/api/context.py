@@ -104,13 +104,8 @@ class Context:
         elif self.read_session is not None:
             async with self.read_session.connection() as conn:
                 yield conn
-        elif self.services.reads is not None:
-            async with self.services.reads.transaction(self.tenant_principal.tenant_id,
-                                                       self.limits) as (_, _, conn):
-                yield conn
         else:
-            async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True,
-                                      limits=self.limits) as conn:
+            async with self._read_transaction(self.limits) as conn:
                 yield conn
 
     @asynccontextmanager
@@ -118,16 +113,17 @@ class Context:
         """A read transaction of its own whose statements stop after `seconds` (a heavy read
         with a limit of its own, such as a preview); the statement that runs out raises
         asyncpg's QueryCanceledError and ends only this transaction."""
-        base = self.limits or Limits.of(self.settings)
+        base = self.limits
         limits = Limits(max(1, min(base.statement_timeout_ms, int(seconds * 1000))),
                         base.idle_in_transaction_timeout_ms)
-        if self.services.reads is not None:
-            async with self.services.reads.transaction(self.tenant_principal.tenant_id,
-                                                       limits) as (_, _, conn):
-                yield conn
-            return
-        async with self.db.tenant(self.tenant_principal.tenant_id, readonly=True,
-                                  limits=limits) as conn:
+        async with self._read_transaction(limits) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read_transaction(self, limits: Limits) -> AsyncIterator[Connection]:
+        # Without replicas, Reads answers the primary.
+        reads = self.services.reads or Reads(self.db)
+        async with reads.transaction(self.tenant_principal.tenant_id, limits) as (_, _, conn):
             yield conn
 
     @asynccontextmanager
