@@ -16,6 +16,7 @@ from jobs.run import JobFailed, JobRun
 from service.infra.db import Database
 from service.infra.queue import enqueue
 from service.store import account_lists as list_store
+from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import group_generation as generation_store
 from service.store import jobs as job_store
@@ -64,6 +65,10 @@ async def create_buying_groups(run: JobRun) -> None:
         total = await generation_store.count_audience(
             conn, tenant_id, list_store.membership_sql(audience, params), params)
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+        # Counted once (an earlier attempt's groups included), then chunk by chunk: counting
+        # again after every chunk read all the job's groups each time, a pass that grows with
+        # the square of the audience.
+        created = await group_store.count_created_by_job(conn, tenant_id, run.job.id)
     await run.progress(total=total, processed=0)
     processed, after = 0, None
     while True:
@@ -72,9 +77,9 @@ async def create_buying_groups(run: JobRun) -> None:
                 work, interest, template, audience, after=after, limit=CHUNK,
                 entry_stage_id=entry_stage.id if entry_stage else None, job_id=run.job.id,
                 inputs=inputs)
-            created = await generation.created_by_job(work, run.job.id)
         if chunk.processed == 0:
             break
+        created += len(chunk.changed)
         processed += chunk.processed
         after = chunk.last_id
         await run.progress(processed=processed, total=max(total, processed), created=created)
