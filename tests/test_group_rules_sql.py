@@ -4,6 +4,7 @@ implementations in service/domain, on random templates, members, scores and rule
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -16,8 +17,9 @@ from hypothesis import strategies as st
 from service.domain.completeness import completeness, missing_roles
 from service.domain.conditions import PERSON_FIELDS, ConditionGroup, validate
 from service.domain.stages import COMPARISONS, rule_holds
-from service.domain.templates import Entry
+from service.domain.templates import WEIGHTINGS, Entry
 from service.store import buying_groups as group_store
+from service.store import engagement as engagement_store
 from service.store.group_generation import create_groups_chunk
 from service.store.sql import SqlParams
 from service.store.stages import rule_sql
@@ -171,7 +173,8 @@ def test_generation_stores_the_completeness_the_recomputation_gives(
         chunk = await create_groups_chunk(
             conn, tenant, solution_interest_id=interest, solution_interest_name="s",
             role_template_id=template, entries=ruled, audience_sql="true", params=params,
-            after=None, limit=10, job_id=None)
+            after=None, limit=10, job_id=None,
+            inputs=await engagement_store.scoring_inputs(conn, tenant))
         (created,) = chunk.changed
         stored = await conn.fetchrow(
             "SELECT completeness, roles_filled, roles_total, member_count, filled_role_ids "
@@ -182,6 +185,74 @@ def test_generation_stores_the_completeness_the_recomputation_gives(
             "FROM buying_groups WHERE id = $1", created)
         assert change.previous == change.current
         assert dict(stored) == dict(again)
+
+    scenario.rolled_back(body)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(entries=ENTRIES, titles=TITLES,
+       weightings=st.lists(st.sampled_from(list(WEIGHTINGS)), min_size=4, max_size=4),
+       counts=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 2), st.integers(0, 40),
+                                 st.integers(1, 30)), max_size=25),
+       mode=st.sampled_from(["COUNT", "WEIGHTED"]),
+       types=st.lists(st.tuples(st.integers(0, 25), st.integers(0, 100)), min_size=3,
+                      max_size=3),
+       window_days=st.sampled_from([1, 7, 30]))
+def test_generation_stores_the_engagement_the_rescoring_gives(
+    scenario: Scenario, entries: list[tuple[int, int, bool]], titles: list[str | None],
+    weightings: list[str], counts: list[tuple[int, int, int, int]], mode: str,
+    types: list[tuple[int, int]], window_days: int,
+) -> None:
+    """A CREATE chunk scores its groups in its own statement, and records the day's snapshot:
+    it must store exactly what the rescoring (held to the reference in test_engagement_sql)
+    computes for the same members and activity, whatever the weightings, types and window."""
+    async def body(conn: asyncpg.Connection[Any]) -> None:
+        tenant, group, chosen, roles, _ = await world(conn, entries, [])
+        account, interest, template = await conn.fetchrow(
+            "SELECT account_id, solution_interest_id, role_template_id FROM buying_groups "
+            "WHERE id = $1", group)
+        await conn.execute("DELETE FROM buying_groups WHERE id = $1", group)
+        await conn.execute("UPDATE scoring_models SET mode = $1, window_days = $2", mode,
+                           window_days)
+        type_ids = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM activity_types WHERE tenant_id = $1 ORDER BY name LIMIT 3", tenant)]
+        for (cap, weight), type_id, source in zip(types, type_ids, (11, 12, 13), strict=True):
+            await conn.execute("UPDATE activity_types SET max_daily_frequency = $2, "
+                               "weight = $3, source_type_id = $4 WHERE id = $1",
+                               type_id, cap, weight, source)
+        for e in chosen:
+            await conn.execute(
+                "UPDATE role_template_entries SET weighting = $3 WHERE role_template_id = $1 "
+                "AND role_id = $2", template, e.role_id, weightings[roles.index(e.role_id)])
+        for i, title in enumerate(titles):
+            await conn.execute(
+                "INSERT INTO people (tenant_id, external_id, account_id, job_title) "
+                "VALUES ($1, $2, $3, $4)", tenant, f"t{i}", account, title)
+        inputs = await engagement_store.scoring_inputs(conn, tenant)
+        for person, type_index, days_ago, count in counts:
+            await conn.execute(
+                "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, lead_id, day, "
+                "source_type_id) DO UPDATE SET count = activity_daily.count + EXCLUDED.count",
+                tenant, f"t{person}", 11 + type_index,
+                inputs.today - timedelta(days=days_ago), count)
+        kinds = [["CEO", "CTO"], ["VP"], ["Engineer"], ["Intern"]]
+        ruled = [Entry(e.role_id, weightings[roles.index(e.role_id)], e.members_required,
+                       e.counts_toward_completeness,
+                       group_for_titles(kinds[roles.index(e.role_id)])) for e in chosen]
+        chunk = await create_groups_chunk(
+            conn, tenant, solution_interest_id=interest, solution_interest_name="s",
+            role_template_id=template, entries=ruled, audience_sql="true",
+            params=SqlParams(), after=None, limit=10, job_id=None, inputs=inputs)
+        (created,) = chunk.changed
+        [change] = await engagement_store.refresh_engagement(conn, tenant, inputs, [created])
+        assert change.previous == change.current
+        snapshot = await conn.fetchrow(
+            "SELECT day, completeness, engagement FROM buying_group_score_history "
+            "WHERE buying_group_id = $1", created)
+        stored = await conn.fetchrow(
+            "SELECT completeness, engagement FROM buying_groups WHERE id = $1", created)
+        assert tuple(snapshot) == (inputs.today, *stored)
 
     scenario.rolled_back(body)
 

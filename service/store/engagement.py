@@ -82,6 +82,17 @@ async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None =
 # id, factor and cap, $6-$7 the window, $8-$11 per template role its template, role, weighting
 # value and the template's total (from Python: a window function in SQL would keep the plan
 # serial).
+# A day of one activity type (`d`, the rollup) of one lead, in hundredths of a point: its count
+# up to the type's cap (`s`, the scored types) times the type's factor.
+DAY_POINTS100 = "least(d.count, s.cap)::bigint * s.factor100"
+
+
+def engagement_sql(weighted100: str, total: str) -> str:
+    """A group's engagement from its members' points weighted by role (hundredths) and its
+    template's total weighting: the one division, exact to 12 decimals (0 without points)."""
+    return f"coalesce(round({weighted100}::numeric / (100 * {total}), 12), 0)"
+
+
 def _scores(scope: str) -> str:
     """Each group's new and previous engagement. SOME: the groups of $2, whose members'
     activity PostgreSQL reads through the rollup's (tenant, lead) key; ONE: the group $2, the
@@ -112,7 +123,7 @@ member_weights AS {fence}(
 ),
 group_points AS {fence}(
     SELECT mw.buying_group_id,
-           sum(least(d.count, s.cap)::bigint * s.factor100 * mw.value) AS weighted100,
+           sum({DAY_POINTS100} * mw.value) AS weighted100,
            max(mw.total) AS total
       FROM activity_daily d
       JOIN scored s ON s.source_type_id = d.source_type_id
@@ -121,7 +132,7 @@ group_points AS {fence}(
      GROUP BY mw.buying_group_id
 )
 SELECT g.id, g.engagement AS previous, g.completeness_computed_at,
-       coalesce(round(gp.weighted100::numeric / (100 * gp.total), 12), 0) AS engagement
+       {engagement_sql("gp.weighted100", "gp.total")} AS engagement
   FROM buying_groups g LEFT JOIN group_points gp ON gp.buying_group_id = g.id
  WHERE g.tenant_id = $1 AND {groups}"""
 
@@ -159,8 +170,8 @@ def _apply(scores: str, day: str, previous: bool, changed_only: bool = False) ->
     """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
     score to return) and the day's snapshot where a score moved; returns the ids written (and
     their scores). `changed_only`: only groups whose engagement moved are written (and
-    returned): groups just created (group_generation) and the nightly pass, whose unchanged
-    groups were computed at the pass's time (engagement_passes)."""
+    returned): the nightly pass, whose unchanged groups were computed at the pass's time
+    (engagement_passes)."""
     returned = "s.previous, g.engagement" if previous else "g.engagement"
     result = ("id, solution_interest_id, previous, engagement" if previous
               else "id, solution_interest_id")
@@ -185,8 +196,6 @@ SELECT {result} FROM updated"""
 
 _REFRESH_SOME = (f"WITH scores AS ({_scores('SOME')}\n),"
                  f"{_apply('scores s', '$7', previous=True)}")
-_REFRESH_CREATED = (f"WITH scores AS ({_scores('SOME')}\n),"
-                    f"{_apply('scores s', '$7', previous=True, changed_only=True)}")
 _REFRESH_ONE = (f"WITH scores AS ({_scores('ONE')}\n),"
                 f"{_apply('scores s', '$7', previous=True)}")
 _SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
@@ -222,10 +231,8 @@ def scoring_parameters(inputs: ScoringInputs) -> tuple[Any, ...]:
 
 
 async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringInputs,
-                             group_ids: Sequence[UUID], *, created: bool = False
-                             ) -> list[ScoreChange]:
-    """Rescore these groups and record today's snapshot, in one statement; `created`: groups
-    just created (see _apply's changed_only)."""
+                             group_ids: Sequence[UUID]) -> list[ScoreChange]:
+    """Rescore these groups and record today's snapshot, in one statement."""
     parameters = scoring_parameters(inputs)
     if len(group_ids) == 1:  # a membership change: its cached plan is the right one
         rows = await conn.fetch(_REFRESH_ONE, tenant_id, group_ids[0], *parameters)
@@ -234,8 +241,7 @@ async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringI
         # may hash-join the tenant's whole rollup (seconds) where a few groups need a few
         # index lookups; planning costs a few milliseconds.
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows = await conn.fetch(_REFRESH_CREATED if created else _REFRESH_SOME, tenant_id,
-                                list(group_ids), *parameters)
+        rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), *parameters)
         await conn.execute("RESET plan_cache_mode")
     return [ScoreChange(r["id"], r["previous"], r["engagement"], r["solution_interest_id"])
             for r in rows]

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from service.domain.conditions import PERSON_FIELDS
-from service.domain.templates import Entry
+from service.domain.templates import WEIGHTINGS, Entry
 from service.infra.db import Connection
 from service.store.buying_groups import GENERATED_NAME, completeness_columns
 from service.store.conditions_sql import compile_sql
+from service.store.engagement import (
+    DAY_POINTS100,
+    ScoringInputs,
+    engagement_sql,
+    scored_source_types,
+)
 from service.store.sql import SqlParams
 
 
@@ -43,13 +49,42 @@ def scope_sql(tenant: str, account: str, descendants: bool) -> str:
 
 
 def rule_members(role_case: str, tenant: str, account: str, descendants: bool) -> str:
-    """A LATERAL join, as `x` (person_id, role_id), of the people in the member scope of the
-    account (an SQL expression) that a role's rules pick (`role_case`, from assignment_sql):
-    the same choice for creating groups and for maintaining them."""
-    return f"""JOIN LATERAL (SELECT p.id AS person_id, {role_case} AS role_id FROM people p
+    """A LATERAL join, as `x` (person_id, lead_id, role_id), of the people in the member scope
+    of the account (an SQL expression) that a role's rules pick (`role_case`, from
+    assignment_sql): the same choice for creating groups and for maintaining them."""
+    return f"""JOIN LATERAL (SELECT p.id AS person_id, p.external_id AS lead_id,
+                            {role_case} AS role_id FROM people p
                      WHERE p.tenant_id = {tenant}
                        AND {scope_sql(tenant, account, descendants)}) x
         ON x.role_id IS NOT NULL"""
+
+
+def engagement_points(inputs: ScoringInputs, template_id: UUID, tenant: str, members: str,
+                      params: SqlParams) -> tuple[str, str]:
+    """Engagement where the groups are made: a CTE body giving per account (`account_id`) its
+    members' weighted points (`weighted100`), from `members` (account_id, lead_id, role_id),
+    and the expression of the engagement from them (`p`); the same sums as the rescoring's,
+    one member at a time through the rollup's (tenant, lead) key, whatever the statistics."""
+    ids, factors, caps = scored_source_types(inputs)
+    weights = [(role, WEIGHTINGS[w]) for t, role, w in inputs.role_weightings if t == template_id]
+    start, end = inputs.window
+    points = f"""
+    SELECT x.account_id, sum(w.value * a.points100) AS weighted100
+      FROM {members} x
+      JOIN unnest({params.add([r for r, _ in weights])}::uuid[],
+                  {params.add([v for _, v in weights])}::int[]) AS w (role_id, value)
+        ON w.role_id = x.role_id
+      JOIN LATERAL (
+          SELECT sum({DAY_POINTS100}) AS points100
+            FROM activity_daily d
+            JOIN unnest({params.add(ids)}::int[], {params.add(factors)}::int[],
+                        {params.add(caps)}::int[]) AS s (source_type_id, factor100, cap)
+              ON s.source_type_id = d.source_type_id
+           WHERE d.tenant_id = {tenant} AND d.lead_id = x.lead_id
+             AND d.day BETWEEN {params.add(start)} AND {params.add(end)}) a ON true
+     GROUP BY x.account_id"""
+    total = sum(v for _, v in weights) or None  # no role weighs: no points, 0
+    return points, engagement_sql("p.weighted100", f"{params.add(total)}::int")
 
 
 @dataclass(frozen=True)
@@ -64,19 +99,22 @@ class ChunkResult:
 async def create_groups_chunk(
     conn: Connection, tenant_id: UUID, *, solution_interest_id: UUID, solution_interest_name: str,
     role_template_id: UUID, entries: Sequence[Entry], audience_sql: str, params: SqlParams,
-    after: UUID | None, limit: int, job_id: UUID | None, entry_stage_id: UUID | None = None,
-    descendants: bool = False,
+    after: UUID | None, limit: int, job_id: UUID | None, inputs: ScoringInputs,
+    entry_stage_id: UUID | None = None, descendants: bool = False,
 ) -> ChunkResult:
     """Create the groups of the next `limit` accounts of the audience (by account id) that have
-    none for this solution interest, with their rule-assigned members and their completeness
-    (computed as `buying_groups.recompute_completeness` computes it, in this statement: a
-    second write of every new row cost as much as the first); their engagement and stage
-    moves are the caller's to settle (`service.usecases.groups.settle`)."""
+    none for this solution interest, with their rule-assigned members, their completeness (as
+    `buying_groups.recompute_completeness` computes it) and their engagement (as the
+    rescoring does, from `inputs`), and the day's snapshot of both, in this statement: a
+    second write of every new row cost as much as the first. Their stage moves are the
+    caller's to settle (`service.usecases.groups.settle`)."""
     tenant = params.add(tenant_id)
     entry = params.add(entry_stage_id)
     template = params.add(role_template_id)
     role_case = assignment_sql(entries, params)
     after_clause = f"AND a.id > {params.add(after)}::uuid" if after else ""
+    points, engagement = engagement_points(inputs, role_template_id, tenant, "candidates",
+                                           params)
     sql = f"""
 WITH audience AS (
     SELECT a.id, a.name FROM accounts a
@@ -84,12 +122,14 @@ WITH audience AS (
      ORDER BY a.id LIMIT {params.add(limit)}
 ),
 candidates AS MATERIALIZED (
-    SELECT au.id AS account_id, x.person_id, x.role_id
+    SELECT au.id AS account_id, x.person_id, x.lead_id, x.role_id
       FROM audience au
       {rule_members(role_case, tenant, "au.id", descendants)}
 ),
 filled AS (
     SELECT account_id, role_id, count(*) AS active FROM candidates GROUP BY 1, 2
+),
+points AS MATERIALIZED ({points}
 ),
 -- Materialized: planned from the statistics of a tenant that has just grown (an audience of
 -- one account, say), an inlined `scores` was run again for every account (a chunk of 1,000
@@ -110,17 +150,25 @@ created AS (
     INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id, role_template_id,
                                name, created_by_job_id, stage_id, stage_entered_at,
                                completeness, roles_filled, roles_total, filled_role_ids,
-                               member_count, completeness_computed_at,
+                               member_count, completeness_computed_at, engagement,
                                engagement_computed_at)
     SELECT {tenant}, au.id, {params.add(solution_interest_id)}, {template},
            {GENERATED_NAME.format(interest=params.add(solution_interest_name), account="au.name")},
            {params.add(job_id)}::uuid,
            {entry}::uuid, CASE WHEN {entry}::uuid IS NOT NULL THEN now() END,
            coalesce(s.completeness, 0), coalesce(s.roles_filled, 0), coalesce(s.roles_total, 0),
-           coalesce(s.filled_role_ids, '{{}}'), coalesce(s.member_count, 0), now(), now()
+           coalesce(s.filled_role_ids, '{{}}'), coalesce(s.member_count, 0), now(),
+           {engagement}, now()
       FROM audience au LEFT JOIN scores s ON s.account_id = au.id
+      LEFT JOIN points p ON p.account_id = au.id
         ON CONFLICT (tenant_id, account_id, solution_interest_id) DO NOTHING
-    RETURNING id, account_id, stage_id
+    RETURNING id, account_id, stage_id, completeness, engagement
+),
+snapshots AS (
+    INSERT INTO buying_group_score_history (tenant_id, buying_group_id, day, completeness,
+                                            engagement)
+    SELECT {tenant}, c.id, {params.add(inputs.today)}::date, c.completeness, c.engagement
+      FROM created c
 ),
 entered AS (
     INSERT INTO buying_group_stage_history (tenant_id, buying_group_id, to_stage_id, changed_by)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from uuid import UUID
 
 from service.domain.membership import MemberScope
-from service.events.changes import Event, EventKind, stage_global_id
+from service.events.changes import Event, EventKind, stage_changes, stage_global_id
 from service.store import account_lists as list_store
-from service.store import buying_groups as group_store
+from service.store import engagement as engagement_store
 from service.store import group_generation as generation_store
+from service.store import stages as stage_store
 from service.store.account_lists import AccountList
 from service.store.engagement import ScoringInputs
 from service.store.group_generation import ChunkResult
@@ -29,27 +30,26 @@ async def create_chunk(work: UnitOfWork, interest: SolutionInterest, template: R
                        inputs: ScoringInputs | None = None) -> ChunkResult:
     """A group for each of the next `limit` accounts of the audience (after `after`) that has
     none for the interest yet, its members assigned by the template's rules, scored, in the
-    entry stage; CREATED events and what settling them caused."""
+    entry stage; CREATED events and the stage moves of entry rules."""
     tenant_id = work.tenant_id
+    inputs = inputs or await engagement_store.scoring_inputs(work.conn, tenant_id)
     params = SqlParams()
     chunk = await generation_store.create_groups_chunk(
         work.conn, tenant_id, solution_interest_id=interest.id,
         solution_interest_name=interest.name, role_template_id=template.id,
         entries=template.entries, audience_sql=list_store.membership_sql(audience, params),
-        params=params, after=after, limit=limit, job_id=job_id, entry_stage_id=entry_stage_id,
+        params=params, after=after, limit=limit, job_id=job_id, inputs=inputs,
+        entry_stage_id=entry_stage_id,
         descendants=template.member_scope == MemberScope.ACCOUNT_AND_DESCENDANTS)
-    settled = await settle(work.conn, tenant_id, chunk.changed, created=True, inputs=inputs)
     work.record(Event.of(EventKind.CREATED, tenant_id, group_id,
                          solution_interest_id=interest.id,
                          new_value=stage_global_id(entry_stage_id) if entry_stage_id else None)
                 for group_id in chunk.changed)
-    work.record(settled)
+    # Made with both scores and their snapshot: only the entry rules are left to apply.
+    if chunk.changed:
+        moves = await stage_store.apply_entry_rules(work.conn, tenant_id, chunk.changed)
+        work.record(stage_changes(tenant_id, moves))
     return chunk
-
-
-async def created_by_job(work: UnitOfWork, job_id: UUID) -> int:
-    """How many groups the job has created, exact after a restart too."""
-    return await group_store.count_created_by_job(work.conn, work.tenant_id, job_id)
 
 
 async def maintain_chunk(work: UnitOfWork, interest_id: UUID, template: RoleTemplate, *,

@@ -52,29 +52,24 @@ def _overridden(source: str) -> Change[Membership]:
 
 
 async def settle(conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID], *,
-                 created: bool = False, inputs: ScoringInputs | None = None) -> list[Event]:
-    """After members of these groups changed (or the groups were `created`, with their
-    completeness already): recompute their completeness and engagement, move those whose next
-    stage's entry rule now holds, and return the events. Set-based: a fixed number of
-    statements whatever the number of groups; the engagement is the partial rescoring's SQL,
-    so a stored score always equals the breakdown that explains it. New groups announce only
-    their stage moves (CREATED says the rest); `inputs` spares a job that settles chunk after
-    chunk reading the catalogue again."""
+                 inputs: ScoringInputs | None = None) -> list[Event]:
+    """After members of these groups changed: recompute their completeness and engagement,
+    move those whose next stage's entry rule now holds, and return the events. Set-based: a
+    fixed number of statements whatever the number of groups; the engagement is the partial
+    rescoring's SQL, so a stored score always equals the breakdown that explains it. `inputs`
+    spares a job that settles chunk after chunk reading the catalogue again."""
     if not group_ids:
         return []
-    # New groups were created with their completeness (group_generation.create_groups_chunk).
-    completeness = [] if created else await group_store.recompute_completeness(
-        conn, tenant_id, group_ids, touched=True)
+    completeness = await group_store.recompute_completeness(conn, tenant_id, group_ids,
+                                                            touched=True)
     inputs = inputs or await engagement_store.scoring_inputs(conn, tenant_id)
-    engagement = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids,
-                                                           created=created)
+    engagement = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
     interest_of = {s.buying_group_id: s.solution_interest_id for s in completeness}
     # Every group whose members changed: a ROLE_MEMBERS rule may hold where no score moved.
     moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-    events = [] if created else [
-        *score_changes(EventKind.COMPLETENESS_CHANGED, tenant_id, completeness),
-        *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, engagement)]
-    return events + stage_changes(tenant_id, moves, interest_of)
+    return [*score_changes(EventKind.COMPLETENESS_CHANGED, tenant_id, completeness),
+            *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, engagement),
+            *stage_changes(tenant_id, moves, interest_of)]
 
 
 async def _settled(conn: Connection, group: group_store.BuyingGroup, member: group_store.Member,
