@@ -14,6 +14,7 @@ from service.store import activities as activity_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store import overview as overview_store
+from service.store import row_tallies as tallies
 from service.store import stages as stage_store
 from service.store.buying_groups import ScoreChange
 from service.usecases.unit_of_work import Actor, unit_of_work
@@ -24,6 +25,20 @@ async def groups_of_leads(db: Database, tenant_id: UUID, leads: set[str]) -> lis
         return []
     async with db.tenant(tenant_id, readonly=True) as conn:
         return await group_store.groups_of_leads(conn, tenant_id, sorted(leads))
+
+
+# Rescoring given groups reads each member's activity through the rollup's (tenant, lead) key;
+# the pass over every group reads the rollup once, in parallel, and writes only what moved.
+# Past a fifth of a tenant's groups the pass costs less (a day's sync at a large tenant
+# touches most of them), and it holds no lock on all of them in one transaction.
+WHOLE_PASS_SHARE = 0.2
+WHOLE_PASS_MIN = 2_000  # below this many groups both ways are quick: no count is asked
+
+
+def rescore_all_instead(touched: int, groups: int) -> bool:
+    """Whether rescoring `touched` of a tenant's `groups` groups is better done as the pass
+    over all of them."""
+    return touched >= WHOLE_PASS_MIN and touched >= WHOLE_PASS_SHARE * groups
 
 
 WRITE_SLICE = 10_000  # groups per transaction of the nightly pass
@@ -73,8 +88,14 @@ async def rescore_everything(db: Database, tenant_id: UUID, connections: int,
 
 async def rescore(db: Database, tenant_id: UUID, group_ids: list[UUID] | None, *,
                   actor: Actor, connections: int = 2) -> int:
-    """Rescore the groups (None: all, on up to `connections` connections), then let stage
-    entry rules move them (one set-based pass); each transaction records its events."""
+    """Rescore the groups (None: all, on up to `connections` connections, which many groups
+    of the tenant get too), then let stage entry rules move them (one set-based pass); each
+    transaction records its events. How many groups were scored."""
+    if group_ids is not None and len(group_ids) >= WHOLE_PASS_MIN:
+        async with db.tenant(tenant_id, readonly=True) as conn:
+            groups = await tallies.rows_of(conn, tenant_id, "buying_groups")
+        if rescore_all_instead(len(group_ids), groups):
+            group_ids = None
     if group_ids is None:
         rescored = await rescore_everything(db, tenant_id, connections, actor)
         async for attempt in retrying():

@@ -224,3 +224,40 @@ async def test_the_nightly_pass_looks_again_only_at_groups_that_moved_or_changed
     assert untouched not in second  # not looked at: nothing of it changed since the last pass
     assert {g: v for g, v in second.items() if g != changed} == {
         g: v for g, v in first.items() if g not in (changed, untouched)}
+
+
+def test_many_groups_of_a_tenant_are_rescored_by_the_pass_over_all() -> None:
+    assert not rescoring.rescore_all_instead(1_999, 2_000)  # too few to ask
+    assert rescoring.rescore_all_instead(2_000, 10_000)
+    assert not rescoring.rescore_all_instead(2_000, 10_001)
+    assert rescoring.rescore_all_instead(50_000, 50_000)
+
+
+async def test_a_sync_touching_most_groups_rescores_them_all_in_one_pass(
+    db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rescoring, "WHOLE_PASS_MIN", 5)
+    await groups_with_activity(db, tenant.id, 30)
+    async with db.as_login() as conn:
+        ids = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM buying_groups WHERE tenant_id = $1 ORDER BY id", tenant.id)]
+
+    async def passes() -> int:
+        async with db.as_login() as conn:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM engagement_passes WHERE tenant_id = $1", tenant.id)
+        return count
+
+    assert await rescoring.rescore(db, tenant.id, ids[:5], actor=SYSTEM) == 5  # a sixth
+    assert await passes() == 0
+    assert await rescoring.rescore(db, tenant.id, ids[:6], actor=SYSTEM) == 30  # a fifth
+    assert await passes() == 1
+    async with db.tenant(tenant.id) as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant.id)
+        await engagement_store.score_all(conn, tenant.id, inputs)
+        expected = {s.buying_group_id: s.current
+                    for part in [p async for p in engagement_store.scored(conn, 30)]
+                    for s in part}
+        stored = {r["id"]: r["engagement"]
+                  for r in await conn.fetch("SELECT id, engagement FROM buying_groups")}
+    assert stored == expected and len(set(stored.values())) > 5

@@ -22,6 +22,12 @@ def tally_sql(table: Tallied, tenant: str) -> str:
             f"AND table_name = '{table}'")
 
 
+async def rows_of(conn: Connection, tenant_id: UUID, table: Tallied) -> int:
+    """The tenant's row count of `table`."""
+    count: int = await conn.fetchval(tally_sql(table, "$1"), tenant_id)
+    return count
+
+
 async def compact(conn: Connection, tenant_id: UUID) -> None:
     """Fold the tenant's deltas into one row per table."""
     await conn.execute("SELECT compact_row_tallies($1)", tenant_id)
