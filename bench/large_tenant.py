@@ -143,14 +143,21 @@ async def run_job_here(db: Database, job_id: str) -> str:
     return status.value
 
 
-async def sync_here(db: Database, tenant_id: str, source_url: str) -> int:
-    from jobs.activity_sync import sync_tenant
+async def sync_here(db: Database, tenant_id: str, source_url: str
+                    ) -> tuple[int, int, float]:
+    """The sync job's work: the activity read and stored, then the groups it touched
+    rescored; (activities stored, groups rescored, seconds of the rescoring)."""
+    from jobs.activity_sync import rescore_touched, sync_tenant
     from service.infra.config import Settings
+    from service.usecases.unit_of_work import SYSTEM
 
     settings = Settings(database_url="postgresql://unused", activity_api_url=source_url,
                         activity_api_max_calls=0, _env_file=None)  # type: ignore[call-arg]
     outcome = await sync_tenant(db, UUID(tenant_id), settings)
-    return outcome.ingested
+    started = time.perf_counter()
+    rescored = await rescore_touched(db, UUID(tenant_id), outcome, SYSTEM,
+                                     settings.rescore_connections)
+    return outcome.ingested, rescored, time.perf_counter() - started
 
 
 async def rescore_here(db: Database, tenant_id: str) -> int:
@@ -384,9 +391,12 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
         one_day(source, sizes)
         await bare_client(source)  # the simulator's cache, warm for both
         _, bare, _ = await bare_client(source)
-        took, ingested, memory = in_worker(url, "sync_here", str(tenant), source)
+        took, (ingested, rescored, rescoring), memory = in_worker(url, "sync_here",
+                                                                 str(tenant), source)
         report.phases.append(Phase(f"a day's sync ({ingested:,} activities)", took, bare,
                                    "a bare pager of the same source", memory))
+        report.notes.append(f"the sync's rescoring of the {rescored:,} groups it touched: "
+                            f"{rescoring:.2f} s of its {took:.2f} s")
 
         # Maintenance after a tenth of the people changed title.
         async with db.as_login() as conn:

@@ -292,17 +292,23 @@ async def sync_activities(run: JobRun) -> None:
         await ingestion.record_sync(work, error=None, cursor_at=outcome.latest)
     # The first sync brings the past weeks of activity: the score history starts with them.
     backfilled = await backfill_history(run.db, tenant_id, Actor.job(run.job.id))
-    if outcome.remapped:  # stored activity scores differently now: every group
-        updated = await rescore(run.db, tenant_id, None, actor=Actor.job(run.job.id),
-                                connections=run.settings.rescore_connections)
-    else:
-        changed = await groups_of_leads(run.db, tenant_id, outcome.leads)
-        updated = await rescore(run.db, tenant_id, changed,
-                                actor=Actor.job(run.job.id)) if changed else 0
+    updated = await rescore_touched(run.db, tenant_id, outcome, Actor.job(run.job.id),
+                                    run.settings.rescore_connections)
     await run.progress(processed=outcome.pages, total=outcome.pages, updated=updated)
     log.info("tenant %s: %d activities received, %d new, %d rejected, %d groups rescored, "
              "%d past snapshots", tenant_id, outcome.received, outcome.ingested,
              outcome.rejected, updated, backfilled)
+
+
+async def rescore_touched(db: Database, tenant_id: UUID, outcome: SyncOutcome, actor: Actor,
+                          connections: int) -> int:
+    """Rescore the groups whose members got activity in this sync (every group when stored
+    activity scores differently now); how many were scored."""
+    if outcome.remapped:
+        return await rescore(db, tenant_id, None, actor=actor, connections=connections)
+    changed = await groups_of_leads(db, tenant_id, outcome.leads)
+    return await rescore(db, tenant_id, changed, actor=actor,
+                         connections=connections) if changed else 0
 
 
 async def schedule_for_every_tenant(db: Database, redis: ArqRedis, queue_name: str,

@@ -160,17 +160,21 @@ async def groups_with_activity(db: Database, tenant_id: Any, groups: int) -> Non
         await build_groups(conn, tenant_id, groups=groups, per_group=3, days_per_person=4)
 
 
+async def scores_of_a_pass(db: Database, tenant_id: Any) -> dict[Any, Decimal]:
+    """Every group's score as the nightly pass computes it now, by group id."""
+    async with db.tenant(tenant_id) as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant_id)
+        await engagement_store.score_all(conn, tenant_id, inputs)
+        return {s.buying_group_id: s.current
+                for part in [p async for p in engagement_store.scored(conn, 4)] for s in part}
+
+
 async def test_the_nightly_pass_writes_every_group_in_slices(
     db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rescoring, "WRITE_SLICE", 7)  # 30 groups: five slices, 3 writers
     await groups_with_activity(db, tenant.id, 30)
-    async with db.tenant(tenant.id) as conn:
-        inputs = await engagement_store.scoring_inputs(conn, tenant.id)
-        await engagement_store.score_all(conn, tenant.id, inputs)
-        expected = {s.buying_group_id: s.current
-                    for part in [p async for p in engagement_store.scored(conn, 4)]
-                    for s in part}
+    expected = await scores_of_a_pass(db, tenant.id)
     assert len(expected) == 30 and len({v for v in expected.values() if v > 0}) > 5
 
     assert await rescoring.rescore(db, tenant.id, None, actor=SYSTEM, connections=3) == 30
@@ -184,6 +188,7 @@ async def test_the_nightly_pass_writes_every_group_in_slices(
     assert announced == {g: float(v) for g, v in expected.items() if v != 0}
 
     async with db.tenant(tenant.id, readonly=True) as conn:
+        inputs = await engagement_store.scoring_inputs(conn, tenant.id)
         stored = {r["id"]: r["engagement"] for r in await conn.fetch(
             "SELECT id, engagement FROM buying_groups WHERE engagement_computed_at IS NOT NULL")}
         history = {r["buying_group_id"]: r["engagement"] for r in await conn.fetch(
@@ -252,12 +257,8 @@ async def test_a_sync_touching_most_groups_rescores_them_all_in_one_pass(
     assert await passes() == 0
     assert await rescoring.rescore(db, tenant.id, ids[:6], actor=SYSTEM) == 30  # a fifth
     assert await passes() == 1
-    async with db.tenant(tenant.id) as conn:
-        inputs = await engagement_store.scoring_inputs(conn, tenant.id)
-        await engagement_store.score_all(conn, tenant.id, inputs)
-        expected = {s.buying_group_id: s.current
-                    for part in [p async for p in engagement_store.scored(conn, 30)]
-                    for s in part}
+    async with db.tenant(tenant.id, readonly=True) as conn:
         stored = {r["id"]: r["engagement"]
                   for r in await conn.fetch("SELECT id, engagement FROM buying_groups")}
+    expected = await scores_of_a_pass(db, tenant.id)
     assert stored == expected and len(set(stored.values())) > 5

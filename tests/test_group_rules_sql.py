@@ -144,6 +144,18 @@ def test_entry_rule_sql_equals_the_reference(
     scenario.rolled_back(body)
 
 
+async def world_to_generate(conn: asyncpg.Connection[Any], entries: list[tuple[int, int, bool]]
+                            ) -> tuple[UUID, UUID, UUID, UUID, list[Entry], list[UUID]]:
+    """`world` with no group yet: tenant, account, solution interest, template, entries and
+    roles, for a CREATE chunk to make the group."""
+    tenant, group, chosen, roles, _ = await world(conn, entries, [])
+    account, interest, template = await conn.fetchrow(
+        "SELECT account_id, solution_interest_id, role_template_id FROM buying_groups "
+        "WHERE id = $1", group)
+    await conn.execute("DELETE FROM buying_groups WHERE id = $1", group)
+    return tenant, account, interest, template, chosen, roles
+
+
 TITLES = st.lists(st.sampled_from(["CEO", "CTO", "VP Sales", "Engineer", "Intern", None]),
                   min_size=2, max_size=10)
 
@@ -156,11 +168,8 @@ def test_generation_stores_the_completeness_the_recomputation_gives(
     """A CREATE chunk computes completeness in its own statement: it must store exactly what
     recompute_completeness (held to the reference above) computes for the same members."""
     async def body(conn: asyncpg.Connection[Any]) -> None:
-        tenant, group, chosen, roles, _ = await world(conn, entries, [])
-        account, interest, template = await conn.fetchrow(
-            "SELECT account_id, solution_interest_id, role_template_id FROM buying_groups "
-            "WHERE id = $1", group)
-        await conn.execute("DELETE FROM buying_groups WHERE id = $1", group)
+        tenant, account, interest, template, chosen, roles = await world_to_generate(
+            conn, entries)
         for i, title in enumerate(titles):
             await conn.execute(
                 "INSERT INTO people (tenant_id, external_id, account_id, job_title) "
@@ -207,11 +216,8 @@ def test_generation_stores_the_engagement_the_rescoring_gives(
     it must store exactly what the rescoring (held to the reference in test_engagement_sql)
     computes for the same members and activity, whatever the weightings, types and window."""
     async def body(conn: asyncpg.Connection[Any]) -> None:
-        tenant, group, chosen, roles, _ = await world(conn, entries, [])
-        account, interest, template = await conn.fetchrow(
-            "SELECT account_id, solution_interest_id, role_template_id FROM buying_groups "
-            "WHERE id = $1", group)
-        await conn.execute("DELETE FROM buying_groups WHERE id = $1", group)
+        tenant, account, interest, template, chosen, roles = await world_to_generate(
+            conn, entries)
         await conn.execute("UPDATE scoring_models SET mode = $1, window_days = $2", mode,
                            window_days)
         type_ids = [r["id"] for r in await conn.fetch(
