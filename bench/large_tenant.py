@@ -78,6 +78,18 @@ class Sizes:
         return Sizes(self.people // 10, self.accounts // 10, self.activities // 10, self.days)
 
 
+@dataclass(frozen=True)
+class Io:
+    """What a phase asked of PostgreSQL: WAL written, and blocks read from outside its shared
+    buffers (the OS cache or the disk): where a phase grows faster than its data, these say
+    whether its indexes stopped fitting in memory."""
+    wal_bytes: int
+    reads: int
+
+    def __sub__(self, before: Io) -> Io:
+        return Io(self.wal_bytes - before.wal_bytes, self.reads - before.reads)
+
+
 @dataclass
 class Phase:
     name: str
@@ -85,6 +97,7 @@ class Phase:
     floor: float
     floor_name: str
     memory_mib: float | None = None
+    io: Io | None = None
 
 
 @dataclass
@@ -133,6 +146,24 @@ def in_worker(url: str, target: str, *args: Any, running: Any = None
                 raise RuntimeError(f"{target} failed in its process") from None
     child.join()
     return answer  # type: ignore[no-any-return]
+
+
+async def io_now(db: Database) -> Io:
+    async with db.as_login() as conn:
+        row = await conn.fetchrow(
+            """SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS wal,
+                      (SELECT sum(blks_read) FROM pg_stat_database)::bigint AS reads""")
+    assert row is not None
+    return Io(row["wal"], row["reads"])
+
+
+async def measured(db: Database, url: str, target: str, *args: Any
+                   ) -> tuple[float, Any, float, Io]:
+    """`in_worker`, with what the job asked of PostgreSQL (its connections closed with its
+    process, their statistics are counted)."""
+    before = await io_now(db)
+    took, value, memory = in_worker(url, target, *args)
+    return took, value, memory, await io_now(db) - before
 
 
 async def run_job_here(db: Database, job_id: str) -> str:
@@ -381,20 +412,20 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
         job = await new_job(db, tenant, JobKind.CREATE,
                             {"solution_interest_id": str(interest.id),
                              "account_list_id": str(audience.id)}, interest.id)
-        took, _, memory = in_worker(url, "run_job_here", job)
+        took, _, memory, io = await measured(db, url, "run_job_here", job)
         floor = await bare_generation(db, tenant, interest.id, template.id,
                                       template.entries[0].role_id)
         report.phases.append(Phase(f"generation (CREATE, {sizes.accounts:,} accounts)", took,
-                                   floor, "bare INSERT ... SELECT", memory))
+                                   floor, "bare INSERT ... SELECT", memory, io))
 
         # A day's sync from the simulator.
         one_day(source, sizes)
         await bare_client(source)  # the simulator's cache, warm for both
         _, bare, _ = await bare_client(source)
-        took, (ingested, rescored, rescoring), memory = in_worker(url, "sync_here",
-                                                                 str(tenant), source)
+        took, (ingested, rescored, rescoring), memory, io = await measured(
+            db, url, "sync_here", str(tenant), source)
         report.phases.append(Phase(f"a day's sync ({ingested:,} activities)", took, bare,
-                                   "a bare pager of the same source", memory))
+                                   "a bare pager of the same source", memory, io))
         report.notes.append(f"the sync's rescoring of the {rescored:,} groups it touched: "
                             f"{rescoring:.2f} s of its {took:.2f} s")
 
@@ -406,9 +437,10 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
                     WHERE tenant_id = $1 AND abs(hashtext(external_id)) % 10 = 0""", tenant)
         job = await new_job(db, tenant, JobKind.MAINTAIN,
                             {"solution_interest_id": str(interest.id)}, interest.id)
-        took, _, memory = in_worker(url, "run_job_here", job)
+        took, _, memory, io = await measured(db, url, "run_job_here", job)
         report.phases.append(Phase("maintenance (MAINTAIN, a tenth of the people retitled)",
-                                   took, floor, "bare INSERT ... SELECT of generation", memory))
+                                   took, floor, "bare INSERT ... SELECT of generation", memory,
+                                   io))
 
         # Full rescoring, against the bare aggregate over the rollup.
         async with db.tenant(tenant) as conn:
@@ -419,9 +451,9 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
                                  WHERE tenant_id = $1 AND day BETWEEN $2 AND $3
                                  GROUP BY lead_id""", tenant, start, end)
             bare = time.perf_counter() - started
-        took, groups, memory = in_worker(url, "rescore_here", str(tenant))
+        took, groups, memory, io = await measured(db, url, "rescore_here", str(tenant))
         report.phases.append(Phase(f"full rescoring ({groups:,} groups)", took, bare,
-                                   "bare aggregate over the rollup", memory))
+                                   "bare aggregate over the rollup", memory, io))
 
         await reads_under_load(db, url, services.redis_url, tenant, report)
 
@@ -429,7 +461,7 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
         async with db.tenant(tenant) as conn:
             export = await job_store.create_job(conn, tenant, JobKind.EXPORT,
                                                 export_cases.payload(MEMBERS))
-        took, _, memory = in_worker(url, "run_job_here", str(export.id))
+        took, _, memory, io = await measured(db, url, "run_job_here", str(export.id))
         sql, args = export_query(tenant, MEMBERS)
 
         async def discard(data: bytes) -> None:
@@ -440,7 +472,7 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
             await copy_out(conn, sql, args, "CSV", discard)
             bare = time.perf_counter() - started
         report.phases.append(Phase("export of every group's members (CSV)", took, bare,
-                                   "bare COPY of the same query", memory))
+                                   "bare COPY of the same query", memory, io))
         report.bytes_per_million = await database_size(db, tenant)
     return report
 
@@ -453,8 +485,10 @@ def show(report: Report) -> None:
         print(f"  {note}")
     for p in report.phases:
         memory = f", worker peak {p.memory_mib:.0f} MiB" if p.memory_mib else ""
+        io = (f"; WAL {p.io.wal_bytes / 2**20:,.0f} MiB, {p.io.reads:,} blocks read from "
+              "outside shared buffers" if p.io else "")
         print(f"  {p.name}: {p.seconds:.2f} s; floor ({p.floor_name}) {p.floor:.3f} s = "
-              f"{p.seconds / p.floor:.2f}x{memory}")
+              f"{p.seconds / p.floor:.2f}x{memory}{io}")
     worker = max((p.memory_mib or 0) for p in report.phases)
     print(f"  peak memory: worker {worker:.0f} MiB, API {report.api_peak_mib:.0f} MiB; "
           f"database {report.bytes_per_million / 2**20:.0f} MiB per million activities "
@@ -464,8 +498,10 @@ def show(report: Report) -> None:
 def growth(small: Report, large: Report) -> None:
     print("\n== growth from a tenth of the sizes to the full sizes (goal <= 11x)")
     for a, b in zip(small.phases, large.phases, strict=True):
+        io = (f"; WAL {b.io.wal_bytes / max(1, a.io.wal_bytes):.1f}x, reads outside shared "
+              f"buffers {b.io.reads / max(1, a.io.reads):.1f}x" if a.io and b.io else "")
         print(f"  {b.name.split(' (')[0].split(':')[0]}: {a.seconds:.2f} s -> {b.seconds:.2f} s "
-              f"= {b.seconds / a.seconds:.1f}x (floor {b.floor / a.floor:.1f}x)")
+              f"= {b.seconds / a.seconds:.1f}x (floor {b.floor / a.floor:.1f}x){io}")
 
 
 async def main(sizes: Sizes, which: str) -> None:
