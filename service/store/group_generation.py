@@ -106,8 +106,8 @@ async def create_groups_chunk(
     none for this solution interest, with their rule-assigned members, their completeness (as
     `buying_groups.recompute_completeness` computes it) and their engagement (as the
     rescoring does, from `inputs`), and the day's snapshot of both, in this statement: a
-    second write of every new row cost as much as the first. Their stage moves are the
-    caller's to settle (`service.usecases.groups.settle`)."""
+    second write of every new row cost as much as the first. The stage entry rules are the
+    caller's to apply."""
     tenant = params.add(tenant_id)
     entry = params.add(entry_stage_id)
     template = params.add(role_template_id)
