@@ -73,15 +73,6 @@ async def scoring_inputs(conn: Connection, tenant_id: UUID, today: date | None =
                                for e in entries), scored_at)
 
 
-# Each member's activity is weighted by its role and summed per group straight away: a join of
-# the rollup with (lead, group, role weight) that PostgreSQL runs in parallel, aggregating into
-# as many rows as there are groups (summing per lead first aggregated into a million leads in
-# every worker). Integers throughout: factors are hundredths (COUNT: 100 or 0, WEIGHTED: the
-# weight), weightings 20..100, so the only division is the last one, per group, exact to 12
-# decimals. Parameters: $1 tenant, $2 the groups (NULL: all), $3-$5 per scored source type its
-# id, factor and cap, $6-$7 the window, $8-$11 per template role its template, role, weighting
-# value and the template's total (from Python: a window function in SQL would keep the plan
-# serial).
 # A day of one activity type (`d`, the rollup) of one lead, in hundredths of a point: its count
 # up to the type's cap (`s`, the scored types) times the type's factor.
 DAY_POINTS100 = "least(d.count, s.cap)::bigint * s.factor100"
@@ -93,6 +84,15 @@ def engagement_sql(weighted100: str, total: str) -> str:
     return f"coalesce(round({weighted100}::numeric / (100 * {total}), 12), 0)"
 
 
+# Each member's activity is weighted by its role and summed per group straight away: a join of
+# the rollup with (lead, group, role weight) that PostgreSQL runs in parallel, aggregating into
+# as many rows as there are groups (summing per lead first aggregated into a million leads in
+# every worker). Integers throughout: factors are hundredths (COUNT: 100 or 0, WEIGHTED: the
+# weight), weightings 20..100, so the only division is the last one, per group, exact to 12
+# decimals. Parameters: $1 tenant, $2 the groups (NULL: all), $3-$5 per scored source type its
+# id, factor and cap, $6-$7 the window, $8-$11 per template role its template, role, weighting
+# value and the template's total (from Python: a window function in SQL would keep the plan
+# serial).
 def _scores(scope: str) -> str:
     """Each group's new and previous engagement. SOME: the groups of $2, whose members'
     activity PostgreSQL reads through the rollup's (tenant, lead) key; ONE: the group $2, the
