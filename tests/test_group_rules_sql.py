@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +21,7 @@ from service.domain.templates import WEIGHTINGS, Entry
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
 from service.store.group_generation import create_groups_chunk
+from service.store.group_scores import settle_scores
 from service.store.sql import SqlParams
 from service.store.stages import rule_sql
 from tests.support import Scenario
@@ -198,59 +199,74 @@ def test_generation_stores_the_completeness_the_recomputation_gives(
     scenario.rolled_back(body)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
-@given(entries=ENTRIES, titles=TITLES,
-       weightings=st.lists(st.sampled_from(list(WEIGHTINGS)), min_size=4, max_size=4),
-       counts=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 2), st.integers(0, 40),
-                                 st.integers(1, 30)), max_size=25),
-       mode=st.sampled_from(["COUNT", "WEIGHTED"]),
-       types=st.lists(st.tuples(st.integers(0, 25), st.integers(0, 100)), min_size=3,
-                      max_size=3),
-       window_days=st.sampled_from([1, 7, 30]))
-def test_generation_stores_the_engagement_the_rescoring_gives(
-    scenario: Scenario, entries: list[tuple[int, int, bool]], titles: list[str | None],
+async def generated_with_activity(
+    conn: asyncpg.Connection[Any], entries: list[tuple[int, int, bool]], titles: list[str | None],
     weightings: list[str], counts: list[tuple[int, int, int, int]], mode: str,
     types: list[tuple[int, int]], window_days: int,
+) -> tuple[UUID, UUID, engagement_store.ScoringInputs, list[UUID]]:
+    """A group made by a CREATE chunk from people with titles and activity, under a scoring
+    model of `mode` and `window_days`, with three activity types (cap, weight) and the
+    template's `weightings`: the tenant, the group, the scoring inputs and the roles."""
+    tenant, account, interest, template, chosen, roles = await world_to_generate(
+        conn, entries)
+    await conn.execute("UPDATE scoring_models SET mode = $1, window_days = $2", mode,
+                       window_days)
+    type_ids = [r["id"] for r in await conn.fetch(
+        "SELECT id FROM activity_types WHERE tenant_id = $1 ORDER BY name LIMIT 3", tenant)]
+    for (cap, weight), type_id, source in zip(types, type_ids, (11, 12, 13), strict=True):
+        await conn.execute("UPDATE activity_types SET max_daily_frequency = $2, "
+                           "weight = $3, source_type_id = $4 WHERE id = $1",
+                           type_id, cap, weight, source)
+    for e in chosen:
+        await conn.execute(
+            "UPDATE role_template_entries SET weighting = $3 WHERE role_template_id = $1 "
+            "AND role_id = $2", template, e.role_id, weightings[roles.index(e.role_id)])
+    for i, title in enumerate(titles):
+        await conn.execute(
+            "INSERT INTO people (tenant_id, external_id, account_id, job_title) "
+            "VALUES ($1, $2, $3, $4)", tenant, f"t{i}", account, title)
+    inputs = await engagement_store.scoring_inputs(conn, tenant)
+    for person, type_index, days_ago, count in counts:
+        await conn.execute(
+            "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, lead_id, day, "
+            "source_type_id) DO UPDATE SET count = activity_daily.count + EXCLUDED.count",
+            tenant, f"t{person}", 11 + type_index,
+            inputs.today - timedelta(days=days_ago), count)
+    kinds = [["CEO", "CTO"], ["VP"], ["Engineer"], ["Intern"]]
+    ruled = [Entry(e.role_id, weightings[roles.index(e.role_id)], e.members_required,
+                   e.counts_toward_completeness,
+                   group_for_titles(kinds[roles.index(e.role_id)])) for e in chosen]
+    chunk = await create_groups_chunk(
+        conn, tenant, solution_interest_id=interest, solution_interest_name="s",
+        role_template_id=template, entries=ruled, audience_sql="true",
+        params=SqlParams(), after=None, limit=10, job_id=None, inputs=inputs)
+    (created,) = chunk.changed
+    return tenant, created, inputs, roles
+
+
+# Arguments of generated_with_activity: random weightings, caps, factors, modes and windows.
+SCORED_WORLDS = st.fixed_dictionaries({
+    "entries": ENTRIES, "titles": TITLES,
+    "weightings": st.lists(st.sampled_from(list(WEIGHTINGS)), min_size=4, max_size=4),
+    "counts": st.lists(st.tuples(st.integers(0, 9), st.integers(0, 2), st.integers(0, 40),
+                                 st.integers(1, 30)), max_size=25),
+    "mode": st.sampled_from(["COUNT", "WEIGHTED"]),
+    "types": st.lists(st.tuples(st.integers(0, 25), st.integers(0, 100)), min_size=3,
+                      max_size=3),
+    "window_days": st.sampled_from([1, 7, 30])})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(scored=SCORED_WORLDS)
+def test_generation_stores_the_engagement_the_rescoring_gives(
+    scenario: Scenario, scored: dict[str, Any]
 ) -> None:
     """A CREATE chunk scores its groups in its own statement, and records the day's snapshot:
     it must store exactly what the rescoring (held to the reference in test_engagement_sql)
     computes for the same members and activity, whatever the weightings, types and window."""
     async def body(conn: asyncpg.Connection[Any]) -> None:
-        tenant, account, interest, template, chosen, roles = await world_to_generate(
-            conn, entries)
-        await conn.execute("UPDATE scoring_models SET mode = $1, window_days = $2", mode,
-                           window_days)
-        type_ids = [r["id"] for r in await conn.fetch(
-            "SELECT id FROM activity_types WHERE tenant_id = $1 ORDER BY name LIMIT 3", tenant)]
-        for (cap, weight), type_id, source in zip(types, type_ids, (11, 12, 13), strict=True):
-            await conn.execute("UPDATE activity_types SET max_daily_frequency = $2, "
-                               "weight = $3, source_type_id = $4 WHERE id = $1",
-                               type_id, cap, weight, source)
-        for e in chosen:
-            await conn.execute(
-                "UPDATE role_template_entries SET weighting = $3 WHERE role_template_id = $1 "
-                "AND role_id = $2", template, e.role_id, weightings[roles.index(e.role_id)])
-        for i, title in enumerate(titles):
-            await conn.execute(
-                "INSERT INTO people (tenant_id, external_id, account_id, job_title) "
-                "VALUES ($1, $2, $3, $4)", tenant, f"t{i}", account, title)
-        inputs = await engagement_store.scoring_inputs(conn, tenant)
-        for person, type_index, days_ago, count in counts:
-            await conn.execute(
-                "INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count) "
-                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, lead_id, day, "
-                "source_type_id) DO UPDATE SET count = activity_daily.count + EXCLUDED.count",
-                tenant, f"t{person}", 11 + type_index,
-                inputs.today - timedelta(days=days_ago), count)
-        kinds = [["CEO", "CTO"], ["VP"], ["Engineer"], ["Intern"]]
-        ruled = [Entry(e.role_id, weightings[roles.index(e.role_id)], e.members_required,
-                       e.counts_toward_completeness,
-                       group_for_titles(kinds[roles.index(e.role_id)])) for e in chosen]
-        chunk = await create_groups_chunk(
-            conn, tenant, solution_interest_id=interest, solution_interest_name="s",
-            role_template_id=template, entries=ruled, audience_sql="true",
-            params=SqlParams(), after=None, limit=10, job_id=None, inputs=inputs)
-        (created,) = chunk.changed
+        tenant, created, inputs, _ = await generated_with_activity(conn, **scored)
         [change] = await engagement_store.refresh_engagement(conn, tenant, inputs, [created])
         assert change.previous == change.current
         snapshot = await conn.fetchrow(
@@ -259,6 +275,64 @@ def test_generation_stores_the_engagement_the_rescoring_gives(
         stored = await conn.fetchrow(
             "SELECT completeness, engagement FROM buying_groups WHERE id = $1", created)
         assert tuple(snapshot) == (inputs.today, *stored)
+
+    scenario.rolled_back(body)
+
+
+MOVES = st.lists(st.tuples(st.integers(0, PEOPLE + 9), st.one_of(st.none(), st.integers(0, 3))),
+                 max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW)
+@given(scored=SCORED_WORLDS, moves=MOVES, many=st.booleans())
+def test_settling_writes_what_recomputing_then_rescoring_writes(
+    scenario: Scenario, scored: dict[str, Any], moves: list[tuple[int, int | None]], many: bool
+) -> None:
+    """After members moved, settling computes both scores in one statement: it must store,
+    snapshot and report exactly what recompute_completeness and refresh_engagement (each held
+    to its reference) do one after the other, for one group or for several."""
+    async def body(conn: asyncpg.Connection[Any]) -> None:
+        tenant, group, inputs, _ = await generated_with_activity(conn, **scored)
+        people = [r["id"] for r in await conn.fetch(
+            "SELECT id FROM people WHERE tenant_id = $1 ORDER BY external_id", tenant)]
+        template_roles = [r["role_id"] for r in await conn.fetch(
+            "SELECT e.role_id FROM role_template_entries e JOIN buying_groups g "
+            "ON g.role_template_id = e.role_template_id WHERE g.id = $1 ORDER BY e.position",
+            group)]
+        for person, role in moves:
+            if person >= len(people):
+                continue
+            await conn.execute(
+                "INSERT INTO buying_group_members AS m (tenant_id, buying_group_id, person_id, "
+                "role_id, source, is_removed) VALUES ($1, $2, $3, $4, 'MANUAL', $5) "
+                "ON CONFLICT (tenant_id, buying_group_id, person_id) DO UPDATE "
+                "SET is_removed = EXCLUDED.is_removed, role_id = coalesce("
+                "CASE WHEN EXCLUDED.is_removed THEN m.role_id END, EXCLUDED.role_id)",
+                tenant, group, people[person],
+                template_roles[(role or 0) % len(template_roles)], role is None)
+        # An id of no group: the statement for several groups, which leaves it out.
+        groups = [group, uuid4()] if many else [group]
+
+        async def state() -> tuple[Any, ...]:
+            row = await conn.fetchrow(
+                "SELECT completeness, roles_filled, roles_total, member_count, filled_role_ids, "
+                "engagement FROM buying_groups WHERE id = $1", group)
+            history = await conn.fetch(
+                "SELECT day, completeness, engagement FROM buying_group_score_history "
+                "WHERE buying_group_id = $1 ORDER BY day", group)
+            assert row is not None
+            return tuple(row), [tuple(h) for h in history]
+
+        merged = conn.transaction()
+        await merged.start()
+        settled = await settle_scores(conn, tenant, inputs, groups)
+        after_settling = await state()
+        await merged.rollback()
+        completeness = await group_store.recompute_completeness(conn, tenant, groups,
+                                                                touched=True)
+        engagement = await engagement_store.refresh_engagement(conn, tenant, inputs, groups)
+        assert (settled.completeness, settled.engagement) == (completeness, engagement)
+        assert after_settling == await state()
 
     scenario.rolled_back(body)
 

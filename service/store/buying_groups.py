@@ -191,16 +191,10 @@ def completeness_columns(*, active: str, required: str, counts: str, role: str,
                AS filled_role_ids"""
 
 
-_RECOMPUTE = """
-UPDATE buying_groups g
-   SET completeness = s.completeness, roles_filled = s.roles_filled,
-       roles_total = s.roles_total, member_count = s.member_count,
-       filled_role_ids = s.filled_role_ids, completeness_computed_at = now(),
-       updated_at = CASE WHEN $3 OR (g.completeness, g.roles_filled, g.roles_total, g.member_count)
-                                    IS DISTINCT FROM (s.completeness, s.roles_filled,
-                                                      s.roles_total, s.member_count)
-                         THEN now() ELSE g.updated_at END
-  FROM unnest($2::uuid[]) AS ids (id)
+# For each group of a FROM item `ids` (id): a LATERAL subquery `s` of its completeness columns,
+# member count and previous completeness, for the statements that write a group's completeness
+# after its members changed.
+COMPLETENESS_OF_IDS = """
  CROSS JOIN LATERAL (
     SELECT """ + completeness_columns(active="r.active", required="r.members_required",
                                   counts="r.counts", role="r.role_id",
@@ -219,7 +213,19 @@ UPDATE buying_groups g
               JOIN role_template_entries e
                 ON e.tenant_id = t.tenant_id AND e.role_template_id = t.role_template_id
              WHERE t.tenant_id = $1 AND t.id = ids.id) r
- ) s
+ ) s"""
+
+
+_RECOMPUTE = f"""
+UPDATE buying_groups g
+   SET completeness = s.completeness, roles_filled = s.roles_filled,
+       roles_total = s.roles_total, member_count = s.member_count,
+       filled_role_ids = s.filled_role_ids, completeness_computed_at = now(),
+       updated_at = CASE WHEN $3 OR (g.completeness, g.roles_filled, g.roles_total, g.member_count)
+                                    IS DISTINCT FROM (s.completeness, s.roles_filled,
+                                                      s.roles_total, s.member_count)
+                         THEN now() ELSE g.updated_at END
+  FROM unnest($2::uuid[]) AS ids (id) {COMPLETENESS_OF_IDS}
  WHERE g.tenant_id = $1 AND g.id = ids.id
 RETURNING g.id, g.solution_interest_id, s.previous, g.completeness
 """

@@ -36,6 +36,14 @@ class ScoringInputs:
     def window(self) -> tuple[date, date]:
         return window(self.today, self.window_days)
 
+    @property
+    def weighting_totals(self) -> dict[UUID, int]:
+        """Per template the sum of its roles' weightings: what a group's points are divided by."""
+        totals: dict[UUID, int] = {}
+        for template, _, weighting in self.role_weightings:
+            totals[template] = totals.get(template, 0) + WEIGHTINGS[weighting]
+        return totals
+
 
 def tenant_today(time_zone: str, now: datetime | None = None) -> date:
     return (now or datetime.now(ZoneInfo("UTC"))).astimezone(ZoneInfo(time_zone)).date()
@@ -93,7 +101,7 @@ def engagement_sql(weighted100: str, total: str) -> str:
 # id, factor and cap, $6-$7 the window, $8-$11 per template role its template, role, weighting
 # value and the template's total (from Python: a window function in SQL would keep the plan
 # serial).
-def _scores(scope: str) -> str:
+def scores_sql(scope: str) -> str:
     """Each group's new and previous engagement. SOME: the groups of $2, whose members'
     activity PostgreSQL reads through the rollup's (tenant, lead) key; ONE: the group $2, the
     same with a predicate whose cached generic plan is that index plan too; ALL: hash joins."""
@@ -140,7 +148,7 @@ SELECT g.id, g.engagement AS previous, g.completeness_computed_at,
 # A snapshot stands for every day from its own to the next one's: the group's scores on a day
 # are its latest snapshot on or before that day. A score that moved adds one for the day; one
 # that did not adds nothing (a nightly pass over 100,000 unchanged groups writes no row).
-def _snapshot(day: str, values: str, source: str, keep_day: bool = False) -> str:
+def snapshot_sql(day: str, values: str, source: str, keep_day: bool = False) -> str:
     """Insert the snapshot of `values` (group id, day, completeness, engagement) from `source`
     (`x`) where they differ from the group's latest on or before `day`; a row of that day is
     updated (`keep_day`: kept)."""
@@ -189,17 +197,17 @@ updated AS (
      WHERE g.tenant_id = $1 AND g.id = s.id {only}
     RETURNING g.id, g.solution_interest_id, g.completeness, {returned}
 ),
-history AS ({_snapshot(day, f"x.id, {day}, x.completeness, x.engagement", scored)}
+history AS ({snapshot_sql(day, f"x.id, {day}, x.completeness, x.engagement", scored)}
 )
 SELECT {result} FROM updated"""
 
 
-_REFRESH_SOME = (f"WITH scores AS ({_scores('SOME')}\n),"
+_REFRESH_SOME = (f"WITH scores AS ({scores_sql('SOME')}\n),"
                  f"{_apply('scores s', '$7', previous=True)}")
-_REFRESH_ONE = (f"WITH scores AS ({_scores('ONE')}\n),"
+_REFRESH_ONE = (f"WITH scores AS ({scores_sql('ONE')}\n),"
                 f"{_apply('scores s', '$7', previous=True)}")
 _SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
-              f"{_scores('ALL')}")
+              f"{scores_sql('ALL')}")
 _WRITE = "WITH " + _apply("unnest($2::uuid[], $3::numeric[]) AS s (id, engagement)", "$4",
                           previous=False, changed_only=True)
 
@@ -222,9 +230,7 @@ def scoring_parameters(inputs: ScoringInputs) -> tuple[Any, ...]:
     """$3-$11 of the scoring statements."""
     ids, factors, caps = scored_source_types(inputs)
     start, end = inputs.window
-    totals: dict[UUID, int] = {}
-    for template, _, weighting in inputs.role_weightings:
-        totals[template] = totals.get(template, 0) + WEIGHTINGS[weighting]
+    totals = inputs.weighting_totals
     weights = inputs.role_weightings
     return (ids, factors, caps, start, end, [t for t, _, _ in weights], [r for _, r, _ in weights],
             [WEIGHTINGS[w] for _, _, w in weights], [totals[t] for t, _, _ in weights])
@@ -379,7 +385,7 @@ async def snapshot_scored(conn: Connection, tenant_id: UUID, day: date) -> int:
     from the latest before it and the day has none (their completeness as it is now); how many
     were stored. The groups' own scores are not touched."""
     status = await conn.execute(
-        _snapshot("$2", "x.id, $2, x.completeness, x.engagement",
+        snapshot_sql("$2", "x.id, $2, x.completeness, x.engagement",
                   _with_completeness("engagement_scores s"), keep_day=True),
         tenant_id, day)
     return int(status.split()[-1])

@@ -83,7 +83,7 @@ def engagement_points(inputs: ScoringInputs, template_id: UUID, tenant: str, mem
            WHERE d.tenant_id = {tenant} AND d.lead_id = x.lead_id
              AND d.day BETWEEN {params.add(start)} AND {params.add(end)}) a ON true
      GROUP BY x.account_id"""
-    total = sum(v for _, v in weights) or None  # no role weighs: no points, 0
+    total = inputs.weighting_totals.get(template_id)  # None: no role weighs, no points, 0
     return points, engagement_sql("p.weighted100", f"{params.add(total)}::int")
 
 

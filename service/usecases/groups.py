@@ -22,6 +22,7 @@ from service.infra.db import Connection
 from service.store import accounts as account_store
 from service.store import buying_groups as group_store
 from service.store import engagement as engagement_store
+from service.store import group_scores as score_store
 from service.store import people as people_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
@@ -60,15 +61,13 @@ async def settle(conn: Connection, tenant_id: UUID, group_ids: Sequence[UUID], *
     spares a job that settles chunk after chunk reading the catalogue again."""
     if not group_ids:
         return []
-    completeness = await group_store.recompute_completeness(conn, tenant_id, group_ids,
-                                                            touched=True)
     inputs = inputs or await engagement_store.scoring_inputs(conn, tenant_id)
-    engagement = await engagement_store.refresh_engagement(conn, tenant_id, inputs, group_ids)
-    interest_of = {s.buying_group_id: s.solution_interest_id for s in completeness}
+    settled = await score_store.settle_scores(conn, tenant_id, inputs, group_ids)
+    interest_of = {s.buying_group_id: s.solution_interest_id for s in settled.completeness}
     # Every group whose members changed: a ROLE_MEMBERS rule may hold where no score moved.
     moves = await stage_store.apply_entry_rules(conn, tenant_id, group_ids)
-    return [*score_changes(EventKind.COMPLETENESS_CHANGED, tenant_id, completeness),
-            *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, engagement),
+    return [*score_changes(EventKind.COMPLETENESS_CHANGED, tenant_id, settled.completeness),
+            *score_changes(EventKind.ENGAGEMENT_CHANGED, tenant_id, settled.engagement),
             *stage_changes(tenant_id, moves, interest_of)]
 
 
