@@ -114,7 +114,7 @@ class Statements:
                 self.caught.append((record.query, record.args))
             original(session, record)
 
-        ReadSession._count = count  # type: ignore[method-assign]
+        ReadSession._count = count  # type: ignore[method-assign, assignment]
 
     async def catch(self, client: httpx.AsyncClient, headers: dict[str, str], query: str,
                     first: int) -> list[tuple[str, tuple[Any, ...]]]:
@@ -283,14 +283,14 @@ async def main(requests: int, first: int, http_only: bool = False,
                 loaders.role.prime(role_id, role)
             context.read = no_db  # type: ignore[method-assign]
             original = browse_store.list_groups
-            browse_store.list_groups = in_memory_page  # type: ignore[assignment]
+            browse_store.list_groups = in_memory_page
             try:
                 started = time.perf_counter()
                 result = await schema.execute(QUERY, variable_values={"first": first},
                                               context_value=context)
                 elapsed = (time.perf_counter() - started) * 1000
             finally:
-                browse_store.list_groups = original  # type: ignore[assignment]
+                browse_store.list_groups = original
             assert result.errors is None, result.errors
             return elapsed, result.data
 

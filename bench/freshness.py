@@ -43,6 +43,7 @@ async def main(interval: int, rounds: int) -> None:
                 member = await conn.fetchrow(
                     """SELECT m.buying_group_id, p.external_id FROM buying_group_members m
                          JOIN people p ON p.id = m.person_id WHERE NOT m.is_removed LIMIT 1""")
+                assert member is not None
             await rescore(db, tenant.id, None, actor=SYSTEM)
             settings = Settings(database_url=url, redis_url=services.redis_url,
                                 activity_api_url=sim_url, activity_sync_interval_seconds=interval,

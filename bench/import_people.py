@@ -73,7 +73,7 @@ async def main(rows: int) -> None:
                                    "first text, last text, email text, title text, dept text, "
                                    "seniority text, country text, source text)")
                 started = time.perf_counter()
-                await conn.copy_to_table("scratch", source=str(large), format="csv",
+                await conn.copy_to_table("scratch", source=large, format="csv",
                                          header=True)
                 copy_s = time.perf_counter() - started
     print(f"import {rows // 10:>7} people: {small_s:6.2f} s, peak RSS {small_rss / 1024:6.1f} MiB")

@@ -59,10 +59,10 @@ async def main(requests: int) -> None:
         times: list[float] = []
         without: list[float] = []  # the outbox switched off for these
 
-        async def no_outbox(*_: object) -> None:
+        async def no_outbox(*_: object) -> int | None:
             return None
 
-        recording = unit_of_work.record
+        recording = unit_of_work.record  # type: ignore[attr-defined]
         async with LifespanManager(app) as manager:
             transport = httpx.ASGITransport(app=manager.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
@@ -77,7 +77,7 @@ async def main(requests: int) -> None:
                         body = {"query": ASSIGN, "variables": {"g": group, "p": person,
                                                                "r": gid("Role", other)}}
                     outbox = (i // 10) % 2 == 0
-                    unit_of_work.record = recording if outbox else no_outbox  # type: ignore[assignment]
+                    unit_of_work.record = recording if outbox else no_outbox  # type: ignore[attr-defined, assignment]
                     started = time.perf_counter()
                     response = await client.post("/graphql", json=body, headers=headers)
                     elapsed = (time.perf_counter() - started) * 1000
@@ -87,7 +87,7 @@ async def main(requests: int) -> None:
                     assert payload["userErrors"] == [], payload
                     if i >= 20:
                         (times if outbox else without).append(elapsed)
-                unit_of_work.record = recording  # type: ignore[assignment]
+                unit_of_work.record = recording  # type: ignore[attr-defined]
         floor: list[float] = []
         async with db.tenant(tenant.id) as conn:
             for m in members[:100]:
