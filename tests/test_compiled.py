@@ -11,7 +11,14 @@ from graphql.pyutils import Undefined
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from graphql import GraphQLBoolean, GraphQLFloat, GraphQLID, GraphQLInt, GraphQLString
+from graphql import (
+    GraphQLBoolean,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLObjectType,
+    GraphQLString,
+)
 from service.api.execution.compiled import GiveUp, Plans
 
 
@@ -55,7 +62,9 @@ def test_a_row_field_is_read_from_its_row_in_one_step() -> None:
     from service.api.schema import schema
     from service.store.activities import Activity
 
-    fields = schema._schema.type_map["PersonActivity"].fields
+    activity_type = schema._schema.type_map["PersonActivity"]
+    assert isinstance(activity_type, GraphQLObjectType)
+    fields = activity_type.fields
     assert fields["activityDate"].extensions[READER] == ("attribute", "row.activity_date")
     assert fields["sourceId"].extensions[READER] == ("attribute", "row.source_id")
     when = datetime(2026, 12, 4, tzinfo=UTC)

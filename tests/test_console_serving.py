@@ -12,6 +12,7 @@ import httpx
 
 from service.http import console
 from service.http.persisted_queries import shipped_documents
+from service.infra.config import OPERATIONS
 
 
 async def test_the_console_page_allows_nothing_from_another_origin(
@@ -42,7 +43,7 @@ async def test_the_operations_module_holds_only_what_the_service_knows(
 
 
 def test_every_operation_the_console_sends_is_shipped_once() -> None:
-    names = [name for path in sorted(console.OPERATIONS.glob("*.graphql"))
+    names = [name for path in sorted(OPERATIONS.glob("*.graphql"))
              for name in re.findall(r"^(?:query|mutation|subscription) (\w+)",
                                     path.read_text(), re.M)]
     assert len(names) == len(set(names)), "operation names are unique across files"

@@ -55,7 +55,7 @@ def test_a_connection_costs_first_times_its_selection() -> None:
         1 + 2 * (1 + 1 + 7 * 1))
     assert cost("""query { node(id: "x") { ... on BuyingGroup { ...G } } }
                    fragment G on BuyingGroup { name missingRoles { name } }""") == (
-        1 + 1 + 1 + LIST_SIZES[("BuyingGroup", "missingRoles")] * 1)
+        1 + 1 + 1 + int(LIST_SIZES[("BuyingGroup", "missingRoles")]) * 1)
     assert cost(HUGE) > 10**8
 
 
@@ -122,7 +122,9 @@ def _answer(plan: list[Any], depth: int = 0) -> st.SearchStrategy[Any]:
 _PRICING = Pricing.of(SCHEMA, graphql.parse(COUNTED))
 assert _PRICING is not None
 _ROOT = SCHEMA.query_type
-_PLAN = _PRICING._walk._plan(graphql.parse(COUNTED).definitions[0].selection_set, _ROOT)
+_COUNTED = graphql.parse(COUNTED).definitions[0]
+assert isinstance(_COUNTED, graphql.OperationDefinitionNode)
+_PLAN = _PRICING._walk._plan(_COUNTED.selection_set, _ROOT)
 
 
 @settings(max_examples=300, deadline=None)

@@ -72,6 +72,7 @@ async def left_on_the_connection(db: Database) -> tuple[bool, str, str | None]:
     async with db.pool.acquire() as conn:
         row = await conn.fetchrow("SELECT current_user AS role, "
                                   "nullif(current_setting('app.tenant_id', true), '') AS tenant")
+        assert row is not None
         return conn.is_in_transaction(), row["role"], row["tenant"]
 
 
@@ -89,6 +90,7 @@ async def test_a_read_only_tenant_transaction_binds_in_one_go_and_leaves_nothing
             "current_setting('statement_timeout') AS statement, "
             "current_setting('idle_in_transaction_session_timeout') AS idle, "
             "current_setting('transaction_read_only') AS read_only")
+        assert row is not None
         assert dict(row) == {"role": APP_ROLE, "tenant": str(tenant.id), "statement": "1234ms",
                              "idle": "5678ms", "read_only": "on"}
     assert await left_on_the_connection(db) == (False, login, None)
@@ -106,8 +108,9 @@ async def test_a_tenant_is_bound_by_its_uuid_alone(db: Database) -> None:
     """The binding is written as literals: anything but a UUID is refused before it is sent."""
     for readonly in (True, False):
         with pytest.raises(TypeError):
-            async with db.tenant("00000000-0000-0000-0000-000000000000'); RESET ROLE; --",
-                                 readonly=readonly):  # type: ignore[arg-type]
+            async with db.tenant(
+                    "00000000-0000-0000-0000-000000000000'); RESET ROLE; --",  # type: ignore[arg-type]
+                    readonly=readonly):
                 pass
 
 
@@ -286,7 +289,7 @@ async def test_a_listener_whose_connection_closed_unannounced_reconnects(
     try:
         async with asyncio.timeout(10):
             first = await connections.get()
-            first._protocol.abort()
+            first._protocol.abort()  # type: ignore[attr-defined]
             assert first.is_closed()
             second = await connections.get()
         assert not second.is_closed() and second is not first

@@ -46,7 +46,7 @@ def test_the_worked_example_scores_exactly_35_25() -> None:
     assert result.display == 35
     adam = next(m for m in result.roles[0].members if m.person_id == people["Adam"])
     visits = next(a for a in adam.activities if a.activity_type_id == VISIT)
-    assert (visits.raw_count, visits.capped_count, visits.points) == (52, 35, 35)
+    assert (visits.raw_count, visits.capped_count, visits.points) == (52, 35, Fraction(35))
     assert [(d.count, d.capped) for d in visits.days] == [(37, 20), (15, 15)]
 
 

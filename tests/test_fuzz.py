@@ -15,7 +15,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -281,7 +281,7 @@ def entry_rules() -> st.SearchStrategy[graphql.ValueNode]:
     return st.one_of(rule, json_values())
 
 
-def _object(fields: dict[str, graphql.ValueNode]) -> graphql.ValueNode:
+def _object(fields: Mapping[str, graphql.ValueNode]) -> graphql.ValueNode:
     return nodes.Object([graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=v)
                          for k, v in fields.items()])
 

@@ -90,6 +90,7 @@ def test_completeness_sql_equals_the_reference(
         tenant, group, chosen, _, active = await world(conn, entries, members)
         [change] = await group_store.recompute_completeness(conn, tenant, [group])
         row = await conn.fetchrow("SELECT * FROM buying_groups WHERE id = $1", group)
+        assert row is not None
         expected = completeness(chosen, active)
         # numeric division keeps 16+ significant digits: equal far below what anyone reads.
         assert abs(Fraction(change.current) - expected.value) < Fraction(1, 10**12)
@@ -150,9 +151,11 @@ async def world_to_generate(conn: asyncpg.Connection[Any], entries: list[tuple[i
     """`world` with no group yet: tenant, account, solution interest, template, entries and
     roles, for a CREATE chunk to make the group."""
     tenant, group, chosen, roles, _ = await world(conn, entries, [])
-    account, interest, template = await conn.fetchrow(
+    found = await conn.fetchrow(
         "SELECT account_id, solution_interest_id, role_template_id FROM buying_groups "
         "WHERE id = $1", group)
+    assert found is not None
+    account, interest, template = found
     await conn.execute("DELETE FROM buying_groups WHERE id = $1", group)
     return tenant, account, interest, template, chosen, roles
 
@@ -194,6 +197,7 @@ def test_generation_stores_the_completeness_the_recomputation_gives(
             "SELECT completeness, roles_filled, roles_total, member_count, filled_role_ids "
             "FROM buying_groups WHERE id = $1", created)
         assert change.previous == change.current
+        assert stored is not None and again is not None
         assert dict(stored) == dict(again)
 
     scenario.rolled_back(body)
@@ -274,6 +278,7 @@ def test_generation_stores_the_engagement_the_rescoring_gives(
             "WHERE buying_group_id = $1", created)
         stored = await conn.fetchrow(
             "SELECT completeness, engagement FROM buying_groups WHERE id = $1", created)
+        assert snapshot is not None and stored is not None
         assert tuple(snapshot) == (inputs.today, *stored)
 
     scenario.rolled_back(body)

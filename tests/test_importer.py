@@ -27,13 +27,14 @@ def test_every_account_comes_after_each_row_naming_its_parent_unless_on_a_loop(
     ordered = parents_first(rows)
     assert sorted(line for line, _ in ordered) == [line for line, _ in rows]
     place = {line: i for i, (line, _) in enumerate(ordered)}
-    parent_of = {item["externalId"]: set() for _, item in rows}
+    parent_of: dict[str, set[str]] = {item["externalId"]: set() for _, item in rows}
     for _, item in rows:
         if item.get("parentExternalId") in parent_of:
             parent_of[item["externalId"]].add(item["parentExternalId"])
 
     def on_a_loop(start: str) -> bool:
-        seen, frontier = set(), {start}
+        seen: set[str] = set()
+        frontier = {start}
         while frontier:
             frontier = {p for f in frontier for p in parent_of.get(f, ())} - seen
             if start in frontier:
@@ -42,7 +43,8 @@ def test_every_account_comes_after_each_row_naming_its_parent_unless_on_a_loop(
         return False
 
     def below_a_loop(start: str) -> bool:
-        seen, frontier = set(), {start}
+        seen: set[str] = set()
+        frontier = {start}
         while frontier:
             if any(on_a_loop(f) for f in frontier):
                 return True

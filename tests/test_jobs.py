@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -11,6 +12,8 @@ from arq.jobs import Job as ArqJob
 from arq.jobs import JobStatus as ArqStatus
 
 from jobs import runner
+from jobs.handlers import HANDLERS
+from jobs.run import JobCancelled, JobFailed, JobRun
 from jobs.sweeper import sweep
 from service.infra.config import Settings
 from service.infra.db import Database
@@ -26,15 +29,16 @@ def probe_handler(monkeypatch: pytest.MonkeyPatch) -> list[UUID]:
     """A job kind for these tests, which records the jobs it ran and reports progress."""
     ran: list[UUID] = []
 
-    async def probe(run: runner.JobRun) -> None:
+    async def probe(run: JobRun) -> None:
         await run.progress(total=4, processed=4, created=2)
         ran.append(run.job.id)
 
-    monkeypatch.setitem(runner.HANDLERS, TEST_KIND, probe)
+    monkeypatch.setitem(HANDLERS, TEST_KIND, probe)
     return ran
 
 
-async def new_job(db: Database, tenant: TenantKeys, kind: str = TEST_KIND) -> Job:
+async def new_job(db: Database, tenant: TenantKeys, kind: Any = TEST_KIND) -> Job:
+    """`kind` may be a kind no JobKind names: the runner must refuse it."""
     async with db.tenant(tenant.id) as conn:
         return await create_job(conn, tenant.id, kind)
 
@@ -130,27 +134,27 @@ async def test_a_job_with_a_live_lease_is_left_alone(
     ("make_handler", "expected_error"),
     [
         (None, "no handler for job kind TEST_PROBE"),
-        (lambda: _raising(runner.JobFailed("the audience is empty")), "the audience is empty"),
+        (lambda: _raising(JobFailed("the audience is empty")), "the audience is empty"),
         (lambda: _raising(ZeroDivisionError("boom")), "internal error; see the worker log"),
     ],
 )
 async def test_a_failing_job_ends_failed_with_a_readable_error(
     db: Database, tenant: TenantKeys, monkeypatch: pytest.MonkeyPatch,
-    make_handler: Callable[[], Callable[[runner.JobRun], Awaitable[None]]] | None,
+    make_handler: Callable[[], Callable[[JobRun], Awaitable[None]]] | None,
     expected_error: str,
 ) -> None:
     if make_handler is None:
-        monkeypatch.delitem(runner.HANDLERS, TEST_KIND, raising=False)
+        monkeypatch.delitem(HANDLERS, TEST_KIND, raising=False)
     else:
-        monkeypatch.setitem(runner.HANDLERS, TEST_KIND, make_handler())
+        monkeypatch.setitem(HANDLERS, TEST_KIND, make_handler())
     job = await new_job(db, tenant)
     assert await runner.run_job(db, job.id, lease_seconds=60) is JobStatus.FAILED
     failed = await job_row(db, job.id)
     assert failed.status is JobStatus.FAILED and failed.error == expected_error
 
 
-def _raising(exc: Exception) -> Callable[[runner.JobRun], Awaitable[None]]:
-    async def handler(run: runner.JobRun) -> None:
+def _raising(exc: Exception) -> Callable[[JobRun], Awaitable[None]]:
+    async def handler(run: JobRun) -> None:
         raise exc
 
     return handler
@@ -161,13 +165,13 @@ async def test_a_job_cancelled_while_running_stops_at_its_next_progress_report(
 ) -> None:
     job = await new_job(db, tenant)
 
-    async def cancelled_midway(run: runner.JobRun) -> None:
+    async def cancelled_midway(run: JobRun) -> None:
         async with db.as_login() as conn:
             await conn.execute("UPDATE jobs SET status = 'CANCELLED' WHERE id = $1", run.job.id)
         await run.progress(processed=1)
         raise AssertionError("progress() should have stopped the handler")
 
-    monkeypatch.setitem(runner.HANDLERS, TEST_KIND, cancelled_midway)
+    monkeypatch.setitem(HANDLERS, TEST_KIND, cancelled_midway)
     assert await runner.run_job(db, job.id, lease_seconds=60) is JobStatus.CANCELLED
     assert (await job_row(db, job.id)).status is JobStatus.CANCELLED
 
@@ -184,9 +188,9 @@ async def test_a_worker_that_lost_its_lease_cannot_touch_the_job_again(
         assert first is not None
         await conn.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
                            "WHERE id = $1", job.id)
-    stale = runner.JobRun(db, first, lease_seconds=60)  # the worker that hung
+    stale = JobRun(db, first, lease_seconds=60)  # the worker that hung
     assert await runner.run_job(db, job.id, lease_seconds=60) is JobStatus.SUCCEEDED
-    with pytest.raises(runner.JobCancelled):
+    with pytest.raises(JobCancelled):
         await stale.progress(processed=99)
     done = await job_row(db, job.id)
     assert done.attempts == 2 and done.progress_processed == 4
@@ -198,20 +202,19 @@ async def test_the_lease_is_renewed_while_a_handler_works_without_reporting(
     job = await new_job(db, tenant)
     seen = []
 
-    async def one_long_statement(run: runner.JobRun) -> None:
+    async def one_long_statement(run: JobRun) -> None:
         for _ in range(4):  # 2 s in all, twice the lease, and no progress report
             async with db.as_login() as conn:
                 await conn.execute("SELECT pg_sleep(0.5)")
                 seen.append(await conn.fetchval(
                     "SELECT lease_expires_at > now() FROM jobs WHERE id = $1", job.id))
 
-    monkeypatch.setitem(runner.HANDLERS, TEST_KIND, one_long_statement)
+    monkeypatch.setitem(HANDLERS, TEST_KIND, one_long_statement)
     assert await runner.run_job(db, job.id, lease_seconds=1) is JobStatus.SUCCEEDED
     assert seen == [True] * 4
 
 
 def test_every_job_kind_has_its_handler() -> None:
-    from jobs.handlers import HANDLERS
     from service.store.jobs import JobKind
 
     assert set(HANDLERS) == set(JobKind)

@@ -41,6 +41,6 @@ def test_a_connection_makes_the_same_cursors_from_lazy_keys() -> None:
         [e.cursor for e in connection_edges(eager)]
     assert page_start(lazy.page_info) == page_start(eager.page_info) is not None
     assert page_end(lazy.page_info) == page_end(eager.page_info) is not None
-    empty = make_connection([], SortKeys([], key), has_next=False, has_previous=False,
+    empty = make_connection(list[Any](), SortKeys([], key), has_next=False, has_previous=False,
                             total_count=0, end_cursor="end")
     assert page_start(empty.page_info) is None and page_end(empty.page_info) == "end"

@@ -35,7 +35,7 @@ PARTNER = ROOT / "examples" / "partner"
 CODEGEN = "ariadne-codegen[subscriptions]==0.19.0"
 sys.path.insert(0, str(PARTNER))
 
-import partner  # noqa: E402
+import partner  # type: ignore[import-not-found]  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -189,6 +189,7 @@ def test_candidates_meeting_as_many_rules_rank_by_their_activity(scenario: Scena
                            "WHERE activity_types.id = t.id", tenant)
         await build_groups(conn, tenant, groups=1, per_group=6, days_per_person=0)
         group = await conn.fetchrow("SELECT id, account_id FROM buying_groups")
+        assert group is not None
         role = await conn.fetchval("SELECT role_id FROM role_template_entries "
                                    "WHERE position = 0")
         await conn.execute("DELETE FROM buying_group_members WHERE role_id = $1", role)

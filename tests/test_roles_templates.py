@@ -268,7 +268,7 @@ async def test_a_solution_interest_used_by_a_job_cannot_be_deleted(
     gql: GraphQLClient, tenant: TenantKeys, db: Any
 ) -> None:
     from service.api.nodes import decode_id
-    from service.store.jobs import create_job
+    from service.store.jobs import JobKind, create_job
 
     template_id = await live_template(gql, tenant.write)
     si = (await gql.data(CREATE_SI, {"input": {"name": "Sec", "roleTemplateId": template_id}},
@@ -276,7 +276,7 @@ async def test_a_solution_interest_used_by_a_job_cannot_be_deleted(
     delete = """mutation($id: ID!) { deleteSolutionInterest(input: {id: $id}) {
         deletedSolutionInterestId userErrors { code } } }"""
     async with db.tenant(tenant.id) as conn:
-        await create_job(conn, tenant.id, "CREATE",
+        await create_job(conn, tenant.id, JobKind.CREATE,
                          solution_interest_id=decode_id(si["id"], "SolutionInterest", ["id"]))
     refused = await gql.data(delete, {"id": si["id"]}, key=tenant.write)
     assert refused["deleteSolutionInterest"]["userErrors"] == [{"code": "IN_USE"}]

@@ -64,11 +64,12 @@ def test_the_tallies_count_what_the_tables_hold(scenario: Scenario,
     async def check(conn: Any) -> None:
         tenant = await Scenario.new_tenant(conn, "row tallies")
         await apply(conn, tenant, operations)
-        for table in ("people", "accounts"):
+        tables: tuple[row_tallies.Tallied, ...] = ("people", "accounts")
+        for table in tables:
             counted = await conn.fetchval(f"SELECT count(*) FROM {table}")
             assert await tallied(conn, table) == counted, table
         await row_tallies.compact(conn, tenant)
-        for table in ("people", "accounts"):
+        for table in tables:
             counted = await conn.fetchval(f"SELECT count(*) FROM {table}")
             assert await tallied(conn, table) == counted, table
             # Compacted: one row per table that holds any, none for an emptied one.

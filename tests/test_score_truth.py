@@ -28,7 +28,7 @@ from tests.support import (
 
 THRESHOLD = 6  # engagement that moves a group from "cold" to "warm" by itself
 
-STAGES = [
+STAGES: list[dict[str, Any]] = [
     {"key": "cold", "name": "Cold", "kind": "ENTRY", "transitionsTo": ["warm", "lost"]},
     {"key": "warm", "name": "Warm", "kind": "INTERMEDIATE", "transitionsTo": ["won", "lost"],
      "entryRule": {"match": "ALL", "conditions": [
@@ -44,7 +44,7 @@ SCORES = """query($si: ID!) { buyingGroups(first: 50, filter: {solutionInterestI
 
 
 def explained(group: dict[str, Any]) -> float:
-    return sum(r["weightedPoints"] for r in group["engagement"]["breakdown"])
+    return float(sum(r["weightedPoints"] for r in group["engagement"]["breakdown"]))
 
 
 async def check(gql: GraphQLClient, key: str, si: str) -> list[dict[str, Any]]:

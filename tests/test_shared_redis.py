@@ -67,11 +67,13 @@ async def test_a_worker_never_takes_another_deployments_job(
         await run_jobs(ours)  # our worker, on the Redis database both use
         assert str(job.id) in await queued(redis, theirs.queue_name)  # untouched
         async with other.as_login() as conn:
-            assert (await job_store.get_job(conn, job.id)).status.value == "QUEUED"
+            waiting = await job_store.get_job(conn, job.id)
+            assert waiting is not None and waiting.status.value == "QUEUED"
 
         await run_jobs(theirs)
         async with other.as_login() as conn:
-            assert (await job_store.get_job(conn, job.id)).status.value == "SUCCEEDED"
+            done = await job_store.get_job(conn, job.id)
+            assert done is not None and done.status.value == "SUCCEEDED"
     finally:
         await pool.close()
         await redis.delete(ours.queue_name, theirs.queue_name)

@@ -82,7 +82,8 @@ def post(url: str, key: str, query: str, variables: dict[str, Any]) -> dict[str,
                           headers={"Authorization": f"Bearer {key}"}, timeout=30)
     body: dict[str, Any] = response.json()
     assert "errors" not in body, body
-    return body["data"]
+    data: dict[str, Any] = body["data"]
+    return data
 
 
 async def test_changes_reach_subscribers_of_other_processes_and_only_their_tenant(
@@ -325,7 +326,7 @@ def executions(url: str) -> dict[str, float]:
 
 async def drain(subscriber: Subscriber, quiet: float = 1.0) -> list[dict[str, Any]]:
     """Every event that arrives until none has for `quiet` seconds."""
-    received = []
+    received: list[dict[str, Any]] = []
     while True:
         try:
             message = json.loads(await asyncio.wait_for(subscriber.ws.recv(), quiet))

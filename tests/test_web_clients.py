@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from service.http.persisted_queries import OPERATIONS, shipped_documents
-from service.infra.config import Settings
+from service.http.persisted_queries import shipped_documents
+from service.infra.config import OPERATIONS, Settings
 from tests.support import GraphQLClient, TenantKeys, app_with, start_api, stop
 
 ORIGIN = "https://app.example.com"
