@@ -161,6 +161,27 @@ async def test_manual_changes_and_their_precedence_over_maintenance(
     assert after["completeness"]["value"] == 62.5
 
 
+async def test_a_maintenance_with_nothing_to_change_writes_no_member(
+    gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
+) -> None:
+    """Every member still matches: the job changes nothing, and it does not even lock the
+    members' rows (an upsert locks each row it meets, a WAL record and a dirtied page each:
+    a million at a large tenant's daily maintenance)."""
+    cat = await setup_catalogue(gql, tenant.write, accounts=3)
+    await generate(gql, settings, tenant.write, cat["si"], cat["list"])
+    maintained = (await gql.data("""mutation($si: ID!) { maintainBuyingGroups(input:
+        {solutionInterestId: $si}) { job { id } userErrors { code } } }""", {"si": cat["si"]},
+        key=tenant.write))["maintainBuyingGroups"]
+    await run_jobs(settings)
+    job = (await gql.data(JOB, {"id": maintained["job"]["id"]}, key=tenant.read))["node"]
+    assert job["status"] == "SUCCEEDED" and job["buyingGroupsUpdated"] == 0
+    async with db.as_login() as conn:
+        members, locked = await conn.fetchrow(
+            "SELECT count(*), count(*) FILTER (WHERE xmax <> 0) FROM buying_group_members "
+            "WHERE tenant_id = $1", tenant.id)
+    assert members > 0 and locked == 0
+
+
 async def test_an_integration_cannot_undo_a_users_change(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys
 ) -> None:
