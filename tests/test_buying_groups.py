@@ -176,10 +176,10 @@ async def test_a_maintenance_with_nothing_to_change_writes_no_member(
     job = (await gql.data(JOB, {"id": maintained["job"]["id"]}, key=tenant.read))["node"]
     assert job["status"] == "SUCCEEDED" and job["buyingGroupsUpdated"] == 0
     async with db.as_login() as conn:
-        members, locked = await conn.fetchrow(
-            "SELECT count(*), count(*) FILTER (WHERE xmax <> 0) FROM buying_group_members "
-            "WHERE tenant_id = $1", tenant.id)
-    assert members > 0 and locked == 0
+        counted = await conn.fetchrow(
+            "SELECT count(*) AS members, count(*) FILTER (WHERE xmax <> 0) AS locked "
+            "FROM buying_group_members WHERE tenant_id = $1", tenant.id)
+    assert counted is not None and counted["members"] > 0 and counted["locked"] == 0
 
 
 async def test_an_integration_cannot_undo_a_users_change(
