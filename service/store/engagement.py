@@ -11,6 +11,8 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from asyncpg import Record
+
 from service.domain.engagement import ActivityCount, TypeScoring, window
 from service.domain.scoring import activity_factor
 from service.domain.templates import WEIGHTINGS
@@ -236,19 +238,26 @@ def scoring_parameters(inputs: ScoringInputs) -> tuple[Any, ...]:
             [WEIGHTINGS[w] for _, _, w in weights], [totals[t] for t, _, _ in weights])
 
 
+async def for_groups(conn: Connection, one: str, some: str, tenant_id: UUID,
+                     inputs: ScoringInputs, group_ids: Sequence[UUID]) -> list[Record]:
+    """Run a scoring statement over these groups: `one`'s (the group as $2) for a single
+    group, `some`'s (the groups as $2) for several; $3-$11 the scoring parameters."""
+    parameters = scoring_parameters(inputs)
+    if len(group_ids) == 1:  # a membership change: its cached plan is the right one
+        return await conn.fetch(one, tenant_id, group_ids[0], *parameters)
+    # Planned for these groups every time: a cached generic plan, made for "some groups", may
+    # hash-join the tenant's whole rollup (seconds) where a few groups need a few index
+    # lookups; planning costs a few milliseconds.
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    rows = await conn.fetch(some, tenant_id, list(group_ids), *parameters)
+    await conn.execute("RESET plan_cache_mode")
+    return rows
+
+
 async def refresh_engagement(conn: Connection, tenant_id: UUID, inputs: ScoringInputs,
                              group_ids: Sequence[UUID]) -> list[ScoreChange]:
     """Rescore these groups and record today's snapshot, in one statement."""
-    parameters = scoring_parameters(inputs)
-    if len(group_ids) == 1:  # a membership change: its cached plan is the right one
-        rows = await conn.fetch(_REFRESH_ONE, tenant_id, group_ids[0], *parameters)
-    else:
-        # Planned for these groups every time: a cached generic plan, made for "some groups",
-        # may hash-join the tenant's whole rollup (seconds) where a few groups need a few
-        # index lookups; planning costs a few milliseconds.
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows = await conn.fetch(_REFRESH_SOME, tenant_id, list(group_ids), *parameters)
-        await conn.execute("RESET plan_cache_mode")
+    rows = await for_groups(conn, _REFRESH_ONE, _REFRESH_SOME, tenant_id, inputs, group_ids)
     return [ScoreChange(r["id"], r["previous"], r["engagement"], r["solution_interest_id"])
             for r in rows]
 

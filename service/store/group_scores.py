@@ -10,7 +10,7 @@ from uuid import UUID
 
 from service.infra.db import Connection
 from service.store.buying_groups import COMPLETENESS_OF_IDS, ScoreChange
-from service.store.engagement import ScoringInputs, scores_sql, scoring_parameters, snapshot_sql
+from service.store.engagement import ScoringInputs, for_groups, scores_sql, snapshot_sql
 
 
 def _settle(scope: str) -> str:
@@ -60,15 +60,7 @@ async def settle_scores(conn: Connection, tenant_id: UUID, inputs: ScoringInputs
     out."""
     if not group_ids:
         return Settled([], [])
-    parameters = scoring_parameters(inputs)
-    if len(group_ids) == 1:  # a membership change: its cached plan is the right one
-        rows = await conn.fetch(_SETTLE_ONE, tenant_id, group_ids[0], *parameters)
-    else:
-        # As refresh_engagement: planned for these groups, never a generic plan that may scan
-        # the tenant's whole rollup.
-        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        rows = await conn.fetch(_SETTLE_SOME, tenant_id, list(group_ids), *parameters)
-        await conn.execute("RESET plan_cache_mode")
+    rows = await for_groups(conn, _SETTLE_ONE, _SETTLE_SOME, tenant_id, inputs, group_ids)
     return Settled(
         [ScoreChange(r["id"], r["previous_completeness"], r["completeness"],
                      r["solution_interest_id"]) for r in rows],
