@@ -399,6 +399,19 @@ async def generate(gql: GraphQLClient, settings: Settings, key: str, si: str, au
     return result
 
 
+async def maintain(gql: GraphQLClient, settings: Settings, tenant: TenantKeys, si: str
+                   ) -> dict[str, Any]:
+    """A MAINTAIN job of the solution interest, run: the job as the API shows it."""
+    maintained = (await gql.data("""mutation($si: ID!) { maintainBuyingGroups(input:
+        {solutionInterestId: $si}) { job { id } userErrors { code } } }""", {"si": si},
+        key=tenant.write))["maintainBuyingGroups"]
+    assert maintained["userErrors"] == []
+    await run_jobs(settings)
+    job: dict[str, Any] = (await gql.data(JOB, {"id": maintained["job"]["id"]},
+                                          key=tenant.read))["node"]
+    return job
+
+
 async def one_generated_group(gql: GraphQLClient, settings: Settings, tenant: TenantKeys
                               ) -> tuple[dict[str, Any], str]:
     """setup_catalogue's catalogue for one account, its group generated; and the group's id."""

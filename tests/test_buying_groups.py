@@ -25,6 +25,7 @@ from tests.support import (
     generate,
     global_id,
     groups,
+    maintain,
     run_jobs,
     setup_catalogue,
     upsert_people,
@@ -140,11 +141,7 @@ async def test_manual_changes_and_their_precedence_over_maintenance(
         {"externalId": "A0-eng", "accountExternalId": "A0", "jobTitle": "Architect"},
         {"externalId": "A0-intern", "accountExternalId": "A0", "jobTitle": "CFO"},
     ])
-    maintained = (await gql.data("""mutation($si: ID!) { maintainBuyingGroups(input:
-        {solutionInterestId: $si}) { job { id } userErrors { code } } }""", {"si": cat["si"]},
-        key=tenant.write))["maintainBuyingGroups"]
-    await run_jobs(settings)
-    job = (await gql.data(JOB, {"id": maintained["job"]["id"]}, key=tenant.read))["node"]
+    job = await maintain(gql, settings, tenant, cat["si"])
     assert job["status"] == "SUCCEEDED" and job["buyingGroupsUpdated"] == 1
 
     after = (await groups(gql, tenant.read))[0]
@@ -169,11 +166,7 @@ async def test_a_maintenance_with_nothing_to_change_writes_no_member(
     a million at a large tenant's daily maintenance)."""
     cat = await setup_catalogue(gql, tenant.write, accounts=3)
     await generate(gql, settings, tenant.write, cat["si"], cat["list"])
-    maintained = (await gql.data("""mutation($si: ID!) { maintainBuyingGroups(input:
-        {solutionInterestId: $si}) { job { id } userErrors { code } } }""", {"si": cat["si"]},
-        key=tenant.write))["maintainBuyingGroups"]
-    await run_jobs(settings)
-    job = (await gql.data(JOB, {"id": maintained["job"]["id"]}, key=tenant.read))["node"]
+    job = await maintain(gql, settings, tenant, cat["si"])
     assert job["status"] == "SUCCEEDED" and job["buyingGroupsUpdated"] == 0
     async with db.as_login() as conn:
         counted = await conn.fetchrow(
