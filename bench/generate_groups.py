@@ -18,7 +18,7 @@ from bench.common import fresh_database, servers
 from jobs.runner import run_job
 from service.dev.demo import TITLES, load_demo
 from service.domain.conditions import ConditionGroup, Match
-from service.infra.db import Database
+from service.infra.db import Connection, Database
 from service.store import account_lists as list_store
 from service.store import jobs as job_store
 from service.store import role_templates as template_store
@@ -47,6 +47,26 @@ async def maintain(db: Database, tenant_id: UUID, interest_id: UUID) -> tuple[fl
     return took, done.buying_groups_updated
 
 
+async def bare_insert(conn: Connection, groups: str, members: str, tenant_id: UUID,
+                      interest_id: UUID, template_id: UUID, role_id: UUID, limit: int) -> float:
+    """The floor: a group per account and `limit` members of the accounts' people, two bare
+    `INSERT ... SELECT`s into the tables `groups` and `members`; their time."""
+    started = time.perf_counter()
+    await conn.execute(
+        f"""INSERT INTO {groups} (tenant_id, id, account_id, solution_interest_id,
+                role_template_id, name)
+            SELECT a.tenant_id, gen_random_uuid(), a.id, $2, $3, 'x for ' || a.name
+              FROM accounts a WHERE a.tenant_id = $1""", tenant_id, interest_id, template_id)
+    await conn.execute(
+        f"""INSERT INTO {members} (tenant_id, buying_group_id, person_id, role_id, source)
+            SELECT g.tenant_id, g.id, p.id, $1, 'SYSTEM'
+              FROM {groups} g JOIN people p ON p.tenant_id = g.tenant_id
+                                          AND p.account_id = g.account_id
+             WHERE g.tenant_id = $2 AND g.solution_interest_id = $3
+             LIMIT $4""", role_id, tenant_id, interest_id, limit)
+    return time.perf_counter() - started
+
+
 async def bare_insert_into_real_tables(db: Database, tenant_id: UUID, template_id: UUID,
                                        role_id: UUID, members: int) -> float:
     """The floor's statements into the service's own tables (their indexes, foreign keys and
@@ -61,22 +81,9 @@ async def bare_insert_into_real_tables(db: Database, tenant_id: UUID, template_i
         async with db.as_login() as conn:
             rolled_back = conn.transaction()
             await rolled_back.start()
-            started = time.perf_counter()
-            await conn.execute(
-                """INSERT INTO buying_groups (tenant_id, account_id, solution_interest_id,
-                       role_template_id, name)
-                   SELECT a.tenant_id, a.id, $2, $3, 'x for ' || a.name
-                     FROM accounts a WHERE a.tenant_id = $1""", tenant_id, interest.id,
-                template_id)
-            await conn.execute(
-                """INSERT INTO buying_group_members (tenant_id, buying_group_id, person_id,
-                       role_id, source)
-                   SELECT g.tenant_id, g.id, p.id, $1, 'SYSTEM'
-                     FROM buying_groups g JOIN people p ON p.tenant_id = g.tenant_id
-                                                      AND p.account_id = g.account_id
-                    WHERE g.tenant_id = $2 AND g.solution_interest_id = $3
-                    LIMIT $4""", role_id, tenant_id, interest.id, members)
-            times.append(time.perf_counter() - started)
+            times.append(await bare_insert(conn, "buying_groups", "buying_group_members",
+                                           tenant_id, interest.id, template_id, role_id,
+                                           members))
             await rolled_back.rollback()
     return statistics.median(times)
 
@@ -152,20 +159,9 @@ async def main(accounts: int, per_account: int) -> None:
             floors = []
             for _ in range(REPEATS):
                 await conn.execute("TRUNCATE g, m")
-                base_start = time.perf_counter()
-                await conn.execute(
-                    """INSERT INTO g (tenant_id, id, account_id, solution_interest_id,
-                           role_template_id, name)
-                       SELECT a.tenant_id, gen_random_uuid(), a.id, $2, $3, 'x for ' || a.name
-                         FROM accounts a WHERE a.tenant_id = $1""", tenant.id, interest.id,
-                    template.id)
-                await conn.execute(
-                    """INSERT INTO m (tenant_id, buying_group_id, person_id, role_id, source)
-                       SELECT g.tenant_id, g.id, p.id, $1, 'SYSTEM'
-                         FROM g JOIN people p ON p.tenant_id = g.tenant_id
-                                             AND p.account_id = g.account_id
-                        LIMIT $2""", template.entries[0].role_id, stats["members"])
-                floors.append(time.perf_counter() - base_start)
+                floors.append(await bare_insert(conn, "g", "m", tenant.id, interest.id,
+                                                template.id, template.entries[0].role_id,
+                                                stats["members"]))
             baseline = statistics.median(floors)
         real_floor = await bare_insert_into_real_tables(db, tenant.id, template.id,
                                                         template.entries[0].role_id,

@@ -395,6 +395,6 @@ async def snapshot_scored(conn: Connection, tenant_id: UUID, day: date) -> int:
     were stored. The groups' own scores are not touched."""
     status = await conn.execute(
         snapshot_sql("$2", "x.id, $2, x.completeness, x.engagement",
-                  _with_completeness("engagement_scores s"), keep_day=True),
+                     _with_completeness("engagement_scores s"), keep_day=True),
         tenant_id, day)
     return int(status.split()[-1])
