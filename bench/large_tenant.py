@@ -54,6 +54,7 @@ from service.store.exports import ExportRequest, copy_out, export_query
 from service.store.group_browse import GroupFilter
 from service.store.jobs import JobKind
 from service.store.tenants import create_tenant
+from service.usecases import activity_ingest as ingestion
 from service.usecases import exports as export_cases
 from service.usecases.unit_of_work import CLI, unit_of_work
 
@@ -245,8 +246,10 @@ async def load(db: Database, url: str, tenant: UUID, folder: Path, sizes: Sizes,
 
 
 async def seed_history(db: Database, tenant: UUID, sizes: Sizes, report: Report) -> None:
-    """The days of activity before today, by SQL, and their rollup (the product's rebuild)."""
-    from service.dev.simulator import COMMON
+    """The days of activity before today, by SQL, and their rollup (the product's rebuild), and
+    the source's types matched to the catalogue as the syncs of those days left them (without
+    that, generation and maintenance score no activity and never read the rollup)."""
+    from service.dev.simulator import COMMON, TYPES
 
     today = datetime.now(UTC).date()
     async with db.system() as conn:
@@ -266,6 +269,10 @@ async def seed_history(db: Database, tenant: UUID, sizes: Sizes, report: Report)
                 first, min(sizes.activities, first + SEED_CHUNK - 1))
     async with db.tenant(tenant) as conn:
         await rebuild_rollup(conn, tenant)
+    async with unit_of_work(db, tenant, CLI) as work:
+        mapped = await ingestion.map_source_types(
+            work, [{"id": i, "name": name} for i, name in TYPES.items()])
+        assert mapped, "the demo catalogue matches none of the simulator's types"
     report.notes.append(f"set-up: {sizes.activities:,} activities over {sizes.days} days and "
                         f"their rollup written by SQL in {time.perf_counter() - started:.1f} s")
 
