@@ -262,3 +262,32 @@ async def test_a_sync_touching_most_groups_rescores_them_all_in_one_pass(
                   for r in await conn.fetch("SELECT id, engagement FROM buying_groups")}
     expected = await scores_of_a_pass(db, tenant.id)
     assert stored == expected and len(set(stored.values())) > 5
+
+
+def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    return [plan, *(n for child in plan.get("Plans", []) for n in nodes(child))]
+
+
+async def test_a_leads_days_are_read_from_the_rollups_key_alone(
+    db: Database, tenant: TenantKeys
+) -> None:
+    """Scoring a few groups reads each member's days by (tenant, lead): from the key's index
+    only (migration 0038), not from a heap page per day, which ingest scatters a day at a
+    time (the reads that grew a large tenant's jobs faster than the tenant)."""
+    async with db.tenant(tenant.id) as conn:
+        await conn.execute(
+            """INSERT INTO activity_daily (tenant_id, lead_id, source_type_id, day, count)
+               SELECT $1, 'lead' || n % 2000, 1 + n % 3, $2::date - n / 2000, 1
+                 FROM generate_series(0, 19999) n""", tenant.id, TODAY)
+    async with db.pool.acquire() as raw:  # outside a transaction, as autovacuum would
+        await raw.execute("VACUUM ANALYZE activity_daily")
+    async with db.tenant(tenant.id, readonly=True) as conn:
+        plan = await conn.fetchval(
+            """EXPLAIN (ANALYZE, FORMAT JSON)
+               SELECT sum(d.count) FROM activity_daily d
+                WHERE d.tenant_id = $1 AND d.lead_id = 'lead7'
+                  AND d.day BETWEEN $2::date - 30 AND $2""", tenant.id, TODAY)
+    scans = [n for n in nodes(plan[0]["Plan"])
+             if n.get("Relation Name") == "activity_daily"]
+    assert [(n["Node Type"], n["Actual Rows"], n.get("Heap Fetches")) for n in scans] == [
+        ("Index Only Scan", 10, 0)]
