@@ -45,6 +45,13 @@ async def _interest_and_template(
     return interest, template
 
 
+async def _statistics_kept_up(run: JobRun, groups: int, members: int) -> None:
+    async with run.work() as work:
+        if await generation.statistics_kept_up(work, groups, members):
+            log.info("planner statistics of groups and members refreshed after job %s",
+                     run.job.id)
+
+
 async def create_buying_groups(run: JobRun) -> None:
     """Safe to run again: a group per (account, solution interest) is a database constraint,
     chunks commit one by one, and another attempt creates (and scores) only what is missing."""
@@ -70,7 +77,7 @@ async def create_buying_groups(run: JobRun) -> None:
         # the square of the audience.
         created = await group_store.count_created_by_job(conn, tenant_id, run.job.id)
     await run.progress(total=total, processed=0)
-    processed, after = 0, None
+    processed, assigned, after = 0, 0, None
     while True:
         async with run.work() as work:
             chunk = await generation.create_chunk(
@@ -80,9 +87,11 @@ async def create_buying_groups(run: JobRun) -> None:
         if chunk.processed == 0:
             break
         created += len(chunk.changed)
+        assigned += chunk.assigned
         processed += chunk.processed
         after = chunk.last_id
         await run.progress(processed=processed, total=max(total, processed), created=created)
+    await _statistics_kept_up(run, created, assigned)
 
 
 Step = Callable[[UnitOfWork, UUID | None], Awaitable[tuple[int, int, UUID | None]]]
@@ -115,12 +124,17 @@ async def maintain_buying_groups(run: JobRun) -> None:
         total = await generation_store.count_groups(conn, tenant_id, interest_id)
         inputs = await engagement_store.scoring_inputs(conn, tenant_id)
 
+    members = 0
+
     async def step(work: UnitOfWork, after: UUID | None) -> tuple[int, int, UUID | None]:
+        nonlocal members
         chunk = await generation.maintain_chunk(work, interest_id, template, after=after,
                                                 limit=CHUNK, inputs=inputs)
+        members += len(chunk.member_changes)
         return chunk.processed, len(chunk.changed), chunk.last_id
 
     await _chunk_by_chunk(run, total, step)
+    await _statistics_kept_up(run, 0, members)
 
 
 async def schedule_maintenance(db: Database, redis: ArqRedis, queue_name: str) -> int:

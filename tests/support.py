@@ -40,6 +40,7 @@ from service.domain.conditions import (
     Operator,
     validate,
 )
+from service.domain.records import MAX_BATCH
 from service.infra.auth import Scope
 from service.infra.config import Settings
 from service.infra.db import (
@@ -365,7 +366,10 @@ async def setup_catalogue(gql: GraphQLClient, key: str, accounts: int = 3) -> di
              "jobTitle": "Software Engineer"},
             {"externalId": f"A{i}-intern", "accountExternalId": f"A{i}", "jobTitle": "Intern"},
         ]
-    ppl = await upsert_people(gql, key, people)
+    ppl: dict[str, Any] = {"people": []}
+    for start in range(0, len(people), MAX_BATCH):  # a call's limit
+        ppl["people"] += (await upsert_people(gql, key, people[start:start + MAX_BATCH]))[
+            "people"]
     roles = await role_ids(gql, key)
     template = (await gql.data(CREATE_TEMPLATE, {"input": {"name": "Std", "roles": [
         {"roleId": roles["Decision Maker"], "weighting": "VITAL", "conditions": {

@@ -92,6 +92,7 @@ class ChunkResult:
     processed: int
     last_id: UUID | None
     changed: list[UUID]
+    assigned: int = 0  # members written (CREATE)
     # For change events: (group, person, role, "ASSIGNED" | "REMOVED").
     member_changes: tuple[tuple[UUID, UUID, UUID, str], ...] = ()
 
@@ -187,7 +188,7 @@ SELECT (SELECT count(*) FROM audience) AS processed,
 """
     row = await conn.fetchrow(sql, *params.values)
     assert row is not None
-    return ChunkResult(row["processed"], row["last_id"], list(row["created"]))
+    return ChunkResult(row["processed"], row["last_id"], list(row["created"]), row["assigned"])
 
 
 async def maintain_groups_chunk(
@@ -249,7 +250,7 @@ SELECT (SELECT count(*) FROM chunk) AS processed,
     assert row is not None
     member_changes = tuple((UUID(g), UUID(p), UUID(r), c) for g, p, r, c in row["changes"])
     changed = sorted({g for g, _, _, _ in member_changes})
-    return ChunkResult(row["processed"], row["last_id"], changed, member_changes)
+    return ChunkResult(row["processed"], row["last_id"], changed, member_changes=member_changes)
 
 
 async def count_audience(conn: Connection, tenant_id: UUID, audience_sql: str,
@@ -268,3 +269,10 @@ async def count_groups(conn: Connection, tenant_id: UUID, solution_interest_id: 
         tenant_id, solution_interest_id,
     )
     return count
+
+
+async def analyze_if_grown(conn: Connection, groups: int, members: int) -> bool:
+    """Fresh planner statistics of groups, members or both when a job's writes (`groups` and
+    `members` rows) grew the table by a tenth (migration 0040): a job writes faster than
+    autovacuum analyzes. Whether it analyzed."""
+    return bool(await conn.fetchval("SELECT analyze_groups_if_grown($1, $2)", groups, members))
