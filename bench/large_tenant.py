@@ -48,7 +48,12 @@ from service.store import engagement as engagement_store
 from service.store import jobs as job_store
 from service.store import role_templates as template_store
 from service.store import solution_interests as interest_store
-from service.store.activities import ensure_partitions, month_start, rebuild_rollup
+from service.store.activities import (
+    compact_tallies,
+    ensure_partitions,
+    month_start,
+    rebuild_rollup,
+)
 from service.store.api_keys import create_api_key
 from service.store.exports import ExportRequest, copy_out, export_query
 from service.store.group_browse import GroupFilter
@@ -246,9 +251,10 @@ async def load(db: Database, url: str, tenant: UUID, folder: Path, sizes: Sizes,
 
 
 async def seed_history(db: Database, tenant: UUID, sizes: Sizes, report: Report) -> None:
-    """The days of activity before today, by SQL, and their rollup (the product's rebuild), and
-    the source's types matched to the catalogue as the syncs of those days left them (without
-    that, generation and maintenance score no activity and never read the rollup)."""
+    """The days of activity before today, by SQL, their rollup (the product's rebuild) and
+    their per-person tallies folded, and the source's types matched to the catalogue as the
+    syncs of those days left them (without that, generation and maintenance score no
+    activity and never read the rollup)."""
     from service.dev.simulator import COMMON, TYPES
 
     today = datetime.now(UTC).date()
@@ -269,6 +275,9 @@ async def seed_history(db: Database, tenant: UUID, sizes: Sizes, report: Report)
                 first, min(sizes.activities, first + SEED_CHUNK - 1))
     async with db.tenant(tenant) as conn:
         await rebuild_rollup(conn, tenant)
+        # The worker folds the per-statement tally deltas every minute: the history's would
+        # have been folded long ago, not left for the sync to insert into a huge index.
+        await compact_tallies(conn, tenant)
     async with unit_of_work(db, tenant, CLI) as work:
         mapped = await ingestion.map_source_types(
             work, [{"id": i, "name": name} for i, name in TYPES.items()])
