@@ -47,6 +47,7 @@ from service.infra.db import (
     APP_ROLE,
     Database,
     _init_connection,
+    create_pool,
 )
 from service.infra.read_session import ReadSession
 from service.infra.secrets import new_key
@@ -98,6 +99,15 @@ async def make_tenant(db: Database, name: str) -> TenantKeys:
     tenant, keys = await create_tenant(db, name, keys=[(f"{s} key", frozenset({s}))
                                                        for s in scopes])
     return TenantKeys(tenant.id, name, *keys)
+
+
+async def make_tenant_at(owner_url: str, name: str) -> TenantKeys:
+    """A tenant with its keys in the database at `owner_url` (a scratch database's owner)."""
+    pool = await create_pool(owner_url, min_size=1, max_size=1)
+    try:
+        return await make_tenant(Database(pool), name)
+    finally:
+        await pool.close()
 
 
 async def end_unfinished_jobs(db: Database, tenant_id: uuid.UUID) -> None:

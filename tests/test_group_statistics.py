@@ -8,12 +8,11 @@ import asyncpg
 
 from service.dev.embedded import EmbeddedServices
 from service.infra.config import Settings
-from service.infra.db import Database, create_pool
 from tests.support import (
     GraphQLClient,
     app_with,
     generate,
-    make_tenant,
+    make_tenant_at,
     scratch_database,
     setup_catalogue,
 )
@@ -37,11 +36,7 @@ async def test_a_large_create_job_leaves_fresh_statistics(
     job analyze), 400 groups (short of them). A database of its own: no other test's
     statistics or rows."""
     async with scratch_database(servers) as (owner, service):
-        pool = await create_pool(owner, min_size=1, max_size=1)
-        try:
-            tenant = await make_tenant(Database(pool), "Grown by a job")
-        finally:
-            await pool.close()
+        tenant = await make_tenant_at(owner, "Grown by a job")
         own = settings.model_copy(update={"database_url": service})
         async with app_with(own) as client:
             gql = GraphQLClient(client)

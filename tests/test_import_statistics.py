@@ -13,12 +13,12 @@ import asyncpg
 from service.cli.importer import import_csv
 from service.dev.embedded import EmbeddedServices
 from service.infra.config import Settings
-from service.infra.db import Database, create_pool
+from service.infra.db import Database
 from tests.support import (
     GraphQLClient,
     TenantKeys,
     app_with,
-    make_tenant,
+    make_tenant_at,
     scratch_database,
     upsert_accounts,
     upsert_people,
@@ -68,11 +68,7 @@ async def test_a_tenant_grown_through_the_api_gets_fresh_statistics(
     planner estimates for it, the estimate is right (a database of its own: another test's
     ANALYZE within the minute would hold this one back)."""
     async with scratch_database(servers) as (owner, service):
-        pool = await create_pool(owner, min_size=1, max_size=1)
-        try:
-            tenant = await make_tenant(Database(pool), "Grown by API")
-        finally:
-            await pool.close()
+        tenant = await make_tenant_at(owner, "Grown by API")
 
         async def estimate() -> float:
             conn = await asyncpg.connect(owner)

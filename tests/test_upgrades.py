@@ -32,7 +32,6 @@ from graphql import (
 )
 from service.dev.embedded import EmbeddedServices
 from service.infra.config import Settings
-from service.infra.db import Database, create_pool
 from service.infra.migrate import MIGRATIONS_DIR
 from tests.support import (
     ROOT,
@@ -45,7 +44,7 @@ from tests.support import (
     free_port,
     generate,
     live_model,
-    make_tenant,
+    make_tenant_at,
     run_jobs,
     scratch_database,
     setup_catalogue,
@@ -152,11 +151,7 @@ async def test_this_release_works_on_a_schema_the_next_release_expanded(
     database with a column this release does not know on every table. A store that built a
     dataclass from `SELECT *` (0.1.0 did, for jobs and more) fails here."""
     owner, service = expanded_database
-    pool = await create_pool(owner, min_size=1, max_size=2)
-    try:
-        tenant = await make_tenant(Database(pool), "Next release")
-    finally:
-        await pool.close()
+    tenant = await make_tenant_at(owner, "Next release")
     expanded = settings.model_copy(update={"database_url": service,
                                            "queue_name": f"bg-test:{RUN_ID}:next-release"})
     async with app_with(expanded) as client:
