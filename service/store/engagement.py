@@ -126,7 +126,7 @@ member_weights AS {fence}(
     SELECT m.buying_group_id, p.external_id AS lead_id, tw.value, tw.total
       FROM buying_group_members m
       JOIN people p ON p.tenant_id = $1 AND p.id = m.person_id
-      JOIN buying_groups g ON g.tenant_id = $1 AND g.id = m.buying_group_id
+      JOIN buying_groups g ON g.tenant_id = $1 AND g.id = m.buying_group_id AND {groups}
       JOIN template_weights tw
         ON tw.role_template_id = g.role_template_id AND tw.role_id = m.role_id
      WHERE m.tenant_id = $1 AND NOT m.is_removed {targets}
@@ -169,26 +169,26 @@ def snapshot_sql(day: str, values: str, source: str, keep_day: bool = False) -> 
         ON CONFLICT (tenant_id, buying_group_id, day) {conflict}"""
 
 
-def _with_completeness(scores: str) -> str:
+def _with_completeness(scores: str, ids: str = "") -> str:
     """The scored groups (a FROM item `s` with id, engagement) as `x`, each with its
-    completeness as it is: the values of its snapshot."""
+    completeness as it is: the values of its snapshot. `ids`: a predicate on `g` naming them."""
     return f"""(SELECT s.id, g.completeness, s.engagement
-                  FROM {scores} JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id) x"""
+                  FROM {scores} JOIN buying_groups g ON g.tenant_id = $1 AND g.id = s.id {ids}) x"""
 
 
-def _apply(scores: str, day: str, previous: bool, changed_only: bool = False) -> str:
+def _apply(scores: str, day: str, previous: bool, ids: str, changed_only: bool = False) -> str:
     """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
     score to return) and the day's snapshot where a score moved; returns the ids written (and
-    their scores). `changed_only`: only groups whose engagement moved are written (and
-    returned): the nightly pass, whose unchanged groups were computed at the pass's time
-    (engagement_passes)."""
+    their scores). `ids`: the groups as a predicate on `g` (by key: a join alone was planned
+    as a scan of the table). `changed_only`: only groups whose engagement moved are written
+    (and returned): the nightly pass, its unchanged groups computed at its time."""
     returned = "s.previous, g.engagement" if previous else "g.engagement"
     result = ("id, solution_interest_id, previous, engagement" if previous
               else "id, solution_interest_id")
     only = "AND g.engagement IS DISTINCT FROM s.engagement" if changed_only else ""
     # Every scored group, with the completeness it has (this statement does not change it):
     # a group whose engagement stayed may still have a completeness no snapshot holds yet.
-    scored = _with_completeness(scores)
+    scored = _with_completeness(scores, ids)
     return f"""
 updated AS (
     UPDATE buying_groups g
@@ -196,7 +196,7 @@ updated AS (
            updated_at = CASE WHEN g.engagement IS DISTINCT FROM s.engagement THEN now()
                              ELSE g.updated_at END
       FROM {scores}
-     WHERE g.tenant_id = $1 AND g.id = s.id {only}
+     WHERE g.tenant_id = $1 AND g.id = s.id {ids} {only}
     RETURNING g.id, g.solution_interest_id, g.completeness, {returned}
 ),
 history AS ({snapshot_sql(day, f"x.id, {day}, x.completeness, x.engagement", scored)}
@@ -205,13 +205,13 @@ SELECT {result} FROM updated"""
 
 
 _REFRESH_SOME = (f"WITH scores AS ({scores_sql('SOME')}\n),"
-                 f"{_apply('scores s', '$7', previous=True)}")
+                 f"{_apply('scores s', '$7', True, 'AND g.id = ANY($2)')}")
 _REFRESH_ONE = (f"WITH scores AS ({scores_sql('ONE')}\n),"
-                f"{_apply('scores s', '$7', previous=True)}")
+                f"{_apply('scores s', '$7', True, 'AND g.id = $2')}")
 _SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
               f"{scores_sql('ALL')}")
 _WRITE = "WITH " + _apply("unnest($2::uuid[], $3::numeric[]) AS s (id, engagement)", "$4",
-                          previous=False, changed_only=True)
+                          False, "AND g.id = ANY($2)", changed_only=True)
 
 
 def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], list[int]]:

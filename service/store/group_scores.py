@@ -17,6 +17,9 @@ def _settle(scope: str) -> str:
     """SOME: the groups of $2; ONE: the group $2 (its cached generic plan is the index plan).
     $3-$11 are the scoring parameters, $7 (the window's end) the snapshot's day."""
     ids = {"SOME": "unnest($2::uuid[]) AS ids (id)", "ONE": "(SELECT $2::uuid AS id) ids"}[scope]
+    # The groups found by key: joined only to the computed rows, they were read by a scan of
+    # the whole table (planned so once it had statistics), in every chunk of a job.
+    named = {"SOME": "g.id = ANY($2)", "ONE": "g.id = $2"}[scope]
     # Both CTEs read the groups as they were before this statement; the snapshot takes the new
     # scores from them, not from the updated rows, which no part of the statement can see.
     both = """(SELECT c.id, c.completeness, e.engagement
@@ -34,7 +37,7 @@ updated AS (
            filled_role_ids = c.filled_role_ids, completeness_computed_at = now(),
            engagement = e.engagement, engagement_computed_at = now(), updated_at = now()
       FROM completeness c JOIN scores e ON e.id = c.id
-     WHERE g.tenant_id = $1 AND g.id = c.id
+     WHERE g.tenant_id = $1 AND g.id = c.id AND {named}
     RETURNING g.id, g.solution_interest_id, c.previous AS previous_completeness,
               g.completeness, e.previous AS previous_engagement, g.engagement
 ),
