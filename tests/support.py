@@ -762,6 +762,40 @@ def statements_sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
+class Explaining:
+    """A connection that asks PostgreSQL for the plan of each statement that returns rows (its
+    JSON plan, in `plans`), then runs it: what a store function's statements are planned as,
+    with the statistics the tables have."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn, self.plans = conn, list[dict[str, Any]]()
+
+    async def _explain(self, sql: str, args: tuple[Any, ...]) -> None:
+        self.plans.append((await self.conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))[0])
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        await self._explain(sql, args)
+        return await self.conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        await self._explain(sql, args)
+        return await self.conn.fetchrow(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        return await self.conn.execute(sql, *args)
+
+
+def plan_nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """A plan's nodes (of an EXPLAIN (FORMAT JSON) answer, or a node), depth first."""
+    node = plan.get("Plan", plan)
+    return [node, *(n for child in node.get("Plans", []) for n in plan_nodes(child))]
+
+
+def scans_of(plan: dict[str, Any], table: str) -> list[str]:
+    """How the plan reads `table`: the node types, in order."""
+    return [n["Node Type"] for n in plan_nodes(plan) if n.get("Relation Name") == table]
+
+
 # --- conditions: random rules and records, and a row evaluated in PostgreSQL
 
 ALPHABET = "aAbBéÉöÖ 1.-%_\\"  # with % _ and \\, which LIKE patterns escape

@@ -22,13 +22,16 @@ from tests.support import (
     CREATE_GROUPS,
     JOB,
     REMOVE,
+    Explaining,
     GraphQLClient,
     TenantKeys,
     generate,
     global_id,
     groups,
     maintain,
+    plan_nodes,
     run_jobs,
+    scans_of,
     setup_catalogue,
     upsert_people,
 )
@@ -177,26 +180,6 @@ async def test_a_maintenance_with_nothing_to_change_writes_no_member(
     assert counted is not None and counted["members"] > 0 and counted["locked"] == 0
 
 
-class Explaining:
-    """A connection that asks PostgreSQL for the plan of each row it is asked to fetch, then
-    fetches it."""
-
-    def __init__(self, conn: Any) -> None:
-        self.conn, self.plans = conn, list[Any]()
-
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        self.plans.append((await self.conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))[0])
-        return await self.conn.fetchrow(sql, *args)
-
-
-def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(n for child in plan.get("Plans", []) for n in nodes(child))]
-
-
-def scans_of(plan: dict[str, Any], table: str) -> list[str]:
-    return [n["Node Type"] for n in nodes(plan) if n.get("Relation Name") == table]
-
-
 async def test_maintenance_looks_members_up_by_key_whatever_the_statistics(
     gql: GraphQLClient, settings: Settings, tenant: TenantKeys, db: Database
 ) -> None:
@@ -220,7 +203,7 @@ async def test_maintenance_looks_members_up_by_key_whatever_the_statistics(
             cast(Any, explaining), tenant.id, solution_interest_id=interest,
             entries=template.entries, after=None, limit=1000)
     assert chunk.processed == 300 and chunk.member_changes == ()
-    upserts = [n for n in nodes(explaining.plans[0]["Plan"])
+    upserts = [n for n in plan_nodes(explaining.plans[0])
                if n.get("Subplan Name") == "CTE upserted"]
     assert [scans_of(n, "buying_group_members") for n in upserts] == [
         ["ModifyTable", "Index Scan"]]

@@ -21,7 +21,7 @@ from service.infra.db import Database
 from service.store import engagement as engagement_store
 from service.store import event_log
 from service.usecases.unit_of_work import SYSTEM
-from tests.support import Scenario, TenantKeys
+from tests.support import Scenario, TenantKeys, plan_nodes
 
 TODAY = date(2026, 11, 26)
 
@@ -264,10 +264,6 @@ async def test_a_sync_touching_most_groups_rescores_them_all_in_one_pass(
     assert stored == expected and len(set(stored.values())) > 5
 
 
-def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan, *(n for child in plan.get("Plans", []) for n in nodes(child))]
-
-
 async def test_a_leads_days_are_read_from_the_rollups_key_alone(
     db: Database, tenant: TenantKeys
 ) -> None:
@@ -287,7 +283,7 @@ async def test_a_leads_days_are_read_from_the_rollups_key_alone(
                SELECT sum(d.count) FROM activity_daily d
                 WHERE d.tenant_id = $1 AND d.lead_id = 'lead7'
                   AND d.day BETWEEN $2::date - 30 AND $2""", tenant.id, TODAY)
-    scans = [n for n in nodes(plan[0]["Plan"])
-             if n.get("Relation Name") == "activity_daily"]
+    scans = [n for n in plan_nodes(plan[0]) if n.get("Relation Name") == "activity_daily"]
     assert [(n["Node Type"], n["Actual Rows"], n.get("Heap Fetches")) for n in scans] == [
         ("Index Only Scan", 10, 0)]
+
