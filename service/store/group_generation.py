@@ -215,6 +215,16 @@ desired AS (
       FROM chunk c
       {rule_members(role_case, tenant, "c.account_id", descendants)}
 ),
+-- The chunk's members as they are, read through the groups' key: what the desired members are
+-- checked against. Checked against the table itself, the check became a hash of every member
+-- of the table once the planner had statistics (each chunk reading the whole table: a job
+-- growing with the square of the tenant), or, looked up a row at a time, cost a subplan call
+-- per desired member.
+current AS MATERIALIZED (
+    SELECT m.buying_group_id, m.person_id, m.source, m.is_removed, m.role_id
+      FROM chunk c JOIN buying_group_members m
+        ON m.tenant_id = {tenant} AND m.buying_group_id = c.id
+),
 removed AS (
     UPDATE buying_group_members m SET is_removed = true, removed_at = now()
       FROM chunk c
@@ -228,16 +238,11 @@ upserted AS (
     INSERT INTO buying_group_members AS m (tenant_id, buying_group_id, person_id, role_id, source)
     SELECT {tenant}, d.group_id, d.person_id, d.role_id, 'SYSTEM' FROM desired d
      -- Only rows that will change: ON CONFLICT locks every row it meets, even one its WHERE
-     -- then leaves alone (a WAL record and a dirtied page per unchanged member). Looked up
-     -- one desired member at a time through the key (OFFSET 0 keeps PostgreSQL from turning
-     -- it into an anti-join): with fresh statistics, it hashed every member of the table for
-     -- each chunk instead, a job growing with the square of the tenant.
+     -- then leaves alone (a WAL record and a dirtied page per unchanged member).
      WHERE NOT EXISTS (
-           SELECT 1 FROM buying_group_members o
-            WHERE o.tenant_id = {tenant} AND o.buying_group_id = d.group_id
-              AND o.person_id = d.person_id
-              AND (o.source <> 'SYSTEM' OR (NOT o.is_removed AND o.role_id = d.role_id))
-           OFFSET 0)
+           SELECT 1 FROM current o
+            WHERE o.buying_group_id = d.group_id AND o.person_id = d.person_id
+              AND (o.source <> 'SYSTEM' OR (NOT o.is_removed AND o.role_id = d.role_id)))
         ON CONFLICT (tenant_id, buying_group_id, person_id) DO UPDATE
        SET role_id = EXCLUDED.role_id, is_removed = false, removed_at = NULL, assigned_at = now()
      WHERE m.source = 'SYSTEM' AND (m.is_removed OR m.role_id <> EXCLUDED.role_id)
