@@ -418,12 +418,13 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
         async with db.as_login() as conn:
             tenant = (await create_tenant(conn, "Large")).id
             # What the figures depend on most: how much of the data stays in shared buffers,
-            # and how often checkpoints come (each makes the next change of every page write
-            # the whole page to the WAL).
+            # how often checkpoints come (each makes the next change of every page write the
+            # whole page to the WAL), and whether autovacuum keeps pages all-visible (the
+            # rollup's index-only reads) and statistics fresh.
             settings = await conn.fetch(
                 "SELECT name, current_setting(name) AS value FROM unnest($1::text[]) AS name",
                 ["server_version", "shared_buffers", "max_wal_size", "checkpoint_timeout",
-                 "work_mem", "max_parallel_workers"])
+                 "work_mem", "max_parallel_workers", "autovacuum", "jit"])
             report.notes.append("server: " + ", ".join(f"{r['name']} {r['value']}"
                                                        for r in settings))
         async with unit_of_work(db, tenant, CLI) as work:
