@@ -38,6 +38,7 @@ from uuid import UUID
 import httpx
 
 from bench.common import fresh_database, servers, started
+from bench.generate_groups import bare_insert
 from bench.ingest_activities import bare_client, start_simulator
 from service.dev.demo import TITLES, load_demo
 from service.domain.conditions import ConditionGroup, Match
@@ -295,18 +296,7 @@ async def bare_generation(db: Database, tenant: UUID, interest: UUID, template: 
         await conn.execute("CREATE TEMP TABLE m AS SELECT * FROM buying_group_members LIMIT 0")
         members = await conn.fetchval("SELECT count(*) FROM buying_group_members "
                                       "WHERE tenant_id = $1 AND NOT is_removed", tenant)
-        started = time.perf_counter()
-        await conn.execute(
-            """INSERT INTO g (tenant_id, id, account_id, solution_interest_id, role_template_id,
-                              name)
-               SELECT a.tenant_id, gen_random_uuid(), a.id, $2, $3, 'x for ' || a.name
-                 FROM accounts a WHERE a.tenant_id = $1""", tenant, interest, template)
-        await conn.execute(
-            """INSERT INTO m (tenant_id, buying_group_id, person_id, role_id, source)
-               SELECT g.tenant_id, g.id, p.id, $1, 'SYSTEM'
-                 FROM g JOIN people p ON p.tenant_id = g.tenant_id AND p.account_id = g.account_id
-                LIMIT $2""", role, members)
-        return time.perf_counter() - started
+        return await bare_insert(conn, "g", "m", tenant, interest, template, role, members)
 
 
 def one_day(source: str, sizes: Sizes) -> None:
