@@ -104,6 +104,19 @@ async def test_a_read_only_tenant_transaction_binds_in_one_go_and_leaves_nothing
     assert await left_on_the_connection(db) == (False, login, None)
 
 
+async def test_a_requests_statements_are_never_jit_compiled(
+    db: Database, tenant: TenantKeys
+) -> None:
+    """A request's transactions, reading or writing, turn JIT off for themselves: a plan
+    misjudged as large must not spend a second compiling. A job's keep the server's setting."""
+    server = await db.pool.fetchval("SELECT current_setting('jit')")
+    for readonly in (True, False):
+        async with db.tenant(tenant.id, readonly=readonly, limits=Limits(1234, 5678)) as conn:
+            assert await conn.fetchval("SELECT current_setting('jit')") == "off"
+        async with db.tenant(tenant.id, readonly=readonly) as conn:
+            assert await conn.fetchval("SELECT current_setting('jit')") == server
+
+
 async def test_a_tenant_is_bound_by_its_uuid_alone(db: Database) -> None:
     """The binding is written as literals: anything but a UUID is refused before it is sent."""
     for readonly in (True, False):

@@ -15,7 +15,8 @@ from service.infra.db import Connection, Database, Limits
 from service.infra.replicas import Reads
 
 # What asyncpg sends of its own when it meets a type it has not asked about yet.
-_INTROSPECTION = ("typeinfo_tree", "set_config('jit'", "pg_catalog.")
+_INTROSPECTION = ("typeinfo_tree", "current_setting('jit')", "set_config('jit', $1",
+                  "pg_catalog.")
 
 
 # Reads of one request running beside its connection at once, by default (DB_READS_BESIDE): a
