@@ -28,22 +28,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 
 from bench.common import fresh_database, servers, started
+from bench.day_report import Io, Phase, Report, Sizes, growth, people_pages, per_chunk, show
 from bench.generate_groups import bare_insert
 from bench.ingest_activities import bare_client, start_simulator
 from service.dev.demo import TITLES, load_demo
 from service.domain.conditions import ConditionGroup, Match
 from service.infra.auth import Scope
-from service.infra.db import Database, create_pool
+from service.infra.db import Connection, Database, create_pool
 from service.store import account_lists as list_store
 from service.store import engagement as engagement_store
 from service.store import jobs as job_store
@@ -72,48 +73,6 @@ BROWSE = """query Browse { buyingGroups(first: 50, orderBy: {field: NAME}) { tot
           members(first: 20) { nodes { role { name } person { externalId jobTitle } } } } } }"""
 OVERVIEW = """query Overview { buyingGroupsOverview { total averageEngagement
   byStage { count } engagementBands { count } roleCoverage { filled } topEngaged { name } } }"""
-
-
-@dataclass
-class Sizes:
-    people: int
-    accounts: int
-    activities: int
-    days: int
-
-    def tenth(self) -> Sizes:
-        return Sizes(self.people // 10, self.accounts // 10, self.activities // 10, self.days)
-
-
-@dataclass(frozen=True)
-class Io:
-    """What a phase asked of PostgreSQL: WAL written, and blocks read from outside its shared
-    buffers (the OS cache or the disk): where a phase grows faster than its data, these say
-    whether its indexes stopped fitting in memory."""
-    wal_bytes: int
-    reads: int
-
-    def __sub__(self, before: Io) -> Io:
-        return Io(self.wal_bytes - before.wal_bytes, self.reads - before.reads)
-
-
-@dataclass
-class Phase:
-    name: str
-    seconds: float
-    floor: float
-    floor_name: str
-    memory_mib: float | None = None
-    io: Io | None = None
-
-
-@dataclass
-class Report:
-    sizes: Sizes
-    phases: list[Phase] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    api_peak_mib: float = 0.0
-    bytes_per_million: float = 0.0
 
 
 # --- jobs in a process of their own, as the worker runs them ---------------------------------
@@ -159,9 +118,10 @@ async def io_now(db: Database) -> Io:
     async with db.as_login() as conn:
         row = await conn.fetchrow(
             """SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS wal,
-                      (SELECT sum(blks_read) FROM pg_stat_database)::bigint AS reads""")
+                      sum(blks_read)::bigint AS reads, sum(blk_read_time) AS read_ms
+                 FROM pg_stat_database""")
     assert row is not None
-    return Io(row["wal"], row["reads"])
+    return Io(row["wal"], row["reads"], row["read_ms"] / 1000)
 
 
 async def measured(db: Database, url: str, target: str, *args: Any
@@ -401,6 +361,16 @@ async def database_size(db: Database, tenant: UUID) -> float:
     return float(size) / (int(activities) / 1_000_000)
 
 
+async def time_reads(conn: Connection, report: Report) -> None:
+    """Every later connection to the benchmark's database times its reads (a superuser's
+    setting: without it, only the blocks are counted)."""
+    name = await conn.fetchval("SELECT quote_ident(current_database())")
+    try:
+        await conn.execute(f"ALTER DATABASE {name} SET track_io_timing = on")
+    except asyncpg.InsufficientPrivilegeError:
+        report.notes.append("reads not timed: track_io_timing needs a superuser")
+
+
 async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
     report = Report(sizes)
     source = f"http://127.0.0.1:{simulator_port}"
@@ -411,6 +381,7 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
             # how often checkpoints come (each makes the next change of every page write the
             # whole page to the WAL), and whether autovacuum keeps pages all-visible (the
             # rollup's index-only reads) and statistics fresh.
+            await time_reads(conn, report)
             settings = await conn.fetch(
                 "SELECT name, current_setting(name) AS value FROM unnest($1::text[]) AS name",
                 ["server_version", "shared_buffers", "max_wal_size", "checkpoint_timeout",
@@ -424,6 +395,9 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
         await seed_history(db, tenant, sizes, report)
         async with db.pool.acquire() as raw:
             await raw.execute("VACUUM ANALYZE")
+            pages = await raw.fetchval(
+                "SELECT relpages FROM pg_class WHERE oid = 'people'::regclass")
+        report.notes.append(people_pages(sizes, pages))
 
         # Generation: one group per account.
         async with db.tenant(tenant) as conn:
@@ -440,6 +414,7 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
                             {"solution_interest_id": str(interest.id),
                              "account_list_id": str(audience.id)}, interest.id)
         took, _, memory, io = await measured(db, url, "run_job_here", job)
+        report.notes.append(per_chunk("generation", took, sizes))
         floor = await bare_generation(db, tenant, interest.id, template.id,
                                       template.entries[0].role_id)
         report.phases.append(Phase(f"generation (CREATE, {sizes.accounts:,} accounts)", took,
@@ -465,6 +440,7 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
         job = await new_job(db, tenant, JobKind.MAINTAIN,
                             {"solution_interest_id": str(interest.id)}, interest.id)
         took, _, memory, io = await measured(db, url, "run_job_here", job)
+        report.notes.append(per_chunk("maintenance", took, sizes))
         report.phases.append(Phase("maintenance (MAINTAIN, a tenth of the people retitled)",
                                    took, floor, "bare INSERT ... SELECT of generation", memory,
                                    io))
@@ -502,33 +478,6 @@ async def day(sizes: Sizes, services: Any, simulator_port: int) -> Report:
                                    "bare COPY of the same query", memory, io))
         report.bytes_per_million = await database_size(db, tenant)
     return report
-
-
-def show(report: Report) -> None:
-    s = report.sizes
-    print(f"\n== {s.people:,} people, {s.accounts:,} accounts, {s.activities:,} activities "
-          f"over {s.days} days")
-    for note in report.notes:
-        print(f"  {note}")
-    for p in report.phases:
-        memory = f", worker peak {p.memory_mib:.0f} MiB" if p.memory_mib else ""
-        io = (f"; WAL {p.io.wal_bytes / 2**20:,.0f} MiB, {p.io.reads:,} blocks read from "
-              "outside shared buffers" if p.io else "")
-        print(f"  {p.name}: {p.seconds:.2f} s; floor ({p.floor_name}) {p.floor:.3f} s = "
-              f"{p.seconds / p.floor:.2f}x{memory}{io}")
-    worker = max((p.memory_mib or 0) for p in report.phases)
-    print(f"  peak memory: worker {worker:.0f} MiB, API {report.api_peak_mib:.0f} MiB; "
-          f"database {report.bytes_per_million / 2**20:.0f} MiB per million activities "
-          "(raw, rollup and tallies with their indexes)")
-
-
-def growth(small: Report, large: Report) -> None:
-    print("\n== growth from a tenth of the sizes to the full sizes (goal <= 11x)")
-    for a, b in zip(small.phases, large.phases, strict=True):
-        io = (f"; WAL {b.io.wal_bytes / max(1, a.io.wal_bytes):.1f}x, reads outside shared "
-              f"buffers {b.io.reads / max(1, a.io.reads):.1f}x" if a.io and b.io else "")
-        print(f"  {b.name.split(' (')[0].split(':')[0]}: {a.seconds:.2f} s -> {b.seconds:.2f} s "
-              f"= {b.seconds / a.seconds:.1f}x (floor {b.floor / a.floor:.1f}x){io}")
 
 
 async def main(sizes: Sizes, which: str) -> None:
