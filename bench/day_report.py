@@ -28,13 +28,16 @@ class Io:
     wal_bytes: int
     reads: int
     read_seconds: float = 0.0
+    write_seconds: float = 0.0  # the backends' own writes of dirty buffers they evicted
 
     def __sub__(self, before: Io) -> Io:
         return Io(self.wal_bytes - before.wal_bytes, self.reads - before.reads,
-                  self.read_seconds - before.read_seconds)
+                  self.read_seconds - before.read_seconds,
+                  self.write_seconds - before.write_seconds)
 
     def __str__(self) -> str:
-        timed = f" in {self.read_seconds:.1f} s" if self.read_seconds else ""
+        timed = (f" in {self.read_seconds:.2f} s, {self.write_seconds:.2f} s writing evicted "
+                 "ones" if self.read_seconds else "")
         return (f"WAL {self.wal_bytes / 2**20:,.0f} MiB, {self.reads:,} blocks read from "
                 f"outside shared buffers{timed}")
 

@@ -118,10 +118,11 @@ async def io_now(db: Database) -> Io:
     async with db.as_login() as conn:
         row = await conn.fetchrow(
             """SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS wal,
-                      sum(blks_read)::bigint AS reads, sum(blk_read_time) AS read_ms
+                      sum(blks_read)::bigint AS reads, sum(blk_read_time) AS read_ms,
+                      sum(blk_write_time) AS write_ms
                  FROM pg_stat_database""")
     assert row is not None
-    return Io(row["wal"], row["reads"], row["read_ms"] / 1000)
+    return Io(row["wal"], row["reads"], row["read_ms"] / 1000, row["write_ms"] / 1000)
 
 
 async def measured(db: Database, url: str, target: str, *args: Any

@@ -87,8 +87,9 @@ class PoolExhausted(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Time limits of a request's transactions (jobs run without them: a full rescoring or a
-    partition's creation may take longer, and they hold no client waiting)."""
+    """Time limits of a request's transactions, which also run without JIT (jobs run without
+    them: a full rescoring or a partition's creation may take longer, and they hold no client
+    waiting)."""
 
     statement_timeout_ms: int
     idle_in_transaction_timeout_ms: int
