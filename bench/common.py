@@ -72,6 +72,15 @@ def started(command: list[str], url: str, what: str, *, env: dict[str, str] | No
     raise RuntimeError(f"{what} did not start")
 
 
+def memory_mib(pid: int, field: str = "VmRSS") -> float:
+    """A process's memory from /proc, in MiB: `VmRSS` now, `VmHWM` its peak."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -37,7 +37,7 @@ class Io:
 
     def __str__(self) -> str:
         timed = (f" in {self.read_seconds:.2f} s, {self.write_seconds:.2f} s writing evicted "
-                 "ones" if self.read_seconds else "")
+                 "ones" if self.reads else "")
         return (f"WAL {self.wal_bytes / 2**20:,.0f} MiB, {self.reads:,} blocks read from "
                 f"outside shared buffers{timed}")
 

@@ -18,18 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import multiprocessing
 import os
-import queue
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,14 +31,15 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from bench.common import fresh_database, servers, started
-from bench.day_report import Io, Phase, Report, Sizes, growth, people_pages, per_chunk, show
+from bench.common import fresh_database, servers
+from bench.day_report import Phase, Report, Sizes, growth, people_pages, per_chunk, show
 from bench.generate_groups import bare_insert
 from bench.ingest_activities import bare_client, start_simulator
+from bench.reads_under_load import reads_under_load
+from bench.worker_process import measured
 from service.dev.demo import TITLES, load_demo
 from service.domain.conditions import ConditionGroup, Match
-from service.infra.auth import Scope
-from service.infra.db import Connection, Database, create_pool
+from service.infra.db import Connection, Database
 from service.store import account_lists as list_store
 from service.store import engagement as engagement_store
 from service.store import jobs as job_store
@@ -56,7 +51,6 @@ from service.store.activities import (
     month_start,
     rebuild_rollup,
 )
-from service.store.api_keys import create_api_key
 from service.store.exports import ExportRequest, copy_out, export_query
 from service.store.group_browse import GroupFilter
 from service.store.jobs import JobKind
@@ -68,105 +62,7 @@ from service.usecases.unit_of_work import CLI, unit_of_work
 MEMBERS = ExportRequest("MEMBERS", "CSV", GroupFilter())
 FIRST_LEAD = 100_000  # the simulator's lead ids are numbers: people are named so
 SEED_CHUNK = 500_000  # activities written by one statement of the set-up
-BROWSE = """query Browse { buyingGroups(first: 50, orderBy: {field: NAME}) { totalCount
-  nodes { name account { name } completeness { value } engagement { value }
-          members(first: 20) { nodes { role { name } person { externalId jobTitle } } } } } }"""
-OVERVIEW = """query Overview { buyingGroupsOverview { total averageEngagement
-  byStage { count } engagementBands { count } roleCoverage { filled } topEngaged { name } } }"""
 
-
-# --- jobs in a process of their own, as the worker runs them ---------------------------------
-
-def _in_child(url: str, target: str, args: tuple[Any, ...], results: Any,
-              running: Any) -> None:
-    async def run() -> tuple[float, Any]:
-        pool = await create_pool(url, min_size=1, max_size=4, command_timeout=3600)
-        try:
-            work: Callable[..., Awaitable[Any]] = globals()[target]
-            running.set()
-            started = time.perf_counter()
-            value = await work(Database(pool), *args)
-            return time.perf_counter() - started, value
-        finally:
-            await pool.close()
-
-    took, value = asyncio.run(run())
-    results.put((took, value, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
-
-
-def in_worker(url: str, target: str, *args: Any, running: Any = None
-              ) -> tuple[float, Any, float]:
-    """`target(db, *args)` in a fresh process: its seconds, its answer, its peak RSS (MiB);
-    `running` (an Event of the spawn context) is set when the target starts."""
-    spawn = multiprocessing.get_context("spawn")
-    results = spawn.Queue()
-    running = running if running is not None else spawn.Event()
-    child = spawn.Process(target=_in_child, args=(url, target, args, results, running))
-    child.start()
-    while True:  # a child that dies puts nothing: do not wait for it forever
-        try:
-            answer = results.get(timeout=1)
-            break
-        except queue.Empty:
-            if not child.is_alive():
-                raise RuntimeError(f"{target} failed in its process") from None
-    child.join()
-    return answer  # type: ignore[no-any-return]
-
-
-async def io_now(db: Database) -> Io:
-    async with db.as_login() as conn:
-        row = await conn.fetchrow(
-            """SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS wal,
-                      sum(blks_read)::bigint AS reads, sum(blk_read_time) AS read_ms,
-                      sum(blk_write_time) AS write_ms
-                 FROM pg_stat_database""")
-    assert row is not None
-    return Io(row["wal"], row["reads"], row["read_ms"] / 1000, row["write_ms"] / 1000)
-
-
-async def measured(db: Database, url: str, target: str, *args: Any
-                   ) -> tuple[float, Any, float, Io]:
-    """`in_worker`, with what the job asked of PostgreSQL (its connections closed with its
-    process, their statistics are counted)."""
-    before = await io_now(db)
-    took, value, memory = in_worker(url, target, *args)
-    return took, value, memory, await io_now(db) - before
-
-
-async def run_job_here(db: Database, job_id: str) -> str:
-    from jobs.runner import run_job
-
-    status = await run_job(db, UUID(job_id), lease_seconds=3600)
-    assert status is not None and status.value == "SUCCEEDED", status
-    return status.value
-
-
-async def sync_here(db: Database, tenant_id: str, source_url: str
-                    ) -> tuple[int, int, float]:
-    """The sync job's work: the activity read and stored, then the groups it touched
-    rescored; (activities stored, groups rescored, seconds of the rescoring)."""
-    from jobs.activity_sync import rescore_touched, sync_tenant
-    from service.infra.config import Settings
-    from service.usecases.unit_of_work import SYSTEM
-
-    settings = Settings(database_url="postgresql://unused", activity_api_url=source_url,
-                        activity_api_max_calls=0, _env_file=None)  # type: ignore[call-arg]
-    outcome = await sync_tenant(db, UUID(tenant_id), settings)
-    started = time.perf_counter()
-    rescored = await rescore_touched(db, UUID(tenant_id), outcome, SYSTEM,
-                                     settings.rescore_connections)
-    return outcome.ingested, rescored, time.perf_counter() - started
-
-
-async def rescore_here(db: Database, tenant_id: str) -> int:
-    from jobs.rescoring import rescore
-    from service.usecases.unit_of_work import SYSTEM
-
-    return await rescore(db, UUID(tenant_id), None, actor=SYSTEM, connections=2)
-
-
-# --- the phases ------------------------------------------------------------------------------
 
 def write_csvs(folder: Path, sizes: Sizes) -> tuple[Path, Path]:
     accounts, people = folder / "accounts.csv", folder / "people.csv"
@@ -273,81 +169,6 @@ async def new_job(db: Database, tenant: UUID, kind: JobKind, payload: dict[str, 
         job = await job_store.create_job(conn, tenant, kind, payload,
                                          solution_interest_id=interest)
     return str(job.id)
-
-
-def ms(times: list[float]) -> str:
-    """p50, p95 and the slowest of request times, in milliseconds."""
-    ordered = sorted(times)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (f"p50 {statistics.median(ordered) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-            f"max {ordered[-1] * 1000:.0f} ms")
-
-
-async def api_times(client: httpx.AsyncClient, query: str, requests: int) -> list[float]:
-    times = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        response = await client.post("/graphql", json={"query": query})
-        assert response.status_code == 200 and "errors" not in response.json(), response.text
-        times.append(time.perf_counter() - started)
-    return times
-
-
-def serve_api(url: str, redis_url: str | None, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", "RATE_LIMIT_POINTS": "0",
-           "RESPONSE_CACHE": "false", "ALLOW_PRIVILEGED_DATABASE_LOGIN": "true"}
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    return started([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-                   f"http://127.0.0.1:{port}/healthz", "the API", env=env, tries=200)
-
-
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-async def reads_under_load(db: Database, url: str, redis_url: str | None, tenant: UUID,
-                           report: Report) -> None:
-    """Browse and overview p50 through the API, alone and while a full rescoring runs."""
-    async with db.as_login() as conn:
-        _, key = await create_api_key(conn, tenant, "bench", {Scope.READ})
-    port = 18_600 + os.getpid() % 300
-    api = serve_api(url, redis_url, port)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120,
-                                     headers={"Authorization": f"Bearer {key}"}) as client:
-            # The first requests after the jobs read rows they just rewrote: shown apart.
-            first = {q: await api_times(client, q, 10) for q in (BROWSE, OVERVIEW)}
-            alone = {q: await api_times(client, q, 30) for q in (BROWSE, OVERVIEW)}
-            idle = {q: statistics.median(alone[q]) for q in (BROWSE, OVERVIEW)}
-            loop = asyncio.get_running_loop()
-            running = multiprocessing.get_context("spawn").Event()
-            load = loop.run_in_executor(None, partial(in_worker, url, "rescore_here",
-                                                      str(tenant), running=running))
-            busy: dict[str, list[float]] = {BROWSE: [], OVERVIEW: []}
-            while not load.done():
-                counted = running.is_set()  # only requests sent while the rescoring runs
-                for query in (BROWSE, OVERVIEW):
-                    took = await api_times(client, query, 1)
-                    busy[query] += took if counted else []
-            await load
-        report.api_peak_mib = peak_rss_mib(api.pid)
-    finally:
-        api.terminate()
-        api.wait()
-    for query, name in ((BROWSE, "browse, 50 groups with members"),
-                        (OVERVIEW, "overview")):
-        report.notes.append(
-            f"{name}: the first 10 requests after the jobs {ms(first[query])}; alone "
-            f"{ms(alone[query])}; during a full rescoring {ms(busy[query])}")
-        report.phases.append(Phase(f"{name}: p50 during a full rescoring "
-                                   f"({len(busy[query])} requests)",
-                                   statistics.median(busy[query]), idle[query],
-                                   "the same request with nothing else running"))
 
 
 async def database_size(db: Database, tenant: UUID) -> float:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from websockets.asyncio.client import connect
 
-from bench.common import build_groups, fresh_database, servers, started
+from bench.common import build_groups, fresh_database, memory_mib, servers, started
 from service.events import changes as events
 from service.infra.auth import Scope
 from service.store.api_keys import create_api_key
@@ -30,14 +30,6 @@ from service.store.tenants import create_tenant
 QUERY = """subscription { buyingGroupEvents(filter: {kinds: [STATUS_CHANGED]}) {
   kind newValue occurredAt cursor
   buyingGroup { id name completeness { value } engagement { value } } } }"""
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def start_api(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -63,7 +55,7 @@ async def run(subscribers: int, count: int, gap: float, multiplex: bool) -> floa
         api = await asyncio.to_thread(start_api, port, env)
         try:
             await asyncio.sleep(1)
-            idle_before = rss_mib(api.pid)
+            idle_before = memory_mib(api.pid)
             latencies: list[float] = []
             ready = asyncio.Event()
             connected = 0
@@ -95,7 +87,7 @@ async def run(subscribers: int, count: int, gap: float, multiplex: bool) -> floa
             tasks = [asyncio.create_task(subscriber()) for _ in range(subscribers)]
             await asyncio.wait_for(ready.wait(), 120)
             await asyncio.sleep(2)
-            idle_after = rss_mib(api.pid)
+            idle_after = memory_mib(api.pid)
             for i in range(count):  # committed as a change would, relayed by the API process
                 async with db.tenant(tenant.id) as conn:
                     await events.record(conn, tenant.id, [events.Event.of(
