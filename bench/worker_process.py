@@ -35,8 +35,9 @@ def _in_child(url: str, target: str, args: tuple[Any, ...], results: Any,
 
 def in_worker(url: str, target: str, *args: Any, running: Any = None
               ) -> tuple[float, Any, float]:
-    """`target(db, *args)` in a fresh process: its seconds, its answer, its peak RSS (MiB);
-    `running` (an Event of the spawn context) is set when the target starts."""
+    """`target(db, *args)` in a fresh process (`target`: the name of a function of this
+    module): its seconds, its answer, its peak RSS (MiB); `running` (an Event of the spawn
+    context) is set when the target starts."""
     spawn = multiprocessing.get_context("spawn")
     results = spawn.Queue()
     running = running if running is not None else spawn.Event()

@@ -286,4 +286,3 @@ async def test_a_leads_days_are_read_from_the_rollups_key_alone(
     scans = [n for n in plan_nodes(plan[0]) if n.get("Relation Name") == "activity_daily"]
     assert [(n["Node Type"], n["Actual Rows"], n.get("Heap Fetches")) for n in scans] == [
         ("Index Only Scan", 10, 0)]
-

@@ -191,6 +191,11 @@ def completeness_columns(*, active: str, required: str, counts: str, role: str,
                AS filled_role_ids"""
 
 
+# The groups of $2 (a statement scoring SOME, ONE or ALL groups) as a predicate on the groups
+# table `g`: by key, even where they are joined (a join alone was planned as a scan of the
+# table, in every chunk of a job, once the table had statistics).
+NAMED_GROUPS = {"SOME": "g.id = ANY($2)", "ONE": "g.id = $2", "ALL": "$2::uuid[] IS NULL"}
+
 # For each group of a FROM item `ids` (id): a LATERAL subquery `s` of its completeness columns,
 # member count and previous completeness, for the statements that write a group's completeness
 # after its members changed.

@@ -17,7 +17,7 @@ from service.domain.engagement import ActivityCount, TypeScoring, window
 from service.domain.scoring import activity_factor
 from service.domain.templates import WEIGHTINGS
 from service.infra.db import Connection
-from service.store.buying_groups import ScoreChange
+from service.store.buying_groups import NAMED_GROUPS, ScoreChange
 from service.store.scoring_models import active_model
 
 
@@ -109,7 +109,7 @@ def scores_sql(scope: str) -> str:
     same with a predicate whose cached generic plan is that index plan too; ALL: hash joins."""
     targets = {"SOME": "AND m.buying_group_id = ANY($2)", "ONE": "AND m.buying_group_id = $2",
                "ALL": ""}[scope]
-    groups = {"SOME": "g.id = ANY($2)", "ONE": "g.id = $2", "ALL": "$2::uuid[] IS NULL"}[scope]
+    groups = NAMED_GROUPS[scope]
     # A few groups: each step once, whatever the planner believes (on tables without
     # statistics it re-ran the whole aggregate for every group: seconds for 80 groups).
     # Everything: no fence, so PostgreSQL may run the steps in parallel.
@@ -179,9 +179,9 @@ def _with_completeness(scores: str, ids: str = "") -> str:
 def _apply(scores: str, day: str, previous: bool, ids: str, changed_only: bool = False) -> str:
     """Write the scores (a FROM item `s` with id, engagement and, if `previous`, the previous
     score to return) and the day's snapshot where a score moved; returns the ids written (and
-    their scores). `ids`: the groups as a predicate on `g` (by key: a join alone was planned
-    as a scan of the table). `changed_only`: only groups whose engagement moved are written
-    (and returned): the nightly pass, its unchanged groups computed at its time."""
+    their scores). `ids`: `AND` one of NAMED_GROUPS. `changed_only`: only groups whose
+    engagement moved are written (and returned): the nightly pass, its unchanged groups
+    computed at its time."""
     returned = "s.previous, g.engagement" if previous else "g.engagement"
     result = ("id, solution_interest_id, previous, engagement" if previous
               else "id, solution_interest_id")
@@ -205,13 +205,13 @@ SELECT {result} FROM updated"""
 
 
 _REFRESH_SOME = (f"WITH scores AS ({scores_sql('SOME')}\n),"
-                 f"{_apply('scores s', '$7', True, 'AND g.id = ANY($2)')}")
+                 f"{_apply('scores s', '$7', True, 'AND ' + NAMED_GROUPS['SOME'])}")
 _REFRESH_ONE = (f"WITH scores AS ({scores_sql('ONE')}\n),"
-                f"{_apply('scores s', '$7', True, 'AND g.id = $2')}")
+                f"{_apply('scores s', '$7', True, 'AND ' + NAMED_GROUPS['ONE'])}")
 _SCORE_ALL = ("CREATE TEMP TABLE engagement_scores ON COMMIT DROP AS"
               f"{scores_sql('ALL')}")
 _WRITE = "WITH " + _apply("unnest($2::uuid[], $3::numeric[]) AS s (id, engagement)", "$4",
-                          False, "AND g.id = ANY($2)", changed_only=True)
+                          False, "AND " + NAMED_GROUPS["SOME"], changed_only=True)
 
 
 def scored_source_types(inputs: ScoringInputs) -> tuple[list[int], list[int], list[int]]:

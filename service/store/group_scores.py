@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from service.infra.db import Connection
-from service.store.buying_groups import COMPLETENESS_OF_IDS, ScoreChange
+from service.store.buying_groups import COMPLETENESS_OF_IDS, NAMED_GROUPS, ScoreChange
 from service.store.engagement import ScoringInputs, for_groups, scores_sql, snapshot_sql
 
 
@@ -17,9 +17,7 @@ def _settle(scope: str) -> str:
     """SOME: the groups of $2; ONE: the group $2 (its cached generic plan is the index plan).
     $3-$11 are the scoring parameters, $7 (the window's end) the snapshot's day."""
     ids = {"SOME": "unnest($2::uuid[]) AS ids (id)", "ONE": "(SELECT $2::uuid AS id) ids"}[scope]
-    # The groups found by key: joined only to the computed rows, they were read by a scan of
-    # the whole table (planned so once it had statistics), in every chunk of a job.
-    named = {"SOME": "g.id = ANY($2)", "ONE": "g.id = $2"}[scope]
+    named = NAMED_GROUPS[scope]
     # Both CTEs read the groups as they were before this statement; the snapshot takes the new
     # scores from them, not from the updated rows, which no part of the statement can see.
     both = """(SELECT c.id, c.completeness, e.engagement
